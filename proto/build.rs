@@ -1,0 +1,106 @@
+//! Compiles the contracts with protox (pure Rust, no system protoc) and generates prost
+//! messages plus tonic clients and servers. The encoded FileDescriptorSet, with custom
+//! options such as `google.api.http` intact, is written next to the generated code for
+//! server reflection and the REST gateway.
+
+use std::path::{Path, PathBuf};
+
+/// tonic's default server stubs all answer "Not yet implemented"; ours name the RPC, so a
+/// caller hitting an RPC that is not built yet learns exactly which one.
+const TONIC_STUB_MESSAGE: &str = "\"Not yet implemented\"";
+
+struct NamedUnimplementedStubs(Box<dyn prost_build::ServiceGenerator>);
+
+impl prost_build::ServiceGenerator for NamedUnimplementedStubs {
+    fn generate(&mut self, service: prost_build::Service, buf: &mut String) {
+        let rpc_names: Vec<String> = service
+            .methods
+            .iter()
+            .map(|method| {
+                format!(
+                    "{}.{}/{}",
+                    service.package, service.proto_name, method.proto_name
+                )
+            })
+            .collect();
+        let start = buf.len();
+        self.0.generate(service, buf);
+        let generated = buf.split_off(start);
+        let mut pieces = generated.split(TONIC_STUB_MESSAGE);
+        buf.push_str(pieces.next().unwrap_or_default());
+        let mut stubs = 0;
+        for piece in pieces {
+            let rpc = rpc_names.get(stubs).expect("more server stubs than RPCs");
+            buf.push_str(&format!("\"{rpc} is not implemented yet\""));
+            buf.push_str(piece);
+            stubs += 1;
+        }
+        // The stubs are emitted in method order, one per method; anything else means
+        // tonic's code generation changed shape and the names above would be wrong.
+        assert_eq!(stubs, rpc_names.len(), "one default stub per RPC");
+    }
+
+    fn finalize(&mut self, buf: &mut String) {
+        self.0.finalize(buf);
+    }
+
+    fn finalize_package(&mut self, package: &str, buf: &mut String) {
+        self.0.finalize_package(package, buf);
+    }
+}
+
+fn proto_files(dir: &Path, found: &mut Vec<PathBuf>) {
+    let mut entries: Vec<_> = std::fs::read_dir(dir)
+        .unwrap_or_else(|e| panic!("reading {}: {e}", dir.display()))
+        .map(|entry| entry.expect("directory entry").path())
+        .collect();
+    entries.sort();
+    for path in entries {
+        if path.is_dir() {
+            proto_files(&path, found);
+        } else if path.extension().is_some_and(|ext| ext == "proto") {
+            found.push(path);
+        }
+    }
+}
+
+fn main() {
+    let root = PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").expect("CARGO_MANIFEST_DIR"));
+    let out_dir = PathBuf::from(std::env::var("OUT_DIR").expect("OUT_DIR"));
+
+    let mut files = Vec::new();
+    for top in ["complianceiq", "google"] {
+        println!("cargo:rerun-if-changed={}", root.join(top).display());
+        proto_files(&root.join(top), &mut files);
+    }
+    let relative: Vec<PathBuf> = files
+        .iter()
+        .map(|file| {
+            file.strip_prefix(&root)
+                .expect("under the crate")
+                .to_path_buf()
+        })
+        .collect();
+
+    let mut compiler = protox::Compiler::new([&root]).expect("protox include path");
+    compiler.include_imports(true).include_source_info(true);
+    if let Err(error) = compiler.open_files(&relative) {
+        panic!("the contracts do not compile:\n{error:?}");
+    }
+    std::fs::write(
+        out_dir.join("file_descriptor_set.bin"),
+        compiler.encode_file_descriptor_set(),
+    )
+    .expect("writing the descriptor set");
+
+    let mut config = prost_build::Config::new();
+    config.include_file("_includes.rs");
+    config.service_generator(Box::new(NamedUnimplementedStubs(
+        tonic_prost_build::configure()
+            .generate_default_stubs(true)
+            .service_generator(),
+    )));
+    config
+        .compile_fds(compiler.file_descriptor_set())
+        .expect("generating Rust code from the contracts");
+}

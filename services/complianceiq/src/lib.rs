@@ -1,0 +1,22 @@
+//! The modules of ComplianceIQ, composed. This is the only list of them: `dev` runs them
+//! all, `serve --target` some, and tests boot them in-process through [`modules`].
+
+use complianceiq_kit::Module;
+
+/// Every module, in design order (auth 8001 ... webhook 8012).
+pub fn modules() -> Vec<Module> {
+    vec![
+        complianceiq_auth::module(),
+        complianceiq_user::module(),
+        complianceiq_organization::module(),
+        complianceiq_instance::module(),
+        complianceiq_analysis::module(),
+        complianceiq_insights::module(),
+        complianceiq_widget::module(),
+        complianceiq_dashboard::module(),
+        complianceiq_notification::module(),
+        complianceiq_audit::module(),
+        complianceiq_ml::module(),
+        complianceiq_webhook::module(),
+    ]
+}

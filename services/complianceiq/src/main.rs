@@ -1,0 +1,242 @@
+//! `complianceiq`: one binary, every module.
+//!
+//! - `dev`: all modules in one process on embedded defaults (SQLite, in-process bus and
+//!   cache) under one data directory.
+//! - `serve --target a,b`: chosen modules, configured for PostgreSQL, Redis and NATS.
+//! - `migrate`: apply pending database migrations.
+//! - `modules`: list the modules, their ports and databases.
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use complianceiq_kit::config::{LogFormat, PlatformConfig};
+use complianceiq_kit::runtime::{self, RunningPlatform, StartOptions};
+use complianceiq_kit::telemetry;
+
+#[derive(Parser)]
+#[command(
+    name = "complianceiq",
+    version,
+    about = "ComplianceIQ: GRC analysis for ServiceNow IRM"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run every module in this process on embedded defaults.
+    Dev {
+        #[command(flatten)]
+        config: PlatformConfig,
+    },
+    /// Run the chosen modules, on PostgreSQL, Redis and NATS JetStream.
+    Serve {
+        /// Modules to run, comma-separated, or `all`.
+        #[arg(long, env = "CIQ_TARGET", value_delimiter = ',', required = true)]
+        target: Vec<String>,
+        /// Apply pending migrations before starting (needs the admin user).
+        #[arg(long, env = "CIQ_MIGRATE", default_value_t = false)]
+        migrate: bool,
+        #[command(flatten)]
+        config: PlatformConfig,
+    },
+    /// Apply pending database migrations and exit.
+    Migrate {
+        /// Modules whose migrations to apply, comma-separated, or `all`.
+        #[arg(long, env = "CIQ_TARGET", value_delimiter = ',', default_value = "all")]
+        target: Vec<String>,
+        #[command(flatten)]
+        config: PlatformConfig,
+    },
+    /// List the modules with their ports, databases and the modules they call.
+    Modules,
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    match run(Cli::parse().command).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("complianceiq: {error}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(command: Command) -> Result<(), String> {
+    match command {
+        Command::Dev { config } => {
+            telemetry::init(&config.telemetry, LogFormat::Pretty);
+            std::fs::create_dir_all(&config.data_dir).map_err(|e| {
+                format!("creating data directory {}: {e}", config.data_dir.display())
+            })?;
+            let data_dir =
+                std::fs::canonicalize(&config.data_dir).unwrap_or(config.data_dir.clone());
+            let options = StartOptions {
+                targets: vec!["all".into()],
+                migrate: true,
+            };
+            let platform = runtime::start(config, complianceiq::modules(), options)
+                .await
+                .map_err(|e| e.to_string())?;
+            print_banner(&platform, Some(&data_dir));
+            run_until_stopped(platform).await
+        }
+        Command::Serve {
+            target,
+            migrate,
+            config,
+        } => {
+            telemetry::init(&config.telemetry, LogFormat::Json);
+            require_servers(&config, &target)?;
+            let options = StartOptions {
+                targets: target,
+                migrate,
+            };
+            let platform = runtime::start(config, complianceiq::modules(), options)
+                .await
+                .map_err(|e| e.to_string())?;
+            for (module, address) in &platform.addresses {
+                tracing::info!(module, %address, "listening");
+            }
+            tracing::info!(
+                startup_ms = platform.startup_time.as_millis() as u64,
+                "ready"
+            );
+            run_until_stopped(platform).await
+        }
+        Command::Migrate { target, config } => {
+            telemetry::init(&config.telemetry, LogFormat::Pretty);
+            let modules = complianceiq::modules();
+            let targets = runtime::resolve_targets(&modules, &target).map_err(|e| e.to_string())?;
+            let reports = runtime::migrate(&config, &targets)
+                .await
+                .map_err(|e| e.to_string())?;
+            for (group, report) in reports {
+                if report.applied.is_empty() {
+                    println!("{} database: up to date", group.name());
+                }
+                for (owner, version, name) in report.applied {
+                    println!(
+                        "{} database: applied {owner} {version} ({name})",
+                        group.name()
+                    );
+                }
+            }
+            Ok(())
+        }
+        Command::Modules => {
+            println!("{:<14} {:>5}  {:<9} calls", "module", "port", "database");
+            for module in complianceiq::modules() {
+                let database = module.database.map(|group| group.name()).unwrap_or("-");
+                println!(
+                    "{:<14} {:>5}  {:<9} {}",
+                    module.name,
+                    module.port,
+                    database,
+                    module.calls.join(", ")
+                );
+            }
+            Ok(())
+        }
+    }
+}
+
+/// `serve` runs modules as separate processes, which only works with shared servers: an
+/// in-process bus or cache would silently split the platform.
+fn require_servers(config: &PlatformConfig, target: &[String]) -> Result<(), String> {
+    let modules = complianceiq::modules();
+    let targets = runtime::resolve_targets(&modules, target).map_err(|e| e.to_string())?;
+    let mut missing = Vec::new();
+    for group in targets
+        .iter()
+        .filter_map(|module| module.database)
+        .collect::<std::collections::BTreeSet<_>>()
+    {
+        let url = config.database.url_for(group, &config.data_dir);
+        if !url.starts_with("postgres") {
+            missing.push(format!(
+                "CIQ_DATABASE_URL or CIQ_{}_DATABASE_URL (PostgreSQL)",
+                group.name().to_uppercase()
+            ));
+        }
+    }
+    if config.cache.redis_url.is_none() {
+        missing.push("CIQ_REDIS_URL".into());
+    }
+    if config.events.nats_url.is_none() {
+        missing.push("CIQ_NATS_URL".into());
+    }
+    if missing.is_empty() {
+        Ok(())
+    } else {
+        Err(format!(
+            "serve needs {}; use `complianceiq dev` to run on embedded defaults",
+            missing.join(", ")
+        ))
+    }
+}
+
+fn print_banner(platform: &RunningPlatform, data_dir: Option<&std::path::Path>) {
+    println!();
+    println!(
+        "ComplianceIQ is running (ready in {} ms)",
+        platform.startup_time.as_millis()
+    );
+    if let Some(dir) = data_dir {
+        println!("  data directory   {}", dir.display());
+    }
+    println!("  event bus        {}", platform.bus.kind());
+    println!("  cache            {}", platform.cache.kind());
+    println!();
+    println!(
+        "  {:<14} gRPC with health and reflection (v1, v1alpha)",
+        "module"
+    );
+    for module in complianceiq::modules() {
+        if let Some(address) = platform.addresses.get(module.name.0) {
+            println!("  {:<14} {address}", module.name);
+        }
+    }
+    if let Some(organization) = platform.addresses.get("organization") {
+        println!();
+        println!("  try: grpcurl -plaintext {organization} list");
+        println!(
+            "       grpcurl -plaintext -d '{{\"organization\": {{\"display_name\": \"Acme\"}}}}' {organization} \\\n             complianceiq.organization.v1.OrganizationService/CreateOrganization"
+        );
+    }
+    println!("  stop with Ctrl-C");
+    println!();
+}
+
+async fn run_until_stopped(mut platform: RunningPlatform) -> Result<(), String> {
+    let outcome = tokio::select! {
+        _ = shutdown_signal() => {
+            tracing::info!("shutting down");
+            Ok(())
+        }
+        failed = platform.wait() => failed.and(Err("every task ended unexpectedly".to_string())),
+    };
+    platform.shutdown().await;
+    outcome
+}
+
+async fn shutdown_signal() {
+    let interrupt = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut terminate =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(signal) => signal,
+                Err(_) => return std::future::pending().await,
+            };
+        tokio::select! {
+            _ = interrupt => {}
+            _ = terminate.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = interrupt.await;
+}

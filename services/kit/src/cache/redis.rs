@@ -1,0 +1,109 @@
+use std::time::Duration;
+
+use redis::AsyncCommands;
+use redis::aio::ConnectionManager;
+use tonic::async_trait;
+
+use super::{Cache, CacheError};
+
+/// Redis, through a connection manager that reconnects on its own.
+pub struct RedisCache {
+    connection: ConnectionManager,
+    prefix: String,
+}
+
+fn failed(action: &'static str) -> impl FnOnce(redis::RedisError) -> CacheError {
+    move |error| CacheError(format!("{action}: {error}"))
+}
+
+fn millis(ttl: Duration) -> u64 {
+    (ttl.as_millis() as u64).max(1)
+}
+
+impl RedisCache {
+    /// Connects; fails at once if Redis is not reachable.
+    pub async fn connect(url: &str, prefix: &str) -> Result<Self, CacheError> {
+        let client = redis::Client::open(url).map_err(failed("parsing the Redis URL"))?;
+        let connection =
+            tokio::time::timeout(Duration::from_secs(5), ConnectionManager::new(client))
+                .await
+                .map_err(|_| CacheError("connecting to Redis timed out".into()))?
+                .map_err(failed("connecting to Redis"))?;
+        Ok(Self {
+            connection,
+            prefix: prefix.to_string(),
+        })
+    }
+
+    fn key(&self, key: &str) -> String {
+        format!("{}{key}", self.prefix)
+    }
+}
+
+#[async_trait]
+impl Cache for RedisCache {
+    async fn get(&self, key: &str) -> Result<Option<Vec<u8>>, CacheError> {
+        self.connection
+            .clone()
+            .get(self.key(key))
+            .await
+            .map_err(failed("GET"))
+    }
+
+    async fn set(&self, key: &str, value: &[u8], ttl: Duration) -> Result<(), CacheError> {
+        self.connection
+            .clone()
+            .pset_ex(self.key(key), value, millis(ttl))
+            .await
+            .map_err(failed("SET"))
+    }
+
+    async fn set_if_absent(
+        &self,
+        key: &str,
+        value: &[u8],
+        ttl: Duration,
+    ) -> Result<bool, CacheError> {
+        let stored: Option<String> = redis::cmd("SET")
+            .arg(self.key(key))
+            .arg(value)
+            .arg("NX")
+            .arg("PX")
+            .arg(millis(ttl))
+            .query_async(&mut self.connection.clone())
+            .await
+            .map_err(failed("SET NX"))?;
+        Ok(stored.is_some())
+    }
+
+    async fn delete(&self, key: &str) -> Result<bool, CacheError> {
+        let removed: i64 = self
+            .connection
+            .clone()
+            .del(self.key(key))
+            .await
+            .map_err(failed("DEL"))?;
+        Ok(removed > 0)
+    }
+
+    async fn increment(&self, key: &str, ttl: Duration) -> Result<i64, CacheError> {
+        let key = self.key(key);
+        // INCR and PEXPIRE NX in one MULTI: the window starts with the first increment and
+        // is never extended, and a crash between the two cannot leave a counter without expiry.
+        let (count, _): (i64, i64) = redis::pipe()
+            .atomic()
+            .incr(&key, 1)
+            .cmd("PEXPIRE")
+            .arg(&key)
+            .arg(millis(ttl))
+            .arg("NX")
+            .query_async(&mut self.connection.clone())
+            .await
+            .map_err(failed("INCR"))?;
+        Ok(count)
+    }
+
+    fn kind(&self) -> &'static str {
+        "redis"
+    }
+}

@@ -1,0 +1,283 @@
+//! Configuration shared by every module: flags with environment variables behind them,
+//! each with one documented default. Defaults are the embedded ones, so `complianceiq dev`
+//! needs nothing set; `serve` is pointed at PostgreSQL, Redis and NATS through the
+//! environment.
+
+use std::net::IpAddr;
+use std::path::{Path, PathBuf};
+
+use clap::{Args, ValueEnum};
+
+/// The database groups of the design: services in one group share a database.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, ValueEnum)]
+pub enum DatabaseGroup {
+    /// auth_db: accounts, credentials, sessions.
+    Auth,
+    /// core_db: users, organizations, instances, widgets, notifications, webhooks.
+    Core,
+    /// analysis_db: synced GRC data, analyses, insights, dashboards, ML metadata.
+    Analysis,
+    /// audit_db: the audit trail.
+    Audit,
+}
+
+impl DatabaseGroup {
+    /// Every group, in a stable order.
+    pub const ALL: [DatabaseGroup; 4] = [Self::Auth, Self::Core, Self::Analysis, Self::Audit];
+
+    /// Short name: `auth`, `core`, `analysis`, `audit`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Auth => "auth",
+            Self::Core => "core",
+            Self::Analysis => "analysis",
+            Self::Audit => "audit",
+        }
+    }
+}
+
+/// Where servers listen.
+#[derive(Args, Clone, Debug)]
+pub struct ListenConfig {
+    /// Address every server binds to.
+    #[arg(
+        long = "listen-host",
+        env = "CIQ_LISTEN_HOST",
+        default_value = "127.0.0.1"
+    )]
+    pub host: IpAddr,
+
+    /// Added to every module's design port (auth 8001 ... webhook 8012), to run two
+    /// platforms side by side.
+    #[arg(long = "port-offset", env = "CIQ_PORT_OFFSET", default_value_t = 0)]
+    pub port_offset: u16,
+
+    /// Bind every server to a free port chosen by the OS (tests).
+    #[arg(skip)]
+    pub ephemeral_ports: bool,
+}
+
+impl ListenConfig {
+    /// The port a module listens on.
+    pub fn port_for(&self, design_port: u16) -> u16 {
+        if self.ephemeral_ports {
+            0
+        } else {
+            design_port.saturating_add(self.port_offset)
+        }
+    }
+}
+
+/// Databases. Unset URLs mean SQLite files in the data directory.
+#[derive(Args, Clone, Debug, Default)]
+pub struct DatabaseConfig {
+    /// Database for every group without its own URL (`postgres://...` or `sqlite://...`).
+    /// Services connect as this user, which must not bypass row-level security.
+    #[arg(long = "database-url", env = "CIQ_DATABASE_URL")]
+    pub url: Option<String>,
+    /// auth_db; overrides --database-url.
+    #[arg(long = "auth-database-url", env = "CIQ_AUTH_DATABASE_URL")]
+    pub auth_url: Option<String>,
+    /// core_db; overrides --database-url.
+    #[arg(long = "core-database-url", env = "CIQ_CORE_DATABASE_URL")]
+    pub core_url: Option<String>,
+    /// analysis_db; overrides --database-url.
+    #[arg(long = "analysis-database-url", env = "CIQ_ANALYSIS_DATABASE_URL")]
+    pub analysis_url: Option<String>,
+    /// audit_db; overrides --database-url.
+    #[arg(long = "audit-database-url", env = "CIQ_AUDIT_DATABASE_URL")]
+    pub audit_url: Option<String>,
+
+    /// PostgreSQL user that owns the schema and runs migrations; the same host and database
+    /// as the service URL are used. Unset: migrations run as the service user.
+    #[arg(long = "database-admin-user", env = "CIQ_DATABASE_ADMIN_USER")]
+    pub admin_user: Option<String>,
+    /// Password of the admin user.
+    #[arg(
+        long = "database-admin-password",
+        env = "CIQ_DATABASE_ADMIN_PASSWORD",
+        hide_env_values = true
+    )]
+    pub admin_password: Option<String>,
+
+    /// Connections per database pool.
+    #[arg(
+        long = "database-max-connections",
+        env = "CIQ_DATABASE_MAX_CONNECTIONS",
+        default_value_t = 10
+    )]
+    pub max_connections: u32,
+
+    /// Allow services to connect as a PostgreSQL role that bypasses row-level security
+    /// (a superuser or BYPASSRLS role). Off: such a connection is refused at start-up.
+    #[arg(
+        long = "database-allow-rls-bypass",
+        env = "CIQ_DATABASE_ALLOW_RLS_BYPASS",
+        default_value_t = false
+    )]
+    pub allow_rls_bypass: bool,
+}
+
+impl DatabaseConfig {
+    /// The URL of a group: its own, the shared one, or a SQLite file under `data_dir`.
+    pub fn url_for(&self, group: DatabaseGroup, data_dir: &Path) -> String {
+        let own = match group {
+            DatabaseGroup::Auth => &self.auth_url,
+            DatabaseGroup::Core => &self.core_url,
+            DatabaseGroup::Analysis => &self.analysis_url,
+            DatabaseGroup::Audit => &self.audit_url,
+        };
+        own.clone().or_else(|| self.url.clone()).unwrap_or_else(|| {
+            format!(
+                "sqlite://{}?mode=rwc",
+                data_dir.join(format!("{}.db", group.name())).display()
+            )
+        })
+    }
+}
+
+/// The cache and revocation store.
+#[derive(Args, Clone, Debug)]
+pub struct CacheConfig {
+    /// Redis URL (`redis://host:6379/0`). Unset: an in-process cache.
+    #[arg(long = "redis-url", env = "CIQ_REDIS_URL")]
+    pub redis_url: Option<String>,
+    /// Prefix of every key, so platforms can share a Redis.
+    #[arg(
+        long = "redis-key-prefix",
+        env = "CIQ_REDIS_KEY_PREFIX",
+        default_value = "ciq:"
+    )]
+    pub key_prefix: String,
+}
+
+/// The event bus.
+#[derive(Args, Clone, Debug)]
+pub struct EventsConfig {
+    /// NATS URL (`nats://host:4222`), JetStream enabled. Unset: an in-process bus.
+    #[arg(long = "nats-url", env = "CIQ_NATS_URL")]
+    pub nats_url: Option<String>,
+    /// JetStream stream holding the events.
+    #[arg(
+        long = "nats-stream",
+        env = "CIQ_NATS_STREAM",
+        default_value = "COMPLIANCEIQ_EVENTS"
+    )]
+    pub stream: String,
+    /// First subject token; events go to `<prefix>.events.<type>`.
+    #[arg(
+        long = "nats-subject-prefix",
+        env = "CIQ_NATS_SUBJECT_PREFIX",
+        default_value = "complianceiq"
+    )]
+    pub subject_prefix: String,
+}
+
+/// Log output style.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    /// Human-readable, for a terminal.
+    Pretty,
+    /// One JSON object per line, for log collectors.
+    Json,
+}
+
+/// Logs and traces.
+#[derive(Args, Clone, Debug)]
+pub struct TelemetryConfig {
+    /// Log filter, `tracing` EnvFilter syntax (`info,complianceiq=debug`).
+    #[arg(long = "log", env = "CIQ_LOG", default_value = "info")]
+    pub filter: String,
+    /// Log format; default pretty for `dev`, json for `serve`.
+    #[arg(long = "log-format", env = "CIQ_LOG_FORMAT")]
+    pub format: Option<LogFormat>,
+}
+
+/// Everything the kit needs to run modules.
+#[derive(Args, Clone, Debug)]
+pub struct PlatformConfig {
+    /// Directory for SQLite files, development keys and certificates, the dev mailbox and
+    /// object storage.
+    #[arg(
+        long = "data-dir",
+        env = "CIQ_DATA_DIR",
+        default_value = ".complianceiq"
+    )]
+    pub data_dir: PathBuf,
+    #[command(flatten)]
+    pub listen: ListenConfig,
+    #[command(flatten)]
+    pub database: DatabaseConfig,
+    #[command(flatten)]
+    pub cache: CacheConfig,
+    #[command(flatten)]
+    pub events: EventsConfig,
+    #[command(flatten)]
+    pub telemetry: TelemetryConfig,
+}
+
+impl PlatformConfig {
+    /// Embedded defaults rooted at `data_dir`, as `dev` uses them.
+    pub fn embedded(data_dir: impl Into<PathBuf>) -> Self {
+        Self {
+            data_dir: data_dir.into(),
+            listen: ListenConfig {
+                host: IpAddr::from([127, 0, 0, 1]),
+                port_offset: 0,
+                ephemeral_ports: false,
+            },
+            database: DatabaseConfig {
+                max_connections: 10,
+                ..Default::default()
+            },
+            cache: CacheConfig {
+                redis_url: None,
+                key_prefix: "ciq:".into(),
+            },
+            events: EventsConfig {
+                nats_url: None,
+                stream: "COMPLIANCEIQ_EVENTS".into(),
+                subject_prefix: "complianceiq".into(),
+            },
+            telemetry: TelemetryConfig {
+                filter: "info".into(),
+                format: None,
+            },
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn group_urls_fall_back_to_the_shared_url_then_to_sqlite_files() {
+        let mut config = DatabaseConfig::default();
+        let dir = Path::new("/data");
+        assert_eq!(
+            config.url_for(DatabaseGroup::Core, dir),
+            "sqlite:///data/core.db?mode=rwc"
+        );
+        config.url = Some("postgres://app@db/ciq".into());
+        config.audit_url = Some("postgres://app@audit-db/audit".into());
+        assert_eq!(
+            config.url_for(DatabaseGroup::Core, dir),
+            "postgres://app@db/ciq"
+        );
+        assert_eq!(
+            config.url_for(DatabaseGroup::Audit, dir),
+            "postgres://app@audit-db/audit"
+        );
+    }
+
+    #[test]
+    fn ports_follow_the_design_with_an_offset_or_are_ephemeral() {
+        let mut listen = PlatformConfig::embedded("/tmp").listen;
+        assert_eq!(listen.port_for(8003), 8003);
+        listen.port_offset = 100;
+        assert_eq!(listen.port_for(8003), 8103);
+        listen.ephemeral_ports = true;
+        assert_eq!(listen.port_for(8003), 0);
+    }
+}

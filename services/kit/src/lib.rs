@@ -1,0 +1,26 @@
+//! The ComplianceIQ kit: everything a module needs that is not about any one service —
+//! configuration, logging, databases with tenant scoping and migrations, the outbox and
+//! event bus, the cache, errors as `tonic::Status`, and the module runtime. It knows no
+//! service; services know it.
+
+pub mod bus;
+pub mod cache;
+pub mod config;
+pub mod context;
+pub mod db;
+pub mod error;
+pub mod ids;
+pub mod module;
+pub mod outbox;
+pub mod runtime;
+mod server;
+pub mod subscription;
+pub mod telemetry;
+pub mod time;
+
+pub use error::{ApiError, FieldViolations};
+pub use ids::{ModuleName, OrganizationId, UserId};
+pub use module::{Module, ModuleContext, ModuleParts};
+
+#[doc(hidden)]
+pub use uuid;

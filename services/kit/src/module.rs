@@ -1,0 +1,134 @@
+//! How a service declares itself to the binary: name, design port, database group, the
+//! modules it calls, its migrations, and a build function that returns its gRPC services,
+//! background workers and event subscriptions. The binary composes modules from these
+//! declarations only (Loki/Mimir style); nothing else lists the services.
+
+use std::collections::BTreeMap;
+use std::convert::Infallible;
+use std::sync::Arc;
+
+use futures::future::BoxFuture;
+use tokio_util::sync::CancellationToken;
+use tonic::body::Body;
+use tonic::codegen::Service;
+use tonic::server::NamedService;
+use tonic::service::Routes;
+use tonic::transport::{Channel, Endpoint};
+
+use crate::bus::EventBus;
+use crate::cache::Cache;
+use crate::config::{DatabaseGroup, PlatformConfig};
+use crate::db::{Database, Migration, ModuleDatabase};
+use crate::ids::ModuleName;
+use crate::subscription::Subscription;
+
+/// Errors while building a module at start-up.
+pub type BuildError = Box<dyn std::error::Error + Send + Sync>;
+
+/// A module's declaration.
+pub struct Module {
+    /// `auth`, `organization`, ...
+    pub name: ModuleName,
+    /// Port from the design (auth 8001 ... webhook 8012).
+    pub port: u16,
+    /// The database group it stores in, if any.
+    pub database: Option<DatabaseGroup>,
+    /// Modules whose gRPC APIs it calls.
+    pub calls: &'static [&'static str],
+    /// Its schema, in version order.
+    pub migrations: &'static [Migration],
+    /// Builds its services, workers and subscriptions.
+    pub build: fn(ModuleContext) -> BoxFuture<'static, Result<ModuleParts, BuildError>>,
+}
+
+/// What a module gets to build itself.
+pub struct ModuleContext {
+    /// This module's name.
+    pub name: ModuleName,
+    /// Platform configuration.
+    pub config: Arc<PlatformConfig>,
+    pub(crate) database: Option<Database>,
+    /// Cache and revocation store.
+    pub cache: Arc<dyn Cache>,
+    /// Event bus (subscriptions are declared in [`ModuleParts`]; this is for the rare direct use).
+    pub bus: Arc<dyn EventBus>,
+    pub(crate) peers: BTreeMap<&'static str, String>,
+}
+
+impl ModuleContext {
+    /// The module's database, scoped per tenant. An error if the module declared none.
+    pub fn database(&self) -> Result<ModuleDatabase, BuildError> {
+        self.database
+            .as_ref()
+            .map(|database| database.for_module(self.name))
+            .ok_or_else(|| format!("module {} declares no database", self.name).into())
+    }
+
+    /// A lazily connecting channel to a module this one declared in `calls`.
+    pub fn channel(&self, module: &str) -> Result<Channel, BuildError> {
+        let address = self.peers.get(module).ok_or_else(|| {
+            format!(
+                "module {} calls {module} without declaring it in `calls`",
+                self.name
+            )
+        })?;
+        Ok(Endpoint::from_shared(address.clone())?.connect_lazy())
+    }
+}
+
+/// A background task, stopped by cancelling its token.
+pub struct Worker {
+    /// Name for logs.
+    pub name: &'static str,
+    /// The task.
+    pub run: Box<dyn FnOnce(CancellationToken) -> BoxFuture<'static, ()> + Send>,
+}
+
+/// What a module runs.
+#[derive(Default)]
+pub struct ModuleParts {
+    pub(crate) routes: Routes,
+    pub(crate) service_names: Vec<&'static str>,
+    pub(crate) workers: Vec<Worker>,
+    pub(crate) subscriptions: Vec<Subscription>,
+}
+
+impl ModuleParts {
+    /// Nothing yet.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Adds a gRPC service (a generated `*Server`).
+    pub fn service<S>(mut self, service: S) -> Self
+    where
+        S: Service<http::Request<Body>, Response = http::Response<Body>, Error = Infallible>
+            + NamedService
+            + Clone
+            + Send
+            + Sync
+            + 'static,
+        S::Future: Send + 'static,
+    {
+        self.service_names.push(S::NAME);
+        self.routes = self.routes.add_service(service);
+        self
+    }
+
+    /// Adds a background worker.
+    pub fn worker(mut self, worker: Worker) -> Self {
+        self.workers.push(worker);
+        self
+    }
+
+    /// Adds an event subscription.
+    pub fn subscription(mut self, subscription: Subscription) -> Self {
+        self.subscriptions.push(subscription);
+        self
+    }
+
+    /// The fully qualified names of the gRPC services.
+    pub fn service_names(&self) -> &[&'static str] {
+        &self.service_names
+    }
+}

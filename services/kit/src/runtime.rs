@@ -1,0 +1,335 @@
+//! Starting modules: resolve the targets, connect databases (and migrate them when asked),
+//! the cache and the bus, bind every listener, build each module with its context, then
+//! run servers, workers, subscriptions and one outbox relay per database. The same code
+//! runs every module in one process (`dev`) or a few per process (`serve --target`).
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tokio::net::TcpListener;
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+
+use crate::bus::{EventBus, InProcessBus, NatsBus};
+use crate::cache::{Cache, MemoryCache, RedisCache};
+use crate::config::{DatabaseGroup, PlatformConfig};
+use crate::db::migrate::{self, KIT_MIGRATIONS, MigrationReport, MigrationSet};
+use crate::db::{Backend, Database, redact_url};
+use crate::module::{Module, ModuleContext};
+use crate::outbox::OutboxRelay;
+
+/// A start-up failure, worded for the person running the binary.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct StartError(pub String);
+
+fn fail(context: impl std::fmt::Display) -> impl FnOnce(Box<dyn std::fmt::Display>) -> StartError {
+    move |error| StartError(format!("{context}: {error}"))
+}
+
+/// How to start.
+#[derive(Clone, Debug)]
+pub struct StartOptions {
+    /// Module names to run; `all` runs every module.
+    pub targets: Vec<String>,
+    /// Apply pending migrations of the targeted modules first.
+    pub migrate: bool,
+}
+
+/// The running modules of this process.
+pub struct RunningPlatform {
+    /// Where each module's gRPC server listens.
+    pub addresses: BTreeMap<&'static str, SocketAddr>,
+    /// The event bus.
+    pub bus: Arc<dyn EventBus>,
+    /// The cache.
+    pub cache: Arc<dyn Cache>,
+    /// Databases by group.
+    pub databases: BTreeMap<DatabaseGroup, Database>,
+    /// Time from the start call until every server accepted connections.
+    pub startup_time: Duration,
+    shutdown: CancellationToken,
+    tasks: JoinSet<Result<(), String>>,
+}
+
+impl RunningPlatform {
+    /// Waits until a task fails (returns its error) or all end.
+    pub async fn wait(&mut self) -> Result<(), String> {
+        while let Some(result) = self.tasks.join_next().await {
+            match result {
+                Ok(Ok(())) => {}
+                Ok(Err(error)) => return Err(error),
+                Err(join) => return Err(format!("a task panicked: {join}")),
+            }
+        }
+        Ok(())
+    }
+
+    /// Stops servers (draining in-flight calls), workers and relays, then closes pools.
+    pub async fn shutdown(mut self) {
+        self.shutdown.cancel();
+        let drained = tokio::time::timeout(Duration::from_secs(15), async {
+            while self.tasks.join_next().await.is_some() {}
+        })
+        .await;
+        if drained.is_err() {
+            tracing::warn!("some tasks did not stop within 15 s; aborting them");
+            self.tasks.abort_all();
+        }
+        for database in self.databases.values() {
+            database.close().await;
+        }
+    }
+
+    /// A token cancelled when the platform shuts down.
+    pub fn shutdown_token(&self) -> CancellationToken {
+        self.shutdown.clone()
+    }
+}
+
+/// The modules named by `targets` (`all` means every one), in declaration order.
+pub fn resolve_targets<'a>(
+    modules: &'a [Module],
+    targets: &[String],
+) -> Result<Vec<&'a Module>, StartError> {
+    let known: BTreeSet<&str> = modules.iter().map(|module| module.name.0).collect();
+    let mut wanted = BTreeSet::new();
+    for target in targets
+        .iter()
+        .flat_map(|t| t.split(','))
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+    {
+        if target == "all" {
+            wanted.extend(known.iter().copied());
+        } else if let Some(name) = known.get(target) {
+            wanted.insert(*name);
+        } else {
+            return Err(StartError(format!(
+                "unknown module {target:?}; known modules: all, {}",
+                known.iter().copied().collect::<Vec<_>>().join(", ")
+            )));
+        }
+    }
+    if wanted.is_empty() {
+        return Err(StartError(
+            "no module to run; pass --target all or a list of modules".into(),
+        ));
+    }
+    Ok(modules
+        .iter()
+        .filter(|module| wanted.contains(module.name.0))
+        .collect())
+}
+
+/// The URL migrations use: the service URL with the admin user's credentials, and the
+/// role to grant data access to (the service URL's user), when they differ.
+fn admin_connection(
+    app_url: &str,
+    config: &PlatformConfig,
+) -> Result<(String, Option<String>), StartError> {
+    let Some(admin_user) = &config.database.admin_user else {
+        return Ok((app_url.to_string(), None));
+    };
+    if Backend::of_url(app_url).map_err(|e| StartError(e.to_string()))? != Backend::Postgres {
+        return Ok((app_url.to_string(), None));
+    }
+    let mut url = url::Url::parse(app_url)
+        .map_err(|e| StartError(format!("database URL {}: {e}", redact_url(app_url))))?;
+    let app_user = url.username().to_string();
+    url.set_username(admin_user)
+        .map_err(|_| StartError("database URL cannot carry a user".into()))?;
+    url.set_password(config.database.admin_password.as_deref())
+        .map_err(|_| StartError("database URL cannot carry a password".into()))?;
+    let role = (!app_user.is_empty() && app_user != *admin_user).then_some(app_user);
+    Ok((url.to_string(), role))
+}
+
+fn migration_sets(group: DatabaseGroup, modules: &[&Module]) -> Vec<MigrationSet> {
+    std::iter::once(KIT_MIGRATIONS)
+        .chain(
+            modules
+                .iter()
+                .filter(|module| module.database == Some(group))
+                .map(|module| MigrationSet {
+                    owner: module.name.0,
+                    migrations: module.migrations,
+                }),
+        )
+        .collect()
+}
+
+fn groups_of(modules: &[&Module]) -> BTreeSet<DatabaseGroup> {
+    modules
+        .iter()
+        .filter_map(|module| module.database)
+        .collect()
+}
+
+/// Applies pending migrations of `modules` to their databases, connecting as the admin user.
+pub async fn migrate(
+    config: &PlatformConfig,
+    modules: &[&Module],
+) -> Result<BTreeMap<DatabaseGroup, MigrationReport>, StartError> {
+    let mut reports = BTreeMap::new();
+    for group in groups_of(modules) {
+        let app_url = config.database.url_for(group, &config.data_dir);
+        let (admin_url, role) = admin_connection(&app_url, config)?;
+        let admin = Database::connect(group, &admin_url, 2)
+            .await
+            .map_err(|e| StartError(e.to_string()))?;
+        let report = migrate::apply(&admin, &migration_sets(group, modules), role.as_deref())
+            .await
+            .map_err(|e| StartError(e.to_string()));
+        admin.close().await;
+        reports.insert(group, report?);
+    }
+    Ok(reports)
+}
+
+/// Starts `targets` of `modules`.
+pub async fn start(
+    config: PlatformConfig,
+    modules: Vec<Module>,
+    options: StartOptions,
+) -> Result<RunningPlatform, StartError> {
+    let started = Instant::now();
+    let config = Arc::new(config);
+    let targets = resolve_targets(&modules, &options.targets)?;
+
+    if options.migrate {
+        migrate(&config, &targets).await?;
+    }
+    let mut databases = BTreeMap::new();
+    for group in groups_of(&targets) {
+        let url = config.database.url_for(group, &config.data_dir);
+        let database = Database::connect(group, &url, config.database.max_connections)
+            .await
+            .map_err(|e| StartError(e.to_string()))?;
+        database
+            .ensure_row_level_security_applies(config.database.allow_rls_bypass)
+            .await
+            .map_err(|e| StartError(e.to_string()))?;
+        databases.insert(group, database);
+    }
+
+    let cache: Arc<dyn Cache> = match &config.cache.redis_url {
+        Some(url) => Arc::new(
+            RedisCache::connect(url, &config.cache.key_prefix)
+                .await
+                .map_err(|e| fail("cache")(Box::new(e)))?,
+        ),
+        None => Arc::new(MemoryCache::new()),
+    };
+    let bus: Arc<dyn EventBus> = match &config.events.nats_url {
+        Some(url) => Arc::new(
+            NatsBus::connect(url, &config.events)
+                .await
+                .map_err(|e| fail("event bus")(Box::new(e)))?,
+        ),
+        None => Arc::new(InProcessBus::new()),
+    };
+
+    let mut listeners = Vec::new();
+    let mut addresses = BTreeMap::new();
+    for module in &targets {
+        let requested = SocketAddr::new(config.listen.host, config.listen.port_for(module.port));
+        let listener = TcpListener::bind(requested).await.map_err(|e| {
+            StartError(format!(
+                "module {} cannot listen on {requested}: {e}",
+                module.name
+            ))
+        })?;
+        let bound = listener
+            .local_addr()
+            .map_err(|e| StartError(e.to_string()))?;
+        addresses.insert(module.name.0, bound);
+        listeners.push(listener);
+    }
+
+    let shutdown = CancellationToken::new();
+    let mut tasks = JoinSet::new();
+    for (module, listener) in targets.iter().zip(listeners) {
+        let context = ModuleContext {
+            name: module.name,
+            config: config.clone(),
+            database: module
+                .database
+                .and_then(|group| databases.get(&group).cloned()),
+            cache: cache.clone(),
+            bus: bus.clone(),
+            peers: peer_addresses(module, &modules, &addresses),
+        };
+        let parts = (module.build)(context)
+            .await
+            .map_err(|e| StartError(format!("building module {}: {e}", module.name)))?;
+        let database = module
+            .database
+            .and_then(|group| databases.get(&group).cloned());
+        for subscription in parts.subscriptions {
+            let (bus, database, token) = (bus.clone(), database.clone(), shutdown.clone());
+            tasks.spawn(crate::subscription::run(subscription, bus, database, token));
+        }
+        for worker in parts.workers {
+            let token = shutdown.clone();
+            let name = worker.name;
+            tasks.spawn(async move {
+                (worker.run)(token).await;
+                tracing::debug!(worker = name, "worker stopped");
+                Ok(())
+            });
+        }
+        tasks.spawn(crate::server::serve(
+            module.name,
+            listener,
+            parts.routes,
+            parts.service_names,
+            shutdown.clone(),
+        ));
+    }
+    for database in databases.values() {
+        let relay = OutboxRelay::new(database.clone(), bus.clone());
+        let token = shutdown.clone();
+        tasks.spawn(async move {
+            relay.run(token).await;
+            Ok(())
+        });
+    }
+
+    Ok(RunningPlatform {
+        addresses,
+        bus,
+        cache,
+        databases,
+        startup_time: started.elapsed(),
+        shutdown,
+        tasks,
+    })
+}
+
+/// Where a module finds the modules it calls: in this process, the bound address; else
+/// `CIQ_<MODULE>_ENDPOINT`, defaulting to the Kubernetes service name and design port.
+fn peer_addresses(
+    module: &Module,
+    modules: &[Module],
+    local: &BTreeMap<&'static str, SocketAddr>,
+) -> BTreeMap<&'static str, String> {
+    let mut peers = BTreeMap::new();
+    for callee in modules
+        .iter()
+        .filter(|candidate| module.calls.contains(&candidate.name.0))
+    {
+        let address = match local.get(callee.name.0) {
+            Some(address) if address.ip().is_unspecified() => {
+                format!("http://127.0.0.1:{}", address.port())
+            }
+            Some(address) => format!("http://{address}"),
+            None => std::env::var(format!("CIQ_{}_ENDPOINT", callee.name.0.to_uppercase()))
+                .unwrap_or_else(|_| format!("http://{}-service:{}", callee.name.0, callee.port)),
+        };
+        peers.insert(callee.name.0, address);
+    }
+    peers
+}

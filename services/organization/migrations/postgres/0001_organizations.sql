@@ -1,0 +1,26 @@
+CREATE TABLE organizations (
+    id                    TEXT    PRIMARY KEY,
+    display_name          TEXT    NOT NULL,
+    slug                  TEXT    NOT NULL,
+    state                 TEXT    NOT NULL CHECK (state IN ('active', 'suspended', 'deleted')),
+    plan                  TEXT    NOT NULL,
+    default_timezone      TEXT    NOT NULL,
+    data_retention_days   BIGINT  NOT NULL,
+    require_mfa           BOOLEAN NOT NULL,
+    allowed_email_domains TEXT    NOT NULL,
+    revision              BIGINT  NOT NULL,
+    created_at            BIGINT  NOT NULL,
+    updated_at            BIGINT  NOT NULL,
+    deleted_at            BIGINT,
+    purge_at              BIGINT
+);
+-- Slugs are global handles; a deleted organization keeps its slug until it is purged.
+CREATE UNIQUE INDEX organizations_slug ON organizations (slug);
+
+-- The organization row is its own tenant: visible only inside a transaction scoped to it.
+-- FORCE applies the policy to the table owner too.
+ALTER TABLE organizations ENABLE ROW LEVEL SECURITY;
+ALTER TABLE organizations FORCE ROW LEVEL SECURITY;
+CREATE POLICY tenant_isolation ON organizations
+    USING (id = current_setting('app.current_organization_id', true))
+    WITH CHECK (id = current_setting('app.current_organization_id', true));
