@@ -27,7 +27,7 @@ fn record(row: &AnyRow) -> Result<OrganizationRecord, ApiError> {
         settings: Settings {
             default_timezone: row.try_get("default_timezone")?,
             data_retention_days: row.try_get("data_retention_days")?,
-            require_mfa: row.try_get("require_mfa")?,
+            require_mfa: row.try_get::<i64, _>("require_mfa")? != 0,
             // Domain names cannot contain spaces, so a space-separated list is unambiguous.
             allowed_email_domains: domains.split_whitespace().map(str::to_string).collect(),
         },
@@ -63,7 +63,7 @@ pub async fn insert(
     .bind(plan_as_str(organization.plan))
     .bind(&organization.settings.default_timezone)
     .bind(organization.settings.data_retention_days)
-    .bind(organization.settings.require_mfa)
+    .bind(i64::from(organization.settings.require_mfa))
     .bind(organization.settings.allowed_email_domains.join(" "))
     .bind(organization.revision)
     .bind(organization.created_at)
@@ -108,7 +108,7 @@ pub async fn update(
     .bind(organization.state.as_str())
     .bind(&organization.settings.default_timezone)
     .bind(organization.settings.data_retention_days)
-    .bind(organization.settings.require_mfa)
+    .bind(i64::from(organization.settings.require_mfa))
     .bind(organization.settings.allowed_email_domains.join(" "))
     .bind(organization.revision)
     .bind(organization.updated_at)

@@ -1,7 +1,8 @@
 //! Databases: one pool per database group over sqlx's Any driver, so every query is
 //! written once (PostgreSQL-style `$n` placeholders, which SQLite accepts too) and runs
-//! on SQLite in dev and PostgreSQL in production. Columns use portable types only: ids
-//! as TEXT, times as BIGINT microseconds, blobs as BLOB/BYTEA.
+//! on SQLite in dev and PostgreSQL in production. Columns use the types the Any driver
+//! maps on both engines: ids and enums as TEXT, times as BIGINT microseconds, booleans as
+//! BIGINT 0/1 with a CHECK (Any cannot decode SQLite booleans), blobs as BLOB/BYTEA.
 //!
 //! Tenant scoping lives here and nowhere else: [`ModuleDatabase::write`] and
 //! [`ModuleDatabase::read`] open a transaction bound to one organization. On PostgreSQL

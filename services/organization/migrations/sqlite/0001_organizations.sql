@@ -6,7 +6,7 @@ CREATE TABLE organizations (
     plan                  TEXT    NOT NULL,
     default_timezone      TEXT    NOT NULL,
     data_retention_days   BIGINT  NOT NULL,
-    require_mfa           BOOLEAN NOT NULL,
+    require_mfa           BIGINT  NOT NULL CHECK (require_mfa IN (0, 1)),
     allowed_email_domains TEXT    NOT NULL,
     revision              BIGINT  NOT NULL,
     created_at            BIGINT  NOT NULL,

@@ -1,0 +1,250 @@
+//! Boots the whole platform in-process on free ports, on embedded defaults or on real
+//! PostgreSQL, Redis and NATS (each test gets its own database, key prefix and stream),
+//! and tears it down afterwards, even when the test fails.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::panic::AssertUnwindSafe;
+use std::pin::Pin;
+
+use complianceiq_kit::bus::NatsBus;
+use complianceiq_kit::config::{DatabaseGroup, LogFormat, PlatformConfig, TelemetryConfig};
+use complianceiq_kit::runtime::{self, RunningPlatform, StartOptions};
+use complianceiq_kit::telemetry;
+use complianceiq_proto::complianceiq::organization::v1::organization_service_client::OrganizationServiceClient;
+use futures::FutureExt;
+use sqlx::{AnyConnection, Connection, Row};
+use tonic::transport::Channel;
+
+/// Which infrastructure a platform runs on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Backend {
+    /// SQLite files, in-process bus and cache.
+    Embedded,
+    /// PostgreSQL, Redis, NATS JetStream from `CIQ_TEST_*`.
+    Servers,
+}
+
+/// The role services connect as in `servers` tests; created by the migrations.
+pub const APPLICATION_ROLE: &str = "complianceiq_app";
+
+struct ServerUrls {
+    postgres: String,
+    redis: String,
+    nats: String,
+}
+
+impl ServerUrls {
+    fn from_env() -> Self {
+        let read = |name: &str| std::env::var(name).ok().filter(|value| !value.is_empty());
+        let (postgres, redis, nats) =
+            (read("CIQ_TEST_POSTGRES_URL"), read("CIQ_TEST_REDIS_URL"), read("CIQ_TEST_NATS_URL"));
+        let missing: Vec<&str> = [
+            ("CIQ_TEST_POSTGRES_URL (e.g. postgres://postgres@127.0.0.1:5432/postgres)", &postgres),
+            ("CIQ_TEST_REDIS_URL (e.g. redis://127.0.0.1:6379)", &redis),
+            ("CIQ_TEST_NATS_URL (e.g. nats://127.0.0.1:4222)", &nats),
+        ]
+        .into_iter()
+        .filter(|(_, value)| value.is_none())
+        .map(|(name, _)| name)
+        .collect();
+        assert!(missing.is_empty(), "this test needs real servers; set {}", missing.join(", "));
+        Self { postgres: postgres.unwrap(), redis: redis.unwrap(), nats: nats.unwrap() }
+    }
+}
+
+struct PostgresDatabase {
+    maintenance_url: String,
+    name: String,
+}
+
+/// A running platform for one test.
+pub struct TestPlatform {
+    pub config: PlatformConfig,
+    platform: Option<RunningPlatform>,
+    postgres: Option<PostgresDatabase>,
+}
+
+fn unique_suffix() -> String {
+    uuid::Uuid::new_v4().simple().to_string()[..12].to_string()
+}
+
+impl TestPlatform {
+    /// Boots every module with migrations applied.
+    pub async fn start(backend: Backend) -> Self {
+        let filter = std::env::var("CIQ_TEST_LOG").unwrap_or_else(|_| "warn".into());
+        telemetry::init(&TelemetryConfig { filter, format: Some(LogFormat::Pretty) }, LogFormat::Pretty);
+
+        let suffix = unique_suffix();
+        let data_dir = std::env::temp_dir().join(format!("ciq-e2e-{suffix}"));
+        let mut config = PlatformConfig::embedded(&data_dir);
+        config.listen.ephemeral_ports = true;
+        let mut postgres = None;
+        if backend == Backend::Servers {
+            let urls = ServerUrls::from_env();
+            let database = create_postgres_database(&urls.postgres, &suffix).await;
+            let admin = url::Url::parse(&urls.postgres).expect("CIQ_TEST_POSTGRES_URL is a URL");
+            let mut app = admin.clone();
+            app.set_path(&format!("/{}", database.name));
+            app.set_username(APPLICATION_ROLE).expect("a user");
+            app.set_password(None).expect("no password");
+            config.database.url = Some(app.to_string());
+            config.database.admin_user = Some(admin.username().to_string());
+            config.database.admin_password = admin.password().map(str::to_string);
+            config.cache.redis_url = Some(urls.redis);
+            config.cache.key_prefix = format!("ciq-e2e-{suffix}:");
+            config.events.nats_url = Some(urls.nats);
+            config.events.stream = format!("CIQ_E2E_{}", suffix.to_uppercase());
+            config.events.subject_prefix = format!("ciqe2e{suffix}");
+            postgres = Some(database);
+        }
+        let options = StartOptions { targets: vec!["all".into()], migrate: true };
+        let platform = runtime::start(config.clone(), complianceiq::modules(), options)
+            .await
+            .unwrap_or_else(|error| panic!("the platform did not start on {backend:?}: {error}"));
+        Self { config, platform: Some(platform), postgres }
+    }
+
+    /// The running modules.
+    pub fn platform(&self) -> &RunningPlatform {
+        self.platform.as_ref().expect("running")
+    }
+
+    /// Where a module listens.
+    pub fn address(&self, module: &str) -> SocketAddr {
+        *self.platform().addresses.get(module).unwrap_or_else(|| panic!("no module {module}"))
+    }
+
+    /// A connected channel to a module.
+    pub async fn channel(&self, module: &str) -> Channel {
+        Channel::from_shared(format!("http://{}", self.address(module)))
+            .expect("an address")
+            .connect()
+            .await
+            .unwrap_or_else(|error| panic!("connecting to {module}: {error}"))
+    }
+
+    /// A client of the organization service.
+    pub async fn organizations(&self) -> OrganizationServiceClient<Channel> {
+        OrganizationServiceClient::new(self.channel("organization").await)
+    }
+
+    /// The URL services use for a database group.
+    pub fn app_database_url(&self, group: DatabaseGroup) -> String {
+        self.config.database.url_for(group, &self.config.data_dir)
+    }
+
+    /// The same database as its owner (PostgreSQL superuser in tests), which row-level
+    /// security does not filter: what is really stored.
+    pub fn owner_database_url(&self, group: DatabaseGroup) -> String {
+        let url = self.app_database_url(group);
+        match &self.config.database.admin_user {
+            Some(admin) if url.starts_with("postgres") => {
+                let mut parsed = url::Url::parse(&url).unwrap();
+                parsed.set_username(admin).unwrap();
+                parsed.set_password(self.config.database.admin_password.as_deref()).unwrap();
+                parsed.to_string()
+            }
+            _ => url,
+        }
+    }
+
+    /// Runs a `SELECT COUNT(*) ...` as the owner: rows stored, whatever the tenant.
+    pub async fn stored_count(&self, group: DatabaseGroup, sql: &'static str) -> i64 {
+        sqlx::any::install_default_drivers();
+        let mut connection = AnyConnection::connect(&self.owner_database_url(group)).await.expect("owner connection");
+        let count: i64 = sqlx::query(sql).fetch_one(&mut connection).await.expect("count").get(0);
+        connection.close().await.ok();
+        count
+    }
+
+    /// Stops the platform and removes what the test created.
+    pub async fn stop(mut self) {
+        if let Some(platform) = self.platform.take() {
+            platform.shutdown().await;
+        }
+        if let Some(database) = self.postgres.take() {
+            drop_postgres_database(&database).await;
+        }
+        if let Some(url) = &self.config.events.nats_url
+            && let Ok(bus) = NatsBus::connect(url, &self.config.events).await
+        {
+            let _ = bus.delete_stream().await;
+        }
+        let _ = std::fs::remove_dir_all(&self.config.data_dir);
+    }
+}
+
+async fn create_postgres_database(maintenance_url: &str, suffix: &str) -> PostgresDatabase {
+    sqlx::any::install_default_drivers();
+    let name = format!("ciq_e2e_{suffix}");
+    let mut connection = AnyConnection::connect(maintenance_url)
+        .await
+        .unwrap_or_else(|error| panic!("PostgreSQL at CIQ_TEST_POSTGRES_URL is not reachable: {error}"));
+    sqlx::raw_sql(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+        .execute(&mut connection)
+        .await
+        .unwrap_or_else(|error| panic!("creating test database {name}: {error}"));
+    connection.close().await.ok();
+    PostgresDatabase { maintenance_url: maintenance_url.to_string(), name }
+}
+
+async fn drop_postgres_database(database: &PostgresDatabase) {
+    if let Ok(mut connection) = AnyConnection::connect(&database.maintenance_url).await {
+        let drop = format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", database.name);
+        let _ = sqlx::raw_sql(sqlx::AssertSqlSafe(drop)).execute(&mut connection).await;
+        connection.close().await.ok();
+    }
+}
+
+/// A test body: borrows the platform for its duration.
+pub type TestBody = for<'a> fn(&'a TestPlatform) -> Pin<Box<dyn Future<Output = ()> + Send + 'a>>;
+
+/// Boots a platform, runs `body`, tears down, then re-raises the body's panic if any.
+pub async fn run(backend: Backend, body: TestBody) {
+    let platform = TestPlatform::start(backend).await;
+    let outcome = AssertUnwindSafe(body(&platform)).catch_unwind().await;
+    platform.stop().await;
+    if let Err(panic) = outcome {
+        std::panic::resume_unwind(panic);
+    }
+}
+
+/// Declares platform tests: for each `async fn name(platform: &TestPlatform)` in scope,
+/// a module `name` with tests `embedded` and `servers`.
+#[macro_export]
+macro_rules! platform_tests {
+    ($($name:ident),* $(,)?) => {$(
+        mod $name {
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn embedded() {
+                $crate::harness::run($crate::harness::Backend::Embedded, |platform| Box::pin(super::$name(platform))).await;
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn servers() {
+                $crate::harness::run($crate::harness::Backend::Servers, |platform| Box::pin(super::$name(platform))).await;
+            }
+        }
+    )*};
+}
+
+/// Declares tests that need PostgreSQL, Redis and NATS only: `name::servers`.
+#[macro_export]
+macro_rules! server_tests {
+    ($($name:ident),* $(,)?) => {$(
+        mod $name {
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn servers() {
+                $crate::harness::run($crate::harness::Backend::Servers, |platform| Box::pin(super::$name(platform))).await;
+            }
+        }
+    )*};
+}
+
+/// The gRPC code and the `BadRequest` field violations `(field, reason)` of a failed call.
+pub fn violations(status: &tonic::Status) -> Vec<(String, String)> {
+    complianceiq_kit::error::detail::<complianceiq_proto::google::rpc::BadRequest>(status, "google.rpc.BadRequest")
+        .map(|request| request.field_violations.into_iter().map(|v| (v.field, v.reason)).collect())
+        .unwrap_or_default()
+}

@@ -1,0 +1,15 @@
+//! End-to-end tests. Each platform test runs twice:
+//!
+//! - `<test>::embedded`: SQLite, in-process bus and cache, always;
+//! - `<test>::servers`: PostgreSQL, Redis and NATS JetStream, which must be given as
+//!   `CIQ_TEST_POSTGRES_URL`, `CIQ_TEST_REDIS_URL` and `CIQ_TEST_NATS_URL`. Such a test
+//!   fails, naming what is missing, when they are not set or not reachable; `make test`
+//!   runs the `servers` variants only when the variables are set, `.ci/run` always sets them.
+
+mod harness;
+
+mod events;
+mod kit_backends;
+mod organization;
+mod postgres;
+mod surface;

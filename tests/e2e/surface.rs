@@ -1,0 +1,179 @@
+//! What every module shows a client: gRPC health, server reflection (v1 and v1alpha), and
+//! for RPCs not built yet, UNIMPLEMENTED naming the RPC.
+
+use std::collections::BTreeSet;
+use std::str::FromStr;
+
+use bytes::{Buf, BufMut};
+use complianceiq_proto::FILE_DESCRIPTOR_SET;
+use prost::Message;
+use prost_reflect::DescriptorPool;
+use tonic::codec::{Codec, DecodeBuf, Decoder, EncodeBuf, Encoder};
+use tonic::transport::Channel;
+use tonic::{Code, Status};
+use tonic_health::pb::health_check_response::ServingStatus;
+use tonic_health::pb::health_client::HealthClient;
+use tonic_health::pb::HealthCheckRequest;
+
+use crate::harness::TestPlatform;
+use crate::platform_tests;
+
+platform_tests!(every_module_reports_health_and_reflects_its_api, rpcs_not_built_yet_say_which_they_are);
+
+/// RPCs with a real implementation; every other RPC must answer UNIMPLEMENTED by name.
+const IMPLEMENTED: &[&str] = &[
+    "complianceiq.organization.v1.OrganizationService/CreateOrganization",
+    "complianceiq.organization.v1.OrganizationService/GetOrganization",
+    "complianceiq.organization.v1.OrganizationService/UpdateOrganization",
+    "complianceiq.organization.v1.OrganizationService/DeleteOrganization",
+];
+
+/// The service a module serves, from the contracts: `complianceiq.<module>.v1.<Name>Service`.
+fn service_of(module: &str) -> String {
+    let pool = DescriptorPool::decode(FILE_DESCRIPTOR_SET).unwrap();
+    let package = format!("complianceiq.{module}.v1");
+    let services: Vec<String> =
+        pool.services().filter(|s| s.package_name() == package).map(|s| s.full_name().to_string()).collect();
+    assert_eq!(services.len(), 1, "{module} has one service");
+    services[0].clone()
+}
+
+/// Lists services and fetches the file declaring `symbol`, over reflection v1 or v1alpha.
+macro_rules! reflect {
+    ($version:ident, $channel:expr, $symbol:expr) => {{
+        use tonic_reflection::pb::$version::server_reflection_client::ServerReflectionClient;
+        use tonic_reflection::pb::$version::server_reflection_request::MessageRequest;
+        use tonic_reflection::pb::$version::server_reflection_response::MessageResponse;
+        use tonic_reflection::pb::$version::ServerReflectionRequest;
+
+        let requests = vec![
+            ServerReflectionRequest { host: String::new(), message_request: Some(MessageRequest::ListServices(String::new())) },
+            ServerReflectionRequest {
+                host: String::new(),
+                message_request: Some(MessageRequest::FileContainingSymbol($symbol.to_string())),
+            },
+        ];
+        let mut client = ServerReflectionClient::new($channel);
+        let mut responses = client
+            .server_reflection_info(tokio_stream::iter(requests))
+            .await
+            .expect(concat!("reflection ", stringify!($version)))
+            .into_inner();
+        let mut services = BTreeSet::new();
+        let mut files = Vec::new();
+        while let Some(response) = responses.message().await.expect("a reflection response") {
+            match response.message_response.expect("a response") {
+                MessageResponse::ListServicesResponse(list) => services.extend(list.service.into_iter().map(|s| s.name)),
+                MessageResponse::FileDescriptorResponse(found) => files.extend(found.file_descriptor_proto),
+                MessageResponse::ErrorResponse(error) => panic!("reflection error: {}", error.error_message),
+                other => panic!("unexpected {other:?}"),
+            }
+        }
+        (services, files)
+    }};
+}
+
+async fn every_module_reports_health_and_reflects_its_api(platform: &TestPlatform) {
+    for module in complianceiq::modules() {
+        let name = module.name.0;
+        let service = service_of(name);
+        let channel = platform.channel(name).await;
+
+        let mut health = HealthClient::new(channel.clone());
+        for checked in ["", service.as_str()] {
+            let status = health
+                .check(HealthCheckRequest { service: checked.into() })
+                .await
+                .unwrap_or_else(|error| panic!("{name}: health of {checked:?}: {error}"))
+                .into_inner()
+                .status();
+            assert_eq!(status, ServingStatus::Serving, "{name}: {checked:?}");
+        }
+        let unknown = health.check(HealthCheckRequest { service: "no.such.Service".into() }).await.unwrap_err();
+        assert_eq!(unknown.code(), Code::NotFound);
+
+        let expected: BTreeSet<String> = [
+            service.as_str(),
+            "grpc.health.v1.Health",
+            "grpc.reflection.v1.ServerReflection",
+            "grpc.reflection.v1alpha.ServerReflection",
+        ]
+        .into_iter()
+        .map(str::to_string)
+        .collect();
+        let (services_v1, files_v1) = reflect!(v1, channel.clone(), service);
+        let (services_v1alpha, files_v1alpha) = reflect!(v1alpha, channel.clone(), service);
+        assert_eq!(services_v1, expected, "{name} over reflection v1");
+        assert_eq!(services_v1alpha, expected, "{name} over reflection v1alpha");
+        for files in [files_v1, files_v1alpha] {
+            let declares_service = files.iter().any(|bytes| {
+                let file = prost_types::FileDescriptorProto::decode(bytes.as_slice()).unwrap();
+                file.service.iter().any(|s| service.ends_with(&format!(".{}", s.name())))
+            });
+            assert!(declares_service, "{name}: reflection returns the file declaring {service}");
+        }
+    }
+}
+
+/// Sends and receives raw message bytes, so any RPC can be called without its types.
+#[derive(Clone, Default)]
+struct RawCodec;
+
+impl Codec for RawCodec {
+    type Encode = Vec<u8>;
+    type Decode = Vec<u8>;
+    type Encoder = RawCodec;
+    type Decoder = RawCodec;
+    fn encoder(&mut self) -> Self::Encoder {
+        RawCodec
+    }
+    fn decoder(&mut self) -> Self::Decoder {
+        RawCodec
+    }
+}
+
+impl Encoder for RawCodec {
+    type Item = Vec<u8>;
+    type Error = Status;
+    fn encode(&mut self, item: Vec<u8>, buffer: &mut EncodeBuf<'_>) -> Result<(), Status> {
+        buffer.put_slice(&item);
+        Ok(())
+    }
+}
+
+impl Decoder for RawCodec {
+    type Item = Vec<u8>;
+    type Error = Status;
+    fn decode(&mut self, buffer: &mut DecodeBuf<'_>) -> Result<Option<Vec<u8>>, Status> {
+        let bytes = buffer.chunk().to_vec();
+        buffer.advance(bytes.len());
+        Ok(Some(bytes))
+    }
+}
+
+async fn call_with_empty_message(channel: Channel, rpc: &str) -> Result<Vec<u8>, Status> {
+    let mut grpc = tonic::client::Grpc::new(channel);
+    grpc.ready().await.map_err(|error| Status::unavailable(error.to_string()))?;
+    let path = http::uri::PathAndQuery::from_str(&format!("/{rpc}")).unwrap();
+    grpc.unary(tonic::Request::new(Vec::new()), path, RawCodec).await.map(tonic::Response::into_inner)
+}
+
+async fn rpcs_not_built_yet_say_which_they_are(platform: &TestPlatform) {
+    let pool = DescriptorPool::decode(FILE_DESCRIPTOR_SET).unwrap();
+    let mut checked = 0;
+    for service in pool.services().filter(|s| s.package_name().starts_with("complianceiq.")) {
+        let module = service.package_name().split('.').nth(1).unwrap().to_string();
+        let channel = platform.channel(&module).await;
+        for method in service.methods() {
+            let rpc = format!("{}/{}", service.full_name(), method.name());
+            if IMPLEMENTED.contains(&rpc.as_str()) {
+                continue;
+            }
+            let status = call_with_empty_message(channel.clone(), &rpc).await.unwrap_err();
+            assert_eq!(status.code(), Code::Unimplemented, "{rpc}: {status:?}");
+            assert_eq!(status.message(), format!("{rpc} is not implemented yet"));
+            checked += 1;
+        }
+    }
+    assert_eq!(checked, 94 - IMPLEMENTED.len(), "every RPC of the twelve services was called");
+}
