@@ -16,11 +16,22 @@ use futures::StreamExt;
 use crate::harness::TestPlatform;
 use crate::platform_tests;
 
-platform_tests!(creating_an_organization_publishes_its_event, changes_are_published_in_order);
+platform_tests!(
+    creating_an_organization_publishes_its_event,
+    changes_are_published_in_order
+);
 
 async fn subscribe(platform: &TestPlatform, pattern: &str) -> DeliveryStream {
-    let spec = SubscriptionSpec { pattern: pattern.into(), durable_name: None };
-    platform.platform().bus.subscribe(spec).await.expect("subscribe")
+    let spec = SubscriptionSpec {
+        pattern: pattern.into(),
+        durable_name: None,
+    };
+    platform
+        .platform()
+        .bus
+        .subscribe(spec)
+        .await
+        .expect("subscribe")
 }
 
 async fn next_event(deliveries: &mut DeliveryStream) -> Event {
@@ -35,10 +46,21 @@ async fn next_event(deliveries: &mut DeliveryStream) -> Event {
 async fn creating_an_organization_publishes_its_event(platform: &TestPlatform) {
     let mut deliveries = subscribe(platform, "organization.*").await;
     let mut request = tonic::Request::new(CreateOrganizationRequest {
-        organization: Some(Organization { display_name: "Evented".into(), ..Default::default() }),
+        organization: Some(Organization {
+            display_name: "Evented".into(),
+            ..Default::default()
+        }),
     });
-    request.metadata_mut().insert("x-request-id", "e2e-request-1".parse().unwrap());
-    let created = platform.organizations().await.create_organization(request).await.unwrap().into_inner();
+    request
+        .metadata_mut()
+        .insert("x-request-id", "e2e-request-1".parse().unwrap());
+    let created = platform
+        .organizations()
+        .await
+        .create_organization(request)
+        .await
+        .unwrap()
+        .into_inner();
 
     let event = next_event(&mut deliveries).await;
     assert_eq!(event.r#type, "organization.created");
@@ -48,7 +70,9 @@ async fn creating_an_organization_publishes_its_event(platform: &TestPlatform) {
     assert_eq!(event.id.len(), 36);
     assert!(event.occur_time.is_some());
     match event.payload {
-        Some(Payload::OrganizationCreated(payload)) => assert_eq!(payload.organization, Some(created)),
+        Some(Payload::OrganizationCreated(payload)) => {
+            assert_eq!(payload.organization, Some(created))
+        }
         other => panic!("unexpected payload {other:?}"),
     }
 
@@ -70,7 +94,10 @@ async fn changes_are_published_in_order(platform: &TestPlatform) {
     let mut client = platform.organizations().await;
     let created = client
         .create_organization(CreateOrganizationRequest {
-            organization: Some(Organization { display_name: "Ordered".into(), ..Default::default() }),
+            organization: Some(Organization {
+                display_name: "Ordered".into(),
+                ..Default::default()
+            }),
         })
         .await
         .unwrap()
@@ -78,13 +105,19 @@ async fn changes_are_published_in_order(platform: &TestPlatform) {
     client
         .update_organization(UpdateOrganizationRequest {
             org_id: created.id.clone(),
-            organization: Some(Organization { display_name: "Ordered Two".into(), ..Default::default() }),
+            organization: Some(Organization {
+                display_name: "Ordered Two".into(),
+                ..Default::default()
+            }),
             update_mask: None,
         })
         .await
         .unwrap();
     client
-        .delete_organization(DeleteOrganizationRequest { org_id: created.id.clone(), etag: String::new() })
+        .delete_organization(DeleteOrganizationRequest {
+            org_id: created.id.clone(),
+            etag: String::new(),
+        })
         .await
         .unwrap();
 
@@ -93,11 +126,21 @@ async fn changes_are_published_in_order(platform: &TestPlatform) {
         seen.push(next_event(&mut deliveries).await);
     }
     let types: Vec<&str> = seen.iter().map(|event| event.r#type.as_str()).collect();
-    assert_eq!(types, ["organization.created", "organization.updated", "organization.deleted"]);
+    assert_eq!(
+        types,
+        [
+            "organization.created",
+            "organization.updated",
+            "organization.deleted"
+        ]
+    );
     match &seen[1].payload {
         Some(Payload::OrganizationUpdated(updated)) => {
             assert_eq!(updated.changed_fields, ["display_name"]);
-            assert_eq!(updated.organization.as_ref().unwrap().display_name, "Ordered Two");
+            assert_eq!(
+                updated.organization.as_ref().unwrap().display_name,
+                "Ordered Two"
+            );
         }
         other => panic!("unexpected payload {other:?}"),
     }

@@ -21,17 +21,26 @@ platform_tests!(
 
 fn create(display_name: &str) -> CreateOrganizationRequest {
     CreateOrganizationRequest {
-        organization: Some(Organization { display_name: display_name.into(), ..Default::default() }),
+        organization: Some(Organization {
+            display_name: display_name.into(),
+            ..Default::default()
+        }),
     }
 }
 
 fn mask(paths: &[&str]) -> Option<FieldMask> {
-    Some(FieldMask { paths: paths.iter().map(|p| p.to_string()).collect() })
+    Some(FieldMask {
+        paths: paths.iter().map(|p| p.to_string()).collect(),
+    })
 }
 
 async fn an_organization_lives_from_create_to_delete(platform: &TestPlatform) {
     let mut client = platform.organizations().await;
-    let created = client.create_organization(create("Acme Corp")).await.expect("create").into_inner();
+    let created = client
+        .create_organization(create("Acme Corp"))
+        .await
+        .expect("create")
+        .into_inner();
     assert_eq!(created.id.len(), 36, "a UUID id: {}", created.id);
     assert_eq!(created.display_name, "Acme Corp");
     assert_eq!(created.slug, "acme-corp");
@@ -39,12 +48,20 @@ async fn an_organization_lives_from_create_to_delete(platform: &TestPlatform) {
     assert_eq!(created.plan(), Plan::Free);
     assert_eq!(created.etag, "r1");
     let settings = created.settings.clone().expect("settings");
-    assert_eq!((settings.default_timezone.as_str(), settings.data_retention_days), ("UTC", 365));
+    assert_eq!(
+        (
+            settings.default_timezone.as_str(),
+            settings.data_retention_days
+        ),
+        ("UTC", 365)
+    );
     assert!(created.create_time.is_some() && created.create_time == created.update_time);
     assert!(created.delete_time.is_none());
 
     let fetched = client
-        .get_organization(GetOrganizationRequest { org_id: created.id.clone() })
+        .get_organization(GetOrganizationRequest {
+            org_id: created.id.clone(),
+        })
         .await
         .expect("get")
         .into_inner();
@@ -53,7 +70,10 @@ async fn an_organization_lives_from_create_to_delete(platform: &TestPlatform) {
     let updated = client
         .update_organization(UpdateOrganizationRequest {
             org_id: created.id.clone(),
-            organization: Some(Organization { display_name: "Acme Corporation".into(), ..Default::default() }),
+            organization: Some(Organization {
+                display_name: "Acme Corporation".into(),
+                ..Default::default()
+            }),
             update_mask: mask(&["display_name"]),
         })
         .await
@@ -62,29 +82,51 @@ async fn an_organization_lives_from_create_to_delete(platform: &TestPlatform) {
     assert_eq!(updated.display_name, "Acme Corporation");
     assert_eq!(updated.slug, "acme-corp", "the slug is immutable");
     assert_eq!(updated.etag, "r2");
-    let micros = |t: &Option<prost_types::Timestamp>| complianceiq_kit::time::from_timestamp(t.as_ref().unwrap());
+    let micros = |t: &Option<prost_types::Timestamp>| {
+        complianceiq_kit::time::from_timestamp(t.as_ref().unwrap())
+    };
     assert!(micros(&updated.update_time) > micros(&created.update_time));
     assert_eq!(updated.create_time, created.create_time);
 
-    let fetched = client.get_organization(GetOrganizationRequest { org_id: created.id.clone() }).await.unwrap().into_inner();
+    let fetched = client
+        .get_organization(GetOrganizationRequest {
+            org_id: created.id.clone(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
     assert_eq!(fetched, updated);
 
     client
-        .delete_organization(DeleteOrganizationRequest { org_id: created.id.clone(), etag: String::new() })
+        .delete_organization(DeleteOrganizationRequest {
+            org_id: created.id.clone(),
+            etag: String::new(),
+        })
         .await
         .expect("delete");
-    let gone = client.get_organization(GetOrganizationRequest { org_id: created.id.clone() }).await.unwrap_err();
+    let gone = client
+        .get_organization(GetOrganizationRequest {
+            org_id: created.id.clone(),
+        })
+        .await
+        .unwrap_err();
     assert_eq!(gone.code(), Code::NotFound, "{gone:?}");
     assert!(gone.message().contains(&created.id));
     let again = client
-        .delete_organization(DeleteOrganizationRequest { org_id: created.id.clone(), etag: String::new() })
+        .delete_organization(DeleteOrganizationRequest {
+            org_id: created.id.clone(),
+            etag: String::new(),
+        })
         .await
         .unwrap_err();
     assert_eq!(again.code(), Code::NotFound);
 
     // Soft delete: the row is kept (with its purge time) and its slug stays reserved.
     let kept = platform
-        .stored_count(DatabaseGroup::Core, "SELECT COUNT(*) FROM organizations WHERE state = 'deleted' AND purge_at IS NOT NULL")
+        .stored_count(
+            DatabaseGroup::Core,
+            "SELECT COUNT(*) FROM organizations WHERE state = 'deleted' AND purge_at IS NOT NULL",
+        )
         .await;
     assert_eq!(kept, 1);
 }
@@ -92,9 +134,15 @@ async fn an_organization_lives_from_create_to_delete(platform: &TestPlatform) {
 async fn bad_requests_name_their_fields_and_write_nothing(platform: &TestPlatform) {
     let mut client = platform.organizations().await;
 
-    let missing = client.create_organization(CreateOrganizationRequest { organization: None }).await.unwrap_err();
+    let missing = client
+        .create_organization(CreateOrganizationRequest { organization: None })
+        .await
+        .unwrap_err();
     assert_eq!(missing.code(), Code::InvalidArgument);
-    assert_eq!(violations(&missing), [("organization".to_string(), "REQUIRED".to_string())]);
+    assert_eq!(
+        violations(&missing),
+        [("organization".to_string(), "REQUIRED".to_string())]
+    );
 
     let bad = client
         .create_organization(CreateOrganizationRequest {
@@ -113,7 +161,10 @@ async fn bad_requests_name_their_fields_and_write_nothing(platform: &TestPlatfor
         .await
         .unwrap_err();
     assert_eq!(bad.code(), Code::InvalidArgument);
-    let fields: Vec<String> = violations(&bad).into_iter().map(|(field, _)| field).collect();
+    let fields: Vec<String> = violations(&bad)
+        .into_iter()
+        .map(|(field, _)| field)
+        .collect();
     assert_eq!(
         fields,
         [
@@ -124,21 +175,39 @@ async fn bad_requests_name_their_fields_and_write_nothing(platform: &TestPlatfor
             "organization.settings.allowed_email_domains[0]",
         ]
     );
-    assert!(bad.message().contains("organization.display_name has 10000 characters"), "{}", bad.message());
+    assert!(
+        bad.message()
+            .contains("organization.display_name has 10000 characters"),
+        "{}",
+        bad.message()
+    );
 
     for org_id in ["", "not-a-uuid", "0190A6E4-7B6C-7CC1-9E4A"] {
-        let error = client.get_organization(GetOrganizationRequest { org_id: org_id.into() }).await.unwrap_err();
+        let error = client
+            .get_organization(GetOrganizationRequest {
+                org_id: org_id.into(),
+            })
+            .await
+            .unwrap_err();
         assert_eq!(error.code(), Code::InvalidArgument, "{org_id:?}");
         assert_eq!(violations(&error)[0].0, "org_id");
     }
     let unknown = uuid::Uuid::now_v7().to_string();
-    let error = client.get_organization(GetOrganizationRequest { org_id: unknown.clone() }).await.unwrap_err();
+    let error = client
+        .get_organization(GetOrganizationRequest {
+            org_id: unknown.clone(),
+        })
+        .await
+        .unwrap_err();
     assert_eq!(error.code(), Code::NotFound);
 
     let error = client
         .update_organization(UpdateOrganizationRequest {
             org_id: unknown,
-            organization: Some(Organization { display_name: "Ghost".into(), ..Default::default() }),
+            organization: Some(Organization {
+                display_name: "Ghost".into(),
+                ..Default::default()
+            }),
             update_mask: None,
         })
         .await
@@ -146,11 +215,26 @@ async fn bad_requests_name_their_fields_and_write_nothing(platform: &TestPlatfor
     assert_eq!(error.code(), Code::NotFound);
 
     // A valid organization, then updates that must fail without changing it.
-    let created = client.create_organization(create("Valid")).await.unwrap().into_inner();
+    let created = client
+        .create_organization(create("Valid"))
+        .await
+        .unwrap()
+        .into_inner();
     for (mask_paths, input, field) in [
         (vec!["nope"], Organization::default(), "update_mask"),
-        (vec!["display_name"], Organization::default(), "organization.display_name"),
-        (vec!["slug"], Organization { slug: "changed".into(), ..Default::default() }, "organization.slug"),
+        (
+            vec!["display_name"],
+            Organization::default(),
+            "organization.display_name",
+        ),
+        (
+            vec!["slug"],
+            Organization {
+                slug: "changed".into(),
+                ..Default::default()
+            },
+            "organization.slug",
+        ),
     ] {
         let error = client
             .update_organization(UpdateOrganizationRequest {
@@ -163,19 +247,39 @@ async fn bad_requests_name_their_fields_and_write_nothing(platform: &TestPlatfor
         assert_eq!(error.code(), Code::InvalidArgument, "{mask_paths:?}");
         assert_eq!(violations(&error)[0].0, field);
     }
-    let unchanged = client.get_organization(GetOrganizationRequest { org_id: created.id.clone() }).await.unwrap().into_inner();
+    let unchanged = client
+        .get_organization(GetOrganizationRequest {
+            org_id: created.id.clone(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
     assert_eq!(unchanged, created);
 
     // Only the valid organization was written, with exactly one event.
-    assert_eq!(platform.stored_count(DatabaseGroup::Core, "SELECT COUNT(*) FROM organizations").await, 1);
-    assert_eq!(platform.stored_count(DatabaseGroup::Core, "SELECT COUNT(*) FROM ciq_outbox").await, 1);
+    assert_eq!(
+        platform
+            .stored_count(DatabaseGroup::Core, "SELECT COUNT(*) FROM organizations")
+            .await,
+        1
+    );
+    assert_eq!(
+        platform
+            .stored_count(DatabaseGroup::Core, "SELECT COUNT(*) FROM ciq_outbox")
+            .await,
+        1
+    );
 }
 
 async fn slugs_are_unique_across_tenants(platform: &TestPlatform) {
     let mut client = platform.organizations().await;
     let first = client
         .create_organization(CreateOrganizationRequest {
-            organization: Some(Organization { display_name: "Acme".into(), slug: "acme".into(), ..Default::default() }),
+            organization: Some(Organization {
+                display_name: "Acme".into(),
+                slug: "acme".into(),
+                ..Default::default()
+            }),
         })
         .await
         .unwrap()
@@ -184,7 +288,11 @@ async fn slugs_are_unique_across_tenants(platform: &TestPlatform) {
 
     let taken = client
         .create_organization(CreateOrganizationRequest {
-            organization: Some(Organization { display_name: "Other".into(), slug: "acme".into(), ..Default::default() }),
+            organization: Some(Organization {
+                display_name: "Other".into(),
+                slug: "acme".into(),
+                ..Default::default()
+            }),
         })
         .await
         .unwrap_err();
@@ -192,15 +300,32 @@ async fn slugs_are_unique_across_tenants(platform: &TestPlatform) {
     assert!(taken.message().contains("acme"));
 
     // A derived slug that is taken gets a random suffix instead of failing.
-    let derived = client.create_organization(create("ACME")).await.unwrap().into_inner();
-    assert!(derived.slug.starts_with("acme-") && derived.slug.len() == 11, "{}", derived.slug);
+    let derived = client
+        .create_organization(create("ACME"))
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(
+        derived.slug.starts_with("acme-") && derived.slug.len() == 11,
+        "{}",
+        derived.slug
+    );
     assert_ne!(derived.id, first.id);
-    assert_eq!(platform.stored_count(DatabaseGroup::Core, "SELECT COUNT(*) FROM organizations").await, 2);
+    assert_eq!(
+        platform
+            .stored_count(DatabaseGroup::Core, "SELECT COUNT(*) FROM organizations")
+            .await,
+        2
+    );
 }
 
 async fn updates_follow_the_field_mask(platform: &TestPlatform) {
     let mut client = platform.organizations().await;
-    let created = client.create_organization(create("Masked")).await.unwrap().into_inner();
+    let created = client
+        .create_organization(create("Masked"))
+        .await
+        .unwrap()
+        .into_inner();
     let update = |organization: Organization, paths: Option<&[&str]>| UpdateOrganizationRequest {
         org_id: created.id.clone(),
         organization: Some(organization),
@@ -215,7 +340,13 @@ async fn updates_follow_the_field_mask(platform: &TestPlatform) {
         ..Default::default()
     };
     let updated = client
-        .update_organization(update(Organization { settings: Some(settings), ..Default::default() }, None))
+        .update_organization(update(
+            Organization {
+                settings: Some(settings),
+                ..Default::default()
+            },
+            None,
+        ))
         .await
         .unwrap()
         .into_inner();
@@ -228,7 +359,10 @@ async fn updates_follow_the_field_mask(platform: &TestPlatform) {
 
     // An explicit path turns the flag off; the other settings stay.
     let updated = client
-        .update_organization(update(Organization::default(), Some(&["settings.require_mfa"])))
+        .update_organization(update(
+            Organization::default(),
+            Some(&["settings.require_mfa"]),
+        ))
         .await
         .unwrap()
         .into_inner();
@@ -238,7 +372,13 @@ async fn updates_follow_the_field_mask(platform: &TestPlatform) {
 
     // Nothing changed: same etag, no new revision.
     let same = client
-        .update_organization(update(Organization { display_name: "Masked".into(), ..Default::default() }, None))
+        .update_organization(update(
+            Organization {
+                display_name: "Masked".into(),
+                ..Default::default()
+            },
+            None,
+        ))
         .await
         .unwrap()
         .into_inner();
@@ -247,11 +387,19 @@ async fn updates_follow_the_field_mask(platform: &TestPlatform) {
 
 async fn stale_etags_lose(platform: &TestPlatform) {
     let mut client = platform.organizations().await;
-    let created = client.create_organization(create("Versioned")).await.unwrap().into_inner();
+    let created = client
+        .create_organization(create("Versioned"))
+        .await
+        .unwrap()
+        .into_inner();
     let renamed = client
         .update_organization(UpdateOrganizationRequest {
             org_id: created.id.clone(),
-            organization: Some(Organization { display_name: "First".into(), etag: created.etag.clone(), ..Default::default() }),
+            organization: Some(Organization {
+                display_name: "First".into(),
+                etag: created.etag.clone(),
+                ..Default::default()
+            }),
             update_mask: None,
         })
         .await
@@ -260,17 +408,30 @@ async fn stale_etags_lose(platform: &TestPlatform) {
     let stale = client
         .update_organization(UpdateOrganizationRequest {
             org_id: created.id.clone(),
-            organization: Some(Organization { display_name: "Second".into(), etag: created.etag.clone(), ..Default::default() }),
+            organization: Some(Organization {
+                display_name: "Second".into(),
+                etag: created.etag.clone(),
+                ..Default::default()
+            }),
             update_mask: None,
         })
         .await
         .unwrap_err();
     assert_eq!(stale.code(), Code::Aborted);
     let delete = client
-        .delete_organization(DeleteOrganizationRequest { org_id: created.id.clone(), etag: created.etag.clone() })
+        .delete_organization(DeleteOrganizationRequest {
+            org_id: created.id.clone(),
+            etag: created.etag.clone(),
+        })
         .await
         .unwrap_err();
     assert_eq!(delete.code(), Code::Aborted);
-    let current = client.get_organization(GetOrganizationRequest { org_id: created.id.clone() }).await.unwrap().into_inner();
+    let current = client
+        .get_organization(GetOrganizationRequest {
+            org_id: created.id.clone(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
     assert_eq!(current, renamed);
 }

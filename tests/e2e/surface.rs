@@ -11,14 +11,17 @@ use prost_reflect::DescriptorPool;
 use tonic::codec::{Codec, DecodeBuf, Decoder, EncodeBuf, Encoder};
 use tonic::transport::Channel;
 use tonic::{Code, Status};
+use tonic_health::pb::HealthCheckRequest;
 use tonic_health::pb::health_check_response::ServingStatus;
 use tonic_health::pb::health_client::HealthClient;
-use tonic_health::pb::HealthCheckRequest;
 
 use crate::harness::TestPlatform;
 use crate::platform_tests;
 
-platform_tests!(every_module_reports_health_and_reflects_its_api, rpcs_not_built_yet_say_which_they_are);
+platform_tests!(
+    every_module_reports_health_and_reflects_its_api,
+    rpcs_not_built_yet_say_which_they_are
+);
 
 /// RPCs with a real implementation; every other RPC must answer UNIMPLEMENTED by name.
 const IMPLEMENTED: &[&str] = &[
@@ -32,8 +35,11 @@ const IMPLEMENTED: &[&str] = &[
 fn service_of(module: &str) -> String {
     let pool = DescriptorPool::decode(FILE_DESCRIPTOR_SET).unwrap();
     let package = format!("complianceiq.{module}.v1");
-    let services: Vec<String> =
-        pool.services().filter(|s| s.package_name() == package).map(|s| s.full_name().to_string()).collect();
+    let services: Vec<String> = pool
+        .services()
+        .filter(|s| s.package_name() == package)
+        .map(|s| s.full_name().to_string())
+        .collect();
     assert_eq!(services.len(), 1, "{module} has one service");
     services[0].clone()
 }
@@ -41,13 +47,16 @@ fn service_of(module: &str) -> String {
 /// Lists services and fetches the file declaring `symbol`, over reflection v1 or v1alpha.
 macro_rules! reflect {
     ($version:ident, $channel:expr, $symbol:expr) => {{
+        use tonic_reflection::pb::$version::ServerReflectionRequest;
         use tonic_reflection::pb::$version::server_reflection_client::ServerReflectionClient;
         use tonic_reflection::pb::$version::server_reflection_request::MessageRequest;
         use tonic_reflection::pb::$version::server_reflection_response::MessageResponse;
-        use tonic_reflection::pb::$version::ServerReflectionRequest;
 
         let requests = vec![
-            ServerReflectionRequest { host: String::new(), message_request: Some(MessageRequest::ListServices(String::new())) },
+            ServerReflectionRequest {
+                host: String::new(),
+                message_request: Some(MessageRequest::ListServices(String::new())),
+            },
             ServerReflectionRequest {
                 host: String::new(),
                 message_request: Some(MessageRequest::FileContainingSymbol($symbol.to_string())),
@@ -63,9 +72,15 @@ macro_rules! reflect {
         let mut files = Vec::new();
         while let Some(response) = responses.message().await.expect("a reflection response") {
             match response.message_response.expect("a response") {
-                MessageResponse::ListServicesResponse(list) => services.extend(list.service.into_iter().map(|s| s.name)),
-                MessageResponse::FileDescriptorResponse(found) => files.extend(found.file_descriptor_proto),
-                MessageResponse::ErrorResponse(error) => panic!("reflection error: {}", error.error_message),
+                MessageResponse::ListServicesResponse(list) => {
+                    services.extend(list.service.into_iter().map(|s| s.name))
+                }
+                MessageResponse::FileDescriptorResponse(found) => {
+                    files.extend(found.file_descriptor_proto)
+                }
+                MessageResponse::ErrorResponse(error) => {
+                    panic!("reflection error: {}", error.error_message)
+                }
                 other => panic!("unexpected {other:?}"),
             }
         }
@@ -82,14 +97,21 @@ async fn every_module_reports_health_and_reflects_its_api(platform: &TestPlatfor
         let mut health = HealthClient::new(channel.clone());
         for checked in ["", service.as_str()] {
             let status = health
-                .check(HealthCheckRequest { service: checked.into() })
+                .check(HealthCheckRequest {
+                    service: checked.into(),
+                })
                 .await
                 .unwrap_or_else(|error| panic!("{name}: health of {checked:?}: {error}"))
                 .into_inner()
                 .status();
             assert_eq!(status, ServingStatus::Serving, "{name}: {checked:?}");
         }
-        let unknown = health.check(HealthCheckRequest { service: "no.such.Service".into() }).await.unwrap_err();
+        let unknown = health
+            .check(HealthCheckRequest {
+                service: "no.such.Service".into(),
+            })
+            .await
+            .unwrap_err();
         assert_eq!(unknown.code(), Code::NotFound);
 
         let expected: BTreeSet<String> = [
@@ -108,9 +130,14 @@ async fn every_module_reports_health_and_reflects_its_api(platform: &TestPlatfor
         for files in [files_v1, files_v1alpha] {
             let declares_service = files.iter().any(|bytes| {
                 let file = prost_types::FileDescriptorProto::decode(bytes.as_slice()).unwrap();
-                file.service.iter().any(|s| service.ends_with(&format!(".{}", s.name())))
+                file.service
+                    .iter()
+                    .any(|s| service.ends_with(&format!(".{}", s.name())))
             });
-            assert!(declares_service, "{name}: reflection returns the file declaring {service}");
+            assert!(
+                declares_service,
+                "{name}: reflection returns the file declaring {service}"
+            );
         }
     }
 }
@@ -153,27 +180,45 @@ impl Decoder for RawCodec {
 
 async fn call_with_empty_message(channel: Channel, rpc: &str) -> Result<Vec<u8>, Status> {
     let mut grpc = tonic::client::Grpc::new(channel);
-    grpc.ready().await.map_err(|error| Status::unavailable(error.to_string()))?;
+    grpc.ready()
+        .await
+        .map_err(|error| Status::unavailable(error.to_string()))?;
     let path = http::uri::PathAndQuery::from_str(&format!("/{rpc}")).unwrap();
-    grpc.unary(tonic::Request::new(Vec::new()), path, RawCodec).await.map(tonic::Response::into_inner)
+    grpc.unary(tonic::Request::new(Vec::new()), path, RawCodec)
+        .await
+        .map(tonic::Response::into_inner)
 }
 
 async fn rpcs_not_built_yet_say_which_they_are(platform: &TestPlatform) {
     let pool = DescriptorPool::decode(FILE_DESCRIPTOR_SET).unwrap();
     let mut checked = 0;
-    for service in pool.services().filter(|s| s.package_name().starts_with("complianceiq.")) {
-        let module = service.package_name().split('.').nth(1).unwrap().to_string();
+    for service in pool
+        .services()
+        .filter(|s| s.package_name().starts_with("complianceiq."))
+    {
+        let module = service
+            .package_name()
+            .split('.')
+            .nth(1)
+            .unwrap()
+            .to_string();
         let channel = platform.channel(&module).await;
         for method in service.methods() {
             let rpc = format!("{}/{}", service.full_name(), method.name());
             if IMPLEMENTED.contains(&rpc.as_str()) {
                 continue;
             }
-            let status = call_with_empty_message(channel.clone(), &rpc).await.unwrap_err();
+            let status = call_with_empty_message(channel.clone(), &rpc)
+                .await
+                .unwrap_err();
             assert_eq!(status.code(), Code::Unimplemented, "{rpc}: {status:?}");
             assert_eq!(status.message(), format!("{rpc} is not implemented yet"));
             checked += 1;
         }
     }
-    assert_eq!(checked, 94 - IMPLEMENTED.len(), "every RPC of the twelve services was called");
+    assert_eq!(
+        checked,
+        94 - IMPLEMENTED.len(),
+        "every RPC of the twelve services was called"
+    );
 }

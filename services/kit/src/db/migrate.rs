@@ -87,7 +87,7 @@ pub struct MigrationReport {
     pub applied: Vec<(String, i64, String)>,
 }
 
-const ADVISORY_LOCK_KEY: i64 = 0x4349_515f_4d49_47; // "CIQ_MIG"
+const ADVISORY_LOCK_KEY: i64 = 0x0043_4951_5f4d_4947; // "CIQ_MIG" in ASCII
 
 /// Applies what is pending. On PostgreSQL, when `application_role` is given, makes sure the
 /// role exists without privileges that bypass row-level security, and grants it data access.
