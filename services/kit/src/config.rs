@@ -185,8 +185,9 @@ pub enum LogFormat {
 /// Logs and traces.
 #[derive(Args, Clone, Debug)]
 pub struct TelemetryConfig {
-    /// Log filter, `tracing` EnvFilter syntax (`info,complianceiq=debug`).
-    #[arg(long = "log", env = "CIQ_LOG", default_value = "info")]
+    /// Log filter, `tracing` EnvFilter syntax (`info,complianceiq_kit=debug`). sqlx is kept
+    /// at warn: it logs every PostgreSQL NOTICE at info.
+    #[arg(long = "log", env = "CIQ_LOG", default_value = "info,sqlx=warn")]
     pub filter: String,
     /// Log format; default pretty for `dev`, json for `serve`.
     #[arg(long = "log-format", env = "CIQ_LOG_FORMAT")]
