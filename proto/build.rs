@@ -16,12 +16,7 @@ impl prost_build::ServiceGenerator for NamedUnimplementedStubs {
         let rpc_names: Vec<String> = service
             .methods
             .iter()
-            .map(|method| {
-                format!(
-                    "{}.{}/{}",
-                    service.package, service.proto_name, method.proto_name
-                )
-            })
+            .map(|method| format!("{}.{}/{}", service.package, service.proto_name, method.proto_name))
             .collect();
         let start = buf.len();
         self.0.generate(service, buf);
@@ -64,6 +59,49 @@ fn proto_files(dir: &Path, found: &mut Vec<PathBuf>) {
     }
 }
 
+/// Turns every RPC's `complianceiq.common.v1.access` option into a sorted static table, so
+/// servers and the gateway authorize from the contract. An RPC without the option stops
+/// the build: nothing ships without saying who may call it.
+fn write_access_table(pool: &prost_reflect::DescriptorPool, out: &Path) {
+    use prost_reflect::Value;
+    let extension = pool.get_extension_by_name("complianceiq.common.v1.access").expect("access.proto is compiled");
+    let mut rows = Vec::new();
+    for service in pool.services().filter(|s| s.package_name().starts_with("complianceiq.")) {
+        for method in service.methods() {
+            let path = format!("/{}/{}", service.full_name(), method.name());
+            let options = method.options();
+            assert!(options.has_extension(&extension), "{path} has no (complianceiq.common.v1.access) option");
+            let Value::Message(access) = options.get_extension(&extension).into_owned() else {
+                panic!("{path}: access is not a message");
+            };
+            let field = |name: &str| access.get_field_by_name(name).expect("field").into_owned();
+            let public = field("public").as_bool().unwrap_or(false);
+            let permission = field("permission").as_str().unwrap_or_default().to_string();
+            let allow_unscoped = field("allow_unscoped").as_bool().unwrap_or(false);
+            assert!(!(public && !permission.is_empty()), "{path} is public and names a permission");
+            assert!(
+                permission.is_empty()
+                    || permission.split_once(':').is_some_and(|(resource, verb)| {
+                        !resource.is_empty()
+                            && !verb.is_empty()
+                            && permission.chars().all(|c| c.is_ascii_lowercase() || c == ':' || c == '_')
+                    }),
+                "{path}: permission {permission:?} is not resource:verb"
+            );
+            let permission = if permission.is_empty() { "None".to_string() } else { format!("Some({permission:?})") };
+            rows.push(format!(
+                "    RpcAccess {{ path: {path:?}, public: {public}, permission: {permission}, allow_unscoped: {allow_unscoped} }},"
+            ));
+        }
+    }
+    rows.sort();
+    let table = format!(
+        "/// Generated from the contracts by build.rs; sorted by path.\npub static RPC_ACCESS: &[RpcAccess] = &[\n{}\n];\n",
+        rows.join("\n")
+    );
+    std::fs::write(out.join("rpc_access.rs"), table).expect("writing the access table");
+}
+
 fn main() {
     let root = PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").expect("CARGO_MANIFEST_DIR"));
     let out_dir = PathBuf::from(std::env::var("OUT_DIR").expect("OUT_DIR"));
@@ -73,34 +111,22 @@ fn main() {
         println!("cargo:rerun-if-changed={}", root.join(top).display());
         proto_files(&root.join(top), &mut files);
     }
-    let relative: Vec<PathBuf> = files
-        .iter()
-        .map(|file| {
-            file.strip_prefix(&root)
-                .expect("under the crate")
-                .to_path_buf()
-        })
-        .collect();
+    let relative: Vec<PathBuf> =
+        files.iter().map(|file| file.strip_prefix(&root).expect("under the crate").to_path_buf()).collect();
 
     let mut compiler = protox::Compiler::new([&root]).expect("protox include path");
     compiler.include_imports(true).include_source_info(true);
     if let Err(error) = compiler.open_files(&relative) {
         panic!("the contracts do not compile:\n{error:?}");
     }
-    std::fs::write(
-        out_dir.join("file_descriptor_set.bin"),
-        compiler.encode_file_descriptor_set(),
-    )
-    .expect("writing the descriptor set");
+    std::fs::write(out_dir.join("file_descriptor_set.bin"), compiler.encode_file_descriptor_set())
+        .expect("writing the descriptor set");
+    write_access_table(&compiler.descriptor_pool(), &out_dir);
 
     let mut config = prost_build::Config::new();
     config.include_file("_includes.rs");
     config.service_generator(Box::new(NamedUnimplementedStubs(
-        tonic_prost_build::configure()
-            .generate_default_stubs(true)
-            .service_generator(),
+        tonic_prost_build::configure().generate_default_stubs(true).service_generator(),
     )));
-    config
-        .compile_fds(compiler.file_descriptor_set())
-        .expect("generating Rust code from the contracts");
+    config.compile_fds(compiler.file_descriptor_set()).expect("generating Rust code from the contracts");
 }

@@ -129,19 +129,14 @@ fn design_endpoints() -> Vec<(String, String)> {
         .filter(|line| !line.trim().is_empty())
         .map(|line| {
             let mut parts = line.split_whitespace();
-            (
-                parts.next().unwrap().to_string(),
-                parts.next().unwrap().to_string(),
-            )
+            (parts.next().unwrap().to_string(), parts.next().unwrap().to_string())
         })
         .collect()
 }
 
 /// (rpc full name, HTTP method, path) for the primary binding and every additional one.
 fn annotated_bindings(pool: &DescriptorPool) -> Vec<(String, String, String)> {
-    let http = pool
-        .get_extension_by_name("google.api.http")
-        .expect("google.api.http is known");
+    let http = pool.get_extension_by_name("google.api.http").expect("google.api.http is known");
     let mut bindings = Vec::new();
     for service in pool.services() {
         for method in service.methods() {
@@ -180,16 +175,9 @@ fn design_has_93_endpoints() {
 fn every_design_endpoint_is_exactly_one_annotated_rpc() {
     let bindings = annotated_bindings(&pool());
     for (verb, path) in design_endpoints() {
-        let owners: Vec<_> = bindings
-            .iter()
-            .filter(|(_, v, p)| *v == verb && *p == path)
-            .map(|(rpc, _, _)| rpc)
-            .collect();
-        assert_eq!(
-            owners.len(),
-            1,
-            "{verb} {path} must map to exactly one RPC, found {owners:?}"
-        );
+        let owners: Vec<_> =
+            bindings.iter().filter(|(_, v, p)| *v == verb && *p == path).map(|(rpc, _, _)| rpc).collect();
+        assert_eq!(owners.len(), 1, "{verb} {path} must map to exactly one RPC, found {owners:?}");
     }
 }
 
@@ -199,34 +187,31 @@ fn every_public_rpc_is_annotated_and_matches_the_design_or_is_a_documented_extra
     let design: BTreeSet<_> = design_endpoints().into_iter().collect();
     // RPCs beyond the design's list, each with a reason.
     let extras: BTreeSet<(&str, &str)> = [
-        ("GET", "/.well-known/jwks.json"), // RFC 8414 style discovery of the signing keys
+        ("GET", "/.well-known/jwks.json"), // discovery of the token signing keys (RFC 8414 style)
         ("GET", "/api/v1/auth/jwks"),      // the same under the versioned API
+        // Membership and teams, which the design's organization service owns without listing endpoints.
+        ("DELETE", "/api/v1/organizations/{org_id}/members/{member_id}"),
+        ("POST", "/api/v1/organizations/invitations/accept"),
+        ("POST", "/api/v1/organizations/{org_id}/teams"),
+        ("GET", "/api/v1/organizations/{org_id}/teams"),
+        ("DELETE", "/api/v1/organizations/{org_id}/teams/{team_id}"),
+        ("POST", "/api/v1/organizations/{org_id}/teams/{team_id}/members"),
+        ("DELETE", "/api/v1/organizations/{org_id}/teams/{team_id}/members/{user_id}"),
     ]
     .into_iter()
     .collect();
     let bindings = annotated_bindings(&pool);
     for (rpc, verb, path) in &bindings {
-        let known = design.contains(&(verb.clone(), path.clone()))
-            || extras.contains(&(verb.as_str(), path.as_str()));
-        assert!(
-            known,
-            "{rpc} maps to {verb} {path}, which is neither in the design nor a known extra"
-        );
+        let known = design.contains(&(verb.clone(), path.clone())) || extras.contains(&(verb.as_str(), path.as_str()));
+        assert!(known, "{rpc} maps to {verb} {path}, which is neither in the design nor a known extra");
     }
     let annotated: BTreeSet<_> = bindings.iter().map(|(rpc, _, _)| rpc.clone()).collect();
     for service in SERVICES {
         let package = format!("complianceiq.{service}.v1");
-        let services: Vec<_> = pool
-            .services()
-            .filter(|s| s.package_name() == package)
-            .collect();
+        let services: Vec<_> = pool.services().filter(|s| s.package_name() == package).collect();
         assert_eq!(services.len(), 1, "one service in {package}");
         for method in services[0].methods() {
-            assert!(
-                annotated.contains(method.full_name()),
-                "{} has no google.api.http",
-                method.full_name()
-            );
+            assert!(annotated.contains(method.full_name()), "{} has no google.api.http", method.full_name());
         }
     }
 }
@@ -235,15 +220,9 @@ fn every_public_rpc_is_annotated_and_matches_the_design_or_is_a_documented_extra
 fn every_path_variable_is_a_field_of_the_request() {
     let pool = pool();
     for (rpc, verb, path) in annotated_bindings(&pool) {
-        let method = pool
-            .get_service_by_name(rpc.rsplit_once('.').unwrap().0)
-            .unwrap();
+        let method = pool.get_service_by_name(rpc.rsplit_once('.').unwrap().0).unwrap();
         let method = method.methods().find(|m| m.full_name() == rpc).unwrap();
-        for variable in path
-            .split('{')
-            .skip(1)
-            .map(|rest| rest.split('}').next().unwrap())
-        {
+        for variable in path.split('{').skip(1).map(|rest| rest.split('}').next().unwrap()) {
             let field = variable.split('=').next().unwrap();
             assert!(
                 method.input().get_field_by_name(field).is_some(),
@@ -262,9 +241,7 @@ fn each_event_payload_is_named_by_its_type() {
 
     // The comment on each oneof field states the type; event_type() must agree with it.
     let pool = pool();
-    let event = pool
-        .get_message_by_name("complianceiq.events.v1.Event")
-        .unwrap();
+    let event = pool.get_message_by_name("complianceiq.events.v1.Event").unwrap();
     let oneof = event.oneofs().find(|o| o.name() == "payload").unwrap();
     let file = event.parent_file().file_descriptor_proto().clone();
     let comments: Vec<(Vec<i32>, String)> = file
@@ -274,15 +251,13 @@ fn each_event_payload_is_named_by_its_type() {
         .into_iter()
         .filter_map(|loc| loc.leading_comments.map(|c| (loc.path, c)))
         .collect();
-    let message_index = file
-        .message_type
-        .iter()
-        .position(|m| m.name() == "Event")
-        .unwrap() as i32;
+    let message_index = file.message_type.iter().position(|m| m.name() == "Event").unwrap() as i32;
     for field in oneof.fields() {
-        let field_index = event
-            .fields()
-            .position(|f| f.number() == field.number())
+        // Source locations index fields in declaration order.
+        let field_index = file.message_type[message_index as usize]
+            .field
+            .iter()
+            .position(|f| f.number() == field.number() as i32)
             .unwrap() as i32;
         let comment = comments
             .iter()
@@ -293,12 +268,36 @@ fn each_event_payload_is_named_by_its_type() {
         let mut dynamic = prost_reflect::DynamicMessage::new(event.clone());
         dynamic.set_field(
             &field,
-            Value::Message(prost_reflect::DynamicMessage::new(
-                field.kind().as_message().unwrap().clone(),
-            )),
+            Value::Message(prost_reflect::DynamicMessage::new(field.kind().as_message().unwrap().clone())),
         );
         let decoded = Event::decode(dynamic.encode_to_vec().as_slice()).unwrap();
         let payload: Payload = decoded.payload.expect("payload set");
         assert_eq!(payload.event_type(), comment, "field {}", field.name());
     }
+}
+
+#[test]
+fn every_rpc_states_its_access_with_a_known_permission() {
+    let pool = pool();
+    let rpcs: Vec<String> = pool
+        .services()
+        .filter(|s| s.package_name().starts_with("complianceiq."))
+        .flat_map(|s| {
+            let service = s.full_name().to_string();
+            s.methods().map(move |m| format!("/{service}/{}", m.name())).collect::<Vec<_>>()
+        })
+        .collect();
+    assert_eq!(crate::RPC_ACCESS.len(), rpcs.len());
+    for rpc in &rpcs {
+        let rule = crate::rpc_access(rpc).unwrap_or_else(|| panic!("{rpc} has no access rule"));
+        if let Some(permission) = rule.permission {
+            assert!(crate::PERMISSIONS.contains(&permission), "{rpc} needs unknown permission {permission}");
+        }
+    }
+    assert!(crate::rpc_access("/complianceiq.auth.v1.AuthService/Login").unwrap().public);
+    assert_eq!(
+        crate::rpc_access("/complianceiq.organization.v1.OrganizationService/GetOrganization").unwrap().permission,
+        Some("organizations:read")
+    );
+    assert!(crate::rpc_access("/complianceiq.auth.v1.AuthService/Nope").is_none());
 }

@@ -37,16 +37,10 @@ struct ServerUrls {
 impl ServerUrls {
     fn from_env() -> Self {
         let read = |name: &str| std::env::var(name).ok().filter(|value| !value.is_empty());
-        let (postgres, redis, nats) = (
-            read("CIQ_TEST_POSTGRES_URL"),
-            read("CIQ_TEST_REDIS_URL"),
-            read("CIQ_TEST_NATS_URL"),
-        );
+        let (postgres, redis, nats) =
+            (read("CIQ_TEST_POSTGRES_URL"), read("CIQ_TEST_REDIS_URL"), read("CIQ_TEST_NATS_URL"));
         let missing: Vec<&str> = [
-            (
-                "CIQ_TEST_POSTGRES_URL (e.g. postgres://postgres@127.0.0.1:5432/postgres)",
-                &postgres,
-            ),
+            ("CIQ_TEST_POSTGRES_URL (e.g. postgres://postgres@127.0.0.1:5432/postgres)", &postgres),
             ("CIQ_TEST_REDIS_URL (e.g. redis://127.0.0.1:6379)", &redis),
             ("CIQ_TEST_NATS_URL (e.g. nats://127.0.0.1:4222)", &nats),
         ]
@@ -54,16 +48,8 @@ impl ServerUrls {
         .filter(|(_, value)| value.is_none())
         .map(|(name, _)| name)
         .collect();
-        assert!(
-            missing.is_empty(),
-            "this test needs real servers; set {}",
-            missing.join(", ")
-        );
-        Self {
-            postgres: postgres.unwrap(),
-            redis: redis.unwrap(),
-            nats: nats.unwrap(),
-        }
+        assert!(missing.is_empty(), "this test needs real servers; set {}", missing.join(", "));
+        Self { postgres: postgres.unwrap(), redis: redis.unwrap(), nats: nats.unwrap() }
     }
 }
 
@@ -87,13 +73,7 @@ impl TestPlatform {
     /// Boots every module with migrations applied.
     pub async fn start(backend: Backend) -> Self {
         let filter = std::env::var("CIQ_TEST_LOG").unwrap_or_else(|_| "warn".into());
-        telemetry::init(
-            &TelemetryConfig {
-                filter,
-                format: Some(LogFormat::Pretty),
-            },
-            LogFormat::Pretty,
-        );
+        telemetry::init(&TelemetryConfig { filter, format: Some(LogFormat::Pretty) }, LogFormat::Pretty);
 
         let suffix = unique_suffix();
         let data_dir = std::env::temp_dir().join(format!("ciq-e2e-{suffix}"));
@@ -118,18 +98,11 @@ impl TestPlatform {
             config.events.subject_prefix = format!("ciqe2e{suffix}");
             postgres = Some(database);
         }
-        let options = StartOptions {
-            targets: vec!["all".into()],
-            migrate: true,
-        };
+        let options = StartOptions { targets: vec!["all".into()], migrate: true };
         let platform = runtime::start(config.clone(), complianceiq::modules(), options)
             .await
             .unwrap_or_else(|error| panic!("the platform did not start on {backend:?}: {error}"));
-        Self {
-            config,
-            platform: Some(platform),
-            postgres,
-        }
+        Self { config, platform: Some(platform), postgres }
     }
 
     /// The running modules.
@@ -139,11 +112,7 @@ impl TestPlatform {
 
     /// Where a module listens.
     pub fn address(&self, module: &str) -> SocketAddr {
-        *self
-            .platform()
-            .addresses
-            .get(module)
-            .unwrap_or_else(|| panic!("no module {module}"))
+        *self.platform().addresses.get(module).unwrap_or_else(|| panic!("no module {module}"))
     }
 
     /// A connected channel to a module.
@@ -173,9 +142,7 @@ impl TestPlatform {
             Some(admin) if url.starts_with("postgres") => {
                 let mut parsed = url::Url::parse(&url).unwrap();
                 parsed.set_username(admin).unwrap();
-                parsed
-                    .set_password(self.config.database.admin_password.as_deref())
-                    .unwrap();
+                parsed.set_password(self.config.database.admin_password.as_deref()).unwrap();
                 parsed.to_string()
             }
             _ => url,
@@ -185,14 +152,8 @@ impl TestPlatform {
     /// Runs a `SELECT COUNT(*) ...` as the owner: rows stored, whatever the tenant.
     pub async fn stored_count(&self, group: DatabaseGroup, sql: &'static str) -> i64 {
         sqlx::any::install_default_drivers();
-        let mut connection = AnyConnection::connect(&self.owner_database_url(group))
-            .await
-            .expect("owner connection");
-        let count: i64 = sqlx::query(sql)
-            .fetch_one(&mut connection)
-            .await
-            .expect("count")
-            .get(0);
+        let mut connection = AnyConnection::connect(&self.owner_database_url(group)).await.expect("owner connection");
+        let count: i64 = sqlx::query(sql).fetch_one(&mut connection).await.expect("count").get(0);
         connection.close().await.ok();
         count
     }
@@ -219,26 +180,19 @@ async fn create_postgres_database(maintenance_url: &str, suffix: &str) -> Postgr
     let name = format!("ciq_e2e_{suffix}");
     let mut connection = AnyConnection::connect(maintenance_url)
         .await
-        .unwrap_or_else(|error| {
-            panic!("PostgreSQL at CIQ_TEST_POSTGRES_URL is not reachable: {error}")
-        });
+        .unwrap_or_else(|error| panic!("PostgreSQL at CIQ_TEST_POSTGRES_URL is not reachable: {error}"));
     sqlx::raw_sql(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
         .execute(&mut connection)
         .await
         .unwrap_or_else(|error| panic!("creating test database {name}: {error}"));
     connection.close().await.ok();
-    PostgresDatabase {
-        maintenance_url: maintenance_url.to_string(),
-        name,
-    }
+    PostgresDatabase { maintenance_url: maintenance_url.to_string(), name }
 }
 
 async fn drop_postgres_database(database: &PostgresDatabase) {
     if let Ok(mut connection) = AnyConnection::connect(&database.maintenance_url).await {
         let drop = format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", database.name);
-        let _ = sqlx::raw_sql(sqlx::AssertSqlSafe(drop))
-            .execute(&mut connection)
-            .await;
+        let _ = sqlx::raw_sql(sqlx::AssertSqlSafe(drop)).execute(&mut connection).await;
         connection.close().await.ok();
     }
 }
@@ -290,16 +244,7 @@ macro_rules! server_tests {
 
 /// The gRPC code and the `BadRequest` field violations `(field, reason)` of a failed call.
 pub fn violations(status: &tonic::Status) -> Vec<(String, String)> {
-    complianceiq_kit::error::detail::<complianceiq_proto::google::rpc::BadRequest>(
-        status,
-        "google.rpc.BadRequest",
-    )
-    .map(|request| {
-        request
-            .field_violations
-            .into_iter()
-            .map(|v| (v.field, v.reason))
-            .collect()
-    })
-    .unwrap_or_default()
+    complianceiq_kit::error::detail::<complianceiq_proto::google::rpc::BadRequest>(status, "google.rpc.BadRequest")
+        .map(|request| request.field_violations.into_iter().map(|v| (v.field, v.reason)).collect())
+        .unwrap_or_default()
 }

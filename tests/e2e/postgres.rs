@@ -3,7 +3,6 @@
 
 use complianceiq_kit::config::DatabaseGroup;
 use complianceiq_kit::db::Database;
-use complianceiq_proto::complianceiq::organization::v1::{CreateOrganizationRequest, Organization};
 use sqlx::{AnyConnection, Connection, Row};
 
 use crate::harness::{APPLICATION_ROLE, TestPlatform};
@@ -24,69 +23,26 @@ async fn count_as_application(connection: &mut AnyConnection, tenant: Option<&st
             .await
             .unwrap();
     }
-    let count: i64 = sqlx::query("SELECT COUNT(*) FROM organizations")
-        .fetch_one(&mut *tx)
-        .await
-        .unwrap()
-        .get(0);
+    let count: i64 = sqlx::query("SELECT COUNT(*) FROM organizations").fetch_one(&mut *tx).await.unwrap().get(0);
     tx.rollback().await.unwrap();
     count
 }
 
 async fn rows_are_invisible_without_the_tenant_setting(platform: &TestPlatform) {
-    let mut client = platform.organizations().await;
     let mut ids = Vec::new();
     for name in ["Tenant One", "Tenant Two"] {
-        let request = CreateOrganizationRequest {
-            organization: Some(Organization {
-                display_name: name.into(),
-                ..Default::default()
-            }),
-        };
-        ids.push(
-            client
-                .create_organization(request)
-                .await
-                .unwrap()
-                .into_inner()
-                .id,
-        );
+        ids.push(platform.tenant(name).await.organization.id);
     }
-    assert_eq!(
-        platform
-            .stored_count(DatabaseGroup::Core, "SELECT COUNT(*) FROM organizations")
-            .await,
-        2
-    );
+    assert_eq!(platform.stored_count(DatabaseGroup::Core, "SELECT COUNT(*) FROM organizations").await, 2);
 
     let url = platform.app_database_url(DatabaseGroup::Core);
-    assert!(
-        url.contains(APPLICATION_ROLE),
-        "services connect as {APPLICATION_ROLE}: {url}"
-    );
-    let mut connection = AnyConnection::connect(&url)
-        .await
-        .expect("the application role connects");
-    assert_eq!(
-        count_as_application(&mut connection, None).await,
-        0,
-        "no tenant set: nothing visible"
-    );
-    assert_eq!(
-        count_as_application(&mut connection, Some(&ids[0])).await,
-        1,
-        "tenant one sees itself only"
-    );
-    assert_eq!(
-        count_as_application(&mut connection, Some(&ids[1])).await,
-        1,
-        "tenant two sees itself only"
-    );
+    assert!(url.contains(APPLICATION_ROLE), "services connect as {APPLICATION_ROLE}: {url}");
+    let mut connection = AnyConnection::connect(&url).await.expect("the application role connects");
+    assert_eq!(count_as_application(&mut connection, None).await, 0, "no tenant set: nothing visible");
+    assert_eq!(count_as_application(&mut connection, Some(&ids[0])).await, 1, "tenant one sees itself only");
+    assert_eq!(count_as_application(&mut connection, Some(&ids[1])).await, 1, "tenant two sees itself only");
     let stranger = uuid::Uuid::now_v7().to_string();
-    assert_eq!(
-        count_as_application(&mut connection, Some(&stranger)).await,
-        0
-    );
+    assert_eq!(count_as_application(&mut connection, Some(&stranger)).await, 0);
 
     // Writing another tenant's row is refused by the policy's WITH CHECK.
     let mut tx = connection.begin().await.unwrap();
@@ -109,10 +65,7 @@ async fn rows_are_invisible_without_the_tenant_setting(platform: &TestPlatform) 
     .bind(&stranger)
     .execute(&mut *tx)
     .await;
-    assert!(
-        forged.is_err(),
-        "inserting a row of another tenant violates the policy"
-    );
+    assert!(forged.is_err(), "inserting a row of another tenant violates the policy");
     tx.rollback().await.unwrap();
     connection.close().await.unwrap();
 }
@@ -120,23 +73,23 @@ async fn rows_are_invisible_without_the_tenant_setting(platform: &TestPlatform) 
 async fn every_tenant_table_forces_row_level_security(platform: &TestPlatform) {
     sqlx::any::install_default_drivers();
     for group in DatabaseGroup::ALL {
-        let mut connection = AnyConnection::connect(&platform.owner_database_url(group))
-            .await
-            .unwrap();
+        let mut connection = AnyConnection::connect(&platform.owner_database_url(group)).await.unwrap();
         // A tenant table is one with an organization_id column, or the organizations table.
+        // Exempt: the outbox (read by the relay only) and the auth service's per-person tables
+        // (sessions, its copy of memberships), read by user across organizations
+        // (docs/architecture.md, "Data").
         let rows = sqlx::query(
             "SELECT c.relname::text, c.relrowsecurity, c.relforcerowsecurity \
              FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace \
              WHERE n.nspname = 'public' AND c.relkind = 'r' AND (c.relname = 'organizations' OR EXISTS ( \
                SELECT 1 FROM pg_attribute a WHERE a.attrelid = c.oid AND a.attname = 'organization_id' AND NOT a.attisdropped)) \
-               AND c.relname NOT IN ('ciq_outbox')",
+               AND c.relname NOT IN ('ciq_outbox', 'refresh_tokens', 'account_memberships')",
         )
         .fetch_all(&mut connection)
         .await
         .unwrap();
         for row in rows {
-            let (table, enabled, forced): (String, bool, bool) =
-                (row.get(0), row.get(1), row.get(2));
+            let (table, enabled, forced): (String, bool, bool) = (row.get(0), row.get(1), row.get(2));
             assert!(
                 enabled && forced,
                 "{table} in the {} database must enable and force row-level security",
@@ -149,33 +102,14 @@ async fn every_tenant_table_forces_row_level_security(platform: &TestPlatform) {
 
 async fn services_refuse_a_role_that_bypasses_row_level_security(platform: &TestPlatform) {
     let owner_url = platform.owner_database_url(DatabaseGroup::Core);
-    let database = Database::connect(DatabaseGroup::Core, &owner_url, 1)
-        .await
-        .unwrap();
-    let refused = database
-        .ensure_row_level_security_applies(false)
-        .await
-        .unwrap_err();
-    assert!(
-        refused.to_string().contains("bypasses row-level security"),
-        "{refused}"
-    );
-    database
-        .ensure_row_level_security_applies(true)
-        .await
-        .expect("allowed explicitly");
+    let database = Database::connect(DatabaseGroup::Core, &owner_url, 1).await.unwrap();
+    let refused = database.ensure_row_level_security_applies(false).await.unwrap_err();
+    assert!(refused.to_string().contains("bypasses row-level security"), "{refused}");
+    database.ensure_row_level_security_applies(true).await.expect("allowed explicitly");
     database.close().await;
 
-    let application = Database::connect(
-        DatabaseGroup::Core,
-        &platform.app_database_url(DatabaseGroup::Core),
-        1,
-    )
-    .await
-    .unwrap();
-    application
-        .ensure_row_level_security_applies(false)
-        .await
-        .expect("the application role is bound by RLS");
+    let application =
+        Database::connect(DatabaseGroup::Core, &platform.app_database_url(DatabaseGroup::Core), 1).await.unwrap();
+    application.ensure_row_level_security_applies(false).await.expect("the application role is bound by RLS");
     application.close().await;
 }

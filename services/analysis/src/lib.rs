@@ -5,9 +5,7 @@
 
 use complianceiq_kit::config::DatabaseGroup;
 use complianceiq_kit::{Module, ModuleName, ModuleParts};
-use complianceiq_proto::complianceiq::analysis::v1::analysis_service_server::{
-    AnalysisService, AnalysisServiceServer,
-};
+use complianceiq_proto::complianceiq::analysis::v1::analysis_service_server::{AnalysisService, AnalysisServiceServer};
 
 struct AnalysisApi;
 
@@ -22,10 +20,6 @@ pub fn module() -> Module {
         database: Some(DatabaseGroup::Analysis),
         calls: &[],
         migrations: &[],
-        build: |_context| {
-            Box::pin(async {
-                Ok(ModuleParts::new().service(AnalysisServiceServer::new(AnalysisApi)))
-            })
-        },
+        build: |_context| Box::pin(async { Ok(ModuleParts::new().service(AnalysisServiceServer::new(AnalysisApi))) }),
     }
 }

@@ -5,9 +5,7 @@
 
 use complianceiq_kit::config::DatabaseGroup;
 use complianceiq_kit::{Module, ModuleName, ModuleParts};
-use complianceiq_proto::complianceiq::audit::v1::audit_service_server::{
-    AuditService, AuditServiceServer,
-};
+use complianceiq_proto::complianceiq::audit::v1::audit_service_server::{AuditService, AuditServiceServer};
 
 struct AuditApi;
 
@@ -22,8 +20,6 @@ pub fn module() -> Module {
         database: Some(DatabaseGroup::Audit),
         calls: &[],
         migrations: &[],
-        build: |_context| {
-            Box::pin(async { Ok(ModuleParts::new().service(AuditServiceServer::new(AuditApi))) })
-        },
+        build: |_context| Box::pin(async { Ok(ModuleParts::new().service(AuditServiceServer::new(AuditApi))) }),
     }
 }

@@ -1,18 +1,31 @@
-//! The auth service (port 8001, auth_db): registration, login, tokens and the keys that sign them, password reset, MFA.
-//!
-//! Not built yet: every RPC answers UNIMPLEMENTED with a message naming it (the contract's
-//! generated default), so callers and the gateway see exactly what is missing.
+//! The auth service (port 8001, auth_db): accounts, passwords, sessions (refresh tokens),
+//! access tokens and the keys that sign them, email verification, password reset, MFA.
 
-use complianceiq_kit::config::DatabaseGroup;
-use complianceiq_kit::{Module, ModuleName, ModuleParts};
-use complianceiq_proto::complianceiq::auth::v1::auth_service_server::{
-    AuthService, AuthServiceServer,
-};
+mod api;
+mod keys;
+mod password;
+mod projection;
+mod store;
+pub mod totp;
 
-struct AuthApi;
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
 
-#[tonic::async_trait]
-impl AuthService for AuthApi {}
+use complianceiq_kit::config::{DatabaseGroup, RunMode};
+use complianceiq_kit::db::Migration;
+use complianceiq_kit::module::{BuildError, Worker};
+use complianceiq_kit::subscription::Subscription;
+use complianceiq_kit::{Module, ModuleContext, ModuleName, ModuleParts, migration, time};
+use complianceiq_proto::complianceiq::auth::v1::auth_service_server::AuthServiceServer;
+use tokio_util::sync::CancellationToken;
+
+pub use keys::KeyRing;
+
+const MIGRATIONS: &[Migration] = &[migration!(1, "0001_accounts")];
+/// How often the key directory is re-read, to pick up rotated keys.
+const KEY_RELOAD_INTERVAL: Duration = Duration::from_secs(30);
+/// How often expired tokens are deleted.
+const CLEANUP_INTERVAL: Duration = Duration::from_secs(3600);
 
 /// The module declaration.
 pub fn module() -> Module {
@@ -21,9 +34,93 @@ pub fn module() -> Module {
         port: 8001,
         database: Some(DatabaseGroup::Auth),
         calls: &[],
-        migrations: &[],
-        build: |_context| {
-            Box::pin(async { Ok(ModuleParts::new().service(AuthServiceServer::new(AuthApi))) })
-        },
+        migrations: MIGRATIONS,
+        build: |context| Box::pin(build(context)),
     }
+}
+
+async fn build(context: ModuleContext) -> Result<ModuleParts, BuildError> {
+    let key_dir = context.config.jwt_keys_dir();
+    let has_keys = std::fs::read_dir(&key_dir)
+        .map(|entries| entries.flatten().any(|entry| entry.path().extension().is_some_and(|ext| ext == "pem")))
+        .unwrap_or(false);
+    if !has_keys {
+        if context.config.mode == RunMode::Production {
+            return Err(format!(
+                "no JWT signing key in {}; set CIQ_JWT_KEYS_DIR to a directory of PKCS#8 PEM keys",
+                key_dir.display()
+            )
+            .into());
+        }
+        let id = KeyRing::generate_into(&key_dir)?;
+        tracing::info!(kid = %id, dir = %key_dir.display(), "generated a development JWT signing key");
+    }
+    let keys = Arc::new(RwLock::new(KeyRing::load(&key_dir)?));
+    let decoy_hash = password::hash(complianceiq_kit::crypto::random_token()).await?;
+    let database = context.database()?;
+    let api = api::AuthApi {
+        database: database.clone(),
+        keys: keys.clone(),
+        cache: context.cache.clone(),
+        mailer: context.mailer.clone(),
+        secrets: context.secrets.clone(),
+        public_url: context.config.mail.public_url.clone(),
+        trust_forwarded_for: context.config.security.trust_forwarded_for,
+        decoy_hash,
+    };
+
+    let reload = Worker {
+        name: "auth-key-reload",
+        run: Box::new(move |stop: CancellationToken| {
+            Box::pin(async move {
+                loop {
+                    tokio::select! {
+                        _ = stop.cancelled() => return,
+                        _ = tokio::time::sleep(KEY_RELOAD_INTERVAL) => {}
+                    }
+                    match KeyRing::load(&key_dir) {
+                        Ok(ring) => {
+                            if let Ok(mut current) = keys.write() {
+                                *current = ring;
+                            }
+                        }
+                        Err(error) => tracing::error!(%error, "reloading JWT signing keys; keeping the previous ones"),
+                    }
+                }
+            })
+        }),
+    };
+    let cleanup_database = database.clone();
+    let cleanup = Worker {
+        name: "auth-token-cleanup",
+        run: Box::new(move |stop: CancellationToken| {
+            Box::pin(async move {
+                loop {
+                    tokio::select! {
+                        _ = stop.cancelled() => return,
+                        _ = tokio::time::sleep(CLEANUP_INTERVAL) => {}
+                    }
+                    // A day of grace keeps rotated tokens around long enough to detect reuse.
+                    let cutoff = time::now_micros() - 24 * 3600 * 1_000_000;
+                    let result = async {
+                        let mut tx = cleanup_database.global_write().await?;
+                        let deleted = store::delete_expired(&mut tx, cutoff).await?;
+                        tx.commit().await?;
+                        Ok::<u64, complianceiq_kit::ApiError>(deleted)
+                    }
+                    .await;
+                    match result {
+                        Ok(deleted) => tracing::debug!(deleted, "expired tokens deleted"),
+                        Err(error) => tracing::warn!(%error, "deleting expired tokens"),
+                    }
+                }
+            })
+        }),
+    };
+    let projection = Subscription {
+        consumer: "auth-memberships",
+        patterns: vec!["user.authorization_changed", "organization.deleted"],
+        handler: Arc::new(projection::MembershipProjection { database }),
+    };
+    Ok(ModuleParts::new().service(AuthServiceServer::new(api)).worker(reload).worker(cleanup).subscription(projection))
 }

@@ -14,11 +14,7 @@ use complianceiq_kit::runtime::{self, RunningPlatform, StartOptions};
 use complianceiq_kit::telemetry;
 
 #[derive(Parser)]
-#[command(
-    name = "complianceiq",
-    version,
-    about = "ComplianceIQ: GRC analysis for ServiceNow IRM"
-)]
+#[command(name = "complianceiq", version, about = "ComplianceIQ: GRC analysis for ServiceNow IRM")]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -69,60 +65,36 @@ async fn run(command: Command) -> Result<(), String> {
     match command {
         Command::Dev { config } => {
             telemetry::init(&config.telemetry, LogFormat::Pretty);
-            std::fs::create_dir_all(&config.data_dir).map_err(|e| {
-                format!("creating data directory {}: {e}", config.data_dir.display())
-            })?;
-            let data_dir =
-                std::fs::canonicalize(&config.data_dir).unwrap_or(config.data_dir.clone());
-            let options = StartOptions {
-                targets: vec!["all".into()],
-                migrate: true,
-            };
-            let platform = runtime::start(config, complianceiq::modules(), options)
-                .await
-                .map_err(|e| e.to_string())?;
+            std::fs::create_dir_all(&config.data_dir)
+                .map_err(|e| format!("creating data directory {}: {e}", config.data_dir.display()))?;
+            let data_dir = std::fs::canonicalize(&config.data_dir).unwrap_or(config.data_dir.clone());
+            let options = StartOptions { targets: vec!["all".into()], migrate: true };
+            let platform = runtime::start(config, complianceiq::modules(), options).await.map_err(|e| e.to_string())?;
             print_banner(&platform, Some(&data_dir));
             run_until_stopped(platform).await
         }
-        Command::Serve {
-            target,
-            migrate,
-            config,
-        } => {
+        Command::Serve { target, migrate, config } => {
             telemetry::init(&config.telemetry, LogFormat::Json);
             require_servers(&config, &target)?;
-            let options = StartOptions {
-                targets: target,
-                migrate,
-            };
-            let platform = runtime::start(config, complianceiq::modules(), options)
-                .await
-                .map_err(|e| e.to_string())?;
+            let options = StartOptions { targets: target, migrate };
+            let platform = runtime::start(config, complianceiq::modules(), options).await.map_err(|e| e.to_string())?;
             for (module, address) in &platform.addresses {
                 tracing::info!(module, %address, "listening");
             }
-            tracing::info!(
-                startup_ms = platform.startup_time.as_millis() as u64,
-                "ready"
-            );
+            tracing::info!(startup_ms = platform.startup_time.as_millis() as u64, "ready");
             run_until_stopped(platform).await
         }
         Command::Migrate { target, config } => {
             telemetry::init(&config.telemetry, LogFormat::Pretty);
             let modules = complianceiq::modules();
             let targets = runtime::resolve_targets(&modules, &target).map_err(|e| e.to_string())?;
-            let reports = runtime::migrate(&config, &targets)
-                .await
-                .map_err(|e| e.to_string())?;
+            let reports = runtime::migrate(&config, &targets).await.map_err(|e| e.to_string())?;
             for (group, report) in reports {
                 if report.applied.is_empty() {
                     println!("{} database: up to date", group.name());
                 }
                 for (owner, version, name) in report.applied {
-                    println!(
-                        "{} database: applied {owner} {version} ({name})",
-                        group.name()
-                    );
+                    println!("{} database: applied {owner} {version} ({name})", group.name());
                 }
             }
             Ok(())
@@ -131,13 +103,7 @@ async fn run(command: Command) -> Result<(), String> {
             println!("{:<14} {:>5}  {:<9} calls", "module", "port", "database");
             for module in complianceiq::modules() {
                 let database = module.database.map(|group| group.name()).unwrap_or("-");
-                println!(
-                    "{:<14} {:>5}  {:<9} {}",
-                    module.name,
-                    module.port,
-                    database,
-                    module.calls.join(", ")
-                );
+                println!("{:<14} {:>5}  {:<9} {}", module.name, module.port, database, module.calls.join(", "));
             }
             Ok(())
         }
@@ -150,17 +116,10 @@ fn require_servers(config: &PlatformConfig, target: &[String]) -> Result<(), Str
     let modules = complianceiq::modules();
     let targets = runtime::resolve_targets(&modules, target).map_err(|e| e.to_string())?;
     let mut missing = Vec::new();
-    for group in targets
-        .iter()
-        .filter_map(|module| module.database)
-        .collect::<std::collections::BTreeSet<_>>()
-    {
+    for group in targets.iter().filter_map(|module| module.database).collect::<std::collections::BTreeSet<_>>() {
         let url = config.database.url_for(group, &config.data_dir);
         if !url.starts_with("postgres") {
-            missing.push(format!(
-                "CIQ_DATABASE_URL or CIQ_{}_DATABASE_URL (PostgreSQL)",
-                group.name().to_uppercase()
-            ));
+            missing.push(format!("CIQ_DATABASE_URL or CIQ_{}_DATABASE_URL (PostgreSQL)", group.name().to_uppercase()));
         }
     }
     if config.cache.redis_url.is_none() {
@@ -172,29 +131,20 @@ fn require_servers(config: &PlatformConfig, target: &[String]) -> Result<(), Str
     if missing.is_empty() {
         Ok(())
     } else {
-        Err(format!(
-            "serve needs {}; use `complianceiq dev` to run on embedded defaults",
-            missing.join(", ")
-        ))
+        Err(format!("serve needs {}; use `complianceiq dev` to run on embedded defaults", missing.join(", ")))
     }
 }
 
 fn print_banner(platform: &RunningPlatform, data_dir: Option<&std::path::Path>) {
     println!();
-    println!(
-        "ComplianceIQ is running (ready in {} ms)",
-        platform.startup_time.as_millis()
-    );
+    println!("ComplianceIQ is running (ready in {} ms)", platform.startup_time.as_millis());
     if let Some(dir) = data_dir {
         println!("  data directory   {}", dir.display());
     }
     println!("  event bus        {}", platform.bus.kind());
     println!("  cache            {}", platform.cache.kind());
     println!();
-    println!(
-        "  {:<14} gRPC with health and reflection (v1, v1alpha)",
-        "module"
-    );
+    println!("  {:<14} gRPC with health and reflection (v1, v1alpha)", "module");
     for module in complianceiq::modules() {
         if let Some(address) = platform.addresses.get(module.name.0) {
             println!("  {:<14} {address}", module.name);
@@ -227,11 +177,10 @@ async fn shutdown_signal() {
     let interrupt = tokio::signal::ctrl_c();
     #[cfg(unix)]
     {
-        let mut terminate =
-            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-                Ok(signal) => signal,
-                Err(_) => return std::future::pending().await,
-            };
+        let mut terminate = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(signal) => signal,
+            Err(_) => return std::future::pending().await,
+        };
         tokio::select! {
             _ = interrupt => {}
             _ = terminate.recv() => {}

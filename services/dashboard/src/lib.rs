@@ -22,10 +22,6 @@ pub fn module() -> Module {
         database: Some(DatabaseGroup::Analysis),
         calls: &[],
         migrations: &[],
-        build: |_context| {
-            Box::pin(async {
-                Ok(ModuleParts::new().service(DashboardServiceServer::new(DashboardApi)))
-            })
-        },
+        build: |_context| Box::pin(async { Ok(ModuleParts::new().service(DashboardServiceServer::new(DashboardApi))) }),
     }
 }

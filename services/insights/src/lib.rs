@@ -5,9 +5,7 @@
 
 use complianceiq_kit::config::DatabaseGroup;
 use complianceiq_kit::{Module, ModuleName, ModuleParts};
-use complianceiq_proto::complianceiq::insights::v1::insights_service_server::{
-    InsightsService, InsightsServiceServer,
-};
+use complianceiq_proto::complianceiq::insights::v1::insights_service_server::{InsightsService, InsightsServiceServer};
 
 struct InsightsApi;
 
@@ -22,10 +20,6 @@ pub fn module() -> Module {
         database: Some(DatabaseGroup::Analysis),
         calls: &[],
         migrations: &[],
-        build: |_context| {
-            Box::pin(async {
-                Ok(ModuleParts::new().service(InsightsServiceServer::new(InsightsApi)))
-            })
-        },
+        build: |_context| Box::pin(async { Ok(ModuleParts::new().service(InsightsServiceServer::new(InsightsApi))) }),
     }
 }

@@ -5,9 +5,7 @@
 
 use complianceiq_kit::config::DatabaseGroup;
 use complianceiq_kit::{Module, ModuleName, ModuleParts};
-use complianceiq_proto::complianceiq::instance::v1::instance_service_server::{
-    InstanceService, InstanceServiceServer,
-};
+use complianceiq_proto::complianceiq::instance::v1::instance_service_server::{InstanceService, InstanceServiceServer};
 
 struct InstanceApi;
 
@@ -22,10 +20,6 @@ pub fn module() -> Module {
         database: Some(DatabaseGroup::Core),
         calls: &[],
         migrations: &[],
-        build: |_context| {
-            Box::pin(async {
-                Ok(ModuleParts::new().service(InstanceServiceServer::new(InstanceApi)))
-            })
-        },
+        build: |_context| Box::pin(async { Ok(ModuleParts::new().service(InstanceServiceServer::new(InstanceApi))) }),
     }
 }

@@ -40,11 +40,7 @@ impl DatabaseGroup {
 #[derive(Args, Clone, Debug)]
 pub struct ListenConfig {
     /// Address every server binds to.
-    #[arg(
-        long = "listen-host",
-        env = "CIQ_LISTEN_HOST",
-        default_value = "127.0.0.1"
-    )]
+    #[arg(long = "listen-host", env = "CIQ_LISTEN_HOST", default_value = "127.0.0.1")]
     pub host: IpAddr,
 
     /// Added to every module's design port (auth 8001 ... webhook 8012), to run two
@@ -60,11 +56,7 @@ pub struct ListenConfig {
 impl ListenConfig {
     /// The port a module listens on.
     pub fn port_for(&self, design_port: u16) -> u16 {
-        if self.ephemeral_ports {
-            0
-        } else {
-            design_port.saturating_add(self.port_offset)
-        }
+        if self.ephemeral_ports { 0 } else { design_port.saturating_add(self.port_offset) }
     }
 }
 
@@ -93,28 +85,16 @@ pub struct DatabaseConfig {
     #[arg(long = "database-admin-user", env = "CIQ_DATABASE_ADMIN_USER")]
     pub admin_user: Option<String>,
     /// Password of the admin user.
-    #[arg(
-        long = "database-admin-password",
-        env = "CIQ_DATABASE_ADMIN_PASSWORD",
-        hide_env_values = true
-    )]
+    #[arg(long = "database-admin-password", env = "CIQ_DATABASE_ADMIN_PASSWORD", hide_env_values = true)]
     pub admin_password: Option<String>,
 
     /// Connections per database pool.
-    #[arg(
-        long = "database-max-connections",
-        env = "CIQ_DATABASE_MAX_CONNECTIONS",
-        default_value_t = 10
-    )]
+    #[arg(long = "database-max-connections", env = "CIQ_DATABASE_MAX_CONNECTIONS", default_value_t = 10)]
     pub max_connections: u32,
 
     /// Allow services to connect as a PostgreSQL role that bypasses row-level security
     /// (a superuser or BYPASSRLS role). Off: such a connection is refused at start-up.
-    #[arg(
-        long = "database-allow-rls-bypass",
-        env = "CIQ_DATABASE_ALLOW_RLS_BYPASS",
-        default_value_t = false
-    )]
+    #[arg(long = "database-allow-rls-bypass", env = "CIQ_DATABASE_ALLOW_RLS_BYPASS", default_value_t = false)]
     pub allow_rls_bypass: bool,
 }
 
@@ -127,12 +107,9 @@ impl DatabaseConfig {
             DatabaseGroup::Analysis => &self.analysis_url,
             DatabaseGroup::Audit => &self.audit_url,
         };
-        own.clone().or_else(|| self.url.clone()).unwrap_or_else(|| {
-            format!(
-                "sqlite://{}?mode=rwc",
-                data_dir.join(format!("{}.db", group.name())).display()
-            )
-        })
+        own.clone()
+            .or_else(|| self.url.clone())
+            .unwrap_or_else(|| format!("sqlite://{}?mode=rwc", data_dir.join(format!("{}.db", group.name())).display()))
     }
 }
 
@@ -143,11 +120,7 @@ pub struct CacheConfig {
     #[arg(long = "redis-url", env = "CIQ_REDIS_URL")]
     pub redis_url: Option<String>,
     /// Prefix of every key, so platforms can share a Redis.
-    #[arg(
-        long = "redis-key-prefix",
-        env = "CIQ_REDIS_KEY_PREFIX",
-        default_value = "ciq:"
-    )]
+    #[arg(long = "redis-key-prefix", env = "CIQ_REDIS_KEY_PREFIX", default_value = "ciq:")]
     pub key_prefix: String,
 }
 
@@ -158,18 +131,10 @@ pub struct EventsConfig {
     #[arg(long = "nats-url", env = "CIQ_NATS_URL")]
     pub nats_url: Option<String>,
     /// JetStream stream holding the events.
-    #[arg(
-        long = "nats-stream",
-        env = "CIQ_NATS_STREAM",
-        default_value = "COMPLIANCEIQ_EVENTS"
-    )]
+    #[arg(long = "nats-stream", env = "CIQ_NATS_STREAM", default_value = "COMPLIANCEIQ_EVENTS")]
     pub stream: String,
     /// First subject token; events go to `<prefix>.events.<type>`.
-    #[arg(
-        long = "nats-subject-prefix",
-        env = "CIQ_NATS_SUBJECT_PREFIX",
-        default_value = "complianceiq"
-    )]
+    #[arg(long = "nats-subject-prefix", env = "CIQ_NATS_SUBJECT_PREFIX", default_value = "complianceiq")]
     pub subject_prefix: String,
 }
 
@@ -194,16 +159,70 @@ pub struct TelemetryConfig {
     pub format: Option<LogFormat>,
 }
 
+/// Keys and trust.
+#[derive(Args, Clone, Debug, Default)]
+pub struct SecurityConfig {
+    /// Directory of the RS256 keys that sign access tokens: PKCS#8 PEM files named
+    /// `<key id>.pem`. The greatest key id signs; every key in it is published in the JWKS,
+    /// so a rotated-out key keeps verifying until its tokens expire. Default
+    /// `<data-dir>/keys/jwt`, generated on first start in dev; required by `serve`.
+    #[arg(long = "jwt-keys-dir", env = "CIQ_JWT_KEYS_DIR")]
+    pub jwt_keys_dir: Option<PathBuf>,
+    /// Keys that encrypt secrets at rest (MFA seeds, credentials): comma-separated
+    /// `<key id>:<base64 of 32 bytes>`; the first encrypts, all decrypt, so keys rotate.
+    /// Default `<data-dir>/keys/encryption-keys`, generated in dev; required by `serve`.
+    #[arg(long = "encryption-keys", env = "CIQ_ENCRYPTION_KEYS", hide_env_values = true)]
+    pub encryption_keys: Option<String>,
+    /// Take the client address from X-Forwarded-For (set it behind the gateway only).
+    #[arg(long = "trust-forwarded-for", env = "CIQ_TRUST_FORWARDED_FOR", default_value_t = false)]
+    pub trust_forwarded_for: bool,
+}
+
+/// Outgoing mail.
+#[derive(Args, Clone, Debug)]
+pub struct MailConfig {
+    /// SMTP server, `smtps://user:password@host:465` or `smtp://host:587?tls=required`.
+    /// Unset: mail is written to `<data-dir>/mailbox/` as .eml files.
+    #[arg(long = "smtp-url", env = "CIQ_SMTP_URL", hide_env_values = true)]
+    pub smtp_url: Option<String>,
+    /// Sender of every mail.
+    #[arg(long = "mail-from", env = "CIQ_MAIL_FROM", default_value = "ComplianceIQ <no-reply@complianceiq.local>")]
+    pub from: String,
+    /// Base URL of the web application, for links in mail.
+    #[arg(long = "public-url", env = "CIQ_PUBLIC_URL", default_value = "http://localhost:8080")]
+    pub public_url: String,
+}
+
+/// Billing. Unset Stripe key: an in-process provider that changes plans at once (dev).
+#[derive(Args, Clone, Debug, Default)]
+pub struct BillingConfig {
+    /// Stripe secret API key.
+    #[arg(long = "stripe-secret-key", env = "CIQ_STRIPE_SECRET_KEY", hide_env_values = true)]
+    pub stripe_secret_key: Option<String>,
+    /// Stripe API base URL.
+    #[arg(long = "stripe-api-base", env = "CIQ_STRIPE_API_BASE", default_value = "https://api.stripe.com")]
+    pub stripe_api_base: String,
+    /// Stripe price ids per plan: `starter=price_123,professional=price_456,enterprise=price_789`.
+    #[arg(long = "stripe-prices", env = "CIQ_STRIPE_PRICES", default_value = "")]
+    pub stripe_prices: String,
+}
+
+/// How the platform was started.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum RunMode {
+    /// `dev` and tests: missing development keys are generated into the data directory.
+    #[default]
+    Development,
+    /// `serve`: keys must be configured.
+    Production,
+}
+
 /// Everything the kit needs to run modules.
 #[derive(Args, Clone, Debug)]
 pub struct PlatformConfig {
     /// Directory for SQLite files, development keys and certificates, the dev mailbox and
     /// object storage.
-    #[arg(
-        long = "data-dir",
-        env = "CIQ_DATA_DIR",
-        default_value = ".complianceiq"
-    )]
+    #[arg(long = "data-dir", env = "CIQ_DATA_DIR", default_value = ".complianceiq")]
     pub data_dir: PathBuf,
     #[command(flatten)]
     pub listen: ListenConfig,
@@ -215,35 +234,44 @@ pub struct PlatformConfig {
     pub events: EventsConfig,
     #[command(flatten)]
     pub telemetry: TelemetryConfig,
+    #[command(flatten)]
+    pub security: SecurityConfig,
+    #[command(flatten)]
+    pub mail: MailConfig,
+    #[command(flatten)]
+    pub billing: BillingConfig,
+    /// Set by the command, not by a flag.
+    #[arg(skip)]
+    pub mode: RunMode,
 }
 
 impl PlatformConfig {
+    /// The JWT signing keys directory.
+    pub fn jwt_keys_dir(&self) -> PathBuf {
+        self.security.jwt_keys_dir.clone().unwrap_or_else(|| self.data_dir.join("keys").join("jwt"))
+    }
+
     /// Embedded defaults rooted at `data_dir`, as `dev` uses them.
     pub fn embedded(data_dir: impl Into<PathBuf>) -> Self {
         Self {
             data_dir: data_dir.into(),
-            listen: ListenConfig {
-                host: IpAddr::from([127, 0, 0, 1]),
-                port_offset: 0,
-                ephemeral_ports: false,
-            },
-            database: DatabaseConfig {
-                max_connections: 10,
-                ..Default::default()
-            },
-            cache: CacheConfig {
-                redis_url: None,
-                key_prefix: "ciq:".into(),
-            },
+            listen: ListenConfig { host: IpAddr::from([127, 0, 0, 1]), port_offset: 0, ephemeral_ports: false },
+            database: DatabaseConfig { max_connections: 10, ..Default::default() },
+            cache: CacheConfig { redis_url: None, key_prefix: "ciq:".into() },
             events: EventsConfig {
                 nats_url: None,
                 stream: "COMPLIANCEIQ_EVENTS".into(),
                 subject_prefix: "complianceiq".into(),
             },
-            telemetry: TelemetryConfig {
-                filter: "info".into(),
-                format: None,
+            telemetry: TelemetryConfig { filter: "info,sqlx=warn".into(), format: None },
+            security: SecurityConfig::default(),
+            mail: MailConfig {
+                smtp_url: None,
+                from: "ComplianceIQ <no-reply@complianceiq.local>".into(),
+                public_url: "http://localhost:8080".into(),
             },
+            billing: BillingConfig { stripe_api_base: "https://api.stripe.com".into(), ..Default::default() },
+            mode: RunMode::Development,
         }
     }
 }
@@ -256,20 +284,11 @@ mod tests {
     fn group_urls_fall_back_to_the_shared_url_then_to_sqlite_files() {
         let mut config = DatabaseConfig::default();
         let dir = Path::new("/data");
-        assert_eq!(
-            config.url_for(DatabaseGroup::Core, dir),
-            "sqlite:///data/core.db?mode=rwc"
-        );
+        assert_eq!(config.url_for(DatabaseGroup::Core, dir), "sqlite:///data/core.db?mode=rwc");
         config.url = Some("postgres://app@db/ciq".into());
         config.audit_url = Some("postgres://app@audit-db/audit".into());
-        assert_eq!(
-            config.url_for(DatabaseGroup::Core, dir),
-            "postgres://app@db/ciq"
-        );
-        assert_eq!(
-            config.url_for(DatabaseGroup::Audit, dir),
-            "postgres://app@audit-db/audit"
-        );
+        assert_eq!(config.url_for(DatabaseGroup::Core, dir), "postgres://app@db/ciq");
+        assert_eq!(config.url_for(DatabaseGroup::Audit, dir), "postgres://app@audit-db/audit");
     }
 
     #[test]

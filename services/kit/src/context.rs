@@ -33,17 +33,31 @@ impl RequestContext {
             .and_then(|value| value.to_str().ok())
             .filter(|value| is_printable_token(value, 55))
             .map(str::to_string);
-        Self {
-            request_id,
-            actor_user_id: None,
-            traceparent,
-        }
+        Self { request_id, actor_user_id: None, traceparent }
     }
 
-    /// The context of a request.
+    /// The context of a request, with the caller the access layer verified.
     pub fn of<T>(request: &tonic::Request<T>) -> Self {
-        Self::from_metadata(request.metadata())
+        let mut context = Self::from_metadata(request.metadata());
+        context.actor_user_id = request.extensions().get::<crate::auth::Identity>().map(|identity| identity.user_id);
+        context
     }
+}
+
+/// The client's IP address: the first X-Forwarded-For entry when the platform sits behind a
+/// proxy that sets it (`trust_forwarded_for`), else the TCP peer.
+pub fn client_address<T>(request: &tonic::Request<T>, trust_forwarded_for: bool) -> Option<std::net::IpAddr> {
+    if trust_forwarded_for
+        && let Some(first) = request
+            .metadata()
+            .get("x-forwarded-for")
+            .and_then(|value| value.to_str().ok())
+            .and_then(|value| value.split(',').next())
+            .and_then(|value| value.trim().parse().ok())
+    {
+        return Some(first);
+    }
+    request.remote_addr().map(|address| address.ip())
 }
 
 fn is_printable_token(value: &str, max: usize) -> bool {
@@ -58,20 +72,12 @@ mod tests {
     fn request_ids_are_kept_when_sane_and_replaced_otherwise() {
         let mut metadata = MetadataMap::new();
         metadata.insert(REQUEST_ID_HEADER, "req-123".parse().unwrap());
-        assert_eq!(
-            RequestContext::from_metadata(&metadata).request_id,
-            "req-123"
-        );
+        assert_eq!(RequestContext::from_metadata(&metadata).request_id, "req-123");
 
         metadata.insert(REQUEST_ID_HEADER, "x".repeat(200).parse().unwrap());
         let replaced = RequestContext::from_metadata(&metadata).request_id;
         assert_eq!(replaced.len(), 36);
 
-        assert_eq!(
-            RequestContext::from_metadata(&MetadataMap::new())
-                .request_id
-                .len(),
-            36
-        );
+        assert_eq!(RequestContext::from_metadata(&MetadataMap::new()).request_id.len(), 36);
     }
 }

@@ -30,11 +30,7 @@ pub struct FieldViolations(Vec<FieldViolation>);
 impl FieldViolations {
     /// Records a violation.
     pub fn add(&mut self, field: &str, reason: &str, description: impl Into<String>) {
-        self.0.push(FieldViolation {
-            field: field.into(),
-            reason: reason.into(),
-            description: description.into(),
-        });
+        self.0.push(FieldViolation { field: field.into(), reason: reason.into(), description: description.into() });
     }
 
     /// Records that a required field is missing.
@@ -55,17 +51,9 @@ impl FieldViolations {
     pub fn max_chars(&mut self, field: &str, value: &str, max: usize) {
         let chars = value.chars().count();
         if chars > max {
-            self.add(
-                field,
-                "TOO_LONG",
-                format!("{field} has {chars} characters; at most {max} are allowed"),
-            );
+            self.add(field, "TOO_LONG", format!("{field} has {chars} characters; at most {max} are allowed"));
         } else if value.chars().any(|c| c.is_control()) {
-            self.add(
-                field,
-                "INVALID_CHARACTERS",
-                format!("{field} must not contain control characters"),
-            );
+            self.add(field, "INVALID_CHARACTERS", format!("{field} must not contain control characters"));
         }
     }
 
@@ -76,21 +64,14 @@ impl FieldViolations {
 
     /// Ok when nothing was recorded, else INVALID_ARGUMENT with every violation.
     pub fn check(self) -> Result<(), ApiError> {
-        if self.0.is_empty() {
-            Ok(())
-        } else {
-            Err(self.into_error())
-        }
+        if self.0.is_empty() { Ok(()) } else { Err(self.into_error()) }
     }
 
     /// INVALID_ARGUMENT carrying the violations; the message lists them too, for clients
     /// that do not read details.
     pub fn into_error(self) -> ApiError {
         let summary: Vec<&str> = self.0.iter().map(|v| v.description.as_str()).collect();
-        ApiError::InvalidArgument {
-            message: format!("invalid request: {}", summary.join("; ")),
-            violations: self.0,
-        }
+        ApiError::InvalidArgument { message: format!("invalid request: {}", summary.join("; ")), violations: self.0 }
     }
 }
 
@@ -99,61 +80,31 @@ impl FieldViolations {
 pub enum ApiError {
     /// The request is malformed; the violations say where.
     #[error("{message}")]
-    InvalidArgument {
-        message: String,
-        violations: Vec<FieldViolation>,
-    },
+    InvalidArgument { message: String, violations: Vec<FieldViolation> },
     /// The resource does not exist in the caller's organization.
     #[error("{resource_type} {name} was not found")]
-    NotFound {
-        resource_type: &'static str,
-        name: String,
-    },
+    NotFound { resource_type: &'static str, name: String },
     /// A resource with the same unique key exists.
     #[error("{message}")]
-    AlreadyExists {
-        resource_type: &'static str,
-        name: String,
-        message: String,
-    },
+    AlreadyExists { resource_type: &'static str, name: String, message: String },
     /// The system is not in the state the operation requires.
     #[error("{message}")]
-    FailedPrecondition {
-        reason: &'static str,
-        message: String,
-    },
+    FailedPrecondition { reason: &'static str, message: String },
     /// A concurrent change won (etag mismatch, transaction conflict).
     #[error("{message}")]
-    Aborted {
-        reason: &'static str,
-        message: String,
-    },
+    Aborted { reason: &'static str, message: String },
     /// The caller is known but not allowed.
     #[error("{message}")]
-    PermissionDenied {
-        reason: &'static str,
-        message: String,
-    },
+    PermissionDenied { reason: &'static str, message: String },
     /// The caller is not known.
     #[error("{message}")]
-    Unauthenticated {
-        reason: &'static str,
-        message: String,
-    },
+    Unauthenticated { reason: &'static str, message: String },
     /// A quota or rate limit was hit.
     #[error("{message}")]
-    ResourceExhausted {
-        reason: &'static str,
-        message: String,
-        retry_after: Option<Duration>,
-    },
+    ResourceExhausted { reason: &'static str, message: String, retry_after: Option<Duration> },
     /// A dependency (database, broker, another service) is unavailable; retrying may help.
     #[error("{message}")]
-    Unavailable {
-        reason: &'static str,
-        message: String,
-        retry_after: Option<Duration>,
-    },
+    Unavailable { reason: &'static str, message: String, retry_after: Option<Duration> },
     /// A bug or an unexpected failure. The text goes to the log only.
     #[error("internal error: {0}")]
     Internal(String),
@@ -173,10 +124,7 @@ impl ApiError {
 
     /// NOT_FOUND for a resource of the caller's organization.
     pub fn not_found(resource_type: &'static str, name: impl Into<String>) -> Self {
-        Self::NotFound {
-            resource_type,
-            name: name.into(),
-        }
+        Self::NotFound { resource_type, name: name.into() }
     }
 
     /// A single field violation as INVALID_ARGUMENT.
@@ -226,10 +174,7 @@ impl ApiError {
 }
 
 fn any<M: Message>(type_name: &str, message: &M) -> prost_types::Any {
-    prost_types::Any {
-        type_url: format!("type.googleapis.com/{type_name}"),
-        value: message.encode_to_vec(),
-    }
+    prost_types::Any { type_url: format!("type.googleapis.com/{type_name}"), value: message.encode_to_vec() }
 }
 
 impl From<ApiError> for Status {
@@ -259,15 +204,7 @@ impl From<ApiError> for Status {
                 details.push(any("google.rpc.BadRequest", &request));
                 error.to_string()
             }
-            ApiError::NotFound {
-                resource_type,
-                name,
-            }
-            | ApiError::AlreadyExists {
-                resource_type,
-                name,
-                ..
-            } => {
+            ApiError::NotFound { resource_type, name } | ApiError::AlreadyExists { resource_type, name, .. } => {
                 let info = rpc::ResourceInfo {
                     resource_type: format!("{ERROR_DOMAIN}/{resource_type}"),
                     resource_name: name.clone(),
@@ -277,14 +214,8 @@ impl From<ApiError> for Status {
                 details.push(any("google.rpc.ResourceInfo", &info));
                 error.to_string()
             }
-            ApiError::ResourceExhausted {
-                retry_after: Some(delay),
-                ..
-            }
-            | ApiError::Unavailable {
-                retry_after: Some(delay),
-                ..
-            } => {
+            ApiError::ResourceExhausted { retry_after: Some(delay), .. }
+            | ApiError::Unavailable { retry_after: Some(delay), .. } => {
                 let retry = rpc::RetryInfo {
                     retry_delay: Some(prost_types::Duration {
                         seconds: delay.as_secs() as i64,
@@ -301,11 +232,7 @@ impl From<ApiError> for Status {
             }
             _ => error.to_string(),
         };
-        let status = rpc::Status {
-            code: code as i32,
-            message: message.clone(),
-            details,
-        };
+        let status = rpc::Status { code: code as i32, message: message.clone(), details };
         Status::with_details(code, message, status.encode_to_vec().into())
     }
 }
@@ -313,13 +240,11 @@ impl From<ApiError> for Status {
 impl From<sqlx::Error> for ApiError {
     fn from(error: sqlx::Error) -> Self {
         match &error {
-            sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_) => {
-                ApiError::Unavailable {
-                    reason: "DATABASE_UNAVAILABLE",
-                    message: "the database is unavailable; try again".into(),
-                    retry_after: Some(Duration::from_secs(1)),
-                }
-            }
+            sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_) => ApiError::Unavailable {
+                reason: "DATABASE_UNAVAILABLE",
+                message: "the database is unavailable; try again".into(),
+                retry_after: Some(Duration::from_secs(1)),
+            },
             _ => ApiError::Internal(format!("database: {error}")),
         }
     }
@@ -357,35 +282,16 @@ mod tests {
         let status = Status::from(violations.into_error());
         assert_eq!(status.code(), Code::InvalidArgument);
         let request: rpc::BadRequest = detail(&status, "google.rpc.BadRequest").unwrap();
-        let fields: Vec<_> = request
-            .field_violations
-            .iter()
-            .map(|v| (v.field.as_str(), v.reason.as_str()))
-            .collect();
-        assert_eq!(
-            fields,
-            [
-                ("organization.display_name", "REQUIRED"),
-                ("organization.slug", "TOO_LONG")
-            ]
-        );
+        let fields: Vec<_> = request.field_violations.iter().map(|v| (v.field.as_str(), v.reason.as_str())).collect();
+        assert_eq!(fields, [("organization.display_name", "REQUIRED"), ("organization.slug", "TOO_LONG")]);
         let info: rpc::ErrorInfo = detail(&status, "google.rpc.ErrorInfo").unwrap();
-        assert_eq!(
-            (info.reason.as_str(), info.domain.as_str()),
-            ("INVALID_REQUEST", ERROR_DOMAIN)
-        );
-        assert!(
-            status
-                .message()
-                .contains("organization.display_name is required")
-        );
+        assert_eq!((info.reason.as_str(), info.domain.as_str()), ("INVALID_REQUEST", ERROR_DOMAIN));
+        assert!(status.message().contains("organization.display_name is required"));
     }
 
     #[test]
     fn internal_errors_never_reveal_their_detail() {
-        let status = Status::from(ApiError::internal(
-            "password=hunter2 in SELECT * FROM secrets",
-        ));
+        let status = Status::from(ApiError::internal("password=hunter2 in SELECT * FROM secrets"));
         assert_eq!(status.code(), Code::Internal);
         assert!(!status.message().contains("hunter2"));
         assert!(status.message().starts_with("internal error (reference "));
@@ -412,9 +318,7 @@ mod tests {
         violations.text("c", "line\nbreak", 100);
         violations.text("d", "fine", 10);
         let reasons: Vec<_> = match violations.into_error() {
-            ApiError::InvalidArgument { violations, .. } => {
-                violations.into_iter().map(|v| v.reason).collect()
-            }
+            ApiError::InvalidArgument { violations, .. } => violations.into_iter().map(|v| v.reason).collect(),
             other => panic!("{other:?}"),
         };
         assert_eq!(reasons, ["REQUIRED", "TOO_LONG", "INVALID_CHARACTERS"]);

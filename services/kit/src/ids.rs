@@ -108,12 +108,7 @@ mod tests {
 
     #[test]
     fn malformed_ids_name_the_field() {
-        for bad in [
-            "",
-            "nope",
-            "0190a6e47b6c7cc19e4a1f5b8a2d3c4e",
-            "0190a6e4-7b6c-7cc1-9e4a-1f5b8a2d3c4g",
-        ] {
+        for bad in ["", "nope", "0190a6e47b6c7cc19e4a1f5b8a2d3c4e", "0190a6e4-7b6c-7cc1-9e4a-1f5b8a2d3c4g"] {
             let error = OrganizationId::parse_field("org_id", bad).unwrap_err();
             let violations = error.field_violations();
             assert_eq!(violations.len(), 1, "{bad:?}");

@@ -3,20 +3,26 @@
 //! event bus, the cache, errors as `tonic::Status`, and the module runtime. It knows no
 //! service; services know it.
 
+pub mod auth;
 pub mod bus;
 pub mod cache;
 pub mod config;
 pub mod context;
+pub mod crypto;
 pub mod db;
 pub mod error;
 pub mod ids;
+pub mod mail;
 pub mod module;
 pub mod outbox;
+pub mod paging;
 pub mod runtime;
+pub mod secrets;
 mod server;
 pub mod subscription;
 pub mod telemetry;
 pub mod time;
+pub mod validate;
 
 pub use error::{ApiError, FieldViolations};
 pub use ids::{ModuleName, OrganizationId, UserId};

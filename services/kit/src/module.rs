@@ -20,6 +20,8 @@ use crate::cache::Cache;
 use crate::config::{DatabaseGroup, PlatformConfig};
 use crate::db::{Database, Migration, ModuleDatabase};
 use crate::ids::ModuleName;
+use crate::mail::Mailer;
+use crate::secrets::SecretBox;
 use crate::subscription::Subscription;
 
 /// Errors while building a module at start-up.
@@ -52,6 +54,10 @@ pub struct ModuleContext {
     pub cache: Arc<dyn Cache>,
     /// Event bus (subscriptions are declared in [`ModuleParts`]; this is for the rare direct use).
     pub bus: Arc<dyn EventBus>,
+    /// Encryption of secrets at rest.
+    pub secrets: Arc<SecretBox>,
+    /// Outgoing mail.
+    pub mailer: Arc<dyn Mailer>,
     pub(crate) peers: BTreeMap<&'static str, String>,
 }
 
@@ -66,12 +72,10 @@ impl ModuleContext {
 
     /// A lazily connecting channel to a module this one declared in `calls`.
     pub fn channel(&self, module: &str) -> Result<Channel, BuildError> {
-        let address = self.peers.get(module).ok_or_else(|| {
-            format!(
-                "module {} calls {module} without declaring it in `calls`",
-                self.name
-            )
-        })?;
+        let address = self
+            .peers
+            .get(module)
+            .ok_or_else(|| format!("module {} calls {module} without declaring it in `calls`", self.name))?;
         Ok(Endpoint::from_shared(address.clone())?.connect_lazy())
     }
 }

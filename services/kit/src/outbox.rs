@@ -91,10 +91,8 @@ impl OutboxRelay {
         .fetch_all(self.database.pool())
         .await
         .map_err(|error| format!("claiming events: {error}"))?;
-        let mut claimed: Vec<(i64, String, String, Vec<u8>)> = rows
-            .iter()
-            .map(|row| (row.get(0), row.get(1), row.get(2), row.get(3)))
-            .collect();
+        let mut claimed: Vec<(i64, String, String, Vec<u8>)> =
+            rows.iter().map(|row| (row.get(0), row.get(1), row.get(2), row.get(3))).collect();
         claimed.sort_by_key(|(seq, ..)| *seq);
 
         for (index, (seq, event_id, event_type, payload)) in claimed.iter().enumerate() {

@@ -12,13 +12,19 @@ use tokio::net::TcpListener;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
+use crate::auth::layer::AccessControl;
+use crate::auth::verifier::TokenVerifier;
 use crate::bus::{EventBus, InProcessBus, NatsBus};
 use crate::cache::{Cache, MemoryCache, RedisCache};
-use crate::config::{DatabaseGroup, PlatformConfig};
+use crate::config::{DatabaseGroup, PlatformConfig, RunMode};
 use crate::db::migrate::{self, KIT_MIGRATIONS, MigrationReport, MigrationSet};
 use crate::db::{Backend, Database, redact_url};
 use crate::module::{Module, ModuleContext};
 use crate::outbox::OutboxRelay;
+use crate::secrets::SecretBox;
+
+/// The module that issues access tokens and publishes their keys.
+const TOKEN_ISSUER: &str = "auth";
 
 /// A start-up failure, worded for the person running the binary.
 #[derive(Debug, thiserror::Error)]
@@ -70,10 +76,9 @@ impl RunningPlatform {
     /// Stops servers (draining in-flight calls), workers and relays, then closes pools.
     pub async fn shutdown(mut self) {
         self.shutdown.cancel();
-        let drained = tokio::time::timeout(Duration::from_secs(15), async {
-            while self.tasks.join_next().await.is_some() {}
-        })
-        .await;
+        let drained =
+            tokio::time::timeout(Duration::from_secs(15), async { while self.tasks.join_next().await.is_some() {} })
+                .await;
         if drained.is_err() {
             tracing::warn!("some tasks did not stop within 15 s; aborting them");
             self.tasks.abort_all();
@@ -90,18 +95,10 @@ impl RunningPlatform {
 }
 
 /// The modules named by `targets` (`all` means every one), in declaration order.
-pub fn resolve_targets<'a>(
-    modules: &'a [Module],
-    targets: &[String],
-) -> Result<Vec<&'a Module>, StartError> {
+pub fn resolve_targets<'a>(modules: &'a [Module], targets: &[String]) -> Result<Vec<&'a Module>, StartError> {
     let known: BTreeSet<&str> = modules.iter().map(|module| module.name.0).collect();
     let mut wanted = BTreeSet::new();
-    for target in targets
-        .iter()
-        .flat_map(|t| t.split(','))
-        .map(str::trim)
-        .filter(|t| !t.is_empty())
-    {
+    for target in targets.iter().flat_map(|t| t.split(',')).map(str::trim).filter(|t| !t.is_empty()) {
         if target == "all" {
             wanted.extend(known.iter().copied());
         } else if let Some(name) = known.get(target) {
@@ -114,33 +111,24 @@ pub fn resolve_targets<'a>(
         }
     }
     if wanted.is_empty() {
-        return Err(StartError(
-            "no module to run; pass --target all or a list of modules".into(),
-        ));
+        return Err(StartError("no module to run; pass --target all or a list of modules".into()));
     }
-    Ok(modules
-        .iter()
-        .filter(|module| wanted.contains(module.name.0))
-        .collect())
+    Ok(modules.iter().filter(|module| wanted.contains(module.name.0)).collect())
 }
 
 /// The URL migrations use: the service URL with the admin user's credentials, and the
 /// role to grant data access to (the service URL's user), when they differ.
-fn admin_connection(
-    app_url: &str,
-    config: &PlatformConfig,
-) -> Result<(String, Option<String>), StartError> {
+fn admin_connection(app_url: &str, config: &PlatformConfig) -> Result<(String, Option<String>), StartError> {
     let Some(admin_user) = &config.database.admin_user else {
         return Ok((app_url.to_string(), None));
     };
     if Backend::of_url(app_url).map_err(|e| StartError(e.to_string()))? != Backend::Postgres {
         return Ok((app_url.to_string(), None));
     }
-    let mut url = url::Url::parse(app_url)
-        .map_err(|e| StartError(format!("database URL {}: {e}", redact_url(app_url))))?;
+    let mut url =
+        url::Url::parse(app_url).map_err(|e| StartError(format!("database URL {}: {e}", redact_url(app_url))))?;
     let app_user = url.username().to_string();
-    url.set_username(admin_user)
-        .map_err(|_| StartError("database URL cannot carry a user".into()))?;
+    url.set_username(admin_user).map_err(|_| StartError("database URL cannot carry a user".into()))?;
     url.set_password(config.database.admin_password.as_deref())
         .map_err(|_| StartError("database URL cannot carry a password".into()))?;
     let role = (!app_user.is_empty() && app_user != *admin_user).then_some(app_user);
@@ -153,19 +141,13 @@ fn migration_sets(group: DatabaseGroup, modules: &[&Module]) -> Vec<MigrationSet
             modules
                 .iter()
                 .filter(|module| module.database == Some(group))
-                .map(|module| MigrationSet {
-                    owner: module.name.0,
-                    migrations: module.migrations,
-                }),
+                .map(|module| MigrationSet { owner: module.name.0, migrations: module.migrations }),
         )
         .collect()
 }
 
 fn groups_of(modules: &[&Module]) -> BTreeSet<DatabaseGroup> {
-    modules
-        .iter()
-        .filter_map(|module| module.database)
-        .collect()
+    modules.iter().filter_map(|module| module.database).collect()
 }
 
 /// Applies pending migrations of `modules` to their databases, connecting as the admin user.
@@ -177,9 +159,7 @@ pub async fn migrate(
     for group in groups_of(modules) {
         let app_url = config.database.url_for(group, &config.data_dir);
         let (admin_url, role) = admin_connection(&app_url, config)?;
-        let admin = Database::connect(group, &admin_url, 2)
-            .await
-            .map_err(|e| StartError(e.to_string()))?;
+        let admin = Database::connect(group, &admin_url, 2).await.map_err(|e| StartError(e.to_string()))?;
         let report = migrate::apply(&admin, &migration_sets(group, modules), role.as_deref())
             .await
             .map_err(|e| StartError(e.to_string()));
@@ -196,6 +176,8 @@ pub async fn start(
     options: StartOptions,
 ) -> Result<RunningPlatform, StartError> {
     let started = Instant::now();
+    // One TLS crypto backend for every client in the process (reqwest, SMTP, NATS): ring.
+    let _ = rustls::crypto::ring::default_provider().install_default();
     let config = Arc::new(config);
     let targets = resolve_targets(&modules, &options.targets)?;
 
@@ -216,38 +198,40 @@ pub async fn start(
     }
 
     let cache: Arc<dyn Cache> = match &config.cache.redis_url {
-        Some(url) => Arc::new(
-            RedisCache::connect(url, &config.cache.key_prefix)
-                .await
-                .map_err(|e| fail("cache")(Box::new(e)))?,
-        ),
+        Some(url) => {
+            Arc::new(RedisCache::connect(url, &config.cache.key_prefix).await.map_err(|e| fail("cache")(Box::new(e)))?)
+        }
         None => Arc::new(MemoryCache::new()),
     };
     let bus: Arc<dyn EventBus> = match &config.events.nats_url {
-        Some(url) => Arc::new(
-            NatsBus::connect(url, &config.events)
-                .await
-                .map_err(|e| fail("event bus")(Box::new(e)))?,
-        ),
+        Some(url) => Arc::new(NatsBus::connect(url, &config.events).await.map_err(|e| fail("event bus")(Box::new(e)))?),
         None => Arc::new(InProcessBus::new()),
     };
+
+    let secrets = Arc::new(secret_box(&config)?);
+    let mailer = crate::mail::from_config(&config).map_err(|e| StartError(e.to_string()))?;
 
     let mut listeners = Vec::new();
     let mut addresses = BTreeMap::new();
     for module in &targets {
         let requested = SocketAddr::new(config.listen.host, config.listen.port_for(module.port));
-        let listener = TcpListener::bind(requested).await.map_err(|e| {
-            StartError(format!(
-                "module {} cannot listen on {requested}: {e}",
-                module.name
-            ))
-        })?;
-        let bound = listener
-            .local_addr()
-            .map_err(|e| StartError(e.to_string()))?;
+        let listener = TcpListener::bind(requested)
+            .await
+            .map_err(|e| StartError(format!("module {} cannot listen on {requested}: {e}", module.name)))?;
+        let bound = listener.local_addr().map_err(|e| StartError(e.to_string()))?;
         addresses.insert(module.name.0, bound);
         listeners.push(listener);
     }
+
+    let issuer = modules
+        .iter()
+        .find(|module| module.name.0 == TOKEN_ISSUER)
+        .ok_or_else(|| StartError("no auth module: nothing can issue or verify access tokens".into()))?;
+    let issuer_address = endpoint_of(issuer, &addresses);
+    let issuer_channel = tonic::transport::Endpoint::from_shared(issuer_address)
+        .map_err(|e| StartError(format!("auth endpoint: {e}")))?
+        .connect_lazy();
+    let access = Arc::new(AccessControl::new(Arc::new(TokenVerifier::new(issuer_channel)), cache.clone()));
 
     let shutdown = CancellationToken::new();
     let mut tasks = JoinSet::new();
@@ -255,19 +239,16 @@ pub async fn start(
         let context = ModuleContext {
             name: module.name,
             config: config.clone(),
-            database: module
-                .database
-                .and_then(|group| databases.get(&group).cloned()),
+            database: module.database.and_then(|group| databases.get(&group).cloned()),
             cache: cache.clone(),
             bus: bus.clone(),
+            secrets: secrets.clone(),
+            mailer: mailer.clone(),
             peers: peer_addresses(module, &modules, &addresses),
         };
-        let parts = (module.build)(context)
-            .await
-            .map_err(|e| StartError(format!("building module {}: {e}", module.name)))?;
-        let database = module
-            .database
-            .and_then(|group| databases.get(&group).cloned());
+        let parts =
+            (module.build)(context).await.map_err(|e| StartError(format!("building module {}: {e}", module.name)))?;
+        let database = module.database.and_then(|group| databases.get(&group).cloned());
         for subscription in parts.subscriptions {
             let (bus, database, token) = (bus.clone(), database.clone(), shutdown.clone());
             tasks.spawn(crate::subscription::run(subscription, bus, database, token));
@@ -286,6 +267,7 @@ pub async fn start(
             listener,
             parts.routes,
             parts.service_names,
+            access.clone(),
             shutdown.clone(),
         ));
     }
@@ -298,38 +280,43 @@ pub async fn start(
         });
     }
 
-    Ok(RunningPlatform {
-        addresses,
-        bus,
-        cache,
-        databases,
-        startup_time: started.elapsed(),
-        shutdown,
-        tasks,
-    })
+    Ok(RunningPlatform { addresses, bus, cache, databases, startup_time: started.elapsed(), shutdown, tasks })
 }
 
-/// Where a module finds the modules it calls: in this process, the bound address; else
+/// The encryption keys: configured, or (in development) generated into the data directory.
+fn secret_box(config: &PlatformConfig) -> Result<SecretBox, StartError> {
+    match (&config.security.encryption_keys, config.mode) {
+        (Some(keys), _) => SecretBox::from_config(keys).map_err(|e| StartError(e.to_string())),
+        (None, RunMode::Development) => {
+            SecretBox::load_or_create(&config.data_dir.join("keys").join("encryption-keys"))
+                .map_err(|e| StartError(e.to_string()))
+        }
+        (None, RunMode::Production) => {
+            Err(StartError("CIQ_ENCRYPTION_KEYS is required: secrets at rest are encrypted with it".into()))
+        }
+    }
+}
+
+/// Where to reach a module: in this process, its bound address; else
 /// `CIQ_<MODULE>_ENDPOINT`, defaulting to the Kubernetes service name and design port.
+fn endpoint_of(module: &Module, local: &BTreeMap<&'static str, SocketAddr>) -> String {
+    match local.get(module.name.0) {
+        Some(address) if address.ip().is_unspecified() => format!("http://127.0.0.1:{}", address.port()),
+        Some(address) => format!("http://{address}"),
+        None => std::env::var(format!("CIQ_{}_ENDPOINT", module.name.0.to_uppercase()))
+            .unwrap_or_else(|_| format!("http://{}-service:{}", module.name.0, module.port)),
+    }
+}
+
+/// Where a module finds the modules it calls.
 fn peer_addresses(
     module: &Module,
     modules: &[Module],
     local: &BTreeMap<&'static str, SocketAddr>,
 ) -> BTreeMap<&'static str, String> {
-    let mut peers = BTreeMap::new();
-    for callee in modules
+    modules
         .iter()
         .filter(|candidate| module.calls.contains(&candidate.name.0))
-    {
-        let address = match local.get(callee.name.0) {
-            Some(address) if address.ip().is_unspecified() => {
-                format!("http://127.0.0.1:{}", address.port())
-            }
-            Some(address) => format!("http://{address}"),
-            None => std::env::var(format!("CIQ_{}_ENDPOINT", callee.name.0.to_uppercase()))
-                .unwrap_or_else(|_| format!("http://{}-service:{}", callee.name.0, callee.port)),
-        };
-        peers.insert(callee.name.0, address);
-    }
-    peers
+        .map(|callee| (callee.name.0, endpoint_of(callee, local)))
+        .collect()
 }

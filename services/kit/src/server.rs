@@ -10,7 +10,9 @@ use tokio_util::sync::CancellationToken;
 use tonic::service::Routes;
 use tonic_health::ServingStatus;
 
+use crate::auth::layer::{AccessControl, AccessLayer};
 use crate::ids::ModuleName;
+use std::sync::Arc;
 
 const HEALTH_SERVICE: &str = "grpc.health.v1.Health";
 const REFLECTION_V1: &str = "grpc.reflection.v1.ServerReflection";
@@ -22,61 +24,46 @@ pub(crate) async fn serve(
     listener: TcpListener,
     routes: Routes,
     service_names: Vec<&'static str>,
+    access: Arc<AccessControl>,
     shutdown: CancellationToken,
 ) -> Result<(), String> {
     let address: Option<SocketAddr> = listener.local_addr().ok();
     let (reporter, health) = tonic_health::server::health_reporter();
     for name in service_names.iter().copied().chain([""]) {
-        reporter
-            .set_service_status(name, ServingStatus::Serving)
-            .await;
+        reporter.set_service_status(name, ServingStatus::Serving).await;
     }
 
-    let reflection_names: Vec<&str> = service_names
-        .iter()
-        .copied()
-        .chain([HEALTH_SERVICE, REFLECTION_V1, REFLECTION_V1ALPHA])
-        .collect();
+    let reflection_names: Vec<&str> =
+        service_names.iter().copied().chain([HEALTH_SERVICE, REFLECTION_V1, REFLECTION_V1ALPHA]).collect();
     let configure = || {
         let mut builder = tonic_reflection::server::Builder::configure()
             .register_encoded_file_descriptor_set(FILE_DESCRIPTOR_SET)
             .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
             .register_encoded_file_descriptor_set(tonic_reflection::pb::v1::FILE_DESCRIPTOR_SET)
-            .register_encoded_file_descriptor_set(
-                tonic_reflection::pb::v1alpha::FILE_DESCRIPTOR_SET,
-            )
+            .register_encoded_file_descriptor_set(tonic_reflection::pb::v1alpha::FILE_DESCRIPTOR_SET)
             .include_reflection_service(false);
         for name in &reflection_names {
             builder = builder.with_service_name(*name);
         }
         builder
     };
-    let reflection_v1 = configure()
-        .build_v1()
-        .map_err(|error| format!("reflection for {module}: {error}"))?;
-    let reflection_v1alpha = configure()
-        .build_v1alpha()
-        .map_err(|error| format!("reflection for {module}: {error}"))?;
+    let reflection_v1 = configure().build_v1().map_err(|error| format!("reflection for {module}: {error}"))?;
+    let reflection_v1alpha =
+        configure().build_v1alpha().map_err(|error| format!("reflection for {module}: {error}"))?;
 
-    let routes = routes
-        .add_service(health)
-        .add_service(reflection_v1)
-        .add_service(reflection_v1alpha);
+    let routes = routes.add_service(health).add_service(reflection_v1).add_service(reflection_v1alpha);
     let draining = {
         let shutdown = shutdown.clone();
         async move {
             shutdown.cancelled().await;
             for name in service_names.iter().copied().chain([""]) {
-                reporter
-                    .set_service_status(name, ServingStatus::NotServing)
-                    .await;
+                reporter.set_service_status(name, ServingStatus::NotServing).await;
             }
         }
     };
     tonic::transport::Server::builder()
-        .trace_fn(move |request| {
-            tracing::info_span!("rpc", module = module.0, method = %request.uri().path())
-        })
+        .trace_fn(move |request| tracing::info_span!("rpc", module = module.0, method = %request.uri().path()))
+        .layer(AccessLayer::new(access))
         .add_routes(routes)
         .serve_with_incoming_shutdown(TcpListenerStream::new(listener), draining)
         .await

@@ -34,10 +34,7 @@ pub struct Subscription {
 
 /// A durable consumer name for a (consumer, pattern): NATS names exclude `.`, `*` and `>`.
 pub fn durable_name(consumer: &str, pattern: &str) -> String {
-    let pattern = pattern
-        .replace('.', "_")
-        .replace('*', "any")
-        .replace('>', "all");
+    let pattern = pattern.replace('.', "_").replace('*', "any").replace('>', "all");
     format!("{consumer}-{pattern}")
 }
 
@@ -54,11 +51,7 @@ pub async fn run(
             pattern: pattern.to_string(),
             durable_name: Some(durable_name(subscription.consumer, pattern)),
         };
-        streams.push(
-            bus.subscribe(spec)
-                .await
-                .map_err(|error| error.to_string())?,
-        );
+        streams.push(bus.subscribe(spec).await.map_err(|error| error.to_string())?);
     }
     let mut deliveries = futures::stream::select_all(streams);
     loop {
@@ -86,8 +79,7 @@ pub async fn run(
         match subscription.handler.handle(event).await {
             Ok(()) => {
                 if let Some(database) = &database
-                    && let Err(error) =
-                        record_handled(database, subscription.consumer, &event.id).await
+                    && let Err(error) = record_handled(database, subscription.consumer, &event.id).await
                 {
                     tracing::warn!(consumer = subscription.consumer, event_id = %event.id, %error, "recording a handled event");
                 }
@@ -102,33 +94,23 @@ pub async fn run(
     }
 }
 
-async fn already_handled(
-    database: &Database,
-    consumer: &str,
-    event_id: &str,
-) -> Result<bool, sqlx::Error> {
-    let row =
-        sqlx::query("SELECT 1 FROM ciq_processed_events WHERE consumer = $1 AND event_id = $2")
-            .bind(consumer)
-            .bind(event_id)
-            .fetch_optional(database.pool())
-            .await?;
+async fn already_handled(database: &Database, consumer: &str, event_id: &str) -> Result<bool, sqlx::Error> {
+    let row = sqlx::query("SELECT 1 FROM ciq_processed_events WHERE consumer = $1 AND event_id = $2")
+        .bind(consumer)
+        .bind(event_id)
+        .fetch_optional(database.pool())
+        .await?;
     Ok(row.is_some())
 }
 
-async fn record_handled(
-    database: &Database,
-    consumer: &str,
-    event_id: &str,
-) -> Result<(), sqlx::Error> {
-    let inserted = sqlx::query(
-        "INSERT INTO ciq_processed_events (consumer, event_id, processed_at) VALUES ($1, $2, $3)",
-    )
-    .bind(consumer)
-    .bind(event_id)
-    .bind(time::now_micros())
-    .execute(database.pool())
-    .await;
+async fn record_handled(database: &Database, consumer: &str, event_id: &str) -> Result<(), sqlx::Error> {
+    let inserted =
+        sqlx::query("INSERT INTO ciq_processed_events (consumer, event_id, processed_at) VALUES ($1, $2, $3)")
+            .bind(consumer)
+            .bind(event_id)
+            .bind(time::now_micros())
+            .execute(database.pool())
+            .await;
     match inserted {
         Err(error) if !is_unique_violation(&error) => Err(error),
         _ => Ok(()),

@@ -8,10 +8,7 @@ pub type Micros = i64;
 
 /// Now, in microseconds since the Unix epoch.
 pub fn now_micros() -> Micros {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|since| since.as_micros() as i64)
-        .unwrap_or(0)
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|since| since.as_micros() as i64).unwrap_or(0)
 }
 
 /// `micros` plus a duration.
@@ -34,10 +31,7 @@ pub fn to_optional_timestamp(micros: Option<Micros>) -> Option<prost_types::Time
 
 /// A protobuf Timestamp as stored time (sub-microsecond precision is dropped).
 pub fn from_timestamp(timestamp: &prost_types::Timestamp) -> Micros {
-    timestamp
-        .seconds
-        .saturating_mul(1_000_000)
-        .saturating_add(i64::from(timestamp.nanos) / 1_000)
+    timestamp.seconds.saturating_mul(1_000_000).saturating_add(i64::from(timestamp.nanos) / 1_000)
 }
 
 #[cfg(test)]

@@ -20,8 +20,6 @@ pub fn module() -> Module {
         database: Some(DatabaseGroup::Analysis),
         calls: &[],
         migrations: &[],
-        build: |_context| {
-            Box::pin(async { Ok(ModuleParts::new().service(MlServiceServer::new(MlApi))) })
-        },
+        build: |_context| Box::pin(async { Ok(ModuleParts::new().service(MlServiceServer::new(MlApi))) }),
     }
 }

@@ -23,9 +23,7 @@ pub fn module() -> Module {
         calls: &[],
         migrations: &[],
         build: |_context| {
-            Box::pin(async {
-                Ok(ModuleParts::new().service(NotificationServiceServer::new(NotificationApi)))
-            })
+            Box::pin(async { Ok(ModuleParts::new().service(NotificationServiceServer::new(NotificationApi))) })
         },
     }
 }

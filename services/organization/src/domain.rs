@@ -6,9 +6,7 @@ use std::collections::BTreeSet;
 use complianceiq_kit::error::{ApiError, FieldViolations};
 use complianceiq_kit::ids::OrganizationId;
 use complianceiq_kit::time::{self, Micros};
-use complianceiq_proto::complianceiq::organization::v1::{
-    Organization, OrganizationSettings, OrganizationState, Plan,
-};
+use complianceiq_proto::complianceiq::organization::v1::{Organization, OrganizationSettings, OrganizationState, Plan};
 use prost_types::FieldMask;
 
 /// Longest display name, in characters.
@@ -46,9 +44,7 @@ impl State {
             "active" => Ok(Self::Active),
             "suspended" => Ok(Self::Suspended),
             "deleted" => Ok(Self::Deleted),
-            other => Err(ApiError::internal(format!(
-                "unknown stored organization state {other:?}"
-            ))),
+            other => Err(ApiError::internal(format!("unknown stored organization state {other:?}"))),
         }
     }
 
@@ -152,11 +148,7 @@ impl OrganizationRecord {
 /// derived from the display name when not given.
 pub fn new_organization(input: &Organization, now: Micros) -> Result<OrganizationRecord, ApiError> {
     let mut violations = FieldViolations::default();
-    violations.text(
-        "organization.display_name",
-        &input.display_name,
-        MAX_DISPLAY_NAME,
-    );
+    violations.text("organization.display_name", &input.display_name, MAX_DISPLAY_NAME);
     let slug = if input.slug.is_empty() {
         derive_slug(&input.display_name)
     } else {
@@ -164,12 +156,9 @@ pub fn new_organization(input: &Organization, now: Micros) -> Result<Organizatio
         input.slug.clone()
     };
     let settings = match &input.settings {
-        Some(given) => settings_from(
-            given,
-            &Mutable::SETTINGS.into_iter().collect(),
-            &Settings::default(),
-            &mut violations,
-        ),
+        Some(given) => {
+            settings_from(given, &Mutable::SETTINGS.into_iter().collect(), &Settings::default(), &mut violations)
+        }
         None => Settings::default(),
     };
     violations.check()?;
@@ -190,9 +179,7 @@ pub fn new_organization(input: &Organization, now: Micros) -> Result<Organizatio
 
 fn check_slug(field: &str, slug: &str, violations: &mut FieldViolations) {
     let shape_ok = (3..=63).contains(&slug.len())
-        && slug
-            .bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        && slug.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
         && !slug.starts_with('-')
         && !slug.ends_with('-')
         && !slug.contains("--");
@@ -219,11 +206,7 @@ pub fn derive_slug(display_name: &str) -> String {
     let mut slug: String = slug.trim_end_matches('-').chars().take(56).collect();
     slug = slug.trim_end_matches('-').to_string();
     if slug.len() < 3 {
-        slug = if slug.is_empty() {
-            "org".into()
-        } else {
-            format!("{slug}-org")
-        };
+        slug = if slug.is_empty() { "org".into() } else { format!("{slug}-org") };
     }
     slug
 }
@@ -245,12 +228,8 @@ pub enum Mutable {
 }
 
 impl Mutable {
-    const SETTINGS: [Mutable; 4] = [
-        Self::DefaultTimezone,
-        Self::DataRetentionDays,
-        Self::RequireMfa,
-        Self::AllowedEmailDomains,
-    ];
+    const SETTINGS: [Mutable; 4] =
+        [Self::DefaultTimezone, Self::DataRetentionDays, Self::RequireMfa, Self::AllowedEmailDomains];
     const ALL: [Mutable; 5] = [
         Self::DisplayName,
         Self::DefaultTimezone,
@@ -272,16 +251,8 @@ impl Mutable {
 }
 
 /// Output-only fields: named in a mask, they are ignored (AIP-203).
-const OUTPUT_ONLY_PATHS: [&str; 8] = [
-    "id",
-    "state",
-    "plan",
-    "create_time",
-    "update_time",
-    "delete_time",
-    "purge_time",
-    "etag",
-];
+const OUTPUT_ONLY_PATHS: [&str; 8] =
+    ["id", "state", "plan", "create_time", "update_time", "delete_time", "purge_time", "etag"];
 
 /// Which fields an update changes. No mask (or an empty one) means every populated field
 /// (AIP-134); `*` means every mutable field, unset ones reset to their defaults.
@@ -290,9 +261,7 @@ pub fn fields_to_update(
     input: &Organization,
     current: &OrganizationRecord,
 ) -> Result<BTreeSet<Mutable>, ApiError> {
-    let paths: Vec<&str> = mask
-        .map(|m| m.paths.iter().map(String::as_str).collect())
-        .unwrap_or_default();
+    let paths: Vec<&str> = mask.map(|m| m.paths.iter().map(String::as_str).collect()).unwrap_or_default();
     if paths.is_empty() {
         let mut implied = BTreeSet::new();
         if !input.display_name.is_empty() {
@@ -359,32 +328,20 @@ pub fn apply_update(
     let mut violations = FieldViolations::default();
     let mut next = current.clone();
     if fields.contains(&Mutable::DisplayName) {
-        violations.text(
-            "organization.display_name",
-            &input.display_name,
-            MAX_DISPLAY_NAME,
-        );
+        violations.text("organization.display_name", &input.display_name, MAX_DISPLAY_NAME);
         next.display_name = input.display_name.trim().to_string();
     }
     let empty = OrganizationSettings::default();
-    next.settings = settings_from(
-        input.settings.as_ref().unwrap_or(&empty),
-        fields,
-        &current.settings,
-        &mut violations,
-    );
+    next.settings =
+        settings_from(input.settings.as_ref().unwrap_or(&empty), fields, &current.settings, &mut violations);
     violations.check()?;
 
     let changed: Vec<&'static str> = Mutable::ALL
         .into_iter()
         .filter(|field| match field {
             Mutable::DisplayName => next.display_name != current.display_name,
-            Mutable::DefaultTimezone => {
-                next.settings.default_timezone != current.settings.default_timezone
-            }
-            Mutable::DataRetentionDays => {
-                next.settings.data_retention_days != current.settings.data_retention_days
-            }
+            Mutable::DefaultTimezone => next.settings.default_timezone != current.settings.default_timezone,
+            Mutable::DataRetentionDays => next.settings.data_retention_days != current.settings.data_retention_days,
             Mutable::RequireMfa => next.settings.require_mfa != current.settings.require_mfa,
             Mutable::AllowedEmailDomains => {
                 next.settings.allowed_email_domains != current.settings.allowed_email_domains
@@ -433,11 +390,7 @@ fn settings_from(
                 violations.add(
                     field,
                     "OUT_OF_RANGE",
-                    format!(
-                        "{field} must be between {} and {} days",
-                        RETENTION_DAYS.start(),
-                        RETENTION_DAYS.end()
-                    ),
+                    format!("{field} must be between {} and {} days", RETENTION_DAYS.start(), RETENTION_DAYS.end()),
                 );
             }
             days
@@ -449,11 +402,7 @@ fn settings_from(
     if fields.contains(&Mutable::AllowedEmailDomains) {
         let field = "organization.settings.allowed_email_domains";
         if given.allowed_email_domains.len() > MAX_EMAIL_DOMAINS {
-            violations.add(
-                field,
-                "TOO_MANY",
-                format!("{field} may list at most {MAX_EMAIL_DOMAINS} domains"),
-            );
+            violations.add(field, "TOO_MANY", format!("{field} may list at most {MAX_EMAIL_DOMAINS} domains"));
         }
         let mut domains: Vec<String> = Vec::new();
         for (index, domain) in given.allowed_email_domains.iter().enumerate() {
@@ -484,9 +433,7 @@ fn is_plausible_timezone(name: &str) -> bool {
         && (2..=3).contains(&parts.len())
         && parts.iter().all(|part| {
             part.starts_with(|c: char| c.is_ascii_uppercase())
-                && part
-                    .chars()
-                    .all(|c| c.is_ascii_alphanumeric() || "_+-".contains(c))
+                && part.chars().all(|c| c.is_ascii_alphanumeric() || "_+-".contains(c))
         })
 }
 
@@ -496,15 +443,11 @@ fn is_domain_name(domain: &str) -> bool {
         && labels.len() >= 2
         && labels.iter().all(|label| {
             (1..=63).contains(&label.len())
-                && label
-                    .bytes()
-                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+                && label.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
                 && !label.starts_with('-')
                 && !label.ends_with('-')
         })
-        && labels
-            .last()
-            .is_some_and(|tld| tld.bytes().any(|b| b.is_ascii_lowercase()))
+        && labels.last().is_some_and(|tld| tld.bytes().any(|b| b.is_ascii_lowercase()))
 }
 
 /// Marks a record deleted, to be purged later.
@@ -512,10 +455,7 @@ pub fn delete(current: &OrganizationRecord, now: Micros) -> OrganizationRecord {
     let mut deleted = current.clone();
     deleted.state = State::Deleted;
     deleted.deleted_at = Some(now);
-    deleted.purge_at = Some(time::after(
-        now,
-        std::time::Duration::from_secs(PURGE_AFTER_DAYS * 24 * 3600),
-    ));
+    deleted.purge_at = Some(time::after(now, std::time::Duration::from_secs(PURGE_AFTER_DAYS * 24 * 3600)));
     deleted.updated_at = now;
     deleted.revision += 1;
     deleted
@@ -526,18 +466,11 @@ mod tests {
     use super::*;
 
     fn organization(display_name: &str) -> Organization {
-        Organization {
-            display_name: display_name.into(),
-            ..Default::default()
-        }
+        Organization { display_name: display_name.into(), ..Default::default() }
     }
 
     fn reasons(error: ApiError) -> Vec<(String, String)> {
-        error
-            .field_violations()
-            .iter()
-            .map(|v| (v.field.clone(), v.reason.clone()))
-            .collect()
+        error.field_violations().iter().map(|v| (v.field.clone(), v.reason.clone())).collect()
     }
 
     #[test]
@@ -556,10 +489,7 @@ mod tests {
         let record = new_organization(&organization("Acme"), 42).unwrap();
         assert_eq!(record.slug, "acme");
         assert_eq!(record.settings, Settings::default());
-        assert_eq!(
-            (record.revision, record.created_at, record.state),
-            (1, 42, State::Active)
-        );
+        assert_eq!((record.revision, record.created_at, record.state), (1, 42, State::Active));
         assert_eq!(record.etag(), "r1");
     }
 
@@ -582,10 +512,7 @@ mod tests {
             ("organization.slug", "INVALID_FORMAT"),
             ("organization.settings.default_timezone", "INVALID_FORMAT"),
             ("organization.settings.data_retention_days", "OUT_OF_RANGE"),
-            (
-                "organization.settings.allowed_email_domains[1]",
-                "INVALID_FORMAT",
-            ),
+            ("organization.settings.allowed_email_domains[1]", "INVALID_FORMAT"),
         ];
         assert_eq!(got, expected.map(|(f, r)| (f.to_string(), r.to_string())));
     }
@@ -594,10 +521,7 @@ mod tests {
     fn an_update_without_mask_changes_only_populated_fields() {
         let current = new_organization(&organization("Acme"), 1).unwrap();
         let input = Organization {
-            settings: Some(OrganizationSettings {
-                data_retention_days: 90,
-                ..Default::default()
-            }),
+            settings: Some(OrganizationSettings { data_retention_days: 90, ..Default::default() }),
             ..Default::default()
         };
         let fields = fields_to_update(None, &input, &current).unwrap();
@@ -614,18 +538,14 @@ mod tests {
         current.settings.require_mfa = true;
         current.settings.data_retention_days = 90;
         let input = organization("Acme Two");
-        let mask = FieldMask {
-            paths: vec!["settings.require_mfa".into()],
-        };
+        let mask = FieldMask { paths: vec!["settings.require_mfa".into()] };
         let fields = fields_to_update(Some(&mask), &input, &current).unwrap();
         let (next, changed) = apply_update(&current, &input, &fields, 2).unwrap();
         assert_eq!(changed, ["settings.require_mfa"]);
         assert!(!next.settings.require_mfa);
         assert_eq!(next.display_name, "Acme");
 
-        let star = FieldMask {
-            paths: vec!["*".into()],
-        };
+        let star = FieldMask { paths: vec!["*".into()] };
         let fields = fields_to_update(Some(&star), &input, &current).unwrap();
         let (next, _) = apply_update(&current, &input, &fields, 3).unwrap();
         assert_eq!(next.display_name, "Acme Two");
@@ -635,13 +555,8 @@ mod tests {
     #[test]
     fn unknown_and_immutable_paths_are_refused_and_output_only_ignored() {
         let current = new_organization(&organization("Acme"), 1).unwrap();
-        let input = Organization {
-            slug: "other".into(),
-            ..Default::default()
-        };
-        let mask = FieldMask {
-            paths: vec!["slug".into(), "nope".into(), "create_time".into()],
-        };
+        let input = Organization { slug: "other".into(), ..Default::default() };
+        let mask = FieldMask { paths: vec!["slug".into(), "nope".into(), "create_time".into()] };
         let got = reasons(fields_to_update(Some(&mask), &input, &current).unwrap_err());
         assert_eq!(
             got,
@@ -666,21 +581,14 @@ mod tests {
         let current = new_organization(&organization("Acme"), 1).unwrap();
         let input = Organization {
             settings: Some(OrganizationSettings {
-                allowed_email_domains: vec![
-                    "Acme.COM".into(),
-                    "acme.com".into(),
-                    "sub.acme.io".into(),
-                ],
+                allowed_email_domains: vec!["Acme.COM".into(), "acme.com".into(), "sub.acme.io".into()],
                 ..Default::default()
             }),
             ..Default::default()
         };
         let fields = fields_to_update(None, &input, &current).unwrap();
         let (next, _) = apply_update(&current, &input, &fields, 2).unwrap();
-        assert_eq!(
-            next.settings.allowed_email_domains,
-            ["acme.com", "sub.acme.io"]
-        );
+        assert_eq!(next.settings.allowed_email_domains, ["acme.com", "sub.acme.io"]);
     }
 
     #[test]
@@ -688,10 +596,7 @@ mod tests {
         let current = new_organization(&organization("Acme"), 1).unwrap();
         let deleted = delete(&current, 1_000_000);
         assert_eq!(deleted.state, State::Deleted);
-        assert_eq!(
-            deleted.purge_at,
-            Some(1_000_000 + 30 * 24 * 3600 * 1_000_000)
-        );
+        assert_eq!(deleted.purge_at, Some(1_000_000 + 30 * 24 * 3600 * 1_000_000));
         assert_eq!(deleted.revision, 2);
     }
 }

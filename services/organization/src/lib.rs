@@ -1,16 +1,25 @@
-//! The organization service (port 8003, core_db): tenants and their settings, members,
-//! subscription, limits and usage.
+//! The organization service (port 8003, core_db): tenants and their settings, members and
+//! invitations, teams, subscription with plans and limits, and usage.
 
 mod api;
+mod billing;
 mod domain;
+mod members;
+mod organizations;
 mod store;
+mod subscription;
+
+use std::sync::Arc;
 
 use complianceiq_kit::config::DatabaseGroup;
 use complianceiq_kit::db::Migration;
+use complianceiq_kit::module::BuildError;
+use complianceiq_kit::subscription::Subscription;
 use complianceiq_kit::{Module, ModuleContext, ModuleName, ModuleParts, migration};
 use complianceiq_proto::complianceiq::organization::v1::organization_service_server::OrganizationServiceServer;
+use complianceiq_proto::complianceiq::user::v1::user_service_client::UserServiceClient;
 
-const MIGRATIONS: &[Migration] = &[migration!(1, "0001_organizations")];
+const MIGRATIONS: &[Migration] = &[migration!(1, "0001_organizations"), migration!(2, "0002_members")];
 
 /// The module declaration.
 pub fn module() -> Module {
@@ -18,15 +27,31 @@ pub fn module() -> Module {
         name: ModuleName("organization"),
         port: 8003,
         database: Some(DatabaseGroup::Core),
-        calls: &[],
+        // Invitations check the roles they grant with the user service, as the inviter.
+        calls: &["user"],
         migrations: MIGRATIONS,
         build: |context| Box::pin(build(context)),
     }
 }
 
-async fn build(
-    context: ModuleContext,
-) -> Result<ModuleParts, complianceiq_kit::module::BuildError> {
-    let api = api::OrganizationApi::new(context.database()?);
-    Ok(ModuleParts::new().service(OrganizationServiceServer::new(api)))
+async fn build(context: ModuleContext) -> Result<ModuleParts, BuildError> {
+    let billing: Arc<dyn billing::BillingProvider> = match &context.config.billing.stripe_secret_key {
+        Some(key) => Arc::new(billing::StripeBilling::from_config(&context.config.billing, key.clone())?),
+        None => Arc::new(billing::InProcessBilling),
+    };
+    let database = context.database()?;
+    let api = api::OrganizationApi {
+        database: database.clone(),
+        users: UserServiceClient::new(context.channel("user")?),
+        billing,
+        mailer: context.mailer.clone(),
+        secrets: context.secrets.clone(),
+        public_url: context.config.mail.public_url.clone(),
+    };
+    let usage = Subscription {
+        consumer: "organization-usage",
+        patterns: vec!["instance.created", "instance.deleted", "analysis.started", "sync.completed"],
+        handler: Arc::new(subscription::UsageCounter { database }),
+    };
+    Ok(ModuleParts::new().service(OrganizationServiceServer::new(api)).subscription(usage))
 }

@@ -1,18 +1,25 @@
-//! The user service (port 8002, core_db): profiles, roles and permissions (RBAC), preferences.
-//!
-//! Not built yet: every RPC answers UNIMPLEMENTED with a message naming it (the contract's
-//! generated default), so callers and the gateway see exactly what is missing.
+//! The user service (port 8002, core_db): profiles, roles and permissions (RBAC),
+//! preferences. It seeds the design's default roles into every new organization and
+//! publishes each person's authorization for the auth service to put in tokens.
+
+mod api;
+mod authorization;
+mod directory;
+mod domain;
+mod store;
+
+use std::sync::Arc;
 
 use complianceiq_kit::config::DatabaseGroup;
-use complianceiq_kit::{Module, ModuleName, ModuleParts};
-use complianceiq_proto::complianceiq::user::v1::user_service_server::{
-    UserService, UserServiceServer,
-};
+use complianceiq_kit::db::Migration;
+use complianceiq_kit::module::BuildError;
+use complianceiq_kit::subscription::Subscription;
+use complianceiq_kit::{Module, ModuleContext, ModuleName, ModuleParts, migration};
+use complianceiq_proto::complianceiq::user::v1::user_service_server::UserServiceServer;
 
-struct UserApi;
+pub use domain::{ORGANIZATION_ADMIN, ORGANIZATION_MEMBER};
 
-#[tonic::async_trait]
-impl UserService for UserApi {}
+const MIGRATIONS: &[Migration] = &[migration!(1, "0001_users")];
 
 /// The module declaration.
 pub fn module() -> Module {
@@ -21,9 +28,17 @@ pub fn module() -> Module {
         port: 8002,
         database: Some(DatabaseGroup::Core),
         calls: &[],
-        migrations: &[],
-        build: |_context| {
-            Box::pin(async { Ok(ModuleParts::new().service(UserServiceServer::new(UserApi))) })
-        },
+        migrations: MIGRATIONS,
+        build: |context| Box::pin(build(context)),
     }
+}
+
+async fn build(context: ModuleContext) -> Result<ModuleParts, BuildError> {
+    let database = context.database()?;
+    let directory = Subscription {
+        consumer: "user-directory",
+        patterns: vec!["user.registered", "organization.created", "member.joined", "member.removed"],
+        handler: Arc::new(directory::Directory { database: database.clone() }),
+    };
+    Ok(ModuleParts::new().service(UserServiceServer::new(api::UserApi { database })).subscription(directory))
 }

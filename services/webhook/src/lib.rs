@@ -5,9 +5,7 @@
 
 use complianceiq_kit::config::DatabaseGroup;
 use complianceiq_kit::{Module, ModuleName, ModuleParts};
-use complianceiq_proto::complianceiq::webhook::v1::webhook_service_server::{
-    WebhookService, WebhookServiceServer,
-};
+use complianceiq_proto::complianceiq::webhook::v1::webhook_service_server::{WebhookService, WebhookServiceServer};
 
 struct WebhookApi;
 
@@ -22,10 +20,6 @@ pub fn module() -> Module {
         database: Some(DatabaseGroup::Core),
         calls: &[],
         migrations: &[],
-        build: |_context| {
-            Box::pin(async {
-                Ok(ModuleParts::new().service(WebhookServiceServer::new(WebhookApi)))
-            })
-        },
+        build: |_context| Box::pin(async { Ok(ModuleParts::new().service(WebhookServiceServer::new(WebhookApi))) }),
     }
 }

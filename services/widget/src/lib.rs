@@ -5,9 +5,7 @@
 
 use complianceiq_kit::config::DatabaseGroup;
 use complianceiq_kit::{Module, ModuleName, ModuleParts};
-use complianceiq_proto::complianceiq::widget::v1::widget_service_server::{
-    WidgetService, WidgetServiceServer,
-};
+use complianceiq_proto::complianceiq::widget::v1::widget_service_server::{WidgetService, WidgetServiceServer};
 
 struct WidgetApi;
 
@@ -22,8 +20,6 @@ pub fn module() -> Module {
         database: Some(DatabaseGroup::Core),
         calls: &[],
         migrations: &[],
-        build: |_context| {
-            Box::pin(async { Ok(ModuleParts::new().service(WidgetServiceServer::new(WidgetApi))) })
-        },
+        build: |_context| Box::pin(async { Ok(ModuleParts::new().service(WidgetServiceServer::new(WidgetApi))) }),
     }
 }

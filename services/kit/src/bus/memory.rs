@@ -7,8 +7,7 @@ use tokio_stream::wrappers::ReceiverStream;
 use tonic::async_trait;
 
 use super::{
-    BusError, BusMessage, Delivery, DeliveryStream, EventBus, SubscriptionSpec, pattern_matches,
-    validate_pattern,
+    BusError, BusMessage, Delivery, DeliveryStream, EventBus, SubscriptionSpec, pattern_matches, validate_pattern,
 };
 
 /// Subscriber queue depth; a full queue makes the publisher wait rather than drop.
@@ -31,17 +30,10 @@ impl InProcessBus {
 #[async_trait]
 impl EventBus for InProcessBus {
     async fn publish(&self, message: BusMessage) -> Result<(), BusError> {
-        let event = Event::decode(message.payload.as_ref()).map_err(|error| {
-            BusError::Broker(format!(
-                "event {} does not decode: {error}",
-                message.event_id
-            ))
-        })?;
+        let event = Event::decode(message.payload.as_ref())
+            .map_err(|error| BusError::Broker(format!("event {} does not decode: {error}", message.event_id)))?;
         let targets: Vec<mpsc::Sender<Delivery>> = {
-            let mut subscribers = self
-                .subscribers
-                .lock()
-                .unwrap_or_else(|poisoned| poisoned.into_inner());
+            let mut subscribers = self.subscribers.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
             subscribers.retain(|(_, sender)| !sender.is_closed());
             subscribers
                 .iter()
@@ -59,10 +51,7 @@ impl EventBus for InProcessBus {
     async fn subscribe(&self, spec: SubscriptionSpec) -> Result<DeliveryStream, BusError> {
         validate_pattern(&spec.pattern)?;
         let (sender, receiver) = mpsc::channel(QUEUE_DEPTH);
-        self.subscribers
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
-            .push((spec.pattern, sender));
+        self.subscribers.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).push((spec.pattern, sender));
         Ok(Box::pin(ReceiverStream::new(receiver)))
     }
 

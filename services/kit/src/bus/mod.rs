@@ -33,9 +33,7 @@ pub enum BusError {
     #[error("event bus: {0}")]
     Broker(String),
     /// A subscription pattern is malformed.
-    #[error(
-        "invalid event type pattern {0:?}: use dot-separated tokens, `*` for one token, `>` for the rest"
-    )]
+    #[error("invalid event type pattern {0:?}: use dot-separated tokens, `*` for one token, `>` for the rest")]
     Pattern(String),
 }
 
@@ -64,10 +62,7 @@ pub struct Delivery {
 
 impl Delivery {
     pub(crate) fn new(event: Event, acknowledgement: Option<Box<dyn Acknowledge>>) -> Self {
-        Self {
-            event,
-            acknowledgement,
-        }
+        Self { event, acknowledgement }
     }
 
     /// Tells the broker the event was handled; unacknowledged events are redelivered.
@@ -102,15 +97,9 @@ pub fn validate_pattern(pattern: &str) -> Result<(), BusError> {
         !token.is_empty()
             && (*token == "*"
                 || (*token == ">" && index == tokens.len() - 1)
-                || token
-                    .chars()
-                    .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-'))
+                || token.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-'))
     });
-    if valid {
-        Ok(())
-    } else {
-        Err(BusError::Pattern(pattern.to_string()))
-    }
+    if valid { Ok(()) } else { Err(BusError::Pattern(pattern.to_string())) }
 }
 
 /// NATS subject-style matching of an event type against a pattern.
@@ -133,18 +122,12 @@ mod tests {
 
     #[test]
     fn patterns_match_like_nats_subjects() {
-        assert!(pattern_matches(
-            "organization.created",
-            "organization.created"
-        ));
+        assert!(pattern_matches("organization.created", "organization.created"));
         assert!(pattern_matches("organization.*", "organization.deleted"));
         assert!(pattern_matches(">", "sync.completed"));
         assert!(pattern_matches("sync.>", "sync.completed"));
         assert!(!pattern_matches("organization.*", "organization"));
-        assert!(!pattern_matches(
-            "organization.created",
-            "organization.created.extra"
-        ));
+        assert!(!pattern_matches("organization.created", "organization.created.extra"));
         assert!(!pattern_matches("sync.>", "sync"));
         assert!(!pattern_matches("user.*", "organization.created"));
     }

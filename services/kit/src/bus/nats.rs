@@ -7,8 +7,7 @@ use prost::Message;
 use tonic::async_trait;
 
 use super::{
-    Acknowledge, BusError, BusMessage, Delivery, DeliveryStream, EventBus, SubscriptionSpec,
-    validate_pattern,
+    Acknowledge, BusError, BusMessage, Delivery, DeliveryStream, EventBus, SubscriptionSpec, validate_pattern,
 };
 use crate::config::EventsConfig;
 
@@ -53,11 +52,7 @@ impl NatsBus {
                     config.stream
                 ))
             })?;
-        Ok(Self {
-            jetstream,
-            stream,
-            subject_prefix: config.subject_prefix.clone(),
-        })
+        Ok(Self { jetstream, stream, subject_prefix: config.subject_prefix.clone() })
     }
 
     fn subject(&self, event_type_or_pattern: &str) -> String {
@@ -67,10 +62,7 @@ impl NatsBus {
     /// Deletes the stream and everything in it (test teardown).
     pub async fn delete_stream(&self) -> Result<(), BusError> {
         let name = self.stream.cached_info().config.name.clone();
-        self.jetstream
-            .delete_stream(&name)
-            .await
-            .map_err(|error| BusError::Broker(error.to_string()))?;
+        self.jetstream.delete_stream(&name).await.map_err(|error| BusError::Broker(error.to_string()))?;
         Ok(())
     }
 }
@@ -80,10 +72,7 @@ struct JetStreamAck(jetstream::Message);
 #[async_trait]
 impl Acknowledge for JetStreamAck {
     async fn acknowledge(&self) -> Result<(), BusError> {
-        self.0
-            .ack()
-            .await
-            .map_err(|error| BusError::Broker(format!("acknowledging: {error}")))
+        self.0.ack().await.map_err(|error| BusError::Broker(format!("acknowledging: {error}")))
     }
 }
 
@@ -121,9 +110,7 @@ impl EventBus for NatsBus {
                 self.stream.create_consumer(config).await
             }
         }
-        .map_err(|error| {
-            BusError::Broker(format!("creating consumer for {}: {error}", spec.pattern))
-        })?;
+        .map_err(|error| BusError::Broker(format!("creating consumer for {}: {error}", spec.pattern)))?;
         let messages = consumer
             .messages()
             .await

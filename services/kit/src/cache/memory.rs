@@ -22,14 +22,8 @@ impl MemoryCache {
         Self::default()
     }
 
-    fn with_entries<T>(
-        &self,
-        f: impl FnOnce(&mut HashMap<String, (Vec<u8>, Instant)>, Instant) -> T,
-    ) -> T {
-        let mut entries = self
-            .entries
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
+    fn with_entries<T>(&self, f: impl FnOnce(&mut HashMap<String, (Vec<u8>, Instant)>, Instant) -> T) -> T {
+        let mut entries = self.entries.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
         let now = Instant::now();
         if entries.len() > SWEEP_THRESHOLD {
             entries.retain(|_, (_, expires)| *expires > now);
@@ -39,9 +33,7 @@ impl MemoryCache {
 }
 
 fn live(entry: Option<&(Vec<u8>, Instant)>, now: Instant) -> Option<&Vec<u8>> {
-    entry
-        .filter(|(_, expires)| *expires > now)
-        .map(|(value, _)| value)
+    entry.filter(|(_, expires)| *expires > now).map(|(value, _)| value)
 }
 
 #[async_trait]
@@ -51,18 +43,11 @@ impl Cache for MemoryCache {
     }
 
     async fn set(&self, key: &str, value: &[u8], ttl: Duration) -> Result<(), CacheError> {
-        self.with_entries(|entries, now| {
-            entries.insert(key.to_string(), (value.to_vec(), now + ttl))
-        });
+        self.with_entries(|entries, now| entries.insert(key.to_string(), (value.to_vec(), now + ttl)));
         Ok(())
     }
 
-    async fn set_if_absent(
-        &self,
-        key: &str,
-        value: &[u8],
-        ttl: Duration,
-    ) -> Result<bool, CacheError> {
+    async fn set_if_absent(&self, key: &str, value: &[u8], ttl: Duration) -> Result<bool, CacheError> {
         Ok(self.with_entries(|entries, now| {
             if live(entries.get(key), now).is_some() {
                 return false;
@@ -73,11 +58,7 @@ impl Cache for MemoryCache {
     }
 
     async fn delete(&self, key: &str) -> Result<bool, CacheError> {
-        Ok(self.with_entries(|entries, now| {
-            entries
-                .remove(key)
-                .is_some_and(|(_, expires)| expires > now)
-        }))
+        Ok(self.with_entries(|entries, now| entries.remove(key).is_some_and(|(_, expires)| expires > now)))
     }
 
     async fn increment(&self, key: &str, ttl: Duration) -> Result<i64, CacheError> {

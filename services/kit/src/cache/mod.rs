@@ -39,12 +39,7 @@ pub trait Cache: Send + Sync + 'static {
 
     /// Stores a value only if the key is absent; true when stored. Atomic across replicas
     /// (single-use tokens, locks).
-    async fn set_if_absent(
-        &self,
-        key: &str,
-        value: &[u8],
-        ttl: Duration,
-    ) -> Result<bool, CacheError>;
+    async fn set_if_absent(&self, key: &str, value: &[u8], ttl: Duration) -> Result<bool, CacheError>;
 
     /// Removes a key; true when it existed.
     async fn delete(&self, key: &str) -> Result<bool, CacheError>;

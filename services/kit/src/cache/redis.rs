@@ -24,15 +24,11 @@ impl RedisCache {
     /// Connects; fails at once if Redis is not reachable.
     pub async fn connect(url: &str, prefix: &str) -> Result<Self, CacheError> {
         let client = redis::Client::open(url).map_err(failed("parsing the Redis URL"))?;
-        let connection =
-            tokio::time::timeout(Duration::from_secs(5), ConnectionManager::new(client))
-                .await
-                .map_err(|_| CacheError("connecting to Redis timed out".into()))?
-                .map_err(failed("connecting to Redis"))?;
-        Ok(Self {
-            connection,
-            prefix: prefix.to_string(),
-        })
+        let connection = tokio::time::timeout(Duration::from_secs(5), ConnectionManager::new(client))
+            .await
+            .map_err(|_| CacheError("connecting to Redis timed out".into()))?
+            .map_err(failed("connecting to Redis"))?;
+        Ok(Self { connection, prefix: prefix.to_string() })
     }
 
     fn key(&self, key: &str) -> String {
@@ -43,27 +39,14 @@ impl RedisCache {
 #[async_trait]
 impl Cache for RedisCache {
     async fn get(&self, key: &str) -> Result<Option<Vec<u8>>, CacheError> {
-        self.connection
-            .clone()
-            .get(self.key(key))
-            .await
-            .map_err(failed("GET"))
+        self.connection.clone().get(self.key(key)).await.map_err(failed("GET"))
     }
 
     async fn set(&self, key: &str, value: &[u8], ttl: Duration) -> Result<(), CacheError> {
-        self.connection
-            .clone()
-            .pset_ex(self.key(key), value, millis(ttl))
-            .await
-            .map_err(failed("SET"))
+        self.connection.clone().pset_ex(self.key(key), value, millis(ttl)).await.map_err(failed("SET"))
     }
 
-    async fn set_if_absent(
-        &self,
-        key: &str,
-        value: &[u8],
-        ttl: Duration,
-    ) -> Result<bool, CacheError> {
+    async fn set_if_absent(&self, key: &str, value: &[u8], ttl: Duration) -> Result<bool, CacheError> {
         let stored: Option<String> = redis::cmd("SET")
             .arg(self.key(key))
             .arg(value)
@@ -77,12 +60,7 @@ impl Cache for RedisCache {
     }
 
     async fn delete(&self, key: &str) -> Result<bool, CacheError> {
-        let removed: i64 = self
-            .connection
-            .clone()
-            .del(self.key(key))
-            .await
-            .map_err(failed("DEL"))?;
+        let removed: i64 = self.connection.clone().del(self.key(key)).await.map_err(failed("DEL"))?;
         Ok(removed > 0)
     }
 

@@ -34,10 +34,7 @@ impl Migration {
     }
 
     fn checksum(&self, backend: Backend) -> String {
-        Sha256::digest(self.sql(backend).as_bytes())
-            .iter()
-            .map(|byte| format!("{byte:02x}"))
-            .collect()
+        Sha256::digest(self.sql(backend).as_bytes()).iter().map(|byte| format!("{byte:02x}")).collect()
     }
 }
 
@@ -49,18 +46,8 @@ macro_rules! migration {
         $crate::db::Migration {
             version: $version,
             name: $name,
-            sqlite: include_str!(concat!(
-                env!("CARGO_MANIFEST_DIR"),
-                "/migrations/sqlite/",
-                $name,
-                ".sql"
-            )),
-            postgres: include_str!(concat!(
-                env!("CARGO_MANIFEST_DIR"),
-                "/migrations/postgres/",
-                $name,
-                ".sql"
-            )),
+            sqlite: include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/migrations/sqlite/", $name, ".sql")),
+            postgres: include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/migrations/postgres/", $name, ".sql")),
         }
     };
 }
@@ -75,10 +62,8 @@ pub struct MigrationSet {
 }
 
 /// The kit's own tables, present in every database: the outbox and consumer de-duplication.
-pub const KIT_MIGRATIONS: MigrationSet = MigrationSet {
-    owner: "kit",
-    migrations: &[crate::migration!(1, "0001_outbox")],
-};
+pub const KIT_MIGRATIONS: MigrationSet =
+    MigrationSet { owner: "kit", migrations: &[crate::migration!(1, "0001_outbox")] };
 
 /// What a run did.
 #[derive(Debug, Default, PartialEq, Eq)]
@@ -108,16 +93,8 @@ pub async fn apply(
     }
     let backend = database.backend();
     let context = format!("migrating the {} database", database.group().name());
-    let begin = if backend == Backend::Sqlite {
-        "BEGIN IMMEDIATE"
-    } else {
-        "BEGIN"
-    };
-    let mut tx = database
-        .pool()
-        .begin_with(begin)
-        .await
-        .map_err(DatabaseError::sqlx(context.clone()))?;
+    let begin = if backend == Backend::Sqlite { "BEGIN IMMEDIATE" } else { "BEGIN" };
+    let mut tx = database.pool().begin_with(begin).await.map_err(DatabaseError::sqlx(context.clone()))?;
     if backend == Backend::Postgres {
         sqlx::query("SELECT pg_advisory_xact_lock($1)")
             .bind(ADVISORY_LOCK_KEY)
@@ -134,15 +111,12 @@ pub async fn apply(
     .await
     .map_err(DatabaseError::sqlx(context.clone()))?;
 
-    let applied_rows =
-        sqlx::query("SELECT owner, version, name, checksum FROM ciq_schema_migrations")
-            .fetch_all(&mut *tx)
-            .await
-            .map_err(DatabaseError::sqlx(context.clone()))?;
-    let applied: Vec<(String, i64, String, String)> = applied_rows
-        .iter()
-        .map(|row| (row.get(0), row.get(1), row.get(2), row.get(3)))
-        .collect();
+    let applied_rows = sqlx::query("SELECT owner, version, name, checksum FROM ciq_schema_migrations")
+        .fetch_all(&mut *tx)
+        .await
+        .map_err(DatabaseError::sqlx(context.clone()))?;
+    let applied: Vec<(String, i64, String, String)> =
+        applied_rows.iter().map(|row| (row.get(0), row.get(1), row.get(2), row.get(3))).collect();
 
     let mut report = MigrationReport::default();
     for set in sets {
@@ -157,9 +131,7 @@ pub async fn apply(
         }
         for migration in set.migrations {
             let checksum = migration.checksum(backend);
-            let done = applied
-                .iter()
-                .find(|(owner, version, ..)| owner == set.owner && *version == migration.version);
+            let done = applied.iter().find(|(owner, version, ..)| owner == set.owner && *version == migration.version);
             if let Some((_, _, _, stored)) = done {
                 if *stored != checksum {
                     return Err(DatabaseError::Migration(format!(
@@ -172,10 +144,7 @@ pub async fn apply(
             sqlx::raw_sql(AssertSqlSafe(migration.sql(backend)))
                 .execute(&mut *tx)
                 .await
-                .map_err(DatabaseError::sqlx(format!(
-                    "{} migration {}",
-                    set.owner, migration.name
-                )))?;
+                .map_err(DatabaseError::sqlx(format!("{} migration {}", set.owner, migration.name)))?;
             sqlx::query(
                 "INSERT INTO ciq_schema_migrations (owner, version, name, checksum, applied_at) \
                  VALUES ($1, $2, $3, $4, $5)",
@@ -188,11 +157,7 @@ pub async fn apply(
             .execute(&mut *tx)
             .await
             .map_err(DatabaseError::sqlx(context.clone()))?;
-            report.applied.push((
-                set.owner.to_string(),
-                migration.version,
-                migration.name.to_string(),
-            ));
+            report.applied.push((set.owner.to_string(), migration.version, migration.name.to_string()));
         }
     }
 
@@ -201,9 +166,7 @@ pub async fn apply(
             sqlx::raw_sql(AssertSqlSafe(statement))
                 .execute(&mut *tx)
                 .await
-                .map_err(DatabaseError::sqlx(format!(
-                    "granting access to role {role}"
-                )))?;
+                .map_err(DatabaseError::sqlx(format!("granting access to role {role}")))?;
         }
     }
     tx.commit().await.map_err(DatabaseError::sqlx(context))?;
@@ -216,9 +179,7 @@ fn application_role_statements(role: &str) -> Result<Vec<String>, DatabaseError>
     let valid = !role.is_empty()
         && role.len() <= 63
         && role.starts_with(|c: char| c.is_ascii_lowercase() || c == '_')
-        && role
-            .chars()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
+        && role.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
     if !valid {
         return Err(DatabaseError::Config(format!(
             "application role {role:?} must be lowercase letters, digits and underscores"
@@ -235,9 +196,7 @@ fn application_role_statements(role: &str) -> Result<Vec<String>, DatabaseError>
              END $$"
         ),
         format!("GRANT USAGE ON SCHEMA public TO \"{role}\""),
-        format!(
-            "GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO \"{role}\""
-        ),
+        format!("GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO \"{role}\""),
         format!("GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA public TO \"{role}\""),
         format!("REVOKE ALL ON ciq_schema_migrations FROM \"{role}\""),
     ])

@@ -21,7 +21,7 @@ use sqlx::{AnyPool, Executor};
 use tokio::sync::Notify;
 
 pub use migrate::Migration;
-pub use tenant::TenantTx;
+pub use tenant::{GlobalTx, TenantTx};
 
 use crate::config::DatabaseGroup;
 use crate::error::ApiError;
@@ -60,10 +60,7 @@ pub enum DatabaseError {
     Config(String),
     /// The server refused or failed.
     #[error("{context}: {source}")]
-    Sqlx {
-        context: String,
-        source: sqlx::Error,
-    },
+    Sqlx { context: String, source: sqlx::Error },
     /// A migration problem.
     #[error("{0}")]
     Migration(String),
@@ -106,20 +103,14 @@ static INSTALL_DRIVERS: Once = Once::new();
 
 impl Database {
     /// Connects to `url`. SQLite files (and their directory) are created if missing.
-    pub async fn connect(
-        group: DatabaseGroup,
-        url: &str,
-        max_connections: u32,
-    ) -> Result<Self, DatabaseError> {
+    pub async fn connect(group: DatabaseGroup, url: &str, max_connections: u32) -> Result<Self, DatabaseError> {
         INSTALL_DRIVERS.call_once(sqlx::any::install_default_drivers);
         let backend = Backend::of_url(url)?;
         if backend == Backend::Sqlite {
             create_sqlite_directory(url)?;
         }
-        let options: AnyConnectOptions = url.parse().map_err(DatabaseError::sqlx(format!(
-            "parsing database URL {}",
-            redact_url(url)
-        )))?;
+        let options: AnyConnectOptions =
+            url.parse().map_err(DatabaseError::sqlx(format!("parsing database URL {}", redact_url(url))))?;
         let pool = AnyPoolOptions::new()
             .max_connections(max_connections.max(1))
             .acquire_timeout(Duration::from_secs(10))
@@ -140,36 +131,21 @@ impl Database {
             })
             .connect_with(options)
             .await
-            .map_err(DatabaseError::sqlx(format!(
-                "connecting to {} database {}",
-                group.name(),
-                redact_url(url)
-            )))?;
-        Ok(Self {
-            inner: Arc::new(Inner {
-                pool,
-                backend,
-                group,
-                outbox_written: Notify::new(),
-            }),
-        })
+            .map_err(DatabaseError::sqlx(format!("connecting to {} database {}", group.name(), redact_url(url))))?;
+        Ok(Self { inner: Arc::new(Inner { pool, backend, group, outbox_written: Notify::new() }) })
     }
 
     /// Refuses a PostgreSQL connection whose role would bypass row-level security
     /// (superuser or BYPASSRLS), unless explicitly allowed.
-    pub async fn ensure_row_level_security_applies(
-        &self,
-        allow_bypass: bool,
-    ) -> Result<(), DatabaseError> {
+    pub async fn ensure_row_level_security_applies(&self, allow_bypass: bool) -> Result<(), DatabaseError> {
         if self.backend() != Backend::Postgres {
             return Ok(());
         }
-        let (user, superuser, bypass): (String, bool, bool) = sqlx::query_as(
-            "SELECT rolname::text, rolsuper, rolbypassrls FROM pg_roles WHERE rolname = current_user",
-        )
-        .fetch_one(self.pool())
-        .await
-        .map_err(DatabaseError::sqlx("checking the database role"))?;
+        let (user, superuser, bypass): (String, bool, bool) =
+            sqlx::query_as("SELECT rolname::text, rolsuper, rolbypassrls FROM pg_roles WHERE rolname = current_user")
+                .fetch_one(self.pool())
+                .await
+                .map_err(DatabaseError::sqlx("checking the database role"))?;
         if (superuser || bypass) && !allow_bypass {
             return Err(DatabaseError::Config(format!(
                 "the {} database connection uses role {user}, which bypasses row-level security \
@@ -203,10 +179,7 @@ impl Database {
 
     /// A handle for one module, whose writes emit events under the module's name.
     pub fn for_module(&self, module: ModuleName) -> ModuleDatabase {
-        ModuleDatabase {
-            database: self.clone(),
-            module,
-        }
+        ModuleDatabase { database: self.clone(), module }
     }
 
     /// Closes the pool, waiting for connections to be returned.
@@ -216,20 +189,14 @@ impl Database {
 }
 
 fn create_sqlite_directory(url: &str) -> Result<(), DatabaseError> {
-    let path = url
-        .trim_start_matches("sqlite://")
-        .trim_start_matches("sqlite:");
+    let path = url.trim_start_matches("sqlite://").trim_start_matches("sqlite:");
     let path = path.split('?').next().unwrap_or_default();
     if path.is_empty() || path == ":memory:" {
         return Ok(());
     }
-    if let Some(parent) = std::path::Path::new(path)
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-    {
-        std::fs::create_dir_all(parent).map_err(|error| {
-            DatabaseError::Config(format!("creating {}: {error}", parent.display()))
-        })?;
+    if let Some(parent) = std::path::Path::new(path).parent().filter(|p| !p.as_os_str().is_empty()) {
+        std::fs::create_dir_all(parent)
+            .map_err(|error| DatabaseError::Config(format!("creating {}: {error}", parent.display())))?;
     }
     Ok(())
 }
@@ -257,6 +224,16 @@ impl ModuleDatabase {
     /// A read-only transaction scoped to `organization`.
     pub async fn read(&self, organization: OrganizationId) -> Result<TenantTx, ApiError> {
         TenantTx::begin(&self.database, self.module, organization, Access::ReadOnly).await
+    }
+
+    /// A read-write transaction over data that belongs to no organization (see [`GlobalTx`]).
+    pub async fn global_write(&self) -> Result<GlobalTx, ApiError> {
+        GlobalTx::begin(&self.database, self.module, Access::ReadWrite).await
+    }
+
+    /// A read-only transaction over data that belongs to no organization.
+    pub async fn global_read(&self) -> Result<GlobalTx, ApiError> {
+        GlobalTx::begin(&self.database, self.module, Access::ReadOnly).await
     }
 
     /// The engine.

@@ -9,26 +9,16 @@ use crate::error::ApiError;
 use crate::ids::{EventId, ModuleName, OrganizationId};
 use crate::time;
 
-/// A transaction bound to one organization. Store functions take it and filter every
-/// query by [`TenantTx::tenant`]; on PostgreSQL row-level security enforces the same
-/// scope. Events emitted through it are written to the outbox in the same transaction,
-/// so an event exists exactly when the change that caused it was committed.
-pub struct TenantTx {
+/// What both transaction kinds share: the connection, the outbox, the commit.
+struct Core {
     transaction: Transaction<'static, Any>,
     database: Database,
     module: ModuleName,
-    organization: OrganizationId,
-    tenant: String,
     emitted_events: bool,
 }
 
-impl TenantTx {
-    pub(super) async fn begin(
-        database: &Database,
-        module: ModuleName,
-        organization: OrganizationId,
-        access: Access,
-    ) -> Result<Self, ApiError> {
+impl Core {
+    async fn begin(database: &Database, module: ModuleName, access: Access) -> Result<Self, ApiError> {
         let begin = match (database.backend(), access) {
             // IMMEDIATE takes the write lock up front: a deferred transaction that reads
             // and then writes can fail with SQLITE_BUSY instead of waiting.
@@ -37,44 +27,13 @@ impl TenantTx {
             (Backend::Postgres, Access::ReadWrite) => "BEGIN",
             (Backend::Postgres, Access::ReadOnly) => "BEGIN READ ONLY",
         };
-        let mut transaction = database.pool().begin_with(begin).await?;
-        let tenant = organization.to_string();
-        if database.backend() == Backend::Postgres {
-            // Transaction-local (`true`): the setting dies with the transaction, so a pooled
-            // connection never carries one tenant's scope into another's request.
-            sqlx::query("SELECT set_config('app.current_organization_id', $1, true)")
-                .bind(&tenant)
-                .execute(&mut *transaction)
-                .await?;
-        }
-        Ok(Self {
-            transaction,
-            database: database.clone(),
-            module,
-            organization,
-            tenant,
-            emitted_events: false,
-        })
+        let transaction = database.pool().begin_with(begin).await?;
+        Ok(Self { transaction, database: database.clone(), module, emitted_events: false })
     }
 
-    /// The organization this transaction is scoped to.
-    pub fn organization_id(&self) -> OrganizationId {
-        self.organization
-    }
-
-    /// The organization id as bound in `WHERE organization_id = $n`.
-    pub fn tenant(&self) -> &str {
-        &self.tenant
-    }
-
-    /// The connection, for `sqlx::query(..).fetch_*(tx.connection())`.
-    pub fn connection(&mut self) -> &mut AnyConnection {
-        &mut self.transaction
-    }
-
-    /// Writes an event of this organization to the outbox, within this transaction.
-    pub async fn emit(
+    async fn emit(
         &mut self,
+        organization: &str,
         payload: Payload,
         context: &RequestContext,
     ) -> Result<Event, ApiError> {
@@ -82,13 +41,10 @@ impl TenantTx {
         let event = Event {
             id: EventId::generate().to_string(),
             r#type: payload.event_type().to_string(),
-            organization_id: self.tenant.clone(),
+            organization_id: organization.to_string(),
             source: self.module.0.to_string(),
             occur_time: Some(time::to_timestamp(now)),
-            actor_user_id: context
-                .actor_user_id
-                .map(|user| user.to_string())
-                .unwrap_or_default(),
+            actor_user_id: context.actor_user_id.map(|user| user.to_string()).unwrap_or_default(),
             request_id: context.request_id.clone(),
             traceparent: context.traceparent.clone().unwrap_or_default(),
             payload: Some(payload),
@@ -108,12 +64,104 @@ impl TenantTx {
         Ok(event)
     }
 
-    /// Commits, then wakes the outbox relay if events were written.
-    pub async fn commit(self) -> Result<(), ApiError> {
+    async fn commit(self) -> Result<(), ApiError> {
         self.transaction.commit().await?;
         if self.emitted_events {
             self.database.outbox_written().notify_one();
         }
         Ok(())
+    }
+}
+
+/// A transaction bound to one organization. Store functions take it and filter every
+/// query by [`TenantTx::tenant`]; on PostgreSQL row-level security enforces the same
+/// scope. Events emitted through it are written to the outbox in the same transaction,
+/// so an event exists exactly when the change that caused it was committed.
+pub struct TenantTx {
+    core: Core,
+    organization: OrganizationId,
+    tenant: String,
+}
+
+impl TenantTx {
+    pub(super) async fn begin(
+        database: &Database,
+        module: ModuleName,
+        organization: OrganizationId,
+        access: Access,
+    ) -> Result<Self, ApiError> {
+        let mut core = Core::begin(database, module, access).await?;
+        let tenant = organization.to_string();
+        if database.backend() == Backend::Postgres {
+            // Transaction-local (`true`): the setting dies with the transaction, so a pooled
+            // connection never carries one tenant's scope into another's request.
+            sqlx::query("SELECT set_config('app.current_organization_id', $1, true)")
+                .bind(&tenant)
+                .execute(&mut *core.transaction)
+                .await?;
+        }
+        Ok(Self { core, organization, tenant })
+    }
+
+    /// The organization this transaction is scoped to.
+    pub fn organization_id(&self) -> OrganizationId {
+        self.organization
+    }
+
+    /// The organization id as bound in `WHERE organization_id = $n`.
+    pub fn tenant(&self) -> &str {
+        &self.tenant
+    }
+
+    /// The connection, for `sqlx::query(..).fetch_*(tx.connection())`.
+    pub fn connection(&mut self) -> &mut AnyConnection {
+        &mut self.core.transaction
+    }
+
+    /// Writes an event of this organization to the outbox, within this transaction.
+    pub async fn emit(&mut self, payload: Payload, context: &RequestContext) -> Result<Event, ApiError> {
+        let tenant = self.tenant.clone();
+        self.core.emit(&tenant, payload, context).await
+    }
+
+    /// Commits, then wakes the outbox relay if events were written.
+    pub async fn commit(self) -> Result<(), ApiError> {
+        self.core.commit().await
+    }
+}
+
+/// A transaction over data that belongs to no organization: the auth service's accounts
+/// and sessions (a person spans organizations) and directories replicated from them. Only
+/// tables without an `organization_id` scope, or reads across organizations that a module
+/// owns by design (a person's memberships), go through it.
+pub struct GlobalTx {
+    core: Core,
+}
+
+impl GlobalTx {
+    pub(super) async fn begin(database: &Database, module: ModuleName, access: Access) -> Result<Self, ApiError> {
+        Ok(Self { core: Core::begin(database, module, access).await? })
+    }
+
+    /// The connection.
+    pub fn connection(&mut self) -> &mut AnyConnection {
+        &mut self.core.transaction
+    }
+
+    /// Writes an event to the outbox, within this transaction; `organization` when the event
+    /// concerns one.
+    pub async fn emit(
+        &mut self,
+        organization: Option<OrganizationId>,
+        payload: Payload,
+        context: &RequestContext,
+    ) -> Result<Event, ApiError> {
+        let organization = organization.map(|id| id.to_string()).unwrap_or_default();
+        self.core.emit(&organization, payload, context).await
+    }
+
+    /// Commits, then wakes the outbox relay if events were written.
+    pub async fn commit(self) -> Result<(), ApiError> {
+        self.core.commit().await
     }
 }

@@ -41,14 +41,9 @@ fn record(row: &AnyRow) -> Result<OrganizationRecord, ApiError> {
 
 /// Inserts the organization the transaction is scoped to. Returns false, changing nothing,
 /// when its slug is taken (by any organization, including ones this tenant cannot see).
-pub async fn insert(
-    tx: &mut TenantTx,
-    organization: &OrganizationRecord,
-) -> Result<bool, ApiError> {
+pub async fn insert(tx: &mut TenantTx, organization: &OrganizationRecord) -> Result<bool, ApiError> {
     if organization.id != tx.organization_id() {
-        return Err(ApiError::internal(
-            "inserting an organization outside its own tenant scope",
-        ));
+        return Err(ApiError::internal("inserting an organization outside its own tenant scope"));
     }
     let tenant = tx.tenant().to_string();
     let inserted = sqlx::query(concat!(
@@ -78,14 +73,10 @@ pub async fn insert(
 /// The tenant's organization unless it was deleted.
 pub async fn find_live(tx: &mut TenantTx) -> Result<Option<OrganizationRecord>, ApiError> {
     let tenant = tx.tenant().to_string();
-    let row = sqlx::query(concat!(
-        "SELECT ",
-        columns!(),
-        " FROM organizations WHERE id = $1 AND state <> 'deleted'"
-    ))
-    .bind(tenant)
-    .fetch_optional(tx.connection())
-    .await?;
+    let row = sqlx::query(concat!("SELECT ", columns!(), " FROM organizations WHERE id = $1 AND state <> 'deleted'"))
+        .bind(tenant)
+        .fetch_optional(tx.connection())
+        .await?;
     row.as_ref().map(record).transpose()
 }
 
@@ -118,4 +109,20 @@ pub async fn update(
     .execute(tx.connection())
     .await?;
     Ok(updated.rows_affected() == 1)
+}
+
+pub mod members;
+pub mod subscriptions;
+pub mod teams;
+
+/// Records the plan an organization is on (the subscription owns it).
+pub async fn set_plan(tx: &mut TenantTx, plan: &str, now: i64) -> Result<(), ApiError> {
+    let tenant = tx.tenant().to_string();
+    sqlx::query("UPDATE organizations SET plan = $2, updated_at = $3, revision = revision + 1 WHERE id = $1")
+        .bind(tenant)
+        .bind(plan)
+        .bind(now)
+        .execute(tx.connection())
+        .await?;
+    Ok(())
 }

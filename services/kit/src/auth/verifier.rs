@@ -1,0 +1,96 @@
+//! Verifies access tokens against the auth service's JWKS, cached. The cache is refreshed
+//! when it is old, and at once for a key id it does not know (a key just rotated in), but at
+//! most once per few seconds, so made-up key ids cannot make every request hit the auth service.
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+use complianceiq_proto::complianceiq::auth::v1::GetJwksRequest;
+use complianceiq_proto::complianceiq::auth::v1::auth_service_client::AuthServiceClient;
+use tokio::sync::{Mutex, RwLock};
+use tonic::transport::Channel;
+
+use super::jwt::{self, Claims, PublicKey, TokenError};
+use crate::error::ApiError;
+
+const MAX_AGE: Duration = Duration::from_secs(300);
+const MIN_REFRESH_INTERVAL: Duration = Duration::from_secs(5);
+
+#[derive(Default)]
+struct Cached {
+    keys: HashMap<String, PublicKey>,
+    fetched_at: Option<Instant>,
+}
+
+/// Token verification for one process.
+pub struct TokenVerifier {
+    auth: AuthServiceClient<Channel>,
+    cached: RwLock<Cached>,
+    last_attempt: Mutex<Option<Instant>>,
+}
+
+impl TokenVerifier {
+    /// Fetches keys from the auth service behind `auth` (lazily, on first use).
+    pub fn new(auth: Channel) -> Self {
+        Self { auth: AuthServiceClient::new(auth), cached: RwLock::default(), last_attempt: Mutex::new(None) }
+    }
+
+    /// Verifies a token; `Err(Unavailable)` only if keys are needed and cannot be fetched.
+    pub async fn verify(&self, token: &str) -> Result<Result<Claims, TokenError>, ApiError> {
+        let kid = match jwt::key_id(token) {
+            Ok(kid) => kid,
+            Err(error) => return Ok(Err(error)),
+        };
+        let (known, stale) = {
+            let cached = self.cached.read().await;
+            (cached.keys.contains_key(&kid), cached.fetched_at.is_none_or(|at| at.elapsed() > MAX_AGE))
+        };
+        if !known || stale {
+            self.refresh(!known).await?;
+        }
+        let cached = self.cached.read().await;
+        Ok(jwt::verify(token, |kid| cached.keys.get(kid), now_seconds()))
+    }
+
+    async fn refresh(&self, key_unknown: bool) -> Result<(), ApiError> {
+        let mut last_attempt = self.last_attempt.lock().await;
+        if last_attempt.is_some_and(|at| at.elapsed() < MIN_REFRESH_INTERVAL) {
+            // Someone refreshed a moment ago; an unknown kid stays unknown.
+            return Ok(());
+        }
+        *last_attempt = Some(Instant::now());
+        match self.auth.clone().get_jwks(GetJwksRequest {}).await {
+            Ok(response) => {
+                let mut keys = HashMap::new();
+                for jwk in response.into_inner().keys.into_iter().filter(|k| k.kty == "RSA" && k.alg == "RS256") {
+                    match PublicKey::from_jwk(&jwk.kid, &jwk.n, &jwk.e) {
+                        Ok(key) => {
+                            keys.insert(jwk.kid.clone(), key);
+                        }
+                        Err(_) => tracing::warn!(kid = %jwk.kid, "ignoring a malformed JWK"),
+                    }
+                }
+                *self.cached.write().await = Cached { keys, fetched_at: Some(Instant::now()) };
+                Ok(())
+            }
+            Err(status) => {
+                let have_keys = !self.cached.read().await.keys.is_empty();
+                tracing::warn!(code = ?status.code(), message = status.message(), "fetching the JWKS from the auth service");
+                if have_keys && !key_unknown {
+                    Ok(())
+                } else {
+                    Err(ApiError::Unavailable {
+                        reason: "AUTH_UNAVAILABLE",
+                        message: "the auth service cannot be reached to verify the access token; try again".into(),
+                        retry_after: Some(Duration::from_secs(1)),
+                    })
+                }
+            }
+        }
+    }
+}
+
+/// Seconds since the epoch.
+pub fn now_seconds() -> i64 {
+    crate::time::now_micros() / 1_000_000
+}

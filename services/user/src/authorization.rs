@@ -1,0 +1,35 @@
+//! Publishing what a person may do: after every change to someone's roles or membership
+//! the user service emits `user.authorization_changed` with the complete, versioned state,
+//! which the auth service copies to build tokens.
+
+use complianceiq_kit::context::RequestContext;
+use complianceiq_kit::db::TenantTx;
+use complianceiq_kit::error::ApiError;
+use complianceiq_kit::ids::UserId;
+use complianceiq_proto::complianceiq::events::v1::UserAuthorizationChanged;
+use complianceiq_proto::complianceiq::events::v1::event::Payload;
+
+use crate::domain;
+use crate::store;
+
+/// Emits the user's current roles and permissions (or, `active == false`, that they left).
+pub async fn publish(
+    tx: &mut TenantTx,
+    user: UserId,
+    email: &str,
+    active: bool,
+    context: &RequestContext,
+) -> Result<(), ApiError> {
+    let version = store::next_authorization_version(tx, user).await?;
+    let roles = if active { store::roles_of(tx, user).await? } else { Vec::new() };
+    let change = UserAuthorizationChanged {
+        user_id: user.to_string(),
+        email: email.to_string(),
+        roles: roles.iter().map(|role| role.name.clone()).collect(),
+        permissions: domain::union(roles.iter().map(|role| role.permissions.as_slice())),
+        active,
+        version,
+    };
+    tx.emit(Payload::UserAuthorizationChanged(change), context).await?;
+    Ok(())
+}
