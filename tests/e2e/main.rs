@@ -7,6 +7,7 @@
 //!   runs the `servers` variants only when the variables are set, `.ci/run` always sets them.
 
 mod harness;
+mod identity;
 mod people;
 
 mod events;

@@ -1,7 +1,7 @@
 //! The auth service's RPCs.
 
 use std::net::IpAddr;
-use std::sync::{Arc, RwLock};
+use std::sync::Arc;
 use std::time::Duration;
 
 use complianceiq_kit::auth::jwt::{self, Claims};
@@ -27,7 +27,7 @@ use complianceiq_proto::complianceiq::events::v1::event::Payload;
 use complianceiq_proto::complianceiq::events::v1::{SecurityAlert, UserEmailVerified, UserRegistered};
 use tonic::{Request, Response, Status};
 
-use crate::keys::KeyRing;
+use crate::keys::KeyStore;
 use crate::store::{self, Account, EmailPurpose, IssuedAccess, Membership, State};
 use crate::{password, totp};
 
@@ -54,7 +54,7 @@ const MICROS: i64 = 1_000_000;
 /// The auth service.
 pub struct AuthApi {
     pub(crate) database: ModuleDatabase,
-    pub(crate) keys: Arc<RwLock<KeyRing>>,
+    pub(crate) keys: Arc<KeyStore>,
     pub(crate) cache: Arc<dyn Cache>,
     pub(crate) mailer: Arc<dyn Mailer>,
     pub(crate) secrets: Arc<SecretBox>,
@@ -75,10 +75,6 @@ fn invalid_credentials() -> ApiError {
 
 fn unauthenticated(reason: &'static str, message: &str) -> ApiError {
     ApiError::Unauthenticated { reason, message: message.into() }
-}
-
-fn optional_organization(field: &str, value: &str) -> Result<Option<OrganizationId>, ApiError> {
-    if value.is_empty() { Ok(None) } else { OrganizationId::parse_field(field, value).map(Some) }
 }
 
 fn normalized_recovery_code(code: &str) -> String {
@@ -270,7 +266,7 @@ impl AuthApi {
             nbf: None,
         };
         let access_token = {
-            let keys = self.keys.read().map_err(|_| ApiError::internal("signing keys lock poisoned"))?;
+            let keys = self.keys.current();
             let active = keys.active();
             jwt::sign(&claims, &active.id, &active.pair)
         };
@@ -413,9 +409,9 @@ impl AuthApi {
                 format!("password must have at most {} characters", password::MAX_LENGTH),
             );
         }
-        let requested = optional_organization("organization_id", &request.organization_id);
+        let requested =
+            violations.optional_uuid("organization_id", &request.organization_id).map(OrganizationId::from_uuid);
         violations.check()?;
-        let requested = requested?;
 
         let email_key = sha256_hex(email.as_bytes());
         self.check_login_locks(&email_key, address).await?;
@@ -517,9 +513,9 @@ impl AuthApi {
         } else if request.refresh_token.len() > 256 {
             violations.add("refresh_token", "TOO_LONG", "refresh_token is not a refresh token");
         }
-        let requested = optional_organization("organization_id", &request.organization_id);
+        let requested =
+            violations.optional_uuid("organization_id", &request.organization_id).map(OrganizationId::from_uuid);
         violations.check()?;
-        let requested = requested?;
 
         let now = time::now_micros();
         let mut tx = self.database.global_write().await?;
@@ -898,7 +894,6 @@ impl AuthService for AuthApi {
     }
 
     async fn get_jwks(&self, _request: Request<GetJwksRequest>) -> Result<Response<GetJwksResponse>, Status> {
-        let keys = self.keys.read().map_err(|_| Status::from(ApiError::internal("signing keys lock poisoned")))?;
-        Ok(Response::new(GetJwksResponse { keys: keys.jwks(auth::verifier::now_seconds()) }))
+        Ok(Response::new(GetJwksResponse { keys: self.keys.current().jwks(auth::verifier::now_seconds()) }))
     }
 }

@@ -211,3 +211,51 @@ mod tests {
         std::fs::remove_dir_all(dir).unwrap();
     }
 }
+
+/// The key ring of a directory, re-read when the directory changes (a key added or removed),
+/// checked at most once a second, so a rotation takes effect within a second everywhere.
+pub struct KeyStore {
+    dir: std::path::PathBuf,
+    ring: std::sync::RwLock<std::sync::Arc<KeyRing>>,
+    checked: std::sync::Mutex<(std::time::Instant, Option<std::time::SystemTime>)>,
+}
+
+impl KeyStore {
+    /// Loads the directory.
+    pub fn open(dir: &Path) -> Result<Self, KeyError> {
+        let modified = std::fs::metadata(dir).and_then(|meta| meta.modified()).ok();
+        Ok(Self {
+            dir: dir.to_path_buf(),
+            ring: std::sync::RwLock::new(std::sync::Arc::new(KeyRing::load(dir)?)),
+            checked: std::sync::Mutex::new((std::time::Instant::now(), modified)),
+        })
+    }
+
+    /// The current keys.
+    pub fn current(&self) -> std::sync::Arc<KeyRing> {
+        self.reload_if_changed();
+        self.ring.read().map(|ring| ring.clone()).unwrap_or_else(|poisoned| poisoned.into_inner().clone())
+    }
+
+    fn reload_if_changed(&self) {
+        let Ok(mut checked) = self.checked.try_lock() else { return };
+        if checked.0.elapsed() < std::time::Duration::from_secs(1) {
+            return;
+        }
+        checked.0 = std::time::Instant::now();
+        let modified = std::fs::metadata(&self.dir).and_then(|meta| meta.modified()).ok();
+        if modified == checked.1 {
+            return;
+        }
+        match KeyRing::load(&self.dir) {
+            Ok(ring) => {
+                checked.1 = modified;
+                if let Ok(mut current) = self.ring.write() {
+                    *current = std::sync::Arc::new(ring);
+                }
+                tracing::info!(dir = %self.dir.display(), "JWT signing keys reloaded");
+            }
+            Err(error) => tracing::error!(%error, "reloading JWT signing keys; keeping the previous ones"),
+        }
+    }
+}

@@ -8,7 +8,7 @@ mod projection;
 mod store;
 pub mod totp;
 
-use std::sync::{Arc, RwLock};
+use std::sync::Arc;
 use std::time::Duration;
 
 use complianceiq_kit::config::{DatabaseGroup, RunMode};
@@ -19,11 +19,9 @@ use complianceiq_kit::{Module, ModuleContext, ModuleName, ModuleParts, migration
 use complianceiq_proto::complianceiq::auth::v1::auth_service_server::AuthServiceServer;
 use tokio_util::sync::CancellationToken;
 
-pub use keys::KeyRing;
+pub use keys::{KeyRing, KeyStore};
 
 const MIGRATIONS: &[Migration] = &[migration!(1, "0001_accounts")];
-/// How often the key directory is re-read, to pick up rotated keys.
-const KEY_RELOAD_INTERVAL: Duration = Duration::from_secs(30);
 /// How often expired tokens are deleted.
 const CLEANUP_INTERVAL: Duration = Duration::from_secs(3600);
 
@@ -55,7 +53,7 @@ async fn build(context: ModuleContext) -> Result<ModuleParts, BuildError> {
         let id = KeyRing::generate_into(&key_dir)?;
         tracing::info!(kid = %id, dir = %key_dir.display(), "generated a development JWT signing key");
     }
-    let keys = Arc::new(RwLock::new(KeyRing::load(&key_dir)?));
+    let keys = Arc::new(keys::KeyStore::open(&key_dir)?);
     let decoy_hash = password::hash(complianceiq_kit::crypto::random_token()).await?;
     let database = context.database()?;
     let api = api::AuthApi {
@@ -69,27 +67,6 @@ async fn build(context: ModuleContext) -> Result<ModuleParts, BuildError> {
         decoy_hash,
     };
 
-    let reload = Worker {
-        name: "auth-key-reload",
-        run: Box::new(move |stop: CancellationToken| {
-            Box::pin(async move {
-                loop {
-                    tokio::select! {
-                        _ = stop.cancelled() => return,
-                        _ = tokio::time::sleep(KEY_RELOAD_INTERVAL) => {}
-                    }
-                    match KeyRing::load(&key_dir) {
-                        Ok(ring) => {
-                            if let Ok(mut current) = keys.write() {
-                                *current = ring;
-                            }
-                        }
-                        Err(error) => tracing::error!(%error, "reloading JWT signing keys; keeping the previous ones"),
-                    }
-                }
-            })
-        }),
-    };
     let cleanup_database = database.clone();
     let cleanup = Worker {
         name: "auth-token-cleanup",
@@ -122,5 +99,5 @@ async fn build(context: ModuleContext) -> Result<ModuleParts, BuildError> {
         patterns: vec!["user.authorization_changed", "organization.deleted"],
         handler: Arc::new(projection::MembershipProjection { database }),
     };
-    Ok(ModuleParts::new().service(AuthServiceServer::new(api)).worker(reload).worker(cleanup).subscription(projection))
+    Ok(ModuleParts::new().service(AuthServiceServer::new(api)).worker(cleanup).subscription(projection))
 }

@@ -44,6 +44,7 @@ pub fn check(field: &str, password: &str, email: &str, violations: &mut FieldVio
         violations.add(field, "TOO_SHORT", format!("{field} must have at least {MIN_LENGTH} characters"));
     } else if length > MAX_LENGTH {
         violations.add(field, "TOO_LONG", format!("{field} must have at most {MAX_LENGTH} characters"));
+        return;
     }
     let lower = password.to_lowercase();
     let distinct: std::collections::BTreeSet<char> = lower.chars().collect();

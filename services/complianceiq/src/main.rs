@@ -48,6 +48,12 @@ enum Command {
     },
     /// List the modules with their ports, databases and the modules they call.
     Modules,
+    /// Add a new RS256 signing key to the JWT keys directory; it signs from then on, and the
+    /// previous key stays published until its tokens have expired.
+    RotateJwtKey {
+        #[command(flatten)]
+        config: PlatformConfig,
+    },
 }
 
 #[tokio::main]
@@ -97,6 +103,12 @@ async fn run(command: Command) -> Result<(), String> {
                     println!("{} database: applied {owner} {version} ({name})", group.name());
                 }
             }
+            Ok(())
+        }
+        Command::RotateJwtKey { config } => {
+            let dir = config.jwt_keys_dir();
+            let id = complianceiq_auth::KeyRing::generate_into(&dir).map_err(|e| e.to_string())?;
+            println!("new signing key {id} in {}; running auth services pick it up within a second", dir.display());
             Ok(())
         }
         Command::Modules => {

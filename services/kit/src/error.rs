@@ -57,6 +57,20 @@ impl FieldViolations {
         }
     }
 
+    /// Parses an optional UUID field: empty gives `None`, a malformed value a violation.
+    pub fn optional_uuid(&mut self, field: &str, value: &str) -> Option<uuid::Uuid> {
+        if value.is_empty() {
+            return None;
+        }
+        match crate::ids::parse_uuid(field, value) {
+            Ok(uuid) => Some(uuid),
+            Err(error) => {
+                self.0.extend(error.field_violations().iter().cloned());
+                None
+            }
+        }
+    }
+
     /// Whether nothing was recorded.
     pub fn is_empty(&self) -> bool {
         self.0.is_empty()

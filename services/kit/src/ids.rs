@@ -34,6 +34,11 @@ macro_rules! typed_id {
                 })
             }
 
+            /// From a UUID already validated.
+            pub fn from_uuid(uuid: $crate::uuid::Uuid) -> Self {
+                Self(uuid)
+            }
+
             /// The underlying UUID.
             pub fn uuid(&self) -> $crate::uuid::Uuid {
                 self.0

@@ -14,7 +14,9 @@ use super::jwt::{self, Claims, PublicKey, TokenError};
 use crate::error::ApiError;
 
 const MAX_AGE: Duration = Duration::from_secs(300);
-const MIN_REFRESH_INTERVAL: Duration = Duration::from_secs(5);
+/// At most one fetch per interval. A token naming a key id the cache does not know waits for
+/// the next slot rather than failing, so a key rotated in moments after a fetch still works.
+const MIN_REFRESH_INTERVAL: Duration = Duration::from_secs(1);
 
 #[derive(Default)]
 struct Cached {
@@ -45,20 +47,33 @@ impl TokenVerifier {
             let cached = self.cached.read().await;
             (cached.keys.contains_key(&kid), cached.fetched_at.is_none_or(|at| at.elapsed() > MAX_AGE))
         };
-        if !known || stale {
-            self.refresh(!known).await?;
+        if !known {
+            self.refresh(Some(&kid)).await?;
+        } else if stale {
+            self.refresh(None).await?;
         }
         let cached = self.cached.read().await;
         Ok(jwt::verify(token, |kid| cached.keys.get(kid), now_seconds()))
     }
 
-    async fn refresh(&self, key_unknown: bool) -> Result<(), ApiError> {
+    async fn refresh(&self, unknown_kid: Option<&str>) -> Result<(), ApiError> {
         let mut last_attempt = self.last_attempt.lock().await;
-        if last_attempt.is_some_and(|at| at.elapsed() < MIN_REFRESH_INTERVAL) {
-            // Someone refreshed a moment ago; an unknown kid stays unknown.
+        if let Some(kid) = unknown_kid
+            && self.cached.read().await.keys.contains_key(kid)
+        {
+            // Fetched by another request while this one waited for the lock.
             return Ok(());
         }
+        if let Some(since) = last_attempt.map(|at| at.elapsed())
+            && since < MIN_REFRESH_INTERVAL
+        {
+            if unknown_kid.is_none() {
+                return Ok(());
+            }
+            tokio::time::sleep(MIN_REFRESH_INTERVAL - since).await;
+        }
         *last_attempt = Some(Instant::now());
+        let key_unknown = unknown_kid.is_some();
         match self.auth.clone().get_jwks(GetJwksRequest {}).await {
             Ok(response) => {
                 let mut keys = HashMap::new();
