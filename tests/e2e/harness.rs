@@ -248,3 +248,68 @@ pub fn violations(status: &tonic::Status) -> Vec<(String, String)> {
         .map(|request| request.field_violations.into_iter().map(|v| (v.field, v.reason)).collect())
         .unwrap_or_default()
 }
+
+/// Sends and receives raw message bytes, so any RPC can be called without its types.
+#[derive(Clone, Default)]
+struct RawCodec;
+
+impl tonic::codec::Codec for RawCodec {
+    type Encode = Vec<u8>;
+    type Decode = Vec<u8>;
+    type Encoder = RawCodec;
+    type Decoder = RawCodec;
+    fn encoder(&mut self) -> Self::Encoder {
+        RawCodec
+    }
+    fn decoder(&mut self) -> Self::Decoder {
+        RawCodec
+    }
+}
+
+impl tonic::codec::Encoder for RawCodec {
+    type Item = Vec<u8>;
+    type Error = tonic::Status;
+    fn encode(&mut self, item: Vec<u8>, buffer: &mut tonic::codec::EncodeBuf<'_>) -> Result<(), tonic::Status> {
+        bytes::BufMut::put_slice(buffer, &item);
+        Ok(())
+    }
+}
+
+impl tonic::codec::Decoder for RawCodec {
+    type Item = Vec<u8>;
+    type Error = tonic::Status;
+    fn decode(&mut self, buffer: &mut tonic::codec::DecodeBuf<'_>) -> Result<Option<Vec<u8>>, tonic::Status> {
+        let bytes = bytes::Buf::chunk(buffer).to_vec();
+        bytes::Buf::advance(buffer, bytes.len());
+        Ok(Some(bytes))
+    }
+}
+
+/// Calls `rpc` (`package.Service/Method`) with an empty message, with or without a token.
+pub async fn call_raw(channel: Channel, rpc: &str, access_token: Option<&str>) -> Result<Vec<u8>, tonic::Status> {
+    call_raw_message(channel, rpc, Vec::new(), access_token).await
+}
+
+/// Calls `rpc` with an encoded message.
+pub async fn call_raw_message(
+    channel: Channel,
+    rpc: &str,
+    message: Vec<u8>,
+    access_token: Option<&str>,
+) -> Result<Vec<u8>, tonic::Status> {
+    let mut grpc = tonic::client::Grpc::new(channel);
+    grpc.ready().await.map_err(|error| tonic::Status::unavailable(error.to_string()))?;
+    let path: http::uri::PathAndQuery = format!("/{rpc}").parse().expect("an RPC path");
+    let request = match access_token {
+        Some(token) => crate::people::authorized(message, token),
+        None => tonic::Request::new(message),
+    };
+    grpc.unary(request, path, RawCodec).await.map(tonic::Response::into_inner)
+}
+
+/// The `google.rpc.ErrorInfo` reason of a failed call.
+pub fn reason(status: &tonic::Status) -> String {
+    complianceiq_kit::error::detail::<complianceiq_proto::google::rpc::ErrorInfo>(status, "google.rpc.ErrorInfo")
+        .map(|info| info.reason)
+        .unwrap_or_default()
+}

@@ -15,3 +15,4 @@ mod kit_backends;
 mod organization;
 mod postgres;
 mod surface;
+mod tokens;

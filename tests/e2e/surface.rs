@@ -2,15 +2,11 @@
 //! for RPCs not built yet, UNIMPLEMENTED naming the RPC.
 
 use std::collections::BTreeSet;
-use std::str::FromStr;
 
-use bytes::{Buf, BufMut};
 use complianceiq_proto::FILE_DESCRIPTOR_SET;
 use prost::Message;
 use prost_reflect::DescriptorPool;
-use tonic::codec::{Codec, DecodeBuf, Decoder, EncodeBuf, Encoder};
-use tonic::transport::Channel;
-use tonic::{Code, Status};
+use tonic::Code;
 use tonic_health::pb::HealthCheckRequest;
 use tonic_health::pb::health_check_response::ServingStatus;
 use tonic_health::pb::health_client::HealthClient;
@@ -121,51 +117,6 @@ async fn every_module_reports_health_and_reflects_its_api(platform: &TestPlatfor
     }
 }
 
-/// Sends and receives raw message bytes, so any RPC can be called without its types.
-#[derive(Clone, Default)]
-struct RawCodec;
-
-impl Codec for RawCodec {
-    type Encode = Vec<u8>;
-    type Decode = Vec<u8>;
-    type Encoder = RawCodec;
-    type Decoder = RawCodec;
-    fn encoder(&mut self) -> Self::Encoder {
-        RawCodec
-    }
-    fn decoder(&mut self) -> Self::Decoder {
-        RawCodec
-    }
-}
-
-impl Encoder for RawCodec {
-    type Item = Vec<u8>;
-    type Error = Status;
-    fn encode(&mut self, item: Vec<u8>, buffer: &mut EncodeBuf<'_>) -> Result<(), Status> {
-        buffer.put_slice(&item);
-        Ok(())
-    }
-}
-
-impl Decoder for RawCodec {
-    type Item = Vec<u8>;
-    type Error = Status;
-    fn decode(&mut self, buffer: &mut DecodeBuf<'_>) -> Result<Option<Vec<u8>>, Status> {
-        let bytes = buffer.chunk().to_vec();
-        buffer.advance(bytes.len());
-        Ok(Some(bytes))
-    }
-}
-
-async fn call_with_empty_message(channel: Channel, rpc: &str, access_token: &str) -> Result<Vec<u8>, Status> {
-    let mut grpc = tonic::client::Grpc::new(channel);
-    grpc.ready().await.map_err(|error| Status::unavailable(error.to_string()))?;
-    let path = http::uri::PathAndQuery::from_str(&format!("/{rpc}")).unwrap();
-    grpc.unary(crate::people::authorized(Vec::new(), access_token), path, RawCodec)
-        .await
-        .map(tonic::Response::into_inner)
-}
-
 async fn rpcs_not_built_yet_say_which_they_are(platform: &TestPlatform) {
     // An admin holds every permission, so the access layer lets each call through to its service.
     let tenant = platform.tenant("Surface").await;
@@ -180,7 +131,7 @@ async fn rpcs_not_built_yet_say_which_they_are(platform: &TestPlatform) {
         let channel = platform.channel(&module).await;
         for method in service.methods() {
             let rpc = format!("{}/{}", service.full_name(), method.name());
-            let status = call_with_empty_message(channel.clone(), &rpc, tenant.token()).await.unwrap_err();
+            let status = crate::harness::call_raw(channel.clone(), &rpc, Some(tenant.token())).await.unwrap_err();
             assert_eq!(status.code(), Code::Unimplemented, "{rpc}: {status:?}");
             assert_eq!(status.message(), format!("{rpc} is not implemented yet"));
             checked += 1;
