@@ -10,6 +10,7 @@ mod harness;
 mod identity;
 mod people;
 
+mod access;
 mod events;
 mod kit_backends;
 mod organization;

@@ -10,7 +10,9 @@ use complianceiq_proto::complianceiq::auth::v1::{
     LoginRequest, RefreshRequest, RegisterRequest, TokenPair, VerifyEmailRequest, login_response,
 };
 use complianceiq_proto::complianceiq::organization::v1::organization_service_client::OrganizationServiceClient;
-use complianceiq_proto::complianceiq::organization::v1::{CreateOrganizationRequest, Organization};
+use complianceiq_proto::complianceiq::organization::v1::{
+    AcceptInvitationRequest, AddMemberRequest, CreateOrganizationRequest, Member, Organization,
+};
 use complianceiq_proto::complianceiq::user::v1::user_service_client::UserServiceClient;
 use tonic::transport::Channel;
 use tonic::{Code, Request};
@@ -208,6 +210,30 @@ impl TestPlatform {
             .into_inner();
         self.switch(&mut admin, &organization.id).await;
         Tenant { admin, organization }
+    }
+}
+
+impl TestPlatform {
+    /// Invites `email` into the tenant with `role_ids`, then registers that person, accepts the
+    /// invitation from the mail and switches their token to the organization.
+    pub async fn member(&self, tenant: &Tenant, email: &str, role_ids: &[String]) -> (Person, Member) {
+        let mut organizations = OrganizationServiceClient::new(self.channel("organization").await);
+        organizations
+            .add_member(authorized(
+                AddMemberRequest { org_id: tenant.id().into(), email: email.into(), role_ids: role_ids.to_vec(), team_ids: vec![] },
+                tenant.token(),
+            ))
+            .await
+            .unwrap_or_else(|status| panic!("inviting {email}: {status:?}"));
+        let invitation = self.token_from_mail(email, "You are invited").await;
+        let mut person = self.person(email).await;
+        let member = organizations
+            .accept_invitation(authorized(AcceptInvitationRequest { token: invitation }, person.token()))
+            .await
+            .unwrap_or_else(|status| panic!("accepting for {email}: {status:?}"))
+            .into_inner();
+        self.switch(&mut person, tenant.id()).await;
+        (person, member)
     }
 }
 

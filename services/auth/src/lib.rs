@@ -97,7 +97,7 @@ async fn build(context: ModuleContext) -> Result<ModuleParts, BuildError> {
     let projection = Subscription {
         consumer: "auth-memberships",
         patterns: vec!["user.authorization_changed", "organization.deleted"],
-        handler: Arc::new(projection::MembershipProjection { database }),
+        handler: Arc::new(projection::MembershipProjection { database, cache: context.cache.clone() }),
     };
     Ok(ModuleParts::new().service(AuthServiceServer::new(api)).worker(cleanup).subscription(projection))
 }

@@ -1,6 +1,10 @@
 //! The auth service's copy of memberships, kept from events so tokens can be issued
 //! without calling the user or organization services (which may be down or slow).
 
+use std::sync::Arc;
+
+use complianceiq_kit::auth;
+use complianceiq_kit::cache::Cache;
 use complianceiq_kit::db::ModuleDatabase;
 use complianceiq_kit::error::ApiError;
 use complianceiq_kit::ids::UserId;
@@ -11,9 +15,21 @@ use complianceiq_proto::complianceiq::events::v1::event::Payload;
 
 use crate::store::{self, Membership};
 
-/// Applies `user.authorization_changed` and `organization.deleted`.
+/// Applies `user.authorization_changed` and `organization.deleted`. Leaving an
+/// organization (or its deletion) also ends the sessions scoped to it, and cuts off their
+/// live access tokens, so a removed member loses access at once rather than at expiry.
 pub struct MembershipProjection {
     pub database: ModuleDatabase,
+    pub cache: Arc<dyn Cache>,
+}
+
+impl MembershipProjection {
+    async fn revoke(&self, issued: Vec<store::IssuedAccess>) -> Result<(), ApiError> {
+        for access in issued {
+            auth::revoke(self.cache.as_ref(), &access.token_id, access.expires_at).await?;
+        }
+        Ok(())
+    }
 }
 
 #[tonic::async_trait]
@@ -32,12 +48,21 @@ impl EventHandler for MembershipProjection {
                 };
                 let mut tx = self.database.global_write().await?;
                 store::upsert_membership(&mut tx, user, &membership, now).await?;
-                tx.commit().await
+                let issued = if change.active {
+                    Vec::new()
+                } else {
+                    store::revoke_in_organization(&mut tx, &event.organization_id, Some(user), "membership_ended", now).await?
+                };
+                tx.commit().await?;
+                self.revoke(issued).await
             }
             Some(Payload::OrganizationDeleted(deleted)) => {
                 let mut tx = self.database.global_write().await?;
                 store::deactivate_organization(&mut tx, &deleted.organization_id, now).await?;
-                tx.commit().await
+                let issued =
+                    store::revoke_in_organization(&mut tx, &deleted.organization_id, None, "organization_deleted", now).await?;
+                tx.commit().await?;
+                self.revoke(issued).await
             }
             _ => Ok(()),
         }

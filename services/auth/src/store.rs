@@ -355,6 +355,29 @@ pub async fn revoke_user(
     issued(rows)
 }
 
+/// Revokes every live session scoped to an organization: of one user (they left it) or of
+/// everyone (it was deleted).
+pub async fn revoke_in_organization(
+    tx: &mut GlobalTx,
+    organization: &str,
+    user: Option<UserId>,
+    reason: &str,
+    now: i64,
+) -> Result<Vec<IssuedAccess>, ApiError> {
+    let rows = sqlx::query(
+        "UPDATE refresh_tokens SET revoked_at = $3, revoke_reason = $4 \
+         WHERE organization_id = $1 AND ($2 IS NULL OR user_id = $2) AND revoked_at IS NULL \
+         RETURNING family_id, access_token_id, access_expires_at",
+    )
+    .bind(organization)
+    .bind(user.map(|user| user.to_string()))
+    .bind(now)
+    .bind(reason)
+    .fetch_all(tx.connection())
+    .await?;
+    issued(rows)
+}
+
 /// Deletes refresh and email tokens that expired before `cutoff`.
 pub async fn delete_expired(tx: &mut GlobalTx, cutoff: i64) -> Result<u64, ApiError> {
     let refresh =
