@@ -78,7 +78,7 @@ fn write_access_table(pool: &prost_reflect::DescriptorPool, out: &Path) {
             let public = field("public").as_bool().unwrap_or(false);
             let permission = field("permission").as_str().unwrap_or_default().to_string();
             let allow_unscoped = field("allow_unscoped").as_bool().unwrap_or(false);
-            assert!(!(public && !permission.is_empty()), "{path} is public and names a permission");
+            assert!(!public || permission.is_empty(), "{path} is public and names a permission");
             assert!(
                 permission.is_empty()
                     || permission.split_once(':').is_some_and(|(resource, verb)| {

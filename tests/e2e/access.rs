@@ -40,7 +40,11 @@ async fn create_role(platform: &TestPlatform, tenant: &Tenant, name: &str, permi
         .await
         .create_role(authorized(
             CreateRoleRequest {
-                role: Some(Role { name: name.into(), permissions: permissions.iter().map(|p| p.to_string()).collect(), ..Default::default() }),
+                role: Some(Role {
+                    name: name.into(),
+                    permissions: permissions.iter().map(|p| p.to_string()).collect(),
+                    ..Default::default()
+                }),
             },
             tenant.token(),
         ))
@@ -52,8 +56,10 @@ async fn create_role(platform: &TestPlatform, tenant: &Tenant, name: &str, permi
 async fn every_rpc_refuses_a_caller_without_its_permission(platform: &TestPlatform) {
     let tenant = platform.tenant("Guarded").await;
     let role = create_role(platform, &tenant, "Insight Reader", &["insights:read"]).await;
-    let (mut reader, _) = platform.member(&tenant, "reader@guarded.example.com", &[role.id.clone()]).await;
-    platform.refresh_until(&mut reader, |tokens| permissions(&tokens.access_token).contains(&"insights:read".to_string())).await;
+    let (mut reader, _) = platform.member(&tenant, "reader@guarded.example.com", std::slice::from_ref(&role.id)).await;
+    platform
+        .refresh_until(&mut reader, |tokens| permissions(&tokens.access_token).contains(&"insights:read".to_string()))
+        .await;
     let held = permissions(reader.token());
     assert_eq!(held, ["insights:read", "organizations:create"]);
     let unscoped = platform.person("drifter@example.com").await;
@@ -71,7 +77,11 @@ async fn every_rpc_refuses_a_caller_without_its_permission(platform: &TestPlatfo
         assert_eq!((anonymous.code(), reason(&anonymous).as_str()), (Code::Unauthenticated, "TOKEN_MISSING"), "{rpc}");
         if !rule.allow_unscoped {
             let status = call_raw(channel.clone(), rpc, Some(unscoped.token())).await.unwrap_err();
-            assert_eq!((status.code(), reason(&status).as_str()), (Code::PermissionDenied, "ORGANIZATION_REQUIRED"), "{rpc}");
+            assert_eq!(
+                (status.code(), reason(&status).as_str()),
+                (Code::PermissionDenied, "ORGANIZATION_REQUIRED"),
+                "{rpc}"
+            );
             scope_checked += 1;
         }
         match rule.permission {
@@ -80,7 +90,11 @@ async fn every_rpc_refuses_a_caller_without_its_permission(platform: &TestPlatfo
             Some(permission) => {
                 assert!(!held.iter().any(|p| p == permission));
                 let status = call_raw(channel.clone(), rpc, Some(reader.token())).await.unwrap_err();
-                assert_eq!((status.code(), reason(&status).as_str()), (Code::PermissionDenied, "PERMISSION_MISSING"), "{rpc} needs {permission}");
+                assert_eq!(
+                    (status.code(), reason(&status).as_str()),
+                    (Code::PermissionDenied, "PERMISSION_MISSING"),
+                    "{rpc} needs {permission}"
+                );
                 assert!(status.message().contains(permission));
                 permission_checked += 1;
             }
@@ -88,7 +102,10 @@ async fn every_rpc_refuses_a_caller_without_its_permission(platform: &TestPlatfo
         }
     }
     assert_eq!(public, 8, "register, login, refresh, forgot/reset password, verify email, verify MFA, JWKS");
-    assert_eq!(permission_checked, 20, "6 user and 14 organization RPCs name a permission besides organizations:create");
+    assert_eq!(
+        permission_checked, 20,
+        "6 user and 14 organization RPCs name a permission besides organizations:create"
+    );
     assert_eq!(scope_checked, 22, "every user RPC and 14 organization RPCs act in an organization");
 }
 
@@ -99,7 +116,14 @@ async fn snapshot(platform: &TestPlatform, tenant: &Tenant) -> Vec<String> {
     let id = tenant.id().to_string();
     let token = tenant.token();
     vec![
-        format!("{:?}", organizations.get_organization(authorized(GetOrganizationRequest { org_id: id.clone() }, token)).await.unwrap().into_inner()),
+        format!(
+            "{:?}",
+            organizations
+                .get_organization(authorized(GetOrganizationRequest { org_id: id.clone() }, token))
+                .await
+                .unwrap()
+                .into_inner()
+        ),
         format!(
             "{:?}",
             organizations
@@ -108,9 +132,30 @@ async fn snapshot(platform: &TestPlatform, tenant: &Tenant) -> Vec<String> {
                 .unwrap()
                 .into_inner()
         ),
-        format!("{:?}", organizations.list_teams(authorized(ListTeamsRequest { org_id: id.clone(), ..Default::default() }, token)).await.unwrap().into_inner()),
-        format!("{:?}", organizations.get_subscription(authorized(GetSubscriptionRequest { org_id: id.clone() }, token)).await.unwrap().into_inner()),
-        format!("{:?}", organizations.get_usage(authorized(GetUsageRequest { org_id: id.clone() }, token)).await.unwrap().into_inner()),
+        format!(
+            "{:?}",
+            organizations
+                .list_teams(authorized(ListTeamsRequest { org_id: id.clone(), ..Default::default() }, token))
+                .await
+                .unwrap()
+                .into_inner()
+        ),
+        format!(
+            "{:?}",
+            organizations
+                .get_subscription(authorized(GetSubscriptionRequest { org_id: id.clone() }, token))
+                .await
+                .unwrap()
+                .into_inner()
+        ),
+        format!(
+            "{:?}",
+            organizations
+                .get_usage(authorized(GetUsageRequest { org_id: id.clone() }, token))
+                .await
+                .unwrap()
+                .into_inner()
+        ),
         format!("{:?}", users.list_users(authorized(ListUsersRequest::default(), token)).await.unwrap().into_inner()),
         format!("{:?}", users.list_roles(authorized(ListRolesRequest::default(), token)).await.unwrap().into_inner()),
     ]
@@ -125,19 +170,36 @@ async fn a_second_organization_sees_changes_and_deletes_nothing_of_the_first(pla
     // Organization A: an admin, a custom role, a member holding it, a team, a pending invitation.
     let a = platform.tenant("Alpha").await;
     let role_a = create_role(platform, &a, "Alpha Readers", &["insights:read"]).await;
-    let (member_a, membership_a) = platform.member(&a, "member@alpha.example.com", &[role_a.id.clone()]).await;
+    let (member_a, membership_a) =
+        platform.member(&a, "member@alpha.example.com", std::slice::from_ref(&role_a.id)).await;
     let mut organizations = platform.organizations().await;
     let team_a = organizations
-        .create_team(authorized(CreateTeamRequest { org_id: a.id().into(), team: Some(Team { name: "Alpha Team".into(), ..Default::default() }) }, a.token()))
+        .create_team(authorized(
+            CreateTeamRequest {
+                org_id: a.id().into(),
+                team: Some(Team { name: "Alpha Team".into(), ..Default::default() }),
+            },
+            a.token(),
+        ))
         .await
         .unwrap()
         .into_inner();
     organizations
-        .add_team_member(authorized(AddTeamMemberRequest { org_id: a.id().into(), team_id: team_a.id.clone(), user_id: member_a.user_id.clone() }, a.token()))
+        .add_team_member(authorized(
+            AddTeamMemberRequest {
+                org_id: a.id().into(),
+                team_id: team_a.id.clone(),
+                user_id: member_a.user_id.clone(),
+            },
+            a.token(),
+        ))
         .await
         .unwrap();
     organizations
-        .add_member(authorized(AddMemberRequest { org_id: a.id().into(), email: "pending@alpha.example.com".into(), ..Default::default() }, a.token()))
+        .add_member(authorized(
+            AddMemberRequest { org_id: a.id().into(), email: "pending@alpha.example.com".into(), ..Default::default() },
+            a.token(),
+        ))
         .await
         .unwrap();
     let invitation_a = platform.token_from_mail("pending@alpha.example.com", "You are invited").await;
@@ -153,12 +215,27 @@ async fn a_second_organization_sees_changes_and_deletes_nothing_of_the_first(pla
 
     // auth: a person's tokens only ever name organizations they belong to.
     cover("Login");
-    let login = auth.login(LoginRequest { email: b.admin.email.clone(), password: PASSWORD.into(), organization_id: at.clone() }).await;
+    let login = auth
+        .login(LoginRequest { email: b.admin.email.clone(), password: PASSWORD.into(), organization_id: at.clone() })
+        .await;
     denied(login, Code::PermissionDenied, "B logs in into A");
     cover("Refresh");
-    denied(auth.refresh(RefreshRequest { refresh_token: b.admin.tokens.refresh_token.clone(), organization_id: at.clone() }).await, Code::PermissionDenied, "B refreshes into A");
+    denied(
+        auth.refresh(RefreshRequest {
+            refresh_token: b.admin.tokens.refresh_token.clone(),
+            organization_id: at.clone(),
+        })
+        .await,
+        Code::PermissionDenied,
+        "B refreshes into A",
+    );
     cover("Logout");
-    let logout = auth.logout(authorized(LogoutRequest { refresh_token: a.admin.tokens.refresh_token.clone(), all_sessions: false }, bt)).await;
+    let logout = auth
+        .logout(authorized(
+            LogoutRequest { refresh_token: a.admin.tokens.refresh_token.clone(), all_sessions: false },
+            bt,
+        ))
+        .await;
     denied(logout, Code::InvalidArgument, "B logs A out");
     // Per-person RPCs hold no organization data: registration, verification, password reset,
     // MFA act on the caller (or the holder of a mailed token); JWKS is public keys.
@@ -172,29 +249,75 @@ async fn a_second_organization_sees_changes_and_deletes_nothing_of_the_first(pla
     assert_eq!(me.organization_id, b.organization.id);
     cover("UpdateCurrentUser");
     let renamed = users
-        .update_current_user(authorized(UpdateCurrentUserRequest { user: Some(User { full_name: "Beta Admin".into(), ..Default::default() }), update_mask: None }, bt))
+        .update_current_user(authorized(
+            UpdateCurrentUserRequest {
+                user: Some(User { full_name: "Beta Admin".into(), ..Default::default() }),
+                update_mask: None,
+            },
+            bt,
+        ))
         .await
         .unwrap()
         .into_inner();
     assert_eq!((renamed.id.as_str(), renamed.organization_id.as_str()), (b.admin.user_id.as_str(), b.id()));
     cover("GetUser");
     for user in [&member_a.user_id, &a.admin.user_id] {
-        denied(users.get_user(authorized(GetUserRequest { user_id: user.clone() }, bt)).await, Code::NotFound, "B reads a user of A");
+        denied(
+            users.get_user(authorized(GetUserRequest { user_id: user.clone() }, bt)).await,
+            Code::NotFound,
+            "B reads a user of A",
+        );
     }
     cover("ListUsers");
     let listed = users.list_users(authorized(ListUsersRequest::default(), bt)).await.unwrap().into_inner();
     assert_eq!(listed.users.iter().map(|u| u.id.as_str()).collect::<Vec<_>>(), [b.admin.user_id.as_str()]);
     cover("AssignRole");
-    denied(users.assign_role(authorized(AssignRoleRequest { user_id: member_a.user_id.clone(), role_id: role_a.id.clone() }, bt)).await, Code::NotFound, "B assigns in A");
-    denied(users.assign_role(authorized(AssignRoleRequest { user_id: b.admin.user_id.clone(), role_id: role_a.id.clone() }, bt)).await, Code::NotFound, "B takes A's role");
+    denied(
+        users
+            .assign_role(authorized(
+                AssignRoleRequest { user_id: member_a.user_id.clone(), role_id: role_a.id.clone() },
+                bt,
+            ))
+            .await,
+        Code::NotFound,
+        "B assigns in A",
+    );
+    denied(
+        users
+            .assign_role(authorized(
+                AssignRoleRequest { user_id: b.admin.user_id.clone(), role_id: role_a.id.clone() },
+                bt,
+            ))
+            .await,
+        Code::NotFound,
+        "B takes A's role",
+    );
     cover("RemoveRole");
-    denied(users.remove_role(authorized(RemoveRoleRequest { user_id: member_a.user_id.clone(), role_id: role_a.id.clone() }, bt)).await, Code::NotFound, "B removes in A");
+    denied(
+        users
+            .remove_role(authorized(
+                RemoveRoleRequest { user_id: member_a.user_id.clone(), role_id: role_a.id.clone() },
+                bt,
+            ))
+            .await,
+        Code::NotFound,
+        "B removes in A",
+    );
     cover("ListRoles");
     let roles = users.list_roles(authorized(ListRolesRequest::default(), bt)).await.unwrap().into_inner();
     assert!(roles.roles.iter().all(|role| role.id != role_a.id && role.organization_id == b.organization.id));
     cover("CreateRole");
     let role_b = users
-        .create_role(authorized(CreateRoleRequest { role: Some(Role { name: "Alpha Readers".into(), permissions: vec!["insights:read".into()], ..Default::default() }) }, bt))
+        .create_role(authorized(
+            CreateRoleRequest {
+                role: Some(Role {
+                    name: "Alpha Readers".into(),
+                    permissions: vec!["insights:read".into()],
+                    ..Default::default()
+                }),
+            },
+            bt,
+        ))
         .await
         .unwrap()
         .into_inner();
@@ -203,51 +326,171 @@ async fn a_second_organization_sees_changes_and_deletes_nothing_of_the_first(pla
     // organization: A's paths are refused; A's ids under B's path do not exist.
     cover("CreateOrganization");
     let c = organizations
-        .create_organization(authorized(CreateOrganizationRequest { organization: Some(Organization { display_name: "Alpha".into(), ..Default::default() }) }, bt))
+        .create_organization(authorized(
+            CreateOrganizationRequest {
+                organization: Some(Organization { display_name: "Alpha".into(), ..Default::default() }),
+            },
+            bt,
+        ))
         .await
         .unwrap()
         .into_inner();
     assert_ne!(c.slug, a.organization.slug, "A's slug stays A's");
     cover("GetOrganization");
-    denied(organizations.get_organization(authorized(GetOrganizationRequest { org_id: at.clone() }, bt)).await, Code::PermissionDenied, "get A");
+    denied(
+        organizations.get_organization(authorized(GetOrganizationRequest { org_id: at.clone() }, bt)).await,
+        Code::PermissionDenied,
+        "get A",
+    );
     cover("UpdateOrganization");
-    let update = UpdateOrganizationRequest { org_id: at.clone(), organization: Some(Organization { display_name: "Owned".into(), ..Default::default() }), update_mask: None };
+    let update = UpdateOrganizationRequest {
+        org_id: at.clone(),
+        organization: Some(Organization { display_name: "Owned".into(), ..Default::default() }),
+        update_mask: None,
+    };
     denied(organizations.update_organization(authorized(update, bt)).await, Code::PermissionDenied, "update A");
     cover("DeleteOrganization");
-    denied(organizations.delete_organization(authorized(DeleteOrganizationRequest { org_id: at.clone(), etag: String::new() }, bt)).await, Code::PermissionDenied, "delete A");
+    denied(
+        organizations
+            .delete_organization(authorized(DeleteOrganizationRequest { org_id: at.clone(), etag: String::new() }, bt))
+            .await,
+        Code::PermissionDenied,
+        "delete A",
+    );
     cover("ListMembers");
-    denied(organizations.list_members(authorized(ListMembersRequest { org_id: at.clone(), ..Default::default() }, bt)).await, Code::PermissionDenied, "list A's members");
+    denied(
+        organizations
+            .list_members(authorized(ListMembersRequest { org_id: at.clone(), ..Default::default() }, bt))
+            .await,
+        Code::PermissionDenied,
+        "list A's members",
+    );
     cover("AddMember");
-    denied(organizations.add_member(authorized(AddMemberRequest { org_id: at.clone(), email: "spy@beta.example.com".into(), ..Default::default() }, bt)).await, Code::PermissionDenied, "invite into A");
+    denied(
+        organizations
+            .add_member(authorized(
+                AddMemberRequest { org_id: at.clone(), email: "spy@beta.example.com".into(), ..Default::default() },
+                bt,
+            ))
+            .await,
+        Code::PermissionDenied,
+        "invite into A",
+    );
     cover("RemoveMember");
-    denied(organizations.remove_member(authorized(RemoveMemberRequest { org_id: at.clone(), member_id: membership_a.id.clone() }, bt)).await, Code::PermissionDenied, "remove from A");
-    denied(organizations.remove_member(authorized(RemoveMemberRequest { org_id: b.id().into(), member_id: membership_a.id.clone() }, bt)).await, Code::NotFound, "A's member under B");
+    denied(
+        organizations
+            .remove_member(authorized(
+                RemoveMemberRequest { org_id: at.clone(), member_id: membership_a.id.clone() },
+                bt,
+            ))
+            .await,
+        Code::PermissionDenied,
+        "remove from A",
+    );
+    denied(
+        organizations
+            .remove_member(authorized(
+                RemoveMemberRequest { org_id: b.id().into(), member_id: membership_a.id.clone() },
+                bt,
+            ))
+            .await,
+        Code::NotFound,
+        "A's member under B",
+    );
     cover("AcceptInvitation");
-    denied(organizations.accept_invitation(authorized(AcceptInvitationRequest { token: invitation_a }, bt)).await, Code::PermissionDenied, "B takes A's invitation");
+    denied(
+        organizations.accept_invitation(authorized(AcceptInvitationRequest { token: invitation_a }, bt)).await,
+        Code::PermissionDenied,
+        "B takes A's invitation",
+    );
     cover("CreateTeam");
-    denied(organizations.create_team(authorized(CreateTeamRequest { org_id: at.clone(), team: Some(Team { name: "Spies".into(), ..Default::default() }) }, bt)).await, Code::PermissionDenied, "team in A");
+    denied(
+        organizations
+            .create_team(authorized(
+                CreateTeamRequest {
+                    org_id: at.clone(),
+                    team: Some(Team { name: "Spies".into(), ..Default::default() }),
+                },
+                bt,
+            ))
+            .await,
+        Code::PermissionDenied,
+        "team in A",
+    );
     cover("ListTeams");
-    denied(organizations.list_teams(authorized(ListTeamsRequest { org_id: at.clone(), ..Default::default() }, bt)).await, Code::PermissionDenied, "A's teams");
-    let b_teams = organizations.list_teams(authorized(ListTeamsRequest { org_id: b.id().into(), ..Default::default() }, bt)).await.unwrap().into_inner();
+    denied(
+        organizations.list_teams(authorized(ListTeamsRequest { org_id: at.clone(), ..Default::default() }, bt)).await,
+        Code::PermissionDenied,
+        "A's teams",
+    );
+    let b_teams = organizations
+        .list_teams(authorized(ListTeamsRequest { org_id: b.id().into(), ..Default::default() }, bt))
+        .await
+        .unwrap()
+        .into_inner();
     assert!(b_teams.teams.is_empty());
     cover("DeleteTeam");
-    denied(organizations.delete_team(authorized(DeleteTeamRequest { org_id: at.clone(), team_id: team_a.id.clone() }, bt)).await, Code::PermissionDenied, "delete A's team");
-    denied(organizations.delete_team(authorized(DeleteTeamRequest { org_id: b.id().into(), team_id: team_a.id.clone() }, bt)).await, Code::NotFound, "A's team under B");
+    denied(
+        organizations
+            .delete_team(authorized(DeleteTeamRequest { org_id: at.clone(), team_id: team_a.id.clone() }, bt))
+            .await,
+        Code::PermissionDenied,
+        "delete A's team",
+    );
+    denied(
+        organizations
+            .delete_team(authorized(DeleteTeamRequest { org_id: b.id().into(), team_id: team_a.id.clone() }, bt))
+            .await,
+        Code::NotFound,
+        "A's team under B",
+    );
     cover("AddTeamMember");
-    let join = |org: &str, user: &str| AddTeamMemberRequest { org_id: org.into(), team_id: team_a.id.clone(), user_id: user.into() };
-    denied(organizations.add_team_member(authorized(join(&at, &b.admin.user_id), bt)).await, Code::PermissionDenied, "join A's team");
-    denied(organizations.add_team_member(authorized(join(b.id(), &b.admin.user_id), bt)).await, Code::NotFound, "A's team under B");
+    let join = |org: &str, user: &str| AddTeamMemberRequest {
+        org_id: org.into(),
+        team_id: team_a.id.clone(),
+        user_id: user.into(),
+    };
+    denied(
+        organizations.add_team_member(authorized(join(&at, &b.admin.user_id), bt)).await,
+        Code::PermissionDenied,
+        "join A's team",
+    );
+    denied(
+        organizations.add_team_member(authorized(join(b.id(), &b.admin.user_id), bt)).await,
+        Code::NotFound,
+        "A's team under B",
+    );
     cover("RemoveTeamMember");
-    let leave = |org: &str| RemoveTeamMemberRequest { org_id: org.into(), team_id: team_a.id.clone(), user_id: member_a.user_id.clone() };
-    denied(organizations.remove_team_member(authorized(leave(&at), bt)).await, Code::PermissionDenied, "empty A's team");
+    let leave = |org: &str| RemoveTeamMemberRequest {
+        org_id: org.into(),
+        team_id: team_a.id.clone(),
+        user_id: member_a.user_id.clone(),
+    };
+    denied(
+        organizations.remove_team_member(authorized(leave(&at), bt)).await,
+        Code::PermissionDenied,
+        "empty A's team",
+    );
     denied(organizations.remove_team_member(authorized(leave(b.id()), bt)).await, Code::NotFound, "A's team under B");
     cover("GetSubscription");
-    denied(organizations.get_subscription(authorized(GetSubscriptionRequest { org_id: at.clone() }, bt)).await, Code::PermissionDenied, "A's subscription");
+    denied(
+        organizations.get_subscription(authorized(GetSubscriptionRequest { org_id: at.clone() }, bt)).await,
+        Code::PermissionDenied,
+        "A's subscription",
+    );
     cover("UpdateSubscription");
-    let upgrade = UpdateSubscriptionRequest { org_id: at.clone(), subscription: Some(Subscription { plan: Plan::Enterprise as i32, ..Default::default() }), update_mask: None };
+    let upgrade = UpdateSubscriptionRequest {
+        org_id: at.clone(),
+        subscription: Some(Subscription { plan: Plan::Enterprise as i32, ..Default::default() }),
+        update_mask: None,
+    };
     denied(organizations.update_subscription(authorized(upgrade, bt)).await, Code::PermissionDenied, "change A's plan");
     cover("GetUsage");
-    denied(organizations.get_usage(authorized(GetUsageRequest { org_id: at.clone() }, bt)).await, Code::PermissionDenied, "A's usage");
+    denied(
+        organizations.get_usage(authorized(GetUsageRequest { org_id: at.clone() }, bt)).await,
+        Code::PermissionDenied,
+        "A's usage",
+    );
 
     // The table covers every RPC of the three services.
     let all: BTreeSet<String> = RPC_ACCESS
@@ -261,7 +504,10 @@ async fn a_second_organization_sees_changes_and_deletes_nothing_of_the_first(pla
     assert_eq!(snapshot(platform, &a).await, before);
     let mut a_admin = a.admin.clone();
     platform.refresh_until(&mut a_admin, |_| true).await;
-    users.get_current_user(authorized(GetCurrentUserRequest {}, member_a.token())).await.expect("A's member still works");
+    users
+        .get_current_user(authorized(GetCurrentUserRequest {}, member_a.token()))
+        .await
+        .expect("A's member still works");
 }
 
 async fn permissions_flow_into_the_next_token_and_cannot_be_escalated(platform: &TestPlatform) {
@@ -275,7 +521,8 @@ async fn permissions_flow_into_the_next_token_and_cannot_be_escalated(platform: 
     assert!(!permissions(member.token()).contains(&"analysis:create".to_string()));
 
     let mut users = platform.users().await;
-    let roles = users.list_roles(authorized(ListRolesRequest::default(), tenant.token())).await.unwrap().into_inner().roles;
+    let roles =
+        users.list_roles(authorized(ListRolesRequest::default(), tenant.token())).await.unwrap().into_inner().roles;
     let role = |name: &str| roles.iter().find(|r| r.name == name).unwrap().id.clone();
     let names: Vec<&str> = roles.iter().map(|r| r.name.as_str()).collect();
     assert_eq!(names, ["Analyst", "Organization Admin", "Organization Member", "Viewer"]);
@@ -283,31 +530,56 @@ async fn permissions_flow_into_the_next_token_and_cannot_be_escalated(platform: 
     // Granting a role reaches the member's next token; taking it away too.
     let assign = |user: &str, role: String| AssignRoleRequest { user_id: user.into(), role_id: role };
     users.assign_role(authorized(assign(&member.user_id, role("Analyst")), tenant.token())).await.expect("assign");
-    platform.refresh_until(&mut member, |t| permissions(&t.access_token).contains(&"analysis:create".to_string())).await;
+    platform
+        .refresh_until(&mut member, |t| permissions(&t.access_token).contains(&"analysis:create".to_string()))
+        .await;
     assert_eq!(claims(member.token())["roles"], serde_json::json!(["Analyst", "Organization Member"]));
     users
-        .remove_role(authorized(RemoveRoleRequest { user_id: member.user_id.clone(), role_id: role("Analyst") }, tenant.token()))
+        .remove_role(authorized(
+            RemoveRoleRequest { user_id: member.user_id.clone(), role_id: role("Analyst") },
+            tenant.token(),
+        ))
         .await
         .expect("remove");
-    platform.refresh_until(&mut member, |t| !permissions(&t.access_token).contains(&"analysis:create".to_string())).await;
+    platform
+        .refresh_until(&mut member, |t| !permissions(&t.access_token).contains(&"analysis:create".to_string()))
+        .await;
 
     // A member cannot hand out roles; a role manager cannot hand out more than they hold.
-    let refused = users.assign_role(authorized(assign(&member.user_id, role("Organization Admin")), member.token())).await.unwrap_err();
+    let refused = users
+        .assign_role(authorized(assign(&member.user_id, role("Organization Admin")), member.token()))
+        .await
+        .unwrap_err();
     assert_eq!((refused.code(), reason(&refused).as_str()), (Code::PermissionDenied, "PERMISSION_MISSING"));
     let manager = create_role(platform, &tenant, "Role Manager", &["users:read", "users:update"]).await;
     users.assign_role(authorized(assign(&member.user_id, manager.id.clone()), tenant.token())).await.unwrap();
     platform.refresh_until(&mut member, |t| permissions(&t.access_token).contains(&"users:update".to_string())).await;
-    let escalation = users.assign_role(authorized(assign(&member.user_id, role("Organization Admin")), member.token())).await.unwrap_err();
+    let escalation = users
+        .assign_role(authorized(assign(&member.user_id, role("Organization Admin")), member.token()))
+        .await
+        .unwrap_err();
     assert_eq!((escalation.code(), reason(&escalation).as_str()), (Code::PermissionDenied, "CANNOT_GRANT"));
     let create = users
-        .create_role(authorized(CreateRoleRequest { role: Some(Role { name: "Everything".into(), permissions: vec!["organizations:delete".into()], ..Default::default() }) }, member.token()))
+        .create_role(authorized(
+            CreateRoleRequest {
+                role: Some(Role {
+                    name: "Everything".into(),
+                    permissions: vec!["organizations:delete".into()],
+                    ..Default::default()
+                }),
+            },
+            member.token(),
+        ))
         .await
         .unwrap_err();
     assert_eq!(create.code(), Code::PermissionDenied);
 
     // The last Organization Admin cannot be removed.
     let last = users
-        .remove_role(authorized(RemoveRoleRequest { user_id: tenant.admin.user_id.clone(), role_id: role("Organization Admin") }, tenant.token()))
+        .remove_role(authorized(
+            RemoveRoleRequest { user_id: tenant.admin.user_id.clone(), role_id: role("Organization Admin") },
+            tenant.token(),
+        ))
         .await
         .unwrap_err();
     assert_eq!((last.code(), reason(&last).as_str()), (Code::FailedPrecondition, "LAST_ADMIN"));
@@ -316,7 +588,10 @@ async fn permissions_flow_into_the_next_token_and_cannot_be_escalated(platform: 
     platform
         .organizations()
         .await
-        .remove_member(authorized(RemoveMemberRequest { org_id: tenant.id().into(), member_id: membership.id.clone() }, tenant.token()))
+        .remove_member(authorized(
+            RemoveMemberRequest { org_id: tenant.id().into(), member_id: membership.id.clone() },
+            tenant.token(),
+        ))
         .await
         .expect("remove member");
     let mut revoked = false;

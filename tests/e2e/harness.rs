@@ -72,6 +72,11 @@ fn unique_suffix() -> String {
 impl TestPlatform {
     /// Boots every module with migrations applied.
     pub async fn start(backend: Backend) -> Self {
+        Self::start_with(backend, |_| {}).await
+    }
+
+    /// Boots every module after `customize` adjusted the configuration.
+    pub async fn start_with(backend: Backend, customize: impl FnOnce(&mut PlatformConfig)) -> Self {
         let filter = std::env::var("CIQ_TEST_LOG").unwrap_or_else(|_| "warn".into());
         telemetry::init(&TelemetryConfig { filter, format: Some(LogFormat::Pretty) }, LogFormat::Pretty);
 
@@ -98,6 +103,7 @@ impl TestPlatform {
             config.events.subject_prefix = format!("ciqe2e{suffix}");
             postgres = Some(database);
         }
+        customize(&mut config);
         let options = StartOptions { targets: vec!["all".into()], migrate: true };
         let platform = runtime::start(config.clone(), complianceiq::modules(), options)
             .await
@@ -203,6 +209,16 @@ pub type TestBody = for<'a> fn(&'a TestPlatform) -> Pin<Box<dyn Future<Output = 
 /// Boots a platform, runs `body`, tears down, then re-raises the body's panic if any.
 pub async fn run(backend: Backend, body: TestBody) {
     let platform = TestPlatform::start(backend).await;
+    let outcome = AssertUnwindSafe(body(&platform)).catch_unwind().await;
+    platform.stop().await;
+    if let Err(panic) = outcome {
+        std::panic::resume_unwind(panic);
+    }
+}
+
+/// Like [`run`], with the configuration adjusted first.
+pub async fn run_with(backend: Backend, customize: impl FnOnce(&mut PlatformConfig), body: TestBody) {
+    let platform = TestPlatform::start_with(backend, customize).await;
     let outcome = AssertUnwindSafe(body(&platform)).catch_unwind().await;
     platform.stop().await;
     if let Err(panic) = outcome {

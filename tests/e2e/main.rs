@@ -6,6 +6,9 @@
 //!   fails, naming what is missing, when they are not set or not reachable; `make test`
 //!   runs the `servers` variants only when the variables are set, `.ci/run` always sets them.
 
+// `[x.clone()]` reads better than `std::slice::from_ref(&x)` in an assertion.
+#![allow(clippy::cloned_ref_to_slice_refs)]
+
 mod harness;
 mod identity;
 mod people;
@@ -13,7 +16,10 @@ mod people;
 mod access;
 mod events;
 mod kit_backends;
+mod members;
 mod organization;
 mod postgres;
+mod stripe;
 mod surface;
 mod tokens;
+mod users;

@@ -70,18 +70,20 @@ fn decode_quoted_printable(text: &str) -> String {
     let mut out = Vec::with_capacity(bytes.len());
     let mut index = 0;
     while index < bytes.len() {
-        if bytes[index] == b'=' && index + 2 < bytes.len() + 1 {
-            if let Ok(byte) = u8::from_str_radix(
-                std::str::from_utf8(&bytes[index + 1..(index + 3).min(bytes.len())]).unwrap_or(""),
-                16,
-            ) {
+        let escaped = (bytes[index] == b'=')
+            .then(|| bytes.get(index + 1..index + 3))
+            .flatten()
+            .and_then(|hex| u8::from_str_radix(std::str::from_utf8(hex).ok()?, 16).ok());
+        match escaped {
+            Some(byte) => {
                 out.push(byte);
                 index += 3;
-                continue;
+            }
+            None => {
+                out.push(bytes[index]);
+                index += 1;
             }
         }
-        out.push(bytes[index]);
-        index += 1;
     }
     String::from_utf8_lossy(&out).into_owned()
 }
@@ -112,7 +114,7 @@ impl TestPlatform {
             for path in found.iter().rev() {
                 let raw = std::fs::read_to_string(path).unwrap_or_default();
                 let text = decode_quoted_printable(&raw);
-                if !path.extension().is_some_and(|ext| ext == "eml")
+                if path.extension().is_none_or(|ext| ext != "eml")
                     || !text.contains(&format!("To: {to}"))
                     || !text.contains(subject)
                 {
@@ -220,7 +222,12 @@ impl TestPlatform {
         let mut organizations = OrganizationServiceClient::new(self.channel("organization").await);
         organizations
             .add_member(authorized(
-                AddMemberRequest { org_id: tenant.id().into(), email: email.into(), role_ids: role_ids.to_vec(), team_ids: vec![] },
+                AddMemberRequest {
+                    org_id: tenant.id().into(),
+                    email: email.into(),
+                    role_ids: role_ids.to_vec(),
+                    team_ids: vec![],
+                },
                 tenant.token(),
             ))
             .await

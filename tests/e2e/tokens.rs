@@ -9,9 +9,9 @@ use complianceiq_proto::complianceiq::auth::v1::LogoutRequest;
 use tonic::Code;
 
 use crate::harness::{TestPlatform, call_raw, call_raw_message, reason};
-use prost::Message;
 use crate::people::authorized;
 use crate::platform_tests;
+use prost::Message;
 
 platform_tests!(forged_and_broken_tokens_are_refused_everywhere);
 
@@ -46,7 +46,10 @@ async fn forged_and_broken_tokens_are_refused_everywhere(platform: &TestPlatform
     let none = format!("{}.{payload}.", header("none"));
     let public_pem = format!("{}{}", keys.jwks(now)[0].n, keys.jwks(now)[0].e);
     let input = format!("{}.{payload}", header("HS256"));
-    let hs256 = format!("{input}.{}", URL_SAFE_NO_PAD.encode(complianceiq_kit::crypto::hmac_sha256(public_pem.as_bytes(), input.as_bytes())));
+    let hs256 = format!(
+        "{input}.{}",
+        URL_SAFE_NO_PAD.encode(complianceiq_kit::crypto::hmac_sha256(public_pem.as_bytes(), input.as_bytes()))
+    );
     // A key the platform never published.
     let other_dir = platform.config.data_dir.join("foreign-keys");
     KeyRing::generate_into(&other_dir).unwrap();
@@ -62,14 +65,22 @@ async fn forged_and_broken_tokens_are_refused_everywhere(platform: &TestPlatform
     let cases: Vec<(&str, String, &str)> = vec![
         ("alg none", none, "TOKEN_ALGORITHM_NOT_ALLOWED"),
         ("HS256 with the public key", hs256, "TOKEN_ALGORITHM_NOT_ALLOWED"),
-        ("expired", with(&|c| {
-            c.iat = now - 3_600;
-            c.exp = now - 2_700;
-        }), "TOKEN_EXPIRED"),
-        ("issued in the future", with(&|c| {
-            c.iat = now + 3_600;
-            c.exp = now + 4_500;
-        }), "TOKEN_NOT_YET_VALID"),
+        (
+            "expired",
+            with(&|c| {
+                c.iat = now - 3_600;
+                c.exp = now - 2_700;
+            }),
+            "TOKEN_EXPIRED",
+        ),
+        (
+            "issued in the future",
+            with(&|c| {
+                c.iat = now + 3_600;
+                c.exp = now + 4_500;
+            }),
+            "TOKEN_NOT_YET_VALID",
+        ),
         ("not before in the future", with(&|c| c.nbf = Some(now + 3_600)), "TOKEN_NOT_YET_VALID"),
         ("wrong issuer", with(&|c| c.iss = "someone-else".into()), "TOKEN_ISSUER_INVALID"),
         ("unknown kid", unknown_kid, "TOKEN_KEY_UNKNOWN"),
@@ -79,7 +90,8 @@ async fn forged_and_broken_tokens_are_refused_everywhere(platform: &TestPlatform
         ("two segments", format!("{}.{}", parts[0], parts[1]), "TOKEN_MALFORMED"),
         ("larger than any real token", "a".repeat(10_000), "TOKEN_MALFORMED"),
     ];
-    let subscription = complianceiq_proto::complianceiq::organization::v1::GetSubscriptionRequest { org_id: tenant.id().into() };
+    let subscription =
+        complianceiq_proto::complianceiq::organization::v1::GetSubscriptionRequest { org_id: tenant.id().into() };
     for (module, rpc) in TARGETS {
         let channel = platform.channel(module).await;
         let message = if module == "organization" { subscription.encode_to_vec() } else { Vec::new() };
@@ -88,7 +100,11 @@ async fn forged_and_broken_tokens_are_refused_everywhere(platform: &TestPlatform
             .unwrap_or_else(|e| panic!("the genuine token works on {rpc}: {e:?}"));
         for (name, token, expected) in &cases {
             let status = call_raw(channel.clone(), rpc, Some(token)).await.unwrap_err();
-            assert_eq!((status.code(), reason(&status).as_str()), (Code::Unauthenticated, *expected), "{name} on {rpc}");
+            assert_eq!(
+                (status.code(), reason(&status).as_str()),
+                (Code::Unauthenticated, *expected),
+                "{name} on {rpc}"
+            );
         }
     }
 
@@ -96,7 +112,10 @@ async fn forged_and_broken_tokens_are_refused_everywhere(platform: &TestPlatform
     platform
         .auth()
         .await
-        .logout(authorized(LogoutRequest { refresh_token: tenant.admin.tokens.refresh_token.clone(), all_sessions: false }, &valid))
+        .logout(authorized(
+            LogoutRequest { refresh_token: tenant.admin.tokens.refresh_token.clone(), all_sessions: false },
+            &valid,
+        ))
         .await
         .expect("logout");
     for (module, rpc) in TARGETS {

@@ -180,38 +180,6 @@ impl KeyRing {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn key_ids_encode_their_creation_time() {
-        for now in [0, 1_764_108_000, 1_795_000_123] {
-            let id = new_key_id(now);
-            assert_eq!(created_at_of(&id), now, "{id}");
-        }
-        assert_eq!(&new_key_id(1_764_108_000)[..16], "20251125T220000Z");
-    }
-
-    #[test]
-    fn the_newest_key_signs_and_old_keys_stay_published_for_a_token_lifetime() {
-        let dir = std::env::temp_dir().join(format!("ciq-keys-{}", uuid::Uuid::new_v4().simple()));
-        let first = KeyRing::generate_into(&dir).unwrap();
-        // A second key "created" a little later: rename so the id sorts after and carries a time.
-        let second = KeyRing::generate_into(&dir).unwrap();
-        let later = new_key_id(created_at_of(&first) + 60);
-        std::fs::rename(dir.join(format!("{second}.pem")), dir.join(format!("{later}.pem"))).unwrap();
-
-        let ring = KeyRing::load(&dir).unwrap();
-        assert_eq!(ring.active().id, later);
-        let switched = created_at_of(&later);
-        let kids = |now| ring.jwks(now).into_iter().map(|key| key.kid).collect::<Vec<_>>();
-        assert_eq!(kids(switched + 60), [later.clone(), first.clone()], "the old key still verifies");
-        assert_eq!(kids(switched + jwt::ACCESS_TOKEN_SECONDS + jwt::LEEWAY_SECONDS + 1), [later.clone()]);
-        std::fs::remove_dir_all(dir).unwrap();
-    }
-}
-
 /// The key ring of a directory, re-read when the directory changes (a key added or removed),
 /// checked at most once a second, so a rotation takes effect within a second everywhere.
 pub struct KeyStore {
@@ -257,5 +225,37 @@ impl KeyStore {
             }
             Err(error) => tracing::error!(%error, "reloading JWT signing keys; keeping the previous ones"),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn key_ids_encode_their_creation_time() {
+        for now in [0, 1_764_108_000, 1_795_000_123] {
+            let id = new_key_id(now);
+            assert_eq!(created_at_of(&id), now, "{id}");
+        }
+        assert_eq!(&new_key_id(1_764_108_000)[..16], "20251125T220000Z");
+    }
+
+    #[test]
+    fn the_newest_key_signs_and_old_keys_stay_published_for_a_token_lifetime() {
+        let dir = std::env::temp_dir().join(format!("ciq-keys-{}", uuid::Uuid::new_v4().simple()));
+        let first = KeyRing::generate_into(&dir).unwrap();
+        // A second key "created" a little later: rename so the id sorts after and carries a time.
+        let second = KeyRing::generate_into(&dir).unwrap();
+        let later = new_key_id(created_at_of(&first) + 60);
+        std::fs::rename(dir.join(format!("{second}.pem")), dir.join(format!("{later}.pem"))).unwrap();
+
+        let ring = KeyRing::load(&dir).unwrap();
+        assert_eq!(ring.active().id, later);
+        let switched = created_at_of(&later);
+        let kids = |now| ring.jwks(now).into_iter().map(|key| key.kid).collect::<Vec<_>>();
+        assert_eq!(kids(switched + 60), [later.clone(), first.clone()], "the old key still verifies");
+        assert_eq!(kids(switched + jwt::ACCESS_TOKEN_SECONDS + jwt::LEEWAY_SECONDS + 1), std::slice::from_ref(&later));
+        std::fs::remove_dir_all(dir).unwrap();
     }
 }

@@ -51,7 +51,8 @@ impl EventHandler for MembershipProjection {
                 let issued = if change.active {
                     Vec::new()
                 } else {
-                    store::revoke_in_organization(&mut tx, &event.organization_id, Some(user), "membership_ended", now).await?
+                    store::revoke_in_organization(&mut tx, &event.organization_id, Some(user), "membership_ended", now)
+                        .await?
                 };
                 tx.commit().await?;
                 self.revoke(issued).await
@@ -60,7 +61,8 @@ impl EventHandler for MembershipProjection {
                 let mut tx = self.database.global_write().await?;
                 store::deactivate_organization(&mut tx, &deleted.organization_id, now).await?;
                 let issued =
-                    store::revoke_in_organization(&mut tx, &deleted.organization_id, None, "organization_deleted", now).await?;
+                    store::revoke_in_organization(&mut tx, &deleted.organization_id, None, "organization_deleted", now)
+                        .await?;
                 tx.commit().await?;
                 self.revoke(issued).await
             }

@@ -4,6 +4,12 @@ use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use ring::rand::{SecureRandom, SystemRandom};
 
+/// Makes ring the TLS crypto backend of every client in the process (reqwest, SMTP, NATS).
+/// Safe to call more than once.
+pub fn install_tls_crypto_provider() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+}
+
 /// `len` random bytes from the OS.
 pub fn random_bytes(len: usize) -> Vec<u8> {
     let mut bytes = vec![0; len];

@@ -176,8 +176,7 @@ pub async fn start(
     options: StartOptions,
 ) -> Result<RunningPlatform, StartError> {
     let started = Instant::now();
-    // One TLS crypto backend for every client in the process (reqwest, SMTP, NATS): ring.
-    let _ = rustls::crypto::ring::default_provider().install_default();
+    crate::crypto::install_tls_crypto_provider();
     let config = Arc::new(config);
     let targets = resolve_targets(&modules, &options.targets)?;
 

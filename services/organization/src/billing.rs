@@ -115,6 +115,7 @@ impl StripeBilling {
                 parse_plan_name(plan.trim()).ok_or_else(|| format!("CIQ_STRIPE_PRICES: unknown plan {plan:?}"))?;
             prices.insert(plan, price.trim().to_string());
         }
+        complianceiq_kit::crypto::install_tls_crypto_provider();
         let client = reqwest::Client::builder()
             .timeout(Duration::from_secs(20))
             .build()

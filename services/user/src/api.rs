@@ -75,7 +75,7 @@ impl UserApi {
     async fn load_user(&self, tx: &mut TenantTx, user: UserId) -> Result<User, ApiError> {
         let profile = store::profile_of(tx, user).await?.ok_or_else(|| user_not_found(user))?;
         let roles = store::roles_of(tx, user).await?;
-        Ok(user_message(&profile, &tx.tenant().to_string(), &roles))
+        Ok(user_message(&profile, tx.tenant(), &roles))
     }
 
     async fn get_current(&self, identity: &Identity) -> Result<User, ApiError> {

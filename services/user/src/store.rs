@@ -377,7 +377,7 @@ pub async fn list_profiles(
                                     AND ur.user_id = p.user_id AND ur.role_id = $2)) \
          AND ($3 IS NULL OR p.state = $3) \
          AND ($4 IS NULL OR LOWER(p.email) LIKE $4 OR LOWER(COALESCE(NULLIF(p.full_name, ''), d.full_name, '')) LIKE $4)";
-    let like = filter.query.as_ref().map(|q| format!("%{}%", q.replace('\\', "").replace('%', "").replace('_', "")));
+    let like = filter.query.as_ref().map(|q| format!("%{}%", q.replace(['\\', '%', '_'], "")));
     let (after_email, after_id) = match &page.after {
         Some(key) if key.len() == 2 => (Some(key[0].clone()), key[1].clone()),
         _ => (None, String::new()),
