@@ -56,11 +56,12 @@ async fn migrations_apply_once(platform: &TestPlatform) {
     // One history row per migration: the kit's, then each module's whose group lives in the
     // same database as core (all of them when one URL serves every group).
     let core_url = platform.app_database_url(DatabaseGroup::Core);
-    let declared: usize = 1 + modules
-        .iter()
-        .filter(|module| module.database.is_some_and(|group| platform.app_database_url(group) == core_url))
-        .map(|module| module.migrations.len())
-        .sum::<usize>();
+    let declared: usize = complianceiq_kit::db::migrate::KIT_MIGRATIONS.migrations.len()
+        + modules
+            .iter()
+            .filter(|module| module.database.is_some_and(|group| platform.app_database_url(group) == core_url))
+            .map(|module| module.migrations.len())
+            .sum::<usize>();
     let applied = platform.stored_count(DatabaseGroup::Core, "SELECT COUNT(*) FROM ciq_schema_migrations").await;
     assert_eq!(applied, declared as i64);
 }

@@ -104,6 +104,20 @@ impl AuthApi {
         });
     }
 
+    /// Stores a new single-use email token for `account` and returns it (the mail carries it).
+    async fn new_email_token(
+        tx: &mut GlobalTx,
+        account: &Account,
+        purpose: EmailPurpose,
+        lifetime_seconds: i64,
+    ) -> Result<String, ApiError> {
+        let now = time::now_micros();
+        let token = random_token();
+        let expires = now + lifetime_seconds * MICROS;
+        store::insert_email_token(tx, &sha256_hex(token.as_bytes()), account.id, purpose, expires, now).await?;
+        Ok(token)
+    }
+
     fn verification_mail(&self, account: &Account, token: &str) -> Mail {
         Mail {
             to: account.email.clone(),
@@ -361,7 +375,6 @@ impl AuthApi {
             created_at: now,
             updated_at: now,
         };
-        let token = random_token();
         let mut tx = self.database.global_write().await?;
         if !store::insert_account(&mut tx, &account).await? {
             return Err(ApiError::AlreadyExists {
@@ -370,16 +383,7 @@ impl AuthApi {
                 message: "an account with this email exists; log in or reset its password".into(),
             });
         }
-        let expires = now + VERIFY_EMAIL_SECONDS * MICROS;
-        store::insert_email_token(
-            &mut tx,
-            &sha256_hex(token.as_bytes()),
-            account.id,
-            EmailPurpose::VerifyEmail,
-            expires,
-            now,
-        )
-        .await?;
+        let token = Self::new_email_token(&mut tx, &account, EmailPurpose::VerifyEmail, VERIFY_EMAIL_SECONDS).await?;
         let registered = UserRegistered {
             user_id: account.id.to_string(),
             email: account.email.clone(),
@@ -483,19 +487,8 @@ impl AuthApi {
         {
             return Ok(());
         }
-        let now = time::now_micros();
-        let token = random_token();
         let mut tx = self.database.global_write().await?;
-        let expires = now + VERIFY_EMAIL_SECONDS * MICROS;
-        store::insert_email_token(
-            &mut tx,
-            &sha256_hex(token.as_bytes()),
-            account.id,
-            EmailPurpose::VerifyEmail,
-            expires,
-            now,
-        )
-        .await?;
+        let token = Self::new_email_token(&mut tx, account, EmailPurpose::VerifyEmail, VERIFY_EMAIL_SECONDS).await?;
         tx.commit().await?;
         self.send_later(self.verification_mail(account, &token));
         Ok(())
@@ -528,7 +521,7 @@ impl AuthApi {
         if stored.rotated_at.is_some() || !store::mark_rotated(&mut tx, &stored.id, now).await? {
             // A token that was already exchanged is presented again: either it was stolen or
             // its holder raced. Either way the whole session ends.
-            let issued = store::revoke_family(&mut tx, &stored.family_id, "reuse", now).await?;
+            let issued = store::revoke(&mut tx, store::Sessions::Family(&stored.family_id), "reuse", now).await?;
             let alert = SecurityAlert {
                 kind: "refresh_token.reused".into(),
                 severity: "SEVERITY_HIGH".into(),
@@ -572,7 +565,7 @@ impl AuthApi {
         let now = time::now_micros();
         let mut tx = self.database.global_write().await?;
         let issued = if request.all_sessions {
-            store::revoke_user(&mut tx, identity.user_id, "logout", now).await?
+            store::revoke(&mut tx, store::Sessions::User(identity.user_id), "logout", now).await?
         } else if !request.refresh_token.is_empty() {
             let stored = store::refresh_token_by_hash(&mut tx, &sha256_hex(request.refresh_token.as_bytes()))
                 .await?
@@ -580,7 +573,7 @@ impl AuthApi {
                 .ok_or_else(|| {
                     ApiError::invalid_field("refresh_token", "INVALID", "refresh_token is not one of your sessions")
                 })?;
-            store::revoke_family(&mut tx, &stored.family_id, "logout", now).await?
+            store::revoke(&mut tx, store::Sessions::Family(&stored.family_id), "logout", now).await?
         } else {
             Vec::new()
         };
@@ -600,19 +593,9 @@ impl AuthApi {
         let Some(account) = self.find_by_email(&email).await?.filter(|account| account.state != State::Disabled) else {
             return Ok(());
         };
-        let now = time::now_micros();
-        let token = random_token();
         let mut tx = self.database.global_write().await?;
-        let expires = now + RESET_PASSWORD_SECONDS * MICROS;
-        store::insert_email_token(
-            &mut tx,
-            &sha256_hex(token.as_bytes()),
-            account.id,
-            EmailPurpose::ResetPassword,
-            expires,
-            now,
-        )
-        .await?;
+        let token =
+            Self::new_email_token(&mut tx, &account, EmailPurpose::ResetPassword, RESET_PASSWORD_SECONDS).await?;
         tx.commit().await?;
         self.send_later(Mail {
             to: account.email.clone(),
@@ -669,7 +652,7 @@ impl AuthApi {
         }
         account.updated_at = now;
         store::update_account(&mut tx, &account).await?;
-        let issued = store::revoke_user(&mut tx, account.id, "password_reset", now).await?;
+        let issued = store::revoke(&mut tx, store::Sessions::User(account.id), "password_reset", now).await?;
         tx.commit().await?;
         self.revoke_access(&issued).await?;
         self.cache.delete(&format!("login-lock:account:{}", sha256_hex(account.email.as_bytes()))).await?;

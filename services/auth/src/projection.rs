@@ -51,8 +51,13 @@ impl EventHandler for MembershipProjection {
                 let issued = if change.active {
                     Vec::new()
                 } else {
-                    store::revoke_in_organization(&mut tx, &event.organization_id, Some(user), "membership_ended", now)
-                        .await?
+                    store::revoke(
+                        &mut tx,
+                        store::Sessions::Organization { organization: &event.organization_id, user: Some(user) },
+                        "membership_ended",
+                        now,
+                    )
+                    .await?
                 };
                 tx.commit().await?;
                 self.revoke(issued).await
@@ -60,9 +65,13 @@ impl EventHandler for MembershipProjection {
             Some(Payload::OrganizationDeleted(deleted)) => {
                 let mut tx = self.database.global_write().await?;
                 store::deactivate_organization(&mut tx, &deleted.organization_id, now).await?;
-                let issued =
-                    store::revoke_in_organization(&mut tx, &deleted.organization_id, None, "organization_deleted", now)
-                        .await?;
+                let issued = store::revoke(
+                    &mut tx,
+                    store::Sessions::Organization { organization: &deleted.organization_id, user: None },
+                    "organization_deleted",
+                    now,
+                )
+                .await?;
                 tx.commit().await?;
                 self.revoke(issued).await
             }

@@ -5,8 +5,8 @@ use complianceiq_kit::db::GlobalTx;
 use complianceiq_kit::error::ApiError;
 use complianceiq_kit::ids::UserId;
 use complianceiq_proto::complianceiq::auth::v1::AccountState;
-use sqlx::Row;
 use sqlx::any::AnyRow;
+use sqlx::{AssertSqlSafe, Row};
 
 /// Lifecycle of an account as stored.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -317,60 +317,40 @@ fn issued(rows: Vec<AnyRow>) -> Result<Vec<IssuedAccess>, ApiError> {
         .collect()
 }
 
-/// Revokes every live token of a family; returns the access tokens they were issued with.
-pub async fn revoke_family(
-    tx: &mut GlobalTx,
-    family_id: &str,
-    reason: &str,
-    now: i64,
-) -> Result<Vec<IssuedAccess>, ApiError> {
-    let rows = sqlx::query(
-        "UPDATE refresh_tokens SET revoked_at = $2, revoke_reason = $3 WHERE family_id = $1 AND revoked_at IS NULL \
-         RETURNING family_id, access_token_id, access_expires_at",
-    )
-    .bind(family_id)
-    .bind(now)
-    .bind(reason)
-    .fetch_all(tx.connection())
-    .await?;
-    issued(rows)
+/// Which sessions a revocation ends.
+pub enum Sessions<'a> {
+    /// One login session (a refresh token family).
+    Family(&'a str),
+    /// Every session of a person (logout everywhere, password reset).
+    User(UserId),
+    /// Sessions scoped to an organization: of one person who left it, or of everyone.
+    Organization { organization: &'a str, user: Option<UserId> },
 }
 
-/// Revokes every live token of a user (logout everywhere, password reset).
-pub async fn revoke_user(
+/// Revokes every live refresh token of `sessions`; returns the access tokens they were
+/// issued with, which the caller must revoke too.
+pub async fn revoke(
     tx: &mut GlobalTx,
-    user: UserId,
+    sessions: Sessions<'_>,
     reason: &str,
     now: i64,
 ) -> Result<Vec<IssuedAccess>, ApiError> {
-    let rows = sqlx::query(
-        "UPDATE refresh_tokens SET revoked_at = $2, revoke_reason = $3 WHERE user_id = $1 AND revoked_at IS NULL \
-         RETURNING family_id, access_token_id, access_expires_at",
-    )
-    .bind(user.to_string())
-    .bind(now)
-    .bind(reason)
-    .fetch_all(tx.connection())
-    .await?;
-    issued(rows)
-}
-
-/// Revokes every live session scoped to an organization: of one user (they left it) or of
-/// everyone (it was deleted).
-pub async fn revoke_in_organization(
-    tx: &mut GlobalTx,
-    organization: &str,
-    user: Option<UserId>,
-    reason: &str,
-    now: i64,
-) -> Result<Vec<IssuedAccess>, ApiError> {
-    let rows = sqlx::query(
-        "UPDATE refresh_tokens SET revoked_at = $3, revoke_reason = $4 \
-         WHERE organization_id = $1 AND ($2 IS NULL OR user_id = $2) AND revoked_at IS NULL \
-         RETURNING family_id, access_token_id, access_expires_at",
-    )
-    .bind(organization)
-    .bind(user.map(|user| user.to_string()))
+    // $1 and $2 select the sessions; each scope uses them its own way.
+    let (scope, first, second) = match sessions {
+        Sessions::Family(family) => ("family_id = $1", family.to_string(), None),
+        Sessions::User(user) => ("user_id = $1", user.to_string(), None),
+        Sessions::Organization { organization, user } => (
+            "organization_id = $1 AND ($2 IS NULL OR user_id = $2)",
+            organization.to_string(),
+            user.map(|u| u.to_string()),
+        ),
+    };
+    let rows = sqlx::query(AssertSqlSafe(format!(
+        "UPDATE refresh_tokens SET revoked_at = $3, revoke_reason = $4 WHERE {scope} AND revoked_at IS NULL \
+         RETURNING family_id, access_token_id, access_expires_at"
+    )))
+    .bind(first)
+    .bind(second)
     .bind(now)
     .bind(reason)
     .fetch_all(tx.connection())

@@ -407,7 +407,7 @@ fn settings_from(
         let mut domains: Vec<String> = Vec::new();
         for (index, domain) in given.allowed_email_domains.iter().enumerate() {
             let domain = domain.trim().to_ascii_lowercase();
-            if !is_domain_name(&domain) {
+            if !complianceiq_kit::validate::is_domain_name(&domain) {
                 violations.add(
                     &format!("{field}[{index}]"),
                     "INVALID_FORMAT",
@@ -435,19 +435,6 @@ fn is_plausible_timezone(name: &str) -> bool {
             part.starts_with(|c: char| c.is_ascii_uppercase())
                 && part.chars().all(|c| c.is_ascii_alphanumeric() || "_+-".contains(c))
         })
-}
-
-fn is_domain_name(domain: &str) -> bool {
-    let labels: Vec<&str> = domain.split('.').collect();
-    domain.len() <= 253
-        && labels.len() >= 2
-        && labels.iter().all(|label| {
-            (1..=63).contains(&label.len())
-                && label.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
-                && !label.starts_with('-')
-                && !label.ends_with('-')
-        })
-        && labels.last().is_some_and(|tld| tld.bytes().any(|b| b.is_ascii_lowercase()))
 }
 
 /// Marks a record deleted, to be purged later.

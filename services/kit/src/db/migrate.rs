@@ -61,9 +61,12 @@ pub struct MigrationSet {
     pub migrations: &'static [Migration],
 }
 
-/// The kit's own tables, present in every database: the outbox and consumer de-duplication.
-pub const KIT_MIGRATIONS: MigrationSet =
-    MigrationSet { owner: "kit", migrations: &[crate::migration!(1, "0001_outbox")] };
+/// The kit's own schema, present in every database: the outbox, consumer de-duplication, and
+/// (PostgreSQL) the function that applies tenant isolation to a table.
+pub const KIT_MIGRATIONS: MigrationSet = MigrationSet {
+    owner: "kit",
+    migrations: &[crate::migration!(1, "0001_outbox"), crate::migration!(2, "0002_tenant_isolation")],
+};
 
 /// What a run did.
 #[derive(Debug, Default, PartialEq, Eq)]

@@ -18,9 +18,4 @@ CREATE TABLE organizations (
 CREATE UNIQUE INDEX organizations_slug ON organizations (slug);
 
 -- The organization row is its own tenant: visible only inside a transaction scoped to it.
--- FORCE applies the policy to the table owner too.
-ALTER TABLE organizations ENABLE ROW LEVEL SECURITY;
-ALTER TABLE organizations FORCE ROW LEVEL SECURITY;
-CREATE POLICY tenant_isolation ON organizations
-    USING (id = current_setting('app.current_organization_id', true))
-    WITH CHECK (id = current_setting('app.current_organization_id', true));
+SELECT ciq_enable_tenant_isolation('organizations', 'id');

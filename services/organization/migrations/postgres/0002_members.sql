@@ -64,32 +64,8 @@ CREATE TABLE usage_counters (
 );
 
 -- Tenant isolation: rows are visible only in a transaction scoped to their organization.
-ALTER TABLE memberships ENABLE ROW LEVEL SECURITY;
-ALTER TABLE memberships FORCE ROW LEVEL SECURITY;
-CREATE POLICY tenant_isolation ON memberships
-    USING (organization_id = current_setting('app.current_organization_id', true))
-    WITH CHECK (organization_id = current_setting('app.current_organization_id', true));
-
-ALTER TABLE teams ENABLE ROW LEVEL SECURITY;
-ALTER TABLE teams FORCE ROW LEVEL SECURITY;
-CREATE POLICY tenant_isolation ON teams
-    USING (organization_id = current_setting('app.current_organization_id', true))
-    WITH CHECK (organization_id = current_setting('app.current_organization_id', true));
-
-ALTER TABLE team_members ENABLE ROW LEVEL SECURITY;
-ALTER TABLE team_members FORCE ROW LEVEL SECURITY;
-CREATE POLICY tenant_isolation ON team_members
-    USING (organization_id = current_setting('app.current_organization_id', true))
-    WITH CHECK (organization_id = current_setting('app.current_organization_id', true));
-
-ALTER TABLE subscriptions ENABLE ROW LEVEL SECURITY;
-ALTER TABLE subscriptions FORCE ROW LEVEL SECURITY;
-CREATE POLICY tenant_isolation ON subscriptions
-    USING (organization_id = current_setting('app.current_organization_id', true))
-    WITH CHECK (organization_id = current_setting('app.current_organization_id', true));
-
-ALTER TABLE usage_counters ENABLE ROW LEVEL SECURITY;
-ALTER TABLE usage_counters FORCE ROW LEVEL SECURITY;
-CREATE POLICY tenant_isolation ON usage_counters
-    USING (organization_id = current_setting('app.current_organization_id', true))
-    WITH CHECK (organization_id = current_setting('app.current_organization_id', true));
+SELECT ciq_enable_tenant_isolation('memberships');
+SELECT ciq_enable_tenant_isolation('teams');
+SELECT ciq_enable_tenant_isolation('team_members');
+SELECT ciq_enable_tenant_isolation('subscriptions');
+SELECT ciq_enable_tenant_isolation('usage_counters');

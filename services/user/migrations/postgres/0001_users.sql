@@ -52,20 +52,6 @@ CREATE TABLE user_roles (
 CREATE INDEX user_roles_role ON user_roles (organization_id, role_id);
 
 -- Tenant isolation: rows are visible only in a transaction scoped to their organization.
-ALTER TABLE user_profiles ENABLE ROW LEVEL SECURITY;
-ALTER TABLE user_profiles FORCE ROW LEVEL SECURITY;
-CREATE POLICY tenant_isolation ON user_profiles
-    USING (organization_id = current_setting('app.current_organization_id', true))
-    WITH CHECK (organization_id = current_setting('app.current_organization_id', true));
-
-ALTER TABLE roles ENABLE ROW LEVEL SECURITY;
-ALTER TABLE roles FORCE ROW LEVEL SECURITY;
-CREATE POLICY tenant_isolation ON roles
-    USING (organization_id = current_setting('app.current_organization_id', true))
-    WITH CHECK (organization_id = current_setting('app.current_organization_id', true));
-
-ALTER TABLE user_roles ENABLE ROW LEVEL SECURITY;
-ALTER TABLE user_roles FORCE ROW LEVEL SECURITY;
-CREATE POLICY tenant_isolation ON user_roles
-    USING (organization_id = current_setting('app.current_organization_id', true))
-    WITH CHECK (organization_id = current_setting('app.current_organization_id', true));
+SELECT ciq_enable_tenant_isolation('user_profiles');
+SELECT ciq_enable_tenant_isolation('roles');
+SELECT ciq_enable_tenant_isolation('user_roles');
