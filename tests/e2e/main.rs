@@ -14,6 +14,7 @@ mod identity;
 mod people;
 
 mod access;
+mod conformance;
 mod events;
 mod kit_backends;
 mod members;

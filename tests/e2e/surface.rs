@@ -76,7 +76,8 @@ macro_rules! reflect {
 }
 
 async fn every_module_reports_health_and_reflects_its_api(platform: &TestPlatform) {
-    for module in complianceiq::modules() {
+    // The gateway speaks for every service; its edge is tested in gateway.rs.
+    for module in complianceiq::modules().into_iter().filter(|module| module.name.0 != "gateway") {
         let name = module.name.0;
         let service = service_of(name);
         let channel = platform.channel(name).await;

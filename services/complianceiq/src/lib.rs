@@ -3,7 +3,7 @@
 
 use complianceiq_kit::Module;
 
-/// Every module, in design order (auth 8001 ... webhook 8012).
+/// Every module, in design order (auth 8001 ... webhook 8012), then the gateway (8080).
 pub fn modules() -> Vec<Module> {
     vec![
         complianceiq_auth::module(),
@@ -18,5 +18,6 @@ pub fn modules() -> Vec<Module> {
         complianceiq_audit::module(),
         complianceiq_ml::module(),
         complianceiq_webhook::module(),
+        complianceiq_gateway::module(),
     ]
 }

@@ -162,6 +162,10 @@ fn print_banner(platform: &RunningPlatform, data_dir: Option<&std::path::Path>) 
             println!("  {:<14} {address}", module.name);
         }
     }
+    if let Some(gateway) = platform.addresses.get("gateway") {
+        println!();
+        println!("  REST, grpc-web and gRPC at http://{gateway} (OpenAPI: http://{gateway}/openapi.json)");
+    }
     if let Some(organization) = platform.addresses.get("organization") {
         println!();
         println!("  try: grpcurl -plaintext {organization} list");

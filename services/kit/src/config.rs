@@ -207,6 +207,58 @@ pub struct BillingConfig {
     pub stripe_prices: String,
 }
 
+/// The edge gateway.
+#[derive(Args, Clone, Debug)]
+pub struct GatewayConfig {
+    /// Browser origins allowed to call the gateway (CORS), comma-separated. `*` is refused in
+    /// production. Default: local development servers.
+    #[arg(
+        long = "cors-allowed-origins",
+        env = "CIQ_CORS_ALLOWED_ORIGINS",
+        value_delimiter = ',',
+        default_value = "http://localhost:3000,http://localhost:5173,http://localhost:8080"
+    )]
+    pub cors_allowed_origins: Vec<String>,
+    /// PEM certificate chain to terminate TLS at the gateway; unset: plain HTTP (TLS is then
+    /// terminated in front of it).
+    #[arg(long = "gateway-tls-cert", env = "CIQ_GATEWAY_TLS_CERT")]
+    pub tls_cert: Option<PathBuf>,
+    /// PEM private key for --gateway-tls-cert.
+    #[arg(long = "gateway-tls-key", env = "CIQ_GATEWAY_TLS_KEY")]
+    pub tls_key: Option<PathBuf>,
+    /// Largest request body accepted, bytes.
+    #[arg(long = "gateway-max-body-bytes", env = "CIQ_GATEWAY_MAX_BODY_BYTES", default_value_t = 4 * 1024 * 1024)]
+    pub max_body_bytes: usize,
+    /// Seconds a call may take before the gateway answers 504 / DEADLINE_EXCEEDED.
+    #[arg(long = "gateway-timeout-seconds", env = "CIQ_GATEWAY_TIMEOUT_SECONDS", default_value_t = 30)]
+    pub timeout_seconds: u64,
+    /// Requests per minute one client (user, or address when anonymous) may make.
+    #[arg(long = "rate-limit-client-per-minute", env = "CIQ_RATE_LIMIT_CLIENT_PER_MINUTE", default_value_t = 600)]
+    pub client_per_minute: u32,
+    /// Requests per minute an organization on the free plan may make; paid plans get
+    /// multiples (starter 5x, professional 25x, enterprise 100x).
+    #[arg(long = "rate-limit-tenant-per-minute", env = "CIQ_RATE_LIMIT_TENANT_PER_MINUTE", default_value_t = 1200)]
+    pub tenant_per_minute: u32,
+}
+
+impl Default for GatewayConfig {
+    fn default() -> Self {
+        Self {
+            cors_allowed_origins: vec![
+                "http://localhost:3000".into(),
+                "http://localhost:5173".into(),
+                "http://localhost:8080".into(),
+            ],
+            tls_cert: None,
+            tls_key: None,
+            max_body_bytes: 4 * 1024 * 1024,
+            timeout_seconds: 30,
+            client_per_minute: 600,
+            tenant_per_minute: 1200,
+        }
+    }
+}
+
 /// How the platform was started.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum RunMode {
@@ -240,6 +292,8 @@ pub struct PlatformConfig {
     pub mail: MailConfig,
     #[command(flatten)]
     pub billing: BillingConfig,
+    #[command(flatten)]
+    pub gateway: GatewayConfig,
     /// Set by the command, not by a flag.
     #[arg(skip)]
     pub mode: RunMode,
@@ -271,6 +325,7 @@ impl PlatformConfig {
                 public_url: "http://localhost:8080".into(),
             },
             billing: BillingConfig { stripe_api_base: "https://api.stripe.com".into(), ..Default::default() },
+            gateway: GatewayConfig::default(),
             mode: RunMode::Development,
         }
     }

@@ -8,6 +8,7 @@ use std::convert::Infallible;
 use std::sync::Arc;
 
 use futures::future::BoxFuture;
+use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tonic::body::Body;
 use tonic::codegen::Service;
@@ -15,6 +16,7 @@ use tonic::server::NamedService;
 use tonic::service::Routes;
 use tonic::transport::{Channel, Endpoint};
 
+use crate::auth::layer::AccessControl;
 use crate::bus::EventBus;
 use crate::cache::Cache;
 use crate::config::{DatabaseGroup, PlatformConfig};
@@ -52,6 +54,8 @@ pub struct ModuleContext {
     pub(crate) database: Option<Database>,
     /// Cache and revocation store.
     pub cache: Arc<dyn Cache>,
+    /// Verification of access tokens and the contracts' access rules, shared by the process.
+    pub access: Arc<AccessControl>,
     /// Event bus (subscriptions are declared in [`ModuleParts`]; this is for the rare direct use).
     pub bus: Arc<dyn EventBus>,
     /// Encryption of secrets at rest.
@@ -88,6 +92,10 @@ pub struct Worker {
     pub run: Box<dyn FnOnce(CancellationToken) -> BoxFuture<'static, ()> + Send>,
 }
 
+/// Serves a module's listener itself (the gateway, which speaks REST and grpc-web as well as
+/// gRPC), until the token is cancelled.
+pub type Server = Box<dyn FnOnce(TcpListener, CancellationToken) -> BoxFuture<'static, Result<(), String>> + Send>;
+
 /// What a module runs.
 #[derive(Default)]
 pub struct ModuleParts {
@@ -95,6 +103,7 @@ pub struct ModuleParts {
     pub(crate) service_names: Vec<&'static str>,
     pub(crate) workers: Vec<Worker>,
     pub(crate) subscriptions: Vec<Subscription>,
+    pub(crate) server: Option<Server>,
 }
 
 impl ModuleParts {
@@ -116,6 +125,13 @@ impl ModuleParts {
     {
         self.service_names.push(S::NAME);
         self.routes = self.routes.add_service(service);
+        self
+    }
+
+    /// Serves the listener with `server` instead of the kit's gRPC server. Such a module adds
+    /// no gRPC services and applies its own access control.
+    pub fn server(mut self, server: Server) -> Self {
+        self.server = Some(server);
         self
     }
 

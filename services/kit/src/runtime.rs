@@ -240,6 +240,7 @@ pub async fn start(
             config: config.clone(),
             database: module.database.and_then(|group| databases.get(&group).cloned()),
             cache: cache.clone(),
+            access: access.clone(),
             bus: bus.clone(),
             secrets: secrets.clone(),
             mailer: mailer.clone(),
@@ -261,14 +262,21 @@ pub async fn start(
                 Ok(())
             });
         }
-        tasks.spawn(crate::server::serve(
-            module.name,
-            listener,
-            parts.routes,
-            parts.service_names,
-            access.clone(),
-            shutdown.clone(),
-        ));
+        match parts.server {
+            Some(server) => {
+                tasks.spawn(server(listener, shutdown.clone()));
+            }
+            None => {
+                tasks.spawn(crate::server::serve(
+                    module.name,
+                    listener,
+                    parts.routes,
+                    parts.service_names,
+                    access.clone(),
+                    shutdown.clone(),
+                ));
+            }
+        }
     }
     for database in databases.values() {
         let relay = OutboxRelay::new(database.clone(), bus.clone());

@@ -17,6 +17,7 @@ use super::verifier::TokenVerifier;
 use super::{Identity, is_revoked};
 use crate::cache::Cache;
 use crate::error::ApiError;
+use complianceiq_proto::RpcAccess;
 
 /// Infrastructure every client may use without a token.
 const OPEN_PREFIXES: [&str; 3] = ["/grpc.health.v1.", "/grpc.reflection.v1.", "/grpc.reflection.v1alpha."];
@@ -39,7 +40,18 @@ impl AccessControl {
         if OPEN_PREFIXES.iter().any(|prefix| path.starts_with(prefix)) {
             return Ok(None);
         }
-        let Some(rule) = complianceiq_proto::rpc_access(path) else {
+        self.authorize_rule(path, complianceiq_proto::rpc_access(path), headers).await
+    }
+
+    /// Like [`authorize`](Self::authorize), with the RPC's rule given (the gateway reads rules
+    /// from the descriptors it routes). `None`: the RPC is not in the contracts; refused.
+    pub async fn authorize_rule(
+        &self,
+        path: &str,
+        rule: Option<&RpcAccess>,
+        headers: &http::HeaderMap,
+    ) -> Result<Option<Identity>, ApiError> {
+        let Some(rule) = rule else {
             return Err(ApiError::PermissionDenied {
                 reason: "RPC_UNKNOWN",
                 message: format!("{path} is not an RPC of the ComplianceIQ contracts"),

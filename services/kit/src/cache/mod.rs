@@ -48,6 +48,74 @@ pub trait Cache: Send + Sync + 'static {
     /// counter's `ttl` (a fixed window), later ones do not extend it.
     async fn increment(&self, key: &str, ttl: Duration) -> Result<i64, CacheError>;
 
+    /// One request against a GCRA rate limit of `limit` per `period` (bursts up to `limit`),
+    /// atomic across replicas sharing the store.
+    async fn rate_limit(&self, key: &str, limit: u32, period: Duration) -> Result<RateDecision, CacheError>;
+
     /// `redis` or `in-process`, for start-up messages.
     fn kind(&self) -> &'static str;
+}
+
+/// The outcome of a rate-limited request.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RateDecision {
+    /// Whether the request may proceed.
+    pub allowed: bool,
+    /// Requests still allowed right now.
+    pub remaining: u32,
+    /// When the limit is fully replenished.
+    pub reset_after: Duration,
+    /// When to retry, if refused.
+    pub retry_after: Duration,
+}
+
+/// The generic cell rate algorithm on a stored "theoretical arrival time" (`tat`, in
+/// microseconds): each request pushes it by one emission interval; a request that would push
+/// it beyond one period ahead of now is refused. Returns the decision and the new `tat`.
+pub fn gcra(now: i64, stored_tat: Option<i64>, limit: u32, period: Duration) -> (RateDecision, Option<i64>) {
+    let period = period.as_micros() as i64;
+    let interval = (period / i64::from(limit.max(1))).max(1);
+    let tat = stored_tat.unwrap_or(now).max(now);
+    let new_tat = tat + interval;
+    let allow_at = new_tat - period;
+    if allow_at > now {
+        let decision = RateDecision {
+            allowed: false,
+            remaining: 0,
+            reset_after: Duration::from_micros((tat - now) as u64),
+            retry_after: Duration::from_micros((allow_at - now) as u64),
+        };
+        return (decision, None);
+    }
+    let remaining = ((period - (new_tat - now)) / interval).max(0) as u32;
+    let decision = RateDecision {
+        allowed: true,
+        remaining,
+        reset_after: Duration::from_micros((new_tat - now) as u64),
+        retry_after: Duration::ZERO,
+    };
+    (decision, Some(new_tat))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn gcra_allows_a_burst_then_spaces_requests() {
+        let period = Duration::from_secs(60);
+        let (mut tat, mut now) = (None, 0);
+        for expected_remaining in (0..3).rev() {
+            let (decision, next) = gcra(now, tat, 3, period);
+            assert!(decision.allowed);
+            assert_eq!(decision.remaining, expected_remaining);
+            tat = next;
+        }
+        let (refused, unchanged) = gcra(now, tat, 3, period);
+        assert!(!refused.allowed && unchanged.is_none());
+        assert_eq!(refused.retry_after, Duration::from_secs(20), "one emission interval");
+        now += 20_000_000;
+        let (decision, _) = gcra(now, tat, 3, period);
+        assert!(decision.allowed, "one request per interval after the burst");
+    }
 }

@@ -81,6 +81,43 @@ impl Cache for RedisCache {
         Ok(count)
     }
 
+    async fn rate_limit(&self, key: &str, limit: u32, period: Duration) -> Result<super::RateDecision, CacheError> {
+        // The GCRA step runs in Redis (one script, atomic), with the server's clock, so replicas
+        // never race and never disagree about time. Returns {allowed, remaining, reset_us, retry_us}.
+        static SCRIPT: std::sync::LazyLock<redis::Script> = std::sync::LazyLock::new(|| {
+            redis::Script::new(
+                r"
+                local now_parts = redis.call('TIME')
+                local now = tonumber(now_parts[1]) * 1000000 + tonumber(now_parts[2])
+                local period = tonumber(ARGV[1])
+                local interval = math.max(1, math.floor(period / tonumber(ARGV[2])))
+                local tat = tonumber(redis.call('GET', KEYS[1]) or now)
+                if tat < now then tat = now end
+                local new_tat = tat + interval
+                local allow_at = new_tat - period
+                if allow_at > now then
+                  return {0, 0, tat - now, allow_at - now}
+                end
+                redis.call('SET', KEYS[1], new_tat, 'PX', math.max(1, math.ceil((new_tat - now) / 1000)))
+                return {1, math.floor((period - (new_tat - now)) / interval), new_tat - now, 0}
+                ",
+            )
+        });
+        let (allowed, remaining, reset, retry): (i64, i64, i64, i64) = SCRIPT
+            .key(self.key(key))
+            .arg(period.as_micros() as i64)
+            .arg(i64::from(limit.max(1)))
+            .invoke_async(&mut self.connection.clone())
+            .await
+            .map_err(failed("rate limit script"))?;
+        Ok(super::RateDecision {
+            allowed: allowed == 1,
+            remaining: remaining.max(0) as u32,
+            reset_after: Duration::from_micros(reset.max(0) as u64),
+            retry_after: Duration::from_micros(retry.max(0) as u64),
+        })
+    }
+
     fn kind(&self) -> &'static str {
         "redis"
     }
