@@ -20,7 +20,7 @@ use complianceiq_kit::error::ApiError;
 use futures::StreamExt;
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use http::{Method, Request, Response, StatusCode};
-use http_body_util::{BodyExt, Full, Limited, StreamBody};
+use http_body_util::{BodyExt, BodyStream, Full, Limited, StreamBody};
 use hyper::body::{Frame, Incoming};
 use prost_reflect::DescriptorPool;
 use tokio::net::TcpListener;
@@ -641,6 +641,10 @@ impl Gateway {
         for name in IDENTITY_HEADERS {
             parts.headers.remove(name);
         }
+        // grpc-web arrives over HTTP/1.1; the backend hop is HTTP/2, which names the backend
+        // in `:authority` (the channel sets it), so the client's `host` must not travel on.
+        parts.headers.remove(header::HOST);
+        parts.version = http::Version::HTTP_2;
         parts.headers.insert("x-forwarded-for", header_value(client));
         parts.headers.insert(REQUEST_ID_HEADER, header_value(request_id));
         let request = Request::from_parts(parts, Body::new(Limited::new(body, self.settings.max_body_bytes)));
@@ -648,6 +652,9 @@ impl Gateway {
             let channel = channel.clone();
             async move {
                 let module = request.uri().path().split('.').nth(1).unwrap_or("backend").to_string();
+                // tonic-web passes the encoded body's exact size hint through decoding, so the
+                // backend hop would announce a wrong content-length; announce none.
+                let request = request.map(|body| Body::new(StreamBody::new(BodyStream::new(body))));
                 Ok::<_, Infallible>(match channel.oneshot(request).await {
                     Ok(response) => response,
                     Err(error) => unavailable(&module, &error.to_string()).into_http(),

@@ -98,7 +98,7 @@ async fn build(context: ModuleContext) -> Result<ModuleParts, BuildError> {
         timeout: Duration::from_secs(config.timeout_seconds.max(1)),
         client_limit: config.client_per_minute.max(1),
         tenant_limit: config.tenant_per_minute.max(1),
-        rate_period: Duration::from_secs(60),
+        rate_period: Duration::from_secs(config.rate_period_seconds.max(1)),
         trust_forwarded_for: context.config.security.trust_forwarded_for,
     };
     let gateway = Arc::new(Gateway::new(

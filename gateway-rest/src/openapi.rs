@@ -221,7 +221,7 @@ impl Generator<'_> {
             if excluded.contains(&proto_path) || field.is_map() {
                 continue;
             }
-            let json_path = proto_path.split('.').map(|part| json_name(part)).collect::<Vec<_>>().join(".");
+            let json_path = proto_path.split('.').map(json_name).collect::<Vec<_>>().join(".");
             match field.kind() {
                 Kind::Message(inner) if Self::well_known(&inner).is_none() => {
                     if !field.is_list() && depth < 3 {

@@ -10,7 +10,7 @@ use prost_reflect::{
     DescriptorPool, FieldDescriptor, Kind, MessageDescriptor, MethodDescriptor, ServiceDescriptor, Value,
 };
 
-use crate::template::PathTemplate;
+use crate::template::{Bindings, PathTemplate};
 
 /// Where the HTTP body goes in the request message.
 #[derive(Clone, Debug)]
@@ -40,7 +40,7 @@ pub struct Route {
 
 /// The outcome of looking a request up.
 pub enum Lookup<'a> {
-    Found(&'a Route, Vec<(String, String)>),
+    Found(&'a Route, Bindings),
     /// The path exists for other verbs.
     MethodNotAllowed(Vec<http::Method>),
     NotFound,
@@ -177,7 +177,7 @@ impl RouteTable {
 
     /// The route for a request, preferring the most specific template.
     pub fn lookup(&self, verb: &http::Method, path: &str) -> Lookup<'_> {
-        let mut best: Option<(&Route, Vec<(String, String)>, Vec<u8>)> = None;
+        let mut best: Option<(&Route, Bindings, Vec<u8>)> = None;
         let mut other_verbs = Vec::new();
         for route in &self.routes {
             let Some(bindings) = route.template.matches(path) else { continue };

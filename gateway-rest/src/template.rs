@@ -29,6 +29,9 @@ struct Unit {
     variable: Option<usize>,
 }
 
+/// Field paths bound by a matched template, in template order, with their decoded values.
+pub type Bindings = Vec<(String, String)>;
+
 /// A parsed template.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct PathTemplate {
@@ -110,7 +113,7 @@ impl PathTemplate {
                 rest = &rest[end..];
             }
             match rest.strip_prefix('/') {
-                Some(next) if next.is_empty() => return Err(TemplateError(format!("{source}: trailing /"))),
+                Some("") => return Err(TemplateError(format!("{source}: trailing /"))),
                 Some(next) => rest = next,
                 None if rest.is_empty() => {}
                 None => return Err(TemplateError(format!("{source}: expected / after a variable"))),
@@ -180,7 +183,7 @@ impl PathTemplate {
 
     /// Matches a request path (already without query), returning each variable's value,
     /// percent-decoded (multi-segment values keep their `/`).
-    pub fn matches(&self, path: &str) -> Option<Vec<(String, String)>> {
+    pub fn matches(&self, path: &str) -> Option<Bindings> {
         let body = path.strip_prefix('/')?;
         let body = match &self.verb {
             Some(verb) => body.strip_suffix(verb.as_str())?.strip_suffix(':')?,

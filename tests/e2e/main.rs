@@ -16,6 +16,7 @@ mod people;
 mod access;
 mod conformance;
 mod events;
+mod gateway;
 mod kit_backends;
 mod members;
 mod organization;

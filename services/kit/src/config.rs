@@ -239,6 +239,15 @@ pub struct GatewayConfig {
     /// multiples (starter 5x, professional 25x, enterprise 100x).
     #[arg(long = "rate-limit-tenant-per-minute", env = "CIQ_RATE_LIMIT_TENANT_PER_MINUTE", default_value_t = 1200)]
     pub tenant_per_minute: u32,
+    /// Length of the rate-limit window, seconds: the limits above apply per this many
+    /// seconds instead of per minute (tests shorten it).
+    #[arg(
+        long = "rate-limit-period-seconds",
+        env = "CIQ_RATE_LIMIT_PERIOD_SECONDS",
+        default_value_t = 60,
+        hide = true
+    )]
+    pub rate_period_seconds: u64,
 }
 
 impl Default for GatewayConfig {
@@ -255,6 +264,7 @@ impl Default for GatewayConfig {
             timeout_seconds: 30,
             client_per_minute: 600,
             tenant_per_minute: 1200,
+            rate_period_seconds: 60,
         }
     }
 }
