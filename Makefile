@@ -4,10 +4,12 @@
 CARGO ?= cargo
 BUF_VERSION := 1.75.0
 BUF := .tools/node_modules/.bin/buf
+FUZZ_PYTHON := .tools/venv/bin/python
+FUZZ_EXAMPLES ?= 25
 SERVERS_GIVEN := $(and $(CIQ_TEST_POSTGRES_URL),$(CIQ_TEST_REDIS_URL),$(CIQ_TEST_NATS_URL))
 HAVE_NEXTEST := $(shell $(CARGO) nextest --version >/dev/null 2>&1 && echo yes)
 
-.PHONY: run build test lint fmt buf-lint bench clean
+.PHONY: run build test lint fmt buf-lint api-fuzz bench clean
 
 ## run: every module in one process on SQLite, an in-process bus and cache (data in .complianceiq/)
 run:
@@ -47,6 +49,19 @@ $(BUF):
 
 buf-lint: $(BUF)
 	$(BUF) lint
+
+$(FUZZ_PYTHON):
+	python3 -m venv .tools/venv
+	.tools/venv/bin/pip install --quiet --disable-pip-version-check schemathesis==4.32.5 openapi-spec-validator==0.9.0
+
+## api-fuzz: validate /openapi.json and fuzz the REST edge with schemathesis (FUZZ_EXAMPLES per operation)
+api-fuzz: $(FUZZ_PYTHON)
+	$(CARGO) build --bin complianceiq
+	$(FUZZ_PYTHON) .ci/api_fuzz.py $${CARGO_TARGET_DIR:-target}/debug/complianceiq --max-examples $(FUZZ_EXAMPLES)
+
+## bench: the gateway's added latency and throughput against direct gRPC (release build); see BENCHMARKS.md
+bench:
+	$(CARGO) bench -p complianceiq-e2e --bench edge
 
 clean:
 	$(CARGO) clean

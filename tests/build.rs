@@ -14,6 +14,6 @@ fn main() {
     let mut config = prost_build::Config::new();
     config.extern_path(".google.api", "::complianceiq_proto::google::api");
     config.extern_path(".complianceiq", "::complianceiq_proto::complianceiq");
-    config.service_generator(tonic_prost_build::configure().build_client(false).service_generator());
+    config.service_generator(tonic_prost_build::configure().service_generator());
     config.compile_fds(compiler.file_descriptor_set()).expect("generating conformance code");
 }

@@ -20,7 +20,7 @@ use complianceiq_kit::error::ApiError;
 use futures::StreamExt;
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use http::{Method, Request, Response, StatusCode};
-use http_body_util::{BodyExt, BodyStream, Full, Limited, StreamBody};
+use http_body_util::{BodyExt, Full, Limited, StreamBody};
 use hyper::body::{Frame, Incoming};
 use prost_reflect::DescriptorPool;
 use tokio::net::TcpListener;
@@ -40,6 +40,9 @@ const IDENTITY_HEADERS: [&str; 6] =
     ["x-user-id", "x-organization-id", "x-roles", "x-permissions", "x-authenticated-user", "x-forwarded-for"];
 /// Headers copied from a REST request to the gRPC call (besides `Grpc-Metadata-*`).
 const FORWARDED_HEADERS: [&str; 4] = ["authorization", "x-request-id", "traceparent", "tracestate"];
+/// Headers of the HTTP/2 hop itself, never taken from a client's `Grpc-Metadata-*`.
+const TRANSPORT_HEADERS: [&str; 7] =
+    ["te", "content-type", "content-length", "host", "connection", "user-agent", "cookie"];
 /// Headers browsers may read from responses.
 const EXPOSED_HEADERS: &str = "grpc-status, grpc-message, grpc-status-details-bin, x-request-id, \
                                ratelimit-limit, ratelimit-remaining, ratelimit-reset, retry-after";
@@ -528,8 +531,13 @@ impl Gateway {
             }
         }
         for (name, value) in headers {
+            // Not a way around the allowlist: no identity, credentials, request id or
+            // transport headers under the prefix.
             if let Some(key) = name.as_str().strip_prefix("grpc-metadata-")
                 && !IDENTITY_HEADERS.contains(&key)
+                && !FORWARDED_HEADERS.contains(&key)
+                && !key.starts_with("grpc-")
+                && !TRANSPORT_HEADERS.contains(&key)
                 && let Ok(key) = HeaderName::from_bytes(key.as_bytes())
             {
                 forwarded.insert(key, value.clone());
@@ -553,7 +561,7 @@ impl Gateway {
             transcode::request_message(route, bindings, parts.uri.query(), body).map_err(tonic::Status::from)?;
         let channel = self.backend(&route.rpc_path)?;
         let mut grpc = tonic::client::Grpc::new(channel);
-        grpc.ready().await.map_err(|e| unavailable(&route.rpc_path, &e.to_string()))?;
+        grpc.ready().await.map_err(|e| unavailable(&route.rpc_path, &e))?;
         let mut request = tonic::Request::new(transcode::encode(&message));
         *request.metadata_mut() = self.metadata_for(&parts.headers, client, request_id);
         let path: http::uri::PathAndQuery = route.rpc_path.parse().map_err(|_| tonic::Status::internal("RPC path"))?;
@@ -652,12 +660,10 @@ impl Gateway {
             let channel = channel.clone();
             async move {
                 let module = request.uri().path().split('.').nth(1).unwrap_or("backend").to_string();
-                // tonic-web passes the encoded body's exact size hint through decoding, so the
-                // backend hop would announce a wrong content-length; announce none.
-                let request = request.map(|body| Body::new(StreamBody::new(BodyStream::new(body))));
+                let request = request.map(|body| Body::new(UnsizedBody(body)));
                 Ok::<_, Infallible>(match channel.oneshot(request).await {
                     Ok(response) => response,
-                    Err(error) => unavailable(&module, &error.to_string()).into_http(),
+                    Err(error) => unavailable(&module, &error).into_http(),
                 })
             }
         });
@@ -688,7 +694,35 @@ impl Gateway {
     }
 }
 
-fn unavailable(target: &str, detail: &str) -> tonic::Status {
+/// A body that announces no length. tonic-web passes the encoded body's exact size hint
+/// through decoding, so the backend hop would announce a wrong content-length; the end of
+/// the stream is still reported as soon as it is known, so no stream has to be reset.
+struct UnsizedBody(Body);
+
+impl hyper::body::Body for UnsizedBody {
+    type Data = Bytes;
+    type Error = tonic::Status;
+
+    fn poll_frame(
+        mut self: std::pin::Pin<&mut Self>,
+        context: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<hyper::body::Frame<Bytes>, tonic::Status>>> {
+        std::pin::Pin::new(&mut self.0).poll_frame(context)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.0.is_end_stream()
+    }
+}
+
+fn unavailable(target: &str, error: &(dyn std::error::Error + 'static)) -> tonic::Status {
+    // The whole chain: "transport error" alone does not tell an operator what broke.
+    let mut detail = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        detail = format!("{detail}: {cause}");
+        source = cause.source();
+    }
     tracing::warn!(%target, %detail, "backend unavailable");
     tonic::Status::unavailable(format!("{target} is unavailable; try again"))
 }

@@ -112,6 +112,19 @@ impl ConformanceService for Echo {
     async fn private(&self, request: Request<Everything>) -> Result<Response<Everything>, Status> {
         Ok(Response::new(request.into_inner()))
     }
+    async fn headers(&self, request: Request<HeadersRequest>) -> Result<Response<HeadersResponse>, Status> {
+        let metadata = request
+            .metadata()
+            .iter()
+            .filter_map(|entry| match entry {
+                tonic::metadata::KeyAndValueRef::Ascii(key, value) => {
+                    Some((key.to_string(), value.to_str().ok()?.to_string()))
+                }
+                tonic::metadata::KeyAndValueRef::Binary(..) => None,
+            })
+            .collect();
+        Ok(Response::new(HeadersResponse { metadata }))
+    }
 }
 
 struct Edge {
@@ -407,6 +420,69 @@ async fn bodies_timeouts_methods_and_tokens_are_policed_at_the_edge() {
     let echoed =
         edge.client.get(format!("{}/v1/things/x", edge.base)).header("x-request-id", "client-42").send().await.unwrap();
     assert_eq!(echoed.headers()["x-request-id"], "client-42");
+}
+
+#[tokio::test]
+async fn only_allowlisted_headers_reach_the_backend_and_identity_headers_never_do() {
+    let edge = edge().await;
+    let response = edge
+        .client
+        .get(format!("{}/v1/headers", edge.base))
+        .header("grpc-metadata-tenant-hint", "blue")
+        .header("grpc-metadata-x-user-id", "forged")
+        .header("grpc-metadata-authorization", "Bearer smuggled")
+        .header("grpc-metadata-grpc-timeout", "1n")
+        .header("x-request-id", "r-1")
+        .header("traceparent", "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01")
+        .header("x-user-id", "forged")
+        .header("x-organization-id", "forged")
+        .header("x-forwarded-for", "203.0.113.9")
+        .header("cookie", "session=secret")
+        .header("x-custom", "not on the list")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let metadata: Value = serde_json::from_slice(&response.bytes().await.unwrap()).unwrap();
+    let metadata = &metadata["metadata"];
+    assert_eq!(metadata["tenant-hint"], "blue", "Grpc-Metadata-* travels without its prefix");
+    assert_eq!(metadata["x-request-id"], "r-1");
+    assert_eq!(metadata["traceparent"], "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01");
+    assert_eq!(metadata["x-forwarded-for"], "127.0.0.1", "the edge says who called, not the client");
+    for absent in ["x-user-id", "x-organization-id", "authorization", "cookie", "x-custom", "grpc-timeout"] {
+        assert!(metadata.get(absent).is_none(), "{absent} must not reach the backend: {metadata}");
+    }
+
+    // Native gRPC: the client's metadata passes, except identity headers and its own address claim.
+    let channel = tonic::transport::Endpoint::from_shared(edge.base.clone()).unwrap().connect().await.unwrap();
+    let mut request = Request::new(HeadersRequest {});
+    for (key, value) in [("x-user-id", "forged"), ("x-forwarded-for", "203.0.113.9"), ("tenant-hint", "green")] {
+        request.metadata_mut().insert(key, value.parse().unwrap());
+    }
+    let metadata = proto::conformance_service_client::ConformanceServiceClient::new(channel)
+        .headers(request)
+        .await
+        .unwrap()
+        .into_inner()
+        .metadata;
+    assert_eq!(metadata.get("tenant-hint").map(String::as_str), Some("green"));
+    assert_eq!(metadata.get("x-forwarded-for").map(String::as_str), Some("127.0.0.1"));
+    assert!(!metadata.contains_key("x-user-id"));
+    assert_eq!(metadata.get("x-request-id").map(String::len), Some(36), "a request id is assigned");
+}
+
+/// HTTP/2 servers close a connection whose peer makes them reset too many streams (h2 allows
+/// 1024); a pass-through that ended request streams late did, and broke under load.
+#[tokio::test]
+async fn a_backend_connection_outlives_many_passthrough_calls() {
+    let edge = edge().await;
+    let channel = tonic::transport::Endpoint::from_shared(edge.base.clone()).unwrap().connect().await.unwrap();
+    let mut client = proto::conformance_service_client::ConformanceServiceClient::new(channel);
+    for n in 0..1500 {
+        let sent = Everything { text: n.to_string(), ..Default::default() };
+        let echoed = client.echo(sent.clone()).await.unwrap_or_else(|status| panic!("call {n}: {status:?}"));
+        assert_eq!(echoed.into_inner(), sent);
+    }
 }
 
 #[tokio::test]

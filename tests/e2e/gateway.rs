@@ -366,48 +366,69 @@ mod rate_limits_trip_and_recover {
     }
 }
 
+/// The window of the tight limits. The bursts below are sent concurrently, so they land well
+/// within one emission interval (PERIOD / limit) even on a loaded machine.
+const PERIOD: Duration = Duration::from_secs(3);
+
 fn tight_limits(config: &mut complianceiq_kit::config::PlatformConfig) {
     config.gateway.client_per_minute = 4;
     config.gateway.tenant_per_minute = 6;
-    config.gateway.rate_period_seconds = 2;
+    config.gateway.rate_period_seconds = PERIOD.as_secs();
+}
+
+async fn burst(
+    platform: &TestPlatform,
+    path: &str,
+    tokens: &[&str],
+) -> Vec<(StatusCode, reqwest::header::HeaderMap, Value)> {
+    futures::future::join_all(tokens.iter().map(|token| rest(platform, reqwest::Method::GET, path, Some(token), None)))
+        .await
 }
 
 async fn rate_limits_trip_and_recover(platform: &TestPlatform) {
     let tenant = platform.tenant("Limited").await;
     let path = format!("/api/v1/organizations/{}", tenant.id());
-    // Per client: 4 per 2 s, so the fifth is refused with Retry-After and RateLimit headers.
-    let mut last = None;
-    for _ in 0..5 {
-        last = Some(rest(platform, reqwest::Method::GET, &path, Some(tenant.token()), None).await);
-    }
-    let (status, headers, body) = last.unwrap();
-    assert_eq!((status, &body["code"]), (StatusCode::TOO_MANY_REQUESTS, &json!(8)), "{body}");
+    // Per client: 4 per window, so one of five is refused, with Retry-After and RateLimit headers.
+    let answers = burst(platform, &path, &[tenant.token(); 5]).await;
+    let refused: Vec<_> = answers.iter().filter(|(status, _, _)| *status == StatusCode::TOO_MANY_REQUESTS).collect();
+    assert_eq!(refused.len(), 1, "{:?}", answers.iter().map(|a| a.0).collect::<Vec<_>>());
+    let (_, headers, body) = refused[0];
+    assert_eq!(body["code"], json!(8), "{body}");
     assert_eq!(headers["ratelimit-limit"], "4");
     assert_eq!(headers["ratelimit-remaining"], "0");
-    assert_eq!(headers["retry-after"], "1");
+    assert_eq!(headers["retry-after"], "1", "the next request fits in 750 ms");
     let grpc = OrganizationServiceClient::new(Channel::from_shared(base(platform)).unwrap().connect().await.unwrap())
         .get_organization(authorized(GetOrganizationRequest { org_id: tenant.id().into() }, tenant.token()))
         .await
         .unwrap_err();
     assert_eq!(grpc.code(), Code::ResourceExhausted, "the same limit over gRPC");
-    // It recovers once the interval has passed.
-    tokio::time::sleep(Duration::from_millis(1100)).await;
+    // It recovers once the emission interval has passed.
+    tokio::time::sleep(Duration::from_millis(1000)).await;
     let (status, headers, _) = rest(platform, reqwest::Method::GET, &path, Some(tenant.token()), None).await;
     assert_eq!(status, StatusCode::OK);
     assert!(headers.contains_key("ratelimit-remaining"));
 
-    // Per tenant: two people of the organization share 6 per 2 s on the free plan...
+    // Per tenant: two people of the organization share 6 per window on the free plan...
     let (member, _) = platform.member(&tenant, "second@limited.example.com", &[]).await;
-    tokio::time::sleep(Duration::from_millis(2100)).await;
-    let mut statuses = Vec::new();
-    for token in
-        [tenant.token(), member.token(), tenant.token(), member.token(), tenant.token(), member.token(), tenant.token()]
-    {
-        statuses.push(rest(platform, reqwest::Method::GET, &path, Some(token), None).await.0);
-    }
+    tokio::time::sleep(PERIOD).await;
+    let answers = burst(
+        platform,
+        &path,
+        &[
+            tenant.token(),
+            member.token(),
+            tenant.token(),
+            member.token(),
+            tenant.token(),
+            member.token(),
+            tenant.token(),
+        ],
+    )
+    .await;
+    let statuses: Vec<_> = answers.iter().map(|answer| answer.0).collect();
     assert_eq!(statuses.iter().filter(|s| **s == StatusCode::TOO_MANY_REQUESTS).count(), 1, "{statuses:?}");
     // ...and five times that on the starter plan (the gateway learns the plan from events).
-    tokio::time::sleep(Duration::from_millis(2100)).await;
+    tokio::time::sleep(PERIOD).await;
     let (status, _, _) = rest(
         platform,
         reqwest::Method::PUT,
@@ -424,13 +445,8 @@ async fn rate_limits_trip_and_recover(platform: &TestPlatform) {
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    tokio::time::sleep(Duration::from_millis(2100)).await;
-    let mut refused = 0;
-    for index in 0..8 {
-        let token = if index % 2 == 0 { tenant.token() } else { member.token() };
-        if rest(platform, reqwest::Method::GET, &path, Some(token), None).await.0 == StatusCode::TOO_MANY_REQUESTS {
-            refused += 1;
-        }
-    }
+    tokio::time::sleep(PERIOD).await;
+    let tokens: Vec<&str> = (0..8).map(|index| if index % 2 == 0 { tenant.token() } else { member.token() }).collect();
+    let refused = burst(platform, &path, &tokens).await.iter().filter(|a| a.0 == StatusCode::TOO_MANY_REQUESTS).count();
     assert_eq!(refused, 0, "8 requests fit the starter plan's 30 per window (each person stays within 4)");
 }

@@ -187,6 +187,25 @@ impl ApiError {
     }
 }
 
+// A status travels in HTTP/2 trailers (message percent-encoded, details base64), and peers
+// refuse header blocks over 16 KiB; user input echoed into errors must not push it past.
+const MAX_MESSAGE_BYTES: usize = 1024;
+const MAX_VIOLATIONS: usize = 10;
+const MAX_FIELD_BYTES: usize = 120;
+const MAX_DESCRIPTION_BYTES: usize = 400;
+
+/// `text` cut to at most `max` bytes on a character boundary, marked with an ellipsis.
+fn bounded(text: &str, max: usize) -> String {
+    if text.len() <= max {
+        return text.to_string();
+    }
+    let mut end = max - '…'.len_utf8();
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}…", &text[..end])
+}
+
 fn any<M: Message>(type_name: &str, message: &M) -> prost_types::Any {
     prost_types::Any { type_url: format!("type.googleapis.com/{type_name}"), value: message.encode_to_vec() }
 }
@@ -203,25 +222,32 @@ impl From<ApiError> for Status {
             },
         )];
         let message = match &error {
-            ApiError::InvalidArgument { violations, .. } => {
+            ApiError::InvalidArgument { violations, message } => {
                 let request = rpc::BadRequest {
                     field_violations: violations
                         .iter()
+                        .take(MAX_VIOLATIONS)
                         .map(|v| rpc::bad_request::FieldViolation {
-                            field: v.field.clone(),
-                            description: v.description.clone(),
+                            field: bounded(&v.field, MAX_FIELD_BYTES),
+                            description: bounded(&v.description, MAX_DESCRIPTION_BYTES),
                             reason: v.reason.clone(),
                             localized_message: None,
                         })
                         .collect(),
                 };
                 details.push(any("google.rpc.BadRequest", &request));
-                error.to_string()
+                match violations.len().checked_sub(MAX_VIOLATIONS) {
+                    Some(more) if more > 0 => {
+                        let suffix = format!(" (and {more} more violations)");
+                        format!("{}{suffix}", bounded(message, MAX_MESSAGE_BYTES - suffix.len()))
+                    }
+                    _ => message.clone(),
+                }
             }
             ApiError::NotFound { resource_type, name } | ApiError::AlreadyExists { resource_type, name, .. } => {
                 let info = rpc::ResourceInfo {
                     resource_type: format!("{ERROR_DOMAIN}/{resource_type}"),
-                    resource_name: name.clone(),
+                    resource_name: bounded(name, MAX_FIELD_BYTES),
                     owner: String::new(),
                     description: String::new(),
                 };
@@ -246,6 +272,7 @@ impl From<ApiError> for Status {
             }
             _ => error.to_string(),
         };
+        let message = bounded(&message, MAX_MESSAGE_BYTES);
         let status = rpc::Status { code: code as i32, message: message.clone(), details };
         Status::with_details(code, message, status.encode_to_vec().into())
     }
@@ -301,6 +328,28 @@ mod tests {
         let info: rpc::ErrorInfo = detail(&status, "google.rpc.ErrorInfo").unwrap();
         assert_eq!((info.reason.as_str(), info.domain.as_str()), ("INVALID_REQUEST", ERROR_DOMAIN));
         assert!(status.message().contains("organization.display_name is required"));
+    }
+
+    #[test]
+    fn echoed_input_cannot_outgrow_the_trailers() {
+        let mut violations = FieldViolations::default();
+        for index in 0..500 {
+            let huge = "é\u{10e5a}".repeat(2000);
+            violations.add(&format!("role.permissions[{index}].{huge}"), "UNKNOWN", format!("{huge:?} is unknown"));
+        }
+        let status = Status::from(violations.into_error());
+        let response = status.clone().into_http::<tonic::body::Body>();
+        let header_bytes: usize =
+            response.headers().iter().map(|(name, value)| name.as_str().len() + value.len()).sum();
+        assert!(header_bytes < 12 * 1024, "{header_bytes} bytes of trailers");
+        assert!(status.message().ends_with("(and 490 more violations)"), "{}", status.message());
+        let request: rpc::BadRequest = detail(&status, "google.rpc.BadRequest").unwrap();
+        assert_eq!(request.field_violations.len(), 10);
+        assert!(request.field_violations[0].field.starts_with("role.permissions[0].é"));
+        assert!(request.field_violations[0].description.ends_with('…'));
+
+        let long_name = ApiError::not_found("role", "r".repeat(100_000));
+        assert!(Status::from(long_name).message().len() <= 1024);
     }
 
     #[test]

@@ -80,17 +80,15 @@ pub fn validate_role(name: &str, description: &str, permissions: &[String]) -> R
     if permissions.is_empty() {
         violations.add("role.permissions", "REQUIRED", "role.permissions must name at least one permission");
     }
-    for (index, permission) in permissions.iter().enumerate() {
-        if !PERMISSIONS.contains(&permission.as_str()) {
-            violations.add(
-                &format!("role.permissions[{index}]"),
-                "UNKNOWN_PERMISSION",
-                format!(
-                    "role.permissions[{index}] is {permission:?}, which is not a permission; known: {}",
-                    PERMISSIONS.join(", ")
-                ),
-            );
-        }
+    let unknown = permissions.iter().enumerate().filter(|(_, permission)| !PERMISSIONS.contains(&permission.as_str()));
+    for (position, (index, permission)) in unknown.enumerate() {
+        // The known permissions are listed once, with the first unknown one.
+        let known = if position == 0 { format!("; known: {}", PERMISSIONS.join(", ")) } else { String::new() };
+        violations.add(
+            &format!("role.permissions[{index}]"),
+            "UNKNOWN_PERMISSION",
+            format!("role.permissions[{index}] is {permission:?}, which is not a permission{known}"),
+        );
     }
     if default_roles().iter().any(|role| role.name.eq_ignore_ascii_case(name.trim())) {
         violations.add("role.name", "RESERVED", "role.name is the name of a built-in role");
