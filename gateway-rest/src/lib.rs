@@ -141,8 +141,9 @@ impl EventHandler for PlanTracker {
             Plan::Enterprise => "enterprise",
             Plan::Free | Plan::Unspecified => "free",
         };
-        // Refreshed by every subscription change; an expired entry falls back to the free limit.
-        let ttl = Duration::from_secs(90 * 24 * 3600);
+        // Kept until the next change: a plan does not lapse by itself, and a missing entry
+        // would drop a paying tenant to the free limit.
+        let ttl = Duration::from_secs(10 * 365 * 24 * 3600);
         Ok(self.cache.set(&plan_key(&event.organization_id), name.as_bytes(), ttl).await?)
     }
 }
