@@ -65,6 +65,7 @@ fn proto_files(dir: &Path, found: &mut Vec<PathBuf>) {
 fn write_access_table(pool: &prost_reflect::DescriptorPool, out: &Path) {
     use prost_reflect::Value;
     let extension = pool.get_extension_by_name("complianceiq.common.v1.access").expect("access.proto is compiled");
+    let http = pool.get_extension_by_name("google.api.http").expect("annotations.proto is compiled");
     let mut rows = Vec::new();
     for service in pool.services().filter(|s| s.package_name().starts_with("complianceiq.")) {
         for method in service.methods() {
@@ -89,8 +90,9 @@ fn write_access_table(pool: &prost_reflect::DescriptorPool, out: &Path) {
                 "{path}: permission {permission:?} is not resource:verb"
             );
             let permission = if permission.is_empty() { "None".to_string() } else { format!("Some({permission:?})") };
+            let edge = options.has_extension(&http);
             rows.push(format!(
-                "    RpcAccess {{ path: {path:?}, public: {public}, permission: {permission}, allow_unscoped: {allow_unscoped} }},"
+                "    RpcAccess {{ path: {path:?}, public: {public}, permission: {permission}, allow_unscoped: {allow_unscoped}, edge: {edge} }},"
             ));
         }
     }

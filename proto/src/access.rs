@@ -11,6 +11,9 @@ pub struct RpcAccess {
     pub permission: Option<&'static str>,
     /// Callable with a token scoped to no organization.
     pub allow_unscoped: bool,
+    /// Served at the edge: the RPC has a `google.api.http` binding, so the gateway may
+    /// forward it.
+    pub edge: bool,
 }
 
 include!(concat!(env!("OUT_DIR"), "/rpc_access.rs"));

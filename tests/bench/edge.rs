@@ -132,10 +132,7 @@ fn main() {
         })
         .await;
         let tenant = platform.tenant("Bench").await;
-        let connect = |module: &'static str| {
-            let address = format!("http://{}", platform.address(module));
-            async move { Channel::from_shared(address).unwrap().connect().await.expect("a channel") }
-        };
+        let connect = |module: &'static str| platform.channel(module);
         complianceiq_kit::crypto::install_tls_crypto_provider();
         let rest_url = format!("http://{}/api/v1/organizations/{}", platform.address("gateway"), tenant.id());
         let callers = [

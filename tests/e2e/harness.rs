@@ -6,6 +6,7 @@ use std::future::Future;
 use std::net::SocketAddr;
 use std::panic::AssertUnwindSafe;
 use std::pin::Pin;
+use std::sync::Arc;
 
 use complianceiq_kit::bus::NatsBus;
 use complianceiq_kit::config::{DatabaseGroup, LogFormat, PlatformConfig, TelemetryConfig};
@@ -104,7 +105,8 @@ impl TestPlatform {
             postgres = Some(database);
         }
         customize(&mut config);
-        let options = StartOptions { targets: vec!["all".into()], migrate: true };
+        let options =
+            StartOptions { targets: vec!["all".into()], migrate: true, policy: Arc::new(complianceiq::mesh_policy()) };
         let platform = runtime::start(config.clone(), complianceiq::modules(), options)
             .await
             .unwrap_or_else(|error| panic!("the platform did not start on {backend:?}: {error}"));
@@ -121,13 +123,19 @@ impl TestPlatform {
         *self.platform().addresses.get(module).unwrap_or_else(|| panic!("no module {module}"))
     }
 
-    /// A connected channel to a module.
+    /// A channel to a module, over the mesh as the gateway (which is how clients' calls
+    /// reach modules); the gateway itself is the public edge, without mutual TLS.
     pub async fn channel(&self, module: &str) -> Channel {
-        Channel::from_shared(format!("http://{}", self.address(module)))
-            .expect("an address")
-            .connect()
-            .await
-            .unwrap_or_else(|error| panic!("connecting to {module}: {error}"))
+        self.channel_as("gateway", module)
+    }
+
+    /// A channel to a module over the mesh, presenting `caller`'s identity.
+    pub fn channel_as(&self, caller: &str, module: &str) -> Channel {
+        let address = format!("http://{}", self.address(module));
+        if module == "gateway" {
+            return Channel::from_shared(address).expect("an address").connect_lazy();
+        }
+        self.platform().mesh.channel(caller, module, &address).unwrap_or_else(|error| panic!("{error}"))
     }
 
     /// A client of the organization service.

@@ -19,6 +19,7 @@ mod events;
 mod gateway;
 mod kit_backends;
 mod members;
+mod mesh;
 mod organization;
 mod postgres;
 mod stripe;

@@ -7,6 +7,7 @@
 //! - `modules`: list the modules, their ports and databases.
 
 use std::process::ExitCode;
+use std::sync::Arc;
 
 use clap::{Parser, Subcommand};
 use complianceiq_kit::config::{LogFormat, PlatformConfig};
@@ -74,7 +75,11 @@ async fn run(command: Command) -> Result<(), String> {
             std::fs::create_dir_all(&config.data_dir)
                 .map_err(|e| format!("creating data directory {}: {e}", config.data_dir.display()))?;
             let data_dir = std::fs::canonicalize(&config.data_dir).unwrap_or(config.data_dir.clone());
-            let options = StartOptions { targets: vec!["all".into()], migrate: true };
+            let options = StartOptions {
+                targets: vec!["all".into()],
+                migrate: true,
+                policy: Arc::new(complianceiq::mesh_policy()),
+            };
             let platform = runtime::start(config, complianceiq::modules(), options).await.map_err(|e| e.to_string())?;
             print_banner(&platform, Some(&data_dir));
             run_until_stopped(platform).await
@@ -82,7 +87,7 @@ async fn run(command: Command) -> Result<(), String> {
         Command::Serve { target, migrate, config } => {
             telemetry::init(&config.telemetry, LogFormat::Json);
             require_servers(&config, &target)?;
-            let options = StartOptions { targets: target, migrate };
+            let options = StartOptions { targets: target, migrate, policy: Arc::new(complianceiq::mesh_policy()) };
             let platform = runtime::start(config, complianceiq::modules(), options).await.map_err(|e| e.to_string())?;
             for (module, address) in &platform.addresses {
                 tracing::info!(module, %address, "listening");

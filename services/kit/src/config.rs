@@ -269,6 +269,52 @@ impl Default for GatewayConfig {
     }
 }
 
+/// Who terminates the mutual TLS of calls between modules.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, ValueEnum)]
+pub enum MeshMode {
+    /// Each module does: servers demand a client certificate, clients present one.
+    #[default]
+    Mtls,
+    /// A service-mesh sidecar (Istio's Envoy) does, and forwards the caller's identity in
+    /// `X-Forwarded-Client-Cert`. Only for a mesh that enforces STRICT mutual TLS: the
+    /// header is believed as sent.
+    Sidecar,
+}
+
+/// Mutual TLS between modules.
+#[derive(Args, Clone, Debug)]
+pub struct MeshConfig {
+    /// Who terminates mutual TLS between modules.
+    #[arg(long = "mesh-mode", env = "CIQ_MESH_MODE", value_enum, default_value_t = MeshMode::Mtls)]
+    pub mode: MeshMode,
+    /// Certificates: `<dir>/<module>/tls.crt`, `tls.key` and `ca.crt` for each module this
+    /// process runs, as cert-manager writes them; reloaded when they change. Default
+    /// `<data-dir>/mesh`, where `dev` generates a CA and every module's certificate.
+    #[arg(long = "mesh-cert-dir", env = "CIQ_MESH_CERT_DIR")]
+    pub cert_dir: Option<PathBuf>,
+    /// SPIFFE trust domain of module identities (`spiffe://<domain>/ns/<namespace>/sa/<module>-service`).
+    #[arg(long = "mesh-trust-domain", env = "CIQ_MESH_TRUST_DOMAIN", default_value = "cluster.local")]
+    pub trust_domain: String,
+    /// Namespace part of module identities.
+    #[arg(long = "mesh-namespace", env = "CIQ_MESH_NAMESPACE", default_value = "complianceiq")]
+    pub namespace: String,
+    /// How often certificate files are checked for changes, milliseconds.
+    #[arg(long = "mesh-reload-ms", env = "CIQ_MESH_RELOAD_MS", default_value_t = 2000, hide = true)]
+    pub reload_ms: u64,
+}
+
+impl Default for MeshConfig {
+    fn default() -> Self {
+        Self {
+            mode: MeshMode::Mtls,
+            cert_dir: None,
+            trust_domain: "cluster.local".into(),
+            namespace: "complianceiq".into(),
+            reload_ms: 2000,
+        }
+    }
+}
+
 /// How the platform was started.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum RunMode {
@@ -304,6 +350,8 @@ pub struct PlatformConfig {
     pub billing: BillingConfig,
     #[command(flatten)]
     pub gateway: GatewayConfig,
+    #[command(flatten)]
+    pub mesh: MeshConfig,
     /// Set by the command, not by a flag.
     #[arg(skip)]
     pub mode: RunMode,
@@ -313,6 +361,11 @@ impl PlatformConfig {
     /// The JWT signing keys directory.
     pub fn jwt_keys_dir(&self) -> PathBuf {
         self.security.jwt_keys_dir.clone().unwrap_or_else(|| self.data_dir.join("keys").join("jwt"))
+    }
+
+    /// The mesh certificates directory.
+    pub fn mesh_cert_dir(&self) -> PathBuf {
+        self.mesh.cert_dir.clone().unwrap_or_else(|| self.data_dir.join("mesh"))
     }
 
     /// Embedded defaults rooted at `data_dir`, as `dev` uses them.
@@ -336,6 +389,7 @@ impl PlatformConfig {
             },
             billing: BillingConfig { stripe_api_base: "https://api.stripe.com".into(), ..Default::default() },
             gateway: GatewayConfig::default(),
+            mesh: MeshConfig::default(),
             mode: RunMode::Development,
         }
     }

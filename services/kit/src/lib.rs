@@ -13,6 +13,7 @@ pub mod db;
 pub mod error;
 pub mod ids;
 pub mod mail;
+pub mod mesh;
 pub mod module;
 pub mod outbox;
 pub mod paging;

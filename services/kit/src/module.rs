@@ -14,7 +14,7 @@ use tonic::body::Body;
 use tonic::codegen::Service;
 use tonic::server::NamedService;
 use tonic::service::Routes;
-use tonic::transport::{Channel, Endpoint};
+use tonic::transport::Channel;
 
 use crate::auth::layer::AccessControl;
 use crate::bus::EventBus;
@@ -23,6 +23,7 @@ use crate::config::{DatabaseGroup, PlatformConfig};
 use crate::db::{Database, Migration, ModuleDatabase};
 use crate::ids::ModuleName;
 use crate::mail::Mailer;
+use crate::mesh::Mesh;
 use crate::secrets::SecretBox;
 use crate::subscription::Subscription;
 
@@ -63,6 +64,7 @@ pub struct ModuleContext {
     /// Outgoing mail.
     pub mailer: Arc<dyn Mailer>,
     pub(crate) peers: BTreeMap<&'static str, String>,
+    pub(crate) mesh: Arc<Mesh>,
 }
 
 impl ModuleContext {
@@ -74,13 +76,14 @@ impl ModuleContext {
             .ok_or_else(|| format!("module {} declares no database", self.name).into())
     }
 
-    /// A lazily connecting channel to a module this one declared in `calls`.
+    /// A lazily connecting channel to a module this one declared in `calls`, over the mesh
+    /// as this module's identity.
     pub fn channel(&self, module: &str) -> Result<Channel, BuildError> {
         let address = self
             .peers
             .get(module)
             .ok_or_else(|| format!("module {} calls {module} without declaring it in `calls`", self.name))?;
-        Ok(Endpoint::from_shared(address.clone())?.connect_lazy())
+        Ok(self.mesh.channel(self.name.0, module, address)?)
     }
 }
 

@@ -19,6 +19,7 @@ use crate::cache::{Cache, MemoryCache, RedisCache};
 use crate::config::{DatabaseGroup, PlatformConfig, RunMode};
 use crate::db::migrate::{self, KIT_MIGRATIONS, MigrationReport, MigrationSet};
 use crate::db::{Backend, Database, redact_url};
+use crate::mesh::{Mesh, MeshPolicy};
 use crate::module::{Module, ModuleContext};
 use crate::outbox::OutboxRelay;
 use crate::secrets::SecretBox;
@@ -42,6 +43,8 @@ pub struct StartOptions {
     pub targets: Vec<String>,
     /// Apply pending migrations of the targeted modules first.
     pub migrate: bool,
+    /// Which module may call which method of which other.
+    pub policy: Arc<MeshPolicy>,
 }
 
 /// The running modules of this process.
@@ -56,6 +59,8 @@ pub struct RunningPlatform {
     pub databases: BTreeMap<DatabaseGroup, Database>,
     /// Time from the start call until every server accepted connections.
     pub startup_time: Duration,
+    /// The mesh as this process takes part in it (for channels to its modules).
+    pub mesh: Arc<Mesh>,
     shutdown: CancellationToken,
     tasks: JoinSet<Result<(), String>>,
 }
@@ -207,6 +212,10 @@ pub async fn start(
         None => Arc::new(InProcessBus::new()),
     };
 
+    let local: Vec<&str> = targets.iter().map(|module| module.name.0).collect();
+    let every: Vec<&str> = modules.iter().map(|module| module.name.0).collect();
+    let mesh = Arc::new(Mesh::start(&config, &local, &every).map_err(|e| StartError(e.to_string()))?);
+
     let secrets = Arc::new(secret_box(&config)?);
     let mailer = crate::mail::from_config(&config).map_err(|e| StartError(e.to_string()))?;
 
@@ -227,13 +236,20 @@ pub async fn start(
         .find(|module| module.name.0 == TOKEN_ISSUER)
         .ok_or_else(|| StartError("no auth module: nothing can issue or verify access tokens".into()))?;
     let issuer_address = endpoint_of(issuer, &addresses);
-    let issuer_channel = tonic::transport::Endpoint::from_shared(issuer_address)
-        .map_err(|e| StartError(format!("auth endpoint: {e}")))?
-        .connect_lazy();
+    // Any module may fetch the token keys; the first one of this process asks.
+    let issuer_channel =
+        mesh.channel(local[0], TOKEN_ISSUER, &issuer_address).map_err(|e| StartError(e.to_string()))?;
     let access = Arc::new(AccessControl::new(Arc::new(TokenVerifier::new(issuer_channel)), cache.clone()));
 
     let shutdown = CancellationToken::new();
     let mut tasks = JoinSet::new();
+    {
+        let (mesh, stop) = (mesh.clone(), shutdown.clone());
+        tasks.spawn(async move {
+            mesh.watch(stop).await;
+            Ok(())
+        });
+    }
     for (module, listener) in targets.iter().zip(listeners) {
         let context = ModuleContext {
             name: module.name,
@@ -245,6 +261,7 @@ pub async fn start(
             secrets: secrets.clone(),
             mailer: mailer.clone(),
             peers: peer_addresses(module, &modules, &addresses),
+            mesh: mesh.clone(),
         };
         let parts =
             (module.build)(context).await.map_err(|e| StartError(format!("building module {}: {e}", module.name)))?;
@@ -267,12 +284,17 @@ pub async fn start(
                 tasks.spawn(server(listener, shutdown.clone()));
             }
             None => {
+                let guards = crate::server::Guards {
+                    mesh: mesh.clone(),
+                    policy: options.policy.clone(),
+                    access: access.clone(),
+                };
                 tasks.spawn(crate::server::serve(
                     module.name,
                     listener,
                     parts.routes,
                     parts.service_names,
-                    access.clone(),
+                    guards,
                     shutdown.clone(),
                 ));
             }
@@ -287,7 +309,7 @@ pub async fn start(
         });
     }
 
-    Ok(RunningPlatform { addresses, bus, cache, databases, startup_time: started.elapsed(), shutdown, tasks })
+    Ok(RunningPlatform { addresses, bus, cache, databases, startup_time: started.elapsed(), mesh, shutdown, tasks })
 }
 
 /// The encryption keys: configured, or (in development) generated into the data directory.

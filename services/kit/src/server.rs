@@ -5,26 +5,34 @@ use std::net::SocketAddr;
 
 use complianceiq_proto::FILE_DESCRIPTOR_SET;
 use tokio::net::TcpListener;
-use tokio_stream::wrappers::TcpListenerStream;
 use tokio_util::sync::CancellationToken;
 use tonic::service::Routes;
 use tonic_health::ServingStatus;
 
 use crate::auth::layer::{AccessControl, AccessLayer};
 use crate::ids::ModuleName;
+use crate::mesh::{Mesh, MeshPolicy, MeshPolicyLayer};
 use std::sync::Arc;
 
 const HEALTH_SERVICE: &str = "grpc.health.v1.Health";
 const REFLECTION_V1: &str = "grpc.reflection.v1.ServerReflection";
 const REFLECTION_V1ALPHA: &str = "grpc.reflection.v1alpha.ServerReflection";
 
-/// Serves until `shutdown`, then reports NOT_SERVING and drains in-flight calls.
+/// What every module server enforces.
+pub(crate) struct Guards {
+    pub(crate) mesh: Arc<Mesh>,
+    pub(crate) policy: Arc<MeshPolicy>,
+    pub(crate) access: Arc<AccessControl>,
+}
+
+/// Serves until `shutdown`, then reports NOT_SERVING and drains in-flight calls. Callers
+/// must pass the mesh (mutual TLS and the mesh policy), then the access rules.
 pub(crate) async fn serve(
     module: ModuleName,
     listener: TcpListener,
     routes: Routes,
     service_names: Vec<&'static str>,
-    access: Arc<AccessControl>,
+    guards: Guards,
     shutdown: CancellationToken,
 ) -> Result<(), String> {
     let address: Option<SocketAddr> = listener.local_addr().ok();
@@ -61,11 +69,14 @@ pub(crate) async fn serve(
             }
         }
     };
+    let incoming = guards.mesh.incoming(module.0, listener).map_err(|error| error.to_string())?;
+    let mesh_policy = MeshPolicyLayer::new(guards.policy, guards.mesh.scope().clone(), guards.mesh.mode(), module.0);
     tonic::transport::Server::builder()
         .trace_fn(move |request| tracing::info_span!("rpc", module = module.0, method = %request.uri().path()))
-        .layer(AccessLayer::new(access))
+        .layer(mesh_policy)
+        .layer(AccessLayer::new(guards.access))
         .add_routes(routes)
-        .serve_with_incoming_shutdown(TcpListenerStream::new(listener), draining)
+        .serve_with_incoming_shutdown(incoming, draining)
         .await
         .map_err(|error| format!("{module} server on {address:?}: {error}"))
 }
