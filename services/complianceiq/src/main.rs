@@ -49,6 +49,18 @@ enum Command {
     },
     /// List the modules with their ports, databases and the modules they call.
     Modules,
+    /// Render the mesh policy as Istio PeerAuthentication and AuthorizationPolicy manifests.
+    MeshManifests {
+        /// Write to this file instead of standard output.
+        #[arg(long)]
+        out: Option<std::path::PathBuf>,
+        /// SPIFFE trust domain of module identities.
+        #[arg(long, env = "CIQ_MESH_TRUST_DOMAIN", default_value = "cluster.local")]
+        trust_domain: String,
+        /// Kubernetes namespace of the platform.
+        #[arg(long, env = "CIQ_MESH_NAMESPACE", default_value = "complianceiq")]
+        namespace: String,
+    },
     /// Add a new RS256 signing key to the JWT keys directory; it signs from then on, and the
     /// previous key stays published until its tokens have expired.
     RotateJwtKey {
@@ -115,6 +127,17 @@ async fn run(command: Command) -> Result<(), String> {
             let id = complianceiq_auth::KeyRing::generate_into(&dir).map_err(|e| e.to_string())?;
             println!("new signing key {id} in {}; running auth services pick it up within a second", dir.display());
             Ok(())
+        }
+        Command::MeshManifests { out, trust_domain, namespace } => {
+            let scope = complianceiq_kit::mesh::TrustScope { trust_domain, namespace };
+            let manifests = complianceiq::istio_manifests(&complianceiq::mesh_policy(), &scope);
+            match out {
+                Some(path) => std::fs::write(&path, manifests).map_err(|e| format!("{}: {e}", path.display())),
+                None => {
+                    print!("{manifests}");
+                    Ok(())
+                }
+            }
         }
         Command::Modules => {
             println!("{:<14} {:>5}  {:<9} calls", "module", "port", "database");

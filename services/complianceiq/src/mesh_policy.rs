@@ -2,8 +2,11 @@
 //! Everything not written here is refused. `complianceiq mesh-manifests` renders the same
 //! table as Istio policy (k8s/base/mesh), and a test keeps the committed manifests equal to it.
 
-use complianceiq_kit::mesh::MeshPolicy;
-use complianceiq_kit::mesh::policy::{ANY_SERVICE, Caller, Methods, Rule};
+use std::collections::BTreeMap;
+
+use complianceiq_kit::mesh::policy::{ANY_SERVICE, Caller, Methods, Rule, SERVICES_OF_EVERY_SERVER};
+use complianceiq_kit::mesh::{MeshPolicy, TrustScope};
+use serde_json::{Value, json};
 
 const AUTH: &str = "complianceiq.auth.v1.AuthService";
 const USER: &str = "complianceiq.user.v1.UserService";
@@ -23,6 +26,173 @@ pub fn policy() -> MeshPolicy {
         Rule { caller: Caller::AnyModule, service: "grpc.reflection.v1.ServerReflection", methods: Methods::All },
         Rule { caller: Caller::AnyModule, service: "grpc.reflection.v1alpha.ServerReflection", methods: Methods::All },
     ])
+}
+
+/// Port of every process's operations listener (gRPC health and Prometheus metrics), open
+/// to probes and scrapers from outside the mesh.
+pub const OPS_PORT: u16 = 9090;
+/// Where the rendered manifests are committed, relative to the repository root.
+pub const MANIFESTS_PATH: &str = "k8s/base/mesh/istio-policy.yaml";
+
+/// The labels that select a module's pods.
+pub fn workload_labels(module: &str) -> Value {
+    json!({"app.kubernetes.io/name": format!("{module}-service")})
+}
+
+/// The mesh policy as Istio resources: STRICT mutual TLS for the namespace (the operations
+/// port excepted), nothing allowed by default, then per module exactly the paths the table
+/// opens to each caller's principal. For `--mesh-mode sidecar`, where Istio's Envoy terminates
+/// mutual TLS and can see paths; with `mtls` the modules enforce the same table themselves.
+pub fn istio_manifests(policy: &MeshPolicy, scope: &TrustScope) -> String {
+    let namespace = scope.namespace.as_str();
+    let mut documents = vec![
+        json!({
+            "apiVersion": "security.istio.io/v1",
+            "kind": "PeerAuthentication",
+            "metadata": {"name": "default", "namespace": namespace},
+            "spec": {"mtls": {"mode": "STRICT"}},
+        }),
+        json!({
+            "apiVersion": "security.istio.io/v1",
+            "kind": "PeerAuthentication",
+            "metadata": {"name": "operations-port", "namespace": namespace},
+            "spec": {
+                "selector": {"matchLabels": {"app.kubernetes.io/part-of": "complianceiq"}},
+                "mtls": {"mode": "STRICT"},
+                "portLevelMtls": {OPS_PORT.to_string(): {"mode": "PERMISSIVE"}},
+            },
+        }),
+        json!({
+            "apiVersion": "security.istio.io/v1",
+            "kind": "AuthorizationPolicy",
+            "metadata": {"name": "allow-nothing", "namespace": namespace},
+            "spec": {},
+        }),
+        json!({
+            "apiVersion": "security.istio.io/v1",
+            "kind": "AuthorizationPolicy",
+            "metadata": {"name": "operations-port", "namespace": namespace},
+            "spec": {"action": "ALLOW", "rules": [{"to": [{"operation": {"ports": [OPS_PORT.to_string()]}}]}]},
+        }),
+        json!({
+            "apiVersion": "security.istio.io/v1",
+            "kind": "AuthorizationPolicy",
+            "metadata": {"name": "gateway-service", "namespace": namespace},
+            "spec": {
+                "selector": {"matchLabels": workload_labels("gateway")},
+                "action": "ALLOW",
+                "rules": [{"to": [{"operation": {"ports": ["8080"]}}]}],
+            },
+        }),
+    ];
+    let modules = crate::modules();
+    let callers: Vec<&str> = modules.iter().map(|module| module.name.0).collect();
+    for module in modules.iter().filter(|module| module.name.0 != "gateway") {
+        let name = module.name.0;
+        let mut methods_by_service: BTreeMap<String, Vec<&str>> = BTreeMap::new();
+        for access in complianceiq_proto::RPC_ACCESS {
+            let (service, method) = access.path[1..].split_once('/').expect("a gRPC path");
+            if service.strip_prefix("complianceiq.").and_then(|rest| rest.split('.').next()) == Some(name) {
+                methods_by_service.entry(service.to_string()).or_default().push(method);
+            }
+        }
+        let mut rules = Vec::new();
+        for caller in &callers {
+            let mut paths: Vec<String> = methods_by_service
+                .iter()
+                .flat_map(|(service, methods)| {
+                    policy.allowed_methods(caller, service, methods).into_iter().map(move |m| format!("/{service}/{m}"))
+                })
+                .collect();
+            // Rules for every module alike are rendered once, for every principal, below.
+            paths.retain(|path| !callers.iter().all(|other| policy.allows(other, path)));
+            if !paths.is_empty() {
+                rules.push(json!({
+                    "from": [{"source": {"principals": [scope.identity(caller).principal()]}}],
+                    "to": [{"operation": {"paths": paths}}],
+                }));
+            }
+        }
+        let mut shared: Vec<String> = methods_by_service
+            .iter()
+            .flat_map(|(service, methods)| methods.iter().map(move |m| format!("/{service}/{m}")))
+            .filter(|path| callers.iter().all(|caller| policy.allows(caller, path)))
+            .collect();
+        shared.extend(
+            SERVICES_OF_EVERY_SERVER
+                .iter()
+                .filter(|service| callers.iter().all(|caller| policy.allows(caller, &format!("/{service}/Check"))))
+                .map(|service| format!("/{service}/*")),
+        );
+        if !shared.is_empty() {
+            let every_module = format!("{}/ns/{}/sa/*", scope.trust_domain, scope.namespace);
+            rules.push(json!({
+                "from": [{"source": {"principals": [every_module]}}],
+                "to": [{"operation": {"paths": shared}}],
+            }));
+        }
+        documents.push(json!({
+            "apiVersion": "security.istio.io/v1",
+            "kind": "AuthorizationPolicy",
+            "metadata": {"name": format!("{name}-service"), "namespace": namespace},
+            "spec": {"selector": {"matchLabels": workload_labels(name)}, "action": "ALLOW", "rules": rules},
+        }));
+    }
+    let mut out = String::from(
+        "# Generated by `complianceiq mesh-manifests` from services/complianceiq/src/mesh_policy.rs.\n\
+         # Do not edit: change the table and render again (a test compares this file with it).\n",
+    );
+    for document in documents {
+        out.push_str("---\n");
+        yaml(&document, 0, &mut out);
+    }
+    out
+}
+
+/// Block-style YAML for the JSON values above (strings quoted, so no value is misread).
+fn yaml(value: &Value, indent: usize, out: &mut String) {
+    let pad = " ".repeat(indent);
+    match value {
+        Value::Object(map) if !map.is_empty() => {
+            for (key, value) in map {
+                match value {
+                    Value::Object(inner) if !inner.is_empty() => {
+                        out.push_str(&format!("{pad}{key}:\n"));
+                        yaml(value, indent + 2, out);
+                    }
+                    Value::Array(items) if !items.is_empty() => {
+                        out.push_str(&format!("{pad}{key}:\n"));
+                        yaml(value, indent, out);
+                    }
+                    scalar => out.push_str(&format!("{pad}{key}: {}\n", inline(scalar))),
+                }
+            }
+        }
+        Value::Array(items) if !items.is_empty() => {
+            for item in items {
+                let mut nested = String::new();
+                yaml(item, indent + 2, &mut nested);
+                let nested = if matches!(item, Value::Object(map) if !map.is_empty())
+                    || matches!(item, Value::Array(list) if !list.is_empty())
+                {
+                    nested
+                } else {
+                    format!("{}{}\n", " ".repeat(indent + 2), inline(item))
+                };
+                // The first line of the item goes after the dash.
+                out.push_str(&format!("{pad}- {}", &nested[indent + 2..]));
+            }
+        }
+        scalar => out.push_str(&format!("{pad}{}\n", inline(scalar))),
+    }
+}
+
+fn inline(value: &Value) -> String {
+    match value {
+        Value::Object(_) => "{}".into(),
+        Value::Array(_) => "[]".into(),
+        other => other.to_string(),
+    }
 }
 
 #[cfg(test)]
@@ -55,6 +225,21 @@ mod tests {
             let declared: BTreeSet<&str> = declared.into_iter().filter(|callee| *callee != "auth").collect();
             assert_eq!(granted, declared, "{}: policy grants vs declared calls", module.name.0);
         }
+    }
+
+    #[test]
+    fn the_committed_istio_manifests_are_the_rendered_table() {
+        let scope = TrustScope { trust_domain: "cluster.local".into(), namespace: "complianceiq".into() };
+        let rendered = istio_manifests(&policy(), &scope);
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..").join(MANIFESTS_PATH);
+        let committed = std::fs::read_to_string(&path).unwrap_or_default();
+        assert!(
+            committed == rendered,
+            "{} differs from the mesh policy; run `cargo run --bin complianceiq -- mesh-manifests --out {MANIFESTS_PATH}`",
+            path.display()
+        );
+        assert!(rendered.contains("principals:\n        - \"cluster.local/ns/complianceiq/sa/organization-service\""));
+        assert!(rendered.contains("- \"/complianceiq.user.v1.UserService/ListRoles\""));
     }
 
     #[test]
