@@ -17,6 +17,8 @@ use complianceiq_kit::auth::layer::AccessControl;
 use complianceiq_kit::cache::{Cache, RateDecision};
 use complianceiq_kit::context::REQUEST_ID_HEADER;
 use complianceiq_kit::error::ApiError;
+use complianceiq_kit::mesh::MeshChannel;
+use complianceiq_kit::metrics::Metrics;
 use futures::StreamExt;
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use http::{Method, Request, Response, StatusCode};
@@ -27,8 +29,8 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tonic::body::Body;
 use tonic::metadata::MetadataMap;
-use tonic::transport::Channel;
 use tower::{Layer, ServiceExt};
+use tracing::Instrument;
 
 use crate::codec::BytesCodec;
 use crate::routes::{Lookup, Route, RouteTable};
@@ -74,11 +76,12 @@ pub struct Gateway {
     pool: DescriptorPool,
     routes: RouteTable,
     openapi: Bytes,
-    backends: HashMap<String, Channel>,
+    backends: HashMap<String, MeshChannel>,
     access: Arc<AccessControl>,
     cache: Arc<dyn Cache>,
     settings: Settings,
     edge_services: tonic::service::Routes,
+    metrics: Arc<Metrics>,
 }
 
 /// How a request is to be handled.
@@ -91,6 +94,20 @@ enum Protocol {
     Grpc,
     GrpcWeb,
     Rest,
+}
+
+impl Protocol {
+    fn label(self) -> &'static str {
+        match self {
+            Self::Preflight => "preflight",
+            Self::Health => "health",
+            Self::Ready => "ready",
+            Self::OpenApi => "openapi",
+            Self::Grpc => "grpc",
+            Self::GrpcWeb => "grpc-web",
+            Self::Rest => "rest",
+        }
+    }
 }
 
 fn classify(request: &Request<Incoming>) -> Protocol {
@@ -180,7 +197,7 @@ impl Gateway {
     pub fn new(
         pool: DescriptorPool,
         routed: impl Fn(&prost_reflect::ServiceDescriptor) -> bool,
-        backends: HashMap<String, Channel>,
+        backends: HashMap<String, MeshChannel>,
         access: Arc<AccessControl>,
         cache: Arc<dyn Cache>,
         settings: Settings,
@@ -201,7 +218,23 @@ impl Gateway {
             }
         }
         let edge_services = edge_services(&services, encoded_descriptor_sets)?;
-        Ok(Self { pool, routes, openapi: openapi.into(), backends, access, cache, settings, edge_services })
+        Ok(Self {
+            pool,
+            routes,
+            openapi: openapi.into(),
+            backends,
+            access,
+            cache,
+            settings,
+            edge_services,
+            metrics: Arc::new(Metrics::new()),
+        })
+    }
+
+    /// Records requests into the process's metrics instead of private ones.
+    pub fn with_metrics(mut self, metrics: Arc<Metrics>) -> Self {
+        self.metrics = metrics;
+        self
     }
 
     /// The OpenAPI document.
@@ -272,8 +305,21 @@ impl Gateway {
         Ok(())
     }
 
-    /// Handles one request.
+    /// Handles one request, in a span continuing the caller's trace.
     pub async fn handle(&self, request: Request<Incoming>, peer: SocketAddr) -> Response<Body> {
+        let span = tracing::info_span!(
+            "request",
+            otel.name = %format_args!("{} {}", request.method(), request.uri().path()),
+            otel.kind = "server",
+            module = "gateway",
+            http.request.method = %request.method(),
+            url.path = %request.uri().path(),
+        );
+        complianceiq_kit::telemetry::continue_trace(&span, request.headers());
+        self.respond(request, peer).instrument(span).await
+    }
+
+    async fn respond(&self, request: Request<Incoming>, peer: SocketAddr) -> Response<Body> {
         let started = Instant::now();
         let id = request_id(request.headers());
         let origin = request.headers().get(header::ORIGIN).cloned();
@@ -292,7 +338,22 @@ impl Gateway {
             self.cors(origin.as_ref(), response.headers_mut());
         }
         response.headers_mut().insert(REQUEST_ID_HEADER, header_value(&id));
-        let status = response.headers().get("grpc-status").and_then(|v| v.to_str().ok()).unwrap_or("").to_string();
+        // gRPC answers carry their code in headers (trailers-only) or trailers; REST errors
+        // leave it in the response's extensions.
+        let status = response
+            .headers()
+            .get("grpc-status")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string)
+            .or_else(|| response.extensions().get::<tonic::Code>().map(|code| (*code as i32).to_string()))
+            .unwrap_or_default();
+        let elapsed = started.elapsed();
+        self.metrics.record_edge(
+            protocol.label(),
+            response.status().as_u16(),
+            (!status.is_empty()).then_some(status.as_str()),
+            elapsed.as_secs_f64(),
+        );
         tracing::info!(
             target: "access",
             request_id = %id,
@@ -302,7 +363,8 @@ impl Gateway {
             http_status = response.status().as_u16(),
             grpc_status = %status,
             client = %client,
-            latency_ms = started.elapsed().as_secs_f64() * 1000.0,
+            latency_ms = elapsed.as_secs_f64() * 1000.0,
+            trace_id = complianceiq_kit::telemetry::current_trace_id().unwrap_or_default(),
             "request"
         );
         response
@@ -374,7 +436,7 @@ impl Gateway {
 
     /// Ready when every backend answers its health check.
     async fn readiness(&self) -> Response<Body> {
-        let mut distinct: HashMap<String, Channel> = HashMap::new();
+        let mut distinct: HashMap<String, MeshChannel> = HashMap::new();
         for (service, channel) in &self.backends {
             let module = service.split('.').nth(1).unwrap_or(service).to_string();
             distinct.entry(module).or_insert_with(|| channel.clone());
@@ -455,6 +517,7 @@ impl Gateway {
 
     fn rest_error(&self, status: &tonic::Status, rate: Option<RateHeaders>) -> Response<Body> {
         let mut response = json_response(http_status(status.code()), status_json(&self.pool, status));
+        response.extensions_mut().insert(status.code());
         if let Some(rate) = rate {
             rate.apply(response.headers_mut());
         }
@@ -602,7 +665,7 @@ impl Gateway {
         response
     }
 
-    fn backend(&self, rpc_path: &str) -> Result<Channel, tonic::Status> {
+    fn backend(&self, rpc_path: &str) -> Result<MeshChannel, tonic::Status> {
         let service = rpc_path.trim_start_matches('/').split('/').next().unwrap_or_default();
         self.backends
             .get(service)

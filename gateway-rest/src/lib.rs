@@ -101,15 +101,18 @@ async fn build(context: ModuleContext) -> Result<ModuleParts, BuildError> {
         rate_period: Duration::from_secs(config.rate_period_seconds.max(1)),
         trust_forwarded_for: context.config.security.trust_forwarded_for,
     };
-    let gateway = Arc::new(Gateway::new(
-        pool,
-        is_public_service,
-        backends,
-        context.access.clone(),
-        context.cache.clone(),
-        settings,
-        &[complianceiq_proto::FILE_DESCRIPTOR_SET],
-    )?);
+    let gateway = Arc::new(
+        Gateway::new(
+            pool,
+            is_public_service,
+            backends,
+            context.access.clone(),
+            context.cache.clone(),
+            settings,
+            &[complianceiq_proto::FILE_DESCRIPTOR_SET],
+        )?
+        .with_metrics(context.metrics.clone()),
+    );
     let plans = Subscription {
         consumer: "gateway-plans",
         patterns: vec!["organization.created", "subscription.changed"],

@@ -157,7 +157,8 @@ async fn edge() -> Edge {
     });
     let channel = tonic::transport::Endpoint::from_shared(format!("http://{backend_address}")).unwrap().connect_lazy();
     let nowhere = tonic::transport::Endpoint::from_static("http://127.0.0.1:9").connect_lazy();
-    let access = Arc::new(AccessControl::new(Arc::new(TokenVerifier::new(nowhere)), Arc::new(MemoryCache::new())));
+    let access =
+        Arc::new(AccessControl::new(Arc::new(TokenVerifier::new(nowhere.into())), Arc::new(MemoryCache::new())));
     let pool = DescriptorPool::decode(DESCRIPTORS).unwrap();
     let settings = Settings {
         cors_allowed_origins: vec!["https://app.example.com".into()],
@@ -171,7 +172,7 @@ async fn edge() -> Edge {
     let gateway = Gateway::new(
         pool,
         |service| service.package_name() == "conformance.v1",
-        HashMap::from([("conformance.v1.ConformanceService".to_string(), channel)]),
+        HashMap::from([("conformance.v1.ConformanceService".to_string(), channel.into())]),
         access,
         Arc::new(MemoryCache::new()),
         settings,

@@ -79,7 +79,10 @@ impl TestPlatform {
     /// Boots every module after `customize` adjusted the configuration.
     pub async fn start_with(backend: Backend, customize: impl FnOnce(&mut PlatformConfig)) -> Self {
         let filter = std::env::var("CIQ_TEST_LOG").unwrap_or_else(|_| "warn".into());
-        telemetry::init(&TelemetryConfig { filter, format: Some(LogFormat::Pretty) }, LogFormat::Pretty);
+        let telemetry =
+            TelemetryConfig { filter, format: Some(LogFormat::Pretty), otlp_endpoint: None, trace_sample_ratio: 1.0 };
+        // The process keeps the first subscriber; its pipeline lives as long as the process.
+        std::mem::forget(telemetry::init(&telemetry, LogFormat::Pretty, "complianceiq-e2e"));
 
         let suffix = unique_suffix();
         let data_dir = std::env::temp_dir().join(format!("ciq-e2e-{suffix}"));
@@ -135,7 +138,7 @@ impl TestPlatform {
         if module == "gateway" {
             return Channel::from_shared(address).expect("an address").connect_lazy();
         }
-        self.platform().mesh.channel(caller, module, &address).unwrap_or_else(|error| panic!("{error}"))
+        self.platform().mesh.connect(caller, module, &address).unwrap_or_else(|error| panic!("{error}"))
     }
 
     /// A client of the organization service.

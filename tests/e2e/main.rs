@@ -20,6 +20,7 @@ mod gateway;
 mod kit_backends;
 mod members;
 mod mesh;
+mod observability;
 mod organization;
 mod postgres;
 mod stripe;

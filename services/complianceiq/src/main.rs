@@ -83,7 +83,7 @@ async fn main() -> ExitCode {
 async fn run(command: Command) -> Result<(), String> {
     match command {
         Command::Dev { config } => {
-            telemetry::init(&config.telemetry, LogFormat::Pretty);
+            let telemetry = telemetry::init(&config.telemetry, LogFormat::Pretty, "complianceiq")?;
             std::fs::create_dir_all(&config.data_dir)
                 .map_err(|e| format!("creating data directory {}: {e}", config.data_dir.display()))?;
             let data_dir = std::fs::canonicalize(&config.data_dir).unwrap_or(config.data_dir.clone());
@@ -94,21 +94,31 @@ async fn run(command: Command) -> Result<(), String> {
             };
             let platform = runtime::start(config, complianceiq::modules(), options).await.map_err(|e| e.to_string())?;
             print_banner(&platform, Some(&data_dir));
-            run_until_stopped(platform).await
+            let result = run_until_stopped(platform).await;
+            telemetry.shutdown();
+            result
         }
         Command::Serve { target, migrate, config } => {
-            telemetry::init(&config.telemetry, LogFormat::Json);
+            // One module per process (as in Kubernetes) names the process after it.
+            let service_name = match target.as_slice() {
+                [only] if only != "all" => format!("{only}-service"),
+                _ => "complianceiq".to_string(),
+            };
+            let telemetry = telemetry::init(&config.telemetry, LogFormat::Json, &service_name)?;
             require_servers(&config, &target)?;
             let options = StartOptions { targets: target, migrate, policy: Arc::new(complianceiq::mesh_policy()) };
             let platform = runtime::start(config, complianceiq::modules(), options).await.map_err(|e| e.to_string())?;
             for (module, address) in &platform.addresses {
                 tracing::info!(module, %address, "listening");
             }
+            tracing::info!(ops = %platform.ops_address, "operations port (health, /metrics)");
             tracing::info!(startup_ms = platform.startup_time.as_millis() as u64, "ready");
-            run_until_stopped(platform).await
+            let result = run_until_stopped(platform).await;
+            telemetry.shutdown();
+            result
         }
         Command::Migrate { target, config } => {
-            telemetry::init(&config.telemetry, LogFormat::Pretty);
+            let _telemetry = telemetry::init(&config.telemetry, LogFormat::Pretty, "complianceiq")?;
             let modules = complianceiq::modules();
             let targets = runtime::resolve_targets(&modules, &target).map_err(|e| e.to_string())?;
             let reports = runtime::migrate(&config, &targets).await.map_err(|e| e.to_string())?;
@@ -184,21 +194,27 @@ fn print_banner(platform: &RunningPlatform, data_dir: Option<&std::path::Path>) 
     println!("  event bus        {}", platform.bus.kind());
     println!("  cache            {}", platform.cache.kind());
     println!();
-    println!("  {:<14} gRPC with health and reflection (v1, v1alpha)", "module");
+    println!("  {:<14} gRPC over mutual TLS, with health and reflection (v1, v1alpha)", "module");
     for module in complianceiq::modules() {
         if let Some(address) = platform.addresses.get(module.name.0) {
             println!("  {:<14} {address}", module.name);
         }
     }
+    println!("  {:<14} {} (gRPC health, /metrics, /healthz; plain HTTP)", "operations", platform.ops_address);
     if let Some(gateway) = platform.addresses.get("gateway") {
         println!();
         println!("  REST, grpc-web and gRPC at http://{gateway} (OpenAPI: http://{gateway}/openapi.json)");
     }
-    if let Some(organization) = platform.addresses.get("organization") {
+    if let (Some(organization), Some(dir)) = (platform.addresses.get("organization"), data_dir) {
+        let mesh = dir.join("mesh");
         println!();
-        println!("  try: grpcurl -plaintext {organization} list");
         println!(
-            "       grpcurl -plaintext -d '{{\"organization\": {{\"display_name\": \"Acme\"}}}}' {organization} \\\n             complianceiq.organization.v1.OrganizationService/CreateOrganization"
+            "  try: curl -s http://{}/openapi.json | head",
+            platform.addresses.get("gateway").map(|a| a.to_string()).unwrap_or_default()
+        );
+        println!(
+            "       grpcurl -cacert {m}/ca/ca.crt -cert {m}/gateway/tls.crt -key {m}/gateway/tls.key \\\n             -servername organization-service {organization} list",
+            m = mesh.display()
         );
     }
     println!("  stop with Ctrl-C");

@@ -48,6 +48,11 @@ pub struct ListenConfig {
     #[arg(long = "port-offset", env = "CIQ_PORT_OFFSET", default_value_t = 0)]
     pub port_offset: u16,
 
+    /// Plain-HTTP operations port of this process: gRPC health for probes and Prometheus
+    /// `/metrics` (the port offset applies; 0 picks a free port).
+    #[arg(long = "ops-port", env = "CIQ_OPS_PORT", default_value_t = 9090)]
+    pub ops_port: u16,
+
     /// Bind every server to a free port chosen by the OS (tests).
     #[arg(skip)]
     pub ephemeral_ports: bool,
@@ -157,6 +162,13 @@ pub struct TelemetryConfig {
     /// Log format; default pretty for `dev`, json for `serve`.
     #[arg(long = "log-format", env = "CIQ_LOG_FORMAT")]
     pub format: Option<LogFormat>,
+    /// OTLP/gRPC collector to export spans to (`http://otel-collector:4317`); unset, spans
+    /// are only propagated.
+    #[arg(long = "otlp-endpoint", env = "OTEL_EXPORTER_OTLP_ENDPOINT")]
+    pub otlp_endpoint: Option<String>,
+    /// Share of new traces recorded (0 to 1); a caller's decision is always followed.
+    #[arg(long = "trace-sample-ratio", env = "CIQ_TRACE_SAMPLE_RATIO", default_value_t = 1.0)]
+    pub trace_sample_ratio: f64,
 }
 
 /// Keys and trust.
@@ -372,7 +384,12 @@ impl PlatformConfig {
     pub fn embedded(data_dir: impl Into<PathBuf>) -> Self {
         Self {
             data_dir: data_dir.into(),
-            listen: ListenConfig { host: IpAddr::from([127, 0, 0, 1]), port_offset: 0, ephemeral_ports: false },
+            listen: ListenConfig {
+                host: IpAddr::from([127, 0, 0, 1]),
+                port_offset: 0,
+                ops_port: 9090,
+                ephemeral_ports: false,
+            },
             database: DatabaseConfig { max_connections: 10, ..Default::default() },
             cache: CacheConfig { redis_url: None, key_prefix: "ciq:".into() },
             events: EventsConfig {
@@ -380,7 +397,12 @@ impl PlatformConfig {
                 stream: "COMPLIANCEIQ_EVENTS".into(),
                 subject_prefix: "complianceiq".into(),
             },
-            telemetry: TelemetryConfig { filter: "info,sqlx=warn".into(), format: None },
+            telemetry: TelemetryConfig {
+                filter: "info,sqlx=warn".into(),
+                format: None,
+                otlp_endpoint: None,
+                trace_sample_ratio: 1.0,
+            },
             security: SecurityConfig::default(),
             mail: MailConfig {
                 smtp_url: None,

@@ -14,7 +14,6 @@ use tonic::body::Body;
 use tonic::codegen::Service;
 use tonic::server::NamedService;
 use tonic::service::Routes;
-use tonic::transport::Channel;
 
 use crate::auth::layer::AccessControl;
 use crate::bus::EventBus;
@@ -23,7 +22,8 @@ use crate::config::{DatabaseGroup, PlatformConfig};
 use crate::db::{Database, Migration, ModuleDatabase};
 use crate::ids::ModuleName;
 use crate::mail::Mailer;
-use crate::mesh::Mesh;
+use crate::mesh::{Mesh, MeshChannel};
+use crate::metrics::Metrics;
 use crate::secrets::SecretBox;
 use crate::subscription::Subscription;
 
@@ -63,6 +63,9 @@ pub struct ModuleContext {
     pub secrets: Arc<SecretBox>,
     /// Outgoing mail.
     pub mailer: Arc<dyn Mailer>,
+    /// This process's metrics (the kit's servers record their calls; a module serving its
+    /// own listener records into it).
+    pub metrics: Arc<Metrics>,
     pub(crate) peers: BTreeMap<&'static str, String>,
     pub(crate) mesh: Arc<Mesh>,
 }
@@ -78,7 +81,7 @@ impl ModuleContext {
 
     /// A lazily connecting channel to a module this one declared in `calls`, over the mesh
     /// as this module's identity.
-    pub fn channel(&self, module: &str) -> Result<Channel, BuildError> {
+    pub fn channel(&self, module: &str) -> Result<MeshChannel, BuildError> {
         let address = self
             .peers
             .get(module)

@@ -21,6 +21,7 @@ use crate::db::migrate::{self, KIT_MIGRATIONS, MigrationReport, MigrationSet};
 use crate::db::{Backend, Database, redact_url};
 use crate::mesh::{Mesh, MeshPolicy};
 use crate::module::{Module, ModuleContext};
+use crate::ops::Operations;
 use crate::outbox::OutboxRelay;
 use crate::secrets::SecretBox;
 
@@ -61,6 +62,8 @@ pub struct RunningPlatform {
     pub startup_time: Duration,
     /// The mesh as this process takes part in it (for channels to its modules).
     pub mesh: Arc<Mesh>,
+    /// Where the operations port (health for probes, `/metrics`) listens.
+    pub ops_address: SocketAddr,
     shutdown: CancellationToken,
     tasks: JoinSet<Result<(), String>>,
 }
@@ -231,6 +234,17 @@ pub async fn start(
         listeners.push(listener);
     }
 
+    let ops_requested = SocketAddr::new(
+        config.listen.host,
+        if config.listen.ephemeral_ports { 0 } else { config.listen.port_for(config.listen.ops_port) },
+    );
+    let ops_listener = TcpListener::bind(ops_requested)
+        .await
+        .map_err(|e| StartError(format!("the operations port cannot listen on {ops_requested}: {e}")))?;
+    let ops_address = ops_listener.local_addr().map_err(|e| StartError(e.to_string()))?;
+    let operations = Arc::new(Operations::new());
+    operations.health.set_service_status("", tonic_health::ServingStatus::NotServing).await;
+
     let issuer = modules
         .iter()
         .find(|module| module.name.0 == TOKEN_ISSUER)
@@ -243,6 +257,7 @@ pub async fn start(
 
     let shutdown = CancellationToken::new();
     let mut tasks = JoinSet::new();
+    tasks.spawn(operations.clone().serve(ops_listener, shutdown.clone()));
     {
         let (mesh, stop) = (mesh.clone(), shutdown.clone());
         tasks.spawn(async move {
@@ -260,6 +275,7 @@ pub async fn start(
             bus: bus.clone(),
             secrets: secrets.clone(),
             mailer: mailer.clone(),
+            metrics: operations.metrics.clone(),
             peers: peer_addresses(module, &modules, &addresses),
             mesh: mesh.clone(),
         };
@@ -288,6 +304,7 @@ pub async fn start(
                     mesh: mesh.clone(),
                     policy: options.policy.clone(),
                     access: access.clone(),
+                    operations: operations.clone(),
                 };
                 tasks.spawn(crate::server::serve(
                     module.name,
@@ -309,7 +326,28 @@ pub async fn start(
         });
     }
 
-    Ok(RunningPlatform { addresses, bus, cache, databases, startup_time: started.elapsed(), mesh, shutdown, tasks })
+    // Every module is built and its server spawned: the process as a whole is ready.
+    operations.health.set_service_status("", tonic_health::ServingStatus::Serving).await;
+    {
+        let (operations, stop) = (operations.clone(), shutdown.clone());
+        tasks.spawn(async move {
+            stop.cancelled().await;
+            operations.health.set_service_status("", tonic_health::ServingStatus::NotServing).await;
+            Ok(())
+        });
+    }
+
+    Ok(RunningPlatform {
+        addresses,
+        bus,
+        cache,
+        databases,
+        startup_time: started.elapsed(),
+        mesh,
+        ops_address,
+        shutdown,
+        tasks,
+    })
 }
 
 /// The encryption keys: configured, or (in development) generated into the data directory.

@@ -12,6 +12,8 @@ use tonic_health::ServingStatus;
 use crate::auth::layer::{AccessControl, AccessLayer};
 use crate::ids::ModuleName;
 use crate::mesh::{Mesh, MeshPolicy, MeshPolicyLayer};
+use crate::metrics::MetricsLayer;
+use crate::ops::Operations;
 use std::sync::Arc;
 
 const HEALTH_SERVICE: &str = "grpc.health.v1.Health";
@@ -23,6 +25,7 @@ pub(crate) struct Guards {
     pub(crate) mesh: Arc<Mesh>,
     pub(crate) policy: Arc<MeshPolicy>,
     pub(crate) access: Arc<AccessControl>,
+    pub(crate) operations: Arc<Operations>,
 }
 
 /// Serves until `shutdown`, then reports NOT_SERVING and drains in-flight calls. Callers
@@ -39,6 +42,9 @@ pub(crate) async fn serve(
     let (reporter, health) = tonic_health::server::health_reporter();
     for name in service_names.iter().copied().chain([""]) {
         reporter.set_service_status(name, ServingStatus::Serving).await;
+    }
+    for name in service_names.iter().copied() {
+        guards.operations.health.set_service_status(name, ServingStatus::Serving).await;
     }
 
     let reflection_names: Vec<&str> =
@@ -61,18 +67,31 @@ pub(crate) async fn serve(
 
     let routes = routes.add_service(health).add_service(reflection_v1).add_service(reflection_v1alpha);
     let draining = {
-        let shutdown = shutdown.clone();
+        let (shutdown, operations) = (shutdown.clone(), guards.operations.clone());
         async move {
             shutdown.cancelled().await;
             for name in service_names.iter().copied().chain([""]) {
                 reporter.set_service_status(name, ServingStatus::NotServing).await;
+                operations.health.set_service_status(name, ServingStatus::NotServing).await;
             }
         }
     };
     let incoming = guards.mesh.incoming(module.0, listener).map_err(|error| error.to_string())?;
     let mesh_policy = MeshPolicyLayer::new(guards.policy, guards.mesh.scope().clone(), guards.mesh.mode(), module.0);
     tonic::transport::Server::builder()
-        .trace_fn(move |request| tracing::info_span!("rpc", module = module.0, method = %request.uri().path()))
+        .trace_fn(move |request| {
+            let span = tracing::info_span!(
+                "rpc",
+                otel.name = %request.uri().path(),
+                otel.kind = "server",
+                rpc.system = "grpc",
+                module = module.0,
+                method = %request.uri().path(),
+            );
+            crate::telemetry::continue_trace(&span, request.headers());
+            span
+        })
+        .layer(MetricsLayer::new(guards.operations.metrics.clone(), module.0))
         .layer(mesh_policy)
         .layer(AccessLayer::new(guards.access))
         .add_routes(routes)

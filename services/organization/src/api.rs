@@ -8,11 +8,11 @@ use complianceiq_kit::auth::caller;
 use complianceiq_kit::context::RequestContext;
 use complianceiq_kit::db::ModuleDatabase;
 use complianceiq_kit::mail::Mailer;
+use complianceiq_kit::mesh::MeshChannel;
 use complianceiq_kit::secrets::SecretBox;
 use complianceiq_proto::complianceiq::organization::v1::organization_service_server::OrganizationService;
 use complianceiq_proto::complianceiq::organization::v1::*;
 use complianceiq_proto::complianceiq::user::v1::user_service_client::UserServiceClient;
-use tonic::transport::Channel;
 use tonic::{Request, Response, Status};
 
 use crate::billing::BillingProvider;
@@ -20,7 +20,7 @@ use crate::billing::BillingProvider;
 /// The organization service.
 pub struct OrganizationApi {
     pub(crate) database: ModuleDatabase,
-    pub(crate) users: UserServiceClient<Channel>,
+    pub(crate) users: UserServiceClient<MeshChannel>,
     pub(crate) billing: Arc<dyn BillingProvider>,
     pub(crate) mailer: Arc<dyn Mailer>,
     pub(crate) secrets: Arc<SecretBox>,

@@ -5,10 +5,10 @@
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
+use crate::mesh::MeshChannel;
 use complianceiq_proto::complianceiq::auth::v1::GetJwksRequest;
 use complianceiq_proto::complianceiq::auth::v1::auth_service_client::AuthServiceClient;
 use tokio::sync::{Mutex, RwLock};
-use tonic::transport::Channel;
 
 use super::jwt::{self, Claims, PublicKey, TokenError};
 use crate::error::ApiError;
@@ -26,14 +26,14 @@ struct Cached {
 
 /// Token verification for one process.
 pub struct TokenVerifier {
-    auth: AuthServiceClient<Channel>,
+    auth: AuthServiceClient<MeshChannel>,
     cached: RwLock<Cached>,
     last_attempt: Mutex<Option<Instant>>,
 }
 
 impl TokenVerifier {
     /// Fetches keys from the auth service behind `auth` (lazily, on first use).
-    pub fn new(auth: Channel) -> Self {
+    pub fn new(auth: MeshChannel) -> Self {
         Self { auth: AuthServiceClient::new(auth), cached: RwLock::default(), last_attempt: Mutex::new(None) }
     }
 
