@@ -19,6 +19,7 @@ build:
 	$(CARGO) build --workspace --all-targets
 
 ## test: unit and end-to-end tests; `::servers` variants need CIQ_TEST_POSTGRES_URL, CIQ_TEST_REDIS_URL, CIQ_TEST_NATS_URL
+## (and the binary, built first, for the distributed test's processes)
 test:
 ifeq ($(SERVERS_GIVEN),)
 	@echo "note: CIQ_TEST_POSTGRES_URL, CIQ_TEST_REDIS_URL and CIQ_TEST_NATS_URL are not all set:"
@@ -29,6 +30,7 @@ else
 	$(CARGO) test --workspace --no-fail-fast -- --skip ::servers
 endif
 else
+	$(CARGO) build --bin complianceiq
 ifeq ($(HAVE_NEXTEST),yes)
 	$(CARGO) nextest run --workspace --no-fail-fast
 else

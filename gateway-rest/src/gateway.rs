@@ -632,10 +632,18 @@ impl Gateway {
             return Err(tonic::Status::unimplemented("client-streaming RPCs are not offered over REST; use gRPC"));
         }
         if route.method.is_server_streaming() {
-            let stream = grpc.server_streaming(request, path, BytesCodec).await?.into_inner();
+            let stream = grpc
+                .server_streaming(request, path, BytesCodec)
+                .await
+                .map_err(|status| backend_failure(&route.rpc_path, status))?
+                .into_inner();
             return Ok(self.ndjson(route, stream));
         }
-        let response = grpc.unary(request, path, BytesCodec).await?.into_inner();
+        let response = grpc
+            .unary(request, path, BytesCodec)
+            .await
+            .map_err(|status| backend_failure(&route.rpc_path, status))?
+            .into_inner();
         let json = transcode::response_json(route, &response).map_err(tonic::Status::from)?;
         Ok(json_response(StatusCode::OK, json))
     }
@@ -775,6 +783,15 @@ impl hyper::body::Body for UnsizedBody {
 
     fn is_end_stream(&self) -> bool {
         self.0.is_end_stream()
+    }
+}
+
+/// A status the backend sent passes as it is; one made from a transport failure (it keeps the
+/// error as its source) gets a message naming what is unavailable, not the socket's words.
+fn backend_failure(target: &str, status: tonic::Status) -> tonic::Status {
+    match std::error::Error::source(&status) {
+        Some(transport) => unavailable(target, transport),
+        None => status,
     }
 }
 

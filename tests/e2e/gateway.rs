@@ -40,7 +40,19 @@ async fn rest(
     token: Option<&str>,
     body: Option<Value>,
 ) -> (StatusCode, reqwest::header::HeaderMap, Value) {
-    let mut request = http().request(method, format!("{}{path}", base(platform)));
+    rest_at(&base(platform), method, path, token, body).await
+}
+
+/// A REST call to the gateway at `base`: status, headers and the body as JSON (or as a
+/// JSON string when it is not JSON).
+pub async fn rest_at(
+    base: &str,
+    method: reqwest::Method,
+    path: &str,
+    token: Option<&str>,
+    body: Option<Value>,
+) -> (StatusCode, reqwest::header::HeaderMap, Value) {
+    let mut request = http().request(method, format!("{base}{path}"));
     if let Some(token) = token {
         request = request.bearer_auth(token);
     }

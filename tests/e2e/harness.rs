@@ -54,7 +54,7 @@ impl ServerUrls {
     }
 }
 
-struct PostgresDatabase {
+pub struct PostgresDatabase {
     maintenance_url: String,
     name: String,
 }
@@ -66,7 +66,7 @@ pub struct TestPlatform {
     postgres: Option<PostgresDatabase>,
 }
 
-fn unique_suffix() -> String {
+pub fn unique_suffix() -> String {
     uuid::Uuid::new_v4().simple().to_string()[..12].to_string()
 }
 
@@ -88,25 +88,10 @@ impl TestPlatform {
         let data_dir = std::env::temp_dir().join(format!("ciq-e2e-{suffix}"));
         let mut config = PlatformConfig::embedded(&data_dir);
         config.listen.ephemeral_ports = true;
-        let mut postgres = None;
-        if backend == Backend::Servers {
-            let urls = ServerUrls::from_env();
-            let database = create_postgres_database(&urls.postgres, &suffix).await;
-            let admin = url::Url::parse(&urls.postgres).expect("CIQ_TEST_POSTGRES_URL is a URL");
-            let mut app = admin.clone();
-            app.set_path(&format!("/{}", database.name));
-            app.set_username(APPLICATION_ROLE).expect("a user");
-            app.set_password(None).expect("no password");
-            config.database.url = Some(app.to_string());
-            config.database.admin_user = Some(admin.username().to_string());
-            config.database.admin_password = admin.password().map(str::to_string);
-            config.cache.redis_url = Some(urls.redis);
-            config.cache.key_prefix = format!("ciq-e2e-{suffix}:");
-            config.events.nats_url = Some(urls.nats);
-            config.events.stream = format!("CIQ_E2E_{}", suffix.to_uppercase());
-            config.events.subject_prefix = format!("ciqe2e{suffix}");
-            postgres = Some(database);
-        }
+        let postgres = match backend {
+            Backend::Servers => Some(provision_servers(&mut config, &suffix).await),
+            Backend::Embedded => None,
+        };
         customize(&mut config);
         let options =
             StartOptions { targets: vec!["all".into()], migrate: true, policy: Arc::new(complianceiq::mesh_policy()) };
@@ -180,16 +165,42 @@ impl TestPlatform {
         if let Some(platform) = self.platform.take() {
             platform.shutdown().await;
         }
-        if let Some(database) = self.postgres.take() {
-            drop_postgres_database(&database).await;
-        }
-        if let Some(url) = &self.config.events.nats_url
-            && let Ok(bus) = NatsBus::connect(url, &self.config.events).await
-        {
-            let _ = bus.delete_stream().await;
-        }
-        let _ = std::fs::remove_dir_all(&self.config.data_dir);
+        release(&self.config, self.postgres.take()).await;
     }
+}
+
+/// Points `config` at a fresh PostgreSQL database (as the application role, with the admin
+/// user for migrations), Redis under a fresh key prefix and a fresh NATS stream.
+pub async fn provision_servers(config: &mut PlatformConfig, suffix: &str) -> PostgresDatabase {
+    let urls = ServerUrls::from_env();
+    let database = create_postgres_database(&urls.postgres, suffix).await;
+    let admin = url::Url::parse(&urls.postgres).expect("CIQ_TEST_POSTGRES_URL is a URL");
+    let mut app = admin.clone();
+    app.set_path(&format!("/{}", database.name));
+    app.set_username(APPLICATION_ROLE).expect("a user");
+    app.set_password(None).expect("no password");
+    config.database.url = Some(app.to_string());
+    config.database.admin_user = Some(admin.username().to_string());
+    config.database.admin_password = admin.password().map(str::to_string);
+    config.cache.redis_url = Some(urls.redis);
+    config.cache.key_prefix = format!("ciq-e2e-{suffix}:");
+    config.events.nats_url = Some(urls.nats);
+    config.events.stream = format!("CIQ_E2E_{}", suffix.to_uppercase());
+    config.events.subject_prefix = format!("ciqe2e{suffix}");
+    database
+}
+
+/// Drops what [`provision_servers`] made, and the data directory.
+pub async fn release(config: &PlatformConfig, postgres: Option<PostgresDatabase>) {
+    if let Some(database) = postgres {
+        drop_postgres_database(&database).await;
+    }
+    if let Some(url) = &config.events.nats_url
+        && let Ok(bus) = NatsBus::connect(url, &config.events).await
+    {
+        let _ = bus.delete_stream().await;
+    }
+    let _ = std::fs::remove_dir_all(&config.data_dir);
 }
 
 async fn create_postgres_database(maintenance_url: &str, suffix: &str) -> PostgresDatabase {

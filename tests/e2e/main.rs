@@ -15,6 +15,7 @@ mod people;
 
 mod access;
 mod conformance;
+mod distributed;
 mod events;
 mod gateway;
 mod kit_backends;

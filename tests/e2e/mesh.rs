@@ -8,6 +8,9 @@ use std::time::{Duration, Instant};
 
 use complianceiq_kit::mesh::DevAuthority;
 use complianceiq_kit::mesh::certs::{CA_FILE, CERT_FILE, KEY_FILE};
+use complianceiq_kit::mesh::policy::FORWARDED_CLIENT_CERT;
+use complianceiq_proto::complianceiq::auth::v1::GetJwksRequest;
+use complianceiq_proto::complianceiq::auth::v1::auth_service_client::AuthServiceClient;
 use complianceiq_proto::complianceiq::organization::v1::GetOrganizationRequest;
 use complianceiq_proto::complianceiq::organization::v1::organization_service_client::OrganizationServiceClient;
 use complianceiq_proto::complianceiq::user::v1::ListRolesRequest;
@@ -138,6 +141,20 @@ async fn the_mesh_policy_refuses_what_it_does_not_name(platform: &TestPlatform) 
             )
         );
     }
+    // Over mutual TLS only the certificate speaks: a forwarded identity header is ignored.
+    let mut forged = request();
+    forged.metadata_mut().insert(
+        FORWARDED_CLIENT_CERT,
+        "By=spiffe://cluster.local/ns/complianceiq/sa/organization-service;URI=spiffe://cluster.local/ns/complianceiq/sa/gateway-service"
+            .parse()
+            .unwrap(),
+    );
+    let status = OrganizationServiceClient::new(platform.channel_as("webhook", "organization"))
+        .get_organization(forged)
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), Code::PermissionDenied, "{status:?}");
+
     // Organization may list roles at the user service (inviting checks them), nothing more.
     let mut users = UserServiceClient::new(platform.channel_as("organization", "user"));
     users
@@ -146,6 +163,58 @@ async fn the_mesh_policy_refuses_what_it_does_not_name(platform: &TestPlatform) 
         .expect("organization -> user.ListRoles");
     let status = users.get_current_user(authorized(Default::default(), tenant.token())).await.unwrap_err();
     assert_eq!(status.code(), Code::PermissionDenied);
+}
+
+/// Behind a sidecar that terminates mutual TLS, the servers speak plain HTTP/2 and take the
+/// caller from the sidecar's X-Forwarded-Client-Cert, when (and only when) configured so.
+/// The data backends play no part: embedded only.
+mod sidecar_mode_takes_the_caller_from_the_forwarded_client_cert {
+    use crate::harness::{Backend, run_with};
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn embedded() {
+        let sidecar = |config: &mut complianceiq_kit::config::PlatformConfig| {
+            config.mesh.mode = complianceiq_kit::config::MeshMode::Sidecar;
+        };
+        run_with(Backend::Embedded, sidecar, |platform| Box::pin(super::behind_a_sidecar(platform))).await;
+    }
+}
+
+async fn behind_a_sidecar(platform: &TestPlatform) {
+    let identity = |domain: &str, module: &str| {
+        format!(
+            "By=spiffe://{domain}/ns/complianceiq/sa/user-service;URI=spiffe://{domain}/ns/complianceiq/sa/{module}-service"
+        )
+    };
+    let with_caller = |xfcc: Option<String>| {
+        let mut request = tonic::Request::new(GetJwksRequest::default());
+        if let Some(xfcc) = xfcc {
+            request.metadata_mut().insert(FORWARDED_CLIENT_CERT, xfcc.parse().unwrap());
+        }
+        request
+    };
+    // Plain HTTP/2 reaches the server (the sidecar did the TLS).
+    let plain = tonic::transport::Channel::from_shared(format!("http://{}", platform.address("auth"))).unwrap();
+    let mut auth = AuthServiceClient::new(plain.connect_lazy());
+    let keys = auth.get_jwks(with_caller(Some(identity("cluster.local", "gateway")))).await.expect("a named module");
+    assert!(!keys.into_inner().keys.is_empty());
+
+    let status = auth.get_jwks(with_caller(None)).await.unwrap_err();
+    assert_eq!(status.code(), Code::Unauthenticated, "{status:?}");
+    assert!(status.message().contains("no identity was presented"), "{status:?}");
+    let status = auth.get_jwks(with_caller(Some(identity("evil.example", "gateway")))).await.unwrap_err();
+    assert_eq!(status.code(), Code::Unauthenticated, "another trust domain: {status:?}");
+
+    // The forwarded identity is held to the policy like a certificate.
+    let plain = tonic::transport::Channel::from_shared(format!("http://{}", platform.address("user"))).unwrap();
+    let mut request = tonic::Request::new(ListRolesRequest::default());
+    request.metadata_mut().insert(FORWARDED_CLIENT_CERT, identity("cluster.local", "webhook").parse().unwrap());
+    let status = UserServiceClient::new(plain.connect_lazy()).list_roles(request).await.unwrap_err();
+    assert_eq!(status.code(), Code::PermissionDenied, "{status:?}");
+    assert_eq!(
+        status.message(),
+        "the mesh policy does not let webhook call /complianceiq.user.v1.UserService/ListRoles"
+    );
 }
 
 /// Rotation needs a short reload interval; each backend gets its own run.

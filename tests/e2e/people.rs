@@ -103,35 +103,10 @@ impl TestPlatform {
         self.config.data_dir.join("mailbox")
     }
 
-    /// The token from the newest mail to `to` whose subject contains `subject`, waiting up to
-    /// ten seconds for it (mail is sent after the response). Each mail is read once.
+    /// The token from the newest mail to `to` whose subject contains `subject` (see
+    /// [`token_from_mailbox`]).
     pub async fn token_from_mail(&self, to: &str, subject: &str) -> String {
-        for _ in 0..100 {
-            let mut found: Vec<PathBuf> = std::fs::read_dir(self.mailbox())
-                .map(|entries| entries.flatten().map(|entry| entry.path()).collect())
-                .unwrap_or_default();
-            found.sort();
-            for path in found.iter().rev() {
-                let raw = std::fs::read_to_string(path).unwrap_or_default();
-                let text = decode_quoted_printable(&raw);
-                if path.extension().is_none_or(|ext| ext != "eml")
-                    || !text.contains(&format!("To: {to}"))
-                    || !text.contains(subject)
-                {
-                    continue;
-                }
-                let token = text
-                    .lines()
-                    .find_map(|line| line.strip_prefix("Token: "))
-                    .unwrap_or_else(|| panic!("no token line in {}", path.display()))
-                    .trim()
-                    .to_string();
-                std::fs::rename(path, path.with_extension("read")).expect("marking the mail read");
-                return token;
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-        panic!("no mail to {to} about {subject:?} within 10 s");
+        token_from_mailbox(&self.mailbox(), to, subject).await
     }
 
     /// Registers `email`, verifies it from the mailbox and logs in (a token with no organization).
@@ -250,4 +225,36 @@ pub fn claims(access_token: &str) -> serde_json::Value {
     let payload = access_token.split('.').nth(1).expect("a JWT");
     let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(payload).expect("base64url");
     serde_json::from_slice(&bytes).expect("JSON claims")
+}
+
+/// The token from the newest mail in `mailbox` (the development mail directory) to `to`
+/// whose subject contains `subject`, waiting up to ten seconds for it (mail is sent after
+/// the response). Each mail is read once.
+pub async fn token_from_mailbox(mailbox: &std::path::Path, to: &str, subject: &str) -> String {
+    for _ in 0..100 {
+        let mut found: Vec<PathBuf> = std::fs::read_dir(mailbox)
+            .map(|entries| entries.flatten().map(|entry| entry.path()).collect())
+            .unwrap_or_default();
+        found.sort();
+        for path in found.iter().rev() {
+            let raw = std::fs::read_to_string(path).unwrap_or_default();
+            let text = decode_quoted_printable(&raw);
+            if path.extension().is_none_or(|ext| ext != "eml")
+                || !text.contains(&format!("To: {to}"))
+                || !text.contains(subject)
+            {
+                continue;
+            }
+            let token = text
+                .lines()
+                .find_map(|line| line.strip_prefix("Token: "))
+                .unwrap_or_else(|| panic!("no token line in {}", path.display()))
+                .trim()
+                .to_string();
+            std::fs::rename(path, path.with_extension("read")).expect("marking the mail read");
+            return token;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("no mail to {to} about {subject:?} within 10 s");
 }

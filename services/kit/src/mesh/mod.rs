@@ -87,7 +87,9 @@ impl Mesh {
     pub fn connect(&self, caller: &str, target: &str, address: &str) -> Result<Channel, MeshError> {
         let endpoint = Endpoint::from_shared(address.to_string())
             .map_err(|error| MeshError(format!("address {address:?} of {target}: {error}")))?
-            .tcp_nodelay(true);
+            .tcp_nodelay(true)
+            // A peer that is gone must fail the call quickly, not hang it.
+            .connect_timeout(Duration::from_secs(2));
         if self.mode == MeshMode::Sidecar {
             return Ok(endpoint.connect_lazy());
         }

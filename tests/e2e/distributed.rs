@@ -1,0 +1,482 @@
+//! Distributed mode for real: the binary as separate processes (the gateway and every
+//! service on its own ports, over mutual TLS) on PostgreSQL, Redis and NATS JetStream. A flow
+//! crosses gateway → organization → user; one trace of it reaches a test OTLP receiver from
+//! all three; with the user process killed, what needs it fails fast with UNAVAILABLE and the
+//! rest works; after a restart the flow passes and events written meanwhile are delivered.
+//!
+//! The binary is `CIQ_TEST_BINARY`, or `complianceiq` beside this test's target directory
+//! (`make test` builds it first).
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::net::{SocketAddr, TcpListener};
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use complianceiq_kit::config::PlatformConfig;
+use complianceiq_kit::mesh::{TrustScope, ensure_dev_certificates};
+use opentelemetry_proto::tonic::collector::trace::v1::trace_service_server::{TraceService, TraceServiceServer};
+use opentelemetry_proto::tonic::collector::trace::v1::{ExportTraceServiceRequest, ExportTraceServiceResponse};
+use opentelemetry_proto::tonic::common::v1::any_value::Value as AnyValue;
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+use tokio::process::{Child, Command};
+use tonic_health::pb::HealthCheckRequest;
+use tonic_health::pb::health_check_response::ServingStatus;
+use tonic_health::pb::health_client::HealthClient;
+
+use crate::gateway::rest_at;
+use crate::harness::{PostgresDatabase, provision_servers, release, unique_suffix};
+use crate::people::{PASSWORD, token_from_mailbox};
+
+mod separate_processes {
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn servers() {
+        super::separate_processes().await;
+    }
+}
+
+/// Spans a process exported, with the process's `service.name`.
+#[derive(Clone, Debug)]
+struct ReceivedSpan {
+    service: String,
+    trace_id: Vec<u8>,
+    span_id: Vec<u8>,
+    parent_span_id: Vec<u8>,
+    name: String,
+}
+
+/// An OTLP/gRPC trace receiver keeping every span it is sent.
+#[derive(Clone, Default)]
+struct Receiver {
+    spans: Arc<Mutex<Vec<ReceivedSpan>>>,
+}
+
+#[tonic::async_trait]
+impl TraceService for Receiver {
+    async fn export(
+        &self,
+        request: tonic::Request<ExportTraceServiceRequest>,
+    ) -> Result<tonic::Response<ExportTraceServiceResponse>, tonic::Status> {
+        let mut kept = self.spans.lock().unwrap();
+        for resource_spans in request.into_inner().resource_spans {
+            let service = resource_spans
+                .resource
+                .iter()
+                .flat_map(|resource| &resource.attributes)
+                .find(|attribute| attribute.key == "service.name")
+                .and_then(|attribute| match attribute.value.as_ref()?.value.as_ref()? {
+                    AnyValue::StringValue(name) => Some(name.clone()),
+                    _ => None,
+                })
+                .unwrap_or_default();
+            for span in resource_spans.scope_spans.into_iter().flat_map(|scope| scope.spans) {
+                kept.push(ReceivedSpan {
+                    service: service.clone(),
+                    trace_id: span.trace_id,
+                    span_id: span.span_id,
+                    parent_span_id: span.parent_span_id,
+                    name: span.name,
+                });
+            }
+        }
+        Ok(tonic::Response::new(ExportTraceServiceResponse { partial_success: None }))
+    }
+}
+
+impl Receiver {
+    async fn start() -> (Self, SocketAddr) {
+        let receiver = Self::default();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let address = listener.local_addr().unwrap();
+        let service = TraceServiceServer::new(receiver.clone());
+        tokio::spawn(
+            tonic::transport::Server::builder()
+                .add_service(service)
+                .serve_with_incoming(tokio_stream::wrappers::TcpListenerStream::new(listener)),
+        );
+        (receiver, address)
+    }
+
+    fn of_trace(&self, trace_id: &[u8]) -> Vec<ReceivedSpan> {
+        self.spans.lock().unwrap().iter().filter(|span| span.trace_id == trace_id).cloned().collect()
+    }
+}
+
+fn binary() -> PathBuf {
+    if let Some(path) = std::env::var_os("CIQ_TEST_BINARY") {
+        return PathBuf::from(path);
+    }
+    // target/debug/deps/e2e-<hash> → target/debug/complianceiq
+    let beside = std::env::current_exe()
+        .ok()
+        .and_then(|test| Some(test.parent()?.parent()?.join("complianceiq")))
+        .filter(|path| path.exists());
+    beside.unwrap_or_else(|| {
+        panic!("the complianceiq binary is needed: `cargo build --bin complianceiq` (make test does) or set CIQ_TEST_BINARY")
+    })
+}
+
+/// A port offset under which every module's design port, and the operations ports after
+/// `ops_base`, are free now.
+fn free_offset(design_ports: &[u16], ops_base: u16) -> u16 {
+    for attempt in 0..50u16 {
+        let offset = 20000 + (std::process::id() % 200) as u16 * 50 + attempt * 97;
+        let ops_ports = (1..=design_ports.len() as u16).map(|index| ops_base + index);
+        let mut held = Vec::new();
+        let free =
+            design_ports.iter().copied().chain(ops_ports).all(|port| {
+                TcpListener::bind(("127.0.0.1", port + offset)).map(|listener| held.push(listener)).is_ok()
+            });
+        if free {
+            return offset;
+        }
+    }
+    panic!("no free range of ports for the distributed test");
+}
+
+struct Platform {
+    binary: PathBuf,
+    config: PlatformConfig,
+    env: BTreeMap<String, String>,
+    ports: BTreeMap<&'static str, (u16, u16)>,
+    processes: BTreeMap<&'static str, Child>,
+    logs: PathBuf,
+}
+
+impl Platform {
+    fn gateway(&self) -> String {
+        format!("http://127.0.0.1:{}", self.ports["gateway"].0)
+    }
+
+    fn start(&mut self, module: &'static str) {
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.logs.join(format!("{module}.log")))
+            .unwrap();
+        let (_, ops) = self.ports[module];
+        let child = Command::new(&self.binary)
+            .args(["serve", "--target", module])
+            .envs(&self.env)
+            .env("CIQ_OPS_PORT", (ops - self.offset()).to_string())
+            .stdout(Stdio::from(log.try_clone().unwrap()))
+            .stderr(Stdio::from(log))
+            .kill_on_drop(true)
+            .spawn()
+            .unwrap_or_else(|error| panic!("starting {}: {error}", self.binary.display()));
+        self.processes.insert(module, child);
+    }
+
+    fn offset(&self) -> u16 {
+        self.env["CIQ_PORT_OFFSET"].parse().unwrap()
+    }
+
+    /// Waits until `module` answers SERVING on its operations port.
+    async fn wait_ready(&mut self, module: &'static str) {
+        let deadline = Instant::now() + Duration::from_secs(90);
+        let address = format!("http://127.0.0.1:{}", self.ports[module].1);
+        loop {
+            if let Some(Ok(Some(status))) = self.processes.get_mut(module).map(Child::try_wait) {
+                panic!("{module} exited with {status} during start-up:\n{}", self.log_tail(module));
+            }
+            if let Ok(channel) = tonic::transport::Endpoint::from_shared(address.clone()).unwrap().connect().await {
+                let answer = HealthClient::new(channel).check(HealthCheckRequest { service: String::new() }).await;
+                if answer.is_ok_and(|answer| answer.into_inner().status() == ServingStatus::Serving) {
+                    return;
+                }
+            }
+            assert!(Instant::now() < deadline, "{module} not ready within 90 s:\n{}", self.log_tail(module));
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    async fn kill(&mut self, module: &'static str) {
+        let mut child = self.processes.remove(module).expect("running");
+        child.kill().await.unwrap();
+    }
+
+    fn log_tail(&self, module: &str) -> String {
+        let text = std::fs::read_to_string(self.logs.join(format!("{module}.log"))).unwrap_or_default();
+        let lines: Vec<&str> = text.lines().collect();
+        lines[lines.len().saturating_sub(30)..].join("\n")
+    }
+
+    async fn stop(mut self, postgres: PostgresDatabase) {
+        for (_, mut child) in std::mem::take(&mut self.processes) {
+            let _ = child.kill().await;
+        }
+        release(&self.config, Some(postgres)).await;
+    }
+}
+
+/// Runs the binary's `migrate` as the admin user, as a deployment's migration job would.
+async fn migrate(binary: &Path, env: &BTreeMap<String, String>) {
+    let output = Command::new(binary).args(["migrate", "--target", "all"]).envs(env).output().await.unwrap();
+    assert!(output.status.success(), "migrate failed:\n{}", String::from_utf8_lossy(&output.stderr));
+}
+
+async fn call(
+    platform: &Platform,
+    method: Method,
+    path: &str,
+    token: Option<&str>,
+    body: Option<Value>,
+) -> (StatusCode, Value) {
+    let (status, _, body) = rest_at(&platform.gateway(), method, path, token, body).await;
+    (status, body)
+}
+
+/// Registers, verifies and logs in `email` through the gateway; the access and refresh tokens.
+async fn person(platform: &Platform, email: &str) -> (String, String) {
+    let registration = json!({"email": email, "password": PASSWORD, "fullName": "Distributed Person"});
+    let (status, body) = call(platform, Method::POST, "/api/v1/auth/register", None, Some(registration)).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let token = token_from_mailbox(&platform.config.data_dir.join("mailbox"), email, "Verify your email").await;
+    let (status, body) =
+        call(platform, Method::POST, "/api/v1/auth/verify-email", None, Some(json!({"token": token}))).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let (status, body) =
+        call(platform, Method::POST, "/api/v1/auth/login", None, Some(json!({"email": email, "password": PASSWORD})))
+            .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let tokens = &body["tokens"];
+    (tokens["accessToken"].as_str().unwrap().into(), tokens["refreshToken"].as_str().unwrap().into())
+}
+
+/// Creates an organization as the person; its id.
+async fn create_organization(platform: &Platform, person: &(String, String), name: &str) -> String {
+    let (status, created) =
+        call(platform, Method::POST, "/api/v1/organizations", Some(&person.0), Some(json!({"displayName": name})))
+            .await;
+    assert_eq!(status, StatusCode::OK, "{created}");
+    created["id"].as_str().unwrap().to_string()
+}
+
+/// An access token of the person scoped to `organization`, once their membership has reached
+/// the auth service (by events, through the user service). The single-use refresh token is
+/// replaced by the new one.
+async fn switch(platform: &Platform, person: &mut (String, String), organization: &str) -> String {
+    for _ in 0..600 {
+        let refresh = json!({"refreshToken": person.1, "organizationId": organization});
+        let (status, body) = call(platform, Method::POST, "/api/v1/auth/refresh", None, Some(refresh)).await;
+        match status {
+            StatusCode::OK => {
+                person.1 = body["refreshToken"].as_str().unwrap().into();
+                return body["accessToken"].as_str().unwrap().into();
+            }
+            // Not a member yet: the refresh token was not used up.
+            StatusCode::FORBIDDEN => tokio::time::sleep(Duration::from_millis(50)).await,
+            _ => panic!("switching to {organization}: {status} {body}"),
+        }
+    }
+    panic!("never became a member of {organization} within 30 s");
+}
+
+/// The organization's roles, once the user service has seeded them (by event).
+async fn roles(platform: &Platform, token: &str, within: Duration) -> Vec<Value> {
+    let deadline = Instant::now() + within;
+    loop {
+        let (status, body) = call(platform, Method::GET, "/api/v1/roles", Some(token), None).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        let roles = body["roles"].as_array().cloned().unwrap_or_default();
+        if !roles.is_empty() {
+            return roles;
+        }
+        assert!(Instant::now() < deadline, "no roles seeded within {within:?}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+async fn invite(
+    platform: &Platform,
+    org: &str,
+    token: &str,
+    email: &str,
+    role: &str,
+    traceparent: Option<&str>,
+) -> (StatusCode, Value) {
+    let mut request = reqwest::Client::new()
+        .post(format!("{}/api/v1/organizations/{org}/members", platform.gateway()))
+        .bearer_auth(token)
+        .header("content-type", "application/json")
+        .body(json!({"email": email, "roleIds": [role]}).to_string());
+    if let Some(traceparent) = traceparent {
+        request = request.header("traceparent", traceparent);
+    }
+    let response = request.send().await.unwrap();
+    let status = response.status();
+    let text = response.text().await.unwrap_or_default();
+    (status, serde_json::from_str(&text).unwrap_or(Value::String(text)))
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|byte| format!("{byte:02x}")).collect()
+}
+
+async fn separate_processes() {
+    let binary = binary();
+    let (receiver, otlp) = Receiver::start().await;
+    let suffix = unique_suffix();
+    let data_dir = std::env::temp_dir().join(format!("ciq-distributed-{suffix}"));
+    let mut config = PlatformConfig::embedded(&data_dir);
+    let postgres = provision_servers(&mut config, &suffix).await;
+
+    let modules = complianceiq::modules();
+    let names: Vec<&'static str> = modules.iter().map(|module| module.name.0).collect();
+    let design_ports: Vec<u16> = modules.iter().map(|module| module.port).collect();
+    const OPS_BASE: u16 = 9100;
+    let offset = free_offset(&design_ports, OPS_BASE);
+    let ports: BTreeMap<&'static str, (u16, u16)> = modules
+        .iter()
+        .enumerate()
+        .map(|(index, module)| (module.name.0, (module.port + offset, OPS_BASE + offset + 1 + index as u16)))
+        .collect();
+
+    // Certificates and keys as cert-manager and a secret store would mount them.
+    let mesh_dir = data_dir.join("mesh");
+    let scope = TrustScope { trust_domain: config.mesh.trust_domain.clone(), namespace: config.mesh.namespace.clone() };
+    complianceiq_kit::crypto::install_tls_crypto_provider();
+    let provider = rustls::crypto::CryptoProvider::get_default().expect("installed").clone();
+    ensure_dev_certificates(&mesh_dir, &scope, &names, &provider).unwrap();
+    let jwt_dir = data_dir.join("keys").join("jwt");
+    complianceiq_auth::KeyRing::generate_into(&jwt_dir).unwrap();
+
+    let mut env: BTreeMap<String, String> = BTreeMap::from([
+        ("CIQ_DATA_DIR".into(), data_dir.display().to_string()),
+        ("CIQ_DATABASE_URL".into(), config.database.url.clone().unwrap()),
+        ("CIQ_DATABASE_ADMIN_USER".into(), config.database.admin_user.clone().unwrap()),
+        ("CIQ_DATABASE_MAX_CONNECTIONS".into(), "3".into()),
+        ("CIQ_REDIS_URL".into(), config.cache.redis_url.clone().unwrap()),
+        ("CIQ_REDIS_KEY_PREFIX".into(), config.cache.key_prefix.clone()),
+        ("CIQ_NATS_URL".into(), config.events.nats_url.clone().unwrap()),
+        ("CIQ_NATS_STREAM".into(), config.events.stream.clone()),
+        ("CIQ_NATS_SUBJECT_PREFIX".into(), config.events.subject_prefix.clone()),
+        ("CIQ_MESH_CERT_DIR".into(), mesh_dir.display().to_string()),
+        ("CIQ_JWT_KEYS_DIR".into(), jwt_dir.display().to_string()),
+        ("CIQ_ENCRYPTION_KEYS".into(), format!("k1:{}", base64_key())),
+        ("CIQ_PORT_OFFSET".into(), offset.to_string()),
+        ("CIQ_LOG".into(), "info,sqlx=warn".into()),
+        ("OTEL_EXPORTER_OTLP_ENDPOINT".into(), format!("http://{otlp}")),
+        ("OTEL_BSP_SCHEDULE_DELAY".into(), "100".into()),
+    ]);
+    if let Some(password) = &config.database.admin_password {
+        env.insert("CIQ_DATABASE_ADMIN_PASSWORD".into(), password.clone());
+    }
+    for (module, (port, _)) in &ports {
+        env.insert(format!("CIQ_{}_ENDPOINT", module.to_uppercase()), format!("http://127.0.0.1:{port}"));
+    }
+    migrate(&binary, &env).await;
+
+    let logs = data_dir.join("logs");
+    std::fs::create_dir_all(&logs).unwrap();
+    let mut platform = Platform { binary, config, env, ports, processes: BTreeMap::new(), logs };
+    for &module in &names {
+        platform.start(module);
+    }
+    for &module in &names {
+        platform.wait_ready(module).await;
+    }
+
+    let outcome = std::panic::AssertUnwindSafe(exercise(&mut platform, &receiver));
+    let outcome = futures::FutureExt::catch_unwind(outcome).await;
+    if outcome.is_err() {
+        for module in ["gateway", "organization", "user", "auth"] {
+            eprintln!("--- {module} log ---\n{}", platform.log_tail(module));
+        }
+    }
+    platform.stop(postgres).await;
+    if let Err(panic) = outcome {
+        std::panic::resume_unwind(panic);
+    }
+}
+
+fn base64_key() -> String {
+    use base64::Engine;
+    let key: [u8; 32] = rand_bytes();
+    base64::engine::general_purpose::STANDARD.encode(key)
+}
+
+fn rand_bytes() -> [u8; 32] {
+    let mut key = [0u8; 32];
+    ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut key).unwrap();
+    key
+}
+
+async fn exercise(platform: &mut Platform, receiver: &Receiver) {
+    // The flow, through the gateway: gateway → auth, gateway → organization → user.
+    let mut admin = person(platform, "admin@distributed.example.com").await;
+    let org_a = create_organization(platform, &admin, "Distributed A").await;
+    let token_a = switch(platform, &mut admin, &org_a).await;
+    let role = roles(platform, &token_a, Duration::from_secs(30)).await[0]["id"].as_str().unwrap().to_string();
+
+    let trace_id = *uuid::Uuid::new_v4().as_bytes();
+    let parent = [7u8; 8];
+    let traceparent = format!("00-{}-{}-01", hex(&trace_id), hex(&parent));
+    let (status, body) =
+        invite(platform, &org_a, &token_a, "first@distributed.example.com", &role, Some(&traceparent)).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+
+    // One trace, from the three processes, each hop a child of the one before.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let spans = loop {
+        let spans = receiver.of_trace(&trace_id);
+        let services: BTreeSet<&str> = spans.iter().map(|span| span.service.as_str()).collect();
+        if ["gateway-service", "organization-service", "user-service"].iter().all(|name| services.contains(name)) {
+            break spans;
+        }
+        assert!(Instant::now() < deadline, "the trace did not reach the receiver from all three: {spans:#?}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    let of = |service: &str| spans.iter().filter(|span| span.service == service).collect::<Vec<_>>();
+    let ids = |service: &str| of(service).iter().map(|span| span.span_id.clone()).collect::<BTreeSet<_>>();
+    let gateway_root = of("gateway-service").into_iter().find(|span| span.parent_span_id == parent);
+    assert!(gateway_root.is_some(), "the gateway continues the caller's trace: {spans:#?}");
+    let organization_server = of("organization-service")
+        .into_iter()
+        .find(|span| span.name.ends_with("/AddMember") && ids("gateway-service").contains(&span.parent_span_id));
+    assert!(organization_server.is_some(), "organization's span is a child of the gateway's: {spans:#?}");
+    let user_server = of("user-service")
+        .into_iter()
+        .find(|span| span.name.ends_with("/ListRoles") && ids("organization-service").contains(&span.parent_span_id));
+    assert!(user_server.is_some(), "user's span is a child of organization's: {spans:#?}");
+
+    // The user service goes away.
+    platform.kill("user").await;
+    let started = Instant::now();
+    let (status, body) = invite(platform, &org_a, &token_a, "second@distributed.example.com", &role, None).await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
+    let reasons: Vec<&Value> =
+        body["details"].as_array().into_iter().flatten().map(|detail| &detail["reason"]).collect();
+    assert!(reasons.contains(&&json!("USER_SERVICE_UNAVAILABLE")), "{body}");
+    let (status, body) = call(platform, Method::GET, "/api/v1/roles", Some(&token_a), None).await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
+    assert_eq!(body["message"], "/complianceiq.user.v1.UserService/ListRoles is unavailable; try again", "{body}");
+    assert!(started.elapsed() < Duration::from_secs(5), "failing took {:?}", started.elapsed());
+
+    // Everything else works: organizations, sign-in, and writes that raise events for the
+    // absent user service.
+    let (status, body) =
+        call(platform, Method::GET, &format!("/api/v1/organizations/{org_a}"), Some(&token_a), None).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let org_b = create_organization(platform, &admin, "Distributed B").await;
+    person(platform, "newcomer@distributed.example.com").await;
+
+    // Back again: the flow passes, and the events written meanwhile arrive.
+    platform.start("user");
+    platform.wait_ready("user").await;
+    let (status, body) = invite(platform, &org_a, &token_a, "second@distributed.example.com", &role, None).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    // organization.created and member.joined of B reach the user service now, and through
+    // it the auth service: the admin's token for B carries the roles seeded meanwhile.
+    let token_b = switch(platform, &mut admin, &org_b).await;
+    let roles_b = roles(platform, &token_b, Duration::from_secs(30)).await;
+    let role_b = roles_b[0]["id"].as_str().unwrap();
+    let (status, body) = invite(platform, &org_b, &token_b, "third@distributed.example.com", role_b, None).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    // The admin's membership of B, raised while user was down, is known to it.
+    let (status, body) = call(platform, Method::GET, "/api/v1/users/me", Some(&token_b), None).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["email"], "admin@distributed.example.com", "{body}");
+}
