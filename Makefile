@@ -6,10 +6,12 @@ BUF_VERSION := 1.75.0
 BUF := .tools/node_modules/.bin/buf
 FUZZ_PYTHON := .tools/venv/bin/python
 FUZZ_EXAMPLES ?= 25
+KUBE_VALIDATE := .tools/venv/bin/kubernetes-validate
+OVERLAYS := dev prod
 SERVERS_GIVEN := $(and $(CIQ_TEST_POSTGRES_URL),$(CIQ_TEST_REDIS_URL),$(CIQ_TEST_NATS_URL))
 HAVE_NEXTEST := $(shell $(CARGO) nextest --version >/dev/null 2>&1 && echo yes)
 
-.PHONY: run build test lint fmt buf-lint api-fuzz bench clean
+.PHONY: run build test lint fmt buf-lint api-fuzz k8s bench clean
 
 ## run: every module in one process on SQLite, an in-process bus and cache (data in .complianceiq/)
 run:
@@ -60,6 +62,20 @@ $(FUZZ_PYTHON):
 api-fuzz: $(FUZZ_PYTHON)
 	$(CARGO) build --bin complianceiq
 	$(FUZZ_PYTHON) .ci/api_fuzz.py $${CARGO_TARGET_DIR:-target}/debug/complianceiq --max-examples $(FUZZ_EXAMPLES)
+
+$(KUBE_VALIDATE): $(FUZZ_PYTHON)
+	.tools/venv/bin/pip install --quiet --disable-pip-version-check kubernetes-validate==1.37.0
+
+## k8s: generated manifests up to date, every overlay rendered (kubectl kustomize) and validated offline
+k8s: $(KUBE_VALIDATE)
+	$(CARGO) run --quiet --bin complianceiq -- manifests --check
+	@mkdir -p .tools/k8s
+	@for overlay in $(OVERLAYS); do \
+	  echo "k8s/overlays/$$overlay"; \
+	  kubectl kustomize k8s/overlays/$$overlay > .tools/k8s/$$overlay.yaml || exit 1; \
+	  $(KUBE_VALIDATE) --strict --quiet --no-warn .tools/k8s/$$overlay.yaml || exit 1; \
+	done
+	@echo "every overlay is valid Kubernetes 1.37 (cert-manager and Istio kinds are CRDs: not schema-checked offline)"
 
 ## bench: the gateway's added latency and throughput against direct gRPC (release build); see BENCHMARKS.md
 bench:

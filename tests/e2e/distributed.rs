@@ -367,6 +367,14 @@ async fn separate_processes() {
     for (module, (port, _)) in &ports {
         env.insert(format!("CIQ_{}_ENDPOINT", module.to_uppercase()), format!("http://127.0.0.1:{port}"));
     }
+    // A module refuses a schema older than its code, naming the remedy.
+    let early = Command::new(&binary).args(["serve", "--target", "organization"]).envs(&env).output().await.unwrap();
+    let complaint = String::from_utf8_lossy(&early.stderr);
+    assert!(!early.status.success(), "serve started on an unmigrated database");
+    assert!(
+        complaint.contains("the core database lacks migrations") && complaint.contains("run `complianceiq migrate`"),
+        "{complaint}"
+    );
     migrate(&binary, &env).await;
 
     let logs = data_dir.join("logs");

@@ -3,8 +3,9 @@
 
 use complianceiq_kit::Module;
 
+pub mod manifests;
 mod mesh_policy;
-pub use mesh_policy::{MANIFESTS_PATH, OPS_PORT, istio_manifests, policy as mesh_policy};
+pub use mesh_policy::{OPS_PORT, istio_manifests, policy as mesh_policy};
 
 /// Every module, in design order (auth 8001 ... webhook 8012), then the gateway (8080).
 pub fn modules() -> Vec<Module> {

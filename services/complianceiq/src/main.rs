@@ -49,11 +49,15 @@ enum Command {
     },
     /// List the modules with their ports, databases and the modules they call.
     Modules,
-    /// Render the mesh policy as Istio PeerAuthentication and AuthorizationPolicy manifests.
-    MeshManifests {
-        /// Write to this file instead of standard output.
+    /// Render the Kubernetes manifests that follow from the module table and the mesh policy
+    /// (workloads, cert-manager Certificates, Istio policy) into k8s/.
+    Manifests {
+        /// Repository root to write under.
+        #[arg(long, default_value = ".")]
+        root: std::path::PathBuf,
+        /// Write nothing; fail if a committed file differs from what the code renders.
         #[arg(long)]
-        out: Option<std::path::PathBuf>,
+        check: bool,
         /// SPIFFE trust domain of module identities.
         #[arg(long, env = "CIQ_MESH_TRUST_DOMAIN", default_value = "cluster.local")]
         trust_domain: String,
@@ -138,13 +142,17 @@ async fn run(command: Command) -> Result<(), String> {
             println!("new signing key {id} in {}; running auth services pick it up within a second", dir.display());
             Ok(())
         }
-        Command::MeshManifests { out, trust_domain, namespace } => {
+        Command::Manifests { root, check, trust_domain, namespace } => {
             let scope = complianceiq_kit::mesh::TrustScope { trust_domain, namespace };
-            let manifests = complianceiq::istio_manifests(&complianceiq::mesh_policy(), &scope);
-            match out {
-                Some(path) => std::fs::write(&path, manifests).map_err(|e| format!("{}: {e}", path.display())),
-                None => {
-                    print!("{manifests}");
+            let files = complianceiq::manifests::render(&complianceiq::modules(), &complianceiq::mesh_policy(), &scope);
+            let differing = complianceiq::manifests::write_or_check(&root, &files, check)?;
+            match (check, differing.is_empty()) {
+                (true, false) => Err(format!("out of date: {}; run `complianceiq manifests`", differing.join(", "))),
+                (true, true) => Ok(()),
+                (false, _) => {
+                    for path in differing {
+                        println!("wrote {path}");
+                    }
                     Ok(())
                 }
             }

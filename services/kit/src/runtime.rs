@@ -201,6 +201,17 @@ pub async fn start(
             .ensure_row_level_security_applies(config.database.allow_rls_bypass)
             .await
             .map_err(|e| StartError(e.to_string()))?;
+        // A module must not serve on a schema older than its code.
+        let pending = migrate::pending(&database, &migration_sets(group, &targets))
+            .await
+            .map_err(|e| StartError(e.to_string()))?;
+        if !pending.is_empty() {
+            return Err(StartError(format!(
+                "the {} database lacks migrations {}; run `complianceiq migrate` (in Kubernetes, the complianceiq-migrate Job) first",
+                group.name(),
+                pending.join(", ")
+            )));
+        }
         databases.insert(group, database);
     }
 

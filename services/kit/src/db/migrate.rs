@@ -176,6 +176,31 @@ pub async fn apply(
     Ok(report)
 }
 
+/// Migrations of `sets` not yet applied to `database`, as `owner version (name)`.
+pub async fn pending(database: &Database, sets: &[MigrationSet]) -> Result<Vec<String>, DatabaseError> {
+    let applied: Vec<(String, i64)> =
+        match sqlx::query("SELECT owner, version FROM ciq_schema_migrations").fetch_all(database.pool()).await {
+            Ok(rows) => rows.iter().map(|row| (row.get(0), row.get(1))).collect(),
+            // Never migrated: the history table itself is missing.
+            Err(sqlx::Error::Database(error))
+                if error.code().as_deref() == Some("42P01") || error.message().contains("no such table") =>
+            {
+                Vec::new()
+            }
+            Err(error) => {
+                return Err(DatabaseError::sqlx(format!("reading the {} migration history", database.group().name()))(
+                    error,
+                ));
+            }
+        };
+    Ok(sets
+        .iter()
+        .flat_map(|set| set.migrations.iter().map(move |migration| (set.owner, migration)))
+        .filter(|(owner, migration)| !applied.iter().any(|(o, v)| o == owner && *v == migration.version))
+        .map(|(owner, migration)| format!("{owner} {} ({})", migration.version, migration.name))
+        .collect())
+}
+
 /// The role the services connect as: created if missing, never superuser or BYPASSRLS,
 /// with data access to every table except the migration history.
 fn application_role_statements(role: &str) -> Result<Vec<String>, DatabaseError> {
@@ -201,7 +226,9 @@ fn application_role_statements(role: &str) -> Result<Vec<String>, DatabaseError>
         format!("GRANT USAGE ON SCHEMA public TO \"{role}\""),
         format!("GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO \"{role}\""),
         format!("GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA public TO \"{role}\""),
+        // Read-only: services check at start that their schema is current.
         format!("REVOKE ALL ON ciq_schema_migrations FROM \"{role}\""),
+        format!("GRANT SELECT ON ciq_schema_migrations TO \"{role}\""),
     ])
 }
 

@@ -1,0 +1,31 @@
+# syntax=docker/dockerfile:1
+# The one image: every module is `complianceiq serve --target <module>`.
+#   docker build -t complianceiq:dev .
+
+FROM rust:1.95-bookworm AS build
+WORKDIR /src
+# Dependencies first, so source edits do not refetch the registry.
+COPY Cargo.toml Cargo.lock ./
+COPY proto proto
+COPY services services
+COPY gateway-rest gateway-rest
+COPY tests tests
+RUN --mount=type=cache,target=/usr/local/cargo/registry \
+    --mount=type=cache,target=/src/target \
+    cargo build --release --locked --bin complianceiq \
+ && cp target/release/complianceiq /complianceiq
+
+FROM debian:bookworm-slim AS runtime
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends ca-certificates \
+ && rm -rf /var/lib/apt/lists/* \
+ && groupadd --gid 65532 complianceiq \
+ && useradd --uid 65532 --gid 65532 --no-create-home --shell /usr/sbin/nologin complianceiq \
+ && install -d -o 65532 -g 65532 /var/lib/complianceiq
+COPY --from=build /complianceiq /usr/local/bin/complianceiq
+USER 65532:65532
+ENV CIQ_DATA_DIR=/var/lib/complianceiq CIQ_LISTEN_HOST=0.0.0.0
+# gRPC/REST ports of the modules (8001-8012, gateway 8080) and the operations port.
+EXPOSE 8001-8012 8080 9090
+ENTRYPOINT ["/usr/local/bin/complianceiq"]
+CMD ["serve", "--help"]
