@@ -119,10 +119,14 @@ fn binary() -> PathBuf {
 }
 
 /// A port offset under which every module's design port, and the operations ports after
-/// `ops_base`, are free now.
+/// `ops_base`, are free now. They stay below Linux's ephemeral range (32768 and up), so
+/// ports the OS hands to other tests meanwhile cannot take them.
 fn free_offset(design_ports: &[u16], ops_base: u16) -> u16 {
-    for attempt in 0..50u16 {
-        let offset = 20000 + (std::process::id() % 200) as u16 * 50 + attempt * 97;
+    const EPHEMERAL: u32 = 32768;
+    let highest = design_ports.iter().copied().max().unwrap_or(0).max(ops_base + design_ports.len() as u16) as u32;
+    let span = EPHEMERAL - 1000 - highest;
+    for attempt in 0..50u32 {
+        let offset = (1000 + (std::process::id() * 7 + attempt * 131) % span) as u16;
         let ops_ports = (1..=design_ports.len() as u16).map(|index| ops_base + index);
         let mut held = Vec::new();
         let free =

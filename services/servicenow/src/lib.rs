@@ -1,0 +1,14 @@
+//! ServiceNow for ComplianceIQ: the GRC tables it syncs ([`tables`]), encoded queries
+//! ([`query`]), a Table API client ([`client`]) and a simulator of an instance ([`sim`]).
+//! Nothing here knows the platform's services; the instance service drives the sync.
+
+pub mod client;
+pub mod datetime;
+pub mod query;
+pub mod sim;
+pub mod tables;
+
+pub use client::{Client, ClientSettings, Credentials, Page, PageRequest, SnError};
+
+#[cfg(test)]
+mod client_tests;

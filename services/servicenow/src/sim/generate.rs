@@ -1,0 +1,438 @@
+//! Seeded GRC data with the shapes and proportions of a real IRM instance.
+
+use std::collections::BTreeMap;
+
+use super::{Record, Rng, State};
+use crate::datetime;
+use crate::tables::{self, Table};
+
+const DAY: i64 = 86_400;
+const FRAMEWORKS: [(&str, &str); 3] = [
+    ("ISO/IEC 27001:2022", "A."),
+    ("NIST Cybersecurity Framework 2.0", "PR."),
+    ("SOC 2 Trust Services Criteria", "CC"),
+];
+const TOPICS: [&str; 12] = [
+    "Access control",
+    "Asset management",
+    "Cryptography",
+    "Logging and monitoring",
+    "Change management",
+    "Incident response",
+    "Supplier relationships",
+    "Business continuity",
+    "Vulnerability management",
+    "Data protection",
+    "Human resources security",
+    "Physical security",
+];
+const FIRST_NAMES: [&str; 10] =
+    ["Ada", "Grace", "Alan", "Edsger", "Barbara", "Donald", "Frances", "Ken", "Radia", "Tim"];
+const LAST_NAMES: [&str; 10] =
+    ["Lovelace", "Hopper", "Turing", "Dijkstra", "Liskov", "Knuth", "Allen", "Thompson", "Perlman", "Berners-Lee"];
+
+fn ids(state: &State, table: Table) -> Vec<String> {
+    state.tables.get(table.name).map(|records| records.keys().cloned().collect()).unwrap_or_default()
+}
+
+fn any(rng: &mut Rng, ids: &[String]) -> String {
+    if ids.is_empty() { String::new() } else { ids[rng.below(ids.len())].clone() }
+}
+
+/// Inserts a record with fresh system fields; its sys_id.
+fn insert(state: &mut State, table: Table, created: i64, updated: i64, fields: Vec<(&'static str, String)>) -> String {
+    let id = state.rng.sys_id();
+    let mut record: Record = fields.into_iter().collect();
+    record.insert("sys_id", id.clone());
+    record.insert("sys_created_on", datetime::format(created));
+    record.insert("sys_updated_on", datetime::format(updated.max(created)));
+    state.tables.entry(table.name).or_default().insert(id.clone(), record);
+    id
+}
+
+fn next_number(state: &mut State, prefix: &str) -> String {
+    state.sequence += 1;
+    format!("{prefix}{:07}", 1000 + state.sequence)
+}
+
+/// A moment in the calendar month `months_ago` months before `now`'s.
+fn in_month(rng: &mut Rng, now: i64, months_ago: i64) -> i64 {
+    let today = datetime::format(now);
+    let (year, month): (i64, i64) = (today[0..4].parse().unwrap_or(2026), today[5..7].parse().unwrap_or(1));
+    let index = year * 12 + (month - 1) - months_ago;
+    let (day, hour) = (1 + rng.below(28), rng.below(24));
+    datetime::parse(&format!("{:04}-{:02}-{day:02} {hour:02}:00:00", index / 12, index % 12 + 1))
+        .unwrap_or(now - months_ago * 30 * DAY)
+}
+
+/// A moment in the past year, and a later one (its last update) no later than `now`.
+fn history(rng: &mut Rng, now: i64) -> (i64, i64) {
+    let created = now - 365 * DAY - rng.below(200) as i64 * DAY + rng.below(DAY as usize) as i64;
+    let updated = created + rng.below((now - created).max(1) as usize) as i64;
+    (created, updated.min(now - 60))
+}
+
+/// The whole instance.
+pub(crate) fn generate(seed: u64, controls: usize, now: i64) -> State {
+    let mut state = State { tables: BTreeMap::new(), rng: Rng(seed), sequence: 0 };
+    for table in tables::ALL {
+        state.tables.insert(table.name, BTreeMap::new());
+    }
+    let controls = controls.max(1);
+
+    for index in 0..(controls / 5).max(10) {
+        let (created, updated) = history(&mut state.rng, now);
+        let (first, last) = (FIRST_NAMES[index % 10], LAST_NAMES[(index / 10 + index) % 10]);
+        let user_name = format!("{}.{}{}", first.to_lowercase(), last.to_lowercase(), index / 10);
+        let title = ["Control Owner", "Risk Manager", "Compliance Analyst", "IT Manager"][index % 4];
+        insert(
+            &mut state,
+            tables::USERS,
+            created,
+            updated,
+            vec![
+                ("user_name", user_name.clone()),
+                ("first_name", first.into()),
+                ("last_name", last.into()),
+                ("email", format!("{user_name}@example.com")),
+                ("title", title.into()),
+                ("active", "true".into()),
+            ],
+        );
+    }
+    let users = ids(&state, tables::USERS);
+
+    let mut frameworks = Vec::new();
+    for (name, _) in FRAMEWORKS {
+        let (created, updated) = history(&mut state.rng, now);
+        let owner = any(&mut state.rng, &users);
+        frameworks.push(insert(
+            &mut state,
+            tables::POLICIES,
+            created,
+            updated,
+            vec![
+                ("name", name.into()),
+                ("type", "framework".into()),
+                ("category", "Information security".into()),
+                ("state", "published".into()),
+                ("description", format!("{name}, as adopted by the organization")),
+                ("owner", owner),
+            ],
+        ));
+    }
+    for topic in TOPICS.iter().take(2 + controls / 40) {
+        let (created, updated) = history(&mut state.rng, now);
+        let owner = any(&mut state.rng, &users);
+        let draft = state.rng.chance(0.15);
+        insert(
+            &mut state,
+            tables::POLICIES,
+            created,
+            updated,
+            vec![
+                ("name", format!("{topic} policy")),
+                ("type", "policy".into()),
+                ("category", (*topic).into()),
+                ("state", if draft { "draft" } else { "published" }.into()),
+                ("description", format!("How the organization handles {}", topic.to_lowercase())),
+                ("owner", owner),
+            ],
+        );
+    }
+
+    // Requirements: a fifth of them get no control (the gaps the analysis looks for).
+    let requirement_count = (controls * 3 / 5).max(6);
+    let mut with_controls = Vec::new();
+    for index in 0..requirement_count {
+        let framework = index % FRAMEWORKS.len();
+        let (created, updated) = history(&mut state.rng, now);
+        let topic = TOPICS[index % TOPICS.len()];
+        let id = insert(
+            &mut state,
+            tables::REQUIREMENTS,
+            created,
+            updated,
+            vec![
+                ("name", format!("{topic}: requirement {}", index / FRAMEWORKS.len() + 1)),
+                ("reference", format!("{}{}.{}", FRAMEWORKS[framework].1, index % 14 + 5, index / 14 + 1)),
+                ("category", topic.into()),
+                ("description", format!("The organization shall manage {}.", topic.to_lowercase())),
+                ("active", "true".into()),
+                ("policy", frameworks[framework].clone()),
+            ],
+        );
+        if index % 5 != 4 {
+            with_controls.push(id);
+        }
+    }
+
+    for index in 0..(controls / 10).max(3) {
+        let (created, updated) = history(&mut state.rng, now);
+        let owner = any(&mut state.rng, &users);
+        let class = ["Business unit", "Application", "Vendor", "Data center"][index % 4];
+        insert(
+            &mut state,
+            tables::ENTITIES,
+            created,
+            updated,
+            vec![
+                ("name", format!("{class} {}", index + 1)),
+                ("profile_class", class.into()),
+                ("active", "true".into()),
+                ("owner", owner),
+            ],
+        );
+    }
+    let entities = ids(&state, tables::ENTITIES);
+
+    let mut control_ids = Vec::new();
+    for index in 0..controls {
+        let (created, updated) = history(&mut state.rng, now);
+        let statement = with_controls[index % with_controls.len()].clone();
+        let fields = control_fields(&mut state, &statement, &entities, &users, index);
+        control_ids.push(insert(&mut state, tables::CONTROLS, created, updated, fields));
+    }
+
+    for index in 0..(controls / 10).max(5) {
+        let (created, updated) = history(&mut state.rng, now);
+        let topic = TOPICS[index % TOPICS.len()];
+        insert(
+            &mut state,
+            tables::RISK_STATEMENTS,
+            created,
+            updated,
+            vec![
+                ("name", format!("Failure of {}", topic.to_lowercase())),
+                ("category", ["Operational", "Compliance", "Technology", "Third party"][index % 4].into()),
+                ("description", format!("Risk that {} does not work as intended", topic.to_lowercase())),
+                ("active", "true".into()),
+            ],
+        );
+    }
+    let statements = ids(&state, tables::RISK_STATEMENTS);
+    for _ in 0..(controls / 2).max(5) {
+        let (created, updated) = history(&mut state.rng, now);
+        let fields = risk_fields(&mut state, &statements, &entities, &users);
+        insert(&mut state, tables::RISKS, created, updated, fields);
+    }
+
+    // Indicators on most controls, with monthly results for the past year.
+    for control in &control_ids {
+        if !state.rng.chance(0.7) {
+            continue;
+        }
+        let (created, updated) = history(&mut state.rng, now);
+        let number = next_number(&mut state, "IND");
+        let owner = any(&mut state.rng, &users);
+        let kind = ["manual", "basic", "pa"][state.rng.below(3)];
+        let indicator = insert(
+            &mut state,
+            tables::INDICATORS,
+            created,
+            updated,
+            vec![
+                ("number", number),
+                ("name", "Control operating effectiveness".into()),
+                ("type", kind.into()),
+                ("frequency", "monthly".into()),
+                ("active", "true".into()),
+                ("item", control.clone()),
+                ("owner", owner),
+            ],
+        );
+        let failing = state.tables[tables::CONTROLS.name][control].get("status").is_some_and(|s| s == "non_compliant");
+        for months_ago in 1..=12 {
+            let collected = in_month(&mut state.rng, now, months_ago);
+            let fields = result_fields(&mut state.rng, &indicator, control, collected, failing);
+            insert(&mut state, tables::INDICATOR_RESULTS, collected, collected, fields);
+        }
+    }
+
+    // Issues: mostly on failing controls.
+    for control in &control_ids {
+        let failing = state.tables[tables::CONTROLS.name][control].get("status").is_some_and(|s| s == "non_compliant");
+        if failing || state.rng.chance(0.05) {
+            let (created, updated) = history(&mut state.rng, now);
+            let fields = issue_fields(&mut state, control, &entities, &users, created, now);
+            insert(&mut state, tables::ISSUES, created, updated, fields);
+        }
+    }
+    state
+}
+
+fn control_fields(
+    state: &mut State,
+    statement: &str,
+    entities: &[String],
+    users: &[String],
+    index: usize,
+) -> Vec<(&'static str, String)> {
+    let rng = &mut state.rng;
+    let status = match rng.below(20) {
+        0..=12 => "compliant",
+        13..=17 => "non_compliant",
+        _ => "not_applicable",
+    };
+    let state_name = match rng.below(10) {
+        0 => "draft",
+        1 => "retired",
+        _ => "monitor",
+    };
+    let (profile, owner) = (any(rng, entities), any(rng, users));
+    let key_control = rng.chance(0.3);
+    let frequency = ["monthly", "quarterly", "annually"][rng.below(3)];
+    let topic = TOPICS[index % TOPICS.len()];
+    vec![
+        ("number", next_number(state, "CTRL")),
+        ("name", format!("{topic} control {}", index + 1)),
+        ("state", state_name.into()),
+        ("status", status.into()),
+        ("frequency", frequency.into()),
+        ("key_control", key_control.to_string()),
+        ("statement", statement.to_string()),
+        ("profile", profile),
+        ("owner", owner),
+    ]
+}
+
+fn risk_fields(
+    state: &mut State,
+    statements: &[String],
+    entities: &[String],
+    users: &[String],
+) -> Vec<(&'static str, String)> {
+    let rng = &mut state.rng;
+    let (likelihood, impact) = (1 + rng.below(5), 1 + rng.below(5));
+    // Controls reduce a risk, never raise it.
+    let residual_likelihood = 1 + rng.below(likelihood);
+    let residual_impact = 1 + rng.below(impact);
+    let statement = any(rng, statements);
+    let (profile, owner) = (any(rng, entities), any(rng, users));
+    let category = ["Operational", "Compliance", "Technology", "Third party"][rng.below(4)];
+    let risk_state = ["draft", "assess", "respond", "monitor", "monitor", "monitor"][rng.below(6)];
+    vec![
+        ("number", next_number(state, "RISK")),
+        ("name", format!("{category} risk {}", state.sequence)),
+        ("state", risk_state.into()),
+        ("category", category.into()),
+        ("inherent_likelihood", likelihood.to_string()),
+        ("inherent_impact", impact.to_string()),
+        ("inherent_score", (likelihood * impact).to_string()),
+        ("residual_likelihood", residual_likelihood.to_string()),
+        ("residual_impact", residual_impact.to_string()),
+        ("residual_score", (residual_likelihood * residual_impact).to_string()),
+        ("statement", statement),
+        ("profile", profile),
+        ("owner", owner),
+    ]
+}
+
+fn result_fields(
+    rng: &mut Rng,
+    indicator: &str,
+    control: &str,
+    collected: i64,
+    failing: bool,
+) -> Vec<(&'static str, String)> {
+    let passed = !rng.chance(if failing { 0.6 } else { 0.08 });
+    let value = if passed { 90 + rng.below(11) } else { 40 + rng.below(45) };
+    vec![
+        ("collection_date", datetime::format(collected)),
+        ("value", value.to_string()),
+        ("passed", passed.to_string()),
+        ("indicator", indicator.to_string()),
+        ("item", control.to_string()),
+    ]
+}
+
+fn issue_fields(
+    state: &mut State,
+    control: &str,
+    entities: &[String],
+    users: &[String],
+    opened: i64,
+    now: i64,
+) -> Vec<(&'static str, String)> {
+    let rng = &mut state.rng;
+    let closed = rng.chance(0.4);
+    let issue_state = if closed { "closed" } else { ["new", "analyze", "respond", "review"][rng.below(4)] };
+    let closed_at = if closed {
+        datetime::format((opened + (5 + rng.below(60)) as i64 * DAY).min(now - 60))
+    } else {
+        String::new()
+    };
+    let priority = (1 + rng.below(4)).to_string();
+    let (profile, assignee) = (any(rng, entities), any(rng, users));
+    vec![
+        ("number", next_number(state, "ISS")),
+        ("short_description", "Control test failed".into()),
+        ("state", issue_state.into()),
+        ("priority", priority),
+        ("opened_at", datetime::format(opened)),
+        ("closed_at", closed_at),
+        ("due_date", datetime::format_date(opened + 30 * DAY)),
+        ("item", control.to_string()),
+        ("profile", profile),
+        ("assigned_to", assignee),
+    ]
+}
+
+/// New values for some fields of a record, as people edit them.
+pub(crate) fn mutate(rng: &mut Rng, table: Table, record: &mut Record) {
+    match table.name {
+        "sn_compliance_control" => {
+            let status = ["compliant", "non_compliant", "not_applicable"][rng.below(3)];
+            record.insert("status", status.into());
+        }
+        "sn_risk_risk" => {
+            let likelihood: usize = record.get("inherent_likelihood").and_then(|v| v.parse().ok()).unwrap_or(3);
+            let impact: usize = record.get("inherent_impact").and_then(|v| v.parse().ok()).unwrap_or(3);
+            let (l, i) = (1 + rng.below(likelihood.max(1)), 1 + rng.below(impact.max(1)));
+            record.insert("residual_likelihood", l.to_string());
+            record.insert("residual_impact", i.to_string());
+            record.insert("residual_score", (l * i).to_string());
+        }
+        "sn_grc_issue" => {
+            record.insert("state", ["new", "analyze", "respond", "review", "closed"][rng.below(5)].into());
+        }
+        _ => {
+            record.insert("active", ["true", "false"][rng.below(2)].into());
+        }
+    }
+}
+
+/// A new record in `table`, referencing existing ones; its id.
+pub(crate) fn create(state: &mut State, table: Table, stamp: &str) -> Option<(String, Record)> {
+    let now = datetime::parse(stamp)?;
+    let users = ids(state, tables::USERS);
+    let entities = ids(state, tables::ENTITIES);
+    let controls = ids(state, tables::CONTROLS);
+    let fields = match table.name {
+        "sn_compliance_control" => {
+            let statements = ids(state, tables::REQUIREMENTS);
+            let statement = any(&mut state.rng, &statements);
+            let index = state.rng.below(1000);
+            control_fields(state, &statement, &entities, &users, index)
+        }
+        "sn_grc_issue" => {
+            let control = any(&mut state.rng, &controls);
+            issue_fields(state, &control, &entities, &users, now, now)
+        }
+        "sn_grc_indicator_result" => {
+            let indicators: Vec<(String, String)> = state.tables[tables::INDICATORS.name]
+                .iter()
+                .map(|(id, record)| (id.clone(), record.get("item").cloned().unwrap_or_default()))
+                .collect();
+            if indicators.is_empty() {
+                return None;
+            }
+            let (indicator, control) = indicators[state.rng.below(indicators.len())].clone();
+            result_fields(&mut state.rng, &indicator, &control, now, false)
+        }
+        _ => return None,
+    };
+    let id = insert(state, table, now, now, fields);
+    let record = state.tables[table.name][&id].clone();
+    Some((id, record))
+}

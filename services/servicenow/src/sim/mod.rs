@@ -1,0 +1,300 @@
+//! A ServiceNow simulator: the Table API and `/oauth_token.do` over seeded, realistic GRC
+//! data (frameworks, requirements with and without controls, controls with a year of
+//! indicator results, risks with inherent and residual scores, issues), with optional
+//! throttling (429 + Retry-After), latency, tables the user may not read, and record churn
+//! (updates, creations, deletions while clients read). `complianceiq snow-sim` serves it;
+//! tests hold it in-process and compare what a sync stored with [`Simulator::ids`].
+
+mod generate;
+mod server;
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Mutex, RwLock};
+use std::time::{Duration, Instant};
+
+use crate::tables::{self, Table};
+
+/// A record: field to value, as ServiceNow stores them (text; references as sys_ids).
+pub type Record = BTreeMap<&'static str, String>;
+
+/// What to simulate.
+#[derive(Clone, Debug)]
+pub struct SimConfig {
+    /// Seed of the generated data: the same seed and size give the same records.
+    pub seed: u64,
+    /// Number of controls; every other table is sized from it.
+    pub controls: usize,
+    /// Basic-auth user and password the instance accepts.
+    pub username: String,
+    /// Its password.
+    pub password: String,
+    /// OAuth client accepted by `/oauth_token.do`.
+    pub client_id: String,
+    /// Its secret.
+    pub client_secret: String,
+    /// Lifetime of issued OAuth tokens.
+    pub token_lifetime: Duration,
+    /// Answer every n-th Table API request with 429 (0: never).
+    pub throttle_every: u64,
+    /// Answer every n-th Table API request with 503 (0: never), as a node restart would.
+    pub fail_every: u64,
+    /// The Retry-After sent with a 429, seconds.
+    pub retry_after_seconds: u64,
+    /// Added to every answer.
+    pub latency: Duration,
+    /// Tables the user may not read (403).
+    pub denied_tables: Vec<String>,
+    /// Records changed per second by [`Simulator::churn_forever`].
+    pub churn_per_second: f64,
+}
+
+impl Default for SimConfig {
+    fn default() -> Self {
+        Self {
+            seed: 42,
+            controls: 200,
+            username: "complianceiq".into(),
+            password: "complianceiq-sim".into(),
+            client_id: "complianceiq-client".into(),
+            client_secret: "complianceiq-sim-secret".into(),
+            token_lifetime: Duration::from_secs(1800),
+            throttle_every: 0,
+            fail_every: 0,
+            retry_after_seconds: 1,
+            latency: Duration::ZERO,
+            denied_tables: Vec::new(),
+            churn_per_second: 0.0,
+        }
+    }
+}
+
+/// What one round of churn changed, by table.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Churn {
+    /// Records given new values (and a new `sys_updated_on`).
+    pub updated: BTreeMap<&'static str, BTreeSet<String>>,
+    /// Records created.
+    pub created: BTreeMap<&'static str, BTreeSet<String>>,
+    /// Records deleted.
+    pub deleted: BTreeMap<&'static str, BTreeSet<String>>,
+}
+
+/// splitmix64: small, fast, and the same everywhere for a seed.
+#[derive(Clone, Debug)]
+pub(crate) struct Rng(u64);
+
+impl Rng {
+    pub(crate) fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+
+    /// Uniform in `0..n` (n > 0).
+    pub(crate) fn below(&mut self, n: usize) -> usize {
+        (self.next() % n.max(1) as u64) as usize
+    }
+
+    /// True with probability `p`.
+    pub(crate) fn chance(&mut self, p: f64) -> bool {
+        (self.next() >> 11) as f64 / (1u64 << 53) as f64 <= p
+    }
+
+    pub(crate) fn sys_id(&mut self) -> String {
+        format!("{:016x}{:016x}", self.next(), self.next())
+    }
+}
+
+pub(crate) struct State {
+    pub(crate) tables: BTreeMap<&'static str, BTreeMap<String, Record>>,
+    pub(crate) rng: Rng,
+    pub(crate) sequence: u64,
+}
+
+/// The simulated instance.
+pub struct Simulator {
+    pub(crate) config: SimConfig,
+    pub(crate) state: RwLock<State>,
+    pub(crate) requests: AtomicU64,
+    pub(crate) tokens: Mutex<HashMap<String, Instant>>,
+}
+
+/// Seconds since the epoch, now.
+pub(crate) fn now() -> i64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0)
+}
+
+impl Simulator {
+    /// Generates the instance's data.
+    pub fn new(config: SimConfig) -> Self {
+        let state = generate::generate(config.seed, config.controls, now());
+        Self { config, state: RwLock::new(state), requests: AtomicU64::new(0), tokens: Mutex::new(HashMap::new()) }
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &SimConfig {
+        &self.config
+    }
+
+    fn read(&self) -> std::sync::RwLockReadGuard<'_, State> {
+        self.state.read().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    fn write(&self) -> std::sync::RwLockWriteGuard<'_, State> {
+        self.state.write().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// The sys_ids of a table now.
+    pub fn ids(&self, table: &str) -> BTreeSet<String> {
+        self.read().tables.get(table).map(|records| records.keys().cloned().collect()).unwrap_or_default()
+    }
+
+    /// Record counts per table.
+    pub fn counts(&self) -> BTreeMap<&'static str, usize> {
+        self.read().tables.iter().map(|(table, records)| (*table, records.len())).collect()
+    }
+
+    /// A record as stored.
+    pub fn record(&self, table: &str, sys_id: &str) -> Option<Record> {
+        self.read().tables.get(table)?.get(sys_id).cloned()
+    }
+
+    /// Table API requests served so far (throttled ones included).
+    pub fn requests(&self) -> u64 {
+        self.requests.load(Ordering::Relaxed)
+    }
+
+    /// Changes `changes` records: about 70 % updates, 20 % creations (controls, issues,
+    /// indicator results) and 10 % deletions (issues and indicator results), each stamped
+    /// with the current second.
+    pub fn churn(&self, changes: usize) -> Churn {
+        let mut churn = Churn::default();
+        let stamp = crate::datetime::format(now());
+        let mut state = self.write();
+        for _ in 0..changes {
+            let roll = state.rng.below(10);
+            if roll < 7 {
+                let table = [tables::CONTROLS, tables::RISKS, tables::ISSUES, tables::INDICATORS][state.rng.below(4)];
+                if let Some((id, record)) = pick(&mut state, table) {
+                    let mut record = record;
+                    generate::mutate(&mut state.rng, table, &mut record);
+                    record.insert("sys_updated_on", stamp.clone());
+                    state.tables.entry(table.name).or_default().insert(id.clone(), record);
+                    churn.updated.entry(table.name).or_default().insert(id);
+                }
+            } else if roll < 9 {
+                let table = [tables::CONTROLS, tables::ISSUES, tables::INDICATOR_RESULTS][state.rng.below(3)];
+                if let Some((id, _)) = generate::create(&mut state, table, &stamp) {
+                    churn.created.entry(table.name).or_default().insert(id);
+                }
+            } else {
+                let table = [tables::ISSUES, tables::INDICATOR_RESULTS][state.rng.below(2)];
+                if let Some((id, _)) = pick(&mut state, table) {
+                    state.tables.entry(table.name).or_default().remove(&id);
+                    churn.deleted.entry(table.name).or_default().insert(id);
+                }
+            }
+        }
+        // Within one round: created then deleted was never there; created or deleted wins
+        // over updated.
+        let mut vanished: BTreeMap<&'static str, BTreeSet<String>> = BTreeMap::new();
+        for (table, deleted) in &churn.deleted {
+            if let Some(created) = churn.created.get(table) {
+                vanished.insert(table, created.intersection(deleted).cloned().collect());
+            }
+        }
+        let within = |sets: &BTreeMap<&'static str, BTreeSet<String>>, table: &str, id: &String| {
+            sets.get(table).is_some_and(|set| set.contains(id))
+        };
+        for (table, updated) in churn.updated.iter_mut() {
+            updated.retain(|id| !within(&churn.created, table, id) && !within(&churn.deleted, table, id));
+        }
+        for (table, gone) in &vanished {
+            churn.created.entry(table).or_default().retain(|id| !gone.contains(id));
+            churn.deleted.entry(table).or_default().retain(|id| !gone.contains(id));
+        }
+        churn
+    }
+
+    /// Churns at the configured rate until `stop`.
+    pub async fn churn_forever(&self, stop: tokio_util::sync::CancellationToken) {
+        if self.config.churn_per_second <= 0.0 {
+            return;
+        }
+        let mut ticks = tokio::time::interval(Duration::from_millis(100));
+        let mut owed = 0.0;
+        loop {
+            tokio::select! {
+                _ = stop.cancelled() => return,
+                _ = ticks.tick() => {}
+            }
+            owed += self.config.churn_per_second / 10.0;
+            let now = owed.floor();
+            owed -= now;
+            if now >= 1.0 {
+                self.churn(now as usize);
+            }
+        }
+    }
+}
+
+fn pick(state: &mut State, table: Table) -> Option<(String, Record)> {
+    let records = state.tables.get(table.name)?;
+    if records.is_empty() {
+        return None;
+    }
+    let index = state.rng.below(records.len());
+    records.iter().nth(index).map(|(id, record)| (id.clone(), record.clone()))
+}
+
+pub use server::{serve, serve_tls};
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_same_seed_gives_the_same_instance_and_sizes_follow_the_controls() {
+        let config = SimConfig { controls: 50, ..SimConfig::default() };
+        let (a, b) = (Simulator::new(config.clone()), Simulator::new(config));
+        assert_eq!(a.ids("sn_compliance_control"), b.ids("sn_compliance_control"));
+        let counts = a.counts();
+        assert_eq!(counts["sn_compliance_control"], 50);
+        for table in tables::ALL {
+            assert!(counts[table.name] > 0, "{} is empty", table.name);
+        }
+        // Some requirements have no control: the gap analysis needs them.
+        let state = a.read();
+        let covered: BTreeSet<&String> =
+            state.tables["sn_compliance_control"].values().filter_map(|control| control.get("statement")).collect();
+        assert!(covered.len() < state.tables["sn_compliance_policy_statement"].len());
+        // A year of indicator results.
+        let dates: BTreeSet<&str> = state.tables["sn_grc_indicator_result"]
+            .values()
+            .filter_map(|result| result.get("collection_date").map(|d| &d[..7]))
+            .collect();
+        assert!(dates.len() >= 12, "{dates:?}");
+    }
+
+    #[test]
+    fn churn_changes_creates_and_deletes_with_fresh_timestamps() {
+        let simulator = Simulator::new(SimConfig { controls: 30, ..SimConfig::default() });
+        let before = simulator.ids("sn_grc_issue");
+        let churn = simulator.churn(200);
+        assert!(!churn.updated.is_empty() && !churn.created.is_empty() && !churn.deleted.is_empty(), "{churn:?}");
+        let after = simulator.ids("sn_grc_issue");
+        for id in churn.deleted.get("sn_grc_issue").into_iter().flatten() {
+            assert!(before.contains(id) && !after.contains(id));
+        }
+        let stamp = crate::datetime::format(now());
+        for (table, ids) in &churn.updated {
+            for id in ids {
+                let updated = simulator.record(table, id).unwrap()["sys_updated_on"].clone();
+                assert!(updated.as_str() <= stamp.as_str() && updated.as_str() >= &stamp[..10], "{updated}");
+            }
+        }
+    }
+}

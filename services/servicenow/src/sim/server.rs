@@ -1,0 +1,337 @@
+//! The simulator's HTTP side: `GET /api/now/table/{table}[/{sys_id}]` and
+//! `POST /oauth_token.do`, answering like ServiceNow (the `{"result": …}` envelope, string
+//! values, references as `{link, value}`, `X-Total-Count`, `Link`, `{"error": …}` failures).
+
+use std::convert::Infallible;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Instant;
+
+use base64::Engine;
+use bytes::Bytes;
+use http::{HeaderValue, Method, Request, Response, StatusCode, header};
+use http_body_util::{BodyExt, Full};
+use serde_json::{Map, Value, json};
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+use super::{Simulator, now};
+use crate::client::format_http_date;
+use crate::query::Query;
+use crate::tables;
+
+/// The largest page ServiceNow serves by default (`glide.json.query.max`-like).
+const MAX_LIMIT: usize = 10_000;
+
+type Body = Full<Bytes>;
+
+/// Serves plain HTTP on `listener` until `stop`.
+pub async fn serve(simulator: Arc<Simulator>, listener: TcpListener, stop: CancellationToken) -> Result<(), String> {
+    serve_tls(simulator, listener, None, stop).await
+}
+
+/// Serves on `listener`, over TLS when `tls` is given, until `stop`.
+pub async fn serve_tls(
+    simulator: Arc<Simulator>,
+    listener: TcpListener,
+    tls: Option<tokio_rustls::TlsAcceptor>,
+    stop: CancellationToken,
+) -> Result<(), String> {
+    loop {
+        let (stream, _) = tokio::select! {
+            _ = stop.cancelled() => return Ok(()),
+            accepted = listener.accept() => accepted.map_err(|e| format!("accepting: {e}"))?,
+        };
+        let simulator = simulator.clone();
+        let tls = tls.clone();
+        tokio::spawn(async move {
+            let service = hyper::service::service_fn(move |request: Request<hyper::body::Incoming>| {
+                let simulator = simulator.clone();
+                async move { Ok::<_, Infallible>(handle(&simulator, request).await) }
+            });
+            let builder = hyper_util::server::conn::auto::Builder::new(hyper_util::rt::TokioExecutor::new());
+            let result = match tls {
+                None => builder.serve_connection(hyper_util::rt::TokioIo::new(stream), service).await,
+                Some(acceptor) => match acceptor.accept(stream).await {
+                    Ok(stream) => builder.serve_connection(hyper_util::rt::TokioIo::new(stream), service).await,
+                    Err(error) => {
+                        tracing::debug!(%error, "simulator TLS handshake failed");
+                        return;
+                    }
+                },
+            };
+            if let Err(error) = result {
+                tracing::debug!(%error, "simulator connection ended");
+            }
+        });
+    }
+}
+
+fn respond(status: StatusCode, body: Value) -> Response<Body> {
+    let mut response = Response::new(Full::new(Bytes::from(body.to_string())));
+    *response.status_mut() = status;
+    let headers = response.headers_mut();
+    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json;charset=UTF-8"));
+    if let Ok(date) = HeaderValue::from_str(&format_http_date(now())) {
+        headers.insert(header::DATE, date);
+    }
+    response
+}
+
+/// ServiceNow's failure body.
+fn failure(status: StatusCode, message: &str, detail: &str) -> Response<Body> {
+    let detail = if detail.is_empty() { Value::Null } else { Value::String(detail.into()) };
+    respond(status, json!({"error": {"message": message, "detail": detail}, "status": "failure"}))
+}
+
+async fn handle(simulator: &Simulator, request: Request<hyper::body::Incoming>) -> Response<Body> {
+    if !simulator.config.latency.is_zero() {
+        tokio::time::sleep(simulator.config.latency).await;
+    }
+    let path = request.uri().path().to_string();
+    if path == "/oauth_token.do" {
+        return if request.method() == Method::POST {
+            oauth(simulator, request).await
+        } else {
+            failure(StatusCode::METHOD_NOT_ALLOWED, "Method not allowed", "")
+        };
+    }
+    let Some(rest) = path.strip_prefix("/api/now/table/") else {
+        return failure(StatusCode::BAD_REQUEST, "Requested URI does not represent any resource", &path);
+    };
+    if request.method() != Method::GET {
+        return failure(StatusCode::METHOD_NOT_ALLOWED, "Method not allowed", "the simulator is read-only");
+    }
+    let count = simulator.requests.fetch_add(1, Ordering::Relaxed) + 1;
+    if !authenticated(simulator, &request) {
+        return failure(StatusCode::UNAUTHORIZED, "User Not Authenticated", "Required to provide Auth information");
+    }
+    let every = simulator.config.throttle_every;
+    if every > 0 && count.is_multiple_of(every) {
+        let mut response = failure(
+            StatusCode::TOO_MANY_REQUESTS,
+            "Rate limit exceeded",
+            "Too many requests for this user; retry after the given time",
+        );
+        response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(simulator.config.retry_after_seconds));
+        return response;
+    }
+    if simulator.config.fail_every > 0 && count.is_multiple_of(simulator.config.fail_every) {
+        return failure(StatusCode::SERVICE_UNAVAILABLE, "Service Unavailable", "the node is restarting");
+    }
+    let (table, sys_id) = match rest.split_once('/') {
+        Some((table, id)) => (table, Some(id)),
+        None => (rest, None),
+    };
+    if tables::by_name(table).is_none() {
+        return failure(StatusCode::BAD_REQUEST, &format!("Invalid table {table}"), "");
+    }
+    if simulator.config.denied_tables.iter().any(|denied| denied == table) {
+        return failure(StatusCode::FORBIDDEN, "User Not Authorized", "ACL restricts the record retrieval");
+    }
+    let params: Vec<(String, String)> = request
+        .uri()
+        .query()
+        .map(|query| url::form_urlencoded::parse(query.as_bytes()).into_owned().collect())
+        .unwrap_or_default();
+    let param = |name: &str| params.iter().find(|(key, _)| key == name).map(|(_, value)| value.as_str());
+    let host = request.headers().get(header::HOST).and_then(|h| h.to_str().ok()).unwrap_or("localhost").to_string();
+    let base = format!("http://{host}");
+    let links = param("sysparm_exclude_reference_link") != Some("true");
+    let fields: Option<Vec<&str>> = param("sysparm_fields").map(|f| f.split(',').map(str::trim).collect());
+
+    if let Some(sys_id) = sys_id {
+        return match simulator.record(table, sys_id) {
+            Some(record) => {
+                respond(StatusCode::OK, json!({"result": render(table, &record, fields.as_deref(), links, &base)}))
+            }
+            None => failure(
+                StatusCode::NOT_FOUND,
+                "No Record found",
+                "Record doesn't exist or ACL restricts the record retrieval",
+            ),
+        };
+    }
+
+    let query = match Query::parse(param("sysparm_query").unwrap_or("")) {
+        Ok(query) => query,
+        Err(error) => return failure(StatusCode::BAD_REQUEST, "Invalid query", &error),
+    };
+    let limit = match param("sysparm_limit").map(str::parse::<usize>) {
+        None => MAX_LIMIT,
+        Some(Ok(limit)) => limit.clamp(1, MAX_LIMIT),
+        Some(Err(_)) => return failure(StatusCode::BAD_REQUEST, "Invalid sysparm_limit", ""),
+    };
+    let offset = match param("sysparm_offset").map(str::parse::<usize>) {
+        None => 0,
+        Some(Ok(offset)) => offset,
+        Some(Err(_)) => return failure(StatusCode::BAD_REQUEST, "Invalid sysparm_offset", ""),
+    };
+
+    let (total, page) = {
+        let state = simulator.read();
+        let empty = Default::default();
+        let records = state.tables.get(table).unwrap_or(&empty);
+        let mut matching: Vec<&super::Record> = records
+            .values()
+            .filter(|record| query.matches(|field| record.get(field).map(String::as_str).unwrap_or("")))
+            .collect();
+        // ServiceNow's default order is undefined; the simulator's is sys_id.
+        matching.sort_by(|a, b| {
+            for (field, descending) in &query.order_by {
+                let (x, y) = (a.get(field.as_str()), b.get(field.as_str()));
+                let ordering = if *descending { y.cmp(&x) } else { x.cmp(&y) };
+                if ordering.is_ne() {
+                    return ordering;
+                }
+            }
+            a.get("sys_id").cmp(&b.get("sys_id"))
+        });
+        let total = matching.len();
+        let page: Vec<Value> = matching
+            .into_iter()
+            .skip(offset)
+            .take(limit)
+            .map(|record| render(table, record, fields.as_deref(), links, &base))
+            .collect();
+        (total, page)
+    };
+    let mut response = respond(StatusCode::OK, json!({"result": page}));
+    let headers = response.headers_mut();
+    headers.insert("x-total-count", HeaderValue::from(total));
+    if let Ok(link) = HeaderValue::from_str(&link_header(&base, table, &params, offset, limit, total)) {
+        headers.insert(header::LINK, link);
+    }
+    response
+}
+
+/// A record as the Table API shows it: only the asked fields, references with their link.
+fn render(table: &str, record: &super::Record, fields: Option<&[&str]>, links: bool, base: &str) -> Value {
+    let spec = tables::by_name(table);
+    let mut out = Map::new();
+    for (field, value) in record {
+        if fields.is_some_and(|wanted| !wanted.contains(field)) {
+            continue;
+        }
+        let target = spec.and_then(|spec| spec.fields.iter().find(|f| f.name == *field)).and_then(|f| f.references);
+        let rendered = match target {
+            Some(target) if links && !value.is_empty() => {
+                json!({"link": format!("{base}/api/now/table/{target}/{value}"), "value": value})
+            }
+            _ => Value::String(value.clone()),
+        };
+        out.insert((*field).to_string(), rendered);
+    }
+    Value::Object(out)
+}
+
+fn link_header(
+    base: &str,
+    table: &str,
+    params: &[(String, String)],
+    offset: usize,
+    limit: usize,
+    total: usize,
+) -> String {
+    let url = |offset: usize| {
+        let mut query = url::form_urlencoded::Serializer::new(String::new());
+        for (key, value) in params.iter().filter(|(key, _)| key != "sysparm_offset" && key != "sysparm_limit") {
+            query.append_pair(key, value);
+        }
+        query.append_pair("sysparm_limit", &limit.to_string());
+        query.append_pair("sysparm_offset", &offset.to_string());
+        format!("{base}/api/now/table/{table}?{}", query.finish())
+    };
+    let last = if total == 0 { 0 } else { (total - 1) / limit * limit };
+    let mut links = vec![format!("<{}>;rel=\"first\"", url(0))];
+    if offset > 0 {
+        links.push(format!("<{}>;rel=\"prev\"", url(offset.saturating_sub(limit))));
+    }
+    if offset + limit < total {
+        links.push(format!("<{}>;rel=\"next\"", url(offset + limit)));
+    }
+    links.push(format!("<{}>;rel=\"last\"", url(last)));
+    links.join(",")
+}
+
+fn authenticated<B>(simulator: &Simulator, request: &Request<B>) -> bool {
+    let Some(authorization) = request.headers().get(header::AUTHORIZATION).and_then(|h| h.to_str().ok()) else {
+        return false;
+    };
+    if let Some(encoded) = authorization.strip_prefix("Basic ") {
+        let expected = format!("{}:{}", simulator.config.username, simulator.config.password);
+        return base64::engine::general_purpose::STANDARD
+            .decode(encoded.trim())
+            .is_ok_and(|given| given == expected.as_bytes());
+    }
+    if let Some(token) = authorization.strip_prefix("Bearer ") {
+        let tokens = simulator.tokens.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        return tokens.get(token.trim()).is_some_and(|expires| Instant::now() < *expires);
+    }
+    false
+}
+
+async fn oauth(simulator: &Simulator, request: Request<hyper::body::Incoming>) -> Response<Body> {
+    let body = match request.into_body().collect().await {
+        Ok(body) => body.to_bytes(),
+        Err(_) => return failure(StatusCode::BAD_REQUEST, "unreadable body", ""),
+    };
+    let form: Vec<(String, String)> = url::form_urlencoded::parse(&body).into_owned().collect();
+    let field = |name: &str| form.iter().find(|(key, _)| key == name).map(|(_, value)| value.as_str()).unwrap_or("");
+    let config = &simulator.config;
+    let client_ok = field("client_id") == config.client_id && field("client_secret") == config.client_secret;
+    let grant_ok = match field("grant_type") {
+        "client_credentials" => true,
+        "password" => field("username") == config.username && field("password") == config.password,
+        _ => {
+            return respond(
+                StatusCode::BAD_REQUEST,
+                json!({"error": "unsupported_grant_type", "error_description": "grant_type must be client_credentials or password"}),
+            );
+        }
+    };
+    if !client_ok || !grant_ok {
+        return respond(
+            StatusCode::UNAUTHORIZED,
+            json!({"error": "access_denied", "error_description": "access_denied: invalid client or user credentials"}),
+        );
+    }
+    let token = {
+        let mut state = simulator.write();
+        format!("{}{}", state.rng.sys_id(), state.rng.sys_id())
+    };
+    let lifetime = config.token_lifetime;
+    simulator
+        .tokens
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+        .insert(token.clone(), Instant::now() + lifetime);
+    respond(
+        StatusCode::OK,
+        json!({
+            "access_token": token,
+            "refresh_token": "",
+            "scope": "useraccount",
+            "token_type": "Bearer",
+            "expires_in": lifetime.as_secs().max(1),
+        }),
+    )
+}
+
+impl Simulator {
+    /// Revokes every OAuth token, as an administrator would (clients must fetch new ones).
+    pub fn revoke_tokens(&self) {
+        self.tokens.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).clear();
+    }
+
+    /// OAuth tokens issued and still valid.
+    pub fn live_tokens(&self) -> usize {
+        let now = Instant::now();
+        self.tokens
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .values()
+            .filter(|expires| **expires > now)
+            .count()
+    }
+}
