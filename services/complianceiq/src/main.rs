@@ -65,12 +65,101 @@ enum Command {
         #[arg(long, env = "CIQ_MESH_NAMESPACE", default_value = "complianceiq")]
         namespace: String,
     },
+    /// Serve a simulated ServiceNow instance (Table API and /oauth_token.do) with seeded GRC
+    /// data, to develop and test against.
+    SnowSim(SnowSimArgs),
     /// Add a new RS256 signing key to the JWT keys directory; it signs from then on, and the
     /// previous key stays published until its tokens have expired.
     RotateJwtKey {
         #[command(flatten)]
         config: PlatformConfig,
     },
+}
+
+#[derive(clap::Args)]
+struct SnowSimArgs {
+    /// Address to listen on.
+    #[arg(long, env = "CIQ_SNOW_SIM_LISTEN", default_value = "127.0.0.1:8090")]
+    listen: std::net::SocketAddr,
+    /// Seed of the generated data (same seed and size, same records).
+    #[arg(long, default_value_t = 42)]
+    seed: u64,
+    /// Number of controls; the other tables are sized from it.
+    #[arg(long, default_value_t = 200)]
+    controls: usize,
+    /// Answer every n-th Table API request with 429 and Retry-After (0: never).
+    #[arg(long, default_value_t = 0)]
+    throttle_every: u64,
+    /// Seconds of Retry-After sent with a 429.
+    #[arg(long, default_value_t = 1)]
+    retry_after_seconds: u64,
+    /// Answer every n-th Table API request with 503 (0: never).
+    #[arg(long, default_value_t = 0)]
+    fail_every: u64,
+    /// Added latency per request, milliseconds.
+    #[arg(long, default_value_t = 0)]
+    latency_ms: u64,
+    /// Records changed (updated, created, deleted) per second.
+    #[arg(long, default_value_t = 0.0)]
+    churn_per_second: f64,
+    /// Tables the user may not read (403), comma-separated.
+    #[arg(long, value_delimiter = ',')]
+    deny_tables: Vec<String>,
+    /// Basic-auth user (also the password grant's user).
+    #[arg(long, default_value = "complianceiq")]
+    username: String,
+    /// Its password.
+    #[arg(long, default_value = "complianceiq-sim")]
+    password: String,
+    /// OAuth client id.
+    #[arg(long, default_value = "complianceiq-client")]
+    client_id: String,
+    /// OAuth client secret.
+    #[arg(long, default_value = "complianceiq-sim-secret")]
+    client_secret: String,
+}
+
+async fn snow_sim(args: SnowSimArgs) -> Result<(), String> {
+    use complianceiq_servicenow::sim::{self, SimConfig, Simulator};
+    let config = SimConfig {
+        seed: args.seed,
+        controls: args.controls,
+        username: args.username,
+        password: args.password,
+        client_id: args.client_id,
+        client_secret: args.client_secret,
+        throttle_every: args.throttle_every,
+        fail_every: args.fail_every,
+        retry_after_seconds: args.retry_after_seconds,
+        latency: std::time::Duration::from_millis(args.latency_ms),
+        denied_tables: args.deny_tables,
+        churn_per_second: args.churn_per_second,
+        ..SimConfig::default()
+    };
+    let simulator = std::sync::Arc::new(Simulator::new(config));
+    let listener =
+        tokio::net::TcpListener::bind(args.listen).await.map_err(|e| format!("listening on {}: {e}", args.listen))?;
+    println!("ServiceNow simulator at http://{} (seed {})", args.listen, args.seed);
+    for (table, count) in simulator.counts() {
+        println!("  {table:<32} {count:>7}");
+    }
+    println!(
+        "  basic auth user {:?}, OAuth client {:?} (see --help for the secrets)",
+        simulator.config().username,
+        simulator.config().client_id
+    );
+    let stop = tokio_util::sync::CancellationToken::new();
+    let churn = {
+        let (simulator, stop) = (simulator.clone(), stop.clone());
+        tokio::spawn(async move { simulator.churn_forever(stop).await })
+    };
+    let served = tokio::select! {
+        served = sim::serve(simulator, listener, stop.clone()) => served,
+        _ = shutdown_signal() => Ok(()),
+    };
+    stop.cancel();
+    let _ = churn.await;
+    served
 }
 
 #[tokio::main]
@@ -157,6 +246,7 @@ async fn run(command: Command) -> Result<(), String> {
                 }
             }
         }
+        Command::SnowSim(args) => snow_sim(args).await,
         Command::Modules => {
             println!("{:<14} {:>5}  {:<9} calls", "module", "port", "database");
             for module in complianceiq::modules() {
