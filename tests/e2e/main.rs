@@ -18,6 +18,7 @@ mod conformance;
 mod distributed;
 mod events;
 mod gateway;
+mod instances;
 mod kit_backends;
 mod members;
 mod mesh;

@@ -23,6 +23,17 @@ const IMPLEMENTED_SERVICES: &[&str] = &[
     "complianceiq.organization.v1.OrganizationService",
 ];
 
+/// RPCs built in services built only in part.
+const IMPLEMENTED_RPCS: &[&str] = &[
+    "complianceiq.instance.v1.InstanceService/CreateInstance",
+    "complianceiq.instance.v1.InstanceService/ListInstances",
+    "complianceiq.instance.v1.InstanceService/GetInstance",
+    "complianceiq.instance.v1.InstanceService/UpdateInstance",
+    "complianceiq.instance.v1.InstanceService/DeleteInstance",
+    "complianceiq.instance.v1.InstanceService/TestConnection",
+    "complianceiq.instance.v1.InstanceService/GetInstanceHealth",
+];
+
 /// The service a module serves, from the contracts: `complianceiq.<module>.v1.<Name>Service`.
 fn service_of(module: &str) -> String {
     let pool = DescriptorPool::decode(FILE_DESCRIPTOR_SET).unwrap();
@@ -127,11 +138,14 @@ async fn rpcs_not_built_yet_say_which_they_are(platform: &TestPlatform) {
         .services()
         .filter(|s| s.package_name().starts_with("complianceiq.") && !IMPLEMENTED_SERVICES.contains(&s.full_name()))
     {
-        expected += service.methods().len();
         let module = service.package_name().split('.').nth(1).unwrap().to_string();
         let channel = platform.channel(&module).await;
         for method in service.methods() {
             let rpc = format!("{}/{}", service.full_name(), method.name());
+            if IMPLEMENTED_RPCS.contains(&rpc.as_str()) {
+                continue;
+            }
+            expected += 1;
             let status = crate::harness::call_raw(channel.clone(), &rpc, Some(tenant.token())).await.unwrap_err();
             assert_eq!(status.code(), Code::Unimplemented, "{rpc}: {status:?}");
             assert_eq!(status.message(), format!("{rpc} is not implemented yet"));
@@ -139,5 +153,5 @@ async fn rpcs_not_built_yet_say_which_they_are(platform: &TestPlatform) {
         }
     }
     assert_eq!(checked, expected);
-    assert_eq!(checked, 101 - 34, "every RPC of the nine services not built yet was called");
+    assert_eq!(checked, 101 - 34 - IMPLEMENTED_RPCS.len(), "every RPC not built yet was called");
 }

@@ -1,16 +1,35 @@
-//! The instance service (port 8004, core_db): ServiceNow connections, encrypted credentials, health and data sync.
-//!
-//! Not built yet: every RPC answers UNIMPLEMENTED with a message naming it (the contract's
-//! generated default), so callers and the gateway see exactly what is missing.
+//! The instance service (port 8004, core_db): ServiceNow connections of an organization,
+//! their credentials (sealed with AES-256-GCM under a key id, never returned or logged),
+//! plan limits, connection checks with a report per GRC table, and scheduled health checks
+//! with history. Syncing the GRC data is not built yet: SyncInstance and ListSyncRuns answer
+//! UNIMPLEMENTED.
+
+mod api;
+mod connect;
+mod domain;
+mod store;
+
+use std::sync::Arc;
+use std::time::Duration;
 
 use complianceiq_kit::config::DatabaseGroup;
-use complianceiq_kit::{Module, ModuleName, ModuleParts};
-use complianceiq_proto::complianceiq::instance::v1::instance_service_server::{InstanceService, InstanceServiceServer};
+use complianceiq_kit::db::{Migration, ModuleDatabase};
+use complianceiq_kit::error::ApiError;
+use complianceiq_kit::ids::OrganizationId;
+use complianceiq_kit::module::{BuildError, Worker};
+use complianceiq_kit::subscription::{EventHandler, Subscription};
+use complianceiq_kit::{Module, ModuleContext, ModuleName, ModuleParts, migration, time};
+use complianceiq_proto::complianceiq::events::v1::Event;
+use complianceiq_proto::complianceiq::events::v1::event::Payload;
+use complianceiq_proto::complianceiq::instance::v1::instance_service_server::InstanceServiceServer;
+use tokio_util::sync::CancellationToken;
 
-struct InstanceApi;
+pub use connect::check_settings;
 
-#[tonic::async_trait]
-impl InstanceService for InstanceApi {}
+const MIGRATIONS: &[Migration] = &[migration!(1, "0001_instances")];
+
+/// How often the scheduler looks for instances due a health check.
+const SCHEDULER_TICK: Duration = Duration::from_secs(5);
 
 /// The module declaration.
 pub fn module() -> Module {
@@ -19,7 +38,102 @@ pub fn module() -> Module {
         port: 8004,
         database: Some(DatabaseGroup::Core),
         calls: &[],
-        migrations: &[],
-        build: |_context| Box::pin(async { Ok(ModuleParts::new().service(InstanceServiceServer::new(InstanceApi))) }),
+        migrations: MIGRATIONS,
+        build: |context| Box::pin(build(context)),
+    }
+}
+
+async fn build(context: ModuleContext) -> Result<ModuleParts, BuildError> {
+    let database = context.database()?;
+    let api = Arc::new(api::InstanceApi {
+        database: database.clone(),
+        secrets: context.secrets.clone(),
+        check_settings: connect::check_settings(),
+        health_interval: Duration::from_secs(context.config.instance.health_interval_seconds.max(1)),
+    });
+    let allowances = Subscription {
+        consumer: "instance-allowances",
+        patterns: vec!["subscription.changed"],
+        handler: Arc::new(AllowanceTracker { database: database.clone() }),
+    };
+    let scheduler = {
+        let (api, database) = (api.clone(), database.clone());
+        Worker {
+            name: "instance-health",
+            run: Box::new(move |stop| Box::pin(check_due_instances(api, database, stop))),
+        }
+    };
+    Ok(ModuleParts::new().service(InstanceServiceServer::from_arc(api)).subscription(allowances).worker(scheduler))
+}
+
+/// Keeps each organization's instance allowance from its subscription.
+struct AllowanceTracker {
+    database: ModuleDatabase,
+}
+
+#[tonic::async_trait]
+impl EventHandler for AllowanceTracker {
+    async fn handle(&self, event: &Event) -> Result<(), ApiError> {
+        let Some(Payload::SubscriptionChanged(changed)) = &event.payload else { return Ok(()) };
+        let Some(subscription) = &changed.subscription else { return Ok(()) };
+        let Ok(organization) = OrganizationId::from_stored(&event.organization_id) else {
+            tracing::warn!(event_id = %event.id, "subscription event without an organization");
+            return Ok(());
+        };
+        let limit = subscription.limits.as_ref().map(|limits| i64::from(limits.max_instances)).unwrap_or(0);
+        let plan = subscription.plan().as_str_name().trim_start_matches("PLAN_").to_ascii_lowercase();
+        let as_of = subscription.update_time.as_ref().map(time::from_timestamp).unwrap_or_else(time::now_micros);
+        let mut tx = self.database.write(organization).await?;
+        store::set_allowance(&mut tx, &plan, limit, as_of).await?;
+        tx.commit().await
+    }
+}
+
+/// Checks instances whose time has come, then schedules their next check.
+async fn check_due_instances(api: Arc<api::InstanceApi>, database: ModuleDatabase, stop: CancellationToken) {
+    let interval = api.health_interval;
+    let mut ticks = tokio::time::interval(SCHEDULER_TICK.min(interval));
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = stop.cancelled() => return,
+            _ = ticks.tick() => {}
+        }
+        let now = time::now_micros();
+        // A claim holds an instance for a minute: a process that dies mid-check loses it briefly.
+        let due = async {
+            let mut tx = database.global_write().await?;
+            let due = store::claim_due(&mut tx, now, 60_000_000, 20).await?;
+            tx.commit().await?;
+            Ok::<_, ApiError>(due)
+        };
+        let due = match due.await {
+            Ok(due) => due,
+            Err(error) => {
+                tracing::warn!(%error, "cannot read the instance schedule");
+                continue;
+            }
+        };
+        for (instance, organization) in due {
+            if stop.is_cancelled() {
+                return;
+            }
+            let Ok(organization) = OrganizationId::from_stored(&organization) else { continue };
+            match api.scheduled_check(organization, &instance).await {
+                Ok(()) => {}
+                // Disconnected since it was claimed: nothing to schedule.
+                Err(ApiError::NotFound { .. }) => continue,
+                Err(error) => tracing::warn!(instance_id = %instance, %error, "scheduled health check failed to run"),
+            }
+            let next = time::after(time::now_micros(), interval);
+            let reschedule = async {
+                let mut tx = database.write(organization).await?;
+                store::schedule(&mut tx, &instance, next).await?;
+                tx.commit().await
+            };
+            if let Err(error) = reschedule.await {
+                tracing::warn!(instance_id = %instance, %error, "cannot schedule the next health check");
+            }
+        }
     }
 }

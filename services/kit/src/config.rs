@@ -327,6 +327,25 @@ impl Default for MeshConfig {
     }
 }
 
+/// ServiceNow instances.
+#[derive(Args, Clone, Debug)]
+pub struct InstanceConfig {
+    /// Seconds between scheduled health checks of each instance (the first comes a minute
+    /// after connecting, or sooner when this is shorter).
+    #[arg(
+        long = "instance-health-interval-seconds",
+        env = "CIQ_INSTANCE_HEALTH_INTERVAL_SECONDS",
+        default_value_t = 900
+    )]
+    pub health_interval_seconds: u64,
+}
+
+impl Default for InstanceConfig {
+    fn default() -> Self {
+        Self { health_interval_seconds: 900 }
+    }
+}
+
 /// How the platform was started.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum RunMode {
@@ -364,6 +383,8 @@ pub struct PlatformConfig {
     pub gateway: GatewayConfig,
     #[command(flatten)]
     pub mesh: MeshConfig,
+    #[command(flatten)]
+    pub instance: InstanceConfig,
     /// Set by the command, not by a flag.
     #[arg(skip)]
     pub mode: RunMode,
@@ -412,6 +433,7 @@ impl PlatformConfig {
             billing: BillingConfig { stripe_api_base: "https://api.stripe.com".into(), ..Default::default() },
             gateway: GatewayConfig::default(),
             mesh: MeshConfig::default(),
+            instance: InstanceConfig::default(),
             mode: RunMode::Development,
         }
     }

@@ -7,9 +7,11 @@ use complianceiq_kit::error::ApiError;
 use complianceiq_kit::ids::OrganizationId;
 use complianceiq_kit::time;
 use complianceiq_proto::complianceiq::events::v1::event::Payload;
-use complianceiq_proto::complianceiq::events::v1::{OrganizationCreated, OrganizationDeleted, OrganizationUpdated};
+use complianceiq_proto::complianceiq::events::v1::{
+    OrganizationCreated, OrganizationDeleted, OrganizationUpdated, SubscriptionChanged,
+};
 use complianceiq_proto::complianceiq::organization::v1::{
-    CreateOrganizationRequest, DeleteOrganizationRequest, GetOrganizationRequest, Organization,
+    CreateOrganizationRequest, DeleteOrganizationRequest, GetOrganizationRequest, Organization, Plan,
     UpdateOrganizationRequest,
 };
 use tonic::metadata::{Ascii, MetadataValue};
@@ -121,6 +123,13 @@ impl OrganizationApi {
             creator_email: identity.email.clone(),
         };
         tx.emit(Payload::OrganizationCreated(created), context).await?;
+        // The subscription began with the organization: services enforcing plan limits
+        // (instances) learn the plan from this event as from every later change.
+        let began = SubscriptionChanged {
+            subscription: Some(crate::subscription::message(&subscription, record.id)?),
+            previous_plan: Plan::Unspecified as i32,
+        };
+        tx.emit(Payload::SubscriptionChanged(began), context).await?;
         tx.commit().await?;
         tracing::info!(organization_id = %record.id, slug = %record.slug, creator = %identity.user_id, "organization created");
         Ok(organization)

@@ -40,7 +40,7 @@ fn state_of(stored: &str) -> SubscriptionState {
     }
 }
 
-fn message(record: &SubscriptionRecord, organization: OrganizationId) -> Result<Subscription, ApiError> {
+pub(crate) fn message(record: &SubscriptionRecord, organization: OrganizationId) -> Result<Subscription, ApiError> {
     let plan = parse_plan(&record.plan)?;
     Ok(Subscription {
         organization_id: organization.to_string(),
