@@ -79,7 +79,12 @@ fn write_access_table(pool: &prost_reflect::DescriptorPool, out: &Path) {
             let public = field("public").as_bool().unwrap_or(false);
             let permission = field("permission").as_str().unwrap_or_default().to_string();
             let allow_unscoped = field("allow_unscoped").as_bool().unwrap_or(false);
+            let internal = field("internal").as_bool().unwrap_or(false);
             assert!(!public || permission.is_empty(), "{path} is public and names a permission");
+            assert!(
+                !internal || (!public && permission.is_empty() && !allow_unscoped && !options.has_extension(&http)),
+                "{path} is internal: no token rules and no google.api.http binding"
+            );
             assert!(
                 permission.is_empty()
                     || permission.split_once(':').is_some_and(|(resource, verb)| {
@@ -92,7 +97,7 @@ fn write_access_table(pool: &prost_reflect::DescriptorPool, out: &Path) {
             let permission = if permission.is_empty() { "None".to_string() } else { format!("Some({permission:?})") };
             let edge = options.has_extension(&http);
             rows.push(format!(
-                "    RpcAccess {{ path: {path:?}, public: {public}, permission: {permission}, allow_unscoped: {allow_unscoped}, edge: {edge} }},"
+                "    RpcAccess {{ path: {path:?}, public: {public}, permission: {permission}, allow_unscoped: {allow_unscoped}, internal: {internal}, edge: {edge} }},"
             ));
         }
     }

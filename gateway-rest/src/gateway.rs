@@ -474,11 +474,18 @@ impl Gateway {
         headers: &HeaderMap,
         client: IpAddr,
     ) -> Result<(Option<Identity>, Option<RateHeaders>), (ApiError, Option<RateHeaders>)> {
-        let identity = self
-            .access
-            .authorize_rule(rpc_path, self.routes.access(rpc_path), headers)
-            .await
-            .map_err(|error| (error, None))?;
+        let rule = self.routes.access(rpc_path);
+        // Calls between modules are never offered at the edge.
+        if rule.is_some_and(|rule| rule.internal) {
+            return Err((
+                ApiError::PermissionDenied {
+                    reason: "INTERNAL_RPC",
+                    message: format!("{rpc_path} is called between modules only; it is not offered at the edge"),
+                },
+                None,
+            ));
+        }
+        let identity = self.access.authorize_rule(rpc_path, rule, headers).await.map_err(|error| (error, None))?;
         let client_key = match &identity {
             Some(identity) => format!("rl:user:{}", identity.user_id),
             None => format!("rl:address:{client}"),

@@ -90,6 +90,7 @@ fn access_rule(pool: &DescriptorPool, method: &MethodDescriptor) -> Option<RpcAc
         public: field("public").and_then(|v| v.as_bool()).unwrap_or(false),
         permission: permission.map(|p| &*Box::leak(p.into_boxed_str())),
         allow_unscoped: field("allow_unscoped").and_then(|v| v.as_bool()).unwrap_or(false),
+        internal: field("internal").and_then(|v| v.as_bool()).unwrap_or(false),
         edge: pool.get_extension_by_name("google.api.http").is_some_and(|http| options.has_extension(&http)),
     })
 }

@@ -11,6 +11,8 @@ pub struct RpcAccess {
     pub permission: Option<&'static str>,
     /// Callable with a token scoped to no organization.
     pub allow_unscoped: bool,
+    /// Called by other modules only, without a person's token; the mesh policy names them.
+    pub internal: bool,
     /// Served at the edge: the RPC has a `google.api.http` binding, so the gateway may
     /// forward it.
     pub edge: bool,

@@ -160,6 +160,29 @@ impl TestPlatform {
         count
     }
 
+    /// Runs a query of text columns as the owner: rows stored, whatever the tenant.
+    pub async fn stored_rows(&self, group: DatabaseGroup, sql: &'static str) -> Vec<Vec<String>> {
+        sqlx::any::install_default_drivers();
+        let mut connection = AnyConnection::connect(&self.owner_database_url(group)).await.expect("owner connection");
+        let rows = sqlx::query(sql).fetch_all(&mut connection).await.expect("query");
+        connection.close().await.ok();
+        rows.iter().map(|row| (0..row.len()).map(|index| row.get::<String, _>(index)).collect()).collect()
+    }
+
+    /// Stops the modules and starts them again on the same databases, cache and bus, as a
+    /// redeployed process would.
+    pub async fn restart(&mut self) {
+        if let Some(platform) = self.platform.take() {
+            platform.shutdown().await;
+        }
+        let options =
+            StartOptions { targets: vec!["all".into()], migrate: true, policy: Arc::new(complianceiq::mesh_policy()) };
+        let platform = runtime::start(self.config.clone(), complianceiq::modules(), options)
+            .await
+            .unwrap_or_else(|error| panic!("the platform did not start again: {error}"));
+        self.platform = Some(platform);
+    }
+
     /// Stops the platform and removes what the test created.
     pub async fn stop(mut self) {
         if let Some(platform) = self.platform.take() {

@@ -27,5 +27,6 @@ mod organization;
 mod postgres;
 mod stripe;
 mod surface;
+mod sync;
 mod tokens;
 mod users;

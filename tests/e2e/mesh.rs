@@ -163,6 +163,22 @@ async fn the_mesh_policy_refuses_what_it_does_not_name(platform: &TestPlatform) 
         .expect("organization -> user.ListRoles");
     let status = users.get_current_user(authorized(Default::default(), tenant.token())).await.unwrap_err();
     assert_eq!(status.code(), Code::PermissionDenied);
+
+    // Internal RPCs (no person's token): only the modules the table names reach them, and
+    // the edge never offers them.
+    let ingest = "complianceiq.analysis.v1.AnalysisService/IngestRecords";
+    for caller in ["webhook", "gateway", "organization"] {
+        let status = crate::harness::call_raw(platform.channel_as(caller, "analysis"), ingest, None).await.unwrap_err();
+        assert_eq!(status.code(), Code::PermissionDenied, "{caller}: {status:?}");
+    }
+    let edge = tonic::transport::Channel::from_shared(format!("http://{}", platform.address("gateway")))
+        .unwrap()
+        .connect_lazy();
+    let status = crate::harness::call_raw(edge, ingest, Some(tenant.token())).await.unwrap_err();
+    assert_eq!((status.code(), crate::harness::reason(&status).as_str()), (Code::PermissionDenied, "INTERNAL_RPC"));
+    // The instance service may; an empty stream lacks the header it needs.
+    let status = crate::harness::call_raw(platform.channel_as("instance", "analysis"), ingest, None).await.unwrap_err();
+    assert_eq!(status.code(), Code::InvalidArgument, "{status:?}");
 }
 
 /// Behind a sidecar that terminates mutual TLS, the servers speak plain HTTP/2 and take the

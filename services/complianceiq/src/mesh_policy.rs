@@ -10,6 +10,7 @@ use serde_json::{Value, json};
 
 const AUTH: &str = "complianceiq.auth.v1.AuthService";
 const USER: &str = "complianceiq.user.v1.UserService";
+const ANALYSIS: &str = "complianceiq.analysis.v1.AnalysisService";
 
 /// The platform's mesh policy.
 pub fn policy() -> MeshPolicy {
@@ -21,6 +22,8 @@ pub fn policy() -> MeshPolicy {
         Rule { caller: Caller::AnyModule, service: AUTH, methods: Methods::Only(&["GetJwks"]) },
         // Inviting a member checks the roles offered against the user service.
         Rule { caller: Caller::Module("organization"), service: USER, methods: Methods::Only(&["ListRoles"]) },
+        // Syncs hand the records they fetch to the analysis store.
+        Rule { caller: Caller::Module("instance"), service: ANALYSIS, methods: Methods::Only(&["IngestRecords"]) },
         // Probes and tooling inside the mesh.
         Rule { caller: Caller::AnyModule, service: "grpc.health.v1.Health", methods: Methods::All },
         Rule { caller: Caller::AnyModule, service: "grpc.reflection.v1.ServerReflection", methods: Methods::All },

@@ -62,7 +62,7 @@ impl InstanceApi {
         self.secrets.seal(&domain::credentials_json(credentials), &sealing_context(organization, instance))
     }
 
-    fn open(&self, organization: &str, record: &InstanceRecord) -> Result<SnCredentials, ApiError> {
+    pub(crate) fn open(&self, organization: &str, record: &InstanceRecord) -> Result<SnCredentials, ApiError> {
         let sealed = record.credentials_sealed.as_deref().ok_or_else(|| ApiError::FailedPrecondition {
             reason: "NO_CREDENTIALS",
             message: "the instance has no credentials; set them with an update".into(),
@@ -333,8 +333,152 @@ impl InstanceApi {
     }
 }
 
+impl InstanceApi {
+    async fn start_sync(&self, identity: &Identity, request: SyncInstanceRequest) -> Result<SyncRun, ApiError> {
+        let tenant = identity.tenant()?;
+        let id = instance_id(&request.instance_id)?;
+        let mut tx = self.database.write(tenant).await?;
+        let instance = self.load(&mut tx, &id).await?;
+        if instance.state == "disabled" {
+            return Err(ApiError::FailedPrecondition {
+                reason: "INSTANCE_DISABLED",
+                message: "the instance is disabled; enable it (state ACTIVE) to sync".into(),
+            });
+        }
+        if let Some(active) = store::active_run(&mut tx, &id).await? {
+            return Err(ApiError::FailedPrecondition {
+                reason: "SYNC_IN_PROGRESS",
+                message: format!("sync run {} of this instance has not ended; wait for it or cancel it", active.id),
+            });
+        }
+        let allowed = instance.effective_tables();
+        let mut violations = complianceiq_kit::error::FieldViolations::default();
+        for table in &request.tables {
+            if !allowed.contains(&table.as_str()) {
+                violations.add("tables", "NOT_CONFIGURED", format!("{table:?} is not among the instance's tables"));
+            }
+        }
+        violations.check()?;
+        let tables: Vec<String> = allowed
+            .iter()
+            .filter(|table| request.tables.is_empty() || request.tables.iter().any(|t| t == *table))
+            .map(|table| table.to_string())
+            .collect();
+        let watermarks = store::watermarks(&mut tx, &id).await?;
+        let mode = match request.mode() {
+            SyncMode::Full => "full",
+            SyncMode::Incremental => "incremental",
+            // Incremental once every table has been synced, full before.
+            SyncMode::Unspecified if tables.iter().all(|table| watermarks.contains_key(table)) => "incremental",
+            SyncMode::Unspecified => "full",
+        };
+        let run = crate::sync::RunRecord {
+            id: complianceiq_kit::uuid::Uuid::now_v7().to_string(),
+            instance_id: id,
+            mode: mode.into(),
+            state: "pending".into(),
+            tables,
+            progress: Default::default(),
+            triggered_by: identity.user_id.to_string(),
+            error: String::new(),
+            cancel_requested: false,
+            created_at: time::now_micros(),
+            started_at: None,
+            ended_at: None,
+        };
+        store::insert_run(&mut tx, &run).await?;
+        tx.commit().await?;
+        tracing::info!(organization_id = %tenant, instance_id = %run.instance_id, sync_run_id = %run.id, mode, "sync requested");
+        Ok(run.to_proto(&tenant.to_string()))
+    }
+
+    async fn load_run(&self, tx: &mut TenantTx, instance: &str, run: &str) -> Result<crate::sync::RunRecord, ApiError> {
+        let run_id = complianceiq_kit::ids::parse_uuid("sync_run_id", run)?.to_string();
+        store::run_by_id(tx, &run_id)
+            .await?
+            .filter(|record| record.instance_id == instance)
+            .ok_or_else(|| ApiError::not_found("SyncRun", run_id))
+    }
+
+    async fn get_run(&self, identity: &Identity, request: GetSyncRunRequest) -> Result<SyncRun, ApiError> {
+        let tenant = identity.tenant()?;
+        let id = instance_id(&request.instance_id)?;
+        let mut tx = self.database.read(tenant).await?;
+        let run = self.load_run(&mut tx, &id, &request.sync_run_id).await?;
+        tx.commit().await?;
+        Ok(run.to_proto(&tenant.to_string()))
+    }
+
+    async fn cancel_run(&self, identity: &Identity, request: CancelSyncRunRequest) -> Result<SyncRun, ApiError> {
+        let tenant = identity.tenant()?;
+        let id = instance_id(&request.instance_id)?;
+        let mut tx = self.database.write(tenant).await?;
+        let run = self.load_run(&mut tx, &id, &request.sync_run_id).await?;
+        if !store::request_cancel(&mut tx, &run.id).await? {
+            return Err(ApiError::FailedPrecondition {
+                reason: "SYNC_ENDED",
+                message: format!("sync run {} has already ended ({})", run.id, run.state),
+            });
+        }
+        let run = self.load_run(&mut tx, &id, &run.id).await?;
+        tx.commit().await?;
+        Ok(run.to_proto(&tenant.to_string()))
+    }
+
+    async fn list_runs(
+        &self,
+        identity: &Identity,
+        request: ListSyncRunsRequest,
+    ) -> Result<ListSyncRunsResponse, ApiError> {
+        let tenant = identity.tenant()?;
+        let id = instance_id(&request.instance_id)?;
+        let state = match request.state() {
+            SyncState::Unspecified => None,
+            SyncState::Pending => Some("pending"),
+            SyncState::Running => Some("running"),
+            SyncState::Succeeded => Some("succeeded"),
+            SyncState::Failed => Some("failed"),
+            SyncState::Cancelled => Some("cancelled"),
+        };
+        let page = PageRequest::parse(request.page_size, &request.page_token, state.unwrap_or(""))?;
+        let mut tx = self.database.read(tenant).await?;
+        self.load(&mut tx, &id).await?;
+        let mut runs = store::list_runs(&mut tx, &id, state, &page).await?;
+        tx.commit().await?;
+        let next_page_token = page.finish(&mut runs, |run| vec![run.created_at.to_string(), run.id.clone()]);
+        let organization = tenant.to_string();
+        Ok(ListSyncRunsResponse {
+            sync_runs: runs.iter().map(|run| run.to_proto(&organization)).collect(),
+            next_page_token,
+        })
+    }
+}
+
 #[tonic::async_trait]
 impl InstanceService for InstanceApi {
+    async fn sync_instance(&self, request: Request<SyncInstanceRequest>) -> Result<Response<SyncRun>, Status> {
+        let identity = caller(&request)?;
+        Ok(Response::new(self.start_sync(&identity, request.into_inner()).await?))
+    }
+
+    async fn get_sync_run(&self, request: Request<GetSyncRunRequest>) -> Result<Response<SyncRun>, Status> {
+        let identity = caller(&request)?;
+        Ok(Response::new(self.get_run(&identity, request.into_inner()).await?))
+    }
+
+    async fn cancel_sync_run(&self, request: Request<CancelSyncRunRequest>) -> Result<Response<SyncRun>, Status> {
+        let identity = caller(&request)?;
+        Ok(Response::new(self.cancel_run(&identity, request.into_inner()).await?))
+    }
+
+    async fn list_sync_runs(
+        &self,
+        request: Request<ListSyncRunsRequest>,
+    ) -> Result<Response<ListSyncRunsResponse>, Status> {
+        let identity = caller(&request)?;
+        Ok(Response::new(self.list_runs(&identity, request.into_inner()).await?))
+    }
+
     async fn create_instance(&self, request: Request<CreateInstanceRequest>) -> Result<Response<Instance>, Status> {
         let (identity, context) = (caller(&request)?, RequestContext::of(&request));
         Ok(Response::new(self.create(&identity, &context, request.into_inner()).await?))

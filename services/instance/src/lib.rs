@@ -1,13 +1,13 @@
 //! The instance service (port 8004, core_db): ServiceNow connections of an organization,
 //! their credentials (sealed with AES-256-GCM under a key id, never returned or logged),
 //! plan limits, connection checks with a report per GRC table, and scheduled health checks
-//! with history. Syncing the GRC data is not built yet: SyncInstance and ListSyncRuns answer
-//! UNIMPLEMENTED.
+//! with history, and syncs of the GRC data into the analysis store (`sync`).
 
 mod api;
 mod connect;
 mod domain;
 mod store;
+mod sync;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -19,6 +19,7 @@ use complianceiq_kit::ids::OrganizationId;
 use complianceiq_kit::module::{BuildError, Worker};
 use complianceiq_kit::subscription::{EventHandler, Subscription};
 use complianceiq_kit::{Module, ModuleContext, ModuleName, ModuleParts, migration, time};
+use complianceiq_proto::complianceiq::analysis::v1::analysis_service_client::AnalysisServiceClient;
 use complianceiq_proto::complianceiq::events::v1::Event;
 use complianceiq_proto::complianceiq::events::v1::event::Payload;
 use complianceiq_proto::complianceiq::instance::v1::instance_service_server::InstanceServiceServer;
@@ -26,7 +27,7 @@ use tokio_util::sync::CancellationToken;
 
 pub use connect::check_settings;
 
-const MIGRATIONS: &[Migration] = &[migration!(1, "0001_instances")];
+const MIGRATIONS: &[Migration] = &[migration!(1, "0001_instances"), migration!(2, "0002_sync")];
 
 /// How often the scheduler looks for instances due a health check.
 const SCHEDULER_TICK: Duration = Duration::from_secs(5);
@@ -37,7 +38,8 @@ pub fn module() -> Module {
         name: ModuleName("instance"),
         port: 8004,
         database: Some(DatabaseGroup::Core),
-        calls: &[],
+        // Syncs hand records to the analysis store.
+        calls: &["analysis"],
         migrations: MIGRATIONS,
         build: |context| Box::pin(build(context)),
     }
@@ -63,7 +65,30 @@ async fn build(context: ModuleContext) -> Result<ModuleParts, BuildError> {
             run: Box::new(move |stop| Box::pin(check_due_instances(api, database, stop))),
         }
     };
-    Ok(ModuleParts::new().service(InstanceServiceServer::from_arc(api)).subscription(allowances).worker(scheduler))
+    let syncs = {
+        let settings = &context.config.instance;
+        let sync_settings = sync::SyncSettings {
+            client: complianceiq_servicenow::ClientSettings {
+                requests_per_second: settings.requests_per_second.max(0.1),
+                ..Default::default()
+            },
+            lease: Duration::from_secs(settings.sync_lease_seconds.max(1)),
+            page_size: settings.sync_page_size.clamp(1, 10_000),
+        };
+        let analysis = AnalysisServiceClient::new(context.channel("analysis")?)
+            .max_decoding_message_size(64 * 1024 * 1024)
+            .max_encoding_message_size(64 * 1024 * 1024);
+        let api = api.clone();
+        Worker {
+            name: "instance-sync",
+            run: Box::new(move |stop| Box::pin(sync::work(api, analysis, sync_settings, stop))),
+        }
+    };
+    Ok(ModuleParts::new()
+        .service(InstanceServiceServer::from_arc(api))
+        .subscription(allowances)
+        .worker(scheduler)
+        .worker(syncs))
 }
 
 /// Keeps each organization's instance allowance from its subscription.

@@ -1,6 +1,8 @@
 //! The instance service's queries: one SQL path for SQLite and PostgreSQL, every tenant
 //! query bound to the transaction's organization.
 
+use std::collections::BTreeMap;
+
 use complianceiq_kit::db::{GlobalTx, TenantTx};
 use complianceiq_kit::error::ApiError;
 use complianceiq_kit::paging::PageRequest;
@@ -109,14 +111,23 @@ pub async fn update(tx: &mut TenantTx, next: &InstanceRecord, expected: i64) -> 
     }
 }
 
-/// Deletes an instance and its checks; false if it did not exist.
+/// Deletes an instance, its checks and its sync history; false if it did not exist.
 pub async fn delete(tx: &mut TenantTx, id: &str) -> Result<bool, ApiError> {
     let tenant = tx.tenant().to_string();
-    sqlx::query("DELETE FROM instance_health_checks WHERE organization_id = $1 AND instance_id = $2")
-        .bind(&tenant)
-        .bind(id)
-        .execute(tx.connection())
-        .await?;
+    sqlx::query(
+        "DELETE FROM sync_queue WHERE run_id IN (SELECT id FROM sync_runs WHERE organization_id = $1 AND instance_id = $2)",
+    )
+    .bind(&tenant)
+    .bind(id)
+    .execute(tx.connection())
+    .await?;
+    for statement in [
+        "DELETE FROM sync_runs WHERE organization_id = $1 AND instance_id = $2",
+        "DELETE FROM sync_watermarks WHERE organization_id = $1 AND instance_id = $2",
+        "DELETE FROM instance_health_checks WHERE organization_id = $1 AND instance_id = $2",
+    ] {
+        sqlx::query(statement).bind(&tenant).bind(id).execute(tx.connection()).await?;
+    }
     let deleted = sqlx::query("DELETE FROM instances WHERE organization_id = $1 AND id = $2")
         .bind(&tenant)
         .bind(id)
@@ -324,6 +335,239 @@ pub async fn claim_due(tx: &mut GlobalTx, now: i64, lease: i64, limit: i64) -> R
         "UPDATE instance_schedule SET next_check_at = $1 WHERE instance_id IN ( \
            SELECT instance_id FROM instance_schedule WHERE next_check_at <= $2 ORDER BY next_check_at LIMIT $3) \
          AND next_check_at <= $2 RETURNING instance_id, organization_id",
+    )
+    .bind(now + lease)
+    .bind(now)
+    .bind(limit)
+    .fetch_all(tx.connection())
+    .await?;
+    rows.iter().map(|row| Ok((row.try_get(0)?, row.try_get(1)?))).collect()
+}
+
+/// The instance's last successful sync time.
+pub async fn set_last_sync(tx: &mut TenantTx, instance: &str, at: i64) -> Result<(), ApiError> {
+    let tenant = tx.tenant().to_string();
+    sqlx::query("UPDATE instances SET last_sync_at = $1 WHERE organization_id = $2 AND id = $3")
+        .bind(at)
+        .bind(tenant)
+        .bind(instance)
+        .execute(tx.connection())
+        .await?;
+    Ok(())
+}
+
+fn run_record(row: &sqlx::any::AnyRow) -> Result<crate::sync::RunRecord, ApiError> {
+    let tables: String = row.try_get("tables")?;
+    let progress: String = row.try_get("progress")?;
+    Ok(crate::sync::RunRecord {
+        id: row.try_get("id")?,
+        instance_id: row.try_get("instance_id")?,
+        mode: row.try_get("mode")?,
+        state: row.try_get("state")?,
+        tables: tables.split(',').filter(|t| !t.is_empty()).map(str::to_string).collect(),
+        progress: serde_json::from_str(&progress).map_err(|e| ApiError::internal(format!("sync progress: {e}")))?,
+        triggered_by: row.try_get("triggered_by")?,
+        error: row.try_get("error")?,
+        cancel_requested: row.try_get::<i64, _>("cancel_requested")? == 1,
+        created_at: row.try_get("created_at")?,
+        started_at: row.try_get("started_at")?,
+        ended_at: row.try_get("ended_at")?,
+    })
+}
+
+macro_rules! run_columns {
+    () => {
+        "id, instance_id, mode, state, tables, progress, triggered_by, error, cancel_requested, created_at, started_at, ended_at"
+    };
+}
+
+fn progress_json(run: &crate::sync::RunRecord) -> Result<String, ApiError> {
+    serde_json::to_string(&run.progress).map_err(|e| ApiError::internal(format!("sync progress: {e}")))
+}
+
+/// Stores a new run and queues it for a worker.
+pub async fn insert_run(tx: &mut TenantTx, run: &crate::sync::RunRecord) -> Result<(), ApiError> {
+    let tenant = tx.tenant().to_string();
+    sqlx::query(
+        "INSERT INTO sync_runs (id, organization_id, instance_id, mode, state, tables, progress, triggered_by, error, \
+         cancel_requested, created_at, started_at, ended_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
+    )
+    .bind(&run.id)
+    .bind(&tenant)
+    .bind(&run.instance_id)
+    .bind(&run.mode)
+    .bind(&run.state)
+    .bind(run.tables.join(","))
+    .bind(progress_json(run)?)
+    .bind(&run.triggered_by)
+    .bind(&run.error)
+    .bind(i64::from(run.cancel_requested))
+    .bind(run.created_at)
+    .bind(run.started_at)
+    .bind(run.ended_at)
+    .execute(tx.connection())
+    .await?;
+    sqlx::query("INSERT INTO sync_queue (run_id, organization_id, lease_until) VALUES ($1, $2, 0)")
+        .bind(&run.id)
+        .bind(&tenant)
+        .execute(tx.connection())
+        .await?;
+    Ok(())
+}
+
+/// Writes a run's state, progress and times (never its cancel request, which a user sets).
+pub async fn save_run(tx: &mut TenantTx, run: &crate::sync::RunRecord) -> Result<(), ApiError> {
+    let tenant = tx.tenant().to_string();
+    sqlx::query(
+        "UPDATE sync_runs SET state = $1, progress = $2, error = $3, started_at = $4, ended_at = $5 \
+         WHERE organization_id = $6 AND id = $7",
+    )
+    .bind(&run.state)
+    .bind(progress_json(run)?)
+    .bind(&run.error)
+    .bind(run.started_at)
+    .bind(run.ended_at)
+    .bind(tenant)
+    .bind(&run.id)
+    .execute(tx.connection())
+    .await?;
+    Ok(())
+}
+
+/// Asks a run to stop; false when it has already ended.
+pub async fn request_cancel(tx: &mut TenantTx, run: &str) -> Result<bool, ApiError> {
+    let tenant = tx.tenant().to_string();
+    let updated = sqlx::query(
+        "UPDATE sync_runs SET cancel_requested = 1 WHERE organization_id = $1 AND id = $2 AND state IN ('pending', 'running')",
+    )
+    .bind(tenant)
+    .bind(run)
+    .execute(tx.connection())
+    .await?;
+    Ok(updated.rows_affected() == 1)
+}
+
+/// A run of the organization.
+pub async fn run_by_id(tx: &mut TenantTx, id: &str) -> Result<Option<crate::sync::RunRecord>, ApiError> {
+    let tenant = tx.tenant().to_string();
+    let row = sqlx::query(concat!("SELECT ", run_columns!(), " FROM sync_runs WHERE organization_id = $1 AND id = $2"))
+        .bind(tenant)
+        .bind(id)
+        .fetch_optional(tx.connection())
+        .await?;
+    row.as_ref().map(run_record).transpose()
+}
+
+/// The instance's run that has not ended, if any.
+pub async fn active_run(tx: &mut TenantTx, instance: &str) -> Result<Option<crate::sync::RunRecord>, ApiError> {
+    let tenant = tx.tenant().to_string();
+    let row = sqlx::query(concat!(
+        "SELECT ",
+        run_columns!(),
+        " FROM sync_runs WHERE organization_id = $1 AND instance_id = $2 AND state IN ('pending', 'running') LIMIT 1"
+    ))
+    .bind(tenant)
+    .bind(instance)
+    .fetch_optional(tx.connection())
+    .await?;
+    row.as_ref().map(run_record).transpose()
+}
+
+/// A page of an instance's runs, newest first, optionally in one state.
+pub async fn list_runs(
+    tx: &mut TenantTx,
+    instance: &str,
+    state: Option<&str>,
+    page: &PageRequest,
+) -> Result<Vec<crate::sync::RunRecord>, ApiError> {
+    let tenant = tx.tenant().to_string();
+    let (before_created, before_id) = match &page.after {
+        Some(key) if key.len() == 2 => (key[0].parse::<i64>().ok(), key[1].clone()),
+        _ => (None, String::new()),
+    };
+    let rows = sqlx::query(concat!(
+        "SELECT ",
+        run_columns!(),
+        " FROM sync_runs WHERE organization_id = $1 AND instance_id = $2 AND ($3 IS NULL OR state = $3) \
+         AND ($4 IS NULL OR created_at < $4 OR (created_at = $4 AND id < $5)) ORDER BY created_at DESC, id DESC LIMIT $6"
+    ))
+    .bind(tenant)
+    .bind(instance)
+    .bind(state)
+    .bind(before_created)
+    .bind(before_id)
+    .bind(page.fetch_limit())
+    .fetch_all(tx.connection())
+    .await?;
+    rows.iter().map(run_record).collect()
+}
+
+/// Where each table's last successful sync ended.
+pub async fn watermarks(tx: &mut TenantTx, instance: &str) -> Result<BTreeMap<String, (String, String)>, ApiError> {
+    let tenant = tx.tenant().to_string();
+    let rows = sqlx::query(
+        "SELECT table_name, updated_on, sys_id FROM sync_watermarks WHERE organization_id = $1 AND instance_id = $2",
+    )
+    .bind(tenant)
+    .bind(instance)
+    .fetch_all(tx.connection())
+    .await?;
+    rows.iter().map(|row| Ok((row.try_get(0)?, (row.try_get(1)?, row.try_get(2)?)))).collect()
+}
+
+/// Records where a table's sync ended.
+pub async fn save_watermark(
+    tx: &mut TenantTx,
+    instance: &str,
+    table: &str,
+    updated_on: &str,
+    sys_id: &str,
+) -> Result<(), ApiError> {
+    let tenant = tx.tenant().to_string();
+    sqlx::query(
+        "INSERT INTO sync_watermarks (organization_id, instance_id, table_name, updated_on, sys_id, updated_at) \
+         VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (organization_id, instance_id, table_name) \
+         DO UPDATE SET updated_on = $4, sys_id = $5, updated_at = $6",
+    )
+    .bind(tenant)
+    .bind(instance)
+    .bind(table)
+    .bind(updated_on)
+    .bind(sys_id)
+    .bind(complianceiq_kit::time::now_micros())
+    .execute(tx.connection())
+    .await?;
+    Ok(())
+}
+
+/// Holds a queued run until `until` (0 hands it back at once).
+pub async fn extend_lease(tx: &mut TenantTx, run: &str, until: i64) -> Result<(), ApiError> {
+    sqlx::query("UPDATE sync_queue SET lease_until = $1 WHERE run_id = $2")
+        .bind(until)
+        .bind(run)
+        .execute(tx.connection())
+        .await?;
+    Ok(())
+}
+
+/// Removes an ended run from the queue.
+pub async fn dequeue(tx: &mut TenantTx, run: &str) -> Result<(), ApiError> {
+    sqlx::query("DELETE FROM sync_queue WHERE run_id = $1").bind(run).execute(tx.connection()).await?;
+    Ok(())
+}
+
+/// Queued runs nobody holds (never claimed, released, or whose holder stopped
+/// checkpointing), claimed for `lease` microseconds.
+pub async fn claim_runs(
+    tx: &mut GlobalTx,
+    now: i64,
+    lease: i64,
+    limit: i64,
+) -> Result<Vec<(String, String)>, ApiError> {
+    let rows = sqlx::query(
+        "UPDATE sync_queue SET lease_until = $1 WHERE run_id IN ( \
+           SELECT run_id FROM sync_queue WHERE lease_until <= $2 ORDER BY lease_until, run_id LIMIT $3) \
+         AND lease_until <= $2 RETURNING run_id, organization_id",
     )
     .bind(now + lease)
     .bind(now)

@@ -338,11 +338,21 @@ pub struct InstanceConfig {
         default_value_t = 900
     )]
     pub health_interval_seconds: u64,
+    /// Table API requests per second to one ServiceNow instance during a sync.
+    #[arg(long = "servicenow-requests-per-second", env = "CIQ_SERVICENOW_REQUESTS_PER_SECOND", default_value_t = 20.0)]
+    pub requests_per_second: f64,
+    /// Records per Table API page during a sync.
+    #[arg(long = "sync-page-size", env = "CIQ_SYNC_PAGE_SIZE", default_value_t = 500)]
+    pub sync_page_size: u32,
+    /// Seconds a sync worker holds a run between checkpoints; after that another process
+    /// resumes it (a crashed worker's runs wait this long).
+    #[arg(long = "sync-lease-seconds", env = "CIQ_SYNC_LEASE_SECONDS", default_value_t = 60)]
+    pub sync_lease_seconds: u64,
 }
 
 impl Default for InstanceConfig {
     fn default() -> Self {
-        Self { health_interval_seconds: 900 }
+        Self { health_interval_seconds: 900, requests_per_second: 20.0, sync_page_size: 500, sync_lease_seconds: 60 }
     }
 }
 

@@ -26,7 +26,7 @@ pub struct Table {
     pub name: &'static str,
     /// What ComplianceIQ calls its records.
     pub kind: &'static str,
-    /// Fields besides `sys_id`, `sys_created_on` and `sys_updated_on`.
+    /// Fields besides the system fields ([`SYSTEM_FIELDS`]).
     pub fields: &'static [Field],
 }
 
@@ -42,8 +42,8 @@ impl Table {
     }
 }
 
-/// Fields every ServiceNow record has.
-pub const SYSTEM_FIELDS: [&str; 3] = ["sys_id", "sys_created_on", "sys_updated_on"];
+/// Fields every ServiceNow record has (`sys_mod_count` grows with every update).
+pub const SYSTEM_FIELDS: [&str; 4] = ["sys_id", "sys_created_on", "sys_updated_on", "sys_mod_count"];
 
 /// Users referenced by GRC records (owners, assignees).
 pub const USERS: Table = Table {

@@ -46,6 +46,7 @@ fn insert(state: &mut State, table: Table, created: i64, updated: i64, fields: V
     record.insert("sys_id", id.clone());
     record.insert("sys_created_on", datetime::format(created));
     record.insert("sys_updated_on", datetime::format(updated.max(created)));
+    record.insert("sys_mod_count", if updated > created { "1" } else { "0" }.into());
     state.tables.entry(table.name).or_default().insert(id.clone(), record);
     id
 }
@@ -378,8 +379,11 @@ fn issue_fields(
     ]
 }
 
-/// New values for some fields of a record, as people edit them.
+/// New values for some fields of a record, as people edit them (ServiceNow counts every
+/// update in `sys_mod_count`, so the record always differs).
 pub(crate) fn mutate(rng: &mut Rng, table: Table, record: &mut Record) {
+    let count: u64 = record.get("sys_mod_count").and_then(|count| count.parse().ok()).unwrap_or(0);
+    record.insert("sys_mod_count", (count + 1).to_string());
     match table.name {
         "sn_compliance_control" => {
             let status = ["compliant", "non_compliant", "not_applicable"][rng.below(3)];

@@ -1,0 +1,506 @@
+//! Syncing an instance's GRC data into the analysis store, as a durable job.
+//!
+//! A run reads each table in keyset pages (`sys_updated_on`, `sys_id`) up to a ceiling two
+//! seconds before ServiceNow's clock at the start, hands every page to the analysis service
+//! (one `IngestRecords` stream, one transaction there), then checkpoints its cursor and
+//! counts. Records changing meanwhile move past the ceiling (the next sync takes them); none
+//! is skipped or counted twice by shifting offsets. Incremental runs start a few seconds
+//! before the last watermark (late commits), full runs also reconcile every table's ids so
+//! deleted records are removed. A run resumes from its checkpoint after a crash (its lease
+//! expires) and stops at a page boundary when cancelled.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use complianceiq_kit::context::RequestContext;
+use complianceiq_kit::db::ModuleDatabase;
+use complianceiq_kit::error::ApiError;
+use complianceiq_kit::ids::{OrganizationId, UserId};
+use complianceiq_kit::mesh::MeshChannel;
+use complianceiq_kit::time;
+use complianceiq_proto::complianceiq::analysis::v1::analysis_service_client::AnalysisServiceClient;
+use complianceiq_proto::complianceiq::analysis::v1::ingest_records_request::Item;
+use complianceiq_proto::complianceiq::analysis::v1::{
+    GrcRecord, IngestHeader, IngestRecordsRequest, IngestRecordsResponse, PresentIds, ReconcileTable, RecordBatch,
+};
+use complianceiq_proto::complianceiq::events::v1::event::Payload;
+use complianceiq_proto::complianceiq::events::v1::{SyncCompleted, SyncFailed, SyncStarted};
+use complianceiq_proto::complianceiq::instance::v1::{SyncMode, SyncRun, SyncState, TableSyncStats};
+use complianceiq_servicenow::query::Query;
+use complianceiq_servicenow::{Client, ClientSettings, PageRequest, datetime, tables};
+use serde::{Deserialize, Serialize};
+use tokio_util::sync::CancellationToken;
+
+use crate::api::InstanceApi;
+use crate::store;
+
+/// Records per Table API page.
+pub const PAGE_SIZE: u32 = 500;
+/// Records per message of an ingest stream.
+const BATCH: usize = 250;
+/// How far before the last watermark an incremental sync starts again.
+const OVERLAP_SECONDS: i64 = 5;
+/// How far behind ServiceNow's clock the ceiling stays (the second being written).
+const SETTLE_SECONDS: i64 = 2;
+
+/// A table's progress in a run.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TableProgress {
+    /// The last (`sys_updated_on`, `sys_id`) stored.
+    pub cursor: Option<(String, String)>,
+    /// Every page read.
+    pub done: bool,
+    /// Ids reconciled (full runs).
+    pub reconciled: bool,
+    pub fetched: i64,
+    pub created: i64,
+    pub updated: i64,
+    pub unchanged: i64,
+    pub deleted: i64,
+}
+
+/// A run's checkpoint.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Progress {
+    /// The newest `sys_updated_on` this run reads.
+    pub ceiling: Option<String>,
+    /// Per table, in sync order.
+    pub tables: BTreeMap<String, TableProgress>,
+}
+
+/// A run as stored.
+#[derive(Clone, Debug)]
+pub struct RunRecord {
+    pub id: String,
+    pub instance_id: String,
+    pub mode: String,
+    pub state: String,
+    pub tables: Vec<String>,
+    pub progress: Progress,
+    pub triggered_by: String,
+    pub error: String,
+    pub cancel_requested: bool,
+    pub created_at: i64,
+    pub started_at: Option<i64>,
+    pub ended_at: Option<i64>,
+}
+
+impl RunRecord {
+    /// Whether the run has ended.
+    pub fn is_over(&self) -> bool {
+        matches!(self.state.as_str(), "succeeded" | "failed" | "cancelled")
+    }
+
+    /// The contract's view.
+    pub fn to_proto(&self, organization: &str) -> SyncRun {
+        let total = self.tables.len().max(1) as f64;
+        let finished = self
+            .tables
+            .iter()
+            .filter(|table| {
+                self.progress.tables.get(*table).is_some_and(|p| p.done && (self.mode != "full" || p.reconciled))
+            })
+            .count() as f64;
+        let progress_percent = if self.state == "succeeded" { 100 } else { (finished * 100.0 / total) as i32 };
+        SyncRun {
+            id: self.id.clone(),
+            organization_id: organization.to_string(),
+            instance_id: self.instance_id.clone(),
+            mode: if self.mode == "full" { SyncMode::Full } else { SyncMode::Incremental } as i32,
+            state: match self.state.as_str() {
+                "pending" => SyncState::Pending,
+                "running" => SyncState::Running,
+                "succeeded" => SyncState::Succeeded,
+                "failed" => SyncState::Failed,
+                "cancelled" => SyncState::Cancelled,
+                _ => SyncState::Unspecified,
+            } as i32,
+            progress_percent,
+            tables: self
+                .tables
+                .iter()
+                .map(|table| {
+                    let progress = self.progress.tables.get(table).cloned().unwrap_or_default();
+                    TableSyncStats {
+                        table: table.clone(),
+                        fetched: progress.fetched,
+                        created: progress.created,
+                        updated: progress.updated,
+                        deleted: progress.deleted,
+                        watermark_time: progress
+                            .cursor
+                            .as_ref()
+                            .and_then(|(updated, _)| datetime::parse(updated))
+                            .map(|seconds| prost_types::Timestamp { seconds, nanos: 0 }),
+                    }
+                })
+                .collect(),
+            triggered_by: self.triggered_by.clone(),
+            error: self.error.clone(),
+            create_time: Some(time::to_timestamp(self.created_at)),
+            start_time: time::to_optional_timestamp(self.started_at),
+            end_time: time::to_optional_timestamp(self.ended_at),
+        }
+    }
+}
+
+/// How sync workers run.
+#[derive(Clone)]
+pub struct SyncSettings {
+    /// The ServiceNow client's pacing and retries.
+    pub client: ClientSettings,
+    /// A claimed run is another worker's after this long without a checkpoint.
+    pub lease: Duration,
+    /// Records per page.
+    pub page_size: u32,
+}
+
+impl Default for SyncSettings {
+    fn default() -> Self {
+        Self { client: ClientSettings::default(), lease: Duration::from_secs(60), page_size: PAGE_SIZE }
+    }
+}
+
+/// Why a run stopped before its end.
+enum Stop {
+    /// Cancelled by a user.
+    Cancelled,
+    /// The process is shutting down: leave the run to be resumed.
+    Shutdown,
+    /// A failure, in words.
+    Failed(String),
+}
+
+impl From<ApiError> for Stop {
+    fn from(error: ApiError) -> Self {
+        Stop::Failed(error.to_string())
+    }
+}
+
+/// Runs claimed syncs until `stop`.
+pub async fn work(
+    api: Arc<InstanceApi>,
+    analysis: AnalysisServiceClient<MeshChannel>,
+    settings: SyncSettings,
+    stop: CancellationToken,
+) {
+    let mut ticks = tokio::time::interval(Duration::from_millis(500));
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = stop.cancelled() => return,
+            _ = ticks.tick() => {}
+        }
+        let now = time::now_micros();
+        let claimed = async {
+            let mut tx = api.database.global_write().await?;
+            let claimed = store::claim_runs(&mut tx, now, settings.lease.as_micros() as i64, 4).await?;
+            tx.commit().await?;
+            Ok::<_, ApiError>(claimed)
+        };
+        let claimed = match claimed.await {
+            Ok(claimed) => claimed,
+            Err(error) => {
+                tracing::warn!(%error, "cannot read the sync queue");
+                continue;
+            }
+        };
+        for (run, organization) in claimed {
+            let Ok(organization) = OrganizationId::from_stored(&organization) else { continue };
+            let runner =
+                Runner { api: api.clone(), analysis: analysis.clone(), settings: settings.clone(), organization };
+            runner.run(&run, &stop).await;
+            if stop.is_cancelled() {
+                return;
+            }
+        }
+    }
+}
+
+struct Runner {
+    api: Arc<InstanceApi>,
+    analysis: AnalysisServiceClient<MeshChannel>,
+    settings: SyncSettings,
+    organization: OrganizationId,
+}
+
+impl Runner {
+    fn database(&self) -> &ModuleDatabase {
+        &self.api.database
+    }
+
+    fn context(&self, run: &RunRecord) -> RequestContext {
+        RequestContext {
+            request_id: run.id.clone(),
+            actor_user_id: UserId::from_stored(&run.triggered_by).ok(),
+            traceparent: None,
+        }
+    }
+
+    async fn run(&self, run_id: &str, stop: &CancellationToken) {
+        let outcome = match self.execute(run_id, stop).await {
+            // Whatever broke while the process was stopping (its own servers going away) is
+            // the stop itself: the run resumes on the next start.
+            Err(Stop::Failed(error)) if stop.is_cancelled() => {
+                tracing::info!(sync_run_id = %run_id, %error, "sync interrupted by shutdown; it will resume");
+                Err(Stop::Shutdown)
+            }
+            other => other,
+        };
+        let result = match outcome {
+            Ok(()) => self.finish(run_id, "succeeded", String::new()).await,
+            Err(Stop::Cancelled) => self.finish(run_id, "cancelled", String::new()).await,
+            Err(Stop::Failed(error)) => self.finish(run_id, "failed", error).await,
+            Err(Stop::Shutdown) => self.release(run_id).await,
+        };
+        if let Err(error) = result {
+            tracing::warn!(sync_run_id = %run_id, %error, "cannot record the end of a sync run");
+        }
+    }
+
+    async fn load(&self, run_id: &str) -> Result<RunRecord, ApiError> {
+        let mut tx = self.database().read(self.organization).await?;
+        let run = store::run_by_id(&mut tx, run_id).await?.ok_or_else(|| ApiError::not_found("SyncRun", run_id))?;
+        tx.commit().await?;
+        Ok(run)
+    }
+
+    async fn execute(&self, run_id: &str, stop: &CancellationToken) -> Result<(), Stop> {
+        let mut run = self.load(run_id).await?;
+        if run.is_over() {
+            return Ok(());
+        }
+        if run.cancel_requested {
+            return Err(Stop::Cancelled);
+        }
+        let mut tx = self.database().read(self.organization).await?;
+        let instance = store::by_id(&mut tx, &run.instance_id)
+            .await?
+            .ok_or_else(|| Stop::Failed("the instance was disconnected".into()))?;
+        let watermarks = store::watermarks(&mut tx, &run.instance_id).await?;
+        tx.commit().await?;
+        let credentials = self.api.open(&self.organization.to_string(), &instance)?;
+        let client = Client::new(&instance.url, credentials, self.settings.client.clone())
+            .map_err(|e| Stop::Failed(e.to_string()))?;
+
+        if run.state == "pending" {
+            run.state = "running".into();
+            run.started_at = Some(time::now_micros());
+            let mut tx = self.database().write(self.organization).await?;
+            store::save_run(&mut tx, &run).await?;
+            let started = SyncStarted { sync_run: Some(run.to_proto(&self.organization.to_string())) };
+            tx.emit(Payload::SyncStarted(started), &self.context(&run)).await?;
+            tx.commit().await?;
+            tracing::info!(sync_run_id = %run.id, instance_id = %run.instance_id, mode = %run.mode, "sync started");
+        }
+        if run.progress.ceiling.is_none() {
+            // ServiceNow's own clock decides what "now" is; ours may differ.
+            let probe = client
+                .page(tables::USERS.name, &PageRequest { fields: "sys_id".into(), limit: 1, ..Default::default() })
+                .await
+                .map_err(|e| Stop::Failed(e.to_string()))?;
+            let now = probe.server_time.ok_or_else(|| Stop::Failed("ServiceNow sent no Date header".into()))?;
+            run.progress.ceiling = Some(datetime::format(now - SETTLE_SECONDS));
+            self.checkpoint(&run, None).await?;
+        }
+        let ceiling = run.progress.ceiling.clone().unwrap_or_default();
+
+        for table_name in run.tables.clone() {
+            let Some(table) = tables::by_name(&table_name) else { continue };
+            let mut progress = run.progress.tables.get(&table_name).cloned().unwrap_or_default();
+            if !progress.done {
+                if progress.cursor.is_none() && run.mode == "incremental" {
+                    progress.cursor = watermarks.get(&table_name).map(|(updated, _)| {
+                        let earlier = datetime::parse(updated).map(|s| datetime::format(s - OVERLAP_SECONDS));
+                        (earlier.unwrap_or_else(|| updated.clone()), String::new())
+                    });
+                }
+                loop {
+                    self.between_pages(&run.id, stop).await?;
+                    let cursor = progress.cursor.as_ref().map(|(updated, id)| (updated.as_str(), id.as_str()));
+                    let request = PageRequest {
+                        query: Query::changed_between(cursor, &ceiling),
+                        fields: table.field_list(),
+                        limit: self.settings.page_size,
+                        offset: 0,
+                    };
+                    let page = client
+                        .page(table.name, &request)
+                        .await
+                        .map_err(|e| Stop::Failed(format!("{}: {e}", table.name)))?;
+                    let count = page.records.len();
+                    let Some(last) = page.records.last() else { break };
+                    let text = |value: &serde_json::Value| value.as_str().unwrap_or_default().to_string();
+                    let next_cursor = (text(&last["sys_updated_on"]), text(&last["sys_id"]));
+                    let records: Vec<GrcRecord> = page
+                        .records
+                        .iter()
+                        .map(|fields| GrcRecord {
+                            table: table.name.into(),
+                            sys_id: text(&fields["sys_id"]),
+                            updated_on: text(&fields["sys_updated_on"]),
+                            fields: fields.iter().map(|(key, value)| (key.clone(), text(value))).collect(),
+                        })
+                        .collect();
+                    let stored = self.ingest(&run, records_stream(&run, self.organization, records)).await?;
+                    progress.fetched += count as i64;
+                    for stats in stored.tables {
+                        progress.created += stats.created;
+                        progress.updated += stats.updated;
+                        progress.unchanged += stats.unchanged;
+                    }
+                    progress.cursor = Some(next_cursor);
+                    run.progress.tables.insert(table_name.clone(), progress.clone());
+                    self.checkpoint(&run, None).await?;
+                    if count < self.settings.page_size as usize {
+                        break;
+                    }
+                }
+                progress.done = true;
+                run.progress.tables.insert(table_name.clone(), progress.clone());
+                self.checkpoint(&run, Some(&table_name)).await?;
+            }
+            if run.mode == "full" && !progress.reconciled {
+                self.between_pages(&run.id, stop).await?;
+                let deleted = self.reconcile(&run, &client, table, &ceiling, stop).await?;
+                progress.deleted += deleted;
+                progress.reconciled = true;
+                run.progress.tables.insert(table_name.clone(), progress.clone());
+                self.checkpoint(&run, None).await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Sends every sys_id the table holds now; the analysis store deletes the others.
+    async fn reconcile(
+        &self,
+        run: &RunRecord,
+        client: &Client,
+        table: tables::Table,
+        ceiling: &str,
+        stop: &CancellationToken,
+    ) -> Result<i64, Stop> {
+        let mut ids = Vec::new();
+        let mut after: Option<String> = None;
+        loop {
+            self.between_pages(&run.id, stop).await?;
+            let request = PageRequest {
+                query: Query::ids_after(after.as_deref()),
+                fields: "sys_id".into(),
+                limit: self.settings.page_size * 2,
+                offset: 0,
+            };
+            let page =
+                client.page(table.name, &request).await.map_err(|e| Stop::Failed(format!("{}: {e}", table.name)))?;
+            let count = page.records.len();
+            ids.extend(page.records.iter().filter_map(|record| record["sys_id"].as_str().map(str::to_string)));
+            after = ids.last().cloned();
+            if count < (self.settings.page_size * 2) as usize {
+                break;
+            }
+        }
+        let header = header(run, self.organization);
+        let mut messages = vec![header];
+        for chunk in ids.chunks(1000) {
+            messages.push(IngestRecordsRequest {
+                item: Some(Item::Present(PresentIds { table: table.name.into(), sys_ids: chunk.to_vec() })),
+            });
+        }
+        messages.push(IngestRecordsRequest {
+            item: Some(Item::Reconcile(ReconcileTable { table: table.name.into(), as_of: ceiling.to_string() })),
+        });
+        let stored = self.ingest(run, messages).await?;
+        Ok(stored.tables.iter().map(|stats| stats.deleted).sum())
+    }
+
+    async fn ingest(
+        &self,
+        run: &RunRecord,
+        messages: Vec<IngestRecordsRequest>,
+    ) -> Result<IngestRecordsResponse, Stop> {
+        let mut analysis = self.analysis.clone();
+        analysis.ingest_records(tokio_stream::iter(messages)).await.map(tonic::Response::into_inner).map_err(|status| {
+            Stop::Failed(format!("the analysis store refused the records of run {}: {}", run.id, status.message()))
+        })
+    }
+
+    /// Between pages: stop for shutdown, or for a cancellation asked meanwhile.
+    async fn between_pages(&self, run_id: &str, stop: &CancellationToken) -> Result<(), Stop> {
+        if stop.is_cancelled() {
+            return Err(Stop::Shutdown);
+        }
+        if self.load(run_id).await?.cancel_requested {
+            return Err(Stop::Cancelled);
+        }
+        Ok(())
+    }
+
+    /// Saves the progress and extends the lease; with `table`, also its watermark.
+    async fn checkpoint(&self, run: &RunRecord, finished_table: Option<&str>) -> Result<(), ApiError> {
+        let mut tx = self.database().write(self.organization).await?;
+        store::save_run(&mut tx, run).await?;
+        if let Some(table) = finished_table
+            && let Some((updated, id)) = run.progress.tables.get(table).and_then(|progress| progress.cursor.clone())
+            && !id.is_empty()
+        {
+            store::save_watermark(&mut tx, &run.instance_id, table, &updated, &id).await?;
+        }
+        store::extend_lease(&mut tx, &run.id, time::now_micros() + self.settings.lease.as_micros() as i64).await?;
+        tx.commit().await
+    }
+
+    /// Records the end of a run, with its event.
+    async fn finish(&self, run_id: &str, state: &str, error: String) -> Result<(), ApiError> {
+        let mut run = self.load(run_id).await?;
+        let mut tx = self.database().write(self.organization).await?;
+        store::dequeue(&mut tx, run_id).await?;
+        if !run.is_over() {
+            run.state = state.into();
+            run.error = error;
+            run.ended_at = Some(time::now_micros());
+            store::save_run(&mut tx, &run).await?;
+            let proto = run.to_proto(&self.organization.to_string());
+            match state {
+                "succeeded" => {
+                    store::set_last_sync(&mut tx, &run.instance_id, time::now_micros()).await?;
+                    tx.emit(Payload::SyncCompleted(SyncCompleted { sync_run: Some(proto) }), &self.context(&run))
+                        .await?;
+                }
+                "failed" => {
+                    tx.emit(Payload::SyncFailed(SyncFailed { sync_run: Some(proto) }), &self.context(&run)).await?;
+                }
+                _ => {}
+            }
+        }
+        tx.commit().await?;
+        tracing::info!(sync_run_id = %run.id, state = %run.state, error = %run.error, "sync ended");
+        Ok(())
+    }
+
+    /// Gives a run back at shutdown, to be resumed at once by the next worker.
+    async fn release(&self, run_id: &str) -> Result<(), ApiError> {
+        let mut tx = self.database().write(self.organization).await?;
+        store::extend_lease(&mut tx, run_id, 0).await?;
+        tx.commit().await
+    }
+}
+
+fn header(run: &RunRecord, organization: OrganizationId) -> IngestRecordsRequest {
+    IngestRecordsRequest {
+        item: Some(Item::Header(IngestHeader {
+            organization_id: organization.to_string(),
+            instance_id: run.instance_id.clone(),
+            sync_run_id: run.id.clone(),
+        })),
+    }
+}
+
+fn records_stream(run: &RunRecord, organization: OrganizationId, records: Vec<GrcRecord>) -> Vec<IngestRecordsRequest> {
+    let mut messages = vec![header(run, organization)];
+    for chunk in records.chunks(BATCH) {
+        messages.push(IngestRecordsRequest { item: Some(Item::Records(RecordBatch { records: chunk.to_vec() })) });
+    }
+    messages
+}

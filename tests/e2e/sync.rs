@@ -1,0 +1,297 @@
+//! Syncing ServiceNow into the analysis store, against the simulator over HTTP: full syncs
+//! under throttling and churn store exactly what ServiceNow holds, incremental syncs pick up
+//! exactly the changes, full syncs detect deletions, references resolve, a sync stopped
+//! halfway resumes to the same result, cancellation, failures named in the history, and
+//! nothing for another organization.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::Duration;
+
+use complianceiq_kit::config::{DatabaseGroup, PlatformConfig};
+use complianceiq_proto::complianceiq::instance::v1::instance_service_client::InstanceServiceClient;
+use complianceiq_proto::complianceiq::instance::v1::*;
+use complianceiq_servicenow::sim::{Churn, SimConfig};
+use complianceiq_servicenow::tables;
+use tonic::Code;
+
+use crate::harness::{Backend, TestPlatform, reason};
+use crate::instances::{RunningSimulator, connect, simulator};
+use crate::people::{Tenant, authorized};
+use crate::platform_tests;
+
+platform_tests!(syncs_store_what_servicenow_holds_and_follow_its_changes, sync_failures_cancellation_and_tenants,);
+
+async fn client(platform: &TestPlatform) -> InstanceServiceClient<tonic::transport::Channel> {
+    InstanceServiceClient::new(platform.channel("instance").await)
+}
+
+async fn connected(platform: &TestPlatform, tenant: &Tenant, running: &RunningSimulator) -> Instance {
+    let config = running.simulator.config();
+    let instance = Instance {
+        name: "prod".into(),
+        url: running.url.clone(),
+        auth_type: AuthType::Basic as i32,
+        credentials: Some(Credentials {
+            kind: Some(credentials::Kind::Basic(BasicCredentials {
+                username: config.username.clone(),
+                password: config.password.clone(),
+            })),
+        }),
+        ..Default::default()
+    };
+    connect(platform, tenant, instance, false).await.expect("connected")
+}
+
+async fn start(platform: &TestPlatform, tenant: &Tenant, instance: &str, mode: SyncMode) -> SyncRun {
+    let request = SyncInstanceRequest { instance_id: instance.into(), mode: mode as i32, tables: vec![] };
+    client(platform).await.sync_instance(authorized(request, tenant.token())).await.expect("sync started").into_inner()
+}
+
+/// Waits (up to a minute) until the run has ended.
+async fn ended(platform: &TestPlatform, tenant: &Tenant, run: &SyncRun) -> SyncRun {
+    let mut instances = client(platform).await;
+    for _ in 0..600 {
+        let request = GetSyncRunRequest { instance_id: run.instance_id.clone(), sync_run_id: run.id.clone() };
+        let current = instances.get_sync_run(authorized(request, tenant.token())).await.unwrap().into_inner();
+        if !matches!(current.state(), SyncState::Pending | SyncState::Running) {
+            return current;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("sync run {} did not end within a minute", run.id);
+}
+
+async fn sync(platform: &TestPlatform, tenant: &Tenant, instance: &str, mode: SyncMode) -> SyncRun {
+    let run = ended(platform, tenant, &start(platform, tenant, instance, mode).await).await;
+    assert_eq!(run.state(), SyncState::Succeeded, "{run:?}");
+    run
+}
+
+fn stats(run: &SyncRun) -> BTreeMap<String, TableSyncStats> {
+    run.tables.iter().map(|table| (table.table.clone(), table.clone())).collect()
+}
+
+/// What the analysis store holds: table -> sys_id -> fields JSON.
+async fn stored(platform: &TestPlatform) -> BTreeMap<String, BTreeMap<String, String>> {
+    let mut out: BTreeMap<String, BTreeMap<String, String>> = BTreeMap::new();
+    for row in platform.stored_rows(DatabaseGroup::Analysis, "SELECT table_name, sys_id, fields FROM grc_records").await
+    {
+        out.entry(row[0].clone()).or_default().insert(row[1].clone(), row[2].clone());
+    }
+    out
+}
+
+/// The store equals the simulator: the same ids per table, every record with the same fields.
+async fn assert_store_is(platform: &TestPlatform, running: &RunningSimulator) {
+    let stored = stored(platform).await;
+    for table in tables::ALL {
+        let ids = running.simulator.ids(table.name);
+        let held: BTreeSet<String> =
+            stored.get(table.name).map(|records| records.keys().cloned().collect()).unwrap_or_default();
+        assert_eq!(held, ids, "{}: stored ids differ from ServiceNow's", table.name);
+        for id in &ids {
+            let record = running.simulator.record(table.name, id).unwrap();
+            let fields: BTreeMap<String, String> = serde_json::from_str(&stored[table.name][id]).unwrap();
+            let expected: BTreeMap<String, String> = record.into_iter().map(|(k, v)| (k.to_string(), v)).collect();
+            assert_eq!(fields, expected, "{} {id}", table.name);
+        }
+    }
+}
+
+/// A sync reads up to two seconds before ServiceNow's clock (the second still being
+/// written); changes made just now belong to the next one.
+async fn settle() {
+    tokio::time::sleep(Duration::from_millis(2600)).await;
+}
+
+fn count(sets: &BTreeMap<&'static str, BTreeSet<String>>, table: &str) -> i64 {
+    sets.get(table).map(|set| set.len() as i64).unwrap_or(0)
+}
+
+async fn syncs_store_what_servicenow_holds_and_follow_its_changes(platform: &TestPlatform) {
+    let running =
+        simulator(SimConfig { controls: 40, throttle_every: 4, retry_after_seconds: 0, ..SimConfig::default() }).await;
+    let tenant = platform.tenant("Synced").await;
+    let instance = connected(platform, &tenant, &running).await;
+
+    // A full sync while ServiceNow changes under it and throttles it.
+    let churner = {
+        let simulator = running.simulator.clone();
+        tokio::spawn(async move {
+            for _ in 0..40 {
+                simulator.churn(3);
+                tokio::time::sleep(Duration::from_millis(25)).await;
+            }
+        })
+    };
+    let first = sync(platform, &tenant, &instance.id, SyncMode::Unspecified).await;
+    churner.await.unwrap();
+    settle().await;
+    assert_eq!(first.mode(), SyncMode::Full, "the first sync of an instance is full");
+    assert_eq!(first.progress_percent, 100);
+    // Whatever changed during it, the next full sync makes the store equal ServiceNow.
+    sync(platform, &tenant, &instance.id, SyncMode::Full).await;
+    assert_store_is(platform, &running).await;
+    let created_once: i64 = stored(platform).await.values().map(|records| records.len() as i64).sum();
+    assert_eq!(created_once, running.simulator.counts().values().sum::<usize>() as i64);
+
+    // Changes: an incremental sync picks up exactly them.
+    let churn: Churn = running.simulator.churn(60);
+    settle().await;
+    let incremental = sync(platform, &tenant, &instance.id, SyncMode::Unspecified).await;
+    assert_eq!(incremental.mode(), SyncMode::Incremental);
+    for (table, stats) in stats(&incremental) {
+        assert_eq!(stats.created, count(&churn.created, &table), "{table} created");
+        assert_eq!(stats.updated, count(&churn.updated, &table), "{table} updated");
+        assert_eq!(stats.deleted, 0, "{table}: an incremental sync does not reconcile");
+    }
+    // A full sync finds the deletions.
+    let full = sync(platform, &tenant, &instance.id, SyncMode::Full).await;
+    for (table, stats) in stats(&full) {
+        assert_eq!(stats.deleted, count(&churn.deleted, &table), "{table} deleted");
+        assert_eq!((stats.created, stats.updated), (0, 0), "{table}: nothing else changed");
+    }
+    assert_store_is(platform, &running).await;
+
+    // Every reference points at a stored record.
+    let dangling = platform
+        .stored_count(
+            DatabaseGroup::Analysis,
+            "SELECT COUNT(*) FROM grc_references r WHERE NOT EXISTS (SELECT 1 FROM grc_records g WHERE \
+             g.organization_id = r.organization_id AND g.instance_id = r.instance_id AND g.table_name = r.target_table \
+             AND g.sys_id = r.target_sys_id)",
+        )
+        .await;
+    assert_eq!(dangling, 0);
+    assert!(platform.stored_count(DatabaseGroup::Analysis, "SELECT COUNT(*) FROM grc_references").await > 100);
+
+    // History, newest first, and the events.
+    let history = client(platform)
+        .await
+        .list_sync_runs(authorized(
+            ListSyncRunsRequest { instance_id: instance.id.clone(), ..Default::default() },
+            tenant.token(),
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(history.sync_runs.len(), 4);
+    assert_eq!(history.sync_runs[0].id, full.id);
+    let completed = platform
+        .stored_count(DatabaseGroup::Core, "SELECT COUNT(*) FROM ciq_outbox WHERE event_type = 'sync.completed'")
+        .await;
+    assert_eq!(completed, 4);
+    let synced = client(platform)
+        .await
+        .get_instance(authorized(GetInstanceRequest { instance_id: instance.id.clone() }, tenant.token()))
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(synced.last_sync_time.is_some());
+}
+
+async fn sync_failures_cancellation_and_tenants(platform: &TestPlatform) {
+    // A table the user may not read: the run fails naming it, and says why in the history.
+    let running =
+        simulator(SimConfig { controls: 10, denied_tables: vec!["sn_risk_risk".into()], ..SimConfig::default() }).await;
+    let tenant = platform.tenant("Failing Sync").await;
+    let instance = connected(platform, &tenant, &running).await;
+    let failed = ended(platform, &tenant, &start(platform, &tenant, &instance.id, SyncMode::Full).await).await;
+    assert_eq!(failed.state(), SyncState::Failed);
+    assert!(failed.error.contains("may not read sn_risk_risk"), "{}", failed.error);
+    // What was stored is whole: tables before it, record for record.
+    let stored = stored(platform).await;
+    assert!(!stored.contains_key("sn_risk_risk"));
+    assert_eq!(stored["sn_compliance_control"].len(), running.simulator.ids("sn_compliance_control").len());
+    let events = platform
+        .stored_count(DatabaseGroup::Core, "SELECT COUNT(*) FROM ciq_outbox WHERE event_type = 'sync.failed'")
+        .await;
+    assert_eq!(events, 1);
+
+    // Only one run at a time; a run can be cancelled.
+    let slow = simulator(SimConfig { controls: 40, latency: Duration::from_millis(150), ..SimConfig::default() }).await;
+    let other = platform.tenant("Slow Sync").await;
+    let slow_instance = connected(platform, &other, &slow).await;
+    let run = start(platform, &other, &slow_instance.id, SyncMode::Full).await;
+    let mut instances = client(platform).await;
+    let again = SyncInstanceRequest { instance_id: slow_instance.id.clone(), mode: 0, tables: vec![] };
+    let refused = instances.sync_instance(authorized(again.clone(), other.token())).await.unwrap_err();
+    assert_eq!((refused.code(), reason(&refused).as_str()), (Code::FailedPrecondition, "SYNC_IN_PROGRESS"));
+
+    // Another organization sees none of it.
+    let lookup = GetSyncRunRequest { instance_id: slow_instance.id.clone(), sync_run_id: run.id.clone() };
+    let hidden = instances.get_sync_run(authorized(lookup.clone(), tenant.token())).await.unwrap_err();
+    assert_eq!(hidden.code(), Code::NotFound);
+    let cancel = CancelSyncRunRequest { instance_id: slow_instance.id.clone(), sync_run_id: run.id.clone() };
+    assert_eq!(
+        instances.cancel_sync_run(authorized(cancel.clone(), tenant.token())).await.unwrap_err().code(),
+        Code::NotFound
+    );
+    let history = ListSyncRunsRequest { instance_id: slow_instance.id.clone(), ..Default::default() };
+    assert_eq!(instances.list_sync_runs(authorized(history, tenant.token())).await.unwrap_err().code(), Code::NotFound);
+
+    let asked = instances.cancel_sync_run(authorized(cancel.clone(), other.token())).await.unwrap().into_inner();
+    assert_eq!(asked.id, run.id);
+    let cancelled = ended(platform, &other, &run).await;
+    assert_eq!(cancelled.state(), SyncState::Cancelled);
+    let late = instances.cancel_sync_run(authorized(cancel, other.token())).await.unwrap_err();
+    assert_eq!(reason(&late), "SYNC_ENDED");
+    instances.sync_instance(authorized(again, other.token())).await.expect("a new run once the last ended");
+}
+
+/// A sync stopped halfway (the process going away mid-run) resumes from its checkpoint on
+/// the next start and ends with what an uninterrupted sync stores.
+mod a_sync_stopped_halfway_resumes_to_the_same_result {
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn embedded() {
+        super::resume(crate::harness::Backend::Embedded).await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn servers() {
+        super::resume(crate::harness::Backend::Servers).await;
+    }
+}
+
+fn small_pages(config: &mut PlatformConfig) {
+    config.instance.sync_page_size = 25;
+}
+
+async fn resume(backend: Backend) {
+    let running =
+        simulator(SimConfig { controls: 40, latency: Duration::from_millis(20), ..SimConfig::default() }).await;
+    let mut platform = TestPlatform::start_with(backend, small_pages).await;
+    let outcome = futures::FutureExt::catch_unwind(std::panic::AssertUnwindSafe(async {
+        let tenant = platform.tenant("Resumed").await;
+        let instance = connected(&platform, &tenant, &running).await;
+        let run = start(&platform, &tenant, &instance.id, SyncMode::Full).await;
+        // Let it get part of the way.
+        let mut instances = client(&platform).await;
+        loop {
+            let request = GetSyncRunRequest { instance_id: instance.id.clone(), sync_run_id: run.id.clone() };
+            let current = instances.get_sync_run(authorized(request, tenant.token())).await.unwrap().into_inner();
+            let fetched: i64 = current.tables.iter().map(|t| t.fetched).sum();
+            assert!(current.state() != SyncState::Succeeded, "the sync ended before it could be stopped");
+            if fetched >= 200 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        platform.restart().await;
+        let finished = ended(&platform, &tenant, &run).await;
+        assert_eq!(finished.state(), SyncState::Succeeded, "{finished:?}");
+        assert_store_is(&platform, &running).await;
+        // Nothing stored twice: every record created exactly once over both processes.
+        let created: i64 = finished.tables.iter().map(|t| t.created).sum();
+        assert_eq!(created, running.simulator.counts().values().sum::<usize>() as i64);
+        let started = platform
+            .stored_count(DatabaseGroup::Core, "SELECT COUNT(*) FROM ciq_outbox WHERE event_type = 'sync.started'")
+            .await;
+        assert_eq!(started, 1, "a resumed run does not start again");
+    }))
+    .await;
+    platform.stop().await;
+    if let Err(panic) = outcome {
+        std::panic::resume_unwind(panic);
+    }
+}
