@@ -45,7 +45,8 @@ mod scheduled_health_checks_run_until_an_instance_is_disabled {
 async fn scheduled_checks(platform: &TestPlatform) {
     let running = simulator(SimConfig { controls: 5, ..SimConfig::default() }).await;
     let tenant = platform.tenant("Watched").await;
-    let instance = connect(platform, &tenant, instance_of(&running, "prod"), false).await.unwrap();
+    let scheduled = Instance { sync_interval_minutes: 5, ..instance_of(&running, "prod") };
+    let instance = connect(platform, &tenant, scheduled, false).await.unwrap();
     let mut instances = client(platform).await;
     let health = |instances: &mut InstanceServiceClient<tonic::transport::Channel>| {
         let request = GetInstanceHealthRequest { instance_id: instance.id.clone(), history_size: 100 };
@@ -61,6 +62,21 @@ async fn scheduled_checks(platform: &TestPlatform) {
     }
     let seen = health(&mut instances).await;
     assert_eq!(seen.status(), HealthStatus::Healthy);
+    // With a sync interval, the first sync runs at once, on the scheduler's behalf.
+    let mut runs = Vec::new();
+    for _ in 0..200 {
+        let request = ListSyncRunsRequest { instance_id: instance.id.clone(), ..Default::default() };
+        runs = instances.list_sync_runs(authorized(request, tenant.token())).await.unwrap().into_inner().sync_runs;
+        if runs.first().is_some_and(|run| run.state() == SyncState::Succeeded) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(runs.len(), 1, "{runs:?}");
+    assert_eq!(
+        (runs[0].state(), runs[0].mode(), runs[0].triggered_by.as_str()),
+        (SyncState::Succeeded, SyncMode::Full, "schedule")
+    );
     assert!((seen.availability_percent - 100.0).abs() < 1e-9);
 
     // Disabled: no more checks.

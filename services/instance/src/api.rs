@@ -130,6 +130,9 @@ impl InstanceApi {
         }
         let first_check = self.health_interval.min(std::time::Duration::from_secs(60));
         store::schedule(&mut tx, &record.id, time::after(now, first_check)).await?;
+        // The first sync right away, so the data is there; then every interval.
+        let first_sync = (record.sync_interval_minutes > 0).then_some(now);
+        store::schedule_sync(&mut tx, &record.id, first_sync).await?;
         let instance = record.to_proto(&organization);
         tx.emit(Payload::InstanceCreated(InstanceCreated { instance: Some(instance.clone()) }), context).await?;
         tx.commit().await?;
@@ -203,6 +206,12 @@ impl InstanceApi {
                 reason: "CONCURRENT_MODIFICATION",
                 message: "the instance was changed by another request at the same time; retry".into(),
             });
+        }
+        if update.changed.iter().any(|field| matches!(*field, "sync_interval_minutes" | "state")) {
+            let interval = next.sync_interval_minutes;
+            let at = (interval > 0 && next.state != "disabled")
+                .then(|| time::after(time::now_micros(), std::time::Duration::from_secs(interval as u64 * 60)));
+            store::schedule_sync(&mut tx, &id, at).await?;
         }
         let instance = next.to_proto(&organization);
         let changed_fields = update.changed.iter().map(|field| field.to_string()).collect();
@@ -364,32 +373,69 @@ impl InstanceApi {
             .filter(|table| request.tables.is_empty() || request.tables.iter().any(|t| t == *table))
             .map(|table| table.to_string())
             .collect();
-        let watermarks = store::watermarks(&mut tx, &id).await?;
-        let mode = match request.mode() {
+        let run = self.queue_run(&mut tx, &instance, tables, request.mode(), &identity.user_id.to_string()).await?;
+        tx.commit().await?;
+        Ok(run.to_proto(&tenant.to_string()))
+    }
+
+    /// Stores and queues a run. `Unspecified` is incremental once every table has a
+    /// watermark and a full sync succeeded within a day (which also finds deletions), else full.
+    async fn queue_run(
+        &self,
+        tx: &mut TenantTx,
+        instance: &InstanceRecord,
+        tables: Vec<String>,
+        mode: SyncMode,
+        triggered_by: &str,
+    ) -> Result<crate::sync::RunRecord, ApiError> {
+        let now = time::now_micros();
+        let watermarks = store::watermarks(tx, &instance.id).await?;
+        let recent_full =
+            store::last_full_sync(tx, &instance.id).await?.is_some_and(|at| now - at < 24 * 3600 * 1_000_000);
+        let mode = match mode {
             SyncMode::Full => "full",
             SyncMode::Incremental => "incremental",
-            // Incremental once every table has been synced, full before.
-            SyncMode::Unspecified if tables.iter().all(|table| watermarks.contains_key(table)) => "incremental",
+            SyncMode::Unspecified if recent_full && tables.iter().all(|table| watermarks.contains_key(table)) => {
+                "incremental"
+            }
             SyncMode::Unspecified => "full",
         };
         let run = crate::sync::RunRecord {
             id: complianceiq_kit::uuid::Uuid::now_v7().to_string(),
-            instance_id: id,
+            instance_id: instance.id.clone(),
             mode: mode.into(),
             state: "pending".into(),
             tables,
             progress: Default::default(),
-            triggered_by: identity.user_id.to_string(),
+            triggered_by: triggered_by.into(),
             error: String::new(),
             cancel_requested: false,
-            created_at: time::now_micros(),
+            created_at: now,
             started_at: None,
             ended_at: None,
         };
-        store::insert_run(&mut tx, &run).await?;
-        tx.commit().await?;
-        tracing::info!(organization_id = %tenant, instance_id = %run.instance_id, sync_run_id = %run.id, mode, "sync requested");
-        Ok(run.to_proto(&tenant.to_string()))
+        store::insert_run(tx, &run).await?;
+        tracing::info!(instance_id = %run.instance_id, sync_run_id = %run.id, mode, triggered_by, "sync requested");
+        Ok(run)
+    }
+
+    /// The scheduler's sync: queued unless the instance is disabled, unscheduled or syncing.
+    pub(crate) async fn scheduled_sync(
+        &self,
+        organization: complianceiq_kit::OrganizationId,
+        id: &str,
+    ) -> Result<(), ApiError> {
+        let mut tx = self.database.write(organization).await?;
+        let instance = self.load(&mut tx, id).await?;
+        let interval = instance.sync_interval_minutes;
+        let next = (interval > 0)
+            .then(|| time::after(time::now_micros(), std::time::Duration::from_secs(interval as u64 * 60)));
+        store::schedule_sync(&mut tx, id, next).await?;
+        if instance.state != "disabled" && interval > 0 && store::active_run(&mut tx, id).await?.is_none() {
+            let tables = instance.effective_tables().iter().map(|table| table.to_string()).collect();
+            self.queue_run(&mut tx, &instance, tables, SyncMode::Unspecified, "schedule").await?;
+        }
+        tx.commit().await
     }
 
     async fn load_run(&self, tx: &mut TenantTx, instance: &str, run: &str) -> Result<crate::sync::RunRecord, ApiError> {

@@ -11,8 +11,6 @@ use complianceiq_servicenow::{Credentials as SnCredentials, tables};
 use prost_types::FieldMask;
 use serde_json::json;
 
-/// Default minutes between scheduled syncs.
-pub const DEFAULT_SYNC_INTERVAL: i64 = 60;
 const MAX_SYNC_INTERVAL: i64 = 7 * 24 * 60;
 
 /// An instance as stored (credentials stay sealed here).
@@ -298,11 +296,7 @@ pub fn new_instance(input: &Instance, now: i64) -> Result<NewInstance, ApiError>
             "active"
         }
     };
-    let interval = if input.sync_interval_minutes == 0 && input.state() == InstanceState::Unspecified {
-        DEFAULT_SYNC_INTERVAL
-    } else {
-        check_interval("instance.sync_interval_minutes", input.sync_interval_minutes, &mut violations)
-    };
+    let interval = check_interval("instance.sync_interval_minutes", input.sync_interval_minutes, &mut violations);
     let tables = check_tables("instance.tables", &input.tables, &mut violations);
     violations.check()?;
     let (Some(auth_type), Some(credentials)) = (stored_auth, credentials) else {
@@ -451,7 +445,7 @@ mod tests {
     fn a_valid_instance_is_normalised() {
         let created = new_instance(&valid(), 1).unwrap();
         assert_eq!(created.record.url, "https://acme.service-now.com");
-        assert_eq!(created.record.sync_interval_minutes, DEFAULT_SYNC_INTERVAL);
+        assert_eq!(created.record.sync_interval_minutes, 0, "0: no scheduled syncs, as the contract says");
         assert_eq!(created.record.effective_tables().len(), tables::ALL.len());
         let shown = created.record.to_proto("org");
         assert!(shown.credentials.is_none());

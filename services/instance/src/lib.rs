@@ -27,7 +27,8 @@ use tokio_util::sync::CancellationToken;
 
 pub use connect::check_settings;
 
-const MIGRATIONS: &[Migration] = &[migration!(1, "0001_instances"), migration!(2, "0002_sync")];
+const MIGRATIONS: &[Migration] =
+    &[migration!(1, "0001_instances"), migration!(2, "0002_sync"), migration!(3, "0003_sync_schedule")];
 
 /// How often the scheduler looks for instances due a health check.
 const SCHEDULER_TICK: Duration = Duration::from_secs(5);
@@ -114,6 +115,30 @@ impl EventHandler for AllowanceTracker {
     }
 }
 
+/// Queues the scheduled syncs that are due.
+async fn queue_due_syncs(api: &api::InstanceApi, database: &ModuleDatabase, now: i64) {
+    let due = async {
+        let mut tx = database.global_write().await?;
+        let due = store::claim_due_syncs(&mut tx, now, 60_000_000, 20).await?;
+        tx.commit().await?;
+        Ok::<_, ApiError>(due)
+    };
+    let due = match due.await {
+        Ok(due) => due,
+        Err(error) => {
+            tracing::warn!(%error, "cannot read the sync schedule");
+            return;
+        }
+    };
+    for (instance, organization) in due {
+        let Ok(organization) = OrganizationId::from_stored(&organization) else { continue };
+        match api.scheduled_sync(organization, &instance).await {
+            Ok(()) | Err(ApiError::NotFound { .. }) => {}
+            Err(error) => tracing::warn!(instance_id = %instance, %error, "cannot queue a scheduled sync"),
+        }
+    }
+}
+
 /// Checks instances whose time has come, then schedules their next check.
 async fn check_due_instances(api: Arc<api::InstanceApi>, database: ModuleDatabase, stop: CancellationToken) {
     let interval = api.health_interval;
@@ -125,6 +150,7 @@ async fn check_due_instances(api: Arc<api::InstanceApi>, database: ModuleDatabas
             _ = ticks.tick() => {}
         }
         let now = time::now_micros();
+        queue_due_syncs(&api, &database, now).await;
         // A claim holds an instance for a minute: a process that dies mid-check loses it briefly.
         let due = async {
             let mut tx = database.global_write().await?;

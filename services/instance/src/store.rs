@@ -576,3 +576,47 @@ pub async fn claim_runs(
     .await?;
     rows.iter().map(|row| Ok((row.try_get(0)?, row.try_get(1)?))).collect()
 }
+
+/// Sets when the instance is next due for a scheduled sync (`None`: not scheduled).
+pub async fn schedule_sync(tx: &mut TenantTx, instance: &str, at: Option<i64>) -> Result<(), ApiError> {
+    sqlx::query("UPDATE instance_schedule SET next_sync_at = $1 WHERE instance_id = $2")
+        .bind(at)
+        .bind(instance)
+        .execute(tx.connection())
+        .await?;
+    Ok(())
+}
+
+/// Instances due for a scheduled sync, claimed like [`claim_due`].
+pub async fn claim_due_syncs(
+    tx: &mut GlobalTx,
+    now: i64,
+    lease: i64,
+    limit: i64,
+) -> Result<Vec<(String, String)>, ApiError> {
+    let rows = sqlx::query(
+        "UPDATE instance_schedule SET next_sync_at = $1 WHERE instance_id IN ( \
+           SELECT instance_id FROM instance_schedule WHERE next_sync_at <= $2 ORDER BY next_sync_at LIMIT $3) \
+         AND next_sync_at <= $2 RETURNING instance_id, organization_id",
+    )
+    .bind(now + lease)
+    .bind(now)
+    .bind(limit)
+    .fetch_all(tx.connection())
+    .await?;
+    rows.iter().map(|row| Ok((row.try_get(0)?, row.try_get(1)?))).collect()
+}
+
+/// When the instance's last successful full sync was requested.
+pub async fn last_full_sync(tx: &mut TenantTx, instance: &str) -> Result<Option<i64>, ApiError> {
+    let tenant = tx.tenant().to_string();
+    let row = sqlx::query(
+        "SELECT MAX(created_at) FROM sync_runs WHERE organization_id = $1 AND instance_id = $2 \
+         AND mode = 'full' AND state = 'succeeded'",
+    )
+    .bind(tenant)
+    .bind(instance)
+    .fetch_one(tx.connection())
+    .await?;
+    Ok(row.try_get(0)?)
+}
