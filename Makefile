@@ -77,9 +77,10 @@ k8s: $(KUBE_VALIDATE)
 	done
 	@echo "every overlay is valid Kubernetes 1.37 (cert-manager and Istio kinds are CRDs: not schema-checked offline)"
 
-## bench: the gateway's added latency and throughput against direct gRPC (release build); see BENCHMARKS.md
+## bench: the gateway against direct gRPC, and sync throughput against direct inserts (release build); see BENCHMARKS.md
 bench:
 	$(CARGO) bench -p complianceiq-e2e --bench edge
+	$(CARGO) bench -p complianceiq-e2e --bench sync
 
 clean:
 	$(CARGO) clean

@@ -362,6 +362,9 @@ async fn separate_processes() {
         ("CIQ_ENCRYPTION_KEYS".into(), format!("k1:{}", base64_key())),
         ("CIQ_PORT_OFFSET".into(), offset.to_string()),
         ("CIQ_LOG".into(), "info,sqlx=warn".into()),
+        // Small pages and a short lease, so a sync can be killed halfway and resumed quickly.
+        ("CIQ_SYNC_PAGE_SIZE".into(), "25".into()),
+        ("CIQ_SYNC_LEASE_SECONDS".into(), "2".into()),
         ("OTEL_EXPORTER_OTLP_ENDPOINT".into(), format!("http://{otlp}")),
         ("OTEL_BSP_SCHEDULE_DELAY".into(), "100".into()),
     ]);
@@ -491,4 +494,75 @@ async fn exercise(platform: &mut Platform, receiver: &Receiver) {
     let (status, body) = call(platform, Method::GET, "/api/v1/users/me", Some(&token_b), None).await;
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(body["email"], "admin@distributed.example.com", "{body}");
+
+    killed_sync_resumes(platform, &token_a).await;
+}
+
+fn number(value: &Value) -> i64 {
+    // proto3 JSON writes 64-bit integers as strings, and omits zeros.
+    value.as_str().and_then(|text| text.parse().ok()).or_else(|| value.as_i64()).unwrap_or(0)
+}
+
+/// A sync through gateway → instance → (ServiceNow, analysis): the instance process is
+/// killed (SIGKILL) halfway, restarted, and the run resumes from its checkpoint to the same
+/// result as an uninterrupted one.
+async fn killed_sync_resumes(platform: &mut Platform, token: &str) {
+    use complianceiq_servicenow::sim::{self, SimConfig, Simulator};
+    let simulator = Arc::new(Simulator::new(SimConfig {
+        controls: 120,
+        latency: Duration::from_millis(15),
+        ..SimConfig::default()
+    }));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let stop = tokio_util::sync::CancellationToken::new();
+    tokio::spawn(sim::serve(simulator.clone(), listener, stop.clone()));
+    let records: i64 = simulator.counts().values().sum::<usize>() as i64;
+
+    let config = simulator.config();
+    let instance = json!({
+        "name": "prod", "url": url, "authType": "AUTH_TYPE_BASIC",
+        "credentials": {"basic": {"username": config.username, "password": config.password}},
+    });
+    let (status, created) = call(platform, Method::POST, "/api/v1/instances", Some(token), Some(instance)).await;
+    assert_eq!(status, StatusCode::OK, "{created}");
+    let id = created["id"].as_str().unwrap().to_string();
+    let (status, run) = call(
+        platform,
+        Method::POST,
+        &format!("/api/v1/instances/{id}/sync"),
+        Some(token),
+        Some(json!({"mode": "SYNC_MODE_FULL"})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{run}");
+    let run_path = format!("/api/v1/instances/{id}/sync-runs/{}", run["id"].as_str().unwrap());
+    let fetched =
+        |run: &Value| run["tables"].as_array().into_iter().flatten().map(|t| number(&t["fetched"])).sum::<i64>();
+    loop {
+        let (_, run) = call(platform, Method::GET, &run_path, Some(token), None).await;
+        assert_ne!(run["state"], "SYNC_STATE_SUCCEEDED", "the sync ended before it could be killed");
+        if fetched(&run) >= 150 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    platform.kill("instance").await;
+    platform.start("instance");
+    platform.wait_ready("instance").await;
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let run = loop {
+        let (_, run) = call(platform, Method::GET, &run_path, Some(token), None).await;
+        if !matches!(run["state"].as_str(), Some("SYNC_STATE_PENDING" | "SYNC_STATE_RUNNING")) {
+            break run;
+        }
+        assert!(Instant::now() < deadline, "the killed sync did not resume: {run}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert_eq!(run["state"], "SYNC_STATE_SUCCEEDED", "{run}");
+    // Each record created once, however many pages were fetched twice across the kill.
+    let created: i64 = run["tables"].as_array().into_iter().flatten().map(|t| number(&t["created"])).sum();
+    assert_eq!(created, records, "{run}");
+    assert!(fetched(&run) >= records, "{run}");
+    stop.cancel();
 }
