@@ -121,7 +121,7 @@ def main():
         CIQ_RATE_LIMIT_TENANT_PER_MINUTE="100000000",
     )
     log = open(Path(data_dir, "platform.log"), "w")
-    process = subprocess.Popen([arguments.binary, "dev"], env=environment, stdout=log, stderr=subprocess.STDOUT)
+    process = subprocess.Popen([arguments.binary, "dev", "--no-demo"], env=environment, stdout=log, stderr=subprocess.STDOUT)
     try:
         wait_ready(process)
         token, organization_id = sign_up(data_dir)

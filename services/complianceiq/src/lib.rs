@@ -3,6 +3,7 @@
 
 use complianceiq_kit::Module;
 
+pub mod demo;
 pub mod manifests;
 mod mesh_policy;
 pub use mesh_policy::{OPS_PORT, istio_manifests, policy as mesh_policy};

@@ -25,6 +25,12 @@ struct Cli {
 enum Command {
     /// Run every module in this process on embedded defaults.
     Dev {
+        /// Do not start the ServiceNow simulator and the demo organization connected to it.
+        #[arg(long)]
+        no_demo: bool,
+        /// Port of the demo's ServiceNow simulator (the port offset applies).
+        #[arg(long, default_value_t = 8090)]
+        demo_port: u16,
         #[command(flatten)]
         config: PlatformConfig,
     },
@@ -175,7 +181,7 @@ async fn main() -> ExitCode {
 
 async fn run(command: Command) -> Result<(), String> {
     match command {
-        Command::Dev { config } => {
+        Command::Dev { no_demo, demo_port, config } => {
             let telemetry = telemetry::init(&config.telemetry, LogFormat::Pretty, "complianceiq")?;
             std::fs::create_dir_all(&config.data_dir)
                 .map_err(|e| format!("creating data directory {}: {e}", config.data_dir.display()))?;
@@ -185,8 +191,19 @@ async fn run(command: Command) -> Result<(), String> {
                 migrate: true,
                 policy: Arc::new(complianceiq::mesh_policy()),
             };
+            let demo_port = config.listen.port_for(demo_port);
             let platform = runtime::start(config, complianceiq::modules(), options).await.map_err(|e| e.to_string())?;
+            let demo = if no_demo {
+                None
+            } else {
+                Some(complianceiq::demo::start(&platform, &data_dir, demo_port, platform.shutdown_token()).await?)
+            };
             print_banner(&platform, Some(&data_dir));
+            if let Some(demo) = demo {
+                println!("  demo: sign in as {} / {} (organization \"Demo Organization\");", demo.email, demo.password);
+                println!("        its ServiceNow instance is the simulator at {}, synced hourly", demo.simulator_url);
+                println!();
+            }
             let result = run_until_stopped(platform).await;
             telemetry.shutdown();
             result
