@@ -264,3 +264,22 @@ async fn reconcile(
     }
     Ok(deleted)
 }
+
+/// Removes every record of an instance; how many.
+pub async fn purge(database: &ModuleDatabase, organization: OrganizationId, instance: &str) -> Result<u64, ApiError> {
+    let mut tx = database.write(organization).await?;
+    let tenant = tx.tenant().to_string();
+    sqlx::query("DELETE FROM grc_references WHERE organization_id = $1 AND instance_id = $2")
+        .bind(&tenant)
+        .bind(instance)
+        .execute(tx.connection())
+        .await?;
+    let removed = sqlx::query("DELETE FROM grc_records WHERE organization_id = $1 AND instance_id = $2")
+        .bind(&tenant)
+        .bind(instance)
+        .execute(tx.connection())
+        .await?
+        .rows_affected();
+    tx.commit().await?;
+    Ok(removed)
+}

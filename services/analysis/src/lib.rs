@@ -10,12 +10,36 @@ use std::pin::Pin;
 
 use complianceiq_kit::config::DatabaseGroup;
 use complianceiq_kit::db::{Migration, ModuleDatabase};
+use complianceiq_kit::error::ApiError;
+use complianceiq_kit::ids::OrganizationId;
+use complianceiq_kit::subscription::{EventHandler, Subscription};
 use complianceiq_kit::{Module, ModuleName, ModuleParts, migration};
 use complianceiq_proto::complianceiq::analysis::v1::analysis_service_server::{AnalysisService, AnalysisServiceServer};
 use complianceiq_proto::complianceiq::analysis::v1::{IngestRecordsRequest, IngestRecordsResponse};
+use complianceiq_proto::complianceiq::events::v1::Event;
+use complianceiq_proto::complianceiq::events::v1::event::Payload;
 use tonic::{Request, Response, Status, Streaming};
 
 const MIGRATIONS: &[Migration] = &[migration!(1, "0001_grc_records")];
+
+/// Forgets an instance's records when it is disconnected.
+struct InstancePurge {
+    database: ModuleDatabase,
+}
+
+#[tonic::async_trait]
+impl EventHandler for InstancePurge {
+    async fn handle(&self, event: &Event) -> Result<(), ApiError> {
+        let Some(Payload::InstanceDeleted(deleted)) = &event.payload else { return Ok(()) };
+        let Ok(organization) = OrganizationId::from_stored(&event.organization_id) else {
+            tracing::warn!(event_id = %event.id, "instance.deleted without an organization");
+            return Ok(());
+        };
+        let removed = ingest::purge(&self.database, organization, &deleted.instance_id).await?;
+        tracing::info!(organization_id = %organization, instance_id = %deleted.instance_id, removed, "records of a disconnected instance removed");
+        Ok(())
+    }
+}
 
 struct AnalysisApi {
     database: ModuleDatabase,
@@ -42,8 +66,13 @@ pub fn module() -> Module {
         migrations: MIGRATIONS,
         build: |context| {
             Box::pin(async move {
-                let api = AnalysisApi { database: context.database()? };
-                Ok(ModuleParts::new().service(AnalysisServiceServer::new(api)))
+                let database = context.database()?;
+                let purge = Subscription {
+                    consumer: "analysis-instance-purge",
+                    patterns: vec!["instance.deleted"],
+                    handler: std::sync::Arc::new(InstancePurge { database: database.clone() }),
+                };
+                Ok(ModuleParts::new().service(AnalysisServiceServer::new(AnalysisApi { database })).subscription(purge))
             })
         },
     }
