@@ -49,15 +49,18 @@ pub async fn ingest(
         })?;
         match message.item {
             Some(Item::Records(batch)) => {
-                for record in batch.records {
-                    let table = check_record(&record)?;
+                let mut by_table: BTreeMap<&'static str, (tables::Table, Vec<&GrcRecord>)> = BTreeMap::new();
+                for record in &batch.records {
+                    let table = check_record(record)?;
+                    by_table.entry(table.name).or_insert_with(|| (table, Vec::new())).1.push(record);
+                }
+                for (table, records) in by_table.into_values() {
+                    let counts = store_batch(&mut tx, &instance, table, &records, now).await?;
                     let entry = stats_of(&mut stats, table.name);
-                    entry.received += 1;
-                    match store(&mut tx, &instance, table, &record, now).await? {
-                        Stored::Created => entry.created += 1,
-                        Stored::Updated => entry.updated += 1,
-                        Stored::Unchanged => entry.unchanged += 1,
-                    }
+                    entry.received += records.len() as i64;
+                    entry.created += counts.created;
+                    entry.updated += counts.updated;
+                    entry.unchanged += counts.unchanged;
                 }
             }
             Some(Item::Present(ids)) => {
@@ -118,109 +121,170 @@ fn check_record(record: &GrcRecord) -> Result<tables::Table, ApiError> {
     Ok(table)
 }
 
-enum Stored {
-    Created,
-    Updated,
-    Unchanged,
+/// What storing a batch did.
+#[derive(Default)]
+struct BatchCounts {
+    created: i64,
+    updated: i64,
+    unchanged: i64,
 }
 
-async fn store(
+/// Rows per multi-row statement (ten parameters each, far below every engine's limit).
+const ROWS_PER_STATEMENT: usize = 100;
+
+/// `($first, $first+1, …)` for `rows` rows of `columns` parameters.
+fn placeholders(first: usize, rows: usize, columns: usize) -> String {
+    (0..rows)
+        .map(|row| {
+            let cells: Vec<String> =
+                (0..columns).map(|column| format!("${}", first + row * columns + column)).collect();
+            format!("({})", cells.join(", "))
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// `$first, …` for a list of `count`.
+fn list(first: usize, count: usize) -> String {
+    (first..first + count).map(|n| format!("${n}")).collect::<Vec<_>>().join(", ")
+}
+
+/// Stores the records of one table set-wise, a few statements per batch rather than a few
+/// per record (which costs a round trip each on PostgreSQL). The statements are built from
+/// placeholders only; every value is bound.
+async fn store_batch(
     tx: &mut TenantTx,
     instance: &str,
     table: tables::Table,
-    record: &GrcRecord,
+    records: &[&GrcRecord],
     now: i64,
-) -> Result<Stored, ApiError> {
+) -> Result<BatchCounts, ApiError> {
     let tenant = tx.tenant().to_string();
-    // Sorted, so the same content always hashes the same.
-    let fields: BTreeMap<&String, &String> = record.fields.iter().collect();
-    let json = serde_json::to_string(&fields).map_err(|e| ApiError::internal(e.to_string()))?;
-    let hash = sha256_hex(json.as_bytes());
-    let existing = sqlx::query(
-        "SELECT content_hash FROM grc_records WHERE organization_id = $1 AND instance_id = $2 AND table_name = $3 AND sys_id = $4",
-    )
-    .bind(&tenant)
-    .bind(instance)
-    .bind(table.name)
-    .bind(&record.sys_id)
-    .fetch_optional(tx.connection())
-    .await?;
-    let outcome = match existing {
-        Some(row) if row.try_get::<String, _>(0)? == hash => {
-            sqlx::query(
-                "UPDATE grc_records SET synced_at = $1, updated_on = $2 \
-                 WHERE organization_id = $3 AND instance_id = $4 AND table_name = $5 AND sys_id = $6",
-            )
-            .bind(now)
-            .bind(&record.updated_on)
-            .bind(&tenant)
-            .bind(instance)
-            .bind(table.name)
-            .bind(&record.sys_id)
-            .execute(tx.connection())
-            .await?;
-            return Ok(Stored::Unchanged);
-        }
-        Some(_) => {
-            sqlx::query(
-                "UPDATE grc_records SET updated_on = $1, fields = $2, content_hash = $3, synced_at = $4 \
-                 WHERE organization_id = $5 AND instance_id = $6 AND table_name = $7 AND sys_id = $8",
-            )
-            .bind(&record.updated_on)
-            .bind(&json)
-            .bind(&hash)
-            .bind(now)
-            .bind(&tenant)
-            .bind(instance)
-            .bind(table.name)
-            .bind(&record.sys_id)
-            .execute(tx.connection())
-            .await?;
-            Stored::Updated
-        }
-        None => {
-            sqlx::query(
-                "INSERT INTO grc_records (organization_id, instance_id, table_name, sys_id, kind, updated_on, fields, \
-                 content_hash, first_synced_at, synced_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9)",
-            )
-            .bind(&tenant)
-            .bind(instance)
-            .bind(table.name)
-            .bind(&record.sys_id)
-            .bind(table.kind)
-            .bind(&record.updated_on)
-            .bind(&json)
-            .bind(&hash)
-            .bind(now)
-            .execute(tx.connection())
-            .await?;
-            Stored::Created
-        }
-    };
-    sqlx::query("DELETE FROM grc_references WHERE organization_id = $1 AND instance_id = $2 AND table_name = $3 AND sys_id = $4")
-        .bind(&tenant)
-        .bind(instance)
-        .bind(table.name)
-        .bind(&record.sys_id)
-        .execute(tx.connection())
-        .await?;
-    for (field, target_table) in table.references() {
-        let Some(target) = record.fields.get(field).filter(|value| !value.is_empty()) else { continue };
-        sqlx::query(
-            "INSERT INTO grc_references (organization_id, instance_id, table_name, sys_id, field, target_table, target_sys_id) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7)",
-        )
-        .bind(&tenant)
-        .bind(instance)
-        .bind(table.name)
-        .bind(&record.sys_id)
-        .bind(field)
-        .bind(target_table)
-        .bind(target)
-        .execute(tx.connection())
-        .await?;
+    // Sorted fields, so the same content always hashes the same; a page repeats no id.
+    let mut prepared: BTreeMap<&str, (&GrcRecord, String, String)> = BTreeMap::new();
+    for record in records {
+        let fields: BTreeMap<&String, &String> = record.fields.iter().collect();
+        let json = serde_json::to_string(&fields).map_err(|e| ApiError::internal(e.to_string()))?;
+        let hash = sha256_hex(json.as_bytes());
+        prepared.insert(record.sys_id.as_str(), (record, json, hash));
     }
-    Ok(outcome)
+    let ids: Vec<&str> = prepared.keys().copied().collect();
+    let mut existing: HashMap<String, String> = HashMap::new();
+    for chunk in ids.chunks(ROWS_PER_STATEMENT * 5) {
+        let sql = format!(
+            "SELECT sys_id, content_hash FROM grc_records WHERE organization_id = $1 AND instance_id = $2 \
+             AND table_name = $3 AND sys_id IN ({})",
+            list(4, chunk.len())
+        );
+        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(&tenant).bind(instance).bind(table.name);
+        for id in chunk {
+            query = query.bind(*id);
+        }
+        for row in query.fetch_all(tx.connection()).await? {
+            existing.insert(row.try_get(0)?, row.try_get(1)?);
+        }
+    }
+    let mut counts = BatchCounts::default();
+    let mut changed = Vec::new();
+    let mut unchanged = Vec::new();
+    for (id, (record, json, hash)) in &prepared {
+        match existing.get(*id) {
+            Some(stored) if stored == hash => {
+                counts.unchanged += 1;
+                unchanged.push(*id);
+            }
+            Some(_) => {
+                counts.updated += 1;
+                changed.push((*record, json, hash));
+            }
+            None => {
+                counts.created += 1;
+                changed.push((*record, json, hash));
+            }
+        }
+    }
+    for chunk in changed.chunks(ROWS_PER_STATEMENT) {
+        let sql = format!(
+            "INSERT INTO grc_records (organization_id, instance_id, table_name, sys_id, kind, updated_on, fields, \
+             content_hash, first_synced_at, synced_at) VALUES {} \
+             ON CONFLICT (organization_id, instance_id, table_name, sys_id) DO UPDATE SET updated_on = excluded.updated_on, \
+             fields = excluded.fields, content_hash = excluded.content_hash, synced_at = excluded.synced_at",
+            placeholders(1, chunk.len(), 10)
+        );
+        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+        for (record, json, hash) in chunk {
+            query = query
+                .bind(&tenant)
+                .bind(instance)
+                .bind(table.name)
+                .bind(&record.sys_id)
+                .bind(table.kind)
+                .bind(&record.updated_on)
+                .bind(json.as_str())
+                .bind(hash.as_str())
+                .bind(now)
+                .bind(now);
+        }
+        query.execute(tx.connection()).await?;
+    }
+    for chunk in unchanged.chunks(ROWS_PER_STATEMENT * 5) {
+        let sql = format!(
+            "UPDATE grc_records SET synced_at = $1 WHERE organization_id = $2 AND instance_id = $3 AND table_name = $4 \
+             AND sys_id IN ({})",
+            list(5, chunk.len())
+        );
+        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(now).bind(&tenant).bind(instance).bind(table.name);
+        for id in chunk {
+            query = query.bind(*id);
+        }
+        query.execute(tx.connection()).await?;
+    }
+    // References of the changed records, rewritten.
+    let changed_ids: Vec<&str> = changed.iter().map(|(record, _, _)| record.sys_id.as_str()).collect();
+    for chunk in changed_ids.chunks(ROWS_PER_STATEMENT * 5) {
+        let sql = format!(
+            "DELETE FROM grc_references WHERE organization_id = $1 AND instance_id = $2 AND table_name = $3 \
+             AND sys_id IN ({})",
+            list(4, chunk.len())
+        );
+        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(&tenant).bind(instance).bind(table.name);
+        for id in chunk {
+            query = query.bind(*id);
+        }
+        query.execute(tx.connection()).await?;
+    }
+    let references: Vec<(&str, &str, &str, &String)> = changed
+        .iter()
+        .flat_map(|(record, _, _)| {
+            table.references().filter_map(move |(field, target_table)| {
+                record
+                    .fields
+                    .get(field)
+                    .filter(|value| !value.is_empty())
+                    .map(|target| (record.sys_id.as_str(), field, target_table, target))
+            })
+        })
+        .collect();
+    for chunk in references.chunks(ROWS_PER_STATEMENT) {
+        let sql = format!(
+            "INSERT INTO grc_references (organization_id, instance_id, table_name, sys_id, field, target_table, target_sys_id) \
+             VALUES {}",
+            placeholders(1, chunk.len(), 7)
+        );
+        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+        for (sys_id, field, target_table, target) in chunk {
+            query = query
+                .bind(&tenant)
+                .bind(instance)
+                .bind(table.name)
+                .bind(*sys_id)
+                .bind(*field)
+                .bind(*target_table)
+                .bind(target.as_str());
+        }
+        query.execute(tx.connection()).await?;
+    }
+    Ok(counts)
 }
 
 /// Deletes stored records of `table` missing from `keep` and last updated at or before
@@ -282,4 +346,15 @@ pub async fn purge(database: &ModuleDatabase, organization: OrganizationId, inst
         .rows_affected();
     tx.commit().await?;
     Ok(removed)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn placeholders_number_rows_and_lists_in_order() {
+        assert_eq!(placeholders(1, 2, 3), "($1, $2, $3), ($4, $5, $6)");
+        assert_eq!(list(4, 3), "$4, $5, $6");
+    }
 }
