@@ -85,8 +85,9 @@ async fn measure(backend: Backend, controls: usize) -> Measured {
     };
     let sync = started.elapsed();
     assert_eq!(run.state(), SyncState::Succeeded, "{run:?}");
-    let created: i64 = run.tables.iter().map(|table| table.created).sum();
-    assert_eq!(created as usize, records);
+    // Every record is fetched; users no GRC record references are not kept.
+    let fetched: i64 = run.tables.iter().map(|table| table.fetched).sum();
+    assert!(fetched as usize >= records, "{run:?}");
 
     // The same rows straight into the same table, a page per transaction.
     let rows: Vec<(&str, &str, String, String, String)> = tables::ALL

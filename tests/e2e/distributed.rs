@@ -517,7 +517,7 @@ async fn killed_sync_resumes(platform: &mut Platform, token: &str) {
     let url = format!("http://{}", listener.local_addr().unwrap());
     let stop = tokio_util::sync::CancellationToken::new();
     tokio::spawn(sim::serve(simulator.clone(), listener, stop.clone()));
-    let records: i64 = simulator.counts().values().sum::<usize>() as i64;
+    let records = crate::instances::kept_records(&simulator);
 
     let config = simulator.config();
     let instance = json!({

@@ -15,7 +15,7 @@ use complianceiq_servicenow::tables;
 use tonic::Code;
 
 use crate::harness::{Backend, TestPlatform, reason};
-use crate::instances::{RunningSimulator, connect, simulator};
+use crate::instances::{RunningSimulator, connect, kept_records, referenced_users, simulator};
 use crate::people::{Tenant, authorized};
 use crate::platform_tests;
 
@@ -85,7 +85,11 @@ async fn stored(platform: &TestPlatform) -> BTreeMap<String, BTreeMap<String, St
 async fn assert_store_is(platform: &TestPlatform, running: &RunningSimulator) {
     let stored = stored(platform).await;
     for table in tables::ALL {
-        let ids = running.simulator.ids(table.name);
+        let ids = if table.name == tables::USERS.name {
+            referenced_users(&running.simulator)
+        } else {
+            running.simulator.ids(table.name)
+        };
         let held: BTreeSet<String> =
             stored.get(table.name).map(|records| records.keys().cloned().collect()).unwrap_or_default();
         assert_eq!(held, ids, "{}: stored ids differ from ServiceNow's", table.name);
@@ -133,22 +137,36 @@ async fn syncs_store_what_servicenow_holds_and_follow_its_changes(platform: &Tes
     sync(platform, &tenant, &instance.id, SyncMode::Full).await;
     assert_store_is(platform, &running).await;
     let created_once: i64 = stored(platform).await.values().map(|records| records.len() as i64).sum();
-    assert_eq!(created_once, running.simulator.counts().values().sum::<usize>() as i64);
+    assert_eq!(created_once, kept_records(&running.simulator));
+    assert!(
+        referenced_users(&running.simulator).len() < running.simulator.ids("sys_user").len(),
+        "some users unreferenced"
+    );
 
-    // Changes: an incremental sync picks up exactly them.
+    // Changes: an incremental sync picks up exactly them (and users they newly reference).
+    let users_before = referenced_users(&running.simulator);
     let churn: Churn = running.simulator.churn(60);
+    let newly_referenced = referenced_users(&running.simulator).difference(&users_before).count() as i64;
     settle().await;
     let incremental = sync(platform, &tenant, &instance.id, SyncMode::Unspecified).await;
     assert_eq!(incremental.mode(), SyncMode::Incremental);
     for (table, stats) in stats(&incremental) {
-        assert_eq!(stats.created, count(&churn.created, &table), "{table} created");
+        let created = if table == "sys_user" { newly_referenced } else { count(&churn.created, &table) };
+        assert_eq!(stats.created, created, "{table} created");
         assert_eq!(stats.updated, count(&churn.updated, &table), "{table} updated");
         assert_eq!(stats.deleted, 0, "{table}: an incremental sync does not reconcile");
     }
     // A full sync finds the deletions.
     let full = sync(platform, &tenant, &instance.id, SyncMode::Full).await;
+    let users_after = referenced_users(&running.simulator);
     for (table, stats) in stats(&full) {
-        assert_eq!(stats.deleted, count(&churn.deleted, &table), "{table} deleted");
+        // Users the deleted records alone referenced go too.
+        let deleted = if table == "sys_user" {
+            users_before.union(&users_after).count() as i64 - users_after.len() as i64
+        } else {
+            count(&churn.deleted, &table)
+        };
+        assert_eq!(stats.deleted, deleted, "{table} deleted");
         assert_eq!((stats.created, stats.updated), (0, 0), "{table}: nothing else changed");
     }
     assert_store_is(platform, &running).await;
@@ -283,7 +301,7 @@ async fn resume(backend: Backend) {
         assert_store_is(&platform, &running).await;
         // Nothing stored twice: every record created exactly once over both processes.
         let created: i64 = finished.tables.iter().map(|t| t.created).sum();
-        assert_eq!(created, running.simulator.counts().values().sum::<usize>() as i64);
+        assert_eq!(created, kept_records(&running.simulator));
         let started = platform
             .stored_count(DatabaseGroup::Core, "SELECT COUNT(*) FROM ciq_outbox WHERE event_type = 'sync.started'")
             .await;

@@ -40,6 +40,7 @@ pub async fn ingest(
     let mut tx = database.write(organization).await?;
     let mut stats: BTreeMap<String, TableIngestStats> = BTreeMap::new();
     let mut present: HashMap<String, HashSet<String>> = HashMap::new();
+    let mut missing = Vec::new();
     let now = time::now_micros();
     while let Some(message) = stream.next().await {
         let message = message.map_err(|status| ApiError::Unavailable {
@@ -54,10 +55,18 @@ pub async fn ingest(
                     let table = check_record(record)?;
                     by_table.entry(table.name).or_insert_with(|| (table, Vec::new())).1.push(record);
                 }
-                for (table, records) in by_table.into_values() {
+                for (table, mut records) in by_table.into_values() {
+                    let received = records.len() as i64;
+                    // Only the users GRC records reference are kept.
+                    if table.name == tables::USERS.name {
+                        let ids: Vec<&str> = records.iter().map(|record| record.sys_id.as_str()).collect();
+                        let referenced = referenced_among(&mut tx, &instance, table.name, &ids).await?;
+                        records.retain(|record| referenced.contains(&record.sys_id));
+                    }
                     let counts = store_batch(&mut tx, &instance, table, &records, now).await?;
                     let entry = stats_of(&mut stats, table.name);
-                    entry.received += records.len() as i64;
+                    entry.received += received;
+                    entry.skipped += received - records.len() as i64;
                     entry.created += counts.created;
                     entry.updated += counts.updated;
                     entry.unchanged += counts.unchanged;
@@ -80,6 +89,10 @@ pub async fn ingest(
                 let deleted = reconcile(&mut tx, &instance, table.name, &keep, &end.as_of).await?;
                 stats_of(&mut stats, table.name).deleted += deleted;
             }
+            Some(Item::Missing(asked)) => {
+                let table = known_table(&asked.target_table)?;
+                missing.extend(missing_references(&mut tx, &instance, table.name).await?);
+            }
             Some(Item::Header(_)) => {
                 return Err(ApiError::invalid_field("header", "REPEATED", "an ingest stream has one header"));
             }
@@ -87,7 +100,7 @@ pub async fn ingest(
         }
     }
     tx.commit().await?;
-    Ok(IngestRecordsResponse { tables: stats.into_values().collect() })
+    Ok(IngestRecordsResponse { tables: stats.into_values().collect(), missing_sys_ids: missing })
 }
 
 fn stats_of<'a>(stats: &'a mut BTreeMap<String, TableIngestStats>, table: &str) -> &'a mut TableIngestStats {
@@ -287,6 +300,49 @@ async fn store_batch(
     Ok(counts)
 }
 
+/// Which of `ids` (records of `table`) stored records reference.
+async fn referenced_among(
+    tx: &mut TenantTx,
+    instance: &str,
+    table: &str,
+    ids: &[&str],
+) -> Result<HashSet<String>, ApiError> {
+    let tenant = tx.tenant().to_string();
+    let mut referenced = HashSet::new();
+    for chunk in ids.chunks(ROWS_PER_STATEMENT * 5) {
+        let sql = format!(
+            "SELECT DISTINCT target_sys_id FROM grc_references WHERE organization_id = $1 AND instance_id = $2 \
+             AND target_table = $3 AND target_sys_id IN ({})",
+            list(4, chunk.len())
+        );
+        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(&tenant).bind(instance).bind(table);
+        for id in chunk {
+            query = query.bind(*id);
+        }
+        for row in query.fetch_all(tx.connection()).await? {
+            referenced.insert(row.try_get(0)?);
+        }
+    }
+    Ok(referenced)
+}
+
+/// Records of `table` that stored records reference but the store lacks.
+async fn missing_references(tx: &mut TenantTx, instance: &str, table: &str) -> Result<Vec<String>, ApiError> {
+    let tenant = tx.tenant().to_string();
+    let rows = sqlx::query(
+        "SELECT DISTINCT r.target_sys_id FROM grc_references r WHERE r.organization_id = $1 AND r.instance_id = $2 \
+         AND r.target_table = $3 AND NOT EXISTS (SELECT 1 FROM grc_records g WHERE g.organization_id = r.organization_id \
+         AND g.instance_id = r.instance_id AND g.table_name = r.target_table AND g.sys_id = r.target_sys_id) \
+         ORDER BY r.target_sys_id",
+    )
+    .bind(tenant)
+    .bind(instance)
+    .bind(table)
+    .fetch_all(tx.connection())
+    .await?;
+    rows.iter().map(|row| Ok(row.try_get(0)?)).collect()
+}
+
 /// Deletes stored records of `table` missing from `keep` and last updated at or before
 /// `as_of`; how many.
 async fn reconcile(
@@ -306,10 +362,18 @@ async fn reconcile(
     .bind(as_of)
     .fetch_all(tx.connection())
     .await?;
+    // Users nothing references any more are not kept either.
+    let referenced = if table == tables::USERS.name {
+        let stored: Vec<String> = rows.iter().map(|row| row.try_get::<String, _>(0)).collect::<Result<_, _>>()?;
+        let ids: Vec<&str> = stored.iter().map(String::as_str).collect();
+        Some(referenced_among(tx, instance, table, &ids).await?)
+    } else {
+        None
+    };
     let mut deleted = 0;
     for row in rows {
         let sys_id: String = row.try_get(0)?;
-        if keep.contains(&sys_id) {
+        if keep.contains(&sys_id) && referenced.as_ref().is_none_or(|referenced| referenced.contains(&sys_id)) {
             continue;
         }
         for statement in [

@@ -22,12 +22,13 @@ use complianceiq_kit::time;
 use complianceiq_proto::complianceiq::analysis::v1::analysis_service_client::AnalysisServiceClient;
 use complianceiq_proto::complianceiq::analysis::v1::ingest_records_request::Item;
 use complianceiq_proto::complianceiq::analysis::v1::{
-    GrcRecord, IngestHeader, IngestRecordsRequest, IngestRecordsResponse, PresentIds, ReconcileTable, RecordBatch,
+    GrcRecord, IngestHeader, IngestRecordsRequest, IngestRecordsResponse, MissingReferences, PresentIds,
+    ReconcileTable, RecordBatch,
 };
 use complianceiq_proto::complianceiq::events::v1::event::Payload;
 use complianceiq_proto::complianceiq::events::v1::{SyncCompleted, SyncFailed, SyncStarted};
 use complianceiq_proto::complianceiq::instance::v1::{SyncMode, SyncRun, SyncState, TableSyncStats};
-use complianceiq_servicenow::query::Query;
+use complianceiq_servicenow::query::{Condition, Op, Query};
 use complianceiq_servicenow::{Client, ClientSettings, PageRequest, datetime, tables};
 use serde::{Deserialize, Serialize};
 use tokio_util::sync::CancellationToken;
@@ -331,18 +332,8 @@ impl Runner {
                         .map_err(|e| Stop::Failed(format!("{}: {e}", table.name)))?;
                     let count = page.records.len();
                     let Some(last) = page.records.last() else { break };
-                    let text = |value: &serde_json::Value| value.as_str().unwrap_or_default().to_string();
                     let next_cursor = (text(&last["sys_updated_on"]), text(&last["sys_id"]));
-                    let records: Vec<GrcRecord> = page
-                        .records
-                        .iter()
-                        .map(|fields| GrcRecord {
-                            table: table.name.into(),
-                            sys_id: text(&fields["sys_id"]),
-                            updated_on: text(&fields["sys_updated_on"]),
-                            fields: fields.iter().map(|(key, value)| (key.clone(), text(value))).collect(),
-                        })
-                        .collect();
+                    let records: Vec<GrcRecord> = page.records.iter().map(|fields| grc_record(table, fields)).collect();
                     let stored = self.ingest(&run, records_stream(&run, self.organization, records)).await?;
                     progress.fetched += count as i64;
                     for stats in stored.tables {
@@ -357,6 +348,9 @@ impl Runner {
                         break;
                     }
                 }
+                if table.name == tables::USERS.name {
+                    self.fetch_missing_users(&run, &client, table, stop, &mut progress).await?;
+                }
                 progress.done = true;
                 run.progress.tables.insert(table_name.clone(), progress.clone());
                 self.checkpoint(&run, Some(&table_name)).await?;
@@ -368,6 +362,45 @@ impl Runner {
                 progress.reconciled = true;
                 run.progress.tables.insert(table_name.clone(), progress.clone());
                 self.checkpoint(&run, None).await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Users referenced by stored records that the store lacks (an owner set on a control
+    /// since the last sync, say, whose own record has not changed): fetched by id.
+    async fn fetch_missing_users(
+        &self,
+        run: &RunRecord,
+        client: &Client,
+        table: tables::Table,
+        stop: &CancellationToken,
+        progress: &mut TableProgress,
+    ) -> Result<(), Stop> {
+        let asked = vec![
+            header(run, self.organization),
+            IngestRecordsRequest { item: Some(Item::Missing(MissingReferences { target_table: table.name.into() })) },
+        ];
+        let missing = self.ingest(run, asked).await?.missing_sys_ids;
+        for chunk in missing.chunks(100) {
+            self.between_pages(&run.id, stop).await?;
+            let request = PageRequest {
+                query: Query {
+                    any_of: vec![vec![Condition::new("sys_id", Op::In, chunk.join(","))]],
+                    order_by: vec![],
+                },
+                fields: table.field_list(),
+                limit: chunk.len() as u32,
+                offset: 0,
+            };
+            let page =
+                client.page(table.name, &request).await.map_err(|e| Stop::Failed(format!("{}: {e}", table.name)))?;
+            progress.fetched += page.records.len() as i64;
+            let records = page.records.iter().map(|fields| grc_record(table, fields)).collect();
+            for stats in self.ingest(run, records_stream(run, self.organization, records)).await?.tables {
+                progress.created += stats.created;
+                progress.updated += stats.updated;
+                progress.unchanged += stats.unchanged;
             }
         }
         Ok(())
@@ -484,6 +517,20 @@ impl Runner {
         let mut tx = self.database().write(self.organization).await?;
         store::extend_lease(&mut tx, run_id, 0).await?;
         tx.commit().await
+    }
+}
+
+fn text(value: &serde_json::Value) -> String {
+    value.as_str().unwrap_or_default().to_string()
+}
+
+/// A record as the Table API gave it, for the analysis store.
+fn grc_record(table: tables::Table, fields: &serde_json::Map<String, serde_json::Value>) -> GrcRecord {
+    GrcRecord {
+        table: table.name.into(),
+        sys_id: text(&fields["sys_id"]),
+        updated_on: text(&fields["sys_updated_on"]),
+        fields: fields.iter().map(|(key, value)| (key.clone(), text(value))).collect(),
     }
 }
 

@@ -185,9 +185,10 @@ pub const ISSUES: Table = Table {
     ],
 };
 
-/// Every synced table, referenced tables before the tables referencing them.
+/// Every synced table, referenced tables before the tables referencing them, except the
+/// users: only those the GRC records reference are kept, so they come last.
 pub const ALL: [Table; 10] =
-    [USERS, POLICIES, REQUIREMENTS, ENTITIES, CONTROLS, RISK_STATEMENTS, RISKS, INDICATORS, INDICATOR_RESULTS, ISSUES];
+    [POLICIES, REQUIREMENTS, ENTITIES, CONTROLS, RISK_STATEMENTS, RISKS, INDICATORS, INDICATOR_RESULTS, ISSUES, USERS];
 
 /// The table named `name`.
 pub fn by_name(name: &str) -> Option<Table> {
@@ -199,13 +200,14 @@ mod tests {
     use super::*;
 
     #[test]
-    fn references_point_to_tables_synced_earlier() {
+    fn references_point_to_tables_synced_earlier_and_users_come_last() {
         for (index, table) in ALL.iter().enumerate() {
-            for (field, target) in table.references() {
+            for (field, target) in table.references().filter(|(_, target)| *target != USERS.name) {
                 let position = ALL.iter().position(|candidate| candidate.name == target);
                 assert!(position.is_some_and(|p| p < index), "{}.{field} -> {target}", table.name);
             }
         }
+        assert_eq!(ALL.last(), Some(&USERS));
         assert_eq!(CONTROLS.field_list().split(',').next(), Some("sys_id"));
         assert_eq!(by_name("sn_grc_issue"), Some(ISSUES));
     }

@@ -81,12 +81,19 @@ pub(crate) fn generate(seed: u64, controls: usize, now: i64) -> State {
     }
     let controls = controls.max(1);
 
-    for index in 0..(controls / 5).max(10) {
+    // GRC people, and as many colleagues no GRC record names (a sync must not keep them).
+    let grc_people = (controls / 5).max(10);
+    let mut grc_users = Vec::new();
+    for index in 0..grc_people * 2 {
         let (created, updated) = history(&mut state.rng, now);
         let (first, last) = (FIRST_NAMES[index % 10], LAST_NAMES[(index / 10 + index) % 10]);
         let user_name = format!("{}.{}{}", first.to_lowercase(), last.to_lowercase(), index / 10);
-        let title = ["Control Owner", "Risk Manager", "Compliance Analyst", "IT Manager"][index % 4];
-        insert(
+        let title = if index < grc_people {
+            ["Control Owner", "Risk Manager", "Compliance Analyst", "IT Manager"][index % 4]
+        } else {
+            ["Engineer", "Sales Representative", "Designer", "Accountant"][index % 4]
+        };
+        let id = insert(
             &mut state,
             tables::USERS,
             created,
@@ -100,8 +107,11 @@ pub(crate) fn generate(seed: u64, controls: usize, now: i64) -> State {
                 ("active", "true".into()),
             ],
         );
+        if index < grc_people {
+            grc_users.push(id);
+        }
     }
-    let users = ids(&state, tables::USERS);
+    let users = grc_users;
 
     let mut frameworks = Vec::new();
     for (name, _) in FRAMEWORKS {
