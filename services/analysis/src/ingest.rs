@@ -326,21 +326,37 @@ async fn referenced_among(
     Ok(referenced)
 }
 
-/// Records of `table` that stored records reference but the store lacks.
+/// Records of `table` that stored records reference but the store lacks. Two index scans
+/// and a difference here, rather than an anti-join the planner may run as a nested loop over
+/// freshly filled tables it has no statistics for (3.7 s for 12 000 records on PostgreSQL).
 async fn missing_references(tx: &mut TenantTx, instance: &str, table: &str) -> Result<Vec<String>, ApiError> {
     let tenant = tx.tenant().to_string();
-    let rows = sqlx::query(
-        "SELECT DISTINCT r.target_sys_id FROM grc_references r WHERE r.organization_id = $1 AND r.instance_id = $2 \
-         AND r.target_table = $3 AND NOT EXISTS (SELECT 1 FROM grc_records g WHERE g.organization_id = r.organization_id \
-         AND g.instance_id = r.instance_id AND g.table_name = r.target_table AND g.sys_id = r.target_sys_id) \
-         ORDER BY r.target_sys_id",
+    let referenced = sqlx::query(
+        "SELECT DISTINCT target_sys_id FROM grc_references WHERE organization_id = $1 AND instance_id = $2 \
+         AND target_table = $3 ORDER BY target_sys_id",
     )
-    .bind(tenant)
+    .bind(&tenant)
     .bind(instance)
     .bind(table)
     .fetch_all(tx.connection())
     .await?;
-    rows.iter().map(|row| Ok(row.try_get(0)?)).collect()
+    let stored = sqlx::query(
+        "SELECT sys_id FROM grc_records WHERE organization_id = $1 AND instance_id = $2 AND table_name = $3",
+    )
+    .bind(&tenant)
+    .bind(instance)
+    .bind(table)
+    .fetch_all(tx.connection())
+    .await?;
+    let stored: HashSet<String> = stored.iter().map(|row| row.try_get(0)).collect::<Result<_, _>>()?;
+    let mut missing = Vec::new();
+    for row in referenced {
+        let id: String = row.try_get(0)?;
+        if !stored.contains(&id) {
+            missing.push(id);
+        }
+    }
+    Ok(missing)
 }
 
 /// Deletes stored records of `table` missing from `keep` and last updated at or before
