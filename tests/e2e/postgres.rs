@@ -12,7 +12,43 @@ server_tests!(
     rows_are_invisible_without_the_tenant_setting,
     every_tenant_table_forces_row_level_security,
     services_refuse_a_role_that_bypasses_row_level_security,
+    typed_views_keep_row_level_security,
 );
+
+/// The analysis store's typed views run with the caller's rights: a tenant sees its rows only.
+async fn typed_views_keep_row_level_security(platform: &TestPlatform) {
+    let tenant = uuid::Uuid::now_v7().to_string();
+    let mut owner = AnyConnection::connect(&platform.owner_database_url(DatabaseGroup::Analysis)).await.unwrap();
+    sqlx::query(
+        "INSERT INTO grc_records (organization_id, instance_id, table_name, sys_id, kind, updated_on, fields, content_hash, \
+         first_synced_at, synced_at) VALUES ($1, $2, 'sn_risk_risk', $3, 'risk', '2026-01-01 00:00:00', \
+         '{\"inherent_score\":\"12\"}', 'h', 0, 0)",
+    )
+    .bind(&tenant)
+    .bind(uuid::Uuid::now_v7().to_string())
+    .bind("0123456789abcdef0123456789abcdef")
+    .execute(&mut owner)
+    .await
+    .unwrap();
+    owner.close().await.unwrap();
+    let mut app = AnyConnection::connect(&platform.app_database_url(DatabaseGroup::Analysis)).await.unwrap();
+    for (setting, expected) in [(uuid::Uuid::now_v7().to_string(), 0i64), (tenant.clone(), 1)] {
+        let mut tx = app.begin().await.unwrap();
+        sqlx::query("SELECT set_config('app.current_organization_id', $1, true)")
+            .bind(&setting)
+            .execute(&mut *tx)
+            .await
+            .unwrap();
+        let seen: i64 = sqlx::query("SELECT COUNT(*) FROM grc_risks WHERE inherent_score = 12")
+            .fetch_one(&mut *tx)
+            .await
+            .unwrap()
+            .get(0);
+        assert_eq!(seen, expected, "tenant {setting}");
+        tx.rollback().await.unwrap();
+    }
+    app.close().await.unwrap();
+}
 
 async fn count_as_application(connection: &mut AnyConnection, tenant: Option<&str>) -> i64 {
     let mut tx = connection.begin().await.unwrap();

@@ -183,6 +183,33 @@ async fn syncs_store_what_servicenow_holds_and_follow_its_changes(platform: &Tes
     assert_eq!(dangling, 0);
     assert!(platform.stored_count(DatabaseGroup::Analysis, "SELECT COUNT(*) FROM grc_references").await > 100);
 
+    // The typed views the analyses read: numbers as numbers, references joinable.
+    let risks = running.simulator.ids("sn_risk_risk").len() as i64;
+    let consistent = platform
+        .stored_count(
+            DatabaseGroup::Analysis,
+            "SELECT COUNT(*) FROM grc_risks WHERE inherent_score = inherent_likelihood * inherent_impact \
+             AND residual_score <= inherent_score AND residual_score >= 1",
+        )
+        .await;
+    assert_eq!(consistent, risks);
+    let controls = running.simulator.ids("sn_compliance_control").len() as i64;
+    let joined = platform
+        .stored_count(
+            DatabaseGroup::Analysis,
+            "SELECT COUNT(*) FROM grc_controls c JOIN grc_requirements r ON r.organization_id = c.organization_id \
+             AND r.instance_id = c.instance_id AND r.sys_id = c.requirement_sys_id",
+        )
+        .await;
+    assert_eq!(joined, controls);
+    let failing = platform
+        .stored_count(
+            DatabaseGroup::Analysis,
+            "SELECT COUNT(*) FROM grc_indicator_results WHERE passed = 0 AND value < 90",
+        )
+        .await;
+    assert!(failing > 0, "failed indicator results have values below the passing band");
+
     // History, newest first, and the events.
     let history = client(platform)
         .await

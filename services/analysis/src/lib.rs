@@ -20,7 +20,7 @@ use complianceiq_proto::complianceiq::events::v1::Event;
 use complianceiq_proto::complianceiq::events::v1::event::Payload;
 use tonic::{Request, Response, Status, Streaming};
 
-const MIGRATIONS: &[Migration] = &[migration!(1, "0001_grc_records")];
+const MIGRATIONS: &[Migration] = &[migration!(1, "0001_grc_records"), migration!(2, "0002_typed_views")];
 
 /// Forgets an instance's records when it is disconnected.
 struct InstancePurge {
