@@ -22,7 +22,7 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
-PORT_OFFSET = 31000  # away from `make run` (8001..8080) and the tests' ephemeral ports
+PORT_OFFSET = 22000  # away from `make run` (8001..9090) and below the ephemeral range (32768 and up)
 GATEWAY = f"http://127.0.0.1:{8080 + PORT_OFFSET}"
 PASSWORD = "fuzzing is a form of honesty"
 
