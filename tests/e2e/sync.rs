@@ -122,17 +122,49 @@ async fn syncs_store_what_servicenow_holds_and_follow_its_changes(platform: &Tes
     let churner = {
         let simulator = running.simulator.clone();
         tokio::spawn(async move {
+            let mut deleted: BTreeSet<String> = BTreeSet::new();
             for _ in 0..40 {
-                simulator.churn(3);
+                let churn = simulator.churn(3);
+                deleted.extend(churn.deleted.into_values().flatten());
                 tokio::time::sleep(Duration::from_millis(25)).await;
             }
+            deleted
         })
     };
     let first = sync(platform, &tenant, &instance.id, SyncMode::Unspecified).await;
-    churner.await.unwrap();
-    settle().await;
+    let deleted_meanwhile = churner.await.unwrap();
     assert_eq!(first.mode(), SyncMode::Full, "the first sync of an instance is full");
     assert_eq!(first.progress_percent, 100);
+    // What it stored is ServiceNow as of the time it read up to, nothing missed or doubled:
+    // every record last changed by then is there with exactly its fields; a record changed
+    // later may be there in an earlier version (the next sync's); a stored record ServiceNow
+    // no longer has was deleted meanwhile; each stored record was created once.
+    let as_of = complianceiq_servicenow::datetime::format(first.data_as_of_time.as_ref().expect("as of").seconds);
+    let held = stored(platform).await;
+    for table in tables::ALL.iter().filter(|table| table.name != tables::USERS.name) {
+        let stored_table = held.get(table.name).cloned().unwrap_or_default();
+        for id in running.simulator.ids(table.name) {
+            let record = running.simulator.record(table.name, &id).unwrap();
+            if record["sys_updated_on"].as_str() > as_of.as_str() {
+                continue;
+            }
+            let fields: BTreeMap<String, String> =
+                serde_json::from_str(stored_table.get(&id).unwrap_or_else(|| panic!("{} {id} missed", table.name)))
+                    .unwrap();
+            let expected: BTreeMap<String, String> = record.into_iter().map(|(k, v)| (k.to_string(), v)).collect();
+            assert_eq!(fields, expected, "{} {id}", table.name);
+        }
+        for id in stored_table.keys() {
+            assert!(
+                running.simulator.record(table.name, id).is_some() || deleted_meanwhile.contains(id),
+                "{} {id} stored but never in ServiceNow",
+                table.name
+            );
+        }
+        let created = stats(&first)[table.name].created;
+        assert_eq!(created, stored_table.len() as i64, "{}: each record created once", table.name);
+    }
+    settle().await;
     // Whatever changed during it, the next full sync makes the store equal ServiceNow.
     sync(platform, &tenant, &instance.id, SyncMode::Full).await;
     assert_store_is(platform, &running).await;

@@ -142,6 +142,12 @@ impl RunRecord {
             create_time: Some(time::to_timestamp(self.created_at)),
             start_time: time::to_optional_timestamp(self.started_at),
             end_time: time::to_optional_timestamp(self.ended_at),
+            data_as_of_time: self
+                .progress
+                .ceiling
+                .as_deref()
+                .and_then(datetime::parse)
+                .map(|seconds| prost_types::Timestamp { seconds, nanos: 0 }),
         }
     }
 }
