@@ -507,19 +507,16 @@ fn number(value: &Value) -> i64 {
 /// killed (SIGKILL) halfway, restarted, and the run resumes from its checkpoint to the same
 /// result as an uninterrupted one.
 async fn killed_sync_resumes(platform: &mut Platform, token: &str) {
-    use complianceiq_servicenow::sim::{self, SimConfig, Simulator};
-    let simulator = Arc::new(Simulator::new(SimConfig {
+    use complianceiq_servicenow::sim::SimConfig;
+    let running = crate::instances::simulator(SimConfig {
         controls: 120,
         latency: Duration::from_millis(15),
         ..SimConfig::default()
-    }));
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}", listener.local_addr().unwrap());
-    let stop = tokio_util::sync::CancellationToken::new();
-    tokio::spawn(sim::serve(simulator.clone(), listener, stop.clone()));
-    let records = crate::instances::kept_records(&simulator);
+    })
+    .await;
+    let (url, records) = (running.url.clone(), crate::instances::kept_records(&running.simulator));
 
-    let config = simulator.config();
+    let config = running.simulator.config();
     let instance = json!({
         "name": "prod", "url": url, "authType": "AUTH_TYPE_BASIC",
         "credentials": {"basic": {"username": config.username, "password": config.password}},
@@ -564,5 +561,4 @@ async fn killed_sync_resumes(platform: &mut Platform, token: &str) {
     let created: i64 = run["tables"].as_array().into_iter().flatten().map(|t| number(&t["created"])).sum();
     assert_eq!(created, records, "{run}");
     assert!(fetched(&run) >= records, "{run}");
-    stop.cancel();
 }

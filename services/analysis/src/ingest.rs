@@ -157,6 +157,17 @@ fn placeholders(first: usize, rows: usize, columns: usize) -> String {
         .join(", ")
 }
 
+/// Binds `ids` after the parameters already bound (the `IN (…)` list of [`list`]).
+fn bind_ids<'q>(
+    mut query: sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments>,
+    ids: &'q [&'q str],
+) -> sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments> {
+    for id in ids {
+        query = query.bind(*id);
+    }
+    query
+}
+
 /// `$first, …` for a list of `count`.
 fn list(first: usize, count: usize) -> String {
     (first..first + count).map(|n| format!("${n}")).collect::<Vec<_>>().join(", ")
@@ -189,10 +200,8 @@ async fn store_batch(
              AND table_name = $3 AND sys_id IN ({})",
             list(4, chunk.len())
         );
-        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(&tenant).bind(instance).bind(table.name);
-        for id in chunk {
-            query = query.bind(*id);
-        }
+        let query =
+            bind_ids(sqlx::query(sqlx::AssertSqlSafe(sql)).bind(&tenant).bind(instance).bind(table.name), chunk);
         for row in query.fetch_all(tx.connection()).await? {
             existing.insert(row.try_get(0)?, row.try_get(1)?);
         }
@@ -246,10 +255,10 @@ async fn store_batch(
              AND sys_id IN ({})",
             list(5, chunk.len())
         );
-        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(now).bind(&tenant).bind(instance).bind(table.name);
-        for id in chunk {
-            query = query.bind(*id);
-        }
+        let query = bind_ids(
+            sqlx::query(sqlx::AssertSqlSafe(sql)).bind(now).bind(&tenant).bind(instance).bind(table.name),
+            chunk,
+        );
         query.execute(tx.connection()).await?;
     }
     // References of the changed records, rewritten.
@@ -260,10 +269,8 @@ async fn store_batch(
              AND sys_id IN ({})",
             list(4, chunk.len())
         );
-        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(&tenant).bind(instance).bind(table.name);
-        for id in chunk {
-            query = query.bind(*id);
-        }
+        let query =
+            bind_ids(sqlx::query(sqlx::AssertSqlSafe(sql)).bind(&tenant).bind(instance).bind(table.name), chunk);
         query.execute(tx.connection()).await?;
     }
     let references: Vec<(&str, &str, &str, &String)> = changed
@@ -315,10 +322,7 @@ async fn referenced_among(
              AND target_table = $3 AND target_sys_id IN ({})",
             list(4, chunk.len())
         );
-        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(&tenant).bind(instance).bind(table);
-        for id in chunk {
-            query = query.bind(*id);
-        }
+        let query = bind_ids(sqlx::query(sqlx::AssertSqlSafe(sql)).bind(&tenant).bind(instance).bind(table), chunk);
         for row in query.fetch_all(tx.connection()).await? {
             referenced.insert(row.try_get(0)?);
         }

@@ -434,6 +434,17 @@ pub async fn save_run(tx: &mut TenantTx, run: &crate::sync::RunRecord) -> Result
     Ok(())
 }
 
+/// Whether someone asked the run to stop (read between pages, so kept to one column).
+pub async fn cancel_requested(tx: &mut TenantTx, run: &str) -> Result<bool, ApiError> {
+    let tenant = tx.tenant().to_string();
+    let row = sqlx::query("SELECT cancel_requested FROM sync_runs WHERE organization_id = $1 AND id = $2")
+        .bind(tenant)
+        .bind(run)
+        .fetch_optional(tx.connection())
+        .await?;
+    Ok(row.map(|row| row.try_get::<i64, _>(0)).transpose()?.is_some_and(|flag| flag == 1))
+}
+
 /// Asks a run to stop; false when it has already ended.
 pub async fn request_cancel(tx: &mut TenantTx, run: &str) -> Result<bool, ApiError> {
     let tenant = tx.tenant().to_string();

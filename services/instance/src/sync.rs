@@ -470,10 +470,10 @@ impl Runner {
         if stop.is_cancelled() {
             return Err(Stop::Shutdown);
         }
-        if self.load(run_id).await?.cancel_requested {
-            return Err(Stop::Cancelled);
-        }
-        Ok(())
+        let mut tx = self.database().read(self.organization).await?;
+        let cancelled = store::cancel_requested(&mut tx, run_id).await?;
+        tx.commit().await?;
+        if cancelled { Err(Stop::Cancelled) } else { Ok(()) }
     }
 
     /// Saves the progress and extends the lease; with `table`, also its watermark.
