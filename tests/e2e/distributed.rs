@@ -365,6 +365,8 @@ async fn separate_processes() {
         // Small pages and a short lease, so a sync can be killed halfway and resumed quickly.
         ("CIQ_SYNC_PAGE_SIZE".into(), "25".into()),
         ("CIQ_SYNC_LEASE_SECONDS".into(), "2".into()),
+        // The simulator runs on this machine, which `serve` refuses by default.
+        ("CIQ_INSTANCE_ALLOW_PRIVATE_NETWORKS".into(), "true".into()),
         ("OTEL_EXPORTER_OTLP_ENDPOINT".into(), format!("http://{otlp}")),
         ("OTEL_BSP_SCHEDULE_DELAY".into(), "100".into()),
     ]);

@@ -169,6 +169,15 @@ impl TestPlatform {
         rows.iter().map(|row| (0..row.len()).map(|index| row.get::<String, _>(index)).collect()).collect()
     }
 
+    /// Runs a statement as the owner, past the services: what an attacker with database
+    /// access, or a bug, could do.
+    pub async fn execute_as_owner(&self, group: DatabaseGroup, sql: &str) {
+        sqlx::any::install_default_drivers();
+        let mut connection = AnyConnection::connect(&self.owner_database_url(group)).await.expect("owner connection");
+        sqlx::raw_sql(sqlx::AssertSqlSafe(sql.to_string())).execute(&mut connection).await.expect("statement");
+        connection.close().await.ok();
+    }
+
     /// Stops the modules and starts them again on the same databases, cache and bus, as a
     /// redeployed process would.
     pub async fn restart(&mut self) {

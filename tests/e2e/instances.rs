@@ -290,8 +290,8 @@ async fn connection_failures_are_named_by_stage(platform: &TestPlatform) {
     drop(closed);
     let move_to = |url: String| UpdateInstanceRequest {
         instance_id: instance.id.clone(),
-        instance: Some(Instance { url, ..Default::default() }),
-        update_mask: Some(prost_types::FieldMask { paths: vec!["url".into()] }),
+        instance: Some(Instance { url, credentials: basic("complianceiq", "wrong"), ..Default::default() }),
+        update_mask: Some(prost_types::FieldMask { paths: vec!["url".into(), "credentials".into()] }),
     };
     instances.update_instance(authorized(move_to(nowhere), tenant.token())).await.unwrap();
     let report = check(&mut instances).await;

@@ -18,6 +18,7 @@ mod conformance;
 mod distributed;
 mod events;
 mod gateway;
+mod hardening;
 mod instances;
 mod kit_backends;
 mod members;

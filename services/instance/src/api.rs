@@ -15,7 +15,7 @@ use complianceiq_proto::complianceiq::events::v1::event::Payload;
 use complianceiq_proto::complianceiq::events::v1::{InstanceCreated, InstanceDeleted, InstanceUpdated};
 use complianceiq_proto::complianceiq::instance::v1::instance_service_server::InstanceService;
 use complianceiq_proto::complianceiq::instance::v1::*;
-use complianceiq_servicenow::{ClientSettings, Credentials as SnCredentials};
+use complianceiq_servicenow::{ClientSettings, Credentials as SnCredentials, NetworkAccess};
 use tonic::{Request, Response, Status};
 
 use crate::connect;
@@ -26,6 +26,8 @@ use crate::store::{self, Allowance, HealthCheckRecord};
 pub struct InstanceApi {
     pub(crate) database: ModuleDatabase,
     pub(crate) secrets: Arc<SecretBox>,
+    /// Which networks instances may be on.
+    pub(crate) network: NetworkAccess,
     pub(crate) check_settings: ClientSettings,
     /// Between scheduled health checks.
     pub(crate) health_interval: std::time::Duration,
@@ -52,14 +54,17 @@ fn check_etag(given: &str, current: &InstanceRecord) -> Result<(), ApiError> {
     Ok(())
 }
 
-/// What credentials are bound to: sealed credentials moved to another row do not open.
-fn sealing_context(organization: &str, instance: &str) -> String {
-    format!("instance-credentials:{organization}:{instance}")
+/// What credentials are bound to: sealed credentials moved to another row, or left behind
+/// when the instance's URL changes, do not open, so they can only ever reach the host they
+/// were given for.
+fn sealing_context(organization: &str, instance: &str, url: &str) -> String {
+    format!("instance-credentials:{organization}:{instance}:{url}")
 }
 
 impl InstanceApi {
-    fn seal(&self, organization: &str, instance: &str, credentials: &SnCredentials) -> String {
-        self.secrets.seal(&domain::credentials_json(credentials), &sealing_context(organization, instance))
+    fn seal(&self, organization: &str, record: &InstanceRecord, credentials: &SnCredentials) -> String {
+        let context = sealing_context(organization, &record.id, &record.url);
+        self.secrets.seal(&domain::credentials_json(credentials), &context)
     }
 
     pub(crate) fn open(&self, organization: &str, record: &InstanceRecord) -> Result<SnCredentials, ApiError> {
@@ -67,10 +72,11 @@ impl InstanceApi {
             reason: "NO_CREDENTIALS",
             message: "the instance has no credentials; set them with an update".into(),
         })?;
-        let bytes = self.secrets.open(sealed, &sealing_context(organization, &record.id)).map_err(|error| {
-            ApiError::internal("stored credentials cannot be decrypted (is the key that sealed them configured?)")
-                .log_cause(&error)
-        })?;
+        let bytes =
+            self.secrets.open(sealed, &sealing_context(organization, &record.id, &record.url)).map_err(|error| {
+                ApiError::internal("stored credentials cannot be decrypted (is the key that sealed them configured?)")
+                    .log_cause(&error)
+            })?;
         domain::credentials_from_json(&bytes)
     }
 
@@ -85,6 +91,7 @@ impl InstanceApi {
             request.instance.ok_or_else(|| ApiError::invalid_field("instance", "REQUIRED", "instance is required"))?;
         let now = time::now_micros();
         let domain::NewInstance { mut record, credentials } = domain::new_instance(&input, now)?;
+        connect::check_address(&record.url, self.network).await?;
         let organization = tenant.to_string();
         if request.validate_connection {
             let outcome = connect::check(
@@ -102,7 +109,7 @@ impl InstanceApi {
             }
             record.health_status = domain::health_str(outcome.status).into();
         }
-        record.credentials_sealed = Some(self.seal(&organization, &record.id, &credentials));
+        record.credentials_sealed = Some(self.seal(&organization, &record, &credentials));
 
         let mut tx = self.database.write(tenant).await?;
         match store::take_allowance(&mut tx).await? {
@@ -189,6 +196,10 @@ impl InstanceApi {
         let input =
             request.instance.ok_or_else(|| ApiError::invalid_field("instance", "REQUIRED", "instance is required"))?;
         let organization = tenant.to_string();
+        if !input.url.is_empty() {
+            // Before the transaction: resolving a name can take a while.
+            connect::check_address(input.url.trim().trim_end_matches('/'), self.network).await?;
+        }
         let mut tx = self.database.write(tenant).await?;
         let current = self.load(&mut tx, &id).await?;
         check_etag(&input.etag, &current)?;
@@ -199,7 +210,7 @@ impl InstanceApi {
         }
         let mut next = update.next;
         if let Some(credentials) = &update.credentials {
-            next.credentials_sealed = Some(self.seal(&organization, &id, credentials));
+            next.credentials_sealed = Some(self.seal(&organization, &next, credentials));
         }
         if !store::update(&mut tx, &next, current.revision).await? {
             return Err(ApiError::Aborted {

@@ -3,22 +3,37 @@
 
 use std::time::{Duration, Instant};
 
+use complianceiq_kit::error::ApiError;
 use complianceiq_kit::time;
 use complianceiq_proto::complianceiq::instance::v1::{HealthStatus, TableAccess, TestConnectionResponse};
-use complianceiq_servicenow::{Client, ClientSettings, Credentials, PageRequest, SnError};
+use complianceiq_servicenow::{Client, ClientSettings, Credentials, NetworkAccess, PageRequest, SnError, address};
 
 /// A check slower than this is DEGRADED even when everything is readable.
 const SLOW: Duration = Duration::from_secs(3);
 
 /// Settings for checks: quick to fail, few retries (a check should report, not persist).
-pub fn check_settings() -> ClientSettings {
+pub fn check_settings(network: NetworkAccess) -> ClientSettings {
     ClientSettings {
+        network,
         requests_per_second: 10.0,
         request_timeout: Duration::from_secs(15),
         max_attempts: 2,
         max_throttled_attempts: 3,
         backoff_base: Duration::from_millis(200),
         backoff_cap: Duration::from_secs(2),
+    }
+}
+
+/// Refuses a URL whose host is, or resolves to, an address the platform may not reach
+/// (checked again at every connection). A name that does not resolve yet is accepted: the
+/// connection check reports it.
+pub async fn check_address(url: &str, network: NetworkAccess) -> Result<(), ApiError> {
+    let Ok(parsed) = url::Url::parse(url) else { return Ok(()) };
+    match address::check_url(&parsed, network).await {
+        Err(SnError::ForbiddenAddress(message)) => {
+            Err(ApiError::invalid_field("instance.url", "FORBIDDEN_HOST", format!("instance.url: {message}")))
+        }
+        _ => Ok(()),
     }
 }
 
@@ -58,7 +73,13 @@ pub async fn check(url: &str, credentials: Credentials, tables: &[&str], setting
                 });
             }
             // Nothing past the connection or the credentials can work: stop at the first.
-            Err(error @ (SnError::Unreachable(_) | SnError::Tls(_) | SnError::Timeout(_) | SnError::InvalidUrl(_))) => {
+            Err(
+                error @ (SnError::Unreachable(_)
+                | SnError::Tls(_)
+                | SnError::Timeout(_)
+                | SnError::InvalidUrl(_)
+                | SnError::ForbiddenAddress(_)),
+            ) => {
                 report.error = error.to_string();
                 return CheckOutcome { report, status: HealthStatus::Unhealthy };
             }

@@ -7,7 +7,7 @@ use complianceiq_kit::time;
 use complianceiq_proto::complianceiq::instance::v1::{
     AuthType, Credentials, HealthStatus, Instance, InstanceState, credentials,
 };
-use complianceiq_servicenow::{Credentials as SnCredentials, tables};
+use complianceiq_servicenow::{Credentials as SnCredentials, NetworkAccess, tables};
 use prost_types::FieldMask;
 use serde_json::json;
 
@@ -137,11 +137,12 @@ fn check_url(field: &str, value: &str, violations: &mut FieldViolations) -> Stri
     };
     let host = url.host_str().unwrap_or_default().trim_start_matches('[').trim_end_matches(']').to_string();
     let loopback = host == "localhost" || host.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback());
-    let link_local = match host.parse::<std::net::IpAddr>() {
-        Ok(std::net::IpAddr::V4(ip)) => ip.is_link_local(),
-        Ok(std::net::IpAddr::V6(ip)) => (ip.segments()[0] & 0xffc0) == 0xfe80,
-        Err(_) => false,
-    };
+    // Addresses refused on every network setting; the rest depends on the setting and on
+    // what a name resolves to, checked by the service (connect::check_address).
+    let never_reachable = host
+        .parse::<std::net::IpAddr>()
+        .ok()
+        .and_then(|ip| complianceiq_servicenow::address::refusal(ip, NetworkAccess::AllowPrivate));
     if host.is_empty() {
         violations.add(field, "INVALID_URL", format!("{field} must name a host"));
     } else if url.scheme() != "https" && !(url.scheme() == "http" && loopback) {
@@ -150,8 +151,8 @@ fn check_url(field: &str, value: &str, violations: &mut FieldViolations) -> Stri
         violations.add(field, "CREDENTIALS_IN_URL", format!("{field} must not contain credentials; use credentials"));
     } else if url.query().is_some() || url.fragment().is_some() {
         violations.add(field, "INVALID_URL", format!("{field} must not have a query or fragment"));
-    } else if link_local {
-        violations.add(field, "FORBIDDEN_HOST", format!("{field} must not be a link-local address"));
+    } else if let Some(reason) = never_reachable {
+        violations.add(field, "FORBIDDEN_HOST", format!("{field} must not be {reason}"));
     }
     trimmed.to_string()
 }
@@ -392,6 +393,16 @@ pub fn apply_update(
         credentials = check_credentials(auth_type_from(&next.auth_type), input.credentials.as_ref(), &mut violations);
     }
     violations.check()?;
+    if next.url != current.url && credentials.is_none() {
+        // Credentials are only ever sent to the host they were given for: otherwise whoever
+        // may edit the URL could point it at their own server and receive them.
+        return Err(ApiError::FailedPrecondition {
+            reason: "CREDENTIALS_REQUIRED",
+            message: "changing instance.url needs the credentials for the new address too: set \
+                      update_mask to url,credentials (with auth_type if it changes)"
+                .into(),
+        });
+    }
     for (field, differs) in [
         ("name", next.name != current.name),
         ("url", next.url != current.url),
@@ -535,5 +546,21 @@ mod tests {
             apply_update(&current, &Instance { name: "prod".into(), ..Default::default() }, None, 2).unwrap();
         assert!(unchanged.changed.is_empty());
         assert_eq!(unchanged.next.revision, 1);
+    }
+
+    #[test]
+    fn a_new_url_needs_new_credentials() {
+        let current = new_instance(&valid(), 1).unwrap().record;
+        let moved = Instance { url: "https://elsewhere.example.com".into(), ..Default::default() };
+        let mask = FieldMask { paths: vec!["url".into()] };
+        let error = apply_update(&current, &moved, Some(&mask), 2).err().unwrap();
+        assert!(matches!(error, ApiError::FailedPrecondition { reason: "CREDENTIALS_REQUIRED", .. }), "{error:?}");
+        let with_credentials = Instance { credentials: basic(), ..moved };
+        let mask = FieldMask { paths: vec!["url".into(), "credentials".into()] };
+        let update = apply_update(&current, &with_credentials, Some(&mask), 2).unwrap();
+        assert_eq!(update.changed, vec!["url", "credentials"]);
+        // The same URL written again is no change and needs nothing.
+        let same = Instance { url: current.url.clone(), ..Default::default() };
+        assert!(apply_update(&current, &same, None, 2).unwrap().changed.is_empty());
     }
 }

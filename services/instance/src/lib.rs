@@ -23,9 +23,8 @@ use complianceiq_proto::complianceiq::analysis::v1::analysis_service_client::Ana
 use complianceiq_proto::complianceiq::events::v1::Event;
 use complianceiq_proto::complianceiq::events::v1::event::Payload;
 use complianceiq_proto::complianceiq::instance::v1::instance_service_server::InstanceServiceServer;
+use complianceiq_servicenow::NetworkAccess;
 use tokio_util::sync::CancellationToken;
-
-pub use connect::check_settings;
 
 const MIGRATIONS: &[Migration] =
     &[migration!(1, "0001_instances"), migration!(2, "0002_sync"), migration!(3, "0003_sync_schedule")];
@@ -48,10 +47,16 @@ pub fn module() -> Module {
 
 async fn build(context: ModuleContext) -> Result<ModuleParts, BuildError> {
     let database = context.database()?;
+    let network = if context.config.instance.private_networks_allowed(context.config.mode) {
+        NetworkAccess::AllowPrivate
+    } else {
+        NetworkAccess::PublicOnly
+    };
     let api = Arc::new(api::InstanceApi {
         database: database.clone(),
         secrets: context.secrets.clone(),
-        check_settings: connect::check_settings(),
+        network,
+        check_settings: connect::check_settings(network),
         health_interval: Duration::from_secs(context.config.instance.health_interval_seconds.max(1)),
     });
     let allowances = Subscription {
@@ -71,6 +76,7 @@ async fn build(context: ModuleContext) -> Result<ModuleParts, BuildError> {
         let sync_settings = sync::SyncSettings {
             client: complianceiq_servicenow::ClientSettings {
                 requests_per_second: settings.requests_per_second.max(0.1),
+                network,
                 ..Default::default()
             },
             lease: Duration::from_secs(settings.sync_lease_seconds.max(1)),

@@ -348,11 +348,29 @@ pub struct InstanceConfig {
     /// resumes it (a crashed worker's runs wait this long).
     #[arg(long = "sync-lease-seconds", env = "CIQ_SYNC_LEASE_SECONDS", default_value_t = 60)]
     pub sync_lease_seconds: u64,
+    /// Whether instance URLs may point at loopback and private networks (`true` or
+    /// `false`). Unset: allowed by `dev` (the simulator runs on this machine), refused by
+    /// `serve`, where such a URL would let a tenant reach the platform's own network.
+    #[arg(long = "instance-allow-private-networks", env = "CIQ_INSTANCE_ALLOW_PRIVATE_NETWORKS")]
+    pub allow_private_networks: Option<bool>,
+}
+
+impl InstanceConfig {
+    /// Whether private networks are allowed in `mode`.
+    pub fn private_networks_allowed(&self, mode: RunMode) -> bool {
+        self.allow_private_networks.unwrap_or(mode == RunMode::Development)
+    }
 }
 
 impl Default for InstanceConfig {
     fn default() -> Self {
-        Self { health_interval_seconds: 900, requests_per_second: 20.0, sync_page_size: 500, sync_lease_seconds: 60 }
+        Self {
+            health_interval_seconds: 900,
+            requests_per_second: 20.0,
+            sync_page_size: 500,
+            sync_lease_seconds: 60,
+            allow_private_networks: None,
+        }
     }
 }
 

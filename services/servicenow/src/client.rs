@@ -9,7 +9,16 @@ use std::time::{Duration, Instant};
 use serde_json::{Map, Value};
 use tokio::sync::Mutex;
 
+use crate::address::{CheckingResolver, NetworkAccess};
 use crate::query::Query;
+
+/// The most a page of records may weigh: a hostile or broken "instance" must not stream
+/// without end into the process, which other tenants share.
+const MAX_PAGE_BYTES: usize = 64 * 1024 * 1024;
+/// The most read of any other answer (errors, OAuth tokens).
+const MAX_SMALL_BODY_BYTES: usize = 64 * 1024;
+/// The most of ServiceNow's own error text repeated to a caller.
+const MAX_MESSAGE_CHARS: usize = 200;
 
 /// How to authenticate.
 #[derive(Clone)]
@@ -48,6 +57,8 @@ pub struct ClientSettings {
     pub backoff_base: Duration,
     /// Longest backoff, and longest Retry-After honoured.
     pub backoff_cap: Duration,
+    /// Which networks the instance may be on.
+    pub network: NetworkAccess,
 }
 
 impl Default for ClientSettings {
@@ -59,6 +70,7 @@ impl Default for ClientSettings {
             max_throttled_attempts: 10,
             backoff_base: Duration::from_millis(250),
             backoff_cap: Duration::from_secs(30),
+            network: NetworkAccess::PublicOnly,
         }
     }
 }
@@ -69,6 +81,9 @@ pub enum SnError {
     /// The URL is not a usable instance address.
     #[error("invalid instance URL: {0}")]
     InvalidUrl(String),
+    /// The host is, or resolves to, an address the platform may not connect to.
+    #[error("forbidden instance address: {0}")]
+    ForbiddenAddress(String),
     /// No TCP connection (DNS, refused, unreachable).
     #[error("cannot reach the instance: {0}")]
     Unreachable(String),
@@ -163,6 +178,7 @@ impl Client {
         if base.username() != "" || base.password().is_some() || base.query().is_some() {
             return Err(SnError::InvalidUrl("the URL must not carry credentials or a query".into()));
         }
+        check_literal_host(&base, settings.network)?;
         Self::with_http(base, credentials, settings, reqwest::Client::builder())
     }
 
@@ -176,6 +192,7 @@ impl Client {
     ) -> Result<Self, SnError> {
         let certificate = reqwest::Certificate::from_pem(root_pem).map_err(|e| SnError::Tls(e.to_string()))?;
         let base = url::Url::parse(base_url).map_err(|e| SnError::InvalidUrl(format!("{base_url}: {e}")))?;
+        check_literal_host(&base, settings.network)?;
         Self::with_http(base, credentials, settings, reqwest::Client::builder().add_root_certificate(certificate))
     }
 
@@ -190,7 +207,10 @@ impl Client {
         }
         // reqwest leaves the TLS crypto to the process; the platform uses ring everywhere.
         let _ = rustls::crypto::ring::default_provider().install_default();
+        // Names are checked where they are resolved for the connection; IP literals, which
+        // reqwest does not resolve, were checked by the constructors.
         let http = builder
+            .dns_resolver(CheckingResolver { access: settings.network })
             .timeout(settings.request_timeout)
             .connect_timeout(Duration::from_secs(10))
             .redirect(reqwest::redirect::Policy::none())
@@ -230,11 +250,11 @@ impl Client {
         }
         let response = self.send(table, url).await?;
         let headers = response.headers().clone();
-        let body = response.bytes().await.map_err(|e| transport_error(&e, self.settings.request_timeout))?;
-        let value: Value = serde_json::from_slice(&body)
-            .map_err(|e| SnError::Protocol(format!("not JSON ({e}): {}", snippet(&body))))?;
+        let body = read_body(response, MAX_PAGE_BYTES, self.settings.request_timeout).await?;
+        // Never the body itself in the error: it could be anything the host serves.
+        let value: Value = serde_json::from_slice(&body).map_err(|e| SnError::Protocol(format!("not JSON ({e})")))?;
         let Some(Value::Array(items)) = value.get("result") else {
-            return Err(SnError::Protocol(format!("no `result` array: {}", snippet(&body))));
+            return Err(SnError::Protocol("no `result` array in the answer".into()));
         };
         let mut records = Vec::with_capacity(items.len());
         for item in items {
@@ -390,7 +410,7 @@ impl Client {
                 SnError::Status { status, message }
             });
         }
-        let body = response.bytes().await.map_err(|e| transport_error(&e, self.settings.request_timeout))?;
+        let body = read_body(response, MAX_SMALL_BODY_BYTES, self.settings.request_timeout).await?;
         let value: Value =
             serde_json::from_slice(&body).map_err(|e| SnError::Protocol(format!("OAuth answer: {e}")))?;
         let access_token = value
@@ -415,6 +435,38 @@ fn flatten_reference(value: &Value) -> Value {
     }
 }
 
+/// Refuses a host given as an IP literal that `access` does not allow (names are checked
+/// when resolved).
+fn check_literal_host(base: &url::Url, access: NetworkAccess) -> Result<(), SnError> {
+    let address = match base.host() {
+        Some(url::Host::Ipv4(ip)) => std::net::IpAddr::V4(ip),
+        Some(url::Host::Ipv6(ip)) => std::net::IpAddr::V6(ip),
+        _ => return Ok(()),
+    };
+    match crate::address::refusal(address, access) {
+        Some(reason) => Err(SnError::ForbiddenAddress(format!(
+            "{address} is {reason}; the platform connects only to public addresses"
+        ))),
+        None => Ok(()),
+    }
+}
+
+/// Reads a body of at most `limit` bytes; a longer one is refused without reading the rest.
+async fn read_body(mut response: reqwest::Response, limit: usize, timeout: Duration) -> Result<Vec<u8>, SnError> {
+    let too_large = || SnError::Protocol(format!("the answer is larger than {} KiB", limit / 1024));
+    if response.content_length().is_some_and(|length| length > limit as u64) {
+        return Err(too_large());
+    }
+    let mut body = Vec::new();
+    while let Some(chunk) = response.chunk().await.map_err(|e| transport_error(&e, timeout))? {
+        if body.len() + chunk.len() > limit {
+            return Err(too_large());
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body)
+}
+
 fn transport_error(error: &reqwest::Error, timeout: Duration) -> SnError {
     if error.is_timeout() {
         return SnError::Timeout(timeout);
@@ -423,6 +475,9 @@ fn transport_error(error: &reqwest::Error, timeout: Duration) -> SnError {
     let mut source: Option<&(dyn std::error::Error + 'static)> = Some(error);
     let mut tls = false;
     while let Some(cause) = source {
+        if let Some(refused @ SnError::ForbiddenAddress(_)) = cause.downcast_ref::<SnError>() {
+            return refused.clone();
+        }
         tls |= cause.downcast_ref::<rustls::Error>().is_some();
         chain.push(cause.to_string());
         source = cause.source();
@@ -439,11 +494,22 @@ fn transport_error(error: &reqwest::Error, timeout: Duration) -> SnError {
     }
 }
 
-/// `{"error": {"message": …, "detail": …}}`, ServiceNow's failure body, in words.
+/// `{"error": {"message": …, "detail": …}}`, ServiceNow's failure body, in words: only
+/// ServiceNow's (or OAuth's) structured error text, shortened; any other body is not
+/// repeated, so a check cannot be used to read what some host serves.
 async fn error_message(response: reqwest::Response) -> String {
     let status = response.status();
-    let body = response.bytes().await.unwrap_or_default();
-    let parsed: Option<Value> = serde_json::from_slice(&body).ok();
+    let body = read_body(response, MAX_SMALL_BODY_BYTES, Duration::from_secs(10)).await.unwrap_or_default();
+    let message = structured_error(&body).unwrap_or_default();
+    if message.is_empty() {
+        return status.to_string();
+    }
+    let shortened: String = message.chars().take(MAX_MESSAGE_CHARS).collect();
+    shortened.replace(['\n', '\r'], " ")
+}
+
+fn structured_error(body: &[u8]) -> Option<String> {
+    let parsed: Option<Value> = serde_json::from_slice(body).ok();
     let error = parsed.as_ref().and_then(|value| value.get("error"));
     let message = error.and_then(|e| e.get("message")).and_then(Value::as_str).unwrap_or_default();
     let detail = error.and_then(|e| e.get("detail")).and_then(Value::as_str).unwrap_or_default();
@@ -454,11 +520,12 @@ async fn error_message(response: reqwest::Response) -> String {
         ("", "", None) if parsed.as_ref().and_then(|v| v.get("error")).and_then(Value::as_str).is_some() => {
             parsed.as_ref().and_then(|v| v.get("error")).and_then(Value::as_str).unwrap_or_default().to_string()
         }
-        ("", "", None) => format!("{status} {}", snippet(&body)),
+        ("", "", None) => String::new(),
         (message, "", _) => message.to_string(),
         ("", detail, _) => detail.to_string(),
         (message, detail, _) => format!("{message} ({detail})"),
     }
+    .into()
 }
 
 fn retry_after(headers: &reqwest::header::HeaderMap) -> Option<Duration> {
@@ -497,12 +564,6 @@ fn jitter() -> f64 {
         std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.subsec_nanos()).unwrap_or(0);
     let mixed = (u64::from(nanos)).wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 11;
     0.5 + (mixed as f64 / (1u64 << 53) as f64) / 2.0
-}
-
-fn snippet(body: &[u8]) -> String {
-    let text = String::from_utf8_lossy(body);
-    let text: String = text.chars().take(200).collect();
-    text.replace('\n', " ")
 }
 
 #[cfg(test)]

@@ -43,6 +43,7 @@ fn quick() -> ClientSettings {
         requests_per_second: 1000.0,
         backoff_base: Duration::from_millis(10),
         backoff_cap: Duration::from_millis(100),
+        network: crate::NetworkAccess::AllowPrivate,
         ..ClientSettings::default()
     }
 }

@@ -2,12 +2,14 @@
 //! ([`query`]), a Table API client ([`client`]) and a simulator of an instance ([`sim`]).
 //! Nothing here knows the platform's services; the instance service drives the sync.
 
+pub mod address;
 pub mod client;
 pub mod datetime;
 pub mod query;
 pub mod sim;
 pub mod tables;
 
+pub use address::NetworkAccess;
 pub use client::{Client, ClientSettings, Credentials, Page, PageRequest, SnError};
 
 #[cfg(test)]
