@@ -189,3 +189,254 @@ mod private_networks_are_refused_in_production {
         assert_eq!(platform.stored_count(DatabaseGroup::Core, "SELECT COUNT(*) FROM instances").await, 0);
     }
 }
+
+mod people_and_sessions {
+    use complianceiq_auth::totp;
+    use complianceiq_proto::complianceiq::auth::v1::{
+        EnableMfaRequest, LoginRequest, RefreshRequest, VerifyMfaRequest, login_response,
+    };
+    use complianceiq_proto::complianceiq::organization::v1::{
+        Organization, OrganizationSettings, RemoveMemberRequest, UpdateOrganizationRequest,
+    };
+    use complianceiq_proto::complianceiq::user::v1::{
+        CreateRoleRequest, GetCurrentUserRequest, RemoveRoleRequest, Role,
+    };
+
+    use super::*;
+    use crate::people::{PASSWORD, Person, claims};
+
+    platform_tests!(
+        the_second_factor_cannot_be_guessed_across_challenges,
+        an_organization_that_requires_mfa_admits_only_members_with_it,
+        members_are_removed_only_by_someone_as_privileged_and_never_the_last_admin,
+        a_demotion_cuts_off_live_tokens,
+    );
+
+    fn now_seconds() -> i64 {
+        complianceiq_kit::auth::verifier::now_seconds()
+    }
+
+    fn login(email: &str, organization_id: &str) -> LoginRequest {
+        LoginRequest { email: email.into(), password: PASSWORD.into(), organization_id: organization_id.into() }
+    }
+
+    /// Enrolls `person` in MFA; returns the TOTP secret.
+    async fn enroll(platform: &TestPlatform, person: &Person) -> Vec<u8> {
+        let mut auth = platform.auth().await;
+        let enrollment = auth
+            .enable_mfa(authorized(EnableMfaRequest { password: PASSWORD.into() }, person.token()))
+            .await
+            .unwrap()
+            .into_inner();
+        let secret = crate::identity::decode_base32(&enrollment.secret);
+        let code = totp::code_at(&secret, now_seconds() / 30);
+        auth.verify_mfa(authorized(VerifyMfaRequest { challenge_token: String::new(), code }, person.token()))
+            .await
+            .unwrap();
+        secret
+    }
+
+    async fn challenge(platform: &TestPlatform, email: &str) -> Result<String, tonic::Status> {
+        match platform.auth().await.login(login(email, "")).await?.into_inner().result {
+            Some(login_response::Result::MfaChallenge(challenge)) => Ok(challenge.challenge_token),
+            other => panic!("expected an MFA challenge, got {other:?}"),
+        }
+    }
+
+    /// Finding 5: each correct password gave five fresh guesses, without end.
+    async fn the_second_factor_cannot_be_guessed_across_challenges(platform: &TestPlatform) {
+        let person = platform.person("guessed@example.com").await;
+        let secret = enroll(platform, &person).await;
+        let mut auth = platform.auth().await;
+        let wrong = |token: &str| VerifyMfaRequest { challenge_token: token.into(), code: "000000".into() };
+        let mut refused_at = None;
+        for attempt in 1..=20 {
+            // A fresh challenge every three guesses: under the per-challenge limit.
+            let token = challenge(platform, &person.email).await;
+            let token = match token {
+                Ok(token) => token,
+                Err(status) => {
+                    assert_eq!(reason(&status), "TOO_MANY_MFA_FAILURES", "{status:?}");
+                    refused_at = Some(attempt);
+                    break;
+                }
+            };
+            let mut locked = false;
+            for _ in 0..3 {
+                let status = auth.verify_mfa(wrong(&token)).await.unwrap_err();
+                if reason(&status) == "TOO_MANY_MFA_FAILURES" {
+                    assert_eq!(status.code(), Code::ResourceExhausted);
+                    locked = true;
+                    break;
+                }
+                assert_eq!(reason(&status), "MFA_CODE_INVALID");
+            }
+            if locked {
+                refused_at = Some(attempt);
+                break;
+            }
+        }
+        assert!(refused_at.is_some_and(|attempt| attempt <= 4), "locked after ten wrong codes: {refused_at:?}");
+        // Locked: even the right code, even after a correct password, waits.
+        let status = challenge(platform, &person.email).await.unwrap_err();
+        assert_eq!((status.code(), reason(&status).as_str()), (Code::ResourceExhausted, "TOO_MANY_MFA_FAILURES"));
+        let _ = totp::code_at(&secret, now_seconds() / 30);
+        let alerts = platform
+            .stored_count(DatabaseGroup::Auth, "SELECT COUNT(*) FROM ciq_outbox WHERE event_type = 'security.alert'")
+            .await;
+        assert_eq!(alerts, 1, "one security alert for the lock");
+    }
+
+    /// Finding 6: `require_mfa` was stored and never enforced.
+    async fn an_organization_that_requires_mfa_admits_only_members_with_it(platform: &TestPlatform) {
+        let mut tenant = platform.tenant("Strict").await;
+        let (member, _) = platform.member(&tenant, "member@strict.example.com", &[]).await;
+        // The admin enrolls first, then requires it of everyone.
+        enroll(platform, &tenant.admin).await;
+        let update = UpdateOrganizationRequest {
+            org_id: tenant.id().into(),
+            organization: Some(Organization {
+                settings: Some(OrganizationSettings { require_mfa: true, ..Default::default() }),
+                ..Default::default()
+            }),
+            update_mask: Some(FieldMask { paths: vec!["settings.require_mfa".into()] }),
+        };
+        platform.organizations().await.update_organization(authorized(update, tenant.token())).await.unwrap();
+
+        let mut auth = platform.auth().await;
+        let refresh = |refresh_token: &str| RefreshRequest {
+            refresh_token: refresh_token.into(),
+            organization_id: tenant.organization.id.clone(),
+        };
+        // The policy reaches the auth service by event; from then on a refresh is refused.
+        let mut member = member;
+        let mut refused = None;
+        for _ in 0..200 {
+            match auth.refresh(refresh(&member.tokens.refresh_token)).await {
+                Ok(tokens) => {
+                    member.tokens = tokens.into_inner();
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+                Err(status) => {
+                    refused = Some(status);
+                    break;
+                }
+            }
+        }
+        let status = refused.expect("refused within ten seconds");
+        assert_eq!((status.code(), reason(&status).as_str()), (Code::FailedPrecondition, "MFA_REQUIRED"), "{status:?}");
+        // Asking for the organization at sign-in: a clear refusal that says what to do.
+        let status = auth.login(login(&member.email, tenant.id())).await.unwrap_err();
+        assert_eq!((status.code(), reason(&status).as_str()), (Code::FailedPrecondition, "MFA_REQUIRED"));
+        assert!(status.message().contains("EnableMfa"), "{}", status.message());
+        // Not asking: signed in, but outside the organization, so MFA can be enrolled.
+        let signed_in = match auth.login(login(&member.email, "")).await.unwrap().into_inner().result {
+            Some(login_response::Result::Tokens(tokens)) => tokens,
+            other => panic!("{other:?}"),
+        };
+        assert!(signed_in.organization_id.is_empty(), "{signed_in:?}");
+        let mut enrolled = Person { tokens: signed_in, ..member };
+        let secret = enroll(platform, &enrolled).await;
+        // With MFA, the member gets in after the second factor.
+        let token = challenge(platform, &enrolled.email).await.unwrap();
+        let code = totp::code_at(&secret, now_seconds() / 30 + 1);
+        let verified = auth.verify_mfa(VerifyMfaRequest { challenge_token: token, code }).await.unwrap().into_inner();
+        enrolled.tokens = verified.tokens.unwrap();
+        platform.switch(&mut enrolled, tenant.id()).await;
+        assert_eq!(claims(enrolled.token())["organization_id"], tenant.id());
+        // The admin, enrolled, keeps access too.
+        let admin_token = tenant.admin.tokens.refresh_token.clone();
+        tenant.admin.tokens = auth.refresh(refresh(&admin_token)).await.unwrap().into_inner();
+    }
+
+    async fn create_role(platform: &TestPlatform, token: &str, name: &str, permissions: Vec<String>) -> Role {
+        let role = Role { name: name.into(), permissions, ..Default::default() };
+        platform
+            .users()
+            .await
+            .create_role(authorized(CreateRoleRequest { role: Some(role) }, token))
+            .await
+            .unwrap()
+            .into_inner()
+    }
+
+    /// Finding 7: a custom role holding only `users:delete` could remove every admin.
+    async fn members_are_removed_only_by_someone_as_privileged_and_never_the_last_admin(platform: &TestPlatform) {
+        let tenant = platform.tenant("Guarded Members").await;
+        let admin_member = platform
+            .organizations()
+            .await
+            .list_members(authorized(
+                complianceiq_proto::complianceiq::organization::v1::ListMembersRequest {
+                    org_id: tenant.id().into(),
+                    ..Default::default()
+                },
+                tenant.token(),
+            ))
+            .await
+            .unwrap()
+            .into_inner()
+            .members
+            .into_iter()
+            .find(|member| member.user_id == tenant.admin.user_id)
+            .unwrap();
+        let remover =
+            create_role(platform, tenant.token(), "Remover", vec!["users:read".into(), "users:delete".into()]).await;
+        let (remover, _) = platform.member(&tenant, "remover@guarded.example.com", &[remover.id]).await;
+        let remove = |member_id: &str| RemoveMemberRequest { org_id: tenant.id().into(), member_id: member_id.into() };
+        let mut organizations = platform.organizations().await;
+        let status =
+            organizations.remove_member(authorized(remove(&admin_member.id), remover.token())).await.unwrap_err();
+        assert_eq!((status.code(), reason(&status).as_str()), (Code::PermissionDenied, "MEMBER_MORE_PRIVILEGED"));
+
+        // A deputy holding every permission still cannot remove the only Organization Admin.
+        let every: Vec<String> = claims(tenant.token())["permissions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| p.as_str().unwrap().to_string())
+            .collect();
+        let deputy = create_role(platform, tenant.token(), "Deputy", every).await;
+        let (deputy, _) = platform.member(&tenant, "deputy@guarded.example.com", &[deputy.id]).await;
+        let status =
+            organizations.remove_member(authorized(remove(&admin_member.id), deputy.token())).await.unwrap_err();
+        assert_eq!((status.code(), reason(&status).as_str()), (Code::FailedPrecondition, "LAST_ADMIN"));
+        let members =
+            platform.stored_count(DatabaseGroup::Core, "SELECT COUNT(*) FROM memberships WHERE state = 'active'").await;
+        assert_eq!(members, 3, "nobody was removed");
+    }
+
+    /// Lower: taking a role away left tokens carrying it alive until they expired.
+    async fn a_demotion_cuts_off_live_tokens(platform: &TestPlatform) {
+        let tenant = platform.tenant("Demoting").await;
+        let role = create_role(platform, tenant.token(), "Reader", vec!["users:read".into()]).await;
+        let (mut member, _) = platform.member(&tenant, "demoted@demoting.example.com", &[role.id.clone()]).await;
+        platform
+            .refresh_until(&mut member, |tokens| {
+                claims(&tokens.access_token)["permissions"].to_string().contains("users:read")
+            })
+            .await;
+        let mut users = platform.users().await;
+        users.get_current_user(authorized(GetCurrentUserRequest {}, member.token())).await.unwrap();
+        let demote = RemoveRoleRequest { user_id: member.user_id.clone(), role_id: role.id.clone() };
+        users.remove_role(authorized(demote, tenant.token())).await.unwrap();
+        let mut revoked = false;
+        for _ in 0..200 {
+            match users.get_current_user(authorized(GetCurrentUserRequest {}, member.token())).await {
+                Err(status) if reason(&status) == "TOKEN_REVOKED" => {
+                    revoked = true;
+                    break;
+                }
+                _ => tokio::time::sleep(Duration::from_millis(50)).await,
+            }
+        }
+        assert!(revoked, "the demoted member's live token was cut off");
+        // The session goes on, with what is left.
+        platform
+            .refresh_until(&mut member, |tokens| {
+                !claims(&tokens.access_token)["permissions"].to_string().contains("users:read")
+            })
+            .await;
+        users.get_current_user(authorized(GetCurrentUserRequest {}, member.token())).await.unwrap();
+    }
+}

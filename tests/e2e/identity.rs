@@ -41,7 +41,7 @@ fn tokens(response: LoginResponse) -> TokenPair {
     }
 }
 
-fn decode_base32(text: &str) -> Vec<u8> {
+pub fn decode_base32(text: &str) -> Vec<u8> {
     let alphabet = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
     let (mut buffer, mut bits, mut out) = (0u32, 0, Vec::new());
     for c in text.bytes() {

@@ -37,6 +37,9 @@ const RESET_PASSWORD_SECONDS: i64 = 3600;
 const MFA_ENROLLMENT_SECONDS: i64 = 600;
 const MFA_CHALLENGE: Duration = Duration::from_secs(300);
 const MFA_CHALLENGE_ATTEMPTS: i64 = 5;
+/// Wrong second-factor codes of one account, across challenges, before its second factor
+/// is locked for a window: a correct password must not buy unlimited guesses.
+const MFA_ACCOUNT_FAILURE_LIMIT: i64 = 10;
 const RECOVERY_CODES: usize = 10;
 /// Failed logins are counted in windows of this length.
 const LOGIN_WINDOW: Duration = Duration::from_secs(900);
@@ -71,6 +74,26 @@ fn seconds(micros: i64) -> i64 {
 
 fn invalid_credentials() -> ApiError {
     ApiError::Unauthenticated { reason: "INVALID_CREDENTIALS", message: "the email or password is wrong".into() }
+}
+
+fn mfa_required(organization: &str) -> ApiError {
+    ApiError::FailedPrecondition {
+        reason: "MFA_REQUIRED",
+        message: format!(
+            "organization {organization} requires two-factor authentication: sign in without choosing it, \
+             enroll with EnableMfa and VerifyMfa, then sign in again"
+        ),
+    }
+}
+
+/// Refuses a membership in an organization that requires a second factor the account lacks.
+fn check_mfa_policy(account: &Account, membership: Option<&Membership>) -> Result<(), ApiError> {
+    match membership {
+        Some(membership) if membership.requires_mfa && !account.mfa_enabled => {
+            Err(mfa_required(&membership.organization_id))
+        }
+        _ => Ok(()),
+    }
 }
 
 fn unauthenticated(reason: &'static str, message: &str) -> ApiError {
@@ -207,6 +230,54 @@ impl AuthApi {
             tx.commit().await?;
         }
         Ok(invalid_credentials())
+    }
+
+    /// Refuses while the account's second factor is locked after too many wrong codes.
+    async fn check_mfa_lock(&self, user: UserId) -> Result<(), ApiError> {
+        let now = auth::verifier::now_seconds();
+        let Some(value) = self.cache.get(&format!("mfa-lock:account:{user}")).await? else { return Ok(()) };
+        let unlock: i64 = std::str::from_utf8(&value).ok().and_then(|v| v.parse().ok()).unwrap_or(now + 60);
+        Err(ApiError::ResourceExhausted {
+            reason: "TOO_MANY_MFA_FAILURES",
+            message: "too many wrong two-factor codes for this account; wait before trying again".into(),
+            retry_after: Some(Duration::from_secs((unlock - now).max(1) as u64)),
+        })
+    }
+
+    /// Counts a wrong second-factor code against the account (whatever the challenge); at
+    /// the limit, locks the second factor for a window, ends the challenge and raises an alert.
+    async fn mfa_failed(
+        &self,
+        account: &Account,
+        challenge_key: &str,
+        address: Option<IpAddr>,
+        context: &RequestContext,
+    ) -> Result<ApiError, ApiError> {
+        let failures = self.cache.increment(&format!("mfa-failures:account:{}", account.id), LOGIN_WINDOW).await?;
+        if failures < MFA_ACCOUNT_FAILURE_LIMIT {
+            return Ok(unauthenticated("MFA_CODE_INVALID", "the code is wrong or was already used"));
+        }
+        let unlock = (auth::verifier::now_seconds() + LOGIN_WINDOW.as_secs() as i64).to_string();
+        let locked = self
+            .cache
+            .set_if_absent(&format!("mfa-lock:account:{}", account.id), unlock.as_bytes(), LOGIN_WINDOW)
+            .await?;
+        self.cache.delete(challenge_key).await?;
+        if locked {
+            tracing::warn!(target: "security", user_id = %account.id, ?address, failures, "second factor locked after repeated wrong codes");
+            let alert = SecurityAlert {
+                kind: "mfa.locked".into(),
+                severity: "SEVERITY_HIGH".into(),
+                user_id: account.id.to_string(),
+                ip_address: address.map(|a| a.to_string()).unwrap_or_default(),
+                metadata: [("failures".to_string(), failures.to_string())].into(),
+            };
+            let mut tx = self.database.global_write().await?;
+            tx.emit(None, Payload::SecurityAlert(alert), context).await?;
+            tx.commit().await?;
+        }
+        self.check_mfa_lock(account.id).await?;
+        Ok(unauthenticated("MFA_CODE_INVALID", "the code is wrong or was already used"))
     }
 
     /// Cuts off access tokens issued with revoked refresh tokens.
@@ -454,8 +525,16 @@ impl AuthApi {
 
         let mut tx = self.database.global_write().await?;
         let memberships = store::active_memberships(&mut tx, account.id).await?;
-        let membership = Self::choose(&memberships, requested, account.last_organization_id.as_deref())?;
+        let mut membership = Self::choose(&memberships, requested, account.last_organization_id.as_deref())?;
+        if requested.is_some() {
+            check_mfa_policy(&account, membership)?;
+        } else if check_mfa_policy(&account, membership).is_err() {
+            // Not asked for: sign in to an organization the person may enter as they are, or
+            // to none, so they can still enroll a second factor.
+            membership = memberships.iter().find(|m| check_mfa_policy(&account, Some(m)).is_ok());
+        }
         if account.mfa_enabled {
+            self.check_mfa_lock(account.id).await?;
             tx.commit().await?;
             let challenge = random_token();
             let scope = membership.map(|m| m.organization_id.as_str()).unwrap_or("-");
@@ -554,6 +633,8 @@ impl AuthApi {
                 stored.organization_id.as_deref().and_then(|id| memberships.iter().find(|m| m.organization_id == id))
             }
         };
+        // A policy that changed since sign-in applies from the next refresh on.
+        check_mfa_policy(&account, membership)?;
         let tokens = self.issue(&mut tx, &mut account, membership, Some(stored.family_id.clone()), now).await?;
         tx.commit().await?;
         Ok(tokens)
@@ -732,6 +813,8 @@ impl AuthApi {
 
     async fn verify_mfa(&self, request: Request<VerifyMfaRequest>) -> Result<VerifyMfaResponse, ApiError> {
         let identity = request.extensions().get::<auth::Identity>().cloned();
+        let (context, address) = (RequestContext::of(&request), self.address(&request));
+        let context = &context;
         let request = request.into_inner();
         if request.code.trim().is_empty() {
             return Err(ApiError::invalid_field("code", "REQUIRED", "code is required"));
@@ -766,19 +849,23 @@ impl AuthApi {
         let value = String::from_utf8(value).map_err(|_| ApiError::internal("MFA challenge value"))?;
         let (user, scope) = value.split_once('|').ok_or_else(|| ApiError::internal("MFA challenge value"))?;
         let user = UserId::from_stored(user)?;
+        self.check_mfa_lock(user).await?;
         let mut tx = self.database.global_write().await?;
         let mut account = store::account_by_id(&mut tx, user)
             .await?
             .filter(|account| account.state == State::Active && account.mfa_enabled)
             .ok_or_else(|| unauthenticated("ACCOUNT_INACTIVE", "the account is not active"))?;
         if !self.second_factor_ok(&mut tx, &mut account, &request.code, now).await? {
-            return Err(unauthenticated("MFA_CODE_INVALID", "the code is wrong or was already used"));
+            drop(tx);
+            return Err(self.mfa_failed(&account, &key, address, context).await?);
         }
         let memberships = store::active_memberships(&mut tx, user).await?;
         let membership = memberships.iter().find(|m| m.organization_id == scope);
+        check_mfa_policy(&account, membership)?;
         let tokens = self.issue(&mut tx, &mut account, membership, None, now).await?;
         tx.commit().await?;
         self.cache.delete(&key).await?;
+        self.cache.delete(&format!("mfa-failures:account:{user}")).await?;
         Ok(VerifyMfaResponse { mfa_enabled: true, tokens: Some(tokens), recovery_codes: Vec::new() })
     }
 

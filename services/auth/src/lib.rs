@@ -21,7 +21,7 @@ use tokio_util::sync::CancellationToken;
 
 pub use keys::{KeyRing, KeyStore};
 
-const MIGRATIONS: &[Migration] = &[migration!(1, "0001_accounts")];
+const MIGRATIONS: &[Migration] = &[migration!(1, "0001_accounts"), migration!(2, "0002_organization_policies")];
 /// How often expired tokens are deleted.
 const CLEANUP_INTERVAL: Duration = Duration::from_secs(3600);
 
@@ -96,7 +96,12 @@ async fn build(context: ModuleContext) -> Result<ModuleParts, BuildError> {
     };
     let projection = Subscription {
         consumer: "auth-memberships",
-        patterns: vec!["user.authorization_changed", "organization.deleted"],
+        patterns: vec![
+            "user.authorization_changed",
+            "organization.created",
+            "organization.updated",
+            "organization.deleted",
+        ],
         handler: Arc::new(projection::MembershipProjection { database, cache: context.cache.clone() }),
     };
     Ok(ModuleParts::new().service(AuthServiceServer::new(api)).worker(cleanup).subscription(projection))

@@ -10,12 +10,13 @@ use complianceiq_kit::error::ApiError;
 use complianceiq_kit::ids::UserId;
 use complianceiq_kit::subscription::EventHandler;
 use complianceiq_kit::time;
-use complianceiq_proto::complianceiq::events::v1::Event;
 use complianceiq_proto::complianceiq::events::v1::event::Payload;
+use complianceiq_proto::complianceiq::events::v1::{Event, OrganizationCreated, OrganizationUpdated};
 
 use crate::store::{self, Membership};
 
-/// Applies `user.authorization_changed` and `organization.deleted`. Leaving an
+/// Applies `user.authorization_changed`, the organizations' sign-in policy
+/// (`organization.created`/`updated`) and `organization.deleted`. Leaving an
 /// organization (or its deletion) also ends the sessions scoped to it, and cuts off their
 /// live access tokens, so a removed member loses access at once rather than at expiry.
 pub struct MembershipProjection {
@@ -45,11 +46,23 @@ impl EventHandler for MembershipProjection {
                     permissions: change.permissions.clone(),
                     active: change.active,
                     version: change.version,
+                    requires_mfa: false,
                 };
                 let mut tx = self.database.global_write().await?;
+                let before = store::recorded_permissions(&mut tx, user, &event.organization_id).await?;
                 store::upsert_membership(&mut tx, user, &membership, now).await?;
                 let issued = if change.active {
-                    Vec::new()
+                    // A demotion cuts off live tokens that carry the lost permissions; the
+                    // sessions stay, and their next refresh carries what is left.
+                    match before {
+                        Some((permissions, version))
+                            if version < change.version
+                                && permissions.iter().any(|held| !change.permissions.contains(held)) =>
+                        {
+                            store::live_access(&mut tx, user, &event.organization_id, now / 1_000_000).await?
+                        }
+                        _ => Vec::new(),
+                    }
                 } else {
                     store::revoke(
                         &mut tx,
@@ -61,6 +74,14 @@ impl EventHandler for MembershipProjection {
                 };
                 tx.commit().await?;
                 self.revoke(issued).await
+            }
+            Some(Payload::OrganizationCreated(OrganizationCreated { organization: Some(organization), .. }))
+            | Some(Payload::OrganizationUpdated(OrganizationUpdated { organization: Some(organization), .. })) => {
+                let require_mfa = organization.settings.as_ref().is_some_and(|settings| settings.require_mfa);
+                let version = organization.update_time.as_ref().map(time::from_timestamp).unwrap_or(now);
+                let mut tx = self.database.global_write().await?;
+                store::upsert_organization_policy(&mut tx, &organization.id, require_mfa, version, now).await?;
+                tx.commit().await
             }
             Some(Payload::OrganizationDeleted(deleted)) => {
                 let mut tx = self.database.global_write().await?;

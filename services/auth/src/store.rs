@@ -403,6 +403,8 @@ pub struct Membership {
     pub permissions: Vec<String>,
     pub active: bool,
     pub version: i64,
+    /// The organization requires a second factor of its members.
+    pub requires_mfa: bool,
 }
 
 fn split_list(text: String) -> Vec<String> {
@@ -416,19 +418,83 @@ fn membership(row: &AnyRow) -> Result<Membership, ApiError> {
         permissions: split_list(row.try_get("permissions")?),
         active: row.try_get::<i64, _>("active")? != 0,
         version: row.try_get("version")?,
+        requires_mfa: row.try_get::<i64, _>("require_mfa")? != 0,
     })
 }
 
 /// The user's active memberships, most recently changed first.
 pub async fn active_memberships(tx: &mut GlobalTx, user: UserId) -> Result<Vec<Membership>, ApiError> {
     let rows = sqlx::query(
-        "SELECT organization_id, roles, permissions, active, version FROM account_memberships \
-         WHERE user_id = $1 AND active = 1 ORDER BY updated_at DESC, organization_id",
+        "SELECT m.organization_id, m.roles, m.permissions, m.active, m.version, \
+                COALESCE(p.require_mfa, 0) AS require_mfa \
+         FROM account_memberships m LEFT JOIN organization_policies p ON p.organization_id = m.organization_id \
+         WHERE m.user_id = $1 AND m.active = 1 ORDER BY m.updated_at DESC, m.organization_id",
     )
     .bind(user.to_string())
     .fetch_all(tx.connection())
     .await?;
     rows.iter().map(membership).collect()
+}
+
+/// What a person may currently do in an organization, as last recorded: (permissions, version).
+pub async fn recorded_permissions(
+    tx: &mut GlobalTx,
+    user: UserId,
+    organization: &str,
+) -> Result<Option<(Vec<String>, i64)>, ApiError> {
+    let row = sqlx::query(
+        "SELECT permissions, version FROM account_memberships WHERE user_id = $1 AND organization_id = $2 AND active = 1",
+    )
+    .bind(user.to_string())
+    .bind(organization)
+    .fetch_optional(tx.connection())
+    .await?;
+    row.map(|row| Ok((split_list(row.try_get("permissions")?), row.try_get("version")?))).transpose()
+}
+
+/// Access tokens still live (by their expiry, seconds) that were issued to `user` for
+/// `organization`, whatever became of their refresh tokens.
+pub async fn live_access(
+    tx: &mut GlobalTx,
+    user: UserId,
+    organization: &str,
+    now_seconds: i64,
+) -> Result<Vec<IssuedAccess>, ApiError> {
+    let rows = sqlx::query(
+        "SELECT family_id, access_token_id, access_expires_at FROM refresh_tokens \
+         WHERE user_id = $1 AND organization_id = $2 AND access_expires_at > $3",
+    )
+    .bind(user.to_string())
+    .bind(organization)
+    .bind(now_seconds)
+    .fetch_all(tx.connection())
+    .await?;
+    issued(rows)
+}
+
+/// Records an organization's sign-in policy as of `version` (its last change, in
+/// microseconds); older versions are ignored.
+pub async fn upsert_organization_policy(
+    tx: &mut GlobalTx,
+    organization: &str,
+    require_mfa: bool,
+    version: i64,
+    now: i64,
+) -> Result<(), ApiError> {
+    sqlx::query(
+        "INSERT INTO organization_policies (organization_id, require_mfa, version, updated_at) \
+         VALUES ($1, $2, $3, $4) \
+         ON CONFLICT (organization_id) DO UPDATE SET require_mfa = excluded.require_mfa, \
+           version = excluded.version, updated_at = excluded.updated_at \
+         WHERE organization_policies.version < excluded.version",
+    )
+    .bind(organization)
+    .bind(i64::from(require_mfa))
+    .bind(version)
+    .bind(now)
+    .execute(tx.connection())
+    .await?;
+    Ok(())
 }
 
 /// Records a newer version of a membership; older or equal versions are ignored (events

@@ -22,6 +22,8 @@ pub fn policy() -> MeshPolicy {
         Rule { caller: Caller::AnyModule, service: AUTH, methods: Methods::Only(&["GetJwks"]) },
         // Inviting a member checks the roles offered against the user service.
         Rule { caller: Caller::Module("organization"), service: USER, methods: Methods::Only(&["ListRoles"]) },
+        // Removing a member applies the user service's role rules (privilege, last admin).
+        Rule { caller: Caller::Module("organization"), service: USER, methods: Methods::Only(&["CheckMemberRemoval"]) },
         // Syncs hand the records they fetch to the analysis store.
         Rule { caller: Caller::Module("instance"), service: ANALYSIS, methods: Methods::Only(&["IngestRecords"]) },
         // Probes and tooling inside the mesh.

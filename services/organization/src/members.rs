@@ -19,7 +19,7 @@ use complianceiq_proto::complianceiq::organization::v1::{
     ListMembersRequest, ListMembersResponse, ListTeamsRequest, ListTeamsResponse, Member, MemberState,
     RemoveMemberRequest, RemoveTeamMemberRequest, Team,
 };
-use complianceiq_proto::complianceiq::user::v1::ListRolesRequest;
+use complianceiq_proto::complianceiq::user::v1::{CheckMemberRemovalRequest, ListRolesRequest};
 
 use crate::api::OrganizationApi;
 use crate::billing;
@@ -32,6 +32,17 @@ use crate::store::{self, subscriptions};
 /// How long an invitation link works.
 const INVITATION_LIFETIME: Duration = Duration::from_secs(7 * 24 * 3600);
 const INVITATION_PURPOSE: &str = "organization-invitation";
+
+/// A member not removed.
+async fn current_member(
+    tx: &mut complianceiq_kit::db::TenantTx,
+    member_id: &str,
+) -> Result<MembershipRecord, ApiError> {
+    members::by_id(tx, member_id)
+        .await?
+        .filter(|record| record.state != "removed")
+        .ok_or_else(|| ApiError::not_found("Member", member_id.to_string()))
+}
 
 fn member_state(stored: &str) -> MemberState {
     match stored {
@@ -111,6 +122,36 @@ impl OrganizationApi {
         }
         tx.commit().await?;
         Ok(ListMembersResponse { members: listed, next_page_token, total_size: total as i32 })
+    }
+
+    /// Applies the user service's role rules to removing `user`: no one removes a member
+    /// more privileged than themselves, and the last Organization Admin stays.
+    async fn check_removal(
+        &self,
+        identity: &Identity,
+        organization: OrganizationId,
+        user: &str,
+    ) -> Result<(), ApiError> {
+        let request = CheckMemberRemovalRequest {
+            organization_id: organization.to_string(),
+            user_id: user.to_string(),
+            remover_permissions: identity.permissions.clone(),
+        };
+        self.users.clone().check_member_removal(request).await.map(|_| ()).map_err(|status| match status.code() {
+            tonic::Code::PermissionDenied => ApiError::PermissionDenied {
+                reason: "MEMBER_MORE_PRIVILEGED",
+                message: format!("you cannot remove this member: {}", status.message()),
+            },
+            tonic::Code::FailedPrecondition => {
+                ApiError::FailedPrecondition { reason: "LAST_ADMIN", message: status.message().to_string() }
+            }
+            _ => ApiError::Unavailable {
+                reason: "USER_SERVICE_UNAVAILABLE",
+                message: "the member's roles cannot be checked right now; try again".into(),
+                retry_after: Some(Duration::from_secs(1)),
+            }
+            .log_cause(&status.message().to_string()),
+        })
     }
 
     /// Checks invited roles against the user service, as the caller: they must exist, and
@@ -375,18 +416,22 @@ impl OrganizationApi {
         let organization = path_tenant(identity, &request.org_id)?;
         let member_id = parse_uuid("member_id", &request.member_id)?.to_string();
         let now = time::now_micros();
-        let mut tx = self.database.write(organization).await?;
+        let mut tx = self.database.read(organization).await?;
         require_live(&mut tx).await?;
-        let mut record = members::by_id(&mut tx, &member_id)
-            .await?
-            .filter(|record| record.state != "removed")
-            .ok_or_else(|| ApiError::not_found("Member", member_id.clone()))?;
+        let record = current_member(&mut tx, &member_id).await?;
+        tx.commit().await?;
         if record.user_id.as_deref() == Some(identity.user_id.to_string().as_str()) {
             return Err(ApiError::FailedPrecondition {
                 reason: "CANNOT_REMOVE_SELF",
                 message: "you cannot remove yourself; another member with users:delete can".into(),
             });
         }
+        if let Some(user) = &record.user_id {
+            // Outside a transaction: the user service reads the same database.
+            self.check_removal(identity, organization, user).await?;
+        }
+        let mut tx = self.database.write(organization).await?;
+        let mut record = current_member(&mut tx, &member_id).await?;
         record.state = "removed".into();
         record.removed_at = Some(now);
         record.updated_at = now;

@@ -5,16 +5,16 @@ use complianceiq_kit::auth::{Identity, caller};
 use complianceiq_kit::context::RequestContext;
 use complianceiq_kit::db::{ModuleDatabase, TenantTx};
 use complianceiq_kit::error::ApiError;
-use complianceiq_kit::ids::UserId;
+use complianceiq_kit::ids::{OrganizationId, UserId};
 use complianceiq_kit::paging::PageRequest;
 use complianceiq_kit::time;
 use complianceiq_proto::complianceiq::events::v1::event::Payload;
 use complianceiq_proto::complianceiq::events::v1::{UserRoleAssigned, UserRoleRemoved};
 use complianceiq_proto::complianceiq::user::v1::user_service_server::UserService;
 use complianceiq_proto::complianceiq::user::v1::{
-    AssignRoleRequest, CreateRoleRequest, GetCurrentUserRequest, GetUserRequest, ListRolesRequest, ListRolesResponse,
-    ListUsersRequest, ListUsersResponse, RemoveRoleRequest, Role, RoleAssignment, UpdateCurrentUserRequest, User,
-    UserState,
+    AssignRoleRequest, CheckMemberRemovalRequest, CreateRoleRequest, GetCurrentUserRequest, GetUserRequest,
+    ListRolesRequest, ListRolesResponse, ListUsersRequest, ListUsersResponse, RemoveRoleRequest, Role, RoleAssignment,
+    UpdateCurrentUserRequest, User, UserState,
 };
 use tonic::{Request, Response, Status};
 
@@ -202,17 +202,11 @@ impl UserApi {
         let profile = store::profile_of(&mut tx, user).await?.ok_or_else(|| user_not_found(user))?;
         let role =
             store::role_by_id(&mut tx, &role_id).await?.ok_or_else(|| ApiError::not_found("Role", role_id.clone()))?;
-        domain::check_can_grant(&identity.permissions, &role.permissions)?;
         if store::assignment(&mut tx, user, &role.id).await?.is_none() {
+            domain::check_can_grant(&identity.permissions, &role.permissions)?;
             return Err(ApiError::not_found("RoleAssignment", format!("{user}/{}", role.id)));
         }
-        if role.built_in && role.name == ORGANIZATION_ADMIN && store::active_holders(&mut tx, &role.id).await? <= 1 {
-            return Err(ApiError::FailedPrecondition {
-                reason: "LAST_ADMIN",
-                message: "the organization would have no Organization Admin left; grant the role to someone else first"
-                    .into(),
-            });
-        }
+        check_role_removal(&mut tx, &identity.permissions, &role).await?;
         store::unassign(&mut tx, user, &role.id).await?;
         tx.emit(
             Payload::UserRoleRemoved(UserRoleRemoved { user_id: user.to_string(), role_id: role.id.clone() }),
@@ -263,8 +257,45 @@ impl UserApi {
     }
 }
 
+/// Whether someone holding `remover_permissions` may take `role` from one of its holders:
+/// only a role whose permissions they hold all of, and never the last Organization Admin.
+async fn check_role_removal(
+    tx: &mut TenantTx,
+    remover_permissions: &[String],
+    role: &store::RoleRecord,
+) -> Result<(), ApiError> {
+    domain::check_can_grant(remover_permissions, &role.permissions)?;
+    if role.built_in && role.name == ORGANIZATION_ADMIN && store::active_holders(tx, &role.id).await? <= 1 {
+        return Err(ApiError::FailedPrecondition {
+            reason: "LAST_ADMIN",
+            message: "the organization would have no Organization Admin left; grant the role to someone else first"
+                .into(),
+        });
+    }
+    Ok(())
+}
+
+impl UserApi {
+    /// RemoveMember's rules, asked by the organization service: every role the member holds
+    /// must be one the remover could take away.
+    async fn check_member_removal(&self, request: CheckMemberRemovalRequest) -> Result<(), ApiError> {
+        let organization = OrganizationId::parse_field("organization_id", &request.organization_id)?;
+        let user = UserId::parse_field("user_id", &request.user_id)?;
+        let mut tx = self.database.read(organization).await?;
+        for role in store::roles_of(&mut tx, user).await? {
+            check_role_removal(&mut tx, &request.remover_permissions, &role).await?;
+        }
+        tx.commit().await
+    }
+}
+
 #[tonic::async_trait]
 impl UserService for UserApi {
+    async fn check_member_removal(&self, request: Request<CheckMemberRemovalRequest>) -> Result<Response<()>, Status> {
+        UserApi::check_member_removal(self, request.into_inner()).await?;
+        Ok(Response::new(()))
+    }
+
     async fn get_current_user(&self, request: Request<GetCurrentUserRequest>) -> Result<Response<User>, Status> {
         let identity = caller(&request)?;
         Ok(Response::new(self.get_current(&identity).await?))
