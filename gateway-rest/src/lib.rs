@@ -20,6 +20,7 @@ use complianceiq_kit::error::ApiError;
 use complianceiq_kit::module::BuildError;
 use complianceiq_kit::subscription::{EventHandler, Subscription};
 use complianceiq_kit::{Module, ModuleContext, ModuleName, ModuleParts};
+use complianceiq_proto::EventType;
 use complianceiq_proto::complianceiq::events::v1::Event;
 use complianceiq_proto::complianceiq::events::v1::event::Payload;
 use complianceiq_proto::complianceiq::organization::v1::Plan;
@@ -115,7 +116,7 @@ async fn build(context: ModuleContext) -> Result<ModuleParts, BuildError> {
     );
     let plans = Subscription {
         consumer: "gateway-plans",
-        patterns: vec!["organization.created", "subscription.changed"],
+        events: vec![EventType::OrganizationCreated, EventType::SubscriptionChanged],
         handler: Arc::new(PlanTracker { cache: context.cache.clone() }),
     };
     Ok(ModuleParts::new()

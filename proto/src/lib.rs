@@ -14,7 +14,7 @@ include!(concat!(env!("OUT_DIR"), "/_includes.rs"));
 pub const FILE_DESCRIPTOR_SET: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/file_descriptor_set.bin"));
 
 mod events_ext;
-pub use events_ext::EventPayloadExt;
+pub use events_ext::{EventPayloadExt, EventType};
 
 mod access;
 pub use access::{PERMISSIONS, RPC_ACCESS, RpcAccess, rpc_access};

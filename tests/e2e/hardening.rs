@@ -440,3 +440,140 @@ mod people_and_sessions {
         users.get_current_user(authorized(GetCurrentUserRequest {}, member.token())).await.unwrap();
     }
 }
+
+mod events {
+    use complianceiq_kit::bus::DeadLetter;
+    use complianceiq_proto::complianceiq::auth::v1::RefreshRequest;
+    use complianceiq_proto::complianceiq::events::v1::event::Payload;
+    use complianceiq_proto::complianceiq::events::v1::{OrganizationCreated, UserAuthorizationChanged};
+    use complianceiq_proto::complianceiq::organization::v1::Organization;
+
+    use super::*;
+    use crate::harness::bus_message;
+    use crate::observability::sample;
+
+    platform_tests!(events_from_a_module_that_does_not_own_them_are_refused);
+
+    /// The dead letters of `consumer` once there are at least `count`, within ten seconds.
+    async fn dead_letters(platform: &TestPlatform, consumer: &str, count: usize) -> Vec<DeadLetter> {
+        for _ in 0..200 {
+            let letters: Vec<DeadLetter> = platform
+                .platform()
+                .bus
+                .dead_letters(1000)
+                .await
+                .unwrap()
+                .into_iter()
+                .filter(|letter| letter.consumer.starts_with(consumer))
+                .collect();
+            if letters.len() >= count {
+                return letters;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("fewer than {count} dead letters of {consumer} within ten seconds");
+    }
+
+    async fn metrics(platform: &TestPlatform) -> String {
+        let address = platform.platform().ops_address;
+        let mut stream = tokio::net::TcpStream::connect(address).await.unwrap();
+        stream.write_all(b"GET /metrics HTTP/1.1\r\nhost: ops\r\nconnection: close\r\n\r\n").await.unwrap();
+        let mut text = String::new();
+        stream.read_to_string(&mut text).await.unwrap();
+        text
+    }
+
+    /// Finding 2: any module (or anything that reaches the bus) could publish
+    /// `user.authorization_changed` and make someone an admin of any organization.
+    async fn events_from_a_module_that_does_not_own_them_are_refused(platform: &TestPlatform) {
+        let tenant = platform.tenant("Victim").await;
+        let intruder = platform.person("intruder@example.com").await;
+        let grant = Payload::UserAuthorizationChanged(UserAuthorizationChanged {
+            user_id: intruder.user_id.clone(),
+            email: intruder.email.clone(),
+            roles: vec!["Organization Admin".into()],
+            permissions: vec!["users:read".into(), "users:delete".into()],
+            active: true,
+            version: i64::MAX / 2,
+        });
+        let bus = &platform.platform().bus;
+        // From the instance module, which does not own the type.
+        bus.publish(bus_message(tenant.id(), grant.clone(), "instance")).await.unwrap();
+        // Routed as a type the publisher owns, carrying another type's payload.
+        let mut disguised = bus_message(tenant.id(), grant.clone(), "organization");
+        disguised.event_type = "organization.deleted".into();
+        bus.publish(disguised).await.unwrap();
+
+        let letters = dead_letters(platform, "auth-memberships", 2).await;
+        assert!(letters.iter().all(|letter| letter.reason.starts_with("refused:")), "{letters:?}");
+        assert!(letters.iter().any(|letter| letter.reason.contains("published by user only")), "{letters:?}");
+        let exposition = metrics(platform).await;
+        let refused = "events_consumed_total{consumer=\"auth-memberships\",event_type=\"user.authorization_changed\",outcome=\"refused\"}";
+        assert_eq!(sample(&exposition, refused), 1.0, "{exposition}");
+
+        let mut auth = platform.auth().await;
+        let switch = |refresh_token: &str| RefreshRequest {
+            refresh_token: refresh_token.into(),
+            organization_id: tenant.id().into(),
+        };
+        let status = auth.refresh(switch(&intruder.tokens.refresh_token)).await.unwrap_err();
+        assert_eq!((status.code(), reason(&status).as_str()), (Code::PermissionDenied, "NOT_A_MEMBER"));
+
+        // The same event from its owner is applied: the check refuses the publisher, not the event.
+        bus.publish(bus_message(tenant.id(), grant, "user")).await.unwrap();
+        let mut intruder = intruder;
+        platform.switch(&mut intruder, tenant.id()).await;
+    }
+
+    /// The rule for events a handler cannot process: bounded redelivery with backoff, then
+    /// the dead-letter stream, while the events behind it go on being handled.
+    mod a_poison_event_is_dead_lettered_and_the_next_one_handled {
+        use super::*;
+
+        fn quick_retries(config: &mut PlatformConfig) {
+            config.events.max_deliver = 3;
+            config.events.retry_backoff_ms = 50;
+        }
+
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        async fn embedded() {
+            run_with(Backend::Embedded, quick_retries, |platform| Box::pin(poisoned(platform))).await;
+        }
+
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        async fn servers() {
+            run_with(Backend::Servers, quick_retries, |platform| Box::pin(poisoned(platform))).await;
+        }
+
+        async fn poisoned(platform: &TestPlatform) {
+            // The user directory cannot seed roles for an organization id that is no id.
+            let malformed = Payload::OrganizationCreated(OrganizationCreated {
+                organization: Some(Organization { id: "not-an-id".into(), ..Default::default() }),
+                creator_user_id: "nobody".into(),
+                creator_email: "nobody@example.com".into(),
+            });
+            let poison = bus_message("not-an-id", malformed, "organization");
+            let poison_id = poison.event_id.clone();
+            platform.platform().bus.publish(poison).await.unwrap();
+            // The next organization is set up as usual (its admin's token needs the directory).
+            let tenant = platform.tenant("After The Poison").await;
+            assert_eq!(crate::people::claims(tenant.token())["organization_id"], tenant.id());
+
+            let letters = dead_letters(platform, "user-directory", 1).await;
+            assert_eq!(letters.len(), 1, "{letters:?}");
+            assert_eq!(letters[0].event_id, poison_id);
+            assert!(letters[0].reason.starts_with("failed 3 times"), "{}", letters[0].reason);
+            let exposition = metrics(platform).await;
+            let series = |outcome: &str| {
+                format!(
+                    "events_consumed_total{{consumer=\"user-directory\",event_type=\"organization.created\",outcome=\"{outcome}\"}}"
+                )
+            };
+            assert_eq!(sample(&exposition, &series("retried")), 2.0, "{exposition}");
+            assert_eq!(sample(&exposition, &series("dead_lettered")), 1.0);
+            // And it stays dead: nothing loops.
+            tokio::time::sleep(Duration::from_millis(500)).await;
+            assert_eq!(sample(&metrics(platform).await, &series("dead_lettered")), 1.0);
+        }
+    }
+}

@@ -6,11 +6,10 @@ use std::future::Future;
 use std::net::SocketAddr;
 use std::panic::AssertUnwindSafe;
 use std::pin::Pin;
-use std::sync::Arc;
 
 use complianceiq_kit::bus::NatsBus;
 use complianceiq_kit::config::{DatabaseGroup, LogFormat, PlatformConfig, TelemetryConfig};
-use complianceiq_kit::runtime::{self, RunningPlatform, StartOptions};
+use complianceiq_kit::runtime::{self, RunningPlatform};
 use complianceiq_kit::telemetry;
 use complianceiq_proto::complianceiq::organization::v1::organization_service_client::OrganizationServiceClient;
 use futures::FutureExt;
@@ -93,8 +92,7 @@ impl TestPlatform {
             Backend::Embedded => None,
         };
         customize(&mut config);
-        let options =
-            StartOptions { targets: vec!["all".into()], migrate: true, policy: Arc::new(complianceiq::mesh_policy()) };
+        let options = complianceiq::start_options(vec!["all".into()], true);
         let platform = runtime::start(config.clone(), complianceiq::modules(), options)
             .await
             .unwrap_or_else(|error| panic!("the platform did not start on {backend:?}: {error}"));
@@ -184,8 +182,7 @@ impl TestPlatform {
         if let Some(platform) = self.platform.take() {
             platform.shutdown().await;
         }
-        let options =
-            StartOptions { targets: vec!["all".into()], migrate: true, policy: Arc::new(complianceiq::mesh_policy()) };
+        let options = complianceiq::start_options(vec!["all".into()], true);
         let platform = runtime::start(self.config.clone(), complianceiq::modules(), options)
             .await
             .unwrap_or_else(|error| panic!("the platform did not start again: {error}"));
@@ -254,6 +251,29 @@ async fn drop_postgres_database(database: &PostgresDatabase) {
         let drop = format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", database.name);
         let _ = sqlx::raw_sql(sqlx::AssertSqlSafe(drop)).execute(&mut connection).await;
         connection.close().await.ok();
+    }
+}
+
+/// An event as the outbox relay would publish it, claiming to come from `publisher`.
+pub fn bus_message(
+    organization: &str,
+    payload: complianceiq_proto::complianceiq::events::v1::event::Payload,
+    publisher: &str,
+) -> complianceiq_kit::bus::BusMessage {
+    use prost::Message;
+    let event = complianceiq_proto::complianceiq::events::v1::Event {
+        id: uuid::Uuid::now_v7().to_string(),
+        r#type: complianceiq_proto::EventPayloadExt::event_type(&payload).into(),
+        organization_id: organization.into(),
+        source: publisher.into(),
+        payload: Some(payload),
+        ..Default::default()
+    };
+    complianceiq_kit::bus::BusMessage {
+        event_id: event.id.clone(),
+        event_type: event.r#type.clone(),
+        source: publisher.into(),
+        payload: event.encode_to_vec().into(),
     }
 }
 

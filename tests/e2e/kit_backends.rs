@@ -79,10 +79,16 @@ fn message(event_id: &str) -> BusMessage {
     let event = Event {
         id: event_id.into(),
         r#type: "organization.deleted".into(),
+        source: "organization".into(),
         payload: Some(Payload::OrganizationDeleted(OrganizationDeleted::default())),
         ..Default::default()
     };
-    BusMessage { event_id: event.id.clone(), event_type: event.r#type.clone(), payload: event.encode_to_vec().into() }
+    BusMessage {
+        event_id: event.id.clone(),
+        event_type: event.r#type.clone(),
+        source: event.source.clone(),
+        payload: event.encode_to_vec().into(),
+    }
 }
 
 async fn a_consumer_handles_each_event_once(platform: &TestPlatform) {
@@ -92,11 +98,16 @@ async fn a_consumer_handles_each_event_once(platform: &TestPlatform) {
     let consumer = tokio::spawn(subscription::run(
         Subscription {
             consumer: "e2e-recorder",
-            patterns: vec!["organization.deleted"],
+            events: vec![complianceiq_proto::EventType::OrganizationDeleted],
             handler: Arc::new(Recorder(sender)),
         },
-        running.bus.clone(),
-        Some(running.databases[&DatabaseGroup::Core].clone()),
+        subscription::Consumption {
+            bus: running.bus.clone(),
+            database: Some(running.databases[&DatabaseGroup::Core].clone()),
+            owner: complianceiq::event_owner,
+            settings: platform.config.events.clone(),
+            metrics: Arc::new(complianceiq_kit::metrics::Metrics::new()),
+        },
         stop.clone(),
     ));
     // Let the durable consumer attach before publishing.

@@ -23,7 +23,7 @@ mod instances;
 mod kit_backends;
 mod members;
 mod mesh;
-mod observability;
+pub mod observability;
 mod organization;
 mod postgres;
 mod stripe;

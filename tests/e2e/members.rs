@@ -6,9 +6,8 @@ use complianceiq_kit::bus::BusMessage;
 use complianceiq_kit::config::DatabaseGroup;
 use complianceiq_kit::secrets::SecretBox;
 use complianceiq_proto::complianceiq::events::v1::event::Payload;
-use complianceiq_proto::complianceiq::events::v1::{AnalysisStarted, Event, InstanceCreated, InstanceDeleted};
+use complianceiq_proto::complianceiq::events::v1::{AnalysisStarted, InstanceCreated, InstanceDeleted};
 use complianceiq_proto::complianceiq::organization::v1::*;
-use prost::Message;
 use prost_types::FieldMask;
 use tonic::Code;
 
@@ -249,16 +248,10 @@ async fn plans_limit_members_and_plan_changes_go_through_billing(platform: &Test
     assert_eq!(changed, 2);
 }
 
+/// An event from the module that owns its type.
 fn event(organization: &str, payload: Payload) -> BusMessage {
-    let event = Event {
-        id: uuid::Uuid::now_v7().to_string(),
-        r#type: complianceiq_proto::EventPayloadExt::event_type(&payload).into(),
-        organization_id: organization.into(),
-        source: "instance".into(),
-        payload: Some(payload),
-        ..Default::default()
-    };
-    BusMessage { event_id: event.id.clone(), event_type: event.r#type.clone(), payload: event.encode_to_vec().into() }
+    let owner = complianceiq::event_owner(complianceiq_proto::EventPayloadExt::kind(&payload));
+    crate::harness::bus_message(organization, payload, owner)
 }
 
 async fn usage_counts_what_other_services_report(platform: &TestPlatform) {

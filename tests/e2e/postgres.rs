@@ -112,14 +112,14 @@ async fn every_tenant_table_forces_row_level_security(platform: &TestPlatform) {
         let mut connection = AnyConnection::connect(&platform.owner_database_url(group)).await.unwrap();
         // A tenant table is one with an organization_id column, or the organizations table.
         // Exempt: the outbox (read by the relay only) and the auth service's per-person tables
-        // (sessions, its copy of memberships), read by user across organizations, and the
+        // (sessions, its copies of memberships and of sign-in policies), read by user across organizations, and the
         // instance service's schedule and sync queue (ids only) (docs/architecture.md, "Data").
         let rows = sqlx::query(
             "SELECT c.relname::text, c.relrowsecurity, c.relforcerowsecurity \
              FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace \
              WHERE n.nspname = 'public' AND c.relkind = 'r' AND (c.relname = 'organizations' OR EXISTS ( \
                SELECT 1 FROM pg_attribute a WHERE a.attrelid = c.oid AND a.attname = 'organization_id' AND NOT a.attisdropped)) \
-               AND c.relname NOT IN ('ciq_outbox', 'refresh_tokens', 'account_memberships', 'instance_schedule', 'sync_queue')",
+               AND c.relname NOT IN ('ciq_outbox', 'refresh_tokens', 'account_memberships', 'organization_policies', 'instance_schedule', 'sync_queue')",
         )
         .fetch_all(&mut connection)
         .await

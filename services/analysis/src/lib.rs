@@ -14,6 +14,7 @@ use complianceiq_kit::error::ApiError;
 use complianceiq_kit::ids::OrganizationId;
 use complianceiq_kit::subscription::{EventHandler, Subscription};
 use complianceiq_kit::{Module, ModuleName, ModuleParts, migration};
+use complianceiq_proto::EventType;
 use complianceiq_proto::complianceiq::analysis::v1::analysis_service_server::{AnalysisService, AnalysisServiceServer};
 use complianceiq_proto::complianceiq::analysis::v1::{IngestRecordsRequest, IngestRecordsResponse};
 use complianceiq_proto::complianceiq::events::v1::Event;
@@ -69,7 +70,7 @@ pub fn module() -> Module {
                 let database = context.database()?;
                 let purge = Subscription {
                     consumer: "analysis-instance-purge",
-                    patterns: vec!["instance.deleted"],
+                    events: vec![EventType::InstanceDeleted],
                     handler: std::sync::Arc::new(InstancePurge { database: database.clone() }),
                 };
                 Ok(ModuleParts::new().service(AnalysisServiceServer::new(AnalysisApi { database })).subscription(purge))

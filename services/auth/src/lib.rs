@@ -16,6 +16,7 @@ use complianceiq_kit::db::Migration;
 use complianceiq_kit::module::{BuildError, Worker};
 use complianceiq_kit::subscription::Subscription;
 use complianceiq_kit::{Module, ModuleContext, ModuleName, ModuleParts, migration, time};
+use complianceiq_proto::EventType;
 use complianceiq_proto::complianceiq::auth::v1::auth_service_server::AuthServiceServer;
 use tokio_util::sync::CancellationToken;
 
@@ -96,11 +97,11 @@ async fn build(context: ModuleContext) -> Result<ModuleParts, BuildError> {
     };
     let projection = Subscription {
         consumer: "auth-memberships",
-        patterns: vec![
-            "user.authorization_changed",
-            "organization.created",
-            "organization.updated",
-            "organization.deleted",
+        events: vec![
+            EventType::UserAuthorizationChanged,
+            EventType::OrganizationCreated,
+            EventType::OrganizationUpdated,
+            EventType::OrganizationDeleted,
         ],
         handler: Arc::new(projection::MembershipProjection { database, cache: context.cache.clone() }),
     };

@@ -7,11 +7,10 @@
 //! - `modules`: list the modules, their ports and databases.
 
 use std::process::ExitCode;
-use std::sync::Arc;
 
 use clap::{Parser, Subcommand};
 use complianceiq_kit::config::{LogFormat, PlatformConfig};
-use complianceiq_kit::runtime::{self, RunningPlatform, StartOptions};
+use complianceiq_kit::runtime::{self, RunningPlatform};
 use complianceiq_kit::telemetry;
 
 #[derive(Parser)]
@@ -186,11 +185,7 @@ async fn run(command: Command) -> Result<(), String> {
             std::fs::create_dir_all(&config.data_dir)
                 .map_err(|e| format!("creating data directory {}: {e}", config.data_dir.display()))?;
             let data_dir = std::fs::canonicalize(&config.data_dir).unwrap_or(config.data_dir.clone());
-            let options = StartOptions {
-                targets: vec!["all".into()],
-                migrate: true,
-                policy: Arc::new(complianceiq::mesh_policy()),
-            };
+            let options = complianceiq::start_options(vec!["all".into()], true);
             let demo_port = config.listen.port_for(demo_port);
             let platform = runtime::start(config, complianceiq::modules(), options).await.map_err(|e| e.to_string())?;
             let demo = if no_demo {
@@ -216,7 +211,7 @@ async fn run(command: Command) -> Result<(), String> {
             };
             let telemetry = telemetry::init(&config.telemetry, LogFormat::Json, &service_name)?;
             require_servers(&config, &target)?;
-            let options = StartOptions { targets: target, migrate, policy: Arc::new(complianceiq::mesh_policy()) };
+            let options = complianceiq::start_options(target, migrate);
             let platform = runtime::start(config, complianceiq::modules(), options).await.map_err(|e| e.to_string())?;
             for (module, address) in &platform.addresses {
                 tracing::info!(module, %address, "listening");

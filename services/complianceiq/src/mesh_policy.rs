@@ -191,7 +191,10 @@ mod tests {
             .expect("a rule for organization");
         assert_eq!(
             from_organization["to"][0]["operation"]["paths"],
-            json!(["/complianceiq.user.v1.UserService/ListRoles"])
+            json!([
+                "/complianceiq.user.v1.UserService/CheckMemberRemoval",
+                "/complianceiq.user.v1.UserService/ListRoles"
+            ])
         );
         assert!(!rules.iter().any(
             |rule| rule["from"][0]["source"]["principals"][0] == "cluster.local/ns/complianceiq/sa/webhook-service"

@@ -19,6 +19,7 @@ use complianceiq_kit::ids::OrganizationId;
 use complianceiq_kit::module::{BuildError, Worker};
 use complianceiq_kit::subscription::{EventHandler, Subscription};
 use complianceiq_kit::{Module, ModuleContext, ModuleName, ModuleParts, migration, time};
+use complianceiq_proto::EventType;
 use complianceiq_proto::complianceiq::analysis::v1::analysis_service_client::AnalysisServiceClient;
 use complianceiq_proto::complianceiq::events::v1::Event;
 use complianceiq_proto::complianceiq::events::v1::event::Payload;
@@ -61,7 +62,7 @@ async fn build(context: ModuleContext) -> Result<ModuleParts, BuildError> {
     });
     let allowances = Subscription {
         consumer: "instance-allowances",
-        patterns: vec!["subscription.changed"],
+        events: vec![EventType::SubscriptionChanged],
         handler: Arc::new(AllowanceTracker { database: database.clone() }),
     };
     let scheduler = {

@@ -138,9 +138,51 @@ pub struct EventsConfig {
     /// JetStream stream holding the events.
     #[arg(long = "nats-stream", env = "CIQ_NATS_STREAM", default_value = "COMPLIANCEIQ_EVENTS")]
     pub stream: String,
-    /// First subject token; events go to `<prefix>.events.<type>`.
+    /// First subject token; events go to `<prefix>.events.<publishing module>.<type>`.
     #[arg(long = "nats-subject-prefix", env = "CIQ_NATS_SUBJECT_PREFIX", default_value = "complianceiq")]
     pub subject_prefix: String,
+    /// NATS user of this process: the module it runs, whose publish permissions the server
+    /// limits to that module's subjects (see `complianceiq manifests`). Unset: no auth.
+    #[arg(long = "nats-user", env = "CIQ_NATS_USER")]
+    pub nats_user: Option<String>,
+    /// Password of the NATS user.
+    #[arg(long = "nats-password", env = "CIQ_NATS_PASSWORD", hide_env_values = true)]
+    pub nats_password: Option<String>,
+    /// PEM file of the CA that signed the NATS server's certificate: TLS is then required.
+    #[arg(long = "nats-ca-file", env = "CIQ_NATS_CA_FILE")]
+    pub nats_ca_file: Option<PathBuf>,
+    /// Deliveries of an event a handler keeps failing on before it goes to the dead-letter
+    /// stream (with a log line and a metric), so a malformed event neither loops nor vanishes.
+    #[arg(long = "events-max-deliver", env = "CIQ_EVENTS_MAX_DELIVER", default_value_t = 5)]
+    pub max_deliver: u32,
+    /// Wait before the second delivery of a failed event, in milliseconds; doubles with each
+    /// further delivery, up to five minutes.
+    #[arg(long = "events-retry-backoff-ms", env = "CIQ_EVENTS_RETRY_BACKOFF_MS", default_value_t = 1000)]
+    pub retry_backoff_ms: u64,
+}
+
+impl Default for EventsConfig {
+    fn default() -> Self {
+        Self {
+            nats_url: None,
+            stream: "COMPLIANCEIQ_EVENTS".into(),
+            subject_prefix: "complianceiq".into(),
+            nats_user: None,
+            nats_password: None,
+            nats_ca_file: None,
+            max_deliver: 5,
+            retry_backoff_ms: 1000,
+        }
+    }
+}
+
+impl EventsConfig {
+    /// How long to wait before delivery number `delivered + 1` of an event that failed
+    /// `delivered` times.
+    pub fn retry_backoff(&self, delivered: u32) -> std::time::Duration {
+        let base = std::time::Duration::from_millis(self.retry_backoff_ms.max(1));
+        base.saturating_mul(1u32 << delivered.saturating_sub(1).min(16)).min(std::time::Duration::from_secs(300))
+    }
 }
 
 /// Log output style.
@@ -441,11 +483,7 @@ impl PlatformConfig {
             },
             database: DatabaseConfig { max_connections: 10, ..Default::default() },
             cache: CacheConfig { redis_url: None, key_prefix: "ciq:".into() },
-            events: EventsConfig {
-                nats_url: None,
-                stream: "COMPLIANCEIQ_EVENTS".into(),
-                subject_prefix: "complianceiq".into(),
-            },
+            events: EventsConfig::default(),
             telemetry: TelemetryConfig {
                 filter: "info,sqlx=warn".into(),
                 format: None,

@@ -48,6 +48,13 @@ struct EdgeLatencyLabels {
     protocol: &'static str,
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct EventLabels {
+    consumer: &'static str,
+    event_type: String,
+    outcome: &'static str,
+}
+
 fn latency_histogram() -> Histogram {
     Histogram::new(LATENCY_BUCKETS)
 }
@@ -60,6 +67,7 @@ pub struct Metrics {
     handling_seconds: Family<RpcLabels, Histogram, fn() -> Histogram>,
     edge_requests: Family<EdgeLabels, Counter>,
     edge_seconds: Family<EdgeLatencyLabels, Histogram, fn() -> Histogram>,
+    events: Family<EventLabels, Counter>,
 }
 
 impl Default for Metrics {
@@ -92,7 +100,14 @@ impl Metrics {
             "Time from the request until the response headers, at the edge",
             edge_seconds.clone(),
         );
-        Self { registry: Mutex::new(registry), started, handled, handling_seconds, edge_requests, edge_seconds }
+        let events = Family::<EventLabels, Counter>::default();
+        registry.register(
+            "events_consumed",
+            "Events a consumer received, by outcome: handled, retried, dead_lettered, refused (publisher \
+             does not own the type)",
+            events.clone(),
+        );
+        Self { registry: Mutex::new(registry), started, handled, handling_seconds, edge_requests, edge_seconds, events }
     }
 
     /// The text exposition (OpenMetrics, which Prometheus scrapes).
@@ -102,6 +117,12 @@ impl Metrics {
         // Writing into a String cannot fail.
         let _ = prometheus_client::encoding::text::encode(&mut text, &registry);
         text
+    }
+
+    /// Records what a consumer did with an event: `handled`, `retried`, `dead_lettered` or
+    /// `refused`.
+    pub fn record_event(&self, consumer: &'static str, event_type: &str, outcome: &'static str) {
+        self.events.get_or_create(&EventLabels { consumer, event_type: event_type.to_string(), outcome }).inc();
     }
 
     /// Records one request at the edge.

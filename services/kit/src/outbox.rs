@@ -1,12 +1,16 @@
 //! The outbox relay: moves committed events from a database's `ciq_outbox` to the bus.
 //! Rows are claimed with a lease (a single UPDATE works on both backends and keeps two
 //! relays from publishing the same row in the same window); they are marked published
-//! only after the bus stored them, so a broker outage delays events and loses none.
+//! only after the bus stored them, so a broker outage delays events and loses none. A
+//! relay publishes the events of its own process's modules only: the bus credentials of a
+//! process allow it to publish as those modules and no other.
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use sqlx::Row;
+use complianceiq_proto::complianceiq::events::v1::Event;
+use prost::Message;
+use sqlx::{AssertSqlSafe, Row};
 use tokio_util::sync::CancellationToken;
 
 use crate::bus::{BusMessage, EventBus};
@@ -27,12 +31,14 @@ const MAX_BACKOFF: Duration = Duration::from_secs(30);
 pub struct OutboxRelay {
     database: Database,
     bus: Arc<dyn EventBus>,
+    /// The modules whose events this relay publishes.
+    sources: Vec<&'static str>,
 }
 
 impl OutboxRelay {
-    /// A relay for `database`.
-    pub fn new(database: Database, bus: Arc<dyn EventBus>) -> Self {
-        Self { database, bus }
+    /// A relay for the events `sources` (module names) wrote to `database`.
+    pub fn new(database: Database, bus: Arc<dyn EventBus>, sources: Vec<&'static str>) -> Self {
+        Self { database, bus, sources }
     }
 
     /// Runs until `shutdown`, publishing promptly after local commits and polling for
@@ -77,28 +83,39 @@ impl OutboxRelay {
     /// Publishes one batch; returns how many events went out.
     pub async fn publish_pending(&self) -> Result<usize, String> {
         let now = time::now_micros();
-        let rows = sqlx::query(
+        // Module names are the kit's own identifiers, never user input: safe to inline.
+        let sources: Vec<String> = self.sources.iter().map(|source| format!("'{source}'")).collect();
+        let claim = format!(
             "UPDATE ciq_outbox SET claimed_until = $1, attempts = attempts + 1 \
              WHERE seq IN (SELECT seq FROM ciq_outbox \
                            WHERE published_at IS NULL AND (claimed_until IS NULL OR claimed_until < $2) \
+                             AND source IN ('', {sources}) \
                            ORDER BY seq LIMIT $3) \
                AND published_at IS NULL AND (claimed_until IS NULL OR claimed_until < $2) \
-             RETURNING seq, event_id, event_type, payload",
-        )
-        .bind(time::after(now, LEASE))
-        .bind(now)
-        .bind(BATCH)
-        .fetch_all(self.database.pool())
-        .await
-        .map_err(|error| format!("claiming events: {error}"))?;
-        let mut claimed: Vec<(i64, String, String, Vec<u8>)> =
-            rows.iter().map(|row| (row.get(0), row.get(1), row.get(2), row.get(3))).collect();
+             RETURNING seq, event_id, event_type, payload, source",
+            sources = sources.join(", ")
+        );
+        let rows = sqlx::query(AssertSqlSafe(claim))
+            .bind(time::after(now, LEASE))
+            .bind(now)
+            .bind(BATCH)
+            .fetch_all(self.database.pool())
+            .await
+            .map_err(|error| format!("claiming events: {error}"))?;
+        let mut claimed: Vec<(i64, String, String, Vec<u8>, String)> =
+            rows.iter().map(|row| (row.get(0), row.get(1), row.get(2), row.get(3), row.get(4))).collect();
         claimed.sort_by_key(|(seq, ..)| *seq);
 
-        for (index, (seq, event_id, event_type, payload)) in claimed.iter().enumerate() {
+        for (index, (seq, event_id, event_type, payload, source)) in claimed.iter().enumerate() {
+            let source = if source.is_empty() {
+                Event::decode(payload.as_slice()).map(|event| event.source).unwrap_or_default()
+            } else {
+                source.clone()
+            };
             let message = BusMessage {
                 event_id: event_id.clone(),
                 event_type: event_type.clone(),
+                source,
                 payload: payload.clone().into(),
             };
             if let Err(error) = self.bus.publish(message).await {

@@ -46,6 +46,8 @@ pub struct StartOptions {
     pub migrate: bool,
     /// Which module may call which method of which other.
     pub policy: Arc<MeshPolicy>,
+    /// Which module owns (alone may publish) each event type.
+    pub event_owner: crate::subscription::EventOwner,
 }
 
 /// The running modules of this process.
@@ -292,10 +294,15 @@ pub async fn start(
         };
         let parts =
             (module.build)(context).await.map_err(|e| StartError(format!("building module {}: {e}", module.name)))?;
-        let database = module.database.and_then(|group| databases.get(&group).cloned());
+        let consumption = crate::subscription::Consumption {
+            bus: bus.clone(),
+            database: module.database.and_then(|group| databases.get(&group).cloned()),
+            owner: options.event_owner,
+            settings: config.events.clone(),
+            metrics: operations.metrics.clone(),
+        };
         for subscription in parts.subscriptions {
-            let (bus, database, token) = (bus.clone(), database.clone(), shutdown.clone());
-            tasks.spawn(crate::subscription::run(subscription, bus, database, token));
+            tasks.spawn(crate::subscription::run(subscription, consumption.clone(), shutdown.clone()));
         }
         for worker in parts.workers {
             let token = shutdown.clone();
@@ -328,8 +335,10 @@ pub async fn start(
             }
         }
     }
-    for database in databases.values() {
-        let relay = OutboxRelay::new(database.clone(), bus.clone());
+    for (group, database) in &databases {
+        let sources =
+            targets.iter().filter(|module| module.database == Some(*group)).map(|module| module.name.0).collect();
+        let relay = OutboxRelay::new(database.clone(), bus.clone(), sources);
         let token = shutdown.clone();
         tasks.spawn(async move {
             relay.run(token).await;

@@ -1,18 +1,32 @@
 //! Consumers: a module declares the event types it reacts to and a handler; the kit runs a
-//! durable consumer per pattern, skips events the module already handled (by event id, in
-//! its database), and acknowledges only after the handler succeeded.
+//! durable consumer per type, and for every delivery applies one rule:
+//!
+//! 1. an event whose publisher (as the broker vouches for it) does not own its type, or
+//!    whose envelope disagrees with its route, is refused: a security log line, a metric,
+//!    the dead-letter stream, never the handler;
+//! 2. an event the module already handled (by event id, in its database) is acknowledged;
+//! 3. the handler runs; success is recorded and acknowledged, failure is redelivered with
+//!    backoff, and after `max_deliver` deliveries it goes to the dead-letter stream with a
+//!    log line and a metric, so nothing loops and nothing is lost silently.
 
 use std::sync::Arc;
 
 use complianceiq_proto::complianceiq::events::v1::Event;
+use complianceiq_proto::{EventPayloadExt, EventType};
 use futures::StreamExt;
 use tokio_util::sync::CancellationToken;
 use tonic::async_trait;
 
-use crate::bus::{EventBus, SubscriptionSpec};
+use crate::bus::{DeadLetter, Delivery, EventBus, SubscriptionSpec};
+use crate::config::EventsConfig;
 use crate::db::Database;
 use crate::error::{ApiError, is_unique_violation};
+use crate::metrics::Metrics;
 use crate::time;
+
+/// Which module owns (alone may publish) each event type. The platform's table lives beside
+/// the mesh policy; `complianceiq manifests` renders the NATS permissions from it.
+pub type EventOwner = fn(EventType) -> &'static str;
 
 /// Reacts to events. Called at least once per event; the kit filters repeats it already
 /// recorded as handled.
@@ -26,8 +40,8 @@ pub trait EventHandler: Send + Sync + 'static {
 pub struct Subscription {
     /// Consumer name, unique per module and purpose, e.g. `audit`.
     pub consumer: &'static str,
-    /// Event type patterns, e.g. `organization.*`.
-    pub patterns: Vec<&'static str>,
+    /// The event types it handles.
+    pub events: Vec<EventType>,
     /// The handler.
     pub handler: Arc<dyn EventHandler>,
 }
@@ -38,20 +52,58 @@ pub fn durable_name(consumer: &str, pattern: &str) -> String {
     format!("{consumer}-{pattern}")
 }
 
-/// Runs a subscription until `shutdown`. `database` records handled event ids.
+/// What every consumer of a process shares.
+#[derive(Clone)]
+pub struct Consumption {
+    /// Where events come from.
+    pub bus: Arc<dyn EventBus>,
+    /// The module's database, recording handled event ids.
+    pub database: Option<Database>,
+    /// Who may publish what.
+    pub owner: EventOwner,
+    /// Deliveries and backoff.
+    pub settings: EventsConfig,
+    /// Outcomes by consumer and type.
+    pub metrics: Arc<Metrics>,
+}
+
+/// Why a delivery cannot be trusted, if it cannot.
+pub fn refusal(delivery: &Delivery, owner: EventOwner) -> Option<String> {
+    let event = &delivery.event;
+    let Some(kind) = EventType::parse(&delivery.routed_type) else {
+        return Some(format!("{:?} is not an event type of the contract", delivery.routed_type));
+    };
+    let payload = event.payload.as_ref().map(|payload| payload.kind());
+    if event.r#type != kind.as_str() || payload != Some(kind) {
+        return Some(format!(
+            "routed as {kind} but the envelope says {:?} and carries {}",
+            event.r#type,
+            payload.map(EventType::as_str).unwrap_or("no payload")
+        ));
+    }
+    let owning = owner(kind);
+    if delivery.publisher != owning {
+        return Some(format!("{kind} is published by {owning} only, not by {:?}", delivery.publisher));
+    }
+    if event.source != delivery.publisher {
+        return Some(format!("published by {} but claims to come from {:?}", delivery.publisher, event.source));
+    }
+    None
+}
+
+/// Runs a subscription until `shutdown`.
 pub async fn run(
     subscription: Subscription,
-    bus: Arc<dyn EventBus>,
-    database: Option<Database>,
+    consumption: Consumption,
     shutdown: CancellationToken,
 ) -> Result<(), String> {
     let mut streams = Vec::new();
-    for pattern in &subscription.patterns {
+    for event_type in &subscription.events {
         let spec = SubscriptionSpec {
-            pattern: pattern.to_string(),
-            durable_name: Some(durable_name(subscription.consumer, pattern)),
+            pattern: event_type.as_str().to_string(),
+            durable_name: Some(durable_name(subscription.consumer, event_type.as_str())),
         };
-        streams.push(bus.subscribe(spec).await.map_err(|error| error.to_string())?);
+        streams.push(consumption.bus.subscribe(spec).await.map_err(|error| error.to_string())?);
     }
     let mut deliveries = futures::stream::select_all(streams);
     loop {
@@ -62,35 +114,102 @@ pub async fn run(
                 None => return Ok(()),
             },
         };
-        let event = &delivery.event;
-        if let Some(database) = &database {
-            match already_handled(database, subscription.consumer, &event.id).await {
-                Ok(true) => {
-                    let _ = delivery.ack().await;
-                    continue;
-                }
-                Ok(false) => {}
-                Err(error) => {
-                    tracing::warn!(consumer = subscription.consumer, event_id = %event.id, %error, "checking de-duplication");
-                    continue;
-                }
+        consume(&subscription, &consumption, delivery).await;
+    }
+}
+
+async fn consume(subscription: &Subscription, consumption: &Consumption, delivery: Delivery) {
+    let consumer = subscription.consumer;
+    let event = &delivery.event;
+    let record = |outcome| consumption.metrics.record_event(consumer, &delivery.routed_type, outcome);
+    if let Some(reason) = refusal(&delivery, consumption.owner) {
+        tracing::error!(
+            target: "security",
+            consumer,
+            event_id = %event.id,
+            event_type = %delivery.routed_type,
+            publisher = %delivery.publisher,
+            %reason,
+            "refused an event its publisher may not send"
+        );
+        record("refused");
+        dead_letter(consumption, consumer, &delivery, format!("refused: {reason}")).await;
+        return;
+    }
+    if let Some(database) = &consumption.database {
+        match already_handled(database, consumer, &event.id).await {
+            Ok(true) => {
+                let _ = delivery.ack().await;
+                return;
             }
-        }
-        match subscription.handler.handle(event).await {
-            Ok(()) => {
-                if let Some(database) = &database
-                    && let Err(error) = record_handled(database, subscription.consumer, &event.id).await
-                {
-                    tracing::warn!(consumer = subscription.consumer, event_id = %event.id, %error, "recording a handled event");
-                }
-                if let Err(error) = delivery.ack().await {
-                    tracing::warn!(consumer = subscription.consumer, event_id = %event.id, %error, "acknowledging");
-                }
-            }
+            Ok(false) => {}
             Err(error) => {
-                tracing::warn!(consumer = subscription.consumer, event_id = %event.id, event_type = %event.r#type, %error, "handler failed; the event will be redelivered");
+                tracing::warn!(consumer, event_id = %event.id, %error, "checking de-duplication");
+                let _ = delivery.retry_after(consumption.settings.retry_backoff(delivery.delivered)).await;
+                return;
             }
         }
+    }
+    match subscription.handler.handle(event).await {
+        Ok(()) => {
+            if let Some(database) = &consumption.database
+                && let Err(error) = record_handled(database, consumer, &event.id).await
+            {
+                tracing::warn!(consumer, event_id = %event.id, %error, "recording a handled event");
+            }
+            record("handled");
+            if let Err(error) = delivery.ack().await {
+                tracing::warn!(consumer, event_id = %event.id, %error, "acknowledging");
+            }
+        }
+        Err(error) if delivery.delivered >= consumption.settings.max_deliver.max(1) => {
+            tracing::error!(
+                consumer,
+                event_id = %event.id,
+                event_type = %event.r#type,
+                deliveries = delivery.delivered,
+                %error,
+                "handler kept failing; the event goes to the dead-letter stream"
+            );
+            record("dead_lettered");
+            let reason = format!("failed {} times, last: {error}", delivery.delivered);
+            dead_letter(consumption, consumer, &delivery, reason).await;
+        }
+        Err(error) => {
+            let wait = consumption.settings.retry_backoff(delivery.delivered);
+            tracing::warn!(
+                consumer,
+                event_id = %event.id,
+                event_type = %event.r#type,
+                deliveries = delivery.delivered,
+                retry_in_ms = wait.as_millis() as u64,
+                %error,
+                "handler failed; the event will be redelivered"
+            );
+            record("retried");
+            if let Err(error) = delivery.retry_after(wait).await {
+                tracing::warn!(consumer, event_id = %event.id, %error, "asking for redelivery");
+            }
+        }
+    }
+}
+
+/// Keeps the delivery as a dead letter, then settles it; if the dead letter cannot be
+/// written, the delivery stays unsettled so the broker offers it again.
+async fn dead_letter(consumption: &Consumption, consumer: &'static str, delivery: &Delivery, reason: String) {
+    let letter = DeadLetter {
+        consumer: consumer.to_string(),
+        event_id: delivery.event.id.clone(),
+        event_type: delivery.routed_type.clone(),
+        publisher: delivery.publisher.clone(),
+        reason,
+        payload: delivery.payload.clone(),
+    };
+    match consumption.bus.dead_letter(letter).await {
+        Ok(()) => {
+            let _ = delivery.ack().await;
+        }
+        Err(error) => tracing::error!(consumer, event_id = %delivery.event.id, %error, "cannot write a dead letter"),
     }
 }
 

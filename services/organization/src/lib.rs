@@ -16,6 +16,7 @@ use complianceiq_kit::db::Migration;
 use complianceiq_kit::module::BuildError;
 use complianceiq_kit::subscription::Subscription;
 use complianceiq_kit::{Module, ModuleContext, ModuleName, ModuleParts, migration};
+use complianceiq_proto::EventType;
 use complianceiq_proto::complianceiq::organization::v1::organization_service_server::OrganizationServiceServer;
 use complianceiq_proto::complianceiq::user::v1::user_service_client::UserServiceClient;
 
@@ -50,7 +51,12 @@ async fn build(context: ModuleContext) -> Result<ModuleParts, BuildError> {
     };
     let usage = Subscription {
         consumer: "organization-usage",
-        patterns: vec!["instance.created", "instance.deleted", "analysis.started", "sync.completed"],
+        events: vec![
+            EventType::InstanceCreated,
+            EventType::InstanceDeleted,
+            EventType::AnalysisStarted,
+            EventType::SyncCompleted,
+        ],
         handler: Arc::new(subscription::UsageCounter { database }),
     };
     Ok(ModuleParts::new().service(OrganizationServiceServer::new(api)).subscription(usage))

@@ -15,6 +15,7 @@ use complianceiq_kit::db::Migration;
 use complianceiq_kit::module::BuildError;
 use complianceiq_kit::subscription::Subscription;
 use complianceiq_kit::{Module, ModuleContext, ModuleName, ModuleParts, migration};
+use complianceiq_proto::EventType;
 use complianceiq_proto::complianceiq::user::v1::user_service_server::UserServiceServer;
 
 pub use domain::{ORGANIZATION_ADMIN, ORGANIZATION_MEMBER};
@@ -37,7 +38,12 @@ async fn build(context: ModuleContext) -> Result<ModuleParts, BuildError> {
     let database = context.database()?;
     let directory = Subscription {
         consumer: "user-directory",
-        patterns: vec!["user.registered", "organization.created", "member.joined", "member.removed"],
+        events: vec![
+            EventType::UserRegistered,
+            EventType::OrganizationCreated,
+            EventType::MemberJoined,
+            EventType::MemberRemoved,
+        ],
         handler: Arc::new(directory::Directory { database: database.clone() }),
     };
     Ok(ModuleParts::new().service(UserServiceServer::new(api::UserApi { database })).subscription(directory))

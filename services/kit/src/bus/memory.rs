@@ -1,5 +1,8 @@
+use std::collections::VecDeque;
 use std::sync::Mutex;
+use std::time::Duration;
 
+use bytes::Bytes;
 use complianceiq_proto::complianceiq::events::v1::Event;
 use prost::Message;
 use tokio::sync::mpsc;
@@ -7,23 +10,74 @@ use tokio_stream::wrappers::ReceiverStream;
 use tonic::async_trait;
 
 use super::{
-    BusError, BusMessage, Delivery, DeliveryStream, EventBus, SubscriptionSpec, pattern_matches, validate_pattern,
+    Acknowledge, BusError, BusMessage, DeadLetter, Delivery, DeliveryStream, EventBus, Route, SubscriptionSpec,
+    pattern_matches, validate_pattern,
 };
 
 /// Subscriber queue depth; a full queue makes the publisher wait rather than drop.
 const QUEUE_DEPTH: usize = 1024;
+/// Dead letters kept in memory (dev); the oldest go first.
+const DEAD_LETTERS_KEPT: usize = 1000;
 
 /// Fan-out to subscribers in this process. Nothing is stored: a subscriber receives what
 /// is published while it is subscribed. The outbox, not the bus, is what survives restarts.
 #[derive(Default)]
 pub struct InProcessBus {
     subscribers: Mutex<Vec<(String, mpsc::Sender<Delivery>)>>,
+    dead_letters: Mutex<VecDeque<DeadLetter>>,
 }
 
 impl InProcessBus {
     /// An empty bus.
     pub fn new() -> Self {
         Self::default()
+    }
+}
+
+/// Redelivers to the same subscriber after a delay, as JetStream does after a NAK.
+struct Redelivery {
+    sender: mpsc::Sender<Delivery>,
+    event: Event,
+    route: Route,
+    delivered: u32,
+    payload: Bytes,
+}
+
+impl Redelivery {
+    fn delivery(
+        sender: mpsc::Sender<Delivery>,
+        event: Event,
+        route: Route,
+        delivered: u32,
+        payload: Bytes,
+    ) -> Delivery {
+        let again =
+            Redelivery { sender, event: event.clone(), route: route.clone(), delivered, payload: payload.clone() };
+        Delivery::new(event, route, delivered, payload, Some(Box::new(again)))
+    }
+}
+
+#[async_trait]
+impl Acknowledge for Redelivery {
+    async fn acknowledge(&self) -> Result<(), BusError> {
+        Ok(())
+    }
+
+    async fn retry_after(&self, delay: Duration) -> Result<(), BusError> {
+        let next = Redelivery::delivery(
+            self.sender.clone(),
+            self.event.clone(),
+            self.route.clone(),
+            self.delivered + 1,
+            self.payload.clone(),
+        );
+        let sender = self.sender.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(delay).await;
+            // A subscriber that went away meanwhile gets nothing, as on publish.
+            let _ = sender.send(next).await;
+        });
+        Ok(())
     }
 }
 
@@ -41,9 +95,12 @@ impl EventBus for InProcessBus {
                 .map(|(_, sender)| sender.clone())
                 .collect()
         };
+        let route = Route { publisher: message.source.clone(), event_type: message.event_type.clone() };
         for target in targets {
+            let delivery =
+                Redelivery::delivery(target.clone(), event.clone(), route.clone(), 1, message.payload.clone());
             // A subscriber that went away between the snapshot and now is simply skipped.
-            let _ = target.send(Delivery::new(event.clone(), None)).await;
+            let _ = target.send(delivery).await;
         }
         Ok(())
     }
@@ -53,6 +110,20 @@ impl EventBus for InProcessBus {
         let (sender, receiver) = mpsc::channel(QUEUE_DEPTH);
         self.subscribers.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).push((spec.pattern, sender));
         Ok(Box::pin(ReceiverStream::new(receiver)))
+    }
+
+    async fn dead_letter(&self, letter: DeadLetter) -> Result<(), BusError> {
+        let mut kept = self.dead_letters.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        if kept.len() == DEAD_LETTERS_KEPT {
+            kept.pop_front();
+        }
+        kept.push_back(letter);
+        Ok(())
+    }
+
+    async fn dead_letters(&self, limit: usize) -> Result<Vec<DeadLetter>, BusError> {
+        let kept = self.dead_letters.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        Ok(kept.iter().take(limit).cloned().collect())
     }
 
     fn kind(&self) -> &'static str {

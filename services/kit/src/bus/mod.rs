@@ -1,11 +1,17 @@
 //! The event bus: where the outbox relay publishes and where subscribers consume. NATS
 //! JetStream in production (durable, at-least-once, de-duplicated by event id); an
 //! in-process fan-out in dev, where every module lives in one process.
+//!
+//! Every delivery names its publisher as the broker vouches for it: on NATS the subject
+//! `<prefix>.events.<module>.<type>`, which only that module's credentials may publish to;
+//! in process, the module whose outbox row it was. Consumers check it against the event's
+//! owner (see [`crate::subscription`]).
 
 mod memory;
 mod nats;
 
 use std::pin::Pin;
+use std::time::Duration;
 
 use bytes::Bytes;
 use complianceiq_proto::complianceiq::events::v1::Event;
@@ -22,6 +28,8 @@ pub struct BusMessage {
     pub event_id: String,
     /// Event type, e.g. `organization.created`.
     pub event_type: String,
+    /// The module that emitted it (the outbox row's), which the subject names.
+    pub source: String,
     /// The encoded `complianceiq.events.v1.Event`.
     pub payload: Bytes,
 }
@@ -47,31 +55,80 @@ pub struct SubscriptionSpec {
     pub durable_name: Option<String>,
 }
 
-/// Acknowledges one delivery to the broker.
+/// Settles one delivery with the broker.
 #[async_trait]
 pub(crate) trait Acknowledge: Send + Sync {
+    /// Handled: never deliver it again.
     async fn acknowledge(&self) -> Result<(), BusError>;
+    /// Not handled: deliver it again after `delay`.
+    async fn retry_after(&self, delay: Duration) -> Result<(), BusError>;
 }
 
 /// One event delivered to a subscriber.
 pub struct Delivery {
     /// The decoded envelope.
     pub event: Event,
+    /// The module the broker vouches published it.
+    pub publisher: String,
+    /// The event type the delivery was routed by (the subject's).
+    pub routed_type: String,
+    /// Which delivery of this event this is: 1 the first time.
+    pub delivered: u32,
+    /// The envelope as published, for the dead-letter stream.
+    pub payload: Bytes,
     acknowledgement: Option<Box<dyn Acknowledge>>,
 }
 
 impl Delivery {
-    pub(crate) fn new(event: Event, acknowledgement: Option<Box<dyn Acknowledge>>) -> Self {
-        Self { event, acknowledgement }
+    pub(crate) fn new(
+        event: Event,
+        route: Route,
+        delivered: u32,
+        payload: Bytes,
+        acknowledgement: Option<Box<dyn Acknowledge>>,
+    ) -> Self {
+        Self { event, publisher: route.publisher, routed_type: route.event_type, delivered, payload, acknowledgement }
     }
 
-    /// Tells the broker the event was handled; unacknowledged events are redelivered.
+    /// Tells the broker the event was handled (or given up on): it is not delivered again.
     pub async fn ack(&self) -> Result<(), BusError> {
         match &self.acknowledgement {
             Some(acknowledgement) => acknowledgement.acknowledge().await,
             None => Ok(()),
         }
     }
+
+    /// Asks for the event again after `delay`.
+    pub async fn retry_after(&self, delay: Duration) -> Result<(), BusError> {
+        match &self.acknowledgement {
+            Some(acknowledgement) => acknowledgement.retry_after(delay).await,
+            None => Ok(()),
+        }
+    }
+}
+
+/// Where a delivery came from, as the broker saw it.
+#[derive(Clone, Debug)]
+pub(crate) struct Route {
+    pub publisher: String,
+    pub event_type: String,
+}
+
+/// An event a consumer gave up on, kept for inspection and replay.
+#[derive(Clone, Debug)]
+pub struct DeadLetter {
+    /// The consumer that gave up.
+    pub consumer: String,
+    /// The event id, when the envelope decoded.
+    pub event_id: String,
+    /// The event type it was routed by.
+    pub event_type: String,
+    /// The module that published it.
+    pub publisher: String,
+    /// Why it was given up on.
+    pub reason: String,
+    /// The envelope as published.
+    pub payload: Bytes,
 }
 
 /// Deliveries of one subscription.
@@ -85,6 +142,12 @@ pub trait EventBus: Send + Sync + 'static {
 
     /// Subscribes to the event types matching a pattern.
     async fn subscribe(&self, spec: SubscriptionSpec) -> Result<DeliveryStream, BusError>;
+
+    /// Keeps an event a consumer gave up on (NATS: the dead-letter stream).
+    async fn dead_letter(&self, letter: DeadLetter) -> Result<(), BusError>;
+
+    /// The dead letters kept so far, oldest first (at most `limit`).
+    async fn dead_letters(&self, limit: usize) -> Result<Vec<DeadLetter>, BusError>;
 
     /// `nats` or `in-process`, for start-up messages.
     fn kind(&self) -> &'static str;

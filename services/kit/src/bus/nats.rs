@@ -1,13 +1,15 @@
 use std::time::Duration;
 
-use async_nats::jetstream::{self, consumer, stream};
+use async_nats::jetstream::{self, AckKind, consumer, stream};
+use bytes::Bytes;
 use complianceiq_proto::complianceiq::events::v1::Event;
 use futures::StreamExt;
 use prost::Message;
 use tonic::async_trait;
 
 use super::{
-    Acknowledge, BusError, BusMessage, Delivery, DeliveryStream, EventBus, SubscriptionSpec, validate_pattern,
+    Acknowledge, BusError, BusMessage, DeadLetter, Delivery, DeliveryStream, EventBus, Route, SubscriptionSpec,
+    validate_pattern,
 };
 use crate::config::EventsConfig;
 
@@ -18,19 +20,33 @@ const DUPLICATE_WINDOW: Duration = Duration::from_secs(120);
 /// Redelivery delay for an event a consumer did not acknowledge.
 const ACK_WAIT: Duration = Duration::from_secs(30);
 
-/// NATS JetStream: one stream holds every event under `<prefix>.events.>`.
+/// Dead letters are kept this long.
+const DEAD_LETTER_RETENTION: Duration = Duration::from_secs(30 * 24 * 3600);
+
+/// NATS JetStream: one stream holds every event under `<prefix>.events.<module>.<type>`, a
+/// second one the dead letters under `<prefix>.deadletter.<consumer>`.
 pub struct NatsBus {
     jetstream: jetstream::Context,
     stream: stream::Stream,
+    dead_letter_stream: stream::Stream,
     subject_prefix: String,
+    /// Deliveries after which JetStream itself stops redelivering: a backstop above the
+    /// consumers' own limit, so an event can never loop even if a consumer dies each time.
+    max_deliver: i64,
 }
 
 impl NatsBus {
-    /// Connects and makes sure the stream exists. Fails at once if the server is not there.
+    /// Connects and makes sure the streams exist. Fails at once if the server is not there.
     pub async fn connect(url: &str, config: &EventsConfig) -> Result<Self, BusError> {
-        let client = async_nats::ConnectOptions::new()
-            .name("complianceiq")
-            .connection_timeout(Duration::from_secs(5))
+        let mut options =
+            async_nats::ConnectOptions::new().name("complianceiq").connection_timeout(Duration::from_secs(5));
+        if let (Some(user), Some(password)) = (&config.nats_user, &config.nats_password) {
+            options = options.user_and_password(user.clone(), password.clone());
+        }
+        if let Some(ca) = &config.nats_ca_file {
+            options = options.require_tls(true).add_root_certificates(ca.clone());
+        }
+        let client = options
             .connect(url)
             .await
             .map_err(|error| BusError::Broker(format!("connecting to NATS at {url}: {error}")))?;
@@ -52,17 +68,45 @@ impl NatsBus {
                     config.stream
                 ))
             })?;
-        Ok(Self { jetstream, stream, subject_prefix: config.subject_prefix.clone() })
+        let dead_letter_name = format!("{}_DEAD_LETTERS", config.stream);
+        let dead_letter_stream = jetstream
+            .get_or_create_stream(stream::Config {
+                name: dead_letter_name.clone(),
+                subjects: vec![format!("{}.deadletter.>", config.subject_prefix)],
+                max_age: DEAD_LETTER_RETENTION,
+                duplicate_window: DUPLICATE_WINDOW,
+                storage: stream::StorageType::File,
+                ..Default::default()
+            })
+            .await
+            .map_err(|error| BusError::Broker(format!("creating JetStream stream {dead_letter_name}: {error}")))?;
+        Ok(Self {
+            jetstream,
+            stream,
+            dead_letter_stream,
+            subject_prefix: config.subject_prefix.clone(),
+            max_deliver: i64::from(config.max_deliver.max(1)) + 2,
+        })
     }
 
-    fn subject(&self, event_type_or_pattern: &str) -> String {
-        format!("{}.events.{}", self.subject_prefix, event_type_or_pattern)
+    /// The subject of `event_type` (or a pattern of types) published by `publisher` (or `*`).
+    fn subject(&self, publisher: &str, event_type_or_pattern: &str) -> String {
+        format!("{}.events.{publisher}.{event_type_or_pattern}", self.subject_prefix)
     }
 
-    /// Deletes the stream and everything in it (test teardown).
+    /// Publisher and event type of an event subject.
+    fn route(prefix: &str, subject: &str) -> Option<Route> {
+        let rest = subject.strip_prefix(prefix)?.strip_prefix(".events.")?;
+        let (publisher, event_type) = rest.split_once('.')?;
+        Some(Route { publisher: publisher.to_string(), event_type: event_type.to_string() })
+    }
+
+    /// Deletes the streams and everything in them (test teardown).
     pub async fn delete_stream(&self) -> Result<(), BusError> {
-        let name = self.stream.cached_info().config.name.clone();
-        self.jetstream.delete_stream(&name).await.map_err(|error| BusError::Broker(error.to_string()))?;
+        for stream in [&self.stream, &self.dead_letter_stream] {
+            let name = stream.cached_info().config.name.clone();
+            self.jetstream.delete_stream(&name).await.map_err(|error| BusError::Broker(error.to_string()))?;
+        }
         Ok(())
     }
 }
@@ -74,6 +118,40 @@ impl Acknowledge for JetStreamAck {
     async fn acknowledge(&self) -> Result<(), BusError> {
         self.0.ack().await.map_err(|error| BusError::Broker(format!("acknowledging: {error}")))
     }
+
+    async fn retry_after(&self, delay: Duration) -> Result<(), BusError> {
+        self.0
+            .ack_with(AckKind::Nak(Some(delay)))
+            .await
+            .map_err(|error| BusError::Broker(format!("asking for redelivery: {error}")))
+    }
+}
+
+/// Publishes dead letters; cheap to clone into a stream's closure.
+#[derive(Clone)]
+struct DeadLetterWriter {
+    jetstream: jetstream::Context,
+    subject_prefix: String,
+}
+
+impl DeadLetterWriter {
+    async fn write(&self, letter: DeadLetter) -> Result<(), BusError> {
+        let mut headers = async_nats::HeaderMap::new();
+        let one_line = |text: &str| text.replace(['\r', '\n'], " ").chars().take(1000).collect::<String>();
+        headers.insert("Nats-Msg-Id", format!("{}:{}", letter.consumer, letter.event_id).as_str());
+        headers.insert("Ciq-Event-Id", one_line(&letter.event_id).as_str());
+        headers.insert("Ciq-Event-Type", one_line(&letter.event_type).as_str());
+        headers.insert("Ciq-Publisher", one_line(&letter.publisher).as_str());
+        headers.insert("Ciq-Reason", one_line(&letter.reason).as_str());
+        let subject = format!("{}.deadletter.{}", self.subject_prefix, letter.consumer);
+        self.jetstream
+            .publish_with_headers(subject, headers, letter.payload)
+            .await
+            .map_err(|error| BusError::Broker(format!("dead-lettering {}: {error}", letter.event_id)))?
+            .await
+            .map_err(|error| BusError::Broker(format!("storing dead letter {}: {error}", letter.event_id)))?;
+        Ok(())
+    }
 }
 
 #[async_trait]
@@ -81,8 +159,13 @@ impl EventBus for NatsBus {
     async fn publish(&self, message: BusMessage) -> Result<(), BusError> {
         let mut headers = async_nats::HeaderMap::new();
         headers.insert("Nats-Msg-Id", message.event_id.as_str());
+        let source_is_a_token = !message.source.is_empty()
+            && message.source.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
+        if !source_is_a_token {
+            return Err(BusError::Broker(format!("event {} names no publishing module", message.event_id)));
+        }
         self.jetstream
-            .publish_with_headers(self.subject(&message.event_type), headers, message.payload)
+            .publish_with_headers(self.subject(&message.source, &message.event_type), headers, message.payload)
             .await
             .map_err(|error| BusError::Broker(format!("publishing {}: {error}", message.event_id)))?
             .await
@@ -92,10 +175,12 @@ impl EventBus for NatsBus {
 
     async fn subscribe(&self, spec: SubscriptionSpec) -> Result<DeliveryStream, BusError> {
         validate_pattern(&spec.pattern)?;
+        let consumer_name = spec.durable_name.clone().unwrap_or_else(|| "ephemeral".into());
         let mut config = consumer::pull::Config {
-            filter_subject: self.subject(&spec.pattern),
+            filter_subject: self.subject("*", &spec.pattern),
             ack_policy: consumer::AckPolicy::Explicit,
             ack_wait: ACK_WAIT,
+            max_deliver: self.max_deliver,
             ..Default::default()
         };
         let consumer = match spec.durable_name {
@@ -115,25 +200,87 @@ impl EventBus for NatsBus {
             .messages()
             .await
             .map_err(|error| BusError::Broker(format!("consuming {}: {error}", spec.pattern)))?;
-        let deliveries = messages.filter_map(|message| async move {
-            let message = match message {
-                Ok(message) => message,
-                Err(error) => {
-                    tracing::warn!(%error, "receiving from JetStream");
-                    return None;
-                }
-            };
-            match Event::decode(message.payload.as_ref()) {
-                Ok(event) => Some(Delivery::new(event, Some(Box::new(JetStreamAck(message))))),
-                Err(error) => {
-                    // Poison message: acknowledge so it is not redelivered forever.
-                    tracing::error!(subject = %message.subject, %error, "dropping an event that does not decode");
-                    let _ = message.ack().await;
-                    None
+        let writer =
+            DeadLetterWriter { jetstream: self.jetstream.clone(), subject_prefix: self.subject_prefix.clone() };
+        let prefix = self.subject_prefix.clone();
+        let deliveries = messages.filter_map(move |message| {
+            let (writer, prefix, consumer_name) = (writer.clone(), prefix.clone(), consumer_name.clone());
+            async move {
+                let message = match message {
+                    Ok(message) => message,
+                    Err(error) => {
+                        tracing::warn!(%error, "receiving from JetStream");
+                        return None;
+                    }
+                };
+                let delivered = message.info().map(|info| info.delivered.max(1) as u32).unwrap_or(1);
+                let route = NatsBus::route(&prefix, message.subject.as_str());
+                match (Event::decode(message.payload.as_ref()), route) {
+                    (Ok(event), Some(route)) => {
+                        let payload = message.payload.clone();
+                        Some(Delivery::new(event, route, delivered, payload, Some(Box::new(JetStreamAck(message)))))
+                    }
+                    (decoded, route) => {
+                        // Nothing can handle it: kept as a dead letter, never redelivered.
+                        let reason = match decoded {
+                            Err(error) => format!("the event does not decode: {error}"),
+                            Ok(_) => "the subject names no publisher".into(),
+                        };
+                        tracing::error!(subject = %message.subject, %reason, "dead-lettering an event");
+                        let route = route.unwrap_or(Route { publisher: String::new(), event_type: String::new() });
+                        let letter = DeadLetter {
+                            consumer: consumer_name,
+                            event_id: String::new(),
+                            event_type: route.event_type,
+                            publisher: route.publisher,
+                            reason,
+                            payload: Bytes::copy_from_slice(&message.payload),
+                        };
+                        if writer.write(letter).await.is_ok() {
+                            let _ = message.ack_with(AckKind::Term).await;
+                        }
+                        None
+                    }
                 }
             }
         });
         Ok(Box::pin(deliveries))
+    }
+
+    async fn dead_letter(&self, letter: DeadLetter) -> Result<(), BusError> {
+        DeadLetterWriter { jetstream: self.jetstream.clone(), subject_prefix: self.subject_prefix.clone() }
+            .write(letter)
+            .await
+    }
+
+    async fn dead_letters(&self, limit: usize) -> Result<Vec<DeadLetter>, BusError> {
+        let mut stream = self.dead_letter_stream.clone();
+        let state = stream
+            .info()
+            .await
+            .map_err(|error| BusError::Broker(format!("reading dead letters: {error}")))?
+            .state
+            .clone();
+        let (first, last) = (state.first_sequence, state.last_sequence);
+        let mut letters = Vec::new();
+        for sequence in first..=last {
+            if letters.len() >= limit || state.messages == 0 {
+                break;
+            }
+            // Gaps (deleted messages) are skipped.
+            let Ok(message) = stream.get_raw_message(sequence).await else { continue };
+            let header =
+                |name: &str| message.headers.get(name).map(|value| value.as_str().to_string()).unwrap_or_default();
+            letters.push(DeadLetter {
+                consumer: message.subject.as_str().rsplit('.').next().unwrap_or_default().to_string(),
+                event_id: header("Ciq-Event-Id"),
+                event_type: header("Ciq-Event-Type"),
+                publisher: header("Ciq-Publisher"),
+                reason: header("Ciq-Reason"),
+                payload: message.payload,
+            });
+        }
+        Ok(letters)
     }
 
     fn kind(&self) -> &'static str {

@@ -65,7 +65,11 @@ pub struct MigrationSet {
 /// (PostgreSQL) the function that applies tenant isolation to a table.
 pub const KIT_MIGRATIONS: MigrationSet = MigrationSet {
     owner: "kit",
-    migrations: &[crate::migration!(1, "0001_outbox"), crate::migration!(2, "0002_tenant_isolation")],
+    migrations: &[
+        crate::migration!(1, "0001_outbox"),
+        crate::migration!(2, "0002_tenant_isolation"),
+        crate::migration!(3, "0003_outbox_source"),
+    ],
 };
 
 /// What a run did.

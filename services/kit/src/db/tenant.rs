@@ -50,14 +50,15 @@ impl Core {
             payload: Some(payload),
         };
         sqlx::query(
-            "INSERT INTO ciq_outbox (event_id, event_type, organization_id, payload, created_at, attempts) \
-             VALUES ($1, $2, $3, $4, $5, 0)",
+            "INSERT INTO ciq_outbox (event_id, event_type, organization_id, payload, created_at, attempts, source) \
+             VALUES ($1, $2, $3, $4, $5, 0, $6)",
         )
         .bind(&event.id)
         .bind(&event.r#type)
         .bind(&event.organization_id)
         .bind(event.encode_to_vec())
         .bind(now)
+        .bind(&event.source)
         .execute(&mut *self.transaction)
         .await?;
         self.emitted_events = true;
