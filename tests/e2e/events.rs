@@ -20,7 +20,7 @@ use crate::platform_tests;
 platform_tests!(creating_an_organization_publishes_its_event, changes_are_published_in_order);
 
 async fn subscribe(platform: &TestPlatform, pattern: &str) -> DeliveryStream {
-    let spec = SubscriptionSpec { pattern: pattern.into(), durable_name: None };
+    let spec = SubscriptionSpec { module: "e2e".into(), pattern: pattern.into(), durable_name: None };
     platform.platform().bus.subscribe(spec).await.expect("subscribe")
 }
 

@@ -577,3 +577,129 @@ mod events {
         }
     }
 }
+
+/// Finding 2, at the broker: a real nats-server on the configuration `complianceiq
+/// manifests` renders lets each module do what the platform needs and nothing more: publish
+/// the events it owns, consume, write its dead letters; never publish another's events.
+mod nats_permissions_follow_event_ownership {
+    use complianceiq_kit::bus::{BusMessage, DeadLetter, EventBus, NatsBus, SubscriptionSpec};
+    use complianceiq_kit::config::EventsConfig;
+    use complianceiq_proto::complianceiq::events::v1::event::Payload;
+    use complianceiq_proto::complianceiq::events::v1::{InstanceCreated, UserAuthorizationChanged};
+    use futures::StreamExt;
+
+    use super::*;
+    use crate::harness::bus_message;
+
+    struct NatsServer {
+        child: std::process::Child,
+        url: String,
+        directory: std::path::PathBuf,
+    }
+
+    impl Drop for NatsServer {
+        fn drop(&mut self) {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+            let _ = std::fs::remove_dir_all(&self.directory);
+        }
+    }
+
+    async fn start_server() -> NatsServer {
+        let port = {
+            let probe = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+            probe.local_addr().unwrap().port()
+        };
+        let directory = std::env::temp_dir().join(format!("ciq-nats-{}", crate::harness::unique_suffix()));
+        std::fs::create_dir_all(&directory).unwrap();
+        let config = complianceiq::nats_policy::server_config(
+            &complianceiq::modules(),
+            "complianceiq",
+            "CIQ_PERMISSIONS",
+            &format!("127.0.0.1:{port}"),
+            &directory.join("store").display().to_string(),
+            |module| format!("\"password-of-{module}\""),
+            None,
+        );
+        let path = directory.join("nats.conf");
+        std::fs::write(&path, config).unwrap();
+        let child = std::process::Command::new("nats-server")
+            .arg("-c")
+            .arg(&path)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("nats-server (Debian's nats-server package; .ci/run installs it) must be on PATH");
+        for _ in 0..100 {
+            if tokio::net::TcpStream::connect(("127.0.0.1", port)).await.is_ok() {
+                return NatsServer { child, url: format!("nats://127.0.0.1:{port}"), directory };
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("nats-server did not listen within five seconds");
+    }
+
+    async fn connect(server: &NatsServer, module: &str, password: &str) -> Result<NatsBus, String> {
+        let config = EventsConfig {
+            nats_url: Some(server.url.clone()),
+            stream: "CIQ_PERMISSIONS".into(),
+            subject_prefix: "complianceiq".into(),
+            nats_user: Some(module.into()),
+            nats_password: Some(password.into()),
+            ..EventsConfig::default()
+        };
+        NatsBus::connect(&server.url, &config).await.map_err(|error| error.to_string())
+    }
+
+    async fn publish(bus: &NatsBus, message: BusMessage) -> Result<(), String> {
+        match tokio::time::timeout(Duration::from_secs(15), bus.publish(message)).await {
+            Ok(result) => result.map_err(|error| error.to_string()),
+            Err(_) => Err("no answer".into()),
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn servers() {
+        let server = start_server().await;
+        assert!(connect(&server, "instance", "wrong").await.is_err(), "a wrong password is refused");
+        let instance = connect(&server, "instance", "password-of-instance").await.expect("instance connects");
+        let organization =
+            connect(&server, "organization", "password-of-organization").await.expect("organization connects");
+
+        // A consumer of another module's events attaches and receives them.
+        let spec = SubscriptionSpec {
+            module: "organization".into(),
+            pattern: "instance.created".into(),
+            durable_name: Some("organization-usage-instance_created".into()),
+        };
+        let mut deliveries = organization.subscribe(spec).await.expect("organization may consume");
+        let created = bus_message("org-1", Payload::InstanceCreated(InstanceCreated::default()), "instance");
+        publish(&instance, created.clone()).await.expect("instance publishes its own event");
+        let delivery = tokio::time::timeout(Duration::from_secs(10), deliveries.next()).await.unwrap().unwrap();
+        assert_eq!((delivery.publisher.as_str(), delivery.event.id.as_str()), ("instance", created.event_id.as_str()));
+        delivery.ack().await.expect("organization may acknowledge");
+        let letter = DeadLetter {
+            module: "organization".into(),
+            consumer: "organization-usage".into(),
+            event_id: created.event_id.clone(),
+            event_type: "instance.created".into(),
+            publisher: "instance".into(),
+            reason: "test".into(),
+            payload: created.payload.clone(),
+        };
+        organization.dead_letter(letter.clone()).await.expect("a module writes its own dead letters");
+        let kept = organization.dead_letters(10).await.expect("dead letters can be read");
+        assert_eq!(kept.len(), 1);
+        assert_eq!((kept[0].module.as_str(), kept[0].consumer.as_str()), ("organization", "organization-usage"));
+
+        // What the penetration test did: instance credentials publishing as the user service.
+        let grant = Payload::UserAuthorizationChanged(UserAuthorizationChanged::default());
+        let forged = publish(&instance, bus_message("org-1", grant.clone(), "user")).await;
+        assert!(forged.is_err(), "NATS refuses instance publishing user's events");
+        // Nor under its own name: only the types it owns.
+        let renamed = publish(&instance, bus_message("org-1", grant, "instance")).await;
+        assert!(renamed.is_err(), "NATS refuses a type instance does not own");
+        let foreign_letter = DeadLetter { module: "auth".into(), ..letter };
+        assert!(instance.dead_letter(foreign_letter).await.is_err(), "nor another module's dead letters");
+    }
+}

@@ -102,6 +102,7 @@ async fn a_consumer_handles_each_event_once(platform: &TestPlatform) {
             handler: Arc::new(Recorder(sender)),
         },
         subscription::Consumption {
+            module: "organization",
             bus: running.bus.clone(),
             database: Some(running.databases[&DatabaseGroup::Core].clone()),
             owner: complianceiq::event_owner,

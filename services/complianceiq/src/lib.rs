@@ -10,6 +10,7 @@ pub mod demo;
 mod event_owners;
 pub mod manifests;
 mod mesh_policy;
+pub mod nats_policy;
 pub use event_owners::{event_owner, events_of};
 pub use mesh_policy::{OPS_PORT, istio_manifests, policy as mesh_policy};
 

@@ -11,6 +11,7 @@ use complianceiq_kit::mesh::{MeshPolicy, TrustScope};
 use serde_json::{Value, json};
 
 use crate::mesh_policy::{OPS_PORT, istio_manifests, workload_labels};
+use crate::nats_policy::{ServerTls, password_variable, server_config};
 
 /// Generated files, relative to the repository root.
 pub const WORKLOADS_PATH: &str = "k8s/base/workloads.yaml";
@@ -18,6 +19,17 @@ pub const WORKLOADS_PATH: &str = "k8s/base/workloads.yaml";
 pub const CERTIFICATES_PATH: &str = "k8s/components/cert-manager/certificates.yaml";
 /// Istio PeerAuthentication and AuthorizationPolicy, for sidecar mode.
 pub const ISTIO_PATH: &str = "k8s/components/istio/istio-policy.yaml";
+/// The development NATS server's configuration: a user per module, TLS.
+pub const NATS_CONFIG_PATH: &str = "k8s/data/nats-config.yaml";
+/// Placeholders of the modules' NATS passwords.
+pub const NATS_USERS_PATH: &str = "k8s/base/nats-users.yaml";
+/// The development overlay's NATS passwords.
+pub const DEV_NATS_USERS_PATH: &str = "k8s/overlays/dev/nats-users.yaml";
+/// The platform's subjects and stream on NATS (the defaults of `serve`).
+const NATS_SUBJECT_PREFIX: &str = "complianceiq";
+const NATS_STREAM: &str = "COMPLIANCEIQ_EVENTS";
+/// Where the NATS server's CA certificate is mounted (dev: the nats-tls secret).
+const NATS_CA_DIR: &str = "/etc/complianceiq/nats";
 
 /// Where a container finds its mesh certificate (`<dir>/<module>/{tls.crt,tls.key,ca.crt}`).
 const MESH_CERT_DIR: &str = "/etc/complianceiq/mesh";
@@ -90,14 +102,20 @@ fn deployment(module: &Module) -> Value {
         json!({"name": "CIQ_TARGET", "value": name}),
         json!({"name": "CIQ_MESH_CERT_DIR", "value": MESH_CERT_DIR}),
         json!({"name": "OTEL_SERVICE_NAME", "value": format!("{name}-service")}),
+        // The module's own NATS user: the server lets it publish only its own events.
+        json!({"name": "CIQ_NATS_USER", "value": name}),
+        json!({"name": "CIQ_NATS_PASSWORD", "valueFrom": {"secretKeyRef": {"name": "complianceiq-nats-users", "key": password_variable(name)}}}),
     ];
     let mut mounts = vec![
         json!({"name": "mesh-certificate", "mountPath": format!("{MESH_CERT_DIR}/{name}"), "readOnly": true}),
+        json!({"name": "nats-ca", "mountPath": NATS_CA_DIR, "readOnly": true}),
         json!({"name": "data", "mountPath": "/var/lib/complianceiq"}),
     ];
     let mut volumes = vec![
         // Optional: behind an Istio sidecar (CIQ_MESH_MODE=sidecar) no certificate is mounted.
         json!({"name": "mesh-certificate", "secret": {"secretName": format!("{name}-service-mesh-tls"), "optional": true}}),
+        // The CA of the in-cluster NATS server (k8s/data); CIQ_NATS_CA_FILE points into it.
+        json!({"name": "nats-ca", "secret": {"secretName": "nats-tls", "optional": true, "items": [{"key": "ca.crt", "path": "ca.crt"}]}}),
         json!({"name": "data", "emptyDir": {"sizeLimit": "256Mi"}}),
     ];
     if name == "auth" {
@@ -262,9 +280,53 @@ pub fn certificates(modules: &[Module], scope: &TrustScope) -> String {
     )
 }
 
+/// The development NATS server's configuration (a ConfigMap): JetStream, TLS with the
+/// certificate cert-manager issues, a user per module with the permissions of
+/// [`crate::nats_policy`], passwords from the server's environment.
+fn nats_config(modules: &[Module]) -> String {
+    let tls = ServerTls { cert_file: "/etc/nats/tls/tls.crt".into(), key_file: "/etc/nats/tls/tls.key".into() };
+    let config = server_config(
+        modules,
+        NATS_SUBJECT_PREFIX,
+        NATS_STREAM,
+        "0.0.0.0:4222",
+        "/data",
+        |module| format!("${}", password_variable(module)),
+        Some(&tls),
+    );
+    documents(
+        header("event ownership, services/complianceiq/src/event_owners.rs"),
+        [json!({
+            "apiVersion": "v1",
+            "kind": "ConfigMap",
+            "metadata": {"name": "nats-config", "labels": {"app.kubernetes.io/name": "nats"}},
+            "data": {"nats.conf": format!("http: 8222\n{config}")},
+        })],
+    )
+}
+
+/// The modules' NATS passwords: placeholders in the base, obviously fake ones for dev.
+fn nats_users(modules: &[Module], value: impl Fn(&str) -> String) -> String {
+    let passwords: serde_json::Map<String, Value> =
+        modules.iter().map(|module| (password_variable(module.name.0), Value::String(value(module.name.0)))).collect();
+    documents(
+        header("module table, services/complianceiq/src/manifests.rs"),
+        [json!({
+            "apiVersion": "v1",
+            "kind": "Secret",
+            "metadata": {"name": "complianceiq-nats-users", "labels": {"app.kubernetes.io/part-of": "complianceiq"}},
+            "type": "Opaque",
+            "stringData": passwords,
+        })],
+    )
+}
+
 /// Every generated file: (path relative to the repository root, contents).
 pub fn render(modules: &[Module], policy: &MeshPolicy, scope: &TrustScope) -> Vec<(&'static str, String)> {
     vec![
+        (NATS_CONFIG_PATH, nats_config(modules)),
+        (NATS_USERS_PATH, nats_users(modules, |_| "REPLACE-ME".into())),
+        (DEV_NATS_USERS_PATH, nats_users(modules, |module| format!("dev-only-{module}"))),
         (WORKLOADS_PATH, workloads(modules)),
         (CERTIFICATES_PATH, certificates(modules, scope)),
         (
@@ -309,6 +371,14 @@ fn yaml(value: &Value, indent: usize, out: &mut String) {
                     Value::Array(items) if !items.is_empty() => {
                         out.push_str(&format!("{pad}{key}:\n"));
                         yaml(value, indent, out);
+                    }
+                    // A file's text (a config) reads best as a literal block.
+                    Value::String(text) if text.ends_with('\n') && !text.contains(['\t', '\r']) => {
+                        out.push_str(&format!("{pad}{key}: |\n"));
+                        for line in text.lines() {
+                            let line = if line.is_empty() { String::new() } else { format!("{pad}  {line}") };
+                            out.push_str(&format!("{line}\n"));
+                        }
                     }
                     scalar => out.push_str(&format!("{pad}{key}: {}\n", inline(scalar))),
                 }

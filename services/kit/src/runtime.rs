@@ -295,6 +295,7 @@ pub async fn start(
         let parts =
             (module.build)(context).await.map_err(|e| StartError(format!("building module {}: {e}", module.name)))?;
         let consumption = crate::subscription::Consumption {
+            module: module.name.0,
             bus: bus.clone(),
             database: module.database.and_then(|group| databases.get(&group).cloned()),
             owner: options.event_owner,

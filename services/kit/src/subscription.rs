@@ -55,6 +55,8 @@ pub fn durable_name(consumer: &str, pattern: &str) -> String {
 /// What every consumer of a process shares.
 #[derive(Clone)]
 pub struct Consumption {
+    /// The consuming module.
+    pub module: &'static str,
     /// Where events come from.
     pub bus: Arc<dyn EventBus>,
     /// The module's database, recording handled event ids.
@@ -100,6 +102,7 @@ pub async fn run(
     let mut streams = Vec::new();
     for event_type in &subscription.events {
         let spec = SubscriptionSpec {
+            module: consumption.module.to_string(),
             pattern: event_type.as_str().to_string(),
             durable_name: Some(durable_name(subscription.consumer, event_type.as_str())),
         };
@@ -198,6 +201,7 @@ async fn consume(subscription: &Subscription, consumption: &Consumption, deliver
 /// written, the delivery stays unsettled so the broker offers it again.
 async fn dead_letter(consumption: &Consumption, consumer: &'static str, delivery: &Delivery, reason: String) {
     let letter = DeadLetter {
+        module: consumption.module.to_string(),
         consumer: consumer.to_string(),
         event_id: delivery.event.id.clone(),
         event_type: delivery.routed_type.clone(),

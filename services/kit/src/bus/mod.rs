@@ -48,6 +48,8 @@ pub enum BusError {
 /// What a consumer wants.
 #[derive(Clone, Debug)]
 pub struct SubscriptionSpec {
+    /// The subscribing module: dead letters it writes go under its name.
+    pub module: String,
     /// Event types to receive: `organization.created`, `organization.*`, `>`.
     pub pattern: String,
     /// A durable consumer name resumes where it stopped and receives events published
@@ -117,6 +119,8 @@ pub(crate) struct Route {
 /// An event a consumer gave up on, kept for inspection and replay.
 #[derive(Clone, Debug)]
 pub struct DeadLetter {
+    /// The module whose consumer gave up.
+    pub module: String,
     /// The consumer that gave up.
     pub consumer: String,
     /// The event id, when the envelope decoded.

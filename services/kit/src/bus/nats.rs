@@ -143,7 +143,8 @@ impl DeadLetterWriter {
         headers.insert("Ciq-Event-Type", one_line(&letter.event_type).as_str());
         headers.insert("Ciq-Publisher", one_line(&letter.publisher).as_str());
         headers.insert("Ciq-Reason", one_line(&letter.reason).as_str());
-        let subject = format!("{}.deadletter.{}", self.subject_prefix, letter.consumer);
+        // Under the module's name, the only dead-letter subjects its credentials may publish to.
+        let subject = format!("{}.deadletter.{}.{}", self.subject_prefix, letter.module, letter.consumer);
         self.jetstream
             .publish_with_headers(subject, headers, letter.payload)
             .await
@@ -176,6 +177,7 @@ impl EventBus for NatsBus {
     async fn subscribe(&self, spec: SubscriptionSpec) -> Result<DeliveryStream, BusError> {
         validate_pattern(&spec.pattern)?;
         let consumer_name = spec.durable_name.clone().unwrap_or_else(|| "ephemeral".into());
+        let module = spec.module.clone();
         let mut config = consumer::pull::Config {
             filter_subject: self.subject("*", &spec.pattern),
             ack_policy: consumer::AckPolicy::Explicit,
@@ -204,7 +206,8 @@ impl EventBus for NatsBus {
             DeadLetterWriter { jetstream: self.jetstream.clone(), subject_prefix: self.subject_prefix.clone() };
         let prefix = self.subject_prefix.clone();
         let deliveries = messages.filter_map(move |message| {
-            let (writer, prefix, consumer_name) = (writer.clone(), prefix.clone(), consumer_name.clone());
+            let (writer, prefix, consumer_name, module) =
+                (writer.clone(), prefix.clone(), consumer_name.clone(), module.clone());
             async move {
                 let message = match message {
                     Ok(message) => message,
@@ -229,6 +232,7 @@ impl EventBus for NatsBus {
                         tracing::error!(subject = %message.subject, %reason, "dead-lettering an event");
                         let route = route.unwrap_or(Route { publisher: String::new(), event_type: String::new() });
                         let letter = DeadLetter {
+                            module,
                             consumer: consumer_name,
                             event_id: String::new(),
                             event_type: route.event_type,
@@ -271,8 +275,11 @@ impl EventBus for NatsBus {
             let Ok(message) = stream.get_raw_message(sequence).await else { continue };
             let header =
                 |name: &str| message.headers.get(name).map(|value| value.as_str().to_string()).unwrap_or_default();
+            let mut subject = message.subject.as_str().rsplit('.');
+            let (consumer, module) = (subject.next().unwrap_or_default(), subject.next().unwrap_or_default());
             letters.push(DeadLetter {
-                consumer: message.subject.as_str().rsplit('.').next().unwrap_or_default().to_string(),
+                module: module.to_string(),
+                consumer: consumer.to_string(),
                 event_id: header("Ciq-Event-Id"),
                 event_type: header("Ciq-Event-Type"),
                 publisher: header("Ciq-Publisher"),
