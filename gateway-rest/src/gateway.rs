@@ -15,7 +15,7 @@ use bytes::Bytes;
 use complianceiq_kit::auth::Identity;
 use complianceiq_kit::auth::layer::AccessControl;
 use complianceiq_kit::cache::{Cache, RateDecision};
-use complianceiq_kit::context::REQUEST_ID_HEADER;
+use complianceiq_kit::context::{CLIENT_ADDRESS_HEADER, REQUEST_ID_HEADER, client_among_hops};
 use complianceiq_kit::error::ApiError;
 use complianceiq_kit::mesh::MeshChannel;
 use complianceiq_kit::metrics::Metrics;
@@ -37,9 +37,19 @@ use crate::routes::{Lookup, Route, RouteTable};
 use crate::status::{http_status, retry_after_seconds, status_json};
 use crate::transcode;
 
-/// Headers a client may not set: identities are established by the gateway from the token.
-const IDENTITY_HEADERS: [&str; 6] =
-    ["x-user-id", "x-organization-id", "x-roles", "x-permissions", "x-authenticated-user", "x-forwarded-for"];
+/// Headers a client may not set: identities are established by the gateway from the token,
+/// the client address from the connection, and a module's identity from its certificate
+/// (a client's `x-forwarded-client-cert` would claim one in sidecar mode).
+const IDENTITY_HEADERS: [&str; 8] = [
+    "x-user-id",
+    "x-organization-id",
+    "x-roles",
+    "x-permissions",
+    "x-authenticated-user",
+    "x-forwarded-for",
+    CLIENT_ADDRESS_HEADER,
+    "x-forwarded-client-cert",
+];
 /// Headers copied from a REST request to the gRPC call (besides `Grpc-Metadata-*`).
 const FORWARDED_HEADERS: [&str; 4] = ["authorization", "x-request-id", "traceparent", "tracestate"];
 /// Headers of the HTTP/2 hop itself, never taken from a client's `Grpc-Metadata-*`.
@@ -68,7 +78,8 @@ pub struct Settings {
     pub client_limit: u32,
     pub tenant_limit: u32,
     pub rate_period: Duration,
-    pub trust_forwarded_for: bool,
+    /// Proxies in front of the gateway that append to X-Forwarded-For.
+    pub trusted_proxies: usize,
 }
 
 /// The gateway.
@@ -371,16 +382,18 @@ impl Gateway {
     }
 
     fn client_address(&self, headers: &HeaderMap, peer: SocketAddr) -> IpAddr {
-        if self.settings.trust_forwarded_for
-            && let Some(address) = headers
-                .get("x-forwarded-for")
-                .and_then(|v| v.to_str().ok())
-                .and_then(|v| v.split(',').next())
-                .and_then(|v| v.trim().parse().ok())
-        {
-            return address;
+        if self.settings.trusted_proxies == 0 {
+            return peer.ip();
         }
-        peer.ip()
+        // Every X-Forwarded-For line, in order; an unparsable hop ends the chain there.
+        let hops: Vec<IpAddr> = headers
+            .get_all("x-forwarded-for")
+            .iter()
+            .filter_map(|value| value.to_str().ok())
+            .flat_map(|value| value.split(','))
+            .map_while(|hop| hop.trim().parse().ok())
+            .collect();
+        client_among_hops(&hops, peer.ip(), self.settings.trusted_proxies)
     }
 
     fn origin_allowed(&self, origin: &HeaderValue) -> bool {
@@ -615,6 +628,7 @@ impl Gateway {
         }
         forwarded.insert(REQUEST_ID_HEADER, header_value(request_id));
         forwarded.insert("x-forwarded-for", header_value(client));
+        forwarded.insert(CLIENT_ADDRESS_HEADER, header_value(client));
         MetadataMap::from_headers(forwarded)
     }
 
@@ -732,6 +746,7 @@ impl Gateway {
         parts.headers.remove(header::HOST);
         parts.version = http::Version::HTTP_2;
         parts.headers.insert("x-forwarded-for", header_value(client));
+        parts.headers.insert(CLIENT_ADDRESS_HEADER, header_value(client));
         parts.headers.insert(REQUEST_ID_HEADER, header_value(request_id));
         let request = Request::from_parts(parts, Body::new(Limited::new(body, self.settings.max_body_bytes)));
         let forward = tower::service_fn(move |request: Request<Body>| {

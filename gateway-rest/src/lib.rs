@@ -100,7 +100,7 @@ async fn build(context: ModuleContext) -> Result<ModuleParts, BuildError> {
         client_limit: config.client_per_minute.max(1),
         tenant_limit: config.tenant_per_minute.max(1),
         rate_period: Duration::from_secs(config.rate_period_seconds.max(1)),
-        trust_forwarded_for: context.config.security.trust_forwarded_for,
+        trusted_proxies: usize::from(context.config.security.trusted_proxies),
     };
     let gateway = Arc::new(
         Gateway::new(

@@ -167,7 +167,7 @@ async fn edge() -> Edge {
         client_limit: 10_000,
         tenant_limit: 10_000,
         rate_period: Duration::from_secs(60),
-        trust_forwarded_for: false,
+        trusted_proxies: 0,
     };
     let gateway = Gateway::new(
         pool,

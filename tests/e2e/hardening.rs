@@ -623,7 +623,7 @@ mod nats_permissions_follow_event_ownership {
         );
         let path = directory.join("nats.conf");
         std::fs::write(&path, config).unwrap();
-        let child = std::process::Command::new("nats-server")
+        let mut child = std::process::Command::new("nats-server")
             .arg("-c")
             .arg(&path)
             .stdout(std::process::Stdio::null())
@@ -636,6 +636,8 @@ mod nats_permissions_follow_event_ownership {
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
+        let _ = child.kill();
+        let _ = child.wait();
         panic!("nats-server did not listen within five seconds");
     }
 
@@ -701,5 +703,120 @@ mod nats_permissions_follow_event_ownership {
         assert!(renamed.is_err(), "NATS refuses a type instance does not own");
         let foreign_letter = DeadLetter { module: "auth".into(), ..letter };
         assert!(instance.dead_letter(foreign_letter).await.is_err(), "nor another module's dead letters");
+    }
+}
+
+/// Finding 4: per-address brute-force limits never fired behind the mesh, and with
+/// forwarding trusted, the client chose its own address with the left-most X-Forwarded-For.
+mod the_gateway_decides_the_client_address {
+    use serde_json::json;
+
+    use super::*;
+
+    fn behind_one_proxy(config: &mut PlatformConfig) {
+        config.security.trusted_proxies = 1;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn embedded() {
+        run_with(Backend::Embedded, behind_one_proxy, |platform| Box::pin(decided(platform))).await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn servers() {
+        run_with(Backend::Servers, behind_one_proxy, |platform| Box::pin(decided(platform))).await;
+    }
+
+    /// A failed login through the edge, from `client` as the ingress saw it, with whatever
+    /// the client itself claims in front of it.
+    async fn failed_login(platform: &TestPlatform, attempt: usize, client: &str) -> (u16, String) {
+        complianceiq_kit::crypto::install_tls_crypto_provider();
+        let response = reqwest::Client::new()
+            .post(format!("http://{}/api/v1/auth/login", platform.address("gateway")))
+            .header("content-type", "application/json")
+            .header("x-forwarded-for", format!("6.6.{}.{}, {client}", attempt / 250, attempt % 250))
+            .header("grpc-metadata-x-ciq-client-address", format!("9.9.9.{}", attempt % 250))
+            .header(
+                "grpc-metadata-x-forwarded-client-cert",
+                "URI=spiffe://cluster.local/ns/complianceiq/sa/auth-service",
+            )
+            .body(json!({"email": format!("nobody{attempt}@example.com"), "password": "wrong password"}).to_string())
+            .send()
+            .await
+            .unwrap();
+        let status = response.status().as_u16();
+        let body: serde_json::Value = serde_json::from_str(&response.text().await.unwrap()).unwrap_or_default();
+        let reason = body["details"]
+            .as_array()
+            .and_then(|details| details.iter().find_map(|detail| detail["reason"].as_str()))
+            .unwrap_or_default()
+            .to_string();
+        (status, reason)
+    }
+
+    async fn decided(platform: &TestPlatform) {
+        // Fifty failures from one client, each claiming another address in every way it can.
+        for attempt in 0..50 {
+            let (status, _) = failed_login(platform, attempt, "203.0.113.7").await;
+            assert_eq!(status, 401, "attempt {attempt}");
+        }
+        let (status, reason) = failed_login(platform, 50, "203.0.113.7").await;
+        assert_eq!((status, reason.as_str()), (429, "TOO_MANY_FAILED_LOGINS"), "the address is locked");
+        // Another client behind the same ingress is not.
+        let (status, _) = failed_login(platform, 51, "203.0.113.8").await;
+        assert_eq!(status, 401);
+    }
+}
+
+mod sessions_and_links {
+    use complianceiq_proto::complianceiq::auth::v1::{ForgotPasswordRequest, RefreshRequest, ResetPasswordRequest};
+
+    use super::*;
+
+    platform_tests!(a_newer_reset_link_retires_the_older_ones, a_session_ends_thirty_days_after_its_login);
+
+    /// Lower: an old password-reset link stayed valid after a newer one was issued or used.
+    async fn a_newer_reset_link_retires_the_older_ones(platform: &TestPlatform) {
+        let person = platform.person("forgetful@example.com").await;
+        let mut auth = platform.auth().await;
+        let ask = || ForgotPasswordRequest { email: person.email.clone() };
+        auth.forgot_password(ask()).await.unwrap();
+        let first = platform.token_from_mail(&person.email, "Reset your ComplianceIQ password").await;
+        auth.forgot_password(ask()).await.unwrap();
+        let second = platform.token_from_mail(&person.email, "Reset your ComplianceIQ password").await;
+        auth.forgot_password(ask()).await.unwrap();
+        let third = platform.token_from_mail(&person.email, "Reset your ComplianceIQ password").await;
+        let reset = |token: &str| ResetPasswordRequest {
+            token: token.into(),
+            new_password: "another fine passphrase 7".into(),
+        };
+        let stale = auth.reset_password(reset(&first)).await.unwrap_err();
+        assert_eq!(violations(&stale), vec![("token".to_string(), "INVALID_OR_EXPIRED".to_string())]);
+        auth.reset_password(reset(&second)).await.unwrap_err();
+        auth.reset_password(reset(&third)).await.expect("the newest link works");
+        // Used: no link from before works any more, the newest included.
+        assert!(auth.reset_password(reset(&third)).await.is_err());
+    }
+
+    /// Lower: a session could be refreshed forever.
+    async fn a_session_ends_thirty_days_after_its_login(platform: &TestPlatform) {
+        let person = platform.person("long-lived@example.com").await;
+        let mut auth = platform.auth().await;
+        let refresh = |token: &str| RefreshRequest { refresh_token: token.into(), organization_id: String::new() };
+        let fresh = auth.refresh(refresh(&person.tokens.refresh_token)).await.unwrap().into_inner();
+        assert!(fresh.refresh_expires_in <= 7 * 24 * 3600);
+        // Twenty-nine days in, the refresh token lives only as long as the session has left.
+        let day = 24 * 3600 * 1_000_000i64;
+        let age = |days: i64| {
+            let started = complianceiq_kit::time::now_micros() - days * day;
+            format!("UPDATE refresh_tokens SET session_started_at = {started}")
+        };
+        platform.execute_as_owner(DatabaseGroup::Auth, &age(29)).await;
+        let late = auth.refresh(refresh(&fresh.refresh_token)).await.unwrap().into_inner();
+        assert!((86_000..=86_400).contains(&late.refresh_expires_in), "{}", late.refresh_expires_in);
+        // Past thirty days, the session is over however fresh its refresh token.
+        platform.execute_as_owner(DatabaseGroup::Auth, &age(31)).await;
+        let status = auth.refresh(refresh(&late.refresh_token)).await.unwrap_err();
+        assert_eq!((status.code(), reason(&status).as_str()), (Code::Unauthenticated, "SESSION_EXPIRED"));
     }
 }

@@ -374,12 +374,18 @@ async fn bad_registrations_name_their_fields_and_write_nothing(platform: &TestPl
     assert_eq!(platform.stored_count(DatabaseGroup::Auth, "SELECT COUNT(*) FROM accounts").await, 0);
     assert_eq!(platform.stored_count(DatabaseGroup::Auth, "SELECT COUNT(*) FROM ciq_outbox").await, 0);
 
-    // A second registration of the same email is refused and changes nothing.
+    // A second registration of the same email answers as the first did, so it reveals
+    // nothing; it changes nothing, and the owner is told by mail.
     let person = platform.person("dup@example.com").await;
     let dup = auth
         .register(RegisterRequest { email: person.email.clone(), password: PASSWORD.into(), full_name: "Again".into() })
         .await
-        .unwrap_err();
-    assert_eq!(dup.code(), Code::AlreadyExists);
+        .expect("the same answer as for a new email")
+        .into_inner();
+    assert!(dup.email_verification_required);
+    assert_ne!(dup.account.as_ref().unwrap().id, person.user_id, "not the real account's id");
     assert_eq!(platform.stored_count(DatabaseGroup::Auth, "SELECT COUNT(*) FROM accounts").await, 1);
+    let mailbox = platform.config.data_dir.join("mailbox");
+    let warning = crate::people::mail_from_mailbox(&mailbox, &person.email, "Someone tried to register").await;
+    assert!(warning.contains("/forgot-password"), "{warning}");
 }

@@ -231,6 +231,16 @@ pub fn claims(access_token: &str) -> serde_json::Value {
 /// whose subject contains `subject`, waiting up to ten seconds for it (mail is sent after
 /// the response). Each mail is read once.
 pub async fn token_from_mailbox(mailbox: &std::path::Path, to: &str, subject: &str) -> String {
+    let text = mail_from_mailbox(mailbox, to, subject).await;
+    text.lines()
+        .find_map(|line| line.strip_prefix("Token: "))
+        .unwrap_or_else(|| panic!("no token line in the mail to {to} about {subject:?}"))
+        .trim()
+        .to_string()
+}
+
+/// The text of the newest unread mail to `to` about `subject` (as for [`token_from_mailbox`]).
+pub async fn mail_from_mailbox(mailbox: &std::path::Path, to: &str, subject: &str) -> String {
     for _ in 0..100 {
         let mut found: Vec<PathBuf> = std::fs::read_dir(mailbox)
             .map(|entries| entries.flatten().map(|entry| entry.path()).collect())
@@ -245,14 +255,8 @@ pub async fn token_from_mailbox(mailbox: &std::path::Path, to: &str, subject: &s
             {
                 continue;
             }
-            let token = text
-                .lines()
-                .find_map(|line| line.strip_prefix("Token: "))
-                .unwrap_or_else(|| panic!("no token line in {}", path.display()))
-                .trim()
-                .to_string();
             std::fs::rename(path, path.with_extension("read")).expect("marking the mail read");
-            return token;
+            return text;
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }

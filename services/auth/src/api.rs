@@ -32,6 +32,8 @@ use crate::store::{self, Account, EmailPurpose, IssuedAccess, Membership, State}
 use crate::{password, totp};
 
 const REFRESH_TOKEN_SECONDS: i64 = 7 * 24 * 3600;
+/// However often it is refreshed, a session ends this long after its login.
+const SESSION_SECONDS: i64 = 30 * 24 * 3600;
 const VERIFY_EMAIL_SECONDS: i64 = 24 * 3600;
 const RESET_PASSWORD_SECONDS: i64 = 3600;
 const MFA_ENROLLMENT_SECONDS: i64 = 600;
@@ -62,7 +64,6 @@ pub struct AuthApi {
     pub(crate) mailer: Arc<dyn Mailer>,
     pub(crate) secrets: Arc<SecretBox>,
     pub(crate) public_url: String,
-    pub(crate) trust_forwarded_for: bool,
     /// A hash of a random password: checked when the email is unknown, so that answer takes
     /// as long as a wrong password and does not reveal which emails exist.
     pub(crate) decoy_hash: String,
@@ -104,10 +105,16 @@ fn normalized_recovery_code(code: &str) -> String {
     code.chars().filter(|c| c.is_ascii_alphanumeric()).collect::<String>().to_ascii_uppercase()
 }
 
+/// 16 symbols of 32 (80 bits): `XXXX-XXXX-XXXX-XXXX`, unambiguous letters and digits.
 fn new_recovery_code() -> String {
     let alphabet = b"ABCDEFGHJKLMNPQRSTUVWXYZ23456789";
-    let code: String = random_bytes(10).iter().map(|b| alphabet[(*b as usize) % alphabet.len()] as char).collect();
-    format!("{}-{}", &code[..5], &code[5..])
+    // 256 is a multiple of 32: no bias.
+    let code: String = random_bytes(16).iter().map(|b| alphabet[(*b as usize) % alphabet.len()] as char).collect();
+    format!("{}-{}-{}-{}", &code[..4], &code[4..8], &code[8..12], &code[12..])
+}
+
+fn recovery_context(user: UserId) -> String {
+    format!("recovery-code:{user}")
 }
 
 impl AuthApi {
@@ -137,6 +144,11 @@ impl AuthApi {
         let now = time::now_micros();
         let token = random_token();
         let expires = now + lifetime_seconds * MICROS;
+        if purpose == EmailPurpose::ResetPassword {
+            // Only the newest reset link works. (Verification links all may: any one proves
+            // the address.)
+            store::retire_email_tokens(tx, account.id, purpose, now).await?;
+        }
         store::insert_email_token(tx, &sha256_hex(token.as_bytes()), account.id, purpose, expires, now).await?;
         Ok(token)
     }
@@ -328,9 +340,16 @@ impl AuthApi {
         tx: &mut GlobalTx,
         account: &mut Account,
         membership: Option<&Membership>,
-        family: Option<String>,
+        session: Option<&store::RefreshToken>,
         now: i64,
     ) -> Result<TokenPair, ApiError> {
+        let (family, session_started_at) = match session {
+            Some(previous) => (previous.family_id.clone(), previous.session_started_at),
+            None => (uuid::Uuid::now_v7().to_string(), now),
+        };
+        // A refresh token never outlives its session.
+        let refresh_expires_at =
+            (now + REFRESH_TOKEN_SECONDS * MICROS).min(session_started_at + SESSION_SECONDS * MICROS);
         let issued_at = seconds(now);
         let mut permissions: Vec<String> = membership.map(|m| m.permissions.clone()).unwrap_or_default();
         for personal in PERSONAL_PERMISSIONS {
@@ -360,16 +379,17 @@ impl AuthApi {
             tx,
             &store::RefreshToken {
                 id: uuid::Uuid::now_v7().to_string(),
-                family_id: family.unwrap_or_else(|| uuid::Uuid::now_v7().to_string()),
+                family_id: family,
                 user_id: account.id,
                 organization_id: claims.organization_id.clone(),
                 token_hash: sha256_hex(refresh_token.as_bytes()),
                 access_token_id: claims.jti.clone(),
                 access_expires_at: claims.exp,
-                expires_at: now + REFRESH_TOKEN_SECONDS * MICROS,
+                expires_at: refresh_expires_at,
                 created_at: now,
                 rotated_at: None,
                 revoked_at: None,
+                session_started_at,
             },
         )
         .await?;
@@ -382,7 +402,7 @@ impl AuthApi {
             refresh_token,
             token_type: "Bearer".into(),
             expires_in: jwt::ACCESS_TOKEN_SECONDS as i32,
-            refresh_expires_in: REFRESH_TOKEN_SECONDS as i32,
+            refresh_expires_in: ((refresh_expires_at - now) / MICROS) as i32,
             organization_id: claims.organization_id.unwrap_or_default(),
         })
     }
@@ -410,8 +430,11 @@ impl AuthApi {
                 None => false,
             });
         }
-        let hash = sha256_hex(normalized_recovery_code(code).as_bytes());
-        store::use_recovery_code(tx, account.id, &hash, now).await
+        let normalized = normalized_recovery_code(code);
+        let mut candidates = self.secrets.keyed_hashes(normalized.as_bytes(), &recovery_context(account.id));
+        // Codes issued before keyed hashes were stored as plain SHA-256.
+        candidates.push(sha256_hex(normalized.as_bytes()));
+        store::use_recovery_code(tx, account.id, &candidates, now).await
     }
 
     async fn register(
@@ -448,10 +471,23 @@ impl AuthApi {
         };
         let mut tx = self.database.global_write().await?;
         if !store::insert_account(&mut tx, &account).await? {
-            return Err(ApiError::AlreadyExists {
-                resource_type: "Account",
-                name: account.email.clone(),
-                message: "an account with this email exists; log in or reset its password".into(),
+            tx.commit().await?;
+            // The same answer as for a new account, so registration cannot tell who has one;
+            // the owner hears of it in their mailbox.
+            self.send_later(Mail {
+                to: account.email.clone(),
+                subject: "Someone tried to register with your email".into(),
+                body: format!(
+                    "Hello,\n\nsomeone tried to create a ComplianceIQ account with this address, which already has \
+                     one. If it was you, sign in, or reset your password here:\n\n{}/forgot-password\n\nIf not, \
+                     you need do nothing.\n",
+                    self.public_url.trim_end_matches('/')
+                ),
+            });
+            tracing::info!("registration for an existing email; the owner was told by mail");
+            return Ok(RegisterResponse {
+                account: Some(Self::account_message(&account, &[])),
+                email_verification_required: true,
             });
         }
         let token = Self::new_email_token(&mut tx, &account, EmailPurpose::VerifyEmail, VERIFY_EMAIL_SECONDS).await?;
@@ -621,6 +657,9 @@ impl AuthApi {
         if stored.expires_at <= now {
             return Err(unauthenticated("REFRESH_TOKEN_EXPIRED", "the refresh token expired; log in again"));
         }
+        if stored.session_started_at + SESSION_SECONDS * MICROS <= now {
+            return Err(unauthenticated("SESSION_EXPIRED", "sessions last 30 days from login; log in again"));
+        }
         let mut account = store::account_by_id(&mut tx, stored.user_id)
             .await?
             .filter(|account| account.state == State::Active)
@@ -635,7 +674,7 @@ impl AuthApi {
         };
         // A policy that changed since sign-in applies from the next refresh on.
         check_mfa_policy(&account, membership)?;
-        let tokens = self.issue(&mut tx, &mut account, membership, Some(stored.family_id.clone()), now).await?;
+        let tokens = self.issue(&mut tx, &mut account, membership, Some(&stored), now).await?;
         tx.commit().await?;
         Ok(tokens)
     }
@@ -733,6 +772,7 @@ impl AuthApi {
         }
         account.updated_at = now;
         store::update_account(&mut tx, &account).await?;
+        store::retire_email_tokens(&mut tx, account.id, EmailPurpose::ResetPassword, now).await?;
         let issued = store::revoke(&mut tx, store::Sessions::User(account.id), "password_reset", now).await?;
         tx.commit().await?;
         self.revoke_access(&issued).await?;
@@ -891,8 +931,12 @@ impl AuthApi {
             ApiError::invalid_field("code", "INCORRECT", "code does not match; check the authenticator app's clock")
         })?;
         let codes: Vec<String> = (0..RECOVERY_CODES).map(|_| new_recovery_code()).collect();
-        let hashes: Vec<String> =
-            codes.iter().map(|code| sha256_hex(normalized_recovery_code(code).as_bytes())).collect();
+        let hashes: Vec<String> = codes
+            .iter()
+            .map(|code| {
+                self.secrets.keyed_hash(normalized_recovery_code(code).as_bytes(), &recovery_context(account.id))
+            })
+            .collect();
         account.mfa_secret = Some(pending);
         account.mfa_enabled = true;
         account.mfa_pending_secret = None;
@@ -907,7 +951,7 @@ impl AuthApi {
     }
 
     fn address<T>(&self, request: &Request<T>) -> Option<IpAddr> {
-        client_address(request, self.trust_forwarded_for)
+        client_address(request)
     }
 }
 

@@ -22,7 +22,8 @@ use tokio_util::sync::CancellationToken;
 
 pub use keys::{KeyRing, KeyStore};
 
-const MIGRATIONS: &[Migration] = &[migration!(1, "0001_accounts"), migration!(2, "0002_organization_policies")];
+const MIGRATIONS: &[Migration] =
+    &[migration!(1, "0001_accounts"), migration!(2, "0002_organization_policies"), migration!(3, "0003_session_start")];
 /// How often expired tokens are deleted.
 const CLEANUP_INTERVAL: Duration = Duration::from_secs(3600);
 
@@ -64,7 +65,6 @@ async fn build(context: ModuleContext) -> Result<ModuleParts, BuildError> {
         mailer: context.mailer.clone(),
         secrets: context.secrets.clone(),
         public_url: context.config.mail.public_url.clone(),
-        trust_forwarded_for: context.config.security.trust_forwarded_for,
         decoy_hash,
     };
 

@@ -211,6 +211,23 @@ pub async fn insert_email_token(
 }
 
 /// Uses an unexpired, unused email token; returns its user. A token works once.
+/// Retires the unused tokens of `user` for `purpose`: a newer link, or a completed reset,
+/// makes older links worthless.
+pub async fn retire_email_tokens(
+    tx: &mut GlobalTx,
+    user: UserId,
+    purpose: EmailPurpose,
+    now: i64,
+) -> Result<(), ApiError> {
+    sqlx::query("UPDATE email_tokens SET used_at = $3 WHERE user_id = $1 AND purpose = $2 AND used_at IS NULL")
+        .bind(user.to_string())
+        .bind(purpose.as_str())
+        .bind(now)
+        .execute(tx.connection())
+        .await?;
+    Ok(())
+}
+
 pub async fn consume_email_token(
     tx: &mut GlobalTx,
     token_hash: &str,
@@ -243,13 +260,15 @@ pub struct RefreshToken {
     pub created_at: i64,
     pub rotated_at: Option<i64>,
     pub revoked_at: Option<i64>,
+    /// When the session's first login happened.
+    pub session_started_at: i64,
 }
 
 /// Stores a refresh token.
 pub async fn insert_refresh_token(tx: &mut GlobalTx, token: &RefreshToken) -> Result<(), ApiError> {
     sqlx::query(
         "INSERT INTO refresh_tokens (id, family_id, user_id, organization_id, token_hash, access_token_id, \
-         access_expires_at, expires_at, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+         access_expires_at, expires_at, created_at, session_started_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
     )
     .bind(&token.id)
     .bind(&token.family_id)
@@ -260,6 +279,7 @@ pub async fn insert_refresh_token(tx: &mut GlobalTx, token: &RefreshToken) -> Re
     .bind(token.access_expires_at)
     .bind(token.expires_at)
     .bind(token.created_at)
+    .bind(token.session_started_at)
     .execute(tx.connection())
     .await?;
     Ok(())
@@ -269,7 +289,8 @@ pub async fn insert_refresh_token(tx: &mut GlobalTx, token: &RefreshToken) -> Re
 pub async fn refresh_token_by_hash(tx: &mut GlobalTx, token_hash: &str) -> Result<Option<RefreshToken>, ApiError> {
     let row = sqlx::query(
         "SELECT id, family_id, user_id, organization_id, token_hash, access_token_id, access_expires_at, \
-         expires_at, created_at, rotated_at, revoked_at FROM refresh_tokens WHERE token_hash = $1",
+         expires_at, created_at, rotated_at, revoked_at, COALESCE(session_started_at, created_at) AS session_started_at \
+         FROM refresh_tokens WHERE token_hash = $1",
     )
     .bind(token_hash)
     .fetch_optional(tx.connection())
@@ -287,6 +308,7 @@ pub async fn refresh_token_by_hash(tx: &mut GlobalTx, token_hash: &str) -> Resul
         created_at: row.try_get("created_at")?,
         rotated_at: row.try_get("rotated_at")?,
         revoked_at: row.try_get("revoked_at")?,
+        session_started_at: row.try_get("session_started_at")?,
     }))
 }
 
@@ -383,16 +405,28 @@ pub async fn replace_recovery_codes(tx: &mut GlobalTx, user: UserId, code_hashes
     Ok(())
 }
 
-/// Uses a recovery code once; false if unknown or used.
-pub async fn use_recovery_code(tx: &mut GlobalTx, user: UserId, code_hash: &str, now: i64) -> Result<bool, ApiError> {
-    let updated =
-        sqlx::query("UPDATE recovery_codes SET used_at = $3 WHERE user_id = $1 AND code_hash = $2 AND used_at IS NULL")
-            .bind(user.to_string())
-            .bind(code_hash)
-            .bind(now)
-            .execute(tx.connection())
-            .await?;
-    Ok(updated.rows_affected() == 1)
+/// Uses a recovery code once, given the hashes it may be stored as (one per key); false if
+/// unknown or used.
+pub async fn use_recovery_code(
+    tx: &mut GlobalTx,
+    user: UserId,
+    code_hashes: &[String],
+    now: i64,
+) -> Result<bool, ApiError> {
+    for code_hash in code_hashes {
+        let updated = sqlx::query(
+            "UPDATE recovery_codes SET used_at = $3 WHERE user_id = $1 AND code_hash = $2 AND used_at IS NULL",
+        )
+        .bind(user.to_string())
+        .bind(code_hash)
+        .bind(now)
+        .execute(tx.connection())
+        .await?;
+        if updated.rows_affected() == 1 {
+            return Ok(true);
+        }
+    }
+    Ok(false)
 }
 
 /// What a person may do in one organization (the auth service's copy).

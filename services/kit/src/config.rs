@@ -227,9 +227,11 @@ pub struct SecurityConfig {
     /// Default `<data-dir>/keys/encryption-keys`, generated in dev; required by `serve`.
     #[arg(long = "encryption-keys", env = "CIQ_ENCRYPTION_KEYS", hide_env_values = true)]
     pub encryption_keys: Option<String>,
-    /// Take the client address from X-Forwarded-For (set it behind the gateway only).
-    #[arg(long = "trust-forwarded-for", env = "CIQ_TRUST_FORWARDED_FOR", default_value_t = false)]
-    pub trust_forwarded_for: bool,
+    /// Proxies in front of the gateway that append to X-Forwarded-For (an ingress
+    /// controller: 1). The client is the right-most address they did not add; with 0 the
+    /// TCP peer, and the header is ignored.
+    #[arg(long = "trusted-proxies", env = "CIQ_TRUSTED_PROXIES", default_value_t = 0)]
+    pub trusted_proxies: u8,
 }
 
 /// Outgoing mail.

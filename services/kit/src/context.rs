@@ -44,20 +44,39 @@ impl RequestContext {
     }
 }
 
-/// The client's IP address: the first X-Forwarded-For entry when the platform sits behind a
-/// proxy that sets it (`trust_forwarded_for`), else the TCP peer.
-pub fn client_address<T>(request: &tonic::Request<T>, trust_forwarded_for: bool) -> Option<std::net::IpAddr> {
-    if trust_forwarded_for
-        && let Some(first) = request
-            .metadata()
-            .get("x-forwarded-for")
-            .and_then(|value| value.to_str().ok())
-            .and_then(|value| value.split(',').next())
-            .and_then(|value| value.trim().parse().ok())
-    {
-        return Some(first);
+/// The header in which the gateway tells a module the client's address. Module servers
+/// accept it from the gateway's mesh identity only (see `mesh::policy`), and the gateway
+/// removes it from what clients send, so nobody else can choose the address limits key on.
+pub const CLIENT_ADDRESS_HEADER: &str = "x-ciq-client-address";
+
+/// The client address the gateway established, as authenticated request context.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ClientAddress(pub std::net::IpAddr);
+
+/// The client's IP address: as the gateway established it for a call through the edge,
+/// else the TCP peer of a direct call.
+pub fn client_address<T>(request: &tonic::Request<T>) -> Option<std::net::IpAddr> {
+    match request.extensions().get::<ClientAddress>() {
+        Some(ClientAddress(address)) => Some(*address),
+        None => request.remote_addr().map(|address| address.ip()),
     }
-    request.remote_addr().map(|address| address.ip())
+}
+
+/// The client among the hops of `X-Forwarded-For` (left to right, as proxies append them)
+/// and the TCP `peer`, given how many proxies in front of the gateway are trusted: the
+/// right-most address no trusted proxy added. Entries further left are whatever the client
+/// wrote and are never used.
+pub fn client_among_hops(
+    forwarded_for: &[std::net::IpAddr],
+    peer: std::net::IpAddr,
+    trusted_proxies: usize,
+) -> std::net::IpAddr {
+    if trusted_proxies == 0 {
+        return peer;
+    }
+    // The peer is the last trusted proxy; each further one appended the hop before it.
+    let index = forwarded_for.len().saturating_sub(trusted_proxies);
+    forwarded_for.get(index).copied().unwrap_or(peer)
 }
 
 fn is_printable_token(value: &str, max: usize) -> bool {
@@ -67,6 +86,20 @@ fn is_printable_token(value: &str, max: usize) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_client_is_the_right_most_hop_no_trusted_proxy_added() {
+        let ip = |text: &str| text.parse::<std::net::IpAddr>().unwrap();
+        let (spoofed, client, ingress) = (ip("6.6.6.6"), ip("203.0.113.7"), ip("10.0.0.2"));
+        // No proxy trusted: the TCP peer, whatever the header says.
+        assert_eq!(client_among_hops(&[spoofed], ip("198.51.100.1"), 0), ip("198.51.100.1"));
+        // Behind one ingress: the address it appended, not what the client wrote before it.
+        assert_eq!(client_among_hops(&[spoofed, client], ingress, 1), client);
+        // Behind two: the first proxy's view.
+        assert_eq!(client_among_hops(&[spoofed, client, ip("10.0.0.9")], ingress, 2), client);
+        // Fewer hops than proxies (a request that bypassed one): the earliest hop there is.
+        assert_eq!(client_among_hops(&[], ingress, 1), ingress);
+    }
 
     #[test]
     fn request_ids_are_kept_when_sane_and_replaced_otherwise() {

@@ -11,6 +11,7 @@ use std::path::Path;
 use base64::Engine;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use ring::aead::{AES_256_GCM, Aad, LessSafeKey, NONCE_LEN, Nonce, UnboundKey};
+use ring::hmac;
 
 use crate::crypto::random_bytes;
 
@@ -28,6 +29,8 @@ pub enum SecretError {
 struct Key {
     id: String,
     key: LessSafeKey,
+    /// For keyed hashes: derived from the key, never used to encrypt.
+    mac: hmac::Key,
 }
 
 /// The configured keys.
@@ -59,7 +62,9 @@ impl SecretBox {
             if keys.iter().any(|key: &Key| key.id == id) {
                 return Err(SecretError::Keys(format!("key id {id} appears twice")));
             }
-            keys.push(Key { id: id.to_string(), key: LessSafeKey::new(unbound) });
+            let derived = hmac::sign(&hmac::Key::new(hmac::HMAC_SHA256, &bytes), b"complianceiq keyed hash v1");
+            let mac = hmac::Key::new(hmac::HMAC_SHA256, derived.as_ref());
+            keys.push(Key { id: id.to_string(), key: LessSafeKey::new(unbound), mac });
         }
         if keys.is_empty() {
             return Err(SecretError::Keys("no key configured".into()));
@@ -116,6 +121,30 @@ impl SecretBox {
         Ok(plaintext.to_vec())
     }
 
+    /// A keyed hash (HMAC-SHA256 under a key derived from the current key) of `value` in
+    /// `context`, for secrets that are checked, never read back (recovery codes): a stolen
+    /// database alone cannot test guesses against it. Stored form `k1:<key id>:<hex>`.
+    pub fn keyed_hash(&self, value: &[u8], context: &str) -> String {
+        Self::keyed_hash_with(&self.keys[0], value, context)
+    }
+
+    /// The keyed hash of `value` under every configured key, the current one first: what a
+    /// stored hash may equal after a rotation.
+    pub fn keyed_hashes(&self, value: &[u8], context: &str) -> Vec<String> {
+        self.keys.iter().map(|key| Self::keyed_hash_with(key, value, context)).collect()
+    }
+
+    fn keyed_hash_with(key: &Key, value: &[u8], context: &str) -> String {
+        let mut context_ctx = hmac::Context::with_key(&key.mac);
+        // Length-prefixed, so (context, value) pairs cannot collide by shifting bytes.
+        context_ctx.update(&(context.len() as u64).to_be_bytes());
+        context_ctx.update(context.as_bytes());
+        context_ctx.update(value);
+        let tag = context_ctx.sign();
+        let hex: String = tag.as_ref().iter().map(|byte| format!("{byte:02x}")).collect();
+        format!("k1:{}:{hex}", key.id)
+    }
+
     /// Whether `stored` was encrypted with a key other than the current one (re-encrypt it).
     pub fn needs_rotation(&self, stored: &str) -> bool {
         stored.split(':').nth(1) != Some(self.keys[0].id.as_str())
@@ -168,6 +197,21 @@ mod tests {
         assert!(!after.needs_rotation(&after.seal(b"secret", "ctx")));
         let dropped = SecretBox::from_config(&key("new")).unwrap();
         assert!(dropped.open(&sealed, "ctx").is_err());
+    }
+
+    #[test]
+    fn keyed_hashes_depend_on_key_context_and_value() {
+        let old = key("old");
+        let before = SecretBox::from_config(&old).unwrap();
+        let hash = before.keyed_hash(b"ABCD-EFGH", "recovery:u1");
+        assert!(hash.starts_with("k1:old:") && hash.len() == "k1:old:".len() + 64);
+        assert_eq!(hash, before.keyed_hash(b"ABCD-EFGH", "recovery:u1"), "deterministic");
+        assert_ne!(hash, before.keyed_hash(b"ABCD-EFGH", "recovery:u2"), "bound to its context");
+        assert_ne!(hash, before.keyed_hash(b"ABCD-EFGI", "recovery:u1"));
+        let other = SecretBox::from_config(&key("old")).unwrap();
+        assert_ne!(hash, other.keyed_hash(b"ABCD-EFGH", "recovery:u1"), "another key, another hash");
+        let rotated = SecretBox::from_config(&format!("{},{old}", key("new"))).unwrap();
+        assert!(rotated.keyed_hashes(b"ABCD-EFGH", "recovery:u1").contains(&hash), "old hashes still match");
     }
 
     #[test]

@@ -214,6 +214,12 @@ where
     fn call(&mut self, mut request: http::Request<Body>) -> Self::Future {
         let enforcement = self.enforcement.clone();
         let path = request.uri().path().to_string();
+        // The client address is context only the gateway may give; it never reaches a handler
+        // as a header.
+        let client_address = request
+            .headers_mut()
+            .remove(crate::context::CLIENT_ADDRESS_HEADER)
+            .and_then(|value| value.to_str().ok()?.parse::<std::net::IpAddr>().ok());
         let refusal = match enforcement.caller(&mut request) {
             Err(status) => {
                 let address = request.extensions().get::<MeshPeer>().and_then(|peer| peer.address);
@@ -240,6 +246,11 @@ where
                 Some(tonic::Status::permission_denied(format!("the mesh policy does not let {caller} call {path}")))
             }
             Ok(caller) => {
+                if caller == "gateway"
+                    && let Some(address) = client_address
+                {
+                    request.extensions_mut().insert(crate::context::ClientAddress(address));
+                }
                 request.extensions_mut().insert(CallerModule(caller));
                 None
             }
