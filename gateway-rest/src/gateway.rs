@@ -33,6 +33,7 @@ use tower::{Layer, ServiceExt};
 use tracing::Instrument;
 
 use crate::codec::BytesCodec;
+use crate::failures::TokenFailures;
 use crate::routes::{Lookup, Route, RouteTable};
 use crate::status::{http_status, retry_after_seconds, status_json};
 use crate::transcode;
@@ -93,6 +94,7 @@ pub struct Gateway {
     settings: Settings,
     edge_services: tonic::service::Routes,
     metrics: Arc<Metrics>,
+    token_failures: TokenFailures,
 }
 
 /// How a request is to be handled.
@@ -239,6 +241,7 @@ impl Gateway {
             settings,
             edge_services,
             metrics: Arc::new(Metrics::new()),
+            token_failures: TokenFailures::default(),
         })
     }
 
@@ -498,7 +501,25 @@ impl Gateway {
                 None,
             ));
         }
-        let identity = self.access.authorize_rule(rpc_path, rule, headers).await.map_err(|error| (error, None))?;
+        // An address that keeps presenting bad tokens is refused before any is checked.
+        if let Some(wait) = self.token_failures.blocked(client, std::time::Instant::now()) {
+            let error = ApiError::ResourceExhausted {
+                reason: "TOO_MANY_INVALID_TOKENS",
+                message: "too many invalid access tokens from this address; wait and sign in again".into(),
+                retry_after: Some(wait),
+            };
+            return Err((error, None));
+        }
+        let identity = match self.access.authorize_rule(rpc_path, rule, headers).await {
+            Ok(identity) => identity,
+            Err(error) => {
+                // Only tokens presented and refused: those cost a check each.
+                if matches!(error, ApiError::Unauthenticated { reason, .. } if reason != "TOKEN_MISSING") {
+                    self.token_failures.record(client, std::time::Instant::now());
+                }
+                return Err((error, None));
+            }
+        };
         let client_key = match &identity {
             Some(identity) => format!("rl:user:{}", identity.user_id),
             None => format!("rl:address:{client}"),

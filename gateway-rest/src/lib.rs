@@ -3,6 +3,7 @@
 //! `google.api.http` annotation needs no gateway code.
 
 mod codec;
+mod failures;
 mod gateway;
 pub mod openapi;
 pub mod routes;

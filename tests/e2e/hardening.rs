@@ -820,3 +820,41 @@ mod sessions_and_links {
         assert_eq!((status.code(), reason(&status).as_str()), (Code::Unauthenticated, "SESSION_EXPIRED"));
     }
 }
+
+mod forged_tokens {
+    use complianceiq_auth::KeyRing;
+    use complianceiq_kit::auth::jwt::{self, Claims};
+
+    use super::*;
+
+    platform_tests!(a_flood_of_forged_tokens_is_cut_off_before_any_is_checked);
+
+    /// Lower: a token with an unknown key id made its caller wait about a second behind a
+    /// global lock (one forged request a second stalled everyone with a stale key cache),
+    /// and nothing limited an address presenting bad tokens.
+    async fn a_flood_of_forged_tokens_is_cut_off_before_any_is_checked(platform: &TestPlatform) {
+        let tenant = platform.tenant("Flooded").await;
+        let genuine: Claims = serde_json::from_value(crate::people::claims(tenant.token())).unwrap();
+        let foreign_dir = platform.config.data_dir.join("forger-keys");
+        KeyRing::generate_into(&foreign_dir).unwrap();
+        let foreign = KeyRing::load(&foreign_dir).unwrap();
+        let client = reqwest::Client::new();
+        let me = format!("http://{}/api/v1/users/me", platform.address("gateway"));
+        let get = |token: String| client.get(&me).bearer_auth(token).send();
+        // Each with its own made-up key id: every one is unknown, none waits for a refetch.
+        let flood = async {
+            for attempt in 0..100 {
+                let forged = jwt::sign(&genuine, &format!("made-up-{attempt}"), &foreign.active().pair);
+                let response = get(forged).await.unwrap();
+                assert_eq!(response.status().as_u16(), 401, "attempt {attempt}");
+            }
+        };
+        // Bounded by the deadline, not timed: before the fix this took a hundred seconds.
+        tokio::time::timeout(Duration::from_secs(60), flood).await.expect("forged tokens are refused without waiting");
+        let refused = get(jwt::sign(&genuine, "made-up-last", &foreign.active().pair)).await.unwrap();
+        assert_eq!(refused.status().as_u16(), 429);
+        assert!(refused.headers().contains_key("retry-after"));
+        let body = refused.text().await.unwrap();
+        assert!(body.contains("TOO_MANY_INVALID_TOKENS"), "{body}");
+    }
+}
