@@ -858,3 +858,32 @@ mod forged_tokens {
         assert!(body.contains("TOO_MANY_INVALID_TOKENS"), "{body}");
     }
 }
+
+/// Lower: without a Stripe key, production handed out paid plans for free.
+mod paid_plans_need_billing_in_production {
+    use complianceiq_proto::complianceiq::organization::v1::{Plan, Subscription, UpdateSubscriptionRequest};
+
+    use super::*;
+
+    fn production_without_stripe(config: &mut PlatformConfig) {
+        config.billing.billing_disabled = Some(false);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn embedded() {
+        run_with(Backend::Embedded, production_without_stripe, |platform| Box::pin(refused(platform))).await;
+    }
+
+    async fn refused(platform: &TestPlatform) {
+        let tenant = platform.tenant("Freeloader").await;
+        let upgrade = UpdateSubscriptionRequest {
+            org_id: tenant.id().into(),
+            subscription: Some(Subscription { plan: Plan::Enterprise as i32, ..Default::default() }),
+            update_mask: None,
+        };
+        let status =
+            platform.organizations().await.update_subscription(authorized(upgrade, tenant.token())).await.unwrap_err();
+        assert_eq!((status.code(), reason(&status).as_str()), (Code::FailedPrecondition, "BILLING_NOT_CONFIGURED"));
+        assert!(status.message().contains("CIQ_STRIPE_SECRET_KEY"), "{}", status.message());
+    }
+}

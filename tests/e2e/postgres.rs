@@ -12,6 +12,7 @@ server_tests!(
     rows_are_invisible_without_the_tenant_setting,
     every_tenant_table_forces_row_level_security,
     services_refuse_a_role_that_bypasses_row_level_security,
+    services_refuse_a_role_that_owns_its_tables,
     typed_views_keep_row_level_security,
 );
 
@@ -148,4 +149,35 @@ async fn services_refuse_a_role_that_bypasses_row_level_security(platform: &Test
         Database::connect(DatabaseGroup::Core, &platform.app_database_url(DatabaseGroup::Core), 1).await.unwrap();
     application.ensure_row_level_security_applies(false).await.expect("the application role is bound by RLS");
     application.close().await;
+}
+
+/// Lower finding: an application role that owns its tables can switch row-level security
+/// off, so services refuse to run as one.
+async fn services_refuse_a_role_that_owns_its_tables(platform: &TestPlatform) {
+    let owner_url = platform.owner_database_url(DatabaseGroup::Core);
+    let role = format!("ciq_owner_{}", crate::harness::unique_suffix());
+    let mut admin = AnyConnection::connect(&owner_url).await.unwrap();
+    for statement in [
+        format!("CREATE ROLE {role} LOGIN NOSUPERUSER NOBYPASSRLS"),
+        format!("GRANT CREATE, USAGE ON SCHEMA public TO {role}"),
+        format!("CREATE TABLE {role}_notes (id BIGINT)"),
+        format!("ALTER TABLE {role}_notes OWNER TO {role}"),
+    ] {
+        sqlx::raw_sql(sqlx::AssertSqlSafe(statement)).execute(&mut admin).await.unwrap();
+    }
+    let mut url = url::Url::parse(&owner_url).unwrap();
+    url.set_username(&role).unwrap();
+    url.set_password(None).unwrap();
+    let owning = Database::connect(DatabaseGroup::Core, url.as_str(), 1).await.unwrap();
+    let refused = owning.ensure_row_level_security_applies(false).await.unwrap_err();
+    assert!(refused.to_string().contains("owns tables"), "{refused}");
+    owning.close().await;
+    for statement in [
+        format!("DROP TABLE {role}_notes"),
+        format!("REVOKE ALL ON SCHEMA public FROM {role}"),
+        format!("DROP ROLE {role}"),
+    ] {
+        sqlx::raw_sql(sqlx::AssertSqlSafe(statement)).execute(&mut admin).await.unwrap();
+    }
+    admin.close().await.ok();
 }

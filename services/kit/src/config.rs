@@ -261,6 +261,11 @@ pub struct BillingConfig {
     /// Stripe price ids per plan: `starter=price_123,professional=price_456,enterprise=price_789`.
     #[arg(long = "stripe-prices", env = "CIQ_STRIPE_PRICES", default_value = "")]
     pub stripe_prices: String,
+    /// Without Stripe, let plans change without payment (`true`: a self-hosted
+    /// installation). Unset: allowed by `dev`; `serve` then refuses changes to paid plans,
+    /// so a missing key never makes every plan free.
+    #[arg(long = "billing-disabled", env = "CIQ_BILLING_DISABLED")]
+    pub billing_disabled: Option<bool>,
 }
 
 /// The edge gateway.

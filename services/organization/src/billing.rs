@@ -81,6 +81,29 @@ impl BillingProvider for InProcessBilling {
     }
 }
 
+/// Production without a payment provider and without `CIQ_BILLING_DISABLED`: the free plan
+/// only, so a forgotten key does not hand out paid plans.
+pub struct UnconfiguredBilling;
+
+#[tonic::async_trait]
+impl BillingProvider for UnconfiguredBilling {
+    fn name(&self) -> &'static str {
+        "internal"
+    }
+
+    async fn apply(&self, change: PlanChange<'_>) -> Result<BillingOutcome, ApiError> {
+        if change.plan != Plan::Free {
+            return Err(ApiError::FailedPrecondition {
+                reason: "BILLING_NOT_CONFIGURED",
+                message: "paid plans need billing: the operator sets CIQ_STRIPE_SECRET_KEY, or \
+                          CIQ_BILLING_DISABLED=true for an installation without payment"
+                    .into(),
+            });
+        }
+        InProcessBilling.apply(change).await
+    }
+}
+
 /// Stripe's REST API: a customer per organization, a subscription with one price per plan.
 pub struct StripeBilling {
     client: reqwest::Client,

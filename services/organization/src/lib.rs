@@ -11,7 +11,7 @@ mod subscription;
 
 use std::sync::Arc;
 
-use complianceiq_kit::config::DatabaseGroup;
+use complianceiq_kit::config::{DatabaseGroup, RunMode};
 use complianceiq_kit::db::Migration;
 use complianceiq_kit::module::BuildError;
 use complianceiq_kit::subscription::Subscription;
@@ -36,9 +36,12 @@ pub fn module() -> Module {
 }
 
 async fn build(context: ModuleContext) -> Result<ModuleParts, BuildError> {
-    let billing: Arc<dyn billing::BillingProvider> = match &context.config.billing.stripe_secret_key {
-        Some(key) => Arc::new(billing::StripeBilling::from_config(&context.config.billing, key.clone())?),
-        None => Arc::new(billing::InProcessBilling),
+    let settings = &context.config.billing;
+    let free_changes = settings.billing_disabled.unwrap_or(context.config.mode == RunMode::Development);
+    let billing: Arc<dyn billing::BillingProvider> = match &settings.stripe_secret_key {
+        Some(key) => Arc::new(billing::StripeBilling::from_config(settings, key.clone())?),
+        None if free_changes => Arc::new(billing::InProcessBilling),
+        None => Arc::new(billing::UnconfiguredBilling),
     };
     let database = context.database()?;
     let api = api::OrganizationApi {

@@ -154,6 +154,26 @@ impl Database {
                 self.group().name()
             )));
         }
+        // An owner may switch row-level security off (ALTER TABLE … DISABLE ROW LEVEL
+        // SECURITY, DROP POLICY): the application must not own what it reads.
+        let owned: Vec<(String,)> = sqlx::query_as(
+            "SELECT c.relname::text FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace \
+             WHERE n.nspname = current_schema() AND c.relkind = 'r' AND pg_get_userbyid(c.relowner) = current_user \
+             ORDER BY 1 LIMIT 5",
+        )
+        .fetch_all(self.pool())
+        .await
+        .map_err(DatabaseError::sqlx("checking table owners"))?;
+        if !owned.is_empty() && !allow_bypass {
+            let tables: Vec<&str> = owned.iter().map(|(table,)| table.as_str()).collect();
+            return Err(DatabaseError::Config(format!(
+                "the {} database connection uses role {user}, which owns tables ({}): an owner can switch \
+                 row-level security off. Run migrations as a separate schema owner (CIQ_DATABASE_ADMIN_USER) \
+                 and connect as the application role, or set CIQ_DATABASE_ALLOW_RLS_BYPASS=true",
+                self.group().name(),
+                tables.join(", ")
+            )));
+        }
         Ok(())
     }
 
