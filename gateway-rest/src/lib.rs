@@ -54,6 +54,7 @@ pub fn module() -> Module {
         calls: ROUTED_MODULES,
         migrations: &[],
         build: |context| Box::pin(build(context)),
+        reseal: None,
     }
 }
 

@@ -887,3 +887,102 @@ mod paid_plans_need_billing_in_production {
         assert!(status.message().contains("CIQ_STRIPE_SECRET_KEY"), "{}", status.message());
     }
 }
+
+/// Lower: rotating the encryption key never re-encrypted anything, so old keys could never
+/// be retired. `complianceiq rotate-encryption-key` re-seals every stored secret.
+mod rotating_the_encryption_key_reseals_every_secret {
+    use base64::Engine;
+    use complianceiq_auth::totp;
+    use complianceiq_proto::complianceiq::auth::v1::{
+        EnableMfaRequest, LoginRequest, VerifyMfaRequest, login_response,
+    };
+
+    use super::*;
+    use crate::people::PASSWORD;
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn embedded() {
+        rotated(Backend::Embedded).await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn servers() {
+        rotated(Backend::Servers).await;
+    }
+
+    fn now_seconds() -> i64 {
+        complianceiq_kit::auth::verifier::now_seconds()
+    }
+
+    async fn rotated(backend: Backend) {
+        let mut platform = TestPlatform::start(backend).await;
+        let outcome = std::panic::AssertUnwindSafe(body(&mut platform));
+        let outcome = futures::FutureExt::catch_unwind(outcome).await;
+        platform.stop().await;
+        if let Err(panic) = outcome {
+            std::panic::resume_unwind(panic);
+        }
+    }
+
+    async fn body(platform: &mut TestPlatform) {
+        // A secret of each kind under the first key: an MFA seed, ServiceNow credentials.
+        let running = simulator(SimConfig { controls: 3, ..SimConfig::default() }).await;
+        let tenant = platform.tenant("Rotating Keys").await;
+        let mut auth = platform.auth().await;
+        let enrollment = auth
+            .enable_mfa(authorized(EnableMfaRequest { password: PASSWORD.into() }, tenant.token()))
+            .await
+            .unwrap()
+            .into_inner();
+        let seed = crate::identity::decode_base32(&enrollment.secret);
+        let code = totp::code_at(&seed, now_seconds() / 30);
+        auth.verify_mfa(authorized(VerifyMfaRequest { challenge_token: String::new(), code }, tenant.token()))
+            .await
+            .unwrap();
+        let config = running.simulator.config();
+        let instance = Instance {
+            name: "prod".into(),
+            url: running.url.clone(),
+            auth_type: AuthType::Basic as i32,
+            credentials: basic(&config.username, &config.password),
+            ..Default::default()
+        };
+        let instance = connect(platform, &tenant, instance, false).await.unwrap();
+
+        // The operator puts a new key first and keeps the old one, then re-seals.
+        let old = std::fs::read_to_string(platform.config.data_dir.join("keys").join("encryption-keys")).unwrap();
+        let new = format!("rotated:{}", base64::engine::general_purpose::STANDARD.encode([7u8; 32]));
+        let mut both = platform.config.clone();
+        both.security.encryption_keys = Some(format!("{new},{}", old.trim()));
+        let counts = complianceiq_kit::runtime::reseal_secrets(&both, &complianceiq::modules()).await.unwrap();
+        assert_eq!(counts, vec![("auth", 1), ("instance", 1)]);
+        // Nothing is left to do: a second run (as after an interruption) re-seals nothing.
+        let again = complianceiq_kit::runtime::reseal_secrets(&both, &complianceiq::modules()).await.unwrap();
+        assert_eq!(again, vec![("auth", 0), ("instance", 0)]);
+        let sealed = platform
+            .stored_rows(DatabaseGroup::Auth, "SELECT mfa_secret FROM accounts WHERE mfa_secret IS NOT NULL")
+            .await;
+        assert!(sealed.iter().all(|row| row[0].starts_with("v1:rotated:")), "{sealed:?}");
+
+        // With the old key gone, both secrets still open.
+        platform.config.security.encryption_keys = Some(new);
+        platform.restart().await;
+        let check = TestConnectionRequest { instance_id: instance.id.clone() };
+        let report =
+            instances(platform).await.test_connection(authorized(check, tenant.token())).await.unwrap().into_inner();
+        assert!(report.success, "{report:?}");
+        let login = LoginRequest {
+            email: tenant.admin.email.clone(),
+            password: PASSWORD.into(),
+            organization_id: String::new(),
+        };
+        let Some(login_response::Result::MfaChallenge(challenge)) =
+            platform.auth().await.login(login).await.unwrap().into_inner().result
+        else {
+            panic!("expected an MFA challenge")
+        };
+        let code = totp::code_at(&seed, now_seconds() / 30 + 1);
+        let verify = VerifyMfaRequest { challenge_token: challenge.challenge_token, code };
+        platform.auth().await.verify_mfa(verify).await.expect("the seed opens under the new key alone");
+    }
+}

@@ -65,6 +65,7 @@ pub fn module() -> Module {
         database: Some(DatabaseGroup::Analysis),
         calls: &[],
         migrations: MIGRATIONS,
+        reseal: None,
         build: |context| {
             Box::pin(async move {
                 let database = context.database()?;

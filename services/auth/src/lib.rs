@@ -5,6 +5,7 @@ mod api;
 mod keys;
 mod password;
 mod projection;
+mod reseal;
 mod store;
 pub mod totp;
 
@@ -36,6 +37,7 @@ pub fn module() -> Module {
         calls: &[],
         migrations: MIGRATIONS,
         build: |context| Box::pin(build(context)),
+        reseal: Some(|database, secrets| Box::pin(reseal::reseal(database, secrets))),
     }
 }
 

@@ -569,3 +569,50 @@ pub async fn deactivate_organization(tx: &mut GlobalTx, organization_id: &str, n
         .await?;
     Ok(())
 }
+
+/// An account's sealed MFA seeds, as read for re-sealing.
+pub struct MfaSeeds {
+    pub user_id: String,
+    pub secret: Option<String>,
+    pub pending: Option<String>,
+}
+
+/// Up to `limit` accounts with an MFA seed not sealed under a key matching `current` (a LIKE
+/// pattern).
+pub async fn mfa_seeds_not_under(tx: &mut GlobalTx, current: &str, limit: i64) -> Result<Vec<MfaSeeds>, ApiError> {
+    let rows = sqlx::query(
+        "SELECT id, mfa_secret, mfa_pending_secret FROM accounts \
+         WHERE (mfa_secret IS NOT NULL AND mfa_secret NOT LIKE $1) \
+            OR (mfa_pending_secret IS NOT NULL AND mfa_pending_secret NOT LIKE $1) \
+         ORDER BY id LIMIT $2",
+    )
+    .bind(current)
+    .bind(limit)
+    .fetch_all(tx.connection())
+    .await?;
+    rows.iter()
+        .map(|row| Ok(MfaSeeds { user_id: row.try_get(0)?, secret: row.try_get(1)?, pending: row.try_get(2)? }))
+        .collect()
+}
+
+/// Replaces an account's sealed seeds if they are still as read (a concurrent change wins,
+/// and is sealed under the current key anyway).
+pub async fn replace_mfa_seeds(
+    tx: &mut GlobalTx,
+    read: &MfaSeeds,
+    secret: Option<&str>,
+    pending: Option<&str>,
+) -> Result<(), ApiError> {
+    sqlx::query(
+        "UPDATE accounts SET mfa_secret = $2, mfa_pending_secret = $3 WHERE id = $1 \
+         AND mfa_secret IS NOT DISTINCT FROM $4 AND mfa_pending_secret IS NOT DISTINCT FROM $5",
+    )
+    .bind(&read.user_id)
+    .bind(secret)
+    .bind(pending)
+    .bind(&read.secret)
+    .bind(&read.pending)
+    .execute(tx.connection())
+    .await?;
+    Ok(())
+}

@@ -79,6 +79,13 @@ enum Command {
         #[command(flatten)]
         config: PlatformConfig,
     },
+    /// Encrypt every stored secret (MFA seeds, ServiceNow credentials) again under the first
+    /// key of CIQ_ENCRYPTION_KEYS. Put the new key first, keep the old ones, deploy, run
+    /// this, then drop the old keys. Interrupted, it resumes where it stopped.
+    RotateEncryptionKey {
+        #[command(flatten)]
+        config: PlatformConfig,
+    },
 }
 
 #[derive(clap::Args)]
@@ -241,6 +248,14 @@ async fn run(command: Command) -> Result<(), String> {
             let dir = config.jwt_keys_dir();
             let id = complianceiq_auth::KeyRing::generate_into(&dir).map_err(|e| e.to_string())?;
             println!("new signing key {id} in {}; running auth services pick it up within a second", dir.display());
+            Ok(())
+        }
+        Command::RotateEncryptionKey { config } => {
+            let counts = runtime::reseal_secrets(&config, &complianceiq::modules()).await.map_err(|e| e.to_string())?;
+            for (module, count) in counts {
+                println!("{module}: {count} secret(s) re-sealed");
+            }
+            println!("every stored secret is sealed under the first key; older keys can be removed");
             Ok(())
         }
         Command::Manifests { root, check, trust_domain, namespace } => {

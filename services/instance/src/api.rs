@@ -57,7 +57,7 @@ fn check_etag(given: &str, current: &InstanceRecord) -> Result<(), ApiError> {
 /// What credentials are bound to: sealed credentials moved to another row, or left behind
 /// when the instance's URL changes, do not open, so they can only ever reach the host they
 /// were given for.
-fn sealing_context(organization: &str, instance: &str, url: &str) -> String {
+pub(crate) fn sealing_context(organization: &str, instance: &str, url: &str) -> String {
     format!("instance-credentials:{organization}:{instance}:{url}")
 }
 

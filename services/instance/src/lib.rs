@@ -6,6 +6,7 @@
 mod api;
 mod connect;
 mod domain;
+mod reseal;
 mod store;
 mod sync;
 
@@ -43,6 +44,7 @@ pub fn module() -> Module {
         calls: &["analysis"],
         migrations: MIGRATIONS,
         build: |context| Box::pin(build(context)),
+        reseal: Some(|database, secrets| Box::pin(reseal::reseal(database, secrets))),
     }
 }
 

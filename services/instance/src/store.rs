@@ -631,3 +631,44 @@ pub async fn last_full_sync(tx: &mut TenantTx, instance: &str) -> Result<Option<
     .await?;
     Ok(row.try_get(0)?)
 }
+
+/// Organizations that have instances (from the schedule, which is not tenant-scoped).
+pub async fn organizations_with_instances(tx: &mut GlobalTx) -> Result<Vec<String>, ApiError> {
+    let rows = sqlx::query("SELECT DISTINCT organization_id FROM instance_schedule ORDER BY organization_id")
+        .fetch_all(tx.connection())
+        .await?;
+    rows.iter().map(|row| Ok(row.try_get(0)?)).collect()
+}
+
+/// (id, url, sealed credentials) of the tenant's instances whose credentials are not sealed
+/// under a key matching `current` (a LIKE pattern).
+pub async fn credentials_not_under(
+    tx: &mut TenantTx,
+    current: &str,
+) -> Result<Vec<(String, String, String)>, ApiError> {
+    let tenant = tx.tenant().to_string();
+    let rows = sqlx::query(
+        "SELECT id, url, credentials_sealed FROM instances \
+         WHERE organization_id = $1 AND credentials_sealed IS NOT NULL AND credentials_sealed NOT LIKE $2",
+    )
+    .bind(tenant)
+    .bind(current)
+    .fetch_all(tx.connection())
+    .await?;
+    rows.iter().map(|row| Ok((row.try_get(0)?, row.try_get(1)?, row.try_get(2)?))).collect()
+}
+
+/// Replaces sealed credentials, if they are still `old` (a concurrent update wins).
+pub async fn replace_credentials(tx: &mut TenantTx, id: &str, old: &str, fresh: &str) -> Result<(), ApiError> {
+    let tenant = tx.tenant().to_string();
+    sqlx::query(
+        "UPDATE instances SET credentials_sealed = $4 WHERE organization_id = $1 AND id = $2 AND credentials_sealed = $3",
+    )
+    .bind(tenant)
+    .bind(id)
+    .bind(old)
+    .bind(fresh)
+    .execute(tx.connection())
+    .await?;
+    Ok(())
+}

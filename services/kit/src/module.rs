@@ -44,7 +44,13 @@ pub struct Module {
     pub migrations: &'static [Migration],
     /// Builds its services, workers and subscriptions.
     pub build: fn(ModuleContext) -> BoxFuture<'static, Result<ModuleParts, BuildError>>,
+    /// Encrypts the secrets it stores again under the current key (after a key rotation),
+    /// in committed batches, so an interrupted run resumes; returns how many it re-sealed.
+    pub reseal: Option<Reseal>,
 }
+
+/// A module's re-sealing of its stored secrets (see [`Module::reseal`]).
+pub type Reseal = fn(ModuleDatabase, Arc<SecretBox>) -> BoxFuture<'static, Result<u64, crate::error::ApiError>>;
 
 /// What a module gets to build itself.
 pub struct ModuleContext {

@@ -371,6 +371,28 @@ pub async fn start(
     })
 }
 
+/// Encrypts every stored secret of `modules` again under the current (first) encryption key,
+/// module by module; returns how many each re-sealed. Safe to interrupt and run again.
+pub async fn reseal_secrets(
+    config: &PlatformConfig,
+    modules: &[Module],
+) -> Result<Vec<(&'static str, u64)>, StartError> {
+    crate::crypto::install_tls_crypto_provider();
+    let secrets = Arc::new(secret_box(config)?);
+    let mut counts = Vec::new();
+    for module in modules {
+        let (Some(reseal), Some(group)) = (module.reseal, module.database) else { continue };
+        let url = config.database.url_for(group, &config.data_dir);
+        let database = Database::connect(group, &url, 2).await.map_err(|e| StartError(e.to_string()))?;
+        let resealed = reseal(database.for_module(module.name), secrets.clone()).await;
+        database.close().await;
+        let resealed =
+            resealed.map_err(|error| StartError(format!("re-sealing the secrets of {}: {error:?}", module.name)))?;
+        counts.push((module.name.0, resealed));
+    }
+    Ok(counts)
+}
+
 /// The encryption keys: configured, or (in development) generated into the data directory.
 fn secret_box(config: &PlatformConfig) -> Result<SecretBox, StartError> {
     match (&config.security.encryption_keys, config.mode) {

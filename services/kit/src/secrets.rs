@@ -145,6 +145,20 @@ impl SecretBox {
         format!("k1:{}:{hex}", key.id)
     }
 
+    /// The id of the key that encrypts.
+    pub fn current_key_id(&self) -> &str {
+        &self.keys[0].id
+    }
+
+    /// `stored` encrypted again under the current key, if another key encrypted it.
+    pub fn reseal(&self, stored: &str, associated_data: &str) -> Result<Option<String>, SecretError> {
+        if !self.needs_rotation(stored) {
+            return Ok(None);
+        }
+        let plaintext = self.open(stored, associated_data)?;
+        Ok(Some(self.seal(&plaintext, associated_data)))
+    }
+
     /// Whether `stored` was encrypted with a key other than the current one (re-encrypt it).
     pub fn needs_rotation(&self, stored: &str) -> bool {
         stored.split(':').nth(1) != Some(self.keys[0].id.as_str())

@@ -32,6 +32,7 @@ pub fn module() -> Module {
         calls: &["user"],
         migrations: MIGRATIONS,
         build: |context| Box::pin(build(context)),
+        reseal: None,
     }
 }
 

@@ -31,6 +31,7 @@ pub fn module() -> Module {
         calls: &[],
         migrations: MIGRATIONS,
         build: |context| Box::pin(build(context)),
+        reseal: None,
     }
 }
 

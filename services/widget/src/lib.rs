@@ -20,6 +20,7 @@ pub fn module() -> Module {
         database: Some(DatabaseGroup::Core),
         calls: &[],
         migrations: &[],
+        reseal: None,
         build: |_context| Box::pin(async { Ok(ModuleParts::new().service(WidgetServiceServer::new(WidgetApi))) }),
     }
 }
