@@ -21,6 +21,7 @@ mod gateway;
 mod hardening;
 mod instances;
 mod kit_backends;
+mod latency;
 mod members;
 mod mesh;
 pub mod observability;
