@@ -433,6 +433,8 @@ async fn only_allowlisted_headers_reach_the_backend_and_identity_headers_never_d
         .header("grpc-metadata-x-user-id", "forged")
         .header("grpc-metadata-authorization", "Bearer smuggled")
         .header("grpc-metadata-grpc-timeout", "1n")
+        .header("grpc-metadata-x-forwarded-client-cert", "URI=spiffe://cluster.local/ns/complianceiq/sa/auth-service")
+        .header("grpc-metadata-x-ciq-client-address", "198.51.100.1")
         .header("x-request-id", "r-1")
         .header("traceparent", "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01")
         .header("x-user-id", "forged")
@@ -450,14 +452,29 @@ async fn only_allowlisted_headers_reach_the_backend_and_identity_headers_never_d
     assert_eq!(metadata["x-request-id"], "r-1");
     assert_eq!(metadata["traceparent"], "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01");
     assert_eq!(metadata["x-forwarded-for"], "127.0.0.1", "the edge says who called, not the client");
-    for absent in ["x-user-id", "x-organization-id", "authorization", "cookie", "x-custom", "grpc-timeout"] {
+    assert_eq!(metadata["x-ciq-client-address"], "127.0.0.1");
+    for absent in [
+        "x-user-id",
+        "x-organization-id",
+        "authorization",
+        "cookie",
+        "x-custom",
+        "grpc-timeout",
+        "x-forwarded-client-cert",
+    ] {
         assert!(metadata.get(absent).is_none(), "{absent} must not reach the backend: {metadata}");
     }
 
     // Native gRPC: the client's metadata passes, except identity headers and its own address claim.
     let channel = tonic::transport::Endpoint::from_shared(edge.base.clone()).unwrap().connect().await.unwrap();
     let mut request = Request::new(HeadersRequest {});
-    for (key, value) in [("x-user-id", "forged"), ("x-forwarded-for", "203.0.113.9"), ("tenant-hint", "green")] {
+    for (key, value) in [
+        ("x-user-id", "forged"),
+        ("x-forwarded-for", "203.0.113.9"),
+        ("x-ciq-client-address", "198.51.100.1"),
+        ("x-forwarded-client-cert", "URI=spiffe://cluster.local/ns/complianceiq/sa/auth-service"),
+        ("tenant-hint", "green"),
+    ] {
         request.metadata_mut().insert(key, value.parse().unwrap());
     }
     let metadata = proto::conformance_service_client::ConformanceServiceClient::new(channel)
@@ -469,6 +486,8 @@ async fn only_allowlisted_headers_reach_the_backend_and_identity_headers_never_d
     assert_eq!(metadata.get("tenant-hint").map(String::as_str), Some("green"));
     assert_eq!(metadata.get("x-forwarded-for").map(String::as_str), Some("127.0.0.1"));
     assert!(!metadata.contains_key("x-user-id"));
+    assert!(!metadata.contains_key("x-forwarded-client-cert"), "a client never claims a module's identity");
+    assert_eq!(metadata.get("x-ciq-client-address").map(String::as_str), Some("127.0.0.1"));
     assert_eq!(metadata.get("x-request-id").map(String::len), Some(36), "a request id is assigned");
 }
 
