@@ -18,7 +18,14 @@ struct Core {
 }
 
 impl Core {
-    async fn begin(database: &Database, module: ModuleName, access: Access) -> Result<Self, ApiError> {
+    /// Begins a transaction; on PostgreSQL with `tenant`, the tenant setting travels in the
+    /// same simple query as BEGIN, which saves a round trip on every tenant transaction.
+    async fn begin(
+        database: &Database,
+        module: ModuleName,
+        access: Access,
+        tenant: Option<OrganizationId>,
+    ) -> Result<Self, ApiError> {
         let begin = match (database.backend(), access) {
             // IMMEDIATE takes the write lock up front: a deferred transaction that reads
             // and then writes can fail with SQLITE_BUSY instead of waiting.
@@ -27,7 +34,16 @@ impl Core {
             (Backend::Postgres, Access::ReadWrite) => "BEGIN",
             (Backend::Postgres, Access::ReadOnly) => "BEGIN READ ONLY",
         };
-        let transaction = database.pool().begin_with(begin).await?;
+        let transaction = match tenant {
+            // Transaction-local (`true`): the setting dies with the transaction, so a pooled
+            // connection never carries one tenant's scope into another's request. The id is
+            // an OrganizationId (a UUID, nothing else), so it is safe in the statement text.
+            Some(tenant) if database.backend() == Backend::Postgres => {
+                let statement = format!("{begin}; SELECT set_config('app.current_organization_id', '{tenant}', true)");
+                database.pool().begin_with(sqlx::AssertSqlSafe(statement)).await?
+            }
+            _ => database.pool().begin_with(begin).await?,
+        };
         Ok(Self { transaction, database: database.clone(), module, emitted_events: false })
     }
 
@@ -91,17 +107,8 @@ impl TenantTx {
         organization: OrganizationId,
         access: Access,
     ) -> Result<Self, ApiError> {
-        let mut core = Core::begin(database, module, access).await?;
-        let tenant = organization.to_string();
-        if database.backend() == Backend::Postgres {
-            // Transaction-local (`true`): the setting dies with the transaction, so a pooled
-            // connection never carries one tenant's scope into another's request.
-            sqlx::query("SELECT set_config('app.current_organization_id', $1, true)")
-                .bind(&tenant)
-                .execute(&mut *core.transaction)
-                .await?;
-        }
-        Ok(Self { core, organization, tenant })
+        let core = Core::begin(database, module, access, Some(organization)).await?;
+        Ok(Self { core, organization, tenant: organization.to_string() })
     }
 
     /// The organization this transaction is scoped to.
@@ -141,7 +148,7 @@ pub struct GlobalTx {
 
 impl GlobalTx {
     pub(super) async fn begin(database: &Database, module: ModuleName, access: Access) -> Result<Self, ApiError> {
-        Ok(Self { core: Core::begin(database, module, access).await? })
+        Ok(Self { core: Core::begin(database, module, access, None).await? })
     }
 
     /// The connection.
