@@ -95,6 +95,7 @@ pub struct Gateway {
     edge_services: tonic::service::Routes,
     metrics: Arc<Metrics>,
     token_failures: TokenFailures,
+    recent_plans: Arc<RecentPlans>,
 }
 
 /// How a request is to be handled.
@@ -204,6 +205,34 @@ pub fn plan_key(organization: &str) -> String {
     format!("plan:{organization}")
 }
 
+/// How long this process reuses an organization's plan read from the shared cache: a plan
+/// change reaches every gateway's tenant limit within this time, without a cache read per
+/// request.
+const PLAN_REUSE: Duration = Duration::from_secs(5);
+/// Plans kept at most; past that the map starts over.
+const PLANS_KEPT: usize = 100_000;
+
+/// Plans read recently, with when; the plan events this process handles update it at once.
+#[derive(Default)]
+pub(crate) struct RecentPlans {
+    plans: std::sync::Mutex<HashMap<String, (String, std::time::Instant)>>,
+}
+
+impl RecentPlans {
+    fn get(&self, organization: &str, now: std::time::Instant) -> Option<String> {
+        let plans = self.plans.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        plans.get(organization).filter(|(_, read)| now.duration_since(*read) < PLAN_REUSE).map(|(plan, _)| plan.clone())
+    }
+
+    pub(crate) fn put(&self, organization: String, plan: String, now: std::time::Instant) {
+        let mut plans = self.plans.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        if plans.len() >= PLANS_KEPT {
+            plans.clear();
+        }
+        plans.insert(organization, (plan, now));
+    }
+}
+
 impl Gateway {
     /// A gateway routing the services `routed` selects of `pool` to `backends` (service full
     /// name → channel).
@@ -242,7 +271,13 @@ impl Gateway {
             edge_services,
             metrics: Arc::new(Metrics::new()),
             token_failures: TokenFailures::default(),
+            recent_plans: Arc::default(),
         })
+    }
+
+    /// The plans this gateway reuses, for the plan events to update.
+    pub(crate) fn recent_plans(&self) -> Arc<RecentPlans> {
+        self.recent_plans.clone()
     }
 
     /// Records requests into the process's metrics instead of private ones.
@@ -537,9 +572,18 @@ impl Gateway {
             .map_err(|e| (ApiError::from(e), None))?;
         let mut shown = RateHeaders { limit: self.settings.client_limit, decision: client_decision };
         if let Some(organization) = identity.as_ref().and_then(|i| i.organization_id) {
-            let plan =
-                self.cache.get(&plan_key(&organization.to_string())).await.map_err(|e| (ApiError::from(e), None))?;
-            let plan = plan.and_then(|p| String::from_utf8(p).ok()).unwrap_or_else(|| "free".into());
+            let organization_key = organization.to_string();
+            let now = std::time::Instant::now();
+            let plan = match self.recent_plans.get(&organization_key, now) {
+                Some(plan) => plan,
+                None => {
+                    let stored =
+                        self.cache.get(&plan_key(&organization_key)).await.map_err(|e| (ApiError::from(e), None))?;
+                    let plan = stored.and_then(|p| String::from_utf8(p).ok()).unwrap_or_else(|| "free".into());
+                    self.recent_plans.put(organization_key, plan.clone(), now);
+                    plan
+                }
+            };
             let limit = self.settings.tenant_limit.saturating_mul(plan_multiplier(&plan));
             let tenant = self
                 .cache

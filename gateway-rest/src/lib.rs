@@ -119,7 +119,7 @@ async fn build(context: ModuleContext) -> Result<ModuleParts, BuildError> {
     let plans = Subscription {
         consumer: "gateway-plans",
         events: vec![EventType::OrganizationCreated, EventType::SubscriptionChanged],
-        handler: Arc::new(PlanTracker { cache: context.cache.clone() }),
+        handler: Arc::new(PlanTracker { cache: context.cache.clone(), recent: gateway.recent_plans() }),
     };
     Ok(ModuleParts::new()
         .server(Box::new(move |listener, stop| Box::pin(gateway.serve(listener, tls, stop))))
@@ -129,6 +129,9 @@ async fn build(context: ModuleContext) -> Result<ModuleParts, BuildError> {
 /// Keeps each organization's plan in the cache for plan-aware rate limits.
 struct PlanTracker {
     cache: Arc<dyn Cache>,
+    /// This process's reused plans: a change it learns of applies here at once (other
+    /// gateways reread the cache within seconds).
+    recent: Arc<gateway::RecentPlans>,
 }
 
 #[tonic::async_trait]
@@ -150,6 +153,8 @@ impl EventHandler for PlanTracker {
         // Kept until the next change: a plan does not lapse by itself, and a missing entry
         // would drop a paying tenant to the free limit.
         let ttl = Duration::from_secs(10 * 365 * 24 * 3600);
-        Ok(self.cache.set(&plan_key(&event.organization_id), name.as_bytes(), ttl).await?)
+        self.cache.set(&plan_key(&event.organization_id), name.as_bytes(), ttl).await?;
+        self.recent.put(event.organization_id.clone(), name.to_string(), std::time::Instant::now());
+        Ok(())
     }
 }
