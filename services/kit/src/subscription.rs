@@ -47,9 +47,12 @@ pub struct Subscription {
 }
 
 /// A durable consumer name for a (consumer, pattern): NATS names exclude `.`, `*` and `>`.
+/// The suffix names the subject layout (`events.<publisher>.<type>`): JetStream keeps an
+/// existing durable consumer's filter, so consumers made for the earlier layout
+/// (`events.<type>`) must not be reused, or they would silently receive nothing.
 pub fn durable_name(consumer: &str, pattern: &str) -> String {
     let pattern = pattern.replace('.', "_").replace('*', "any").replace('>', "all");
-    format!("{consumer}-{pattern}")
+    format!("{consumer}-{pattern}-by-publisher")
 }
 
 /// What every consumer of a process shares.
