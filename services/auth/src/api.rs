@@ -371,8 +371,8 @@ impl AuthApi {
         };
         let access_token = {
             let keys = self.keys.current();
-            let active = keys.active();
-            jwt::sign(&claims, &active.id, &active.pair)
+            let signing = keys.signing_key(issued_at);
+            jwt::sign(&claims, &signing.id, &signing.pair)
         };
         let refresh_token = random_token();
         store::insert_refresh_token(

@@ -99,6 +99,9 @@ fn new_key_id(now: i64) -> String {
     )
 }
 
+/// Seconds a new key is published before it signs.
+pub const PUBLISHED_BEFORE_SIGNING: i64 = 2;
+
 impl KeyRing {
     /// Loads every `*.pem` in `dir`.
     pub fn load(dir: &Path) -> Result<Self, KeyError> {
@@ -136,16 +139,38 @@ impl KeyRing {
         std::fs::create_dir_all(dir).map_err(|e| KeyError(format!("{}: {e}", dir.display())))?;
         let key = rsa::RsaPrivateKey::new(&mut rsa::rand_core::OsRng, 2048).map_err(|e| KeyError(e.to_string()))?;
         let der = key.to_pkcs8_der().map_err(|e| KeyError(e.to_string()))?;
-        let id = new_key_id(complianceiq_kit::auth::verifier::now_seconds());
+        // Ids sort by creation time, and the greatest signs: a key made within the same
+        // second as the newest one takes the next second, so it still sorts after it.
+        let newest = std::fs::read_dir(dir)
+            .map(|entries| {
+                entries
+                    .flatten()
+                    .filter_map(|entry| entry.path().file_stem().and_then(|stem| stem.to_str()).map(created_at_of))
+                    .max()
+                    .unwrap_or(0)
+            })
+            .unwrap_or(0);
+        let id = new_key_id(complianceiq_kit::auth::verifier::now_seconds().max(newest + 1));
         let path: PathBuf = dir.join(format!("{id}.pem"));
         write_private(&path, der_to_pem(der.as_bytes()).as_bytes())
             .map_err(|e| KeyError(format!("{}: {e}", path.display())))?;
         Ok(id)
     }
 
-    /// The key that signs new tokens.
+    /// The newest key.
     pub fn active(&self) -> &SigningKey {
         &self.keys[0]
+    }
+
+    /// The key that signs tokens at `now`: the newest one published for at least
+    /// [`PUBLISHED_BEFORE_SIGNING`] seconds, so every verifier can have fetched it (they
+    /// refetch for an unknown key at most once a second) before a token names it; the
+    /// newest while none is that old (a first key).
+    pub fn signing_key(&self, now: i64) -> &SigningKey {
+        self.keys
+            .iter()
+            .find(|key| key.created_at == 0 || key.created_at + PUBLISHED_BEFORE_SIGNING <= now)
+            .unwrap_or(&self.keys[0])
     }
 
     /// A public key by id, if it is still published.
@@ -256,6 +281,9 @@ mod tests {
         let kids = |now| ring.jwks(now).into_iter().map(|key| key.kid).collect::<Vec<_>>();
         assert_eq!(kids(switched + 60), [later.clone(), first.clone()], "the old key still verifies");
         assert_eq!(kids(switched + jwt::ACCESS_TOKEN_SECONDS + jwt::LEEWAY_SECONDS + 1), std::slice::from_ref(&later));
+        // Published first, signing after: the old key signs until the new one is two seconds old.
+        assert_eq!(ring.signing_key(switched).id, first);
+        assert_eq!(ring.signing_key(switched + PUBLISHED_BEFORE_SIGNING).id, later);
         std::fs::remove_dir_all(dir).unwrap();
     }
 }
