@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use complianceiq_kit::auth::Identity;
 use complianceiq_kit::auth::layer::AccessControl;
-use complianceiq_kit::cache::{Cache, RateDecision};
+use complianceiq_kit::cache::{Cache, LeasedLimits, RateDecision};
 use complianceiq_kit::context::{CLIENT_ADDRESS_HEADER, REQUEST_ID_HEADER, client_among_hops};
 use complianceiq_kit::error::ApiError;
 use complianceiq_kit::mesh::MeshChannel;
@@ -96,6 +96,7 @@ pub struct Gateway {
     metrics: Arc<Metrics>,
     token_failures: TokenFailures,
     recent_plans: Arc<RecentPlans>,
+    limits: LeasedLimits,
 }
 
 /// How a request is to be handled.
@@ -266,12 +267,13 @@ impl Gateway {
             openapi: openapi.into(),
             backends,
             access,
-            cache,
+            cache: cache.clone(),
             settings,
             edge_services,
             metrics: Arc::new(Metrics::new()),
             token_failures: TokenFailures::default(),
             recent_plans: Arc::default(),
+            limits: LeasedLimits::new(cache.clone()),
         })
     }
 
@@ -566,8 +568,8 @@ impl Gateway {
         };
         let period = self.settings.rate_period;
         let client_decision = self
-            .cache
-            .rate_limit(&client_key, self.settings.client_limit, period)
+            .limits
+            .check(&client_key, self.settings.client_limit, period)
             .await
             .map_err(|e| (ApiError::from(e), None))?;
         let mut shown = RateHeaders { limit: self.settings.client_limit, decision: client_decision };
@@ -586,8 +588,8 @@ impl Gateway {
             };
             let limit = self.settings.tenant_limit.saturating_mul(plan_multiplier(&plan));
             let tenant = self
-                .cache
-                .rate_limit(&format!("rl:tenant:{organization}"), limit, period)
+                .limits
+                .check(&format!("rl:tenant:{organization}"), limit, period)
                 .await
                 .map_err(|e| (ApiError::from(e), None))?;
             if !tenant.allowed || (client_decision.allowed && tenant.remaining < client_decision.remaining) {

@@ -18,7 +18,28 @@ use tokio_util::sync::CancellationToken;
 use crate::harness::TestPlatform;
 use crate::platform_tests;
 
-platform_tests!(the_cache_keeps_values_until_they_expire, migrations_apply_once, a_consumer_handles_each_event_once);
+platform_tests!(
+    the_cache_keeps_values_until_they_expire,
+    migrations_apply_once,
+    a_consumer_handles_each_event_once,
+    leased_rate_limits_hold_the_limit_in_the_shared_store,
+);
+
+/// Budgets leased in batches (Redis's script on `servers`) never admit more than the limit,
+/// from two processes' worth of leases at once.
+async fn leased_rate_limits_hold_the_limit_in_the_shared_store(platform: &TestPlatform) {
+    use complianceiq_kit::cache::LeasedLimits;
+    let cache = platform.platform().cache.clone();
+    let (first, second) = (LeasedLimits::new(cache.clone()), LeasedLimits::new(cache));
+    let (limit, period) = (640, Duration::from_secs(3600));
+    let mut admitted = 0u32;
+    for round in 0..800 {
+        let limits = if round % 2 == 0 { &first } else { &second };
+        admitted += u32::from(limits.check("leased", limit, period).await.unwrap().allowed);
+    }
+    assert!(admitted <= limit, "admitted {admitted} of {limit}");
+    assert!(admitted >= limit - 2 * 9, "at most a batch less per process: {admitted}");
+}
 
 async fn the_cache_keeps_values_until_they_expire(platform: &TestPlatform) {
     let cache = &platform.platform().cache;

@@ -80,16 +80,22 @@ impl Cache for MemoryCache {
         })
     }
 
-    async fn rate_limit(&self, key: &str, limit: u32, period: Duration) -> Result<super::RateDecision, CacheError> {
+    async fn rate_limit_cells(
+        &self,
+        key: &str,
+        limit: u32,
+        period: Duration,
+        cells: u32,
+    ) -> Result<(u32, super::RateDecision), CacheError> {
         let now_micros = crate::time::now_micros();
         Ok(self.with_entries(|entries, now| {
             let stored = live(entries.get(key), now)
                 .and_then(|value| std::str::from_utf8(value).ok().and_then(|text| text.parse::<i64>().ok()));
-            let (decision, new_tat) = super::gcra(now_micros, stored, limit, period);
+            let (taken, decision, new_tat) = super::gcra_cells(now_micros, stored, limit, period, cells);
             if let Some(tat) = new_tat {
                 entries.insert(key.to_string(), (tat.to_string().into_bytes(), now + decision.reset_after));
             }
-            decision
+            (taken, decision)
         }))
     }
 

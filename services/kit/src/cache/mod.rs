@@ -2,6 +2,7 @@
 //! production, so every replica sees a revoked token or a rate-limit counter; a map in
 //! the process in dev.
 
+mod leases;
 mod memory;
 mod redis;
 
@@ -9,6 +10,7 @@ use std::time::Duration;
 
 use tonic::async_trait;
 
+pub use self::leases::LeasedLimits;
 pub use self::memory::MemoryCache;
 pub use self::redis::RedisCache;
 
@@ -50,7 +52,20 @@ pub trait Cache: Send + Sync + 'static {
 
     /// One request against a GCRA rate limit of `limit` per `period` (bursts up to `limit`),
     /// atomic across replicas sharing the store.
-    async fn rate_limit(&self, key: &str, limit: u32, period: Duration) -> Result<RateDecision, CacheError>;
+    async fn rate_limit(&self, key: &str, limit: u32, period: Duration) -> Result<RateDecision, CacheError> {
+        Ok(self.rate_limit_cells(key, limit, period, 1).await?.1)
+    }
+
+    /// Takes `cells` requests' worth of a GCRA rate limit at once when they fit, else one,
+    /// else none: returns how many were taken (0 when refused) and the decision for the
+    /// first. Atomic across replicas; what [`LeasedLimits`] leases with.
+    async fn rate_limit_cells(
+        &self,
+        key: &str,
+        limit: u32,
+        period: Duration,
+        cells: u32,
+    ) -> Result<(u32, RateDecision), CacheError>;
 
     /// `redis` or `in-process`, for start-up messages.
     fn kind(&self) -> &'static str;
@@ -73,9 +88,32 @@ pub struct RateDecision {
 /// microseconds): each request pushes it by one emission interval; a request that would push
 /// it beyond one period ahead of now is refused. Returns the decision and the new `tat`.
 pub fn gcra(now: i64, stored_tat: Option<i64>, limit: u32, period: Duration) -> (RateDecision, Option<i64>) {
+    let (_, decision, tat) = gcra_cells(now, stored_tat, limit, period, 1);
+    (decision, tat)
+}
+
+/// [`gcra`] taking `cells` requests at once when they fit, else one: (taken, decision, new tat).
+pub fn gcra_cells(
+    now: i64,
+    stored_tat: Option<i64>,
+    limit: u32,
+    period: Duration,
+    cells: u32,
+) -> (u32, RateDecision, Option<i64>) {
     let period = period.as_micros() as i64;
     let interval = (period / i64::from(limit.max(1))).max(1);
     let tat = stored_tat.unwrap_or(now).max(now);
+    let batch = i64::from(cells.max(1));
+    if batch > 1 && tat + interval * batch - period <= now {
+        let new_tat = tat + interval * batch;
+        let decision = RateDecision {
+            allowed: true,
+            remaining: ((period - (new_tat - now)) / interval).max(0) as u32 + cells - 1,
+            reset_after: Duration::from_micros((new_tat - now) as u64),
+            retry_after: Duration::ZERO,
+        };
+        return (cells, decision, Some(new_tat));
+    }
     let new_tat = tat + interval;
     let allow_at = new_tat - period;
     if allow_at > now {
@@ -85,7 +123,7 @@ pub fn gcra(now: i64, stored_tat: Option<i64>, limit: u32, period: Duration) -> 
             reset_after: Duration::from_micros((tat - now) as u64),
             retry_after: Duration::from_micros((allow_at - now) as u64),
         };
-        return (decision, None);
+        return (0, decision, None);
     }
     let remaining = ((period - (new_tat - now)) / interval).max(0) as u32;
     let decision = RateDecision {
@@ -94,7 +132,7 @@ pub fn gcra(now: i64, stored_tat: Option<i64>, limit: u32, period: Duration) -> 
         reset_after: Duration::from_micros((new_tat - now) as u64),
         retry_after: Duration::ZERO,
     };
-    (decision, Some(new_tat))
+    (1, decision, Some(new_tat))
 }
 
 #[cfg(test)]

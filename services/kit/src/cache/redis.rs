@@ -81,9 +81,16 @@ impl Cache for RedisCache {
         Ok(count)
     }
 
-    async fn rate_limit(&self, key: &str, limit: u32, period: Duration) -> Result<super::RateDecision, CacheError> {
+    async fn rate_limit_cells(
+        &self,
+        key: &str,
+        limit: u32,
+        period: Duration,
+        cells: u32,
+    ) -> Result<(u32, super::RateDecision), CacheError> {
         // The GCRA step runs in Redis (one script, atomic), with the server's clock, so replicas
-        // never race and never disagree about time. Returns {allowed, remaining, reset_us, retry_us}.
+        // never race and never disagree about time. Takes ARGV[3] cells when they fit, else one.
+        // Returns {taken, remaining, reset_us, retry_us}.
         static SCRIPT: std::sync::LazyLock<redis::Script> = std::sync::LazyLock::new(|| {
             redis::Script::new(
                 r"
@@ -93,6 +100,12 @@ impl Cache for RedisCache {
                 local interval = math.max(1, math.floor(period / tonumber(ARGV[2])))
                 local tat = tonumber(redis.call('GET', KEYS[1]) or now)
                 if tat < now then tat = now end
+                local cells = tonumber(ARGV[3])
+                if cells > 1 and tat + interval * cells - period <= now then
+                  local batch_tat = tat + interval * cells
+                  redis.call('SET', KEYS[1], batch_tat, 'PX', math.max(1, math.ceil((batch_tat - now) / 1000)))
+                  return {cells, math.floor((period - (batch_tat - now)) / interval) + cells - 1, batch_tat - now, 0}
+                end
                 local new_tat = tat + interval
                 local allow_at = new_tat - period
                 if allow_at > now then
@@ -103,19 +116,21 @@ impl Cache for RedisCache {
                 ",
             )
         });
-        let (allowed, remaining, reset, retry): (i64, i64, i64, i64) = SCRIPT
+        let (taken, remaining, reset, retry): (i64, i64, i64, i64) = SCRIPT
             .key(self.key(key))
             .arg(period.as_micros() as i64)
             .arg(i64::from(limit.max(1)))
+            .arg(i64::from(cells.max(1)))
             .invoke_async(&mut self.connection.clone())
             .await
             .map_err(failed("rate limit script"))?;
-        Ok(super::RateDecision {
-            allowed: allowed == 1,
+        let decision = super::RateDecision {
+            allowed: taken > 0,
             remaining: remaining.max(0) as u32,
             reset_after: Duration::from_micros(reset.max(0) as u64),
             retry_after: Duration::from_micros(retry.max(0) as u64),
-        })
+        };
+        Ok((taken.max(0) as u32, decision))
     }
 
     fn kind(&self) -> &'static str {
