@@ -5,15 +5,14 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use complianceiq_kit::config::{DatabaseGroup, PlatformConfig};
-use complianceiq_proto::complianceiq::instance::v1::instance_service_client::InstanceServiceClient;
 use complianceiq_proto::complianceiq::instance::v1::*;
 use complianceiq_servicenow::sim::SimConfig;
 use prost_types::FieldMask;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tonic::Code;
 
-use crate::harness::{Backend, TestPlatform, reason, run_with, violations};
-use crate::instances::{connect, simulator};
+use crate::harness::{Backend, TestPlatform, reason, violations};
+use crate::instances::{basic, client, connect, simulator};
 use crate::people::authorized;
 use crate::platform_tests;
 
@@ -52,16 +51,6 @@ async fn listener(response: &'static [u8], endless_body: bool) -> Listener {
     Listener { url, connections }
 }
 
-fn basic(username: &str, password: &str) -> Option<Credentials> {
-    Some(Credentials {
-        kind: Some(credentials::Kind::Basic(BasicCredentials { username: username.into(), password: password.into() })),
-    })
-}
-
-async fn instances(platform: &TestPlatform) -> InstanceServiceClient<tonic::transport::Channel> {
-    InstanceServiceClient::new(platform.channel("instance").await)
-}
-
 /// Finding 1: a tenant admin changed only the URL, then asked for a connection check, and
 /// their own host received the organization's ServiceNow password.
 async fn credentials_never_follow_a_changed_url(platform: &TestPlatform) {
@@ -77,7 +66,7 @@ async fn credentials_never_follow_a_changed_url(platform: &TestPlatform) {
     };
     let instance = connect(platform, &tenant, instance, false).await.unwrap();
     let attacker = listener(b"HTTP/1.1 200 OK\r\ncontent-length: 13\r\n\r\n{\"result\":[]}", false).await;
-    let mut client = instances(platform).await;
+    let mut client = client(platform).await;
 
     let url_only = UpdateInstanceRequest {
         instance_id: instance.id.clone(),
@@ -121,7 +110,7 @@ async fn a_hostile_instance_can_neither_flood_nor_be_read_back(platform: &TestPl
     let secret_page =
         b"HTTP/1.1 500 Internal Server Error\r\ncontent-length: 35\r\nconnection: close\r\n\r\n<html>internal-admin-console</html>";
     let echo = listener(secret_page, false).await;
-    let mut client = instances(platform).await;
+    let mut client = client(platform).await;
     for (name, target, expected) in [("flood", &flood, "larger than"), ("echo", &echo, "500 Internal Server Error")] {
         // The free plan allows one instance: a tenant each.
         let tenant = platform.tenant(&format!("Hostile {name}")).await;
@@ -156,10 +145,7 @@ mod private_networks_are_refused_in_production {
         config.instance.allow_private_networks = Some(false);
     }
 
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn embedded() {
-        run_with(Backend::Embedded, production, |platform| Box::pin(refused(platform))).await;
-    }
+    crate::configured_platform_tests!(production, refused);
 
     async fn refused(platform: &TestPlatform) {
         let tenant = platform.tenant("Port Scanner").await;
@@ -535,15 +521,7 @@ mod events {
             config.events.retry_backoff_ms = 50;
         }
 
-        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-        async fn embedded() {
-            run_with(Backend::Embedded, quick_retries, |platform| Box::pin(poisoned(platform))).await;
-        }
-
-        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-        async fn servers() {
-            run_with(Backend::Servers, quick_retries, |platform| Box::pin(poisoned(platform))).await;
-        }
+        crate::configured_platform_tests!(quick_retries, poisoned);
 
         async fn poisoned(platform: &TestPlatform) {
             // The user directory cannot seed roles for an organization id that is no id.
@@ -717,15 +695,7 @@ mod the_gateway_decides_the_client_address {
         config.security.trusted_proxies = 1;
     }
 
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn embedded() {
-        run_with(Backend::Embedded, behind_one_proxy, |platform| Box::pin(decided(platform))).await;
-    }
-
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn servers() {
-        run_with(Backend::Servers, behind_one_proxy, |platform| Box::pin(decided(platform))).await;
-    }
+    crate::configured_platform_tests!(behind_one_proxy, decided);
 
     /// A failed login through the edge, from `client` as the ingress saw it, with whatever
     /// the client itself claims in front of it.
@@ -869,10 +839,7 @@ mod paid_plans_need_billing_in_production {
         config.billing.billing_disabled = Some(false);
     }
 
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn embedded() {
-        run_with(Backend::Embedded, production_without_stripe, |platform| Box::pin(refused(platform))).await;
-    }
+    crate::configured_platform_tests!(production_without_stripe, refused);
 
     async fn refused(platform: &TestPlatform) {
         let tenant = platform.tenant("Freeloader").await;
@@ -969,7 +936,7 @@ mod rotating_the_encryption_key_reseals_every_secret {
         platform.restart().await;
         let check = TestConnectionRequest { instance_id: instance.id.clone() };
         let report =
-            instances(platform).await.test_connection(authorized(check, tenant.token())).await.unwrap().into_inner();
+            client(platform).await.test_connection(authorized(check, tenant.token())).await.unwrap().into_inner();
         assert!(report.success, "{report:?}");
         let login = LoginRequest {
             email: tenant.admin.email.clone(),

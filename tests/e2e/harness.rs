@@ -319,6 +319,29 @@ macro_rules! platform_tests {
     )*};
 }
 
+/// Inside a test module: tests `embedded` and `servers` that run `body` on a platform
+/// started after `customize` adjusted its configuration.
+#[macro_export]
+macro_rules! configured_platform_tests {
+    ($customize:path, $body:path) => {
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        async fn embedded() {
+            $crate::harness::run_with($crate::harness::Backend::Embedded, $customize, |platform| {
+                Box::pin($body(platform))
+            })
+            .await;
+        }
+
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        async fn servers() {
+            $crate::harness::run_with($crate::harness::Backend::Servers, $customize, |platform| {
+                Box::pin($body(platform))
+            })
+            .await;
+        }
+    };
+}
+
 /// Declares tests that need PostgreSQL, Redis and NATS only: `name::servers`.
 #[macro_export]
 macro_rules! server_tests {

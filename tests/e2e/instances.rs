@@ -25,21 +25,11 @@ platform_tests!(
 
 /// Scheduled checks need a short interval; each backend gets its own run.
 mod scheduled_health_checks_run_until_an_instance_is_disabled {
-    use crate::harness::{Backend, run_with};
-
     fn every_second(config: &mut complianceiq_kit::config::PlatformConfig) {
         config.instance.health_interval_seconds = 1;
     }
 
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn embedded() {
-        run_with(Backend::Embedded, every_second, |platform| Box::pin(super::scheduled_checks(platform))).await;
-    }
-
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn servers() {
-        run_with(Backend::Servers, every_second, |platform| Box::pin(super::scheduled_checks(platform))).await;
-    }
+    crate::configured_platform_tests!(every_second, super::scheduled_checks);
 }
 
 async fn scheduled_checks(platform: &TestPlatform) {
@@ -141,7 +131,7 @@ pub async fn simulator(config: SimConfig) -> RunningSimulator {
     RunningSimulator { simulator, url, stop }
 }
 
-fn basic(username: &str, password: &str) -> Option<Credentials> {
+pub fn basic(username: &str, password: &str) -> Option<Credentials> {
     Some(Credentials {
         kind: Some(credentials::Kind::Basic(BasicCredentials { username: username.into(), password: password.into() })),
     })
@@ -158,7 +148,7 @@ fn instance_of(running: &RunningSimulator, name: &str) -> Instance {
     }
 }
 
-async fn client(platform: &TestPlatform) -> InstanceServiceClient<tonic::transport::Channel> {
+pub async fn client(platform: &TestPlatform) -> InstanceServiceClient<tonic::transport::Channel> {
     InstanceServiceClient::new(platform.channel("instance").await)
 }
 

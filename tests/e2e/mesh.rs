@@ -235,17 +235,7 @@ async fn behind_a_sidecar(platform: &TestPlatform) {
 
 /// Rotation needs a short reload interval; each backend gets its own run.
 mod certificate_rotation_under_load_fails_no_call {
-    use crate::harness::{Backend, run_with};
-
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn embedded() {
-        run_with(Backend::Embedded, super::fast_reload, |platform| Box::pin(super::rotate_under_load(platform))).await;
-    }
-
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn servers() {
-        run_with(Backend::Servers, super::fast_reload, |platform| Box::pin(super::rotate_under_load(platform))).await;
-    }
+    crate::configured_platform_tests!(super::fast_reload, super::rotate_under_load);
 }
 
 fn fast_reload(config: &mut complianceiq_kit::config::PlatformConfig) {

@@ -31,14 +31,26 @@ const MAX_BACKOFF: Duration = Duration::from_secs(30);
 pub struct OutboxRelay {
     database: Database,
     bus: Arc<dyn EventBus>,
-    /// The modules whose events this relay publishes.
-    sources: Vec<&'static str>,
+    /// Claims a batch of the events of this process's modules.
+    claim: String,
 }
 
 impl OutboxRelay {
     /// A relay for the events `sources` (module names) wrote to `database`.
     pub fn new(database: Database, bus: Arc<dyn EventBus>, sources: Vec<&'static str>) -> Self {
-        Self { database, bus, sources }
+        // Module names are the kit's own identifiers, never user input: safe to inline.
+        let sources: Vec<String> = sources.iter().map(|source| format!("'{source}'")).collect();
+        let claim = format!(
+            "UPDATE ciq_outbox SET claimed_until = $1, attempts = attempts + 1 \
+             WHERE seq IN (SELECT seq FROM ciq_outbox \
+                           WHERE published_at IS NULL AND (claimed_until IS NULL OR claimed_until < $2) \
+                             AND source IN ('', {sources}) \
+                           ORDER BY seq LIMIT $3) \
+               AND published_at IS NULL AND (claimed_until IS NULL OR claimed_until < $2) \
+             RETURNING seq, event_id, event_type, payload, source",
+            sources = sources.join(", ")
+        );
+        Self { database, bus, claim }
     }
 
     /// Runs until `shutdown`, publishing promptly after local commits and polling for
@@ -83,19 +95,7 @@ impl OutboxRelay {
     /// Publishes one batch; returns how many events went out.
     pub async fn publish_pending(&self) -> Result<usize, String> {
         let now = time::now_micros();
-        // Module names are the kit's own identifiers, never user input: safe to inline.
-        let sources: Vec<String> = self.sources.iter().map(|source| format!("'{source}'")).collect();
-        let claim = format!(
-            "UPDATE ciq_outbox SET claimed_until = $1, attempts = attempts + 1 \
-             WHERE seq IN (SELECT seq FROM ciq_outbox \
-                           WHERE published_at IS NULL AND (claimed_until IS NULL OR claimed_until < $2) \
-                             AND source IN ('', {sources}) \
-                           ORDER BY seq LIMIT $3) \
-               AND published_at IS NULL AND (claimed_until IS NULL OR claimed_until < $2) \
-             RETURNING seq, event_id, event_type, payload, source",
-            sources = sources.join(", ")
-        );
-        let rows = sqlx::query(AssertSqlSafe(claim))
+        let rows = sqlx::query(AssertSqlSafe(self.claim.clone()))
             .bind(time::after(now, LEASE))
             .bind(now)
             .bind(BATCH)
