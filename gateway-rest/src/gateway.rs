@@ -220,9 +220,13 @@ pub(crate) struct RecentPlans {
 }
 
 impl RecentPlans {
-    fn get(&self, organization: &str, now: std::time::Instant) -> Option<String> {
+    /// The plan if read recently, else (as the error) the plan last read, if any.
+    fn get(&self, organization: &str, now: std::time::Instant) -> Result<String, Option<String>> {
         let plans = self.plans.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-        plans.get(organization).filter(|(_, read)| now.duration_since(*read) < PLAN_REUSE).map(|(plan, _)| plan.clone())
+        match plans.get(organization) {
+            Some((plan, read)) if now.duration_since(*read) < PLAN_REUSE => Ok(plan.clone()),
+            known => Err(known.map(|(plan, _)| plan.clone())),
+        }
     }
 
     pub(crate) fn put(&self, organization: String, plan: String, now: std::time::Instant) {
@@ -261,6 +265,7 @@ impl Gateway {
             }
         }
         let edge_services = edge_services(&services, encoded_descriptor_sets)?;
+        let metrics = Arc::new(Metrics::new());
         Ok(Self {
             pool,
             routes,
@@ -270,10 +275,10 @@ impl Gateway {
             cache: cache.clone(),
             settings,
             edge_services,
-            metrics: Arc::new(Metrics::new()),
+            metrics: metrics.clone(),
             token_failures: TokenFailures::default(),
             recent_plans: Arc::default(),
-            limits: LeasedLimits::new(cache.clone()),
+            limits: LeasedLimits::new(cache, metrics),
         })
     }
 
@@ -284,6 +289,7 @@ impl Gateway {
 
     /// Records requests into the process's metrics instead of private ones.
     pub fn with_metrics(mut self, metrics: Arc<Metrics>) -> Self {
+        self.limits = LeasedLimits::new(self.cache.clone(), metrics.clone());
         self.metrics = metrics;
         self
     }
@@ -567,31 +573,31 @@ impl Gateway {
             None => format!("rl:address:{client}"),
         };
         let period = self.settings.rate_period;
-        let client_decision = self
-            .limits
-            .check(&client_key, self.settings.client_limit, period)
-            .await
-            .map_err(|e| (ApiError::from(e), None))?;
+        let client_decision = self.limits.check(&client_key, self.settings.client_limit, period).await;
         let mut shown = RateHeaders { limit: self.settings.client_limit, decision: client_decision };
         if let Some(organization) = identity.as_ref().and_then(|i| i.organization_id) {
             let organization_key = organization.to_string();
             let now = std::time::Instant::now();
             let plan = match self.recent_plans.get(&organization_key, now) {
-                Some(plan) => plan,
-                None => {
-                    let stored =
-                        self.cache.get(&plan_key(&organization_key)).await.map_err(|e| (ApiError::from(e), None))?;
-                    let plan = stored.and_then(|p| String::from_utf8(p).ok()).unwrap_or_else(|| "free".into());
-                    self.recent_plans.put(organization_key, plan.clone(), now);
-                    plan
-                }
+                Ok(plan) => plan,
+                Err(stale) => match self.cache.get(&plan_key(&organization_key)).await {
+                    Ok(stored) => {
+                        let plan = stored.and_then(|p| String::from_utf8(p).ok()).unwrap_or_else(|| "free".into());
+                        self.recent_plans.put(organization_key, plan.clone(), now);
+                        plan
+                    }
+                    // The store is down: the plan last known, else the smallest. Never a refusal.
+                    // Kept for another reuse period, so an outage costs one probe per period.
+                    Err(error) => {
+                        tracing::debug!(%error, "reading an organization's plan");
+                        let plan = stale.unwrap_or_else(|| "free".into());
+                        self.recent_plans.put(organization_key, plan.clone(), now);
+                        plan
+                    }
+                },
             };
             let limit = self.settings.tenant_limit.saturating_mul(plan_multiplier(&plan));
-            let tenant = self
-                .limits
-                .check(&format!("rl:tenant:{organization}"), limit, period)
-                .await
-                .map_err(|e| (ApiError::from(e), None))?;
+            let tenant = self.limits.check(&format!("rl:tenant:{organization}"), limit, period).await;
             if !tenant.allowed || (client_decision.allowed && tenant.remaining < client_decision.remaining) {
                 shown = RateHeaders { limit, decision: tenant };
             }

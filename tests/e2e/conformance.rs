@@ -8,8 +8,11 @@ use std::time::Duration;
 
 use complianceiq_gateway::{Gateway, Settings};
 use complianceiq_kit::auth::layer::AccessControl;
+use complianceiq_kit::auth::revocations::Revocations;
 use complianceiq_kit::auth::verifier::TokenVerifier;
+use complianceiq_kit::bus::InProcessBus;
 use complianceiq_kit::cache::MemoryCache;
+use complianceiq_kit::metrics::Metrics;
 use prost::Message;
 use prost_reflect::DescriptorPool;
 use reqwest::StatusCode;
@@ -157,8 +160,11 @@ async fn edge() -> Edge {
     });
     let channel = tonic::transport::Endpoint::from_shared(format!("http://{backend_address}")).unwrap().connect_lazy();
     let nowhere = tonic::transport::Endpoint::from_static("http://127.0.0.1:9").connect_lazy();
-    let access =
-        Arc::new(AccessControl::new(Arc::new(TokenVerifier::new(nowhere.into())), Arc::new(MemoryCache::new())));
+    let revocations =
+        Revocations::follow(Arc::new(InProcessBus::new()), Arc::new(Metrics::new()), CancellationToken::new())
+            .await
+            .unwrap();
+    let access = Arc::new(AccessControl::new(Arc::new(TokenVerifier::new(nowhere.into())), revocations));
     let pool = DescriptorPool::decode(DESCRIPTORS).unwrap();
     let settings = Settings {
         cors_allowed_origins: vec!["https://app.example.com".into()],

@@ -498,6 +498,66 @@ async fn exercise(platform: &mut Platform, receiver: &Receiver) {
     assert_eq!(body["email"], "admin@distributed.example.com", "{body}");
 
     killed_sync_resumes(platform, &token_a).await;
+    revoked_everywhere_within_a_second(platform).await;
+}
+
+/// A logout at the auth process reaches every other process over the bus: each refuses the
+/// token within a second, at the edge and when called directly over the mesh.
+async fn revoked_everywhere_within_a_second(platform: &Platform) {
+    let email = "leaving@distributed.example.com";
+    let (token, refresh) = person(platform, email).await;
+    let names: Vec<&'static str> = platform.ports.keys().copied().collect();
+    let mesh = complianceiq_kit::mesh::Mesh::start(&platform.config, &["gateway"], &names).unwrap();
+    // Per module, an RPC its access layer checks tokens for (any will do: the check comes first).
+    let direct: Vec<(&str, tonic::transport::Channel, &str)> = names
+        .iter()
+        .filter(|module| **module != "gateway")
+        .map(|module| {
+            let package = format!("/complianceiq.{module}.v1.");
+            let rule = complianceiq_proto::RPC_ACCESS
+                .iter()
+                .find(|rule| rule.path.starts_with(&package) && !rule.public && !rule.internal && rule.allow_unscoped)
+                .or_else(|| {
+                    complianceiq_proto::RPC_ACCESS
+                        .iter()
+                        .find(|rule| rule.path.starts_with(&package) && !rule.public && !rule.internal)
+                })
+                .unwrap_or_else(|| panic!("{module} has an authenticated RPC"));
+            let address = format!("http://127.0.0.1:{}", platform.ports[module].0);
+            (*module, mesh.connect("gateway", module, &address).unwrap(), &rule.path[1..])
+        })
+        .collect();
+    let revoked_at = |status: &tonic::Status| {
+        status.code() == tonic::Code::Unauthenticated && crate::harness::reason(status) == "TOKEN_REVOKED"
+    };
+    for (module, channel, rpc) in &direct {
+        let answer = crate::harness::call_raw(channel.clone(), rpc, Some(&token)).await;
+        assert!(!matches!(&answer, Err(status) if revoked_at(status)), "{module} refuses a live token: {answer:?}");
+    }
+
+    let (status, body) =
+        call(platform, Method::POST, "/api/v1/auth/logout", Some(&token), Some(json!({"refreshToken": refresh}))).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let logged_out = Instant::now();
+    let mut pending: BTreeSet<&str> = direct.iter().map(|(module, ..)| *module).chain(["gateway"]).collect();
+    while !pending.is_empty() {
+        assert!(logged_out.elapsed() < Duration::from_secs(5), "still accepted after 5 s by {pending:?}");
+        for (module, channel, rpc) in &direct {
+            if pending.contains(module)
+                && let Err(status) = crate::harness::call_raw(channel.clone(), rpc, Some(&token)).await
+                && revoked_at(&status)
+            {
+                assert!(logged_out.elapsed() <= Duration::from_secs(1), "{module}: {:?}", logged_out.elapsed());
+                pending.remove(module);
+            }
+        }
+        let (status, body) = call(platform, Method::GET, "/api/v1/users/me", Some(&token), None).await;
+        if status == StatusCode::UNAUTHORIZED && body["details"].to_string().contains("TOKEN_REVOKED") {
+            assert!(logged_out.elapsed() <= Duration::from_secs(1), "gateway: {:?}", logged_out.elapsed());
+            pending.remove("gateway");
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
 }
 
 fn number(value: &Value) -> i64 {

@@ -560,6 +560,7 @@ mod events {
 /// manifests` renders lets each module do what the platform needs and nothing more: publish
 /// the events it owns, consume, write its dead letters; never publish another's events.
 mod nats_permissions_follow_event_ownership {
+    use complianceiq_kit::auth::revocations::{RevocationNews, RevokedToken};
     use complianceiq_kit::bus::{BusMessage, DeadLetter, EventBus, NatsBus, SubscriptionSpec};
     use complianceiq_kit::config::EventsConfig;
     use complianceiq_proto::complianceiq::events::v1::event::Payload;
@@ -681,6 +682,23 @@ mod nats_permissions_follow_event_ownership {
         assert!(renamed.is_err(), "NATS refuses a type instance does not own");
         let foreign_letter = DeadLetter { module: "auth".into(), ..letter };
         assert!(instance.dead_letter(foreign_letter).await.is_err(), "nor another module's dead letters");
+
+        // Revocations: the issuer announces them, every module follows them, no other announces.
+        let auth = connect(&server, "auth", "password-of-auth").await.expect("auth connects");
+        let mut feed = instance.follow_revocations().await.expect("every module follows revocations");
+        let expires_at = complianceiq_kit::auth::verifier::now_seconds() + 900;
+        let revoked = RevokedToken { token_id: "jti-announced".into(), expires_at };
+        auth.publish_revocation(revoked.clone()).await.expect("the issuer announces a revocation");
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        loop {
+            let news = tokio::time::timeout_at(deadline, feed.next()).await.expect("the revocation arrives").unwrap();
+            if news == RevocationNews::Revoked(revoked.clone()) {
+                break;
+            }
+        }
+        let forged = RevokedToken { token_id: "jti-forged".into(), expires_at };
+        let announced = tokio::time::timeout(Duration::from_secs(3), instance.publish_revocation(forged)).await;
+        assert!(!matches!(announced, Ok(Ok(()))), "NATS refuses a revocation from another module");
     }
 }
 
@@ -951,5 +969,108 @@ mod rotating_the_encryption_key_reseals_every_secret {
         let code = totp::code_at(&seed, now_seconds() / 30 + 1);
         let verify = VerifyMfaRequest { challenge_token: challenge.challenge_token, code };
         platform.auth().await.verify_mfa(verify).await.expect("the seed opens under the new key alone");
+    }
+}
+
+/// Redis is not a single point of failure: while it is down, signed-in people keep being
+/// served (revocations come over the bus, rate limits fall back to per-process budgets), and
+/// a metric says so until Redis is back.
+mod redis_down_under_traffic {
+    use std::panic::AssertUnwindSafe;
+
+    use futures::FutureExt;
+    use reqwest::{Method, StatusCode};
+
+    use super::*;
+    use crate::observability::sample;
+
+    struct RedisServer {
+        child: tokio::process::Child,
+        port: u16,
+    }
+
+    impl RedisServer {
+        async fn start(port: u16) -> Self {
+            let child = tokio::process::Command::new("redis-server")
+                .args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::null())
+                .kill_on_drop(true)
+                .spawn()
+                .expect("redis-server (Debian's redis-server package; .ci/run installs it) must be on PATH");
+            let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+            while tokio::net::TcpStream::connect(("127.0.0.1", port)).await.is_err() {
+                assert!(tokio::time::Instant::now() < deadline, "redis-server did not listen within five seconds");
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+            Self { child, port }
+        }
+
+        async fn stop(mut self) {
+            self.child.kill().await.expect("redis-server stops");
+        }
+    }
+
+    async fn metrics(platform: &TestPlatform) -> String {
+        let address = platform.platform().ops_address;
+        let mut stream = tokio::net::TcpStream::connect(address).await.unwrap();
+        stream.write_all(b"GET /metrics HTTP/1.1\r\nhost: ops\r\nconnection: close\r\n\r\n").await.unwrap();
+        let mut text = String::new();
+        stream.read_to_string(&mut text).await.unwrap();
+        text
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn servers() {
+        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let redis = RedisServer::start(port).await;
+        let platform = TestPlatform::start_with(crate::harness::Backend::Servers, |config| {
+            config.cache.redis_url = Some(format!("redis://127.0.0.1:{port}"));
+        })
+        .await;
+        let outcome = AssertUnwindSafe(served_while_redis_is_down(&platform, redis)).catch_unwind().await;
+        platform.stop().await;
+        if let Err(panic) = outcome {
+            std::panic::resume_unwind(panic);
+        }
+    }
+
+    async fn served_while_redis_is_down(platform: &TestPlatform, redis: RedisServer) {
+        let tenant = platform.tenant("Resilient").await;
+        let base = format!("http://{}", platform.address("gateway"));
+        let path = format!("/api/v1/organizations/{}", tenant.id());
+        let read = || crate::gateway::rest_at(&base, Method::GET, &path, Some(tenant.token()), None);
+        let (status, _, body) = read().await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        assert_eq!(sample(&metrics(platform).await, "rate_limit_local_decisions_total"), 0.0);
+
+        let port = redis.port;
+        redis.stop().await;
+        for attempt in 0..50 {
+            let (status, headers, body) = read().await;
+            assert_eq!(status, StatusCode::OK, "request {attempt} while Redis is down: {body}");
+            assert!(headers.contains_key("ratelimit-remaining"), "limits still apply: {headers:?}");
+        }
+        // What Redis itself holds (lockouts, MFA challenges) still needs it: sign-in waits.
+        let credentials = serde_json::json!({"email": tenant.admin.email, "password": crate::people::PASSWORD});
+        let (status, _, body) =
+            crate::gateway::rest_at(&base, Method::POST, "/api/v1/auth/login", None, Some(credentials)).await;
+        assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
+        let exposition = metrics(platform).await;
+        assert_eq!(sample(&exposition, "dependency_degraded{dependency=\"redis\"}"), 1.0, "{exposition}");
+        assert!(sample(&exposition, "rate_limit_local_decisions_total") > 0.0, "{exposition}");
+
+        let redis = RedisServer::start(port).await;
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
+        loop {
+            let (status, _, body) = read().await;
+            assert_eq!(status, StatusCode::OK, "{body}");
+            if sample(&metrics(platform).await, "dependency_degraded{dependency=\"redis\"}") == 0.0 {
+                break;
+            }
+            assert!(tokio::time::Instant::now() < deadline, "still degraded 15 s after Redis came back");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        redis.stop().await;
     }
 }

@@ -30,13 +30,16 @@ platform_tests!(
 async fn leased_rate_limits_hold_the_limit_in_the_shared_store(platform: &TestPlatform) {
     use complianceiq_kit::cache::LeasedLimits;
     let cache = platform.platform().cache.clone();
-    let (first, second) = (LeasedLimits::new(cache.clone()), LeasedLimits::new(cache));
+    let metrics = Arc::new(complianceiq_kit::metrics::Metrics::new());
+    let (first, second) =
+        (LeasedLimits::new(cache.clone(), metrics.clone()), LeasedLimits::new(cache, metrics.clone()));
     let (limit, period) = (640, Duration::from_secs(3600));
     let mut admitted = 0u32;
     for round in 0..800 {
         let limits = if round % 2 == 0 { &first } else { &second };
-        admitted += u32::from(limits.check("leased", limit, period).await.unwrap().allowed);
+        admitted += u32::from(limits.check("leased", limit, period).await.allowed);
     }
+    assert!(metrics.encode().contains("rate_limit_local_decisions_total 0\n"), "every decision came from the store");
     assert!(admitted <= limit, "admitted {admitted} of {limit}");
     assert!(admitted >= limit - 2 * 9, "at most a batch less per process: {admitted}");
 }

@@ -5,6 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use complianceiq_kit::auth::jwt::{self, Claims};
+use complianceiq_kit::auth::revocations::Revocations;
 use complianceiq_kit::auth::{self, caller};
 use complianceiq_kit::cache::Cache;
 use complianceiq_kit::context::{RequestContext, client_address};
@@ -61,6 +62,7 @@ pub struct AuthApi {
     pub(crate) database: ModuleDatabase,
     pub(crate) keys: Arc<KeyStore>,
     pub(crate) cache: Arc<dyn Cache>,
+    pub(crate) revocations: Arc<Revocations>,
     pub(crate) mailer: Arc<dyn Mailer>,
     pub(crate) secrets: Arc<SecretBox>,
     pub(crate) public_url: String,
@@ -295,7 +297,7 @@ impl AuthApi {
     /// Cuts off access tokens issued with revoked refresh tokens.
     async fn revoke_access(&self, issued: &[IssuedAccess]) -> Result<(), ApiError> {
         for access in issued {
-            auth::revoke(self.cache.as_ref(), &access.token_id, access.expires_at).await?;
+            self.revocations.revoke(&access.token_id, access.expires_at).await?;
         }
         Ok(())
     }
@@ -699,7 +701,7 @@ impl AuthApi {
         };
         tx.commit().await?;
         self.revoke_access(&issued).await?;
-        auth::revoke(self.cache.as_ref(), &identity.token_id, identity.expires_at).await?;
+        self.revocations.revoke(&identity.token_id, identity.expires_at).await?;
         let sessions: std::collections::BTreeSet<&str> =
             issued.iter().map(|access| access.family_id.as_str()).collect();
         Ok(LogoutResponse { revoked_sessions: sessions.len() as i32 })

@@ -64,6 +64,7 @@ async fn build(context: ModuleContext) -> Result<ModuleParts, BuildError> {
         database: database.clone(),
         keys: keys.clone(),
         cache: context.cache.clone(),
+        revocations: context.revocations.clone(),
         mailer: context.mailer.clone(),
         secrets: context.secrets.clone(),
         public_url: context.config.mail.public_url.clone(),
@@ -105,7 +106,7 @@ async fn build(context: ModuleContext) -> Result<ModuleParts, BuildError> {
             EventType::OrganizationUpdated,
             EventType::OrganizationDeleted,
         ],
-        handler: Arc::new(projection::MembershipProjection { database, cache: context.cache.clone() }),
+        handler: Arc::new(projection::MembershipProjection { database, revocations: context.revocations.clone() }),
     };
     Ok(ModuleParts::new().service(AuthServiceServer::new(api)).worker(cleanup).subscription(projection))
 }

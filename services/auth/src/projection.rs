@@ -3,8 +3,7 @@
 
 use std::sync::Arc;
 
-use complianceiq_kit::auth;
-use complianceiq_kit::cache::Cache;
+use complianceiq_kit::auth::revocations::Revocations;
 use complianceiq_kit::db::ModuleDatabase;
 use complianceiq_kit::error::ApiError;
 use complianceiq_kit::ids::UserId;
@@ -21,13 +20,13 @@ use crate::store::{self, Membership};
 /// live access tokens, so a removed member loses access at once rather than at expiry.
 pub struct MembershipProjection {
     pub database: ModuleDatabase,
-    pub cache: Arc<dyn Cache>,
+    pub revocations: Arc<Revocations>,
 }
 
 impl MembershipProjection {
     async fn revoke(&self, issued: Vec<store::IssuedAccess>) -> Result<(), ApiError> {
         for access in issued {
-            auth::revoke(self.cache.as_ref(), &access.token_id, access.expires_at).await?;
+            self.revocations.revoke(&access.token_id, access.expires_at).await?;
         }
         Ok(())
     }

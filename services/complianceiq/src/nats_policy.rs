@@ -1,21 +1,27 @@
 //! What each module may do on NATS, rendered from the event ownership table: a user per
 //! module that may publish exactly the event subjects of the types it owns, its own
 //! dead letters, and the JetStream API calls a consumer needs on the platform's streams.
+//! Every module follows the revocation stream; only the token issuer announces revocations.
 //! The server enforces it, so a compromised module cannot publish as another; consumers
 //! check the same table (defence in depth). `complianceiq manifests` renders it into the
 //! NATS configuration in k8s/, and a test runs a real nats-server on it.
 
 use complianceiq_kit::Module;
+use complianceiq_kit::runtime::TOKEN_ISSUER;
 
 use crate::event_owners::events_of;
 
 /// The subjects `module` may publish to, for events under `prefix` in `stream`.
 pub fn publish_allowed(module: &str, prefix: &str, stream: &str) -> Vec<String> {
     let dead_letters = format!("{stream}_DEAD_LETTERS");
+    let revocations = format!("{stream}_REVOCATIONS");
     let mut subjects: Vec<String> =
         events_of(module).iter().map(|event| format!("{prefix}.events.{module}.{}", event.as_str())).collect();
     subjects.push(format!("{prefix}.deadletter.{module}.>"));
-    for name in [stream, dead_letters.as_str()] {
+    if module == TOKEN_ISSUER {
+        subjects.push(format!("{prefix}.revocations"));
+    }
+    for name in [stream, dead_letters.as_str(), revocations.as_str()] {
         // Created by whichever module starts first; an existing stream cannot be changed.
         subjects.push(format!("$JS.API.STREAM.INFO.{name}"));
         subjects.push(format!("$JS.API.STREAM.CREATE.{name}"));
@@ -28,6 +34,10 @@ pub fn publish_allowed(module: &str, prefix: &str, stream: &str) -> Vec<String> 
         format!("$JS.API.CONSUMER.INFO.{stream}.>"),
         format!("$JS.API.CONSUMER.MSG.NEXT.{stream}.>"),
         format!("$JS.ACK.{stream}.>"),
+        // The revocation feed: an ordered consumer, no acknowledgements.
+        format!("$JS.API.CONSUMER.CREATE.{revocations}.>"),
+        format!("$JS.API.CONSUMER.CREATE.{revocations}"),
+        format!("$JS.API.CONSUMER.MSG.NEXT.{revocations}.>"),
     ]);
     subjects
 }
@@ -88,5 +98,8 @@ mod tests {
         assert!(allowed.iter().all(|s| !s.contains("DELETE") && !s.contains("UPDATE") && !s.contains("PURGE")));
         let gateway = publish_allowed("gateway", "complianceiq", "EVENTS");
         assert!(gateway.iter().all(|subject| !subject.contains(".events.")), "the edge owns no event");
+        assert!(!gateway.contains(&"complianceiq.revocations".to_string()), "only the issuer revokes");
+        assert!(gateway.contains(&"$JS.API.CONSUMER.MSG.NEXT.EVENTS_REVOCATIONS.>".to_string()), "all follow");
+        assert!(publish_allowed("auth", "complianceiq", "EVENTS").contains(&"complianceiq.revocations".to_string()));
     }
 }

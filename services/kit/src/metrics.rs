@@ -13,6 +13,7 @@ use http_body::{Body as HttpBody, Frame, SizeHint};
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
 use tonic::body::Body;
@@ -55,6 +56,11 @@ struct EventLabels {
     outcome: &'static str,
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct DependencyLabels {
+    dependency: &'static str,
+}
+
 fn latency_histogram() -> Histogram {
     Histogram::new(LATENCY_BUCKETS)
 }
@@ -68,6 +74,8 @@ pub struct Metrics {
     edge_requests: Family<EdgeLabels, Counter>,
     edge_seconds: Family<EdgeLatencyLabels, Histogram, fn() -> Histogram>,
     events: Family<EventLabels, Counter>,
+    degraded: Family<DependencyLabels, Gauge>,
+    local_rate_decisions: Counter,
 }
 
 impl Default for Metrics {
@@ -107,7 +115,30 @@ impl Metrics {
              does not own the type)",
             events.clone(),
         );
-        Self { registry: Mutex::new(registry), started, handled, handling_seconds, edge_requests, edge_seconds, events }
+        let degraded = Family::<DependencyLabels, Gauge>::default();
+        registry.register(
+            "dependency_degraded",
+            "1 while the process works around a dependency: `redis` (rate limits on per-process budgets), \
+             `revocation_feed` (authenticated calls refused until revocations are complete)",
+            degraded.clone(),
+        );
+        let local_rate_decisions = Counter::default();
+        registry.register(
+            "rate_limit_local_decisions",
+            "Rate-limit decisions taken on per-process budgets because the shared store was unreachable",
+            local_rate_decisions.clone(),
+        );
+        Self {
+            registry: Mutex::new(registry),
+            started,
+            handled,
+            handling_seconds,
+            edge_requests,
+            edge_seconds,
+            events,
+            degraded,
+            local_rate_decisions,
+        }
     }
 
     /// The text exposition (OpenMetrics, which Prometheus scrapes).
@@ -123,6 +154,16 @@ impl Metrics {
     /// `refused`.
     pub fn record_event(&self, consumer: &'static str, event_type: &str, outcome: &'static str) {
         self.events.get_or_create(&EventLabels { consumer, event_type: event_type.to_string(), outcome }).inc();
+    }
+
+    /// Marks a dependency worked around (`true`) or back to normal.
+    pub fn set_degraded(&self, dependency: &'static str, degraded: bool) {
+        self.degraded.get_or_create(&DependencyLabels { dependency }).set(i64::from(degraded));
+    }
+
+    /// Counts a rate-limit decision taken without the shared store.
+    pub fn record_local_rate_decision(&self) {
+        self.local_rate_decisions.inc();
     }
 
     /// Records one request at the edge.

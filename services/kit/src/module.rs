@@ -16,6 +16,7 @@ use tonic::server::NamedService;
 use tonic::service::Routes;
 
 use crate::auth::layer::AccessControl;
+use crate::auth::revocations::Revocations;
 use crate::bus::EventBus;
 use crate::cache::Cache;
 use crate::config::{DatabaseGroup, PlatformConfig};
@@ -59,10 +60,12 @@ pub struct ModuleContext {
     /// Platform configuration.
     pub config: Arc<PlatformConfig>,
     pub(crate) database: Option<Database>,
-    /// Cache and revocation store.
+    /// Cache: single-use tokens, counters, rate limits.
     pub cache: Arc<dyn Cache>,
     /// Verification of access tokens and the contracts' access rules, shared by the process.
     pub access: Arc<AccessControl>,
+    /// The process's revoked tokens; the auth module revokes through it.
+    pub revocations: Arc<Revocations>,
     /// Event bus (subscriptions are declared in [`ModuleParts`]; this is for the rare direct use).
     pub bus: Arc<dyn EventBus>,
     /// Encryption of secrets at rest.

@@ -13,6 +13,7 @@ use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
 use crate::auth::layer::AccessControl;
+use crate::auth::revocations::Revocations;
 use crate::auth::verifier::TokenVerifier;
 use crate::bus::{EventBus, InProcessBus, NatsBus};
 use crate::cache::{Cache, MemoryCache, RedisCache};
@@ -25,8 +26,8 @@ use crate::ops::Operations;
 use crate::outbox::OutboxRelay;
 use crate::secrets::SecretBox;
 
-/// The module that issues access tokens and publishes their keys.
-const TOKEN_ISSUER: &str = "auth";
+/// The module that issues access tokens, publishes their keys and announces their revocations.
+pub const TOKEN_ISSUER: &str = "auth";
 
 /// A start-up failure, worded for the person running the binary.
 #[derive(Debug, thiserror::Error)]
@@ -266,9 +267,12 @@ pub async fn start(
     // Any module may fetch the token keys; the first one of this process asks.
     let issuer_channel =
         mesh.channel(local[0], TOKEN_ISSUER, &issuer_address).map_err(|e| StartError(e.to_string()))?;
-    let access = Arc::new(AccessControl::new(Arc::new(TokenVerifier::new(issuer_channel)), cache.clone()));
-
     let shutdown = CancellationToken::new();
+    let revocations = Revocations::follow(bus.clone(), operations.metrics.clone(), shutdown.clone())
+        .await
+        .map_err(|e| fail("revocation feed")(Box::new(e)))?;
+    let access = Arc::new(AccessControl::new(Arc::new(TokenVerifier::new(issuer_channel)), revocations.clone()));
+
     let mut tasks = JoinSet::new();
     tasks.spawn(operations.clone().serve(ops_listener, shutdown.clone()));
     {
@@ -285,6 +289,7 @@ pub async fn start(
             database: module.database.and_then(|group| databases.get(&group).cloned()),
             cache: cache.clone(),
             access: access.clone(),
+            revocations: revocations.clone(),
             bus: bus.clone(),
             secrets: secrets.clone(),
             mailer: mailer.clone(),

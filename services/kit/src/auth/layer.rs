@@ -13,9 +13,9 @@ use tonic::Status;
 use tonic::body::Body;
 use tower::{Layer, Service};
 
+use super::Identity;
+use super::revocations::Revocations;
 use super::verifier::TokenVerifier;
-use super::{Identity, is_revoked};
-use crate::cache::Cache;
 use crate::error::ApiError;
 use complianceiq_proto::RpcAccess;
 
@@ -25,13 +25,13 @@ const OPEN_PREFIXES: [&str; 3] = ["/grpc.health.v1.", "/grpc.reflection.v1.", "/
 /// Shared state of the layer.
 pub struct AccessControl {
     verifier: Arc<TokenVerifier>,
-    cache: Arc<dyn Cache>,
+    revocations: Arc<Revocations>,
 }
 
 impl AccessControl {
-    /// Access control verifying with `verifier` and checking revocations in `cache`.
-    pub fn new(verifier: Arc<TokenVerifier>, cache: Arc<dyn Cache>) -> Self {
-        Self { verifier, cache }
+    /// Access control verifying with `verifier` and refusing what `revocations` holds.
+    pub fn new(verifier: Arc<TokenVerifier>, revocations: Arc<Revocations>) -> Self {
+        Self { verifier, revocations }
     }
 
     /// Decides on a request: `Ok(Some(identity))` to pass with a caller, `Ok(None)` to pass
@@ -77,7 +77,7 @@ impl AccessControl {
             .verify(token)
             .await?
             .map_err(|error| ApiError::Unauthenticated { reason: error.reason(), message: error.to_string() })?;
-        if is_revoked(self.cache.as_ref(), &claims.jti).await? {
+        if self.revocations.check(&claims.jti)? {
             return Err(ApiError::Unauthenticated {
                 reason: "TOKEN_REVOKED",
                 message: "the access token was revoked; log in again".into(),

@@ -4,10 +4,13 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use complianceiq_proto::complianceiq::events::v1::Event;
+use futures::StreamExt;
 use prost::Message;
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::async_trait;
+
+use crate::auth::revocations::{RevocationFeed, RevocationNews, RevokedToken};
 
 use super::{
     Acknowledge, BusError, BusMessage, DeadLetter, Delivery, DeliveryStream, EventBus, Route, SubscriptionSpec,
@@ -16,21 +19,34 @@ use super::{
 
 /// Subscriber queue depth; a full queue makes the publisher wait rather than drop.
 const QUEUE_DEPTH: usize = 1024;
+/// Revocations a slow follower may fall behind by. In process, the revoking module's own
+/// set (which every module of the process shares) has the revocation already.
+const REVOCATION_QUEUE_DEPTH: usize = 4096;
 /// Dead letters kept in memory (dev); the oldest go first.
 const DEAD_LETTERS_KEPT: usize = 1000;
 
 /// Fan-out to subscribers in this process. Nothing is stored: a subscriber receives what
 /// is published while it is subscribed. The outbox, not the bus, is what survives restarts.
-#[derive(Default)]
 pub struct InProcessBus {
     subscribers: Mutex<Vec<(String, mpsc::Sender<Delivery>)>>,
     dead_letters: Mutex<VecDeque<DeadLetter>>,
+    revocations: tokio::sync::broadcast::Sender<RevokedToken>,
+}
+
+impl Default for InProcessBus {
+    fn default() -> Self {
+        Self::new()
+    }
 }
 
 impl InProcessBus {
     /// An empty bus.
     pub fn new() -> Self {
-        Self::default()
+        Self {
+            subscribers: Mutex::default(),
+            dead_letters: Mutex::default(),
+            revocations: tokio::sync::broadcast::channel(REVOCATION_QUEUE_DEPTH).0,
+        }
     }
 }
 
@@ -124,6 +140,18 @@ impl EventBus for InProcessBus {
     async fn dead_letters(&self, limit: usize) -> Result<Vec<DeadLetter>, BusError> {
         let kept = self.dead_letters.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
         Ok(kept.iter().take(limit).cloned().collect())
+    }
+
+    async fn publish_revocation(&self, token: RevokedToken) -> Result<(), BusError> {
+        // No follower yet is not an error: nothing can have accepted the token in between.
+        let _ = self.revocations.send(token);
+        Ok(())
+    }
+
+    async fn follow_revocations(&self) -> Result<RevocationFeed, BusError> {
+        let announced = tokio_stream::wrappers::BroadcastStream::new(self.revocations.subscribe())
+            .filter_map(|token| std::future::ready(token.ok().map(RevocationNews::Revoked)));
+        Ok(Box::pin(futures::stream::once(std::future::ready(RevocationNews::AlwaysComplete)).chain(announced)))
     }
 
     fn kind(&self) -> &'static str {

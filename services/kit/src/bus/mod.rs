@@ -19,6 +19,8 @@ use futures::Stream;
 use tonic::async_trait;
 
 pub use memory::InProcessBus;
+
+use crate::auth::revocations::{RevocationFeed, RevokedToken};
 pub use nats::NatsBus;
 
 /// An event ready to publish: the encoded envelope with the fields routing needs.
@@ -152,6 +154,13 @@ pub trait EventBus: Send + Sync + 'static {
 
     /// The dead letters kept so far, oldest first (at most `limit`).
     async fn dead_letters(&self, limit: usize) -> Result<Vec<DeadLetter>, BusError>;
+
+    /// Announces a revoked access token to every process; returns once the broker keeps it.
+    async fn publish_revocation(&self, token: RevokedToken) -> Result<(), BusError>;
+
+    /// Every announced revocation of a token not yet expired, then each new one, with
+    /// reports of how complete that is (see [`crate::auth::revocations`]).
+    async fn follow_revocations(&self) -> Result<RevocationFeed, BusError>;
 
     /// `nats` or `in-process`, for start-up messages.
     fn kind(&self) -> &'static str;

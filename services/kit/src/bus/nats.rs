@@ -11,6 +11,8 @@ use super::{
     Acknowledge, BusError, BusMessage, DeadLetter, Delivery, DeliveryStream, EventBus, Route, SubscriptionSpec,
     validate_pattern,
 };
+use crate::auth::jwt;
+use crate::auth::revocations::{RevocationFeed, RevocationNews, RevokedToken};
 use crate::config::EventsConfig;
 
 /// Events are kept this long in the stream; a consumer away longer misses them.
@@ -23,12 +25,19 @@ const ACK_WAIT: Duration = Duration::from_secs(30);
 /// Dead letters are kept this long.
 const DEAD_LETTER_RETENTION: Duration = Duration::from_secs(30 * 24 * 3600);
 
+/// Revocations are kept while the tokens they name could still be accepted (twice over).
+const REVOCATION_RETENTION: Duration =
+    Duration::from_secs(2 * (jwt::ACCESS_TOKEN_SECONDS + jwt::LEEWAY_SECONDS) as u64);
+/// How often a follower asks how far the revocation stream goes, to report completeness.
+const REVOCATION_CHECK_INTERVAL: Duration = Duration::from_millis(100);
+
 /// NATS JetStream: one stream holds every event under `<prefix>.events.<module>.<type>`, a
 /// second one the dead letters under `<prefix>.deadletter.<consumer>`.
 pub struct NatsBus {
     jetstream: jetstream::Context,
     stream: stream::Stream,
     dead_letter_stream: stream::Stream,
+    revocation_stream: stream::Stream,
     subject_prefix: String,
     /// Deliveries after which JetStream itself stops redelivering: a backstop above the
     /// consumers' own limit, so an event can never loop even if a consumer dies each time.
@@ -80,10 +89,23 @@ impl NatsBus {
             })
             .await
             .map_err(|error| BusError::Broker(format!("creating JetStream stream {dead_letter_name}: {error}")))?;
+        let revocation_name = format!("{}_REVOCATIONS", config.stream);
+        let revocation_stream = jetstream
+            .get_or_create_stream(stream::Config {
+                name: revocation_name.clone(),
+                subjects: vec![format!("{}.revocations", config.subject_prefix)],
+                max_age: REVOCATION_RETENTION,
+                duplicate_window: DUPLICATE_WINDOW,
+                storage: stream::StorageType::File,
+                ..Default::default()
+            })
+            .await
+            .map_err(|error| BusError::Broker(format!("creating JetStream stream {revocation_name}: {error}")))?;
         Ok(Self {
             jetstream,
             stream,
             dead_letter_stream,
+            revocation_stream,
             subject_prefix: config.subject_prefix.clone(),
             max_deliver: i64::from(config.max_deliver.max(1)) + 2,
         })
@@ -103,7 +125,7 @@ impl NatsBus {
 
     /// Deletes the streams and everything in them (test teardown).
     pub async fn delete_stream(&self) -> Result<(), BusError> {
-        for stream in [&self.stream, &self.dead_letter_stream] {
+        for stream in [&self.stream, &self.dead_letter_stream, &self.revocation_stream] {
             let name = stream.cached_info().config.name.clone();
             self.jetstream.delete_stream(&name).await.map_err(|error| BusError::Broker(error.to_string()))?;
         }
@@ -290,7 +312,100 @@ impl EventBus for NatsBus {
         Ok(letters)
     }
 
+    async fn publish_revocation(&self, token: RevokedToken) -> Result<(), BusError> {
+        let mut headers = async_nats::HeaderMap::new();
+        headers.insert("Nats-Msg-Id", format!("revoked:{}", token.token_id).as_str());
+        let payload = serde_json::to_vec(&token).map_err(|error| BusError::Broker(error.to_string()))?;
+        self.jetstream
+            .publish_with_headers(format!("{}.revocations", self.subject_prefix), headers, payload.into())
+            .await
+            .map_err(|error| BusError::Broker(format!("announcing a revocation: {error}")))?
+            .await
+            .map_err(|error| BusError::Broker(format!("storing a revocation: {error}")))?;
+        Ok(())
+    }
+
+    async fn follow_revocations(&self) -> Result<RevocationFeed, BusError> {
+        let consumer = self
+            .revocation_stream
+            .create_consumer(consumer::pull::OrderedConfig {
+                deliver_policy: consumer::DeliverPolicy::All,
+                ..Default::default()
+            })
+            .await
+            .map_err(|error| BusError::Broker(format!("following revocations: {error}")))?;
+        let messages =
+            consumer.messages().await.map_err(|error| BusError::Broker(format!("following revocations: {error}")))?;
+        let (sender, receiver) = tokio::sync::mpsc::channel(1024);
+        tokio::spawn(relay_revocations(messages, self.revocation_stream.clone(), sender));
+        Ok(Box::pin(tokio_stream::wrappers::ReceiverStream::new(receiver)))
+    }
+
     fn kind(&self) -> &'static str {
         "nats"
+    }
+}
+
+/// Hands a follower the revocations in stream order, and after each look at the stream's
+/// last sequence (taken at instant `t`), once everything up to it was handed over, reports
+/// completeness as of `t`. Ends when the follower goes away.
+async fn relay_revocations(
+    mut messages: consumer::pull::Ordered,
+    mut stream: stream::Stream,
+    follower: tokio::sync::mpsc::Sender<RevocationNews>,
+) {
+    let mut handed_over: u64 = 0;
+    // (asked at, last sequence then): complete as of the instant once handed over up to it.
+    let mut looks: std::collections::VecDeque<(std::time::Instant, u64)> = Default::default();
+    let mut tick = tokio::time::interval(REVOCATION_CHECK_INTERVAL);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+    loop {
+        let news = tokio::select! {
+            message = messages.next() => match message {
+                Some(Ok(message)) => {
+                    let Ok(info) = message.info() else { continue };
+                    handed_over = handed_over.max(info.stream_sequence);
+                    match serde_json::from_slice::<RevokedToken>(&message.payload) {
+                        Ok(token) => Some(RevocationNews::Revoked(token)),
+                        Err(error) => {
+                            tracing::error!(%error, sequence = info.stream_sequence, "an unreadable revocation");
+                            None
+                        }
+                    }
+                }
+                // The ordered consumer recreates itself after errors; completeness stops being
+                // reported meanwhile, so checks fail closed.
+                Some(Err(error)) => {
+                    tracing::warn!(%error, "following revocations");
+                    None
+                }
+                None => return,
+            },
+            _ = tick.tick() => {
+                let asked = std::time::Instant::now();
+                if let Ok(Ok(info)) = tokio::time::timeout(REVOCATION_CHECK_INTERVAL * 5, stream.info()).await {
+                    // An empty stream (everything aged out) has nothing left to hand over.
+                    let last = if info.state.messages == 0 { 0 } else { info.state.last_sequence };
+                    if looks.len() == 64 {
+                        looks.pop_front();
+                    }
+                    looks.push_back((asked, last));
+                }
+                let mut complete_as_of = None;
+                while let Some(&(at, last)) = looks.front() {
+                    if last > handed_over {
+                        break;
+                    }
+                    complete_as_of = Some(at);
+                    looks.pop_front();
+                }
+                complete_as_of.map(RevocationNews::CompleteAsOf)
+            }
+        };
+        if let Some(news) = news
+            && follower.send(news).await.is_err()
+        {
+            return;
+        }
     }
 }

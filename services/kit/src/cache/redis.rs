@@ -1,7 +1,7 @@
 use std::time::Duration;
 
 use redis::AsyncCommands;
-use redis::aio::ConnectionManager;
+use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use tonic::async_trait;
 
 use super::{Cache, CacheError};
@@ -24,10 +24,20 @@ impl RedisCache {
     /// Connects; fails at once if Redis is not reachable.
     pub async fn connect(url: &str, prefix: &str) -> Result<Self, CacheError> {
         let client = redis::Client::open(url).map_err(failed("parsing the Redis URL"))?;
-        let connection = tokio::time::timeout(Duration::from_secs(5), ConnectionManager::new(client))
-            .await
-            .map_err(|_| CacheError("connecting to Redis timed out".into()))?
-            .map_err(failed("connecting to Redis"))?;
+        // Commands wait on a reconnection in progress, so it is kept short: while Redis is
+        // down a command fails within about a second rather than after the default's six
+        // retries; the next command starts the next attempt.
+        let config = ConnectionManagerConfig::new()
+            .set_number_of_retries(1)
+            .set_min_delay(Duration::from_millis(50))
+            .set_max_delay(Duration::from_millis(200))
+            .set_connection_timeout(Some(Duration::from_millis(500)))
+            .set_response_timeout(Some(Duration::from_millis(500)));
+        let connection =
+            tokio::time::timeout(Duration::from_secs(5), ConnectionManager::new_with_config(client, config))
+                .await
+                .map_err(|_| CacheError("connecting to Redis timed out".into()))?
+                .map_err(failed("connecting to Redis"))?;
         Ok(Self { connection, prefix: prefix.to_string() })
     }
 
