@@ -59,6 +59,8 @@ struct State {
     complete_as_of: Option<Instant>,
     always_complete: bool,
     reported_stale: bool,
+    /// Whether the set was ever complete: before that a process is starting, not degraded.
+    ever_complete: bool,
     purged_at: Option<Instant>,
 }
 
@@ -159,9 +161,11 @@ impl Revocations {
         if stale != state.reported_stale {
             state.reported_stale = stale;
             self.metrics.set_degraded("revocation_feed", stale);
-            if complete {
+            if complete && !state.ever_complete {
+                state.ever_complete = true;
+            } else if complete {
                 tracing::info!("the revocation feed is complete again; authenticated calls are served");
-            } else {
+            } else if state.ever_complete {
                 tracing::error!(
                     limit_ms = STALENESS_LIMIT.as_millis() as u64,
                     "the revocation feed is behind (is the event bus reachable?); authenticated calls are refused \
