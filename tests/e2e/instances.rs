@@ -203,7 +203,7 @@ async fn an_instance_is_connected_checked_and_its_health_kept(platform: &TestPla
             assert_eq!(table.record_count, counts[table.table.as_str()] as i64, "{}", table.table);
         }
     }
-    assert_eq!(report.tables.len(), 10);
+    assert_eq!(report.tables.len(), complianceiq_servicenow::tables::ALL.len());
 
     // Without the unreadable table, the instance is healthy.
     let update = UpdateInstanceRequest {

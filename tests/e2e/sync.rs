@@ -241,6 +241,47 @@ async fn syncs_store_what_servicenow_holds_and_follow_its_changes(platform: &Tes
         )
         .await;
     assert!(failing > 0, "failed indicator results have values below the passing band");
+    let weighted = platform
+        .stored_count(DatabaseGroup::Analysis, "SELECT COUNT(*) FROM grc_controls WHERE weighting BETWEEN 1 AND 10")
+        .await;
+    assert_eq!(weighted, controls, "every control carries its weighting");
+    // Each link names a stored risk and a stored control; each result reaches its control
+    // through its indicator.
+    let links = running.simulator.ids("sn_risk_m2m_risk_control").len() as i64;
+    let linked = platform
+        .stored_count(
+            DatabaseGroup::Analysis,
+            "SELECT COUNT(*) FROM grc_risk_controls l \
+             JOIN grc_risks r ON r.organization_id = l.organization_id AND r.instance_id = l.instance_id \
+             AND r.sys_id = l.risk_sys_id \
+             JOIN grc_controls c ON c.organization_id = l.organization_id AND c.instance_id = l.instance_id \
+             AND c.sys_id = l.control_sys_id",
+        )
+        .await;
+    assert_eq!(linked, links);
+    let results = running.simulator.ids("sn_grc_indicator_result").len() as i64;
+    let reached = platform
+        .stored_count(
+            DatabaseGroup::Analysis,
+            "SELECT COUNT(*) FROM grc_indicator_results res \
+             JOIN grc_indicators i ON i.organization_id = res.organization_id AND i.instance_id = res.instance_id \
+             AND i.sys_id = res.indicator_sys_id JOIN grc_controls c ON c.organization_id = res.organization_id \
+             AND c.instance_id = res.instance_id AND c.sys_id = res.control_sys_id AND c.sys_id = i.control_sys_id",
+        )
+        .await;
+    assert_eq!(reached, results);
+    let entities = running.simulator.ids("sn_grc_profile").len() as i64;
+    let owned = platform
+        .stored_count(DatabaseGroup::Analysis, "SELECT COUNT(*) FROM grc_entities WHERE owner_sys_id IS NOT NULL")
+        .await;
+    assert_eq!(owned, entities, "every entity has its owner (owned_by)");
+    let open =
+        platform.stored_count(DatabaseGroup::Analysis, "SELECT COUNT(*) FROM grc_issues WHERE is_open = 1").await;
+    let closed = platform
+        .stored_count(DatabaseGroup::Analysis, "SELECT COUNT(*) FROM grc_issues WHERE state IN ('3', '4')")
+        .await;
+    assert!(open > 0 && closed > 0, "{open} open and {closed} closed issues");
+    assert_eq!(open + closed, running.simulator.ids("sn_grc_issue").len() as i64);
 
     // History, newest first, and the events.
     let history = client(platform)

@@ -21,7 +21,8 @@ use complianceiq_proto::complianceiq::events::v1::Event;
 use complianceiq_proto::complianceiq::events::v1::event::Payload;
 use tonic::{Request, Response, Status, Streaming};
 
-const MIGRATIONS: &[Migration] = &[migration!(1, "0001_grc_records"), migration!(2, "0002_typed_views")];
+const MIGRATIONS: &[Migration] =
+    &[migration!(1, "0001_grc_records"), migration!(2, "0002_typed_views"), migration!(3, "0003_checked_columns")];
 
 /// Forgets an instance's records when it is disconnected.
 struct InstancePurge {

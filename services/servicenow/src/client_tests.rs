@@ -83,7 +83,7 @@ async fn pages_with_basic_auth_return_every_record_once() {
     assert!(page.server_time.is_some_and(|time| (time - sim::now()).abs() < 5));
     let record = &page.records[0];
     // References arrive as plain sys_ids (sysparm_exclude_reference_link), values as text.
-    assert!(running.simulator.ids("sn_compliance_policy_statement").contains(record["statement"].as_str().unwrap()));
+    assert!(running.simulator.ids("sn_compliance_policy_statement").contains(record["content"].as_str().unwrap()));
     assert!(matches!(record["key_control"].as_str(), Some("true" | "false")));
     assert_eq!(record.len(), tables::CONTROLS.field_list().split(',').count());
 }

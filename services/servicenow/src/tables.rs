@@ -1,6 +1,11 @@
 //! The ServiceNow GRC tables ComplianceIQ reads, with the fields it keeps and the references
-//! between them. The simulator generates records of exactly these shapes; the sync fetches
-//! exactly these fields.
+//! between them; the sync fetches exactly these fields.
+//!
+//! The Table API silently drops a column it does not know from `sysparm_fields`, so a wrong
+//! name here reads as an empty value, never as an error. Each name is checked against
+//! ServiceNow's documentation (the product docs' form references and the dictionary names
+//! they imply) and noted where it is not obvious; the simulator holds its own copy of the
+//! instance's columns (`sim::generate`), so a wrong name here fails the sync tests.
 
 /// One field of a table.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -73,7 +78,9 @@ pub const POLICIES: Table = Table {
     ],
 };
 
-/// Requirements: the policy statements controls implement.
+/// Requirements: the policy statements (control objectives) controls implement. The table has
+/// no `number`; its policy is the `document` it inherits from `sn_grc_content` (the
+/// workspace's "document field on the control objective").
 pub const REQUIREMENTS: Table = Table {
     name: "sn_compliance_policy_statement",
     kind: "requirement",
@@ -83,18 +90,21 @@ pub const REQUIREMENTS: Table = Table {
         plain("category"),
         plain("description"),
         plain("active"),
-        reference("policy", "sn_compliance_policy"),
+        reference("document", "sn_compliance_policy"),
     ],
 };
 
-/// Entities (profiles): what controls and risks apply to.
+/// Entities (profiles): what controls and risks apply to. Their owner is `owned_by` (not
+/// `owner`, as on the GRC items); `profile_class` is the sys_id of an `sn_grc_profile_class`.
 pub const ENTITIES: Table = Table {
     name: "sn_grc_profile",
     kind: "entity",
-    fields: &[plain("name"), plain("profile_class"), plain("active"), reference("owner", "sys_user")],
+    fields: &[plain("name"), plain("profile_class"), plain("active"), reference("owned_by", "sys_user")],
 };
 
-/// Controls.
+/// Controls. The control objective a control implements is `content`, inherited from
+/// `sn_grc_item`; `state` is draft, attest, review, monitor or retired; `status` compliant,
+/// non_compliant or not_applicable; `weighting` (1–10) is ServiceNow's weight of the control.
 pub const CONTROLS: Table = Table {
     name: "sn_compliance_control",
     kind: "control",
@@ -105,7 +115,8 @@ pub const CONTROLS: Table = Table {
         plain("status"),
         plain("frequency"),
         plain("key_control"),
-        reference("statement", "sn_compliance_policy_statement"),
+        plain("weighting"),
+        reference("content", "sn_compliance_policy_statement"),
         reference("profile", "sn_grc_profile"),
         reference("owner", "sys_user"),
     ],
@@ -118,7 +129,10 @@ pub const RISK_STATEMENTS: Table = Table {
     fields: &[plain("name"), plain("category"), plain("description"), plain("active")],
 };
 
-/// Risks, with inherent and residual scores.
+/// Risks, with inherent and residual scores. `statement` is the `sn_risk_definition` the risk
+/// instantiates. Not yet verified: instances scoring with risk criteria hold `likelihood`,
+/// `impact`, `score` and `residual_*` as references into `sn_risk_criteria`; the numeric
+/// inherent and residual columns here are those of the quantitative form.
 pub const RISKS: Table = Table {
     name: "sn_risk_risk",
     kind: "risk",
@@ -139,7 +153,8 @@ pub const RISKS: Table = Table {
     ],
 };
 
-/// Indicators: how a control is monitored.
+/// Indicators: how a control is monitored. `item` is the control (or risk) measured; its
+/// schedule is `collection_frequency`.
 pub const INDICATORS: Table = Table {
     name: "sn_grc_indicator",
     kind: "indicator",
@@ -147,27 +162,22 @@ pub const INDICATORS: Table = Table {
         plain("number"),
         plain("name"),
         plain("type"),
-        plain("frequency"),
+        plain("collection_frequency"),
         plain("active"),
         reference("item", "sn_compliance_control"),
         reference("owner", "sys_user"),
     ],
 };
 
-/// Indicator results: one collection of an indicator.
+/// Indicator results: one collection of an indicator. The control is the indicator's `item`.
 pub const INDICATOR_RESULTS: Table = Table {
     name: "sn_grc_indicator_result",
     kind: "indicator_result",
-    fields: &[
-        plain("collection_date"),
-        plain("value"),
-        plain("passed"),
-        reference("indicator", "sn_grc_indicator"),
-        reference("item", "sn_compliance_control"),
-    ],
+    fields: &[plain("collection_date"), plain("value"), plain("passed"), reference("indicator", "sn_grc_indicator")],
 };
 
-/// Issues raised on controls and risks.
+/// Issues raised on controls and risks. `state` is numeric: 0 review, 1 new, 2 analyze,
+/// 5 respond, 3 closed complete, 4 closed incomplete (cancelled).
 pub const ISSUES: Table = Table {
     name: "sn_grc_issue",
     kind: "issue",
@@ -185,10 +195,28 @@ pub const ISSUES: Table = Table {
     ],
 };
 
+/// Which controls mitigate which risks (many to many).
+pub const RISK_CONTROLS: Table = Table {
+    name: "sn_risk_m2m_risk_control",
+    kind: "risk_control",
+    fields: &[reference("sn_risk_risk", "sn_risk_risk"), reference("sn_compliance_control", "sn_compliance_control")],
+};
+
 /// Every synced table, referenced tables before the tables referencing them, except the
 /// users: only those the GRC records reference are kept, so they come last.
-pub const ALL: [Table; 10] =
-    [POLICIES, REQUIREMENTS, ENTITIES, CONTROLS, RISK_STATEMENTS, RISKS, INDICATORS, INDICATOR_RESULTS, ISSUES, USERS];
+pub const ALL: [Table; 11] = [
+    POLICIES,
+    REQUIREMENTS,
+    ENTITIES,
+    CONTROLS,
+    RISK_STATEMENTS,
+    RISKS,
+    RISK_CONTROLS,
+    INDICATORS,
+    INDICATOR_RESULTS,
+    ISSUES,
+    USERS,
+];
 
 /// The table named `name`.
 pub fn by_name(name: &str) -> Option<Table> {

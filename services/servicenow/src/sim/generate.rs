@@ -31,6 +31,34 @@ const FIRST_NAMES: [&str; 10] =
 const LAST_NAMES: [&str; 10] =
     ["Lovelace", "Hopper", "Turing", "Dijkstra", "Liskov", "Knuth", "Allen", "Thompson", "Perlman", "Berners-Lee"];
 
+/// The reference columns of the simulated instance and the tables they point to: its own
+/// copy of the schema, independent of what the sync asks for (`crate::tables`), so that a
+/// column the sync names wrongly comes back missing, as it would from a real instance.
+const REFERENCE_COLUMNS: [(&str, &str, &str); 17] = [
+    ("sn_compliance_policy", "owner", "sys_user"),
+    ("sn_compliance_policy_statement", "document", "sn_compliance_policy"),
+    ("sn_grc_profile", "owned_by", "sys_user"),
+    ("sn_compliance_control", "content", "sn_compliance_policy_statement"),
+    ("sn_compliance_control", "profile", "sn_grc_profile"),
+    ("sn_compliance_control", "owner", "sys_user"),
+    ("sn_risk_risk", "statement", "sn_risk_definition"),
+    ("sn_risk_risk", "profile", "sn_grc_profile"),
+    ("sn_risk_risk", "owner", "sys_user"),
+    ("sn_risk_m2m_risk_control", "sn_risk_risk", "sn_risk_risk"),
+    ("sn_risk_m2m_risk_control", "sn_compliance_control", "sn_compliance_control"),
+    ("sn_grc_indicator", "item", "sn_compliance_control"),
+    ("sn_grc_indicator", "owner", "sys_user"),
+    ("sn_grc_indicator_result", "indicator", "sn_grc_indicator"),
+    ("sn_grc_issue", "item", "sn_compliance_control"),
+    ("sn_grc_issue", "profile", "sn_grc_profile"),
+    ("sn_grc_issue", "assigned_to", "sys_user"),
+];
+
+/// The table a reference column of the simulated instance points to.
+pub(crate) fn referenced_table(table: &str, column: &str) -> Option<&'static str> {
+    REFERENCE_COLUMNS.iter().find(|(t, c, _)| *t == table && *c == column).map(|(_, _, target)| *target)
+}
+
 fn ids(state: &State, table: Table) -> Vec<String> {
     state.tables.get(table.name).map(|records| records.keys().cloned().collect()).unwrap_or_default()
 }
@@ -170,7 +198,7 @@ pub(crate) fn generate(seed: u64, controls: usize, now: i64) -> State {
                 ("category", topic.into()),
                 ("description", format!("The organization shall manage {}.", topic.to_lowercase())),
                 ("active", "true".into()),
-                ("policy", frameworks[framework].clone()),
+                ("document", frameworks[framework].clone()),
             ],
         );
         if index % 5 != 4 {
@@ -191,7 +219,7 @@ pub(crate) fn generate(seed: u64, controls: usize, now: i64) -> State {
                 ("name", format!("{class} {}", index + 1)),
                 ("profile_class", class.into()),
                 ("active", "true".into()),
-                ("owner", owner),
+                ("owned_by", owner),
             ],
         );
     }
@@ -225,7 +253,15 @@ pub(crate) fn generate(seed: u64, controls: usize, now: i64) -> State {
     for _ in 0..(controls / 2).max(5) {
         let (created, updated) = history(&mut state.rng, now);
         let fields = risk_fields(&mut state, &statements, &entities, &users);
-        insert(&mut state, tables::RISKS, created, updated, fields);
+        let risk = insert(&mut state, tables::RISKS, created, updated, fields);
+        // Up to four mitigating controls; some risks have none (the analysis must cope).
+        let mut linked: Vec<String> = (0..state.rng.below(5)).map(|_| any(&mut state.rng, &control_ids)).collect();
+        linked.sort();
+        linked.dedup();
+        for control in linked {
+            let (created, updated) = history(&mut state.rng, now);
+            insert(&mut state, tables::RISK_CONTROLS, created, updated, risk_control_fields(&risk, &control));
+        }
     }
 
     // Indicators on most controls, with monthly results for the past year.
@@ -246,7 +282,7 @@ pub(crate) fn generate(seed: u64, controls: usize, now: i64) -> State {
                 ("number", number),
                 ("name", "Control operating effectiveness".into()),
                 ("type", kind.into()),
-                ("frequency", "monthly".into()),
+                ("collection_frequency", "monthly".into()),
                 ("active", "true".into()),
                 ("item", control.clone()),
                 ("owner", owner),
@@ -255,7 +291,7 @@ pub(crate) fn generate(seed: u64, controls: usize, now: i64) -> State {
         let failing = state.tables[tables::CONTROLS.name][control].get("status").is_some_and(|s| s == "non_compliant");
         for months_ago in 1..=12 {
             let collected = in_month(&mut state.rng, now, months_ago);
-            let fields = result_fields(&mut state.rng, &indicator, control, collected, failing);
+            let fields = result_fields(&mut state.rng, &indicator, collected, failing);
             insert(&mut state, tables::INDICATOR_RESULTS, collected, collected, fields);
         }
     }
@@ -292,6 +328,7 @@ fn control_fields(
     };
     let (profile, owner) = (any(rng, entities), any(rng, users));
     let key_control = rng.chance(0.3);
+    let weighting = 1 + rng.below(10);
     let frequency = ["monthly", "quarterly", "annually"][rng.below(3)];
     let topic = TOPICS[index % TOPICS.len()];
     vec![
@@ -301,7 +338,8 @@ fn control_fields(
         ("status", status.into()),
         ("frequency", frequency.into()),
         ("key_control", key_control.to_string()),
-        ("statement", statement.to_string()),
+        ("weighting", weighting.to_string()),
+        ("content", statement.to_string()),
         ("profile", profile),
         ("owner", owner),
     ]
@@ -339,13 +377,11 @@ fn risk_fields(
     ]
 }
 
-fn result_fields(
-    rng: &mut Rng,
-    indicator: &str,
-    control: &str,
-    collected: i64,
-    failing: bool,
-) -> Vec<(&'static str, String)> {
+fn risk_control_fields(risk: &str, control: &str) -> Vec<(&'static str, String)> {
+    vec![("sn_risk_risk", risk.to_string()), ("sn_compliance_control", control.to_string())]
+}
+
+fn result_fields(rng: &mut Rng, indicator: &str, collected: i64, failing: bool) -> Vec<(&'static str, String)> {
     let passed = !rng.chance(if failing { 0.6 } else { 0.08 });
     let value = if passed { 90 + rng.below(11) } else { 40 + rng.below(45) };
     vec![
@@ -353,7 +389,6 @@ fn result_fields(
         ("value", value.to_string()),
         ("passed", passed.to_string()),
         ("indicator", indicator.to_string()),
-        ("item", control.to_string()),
     ]
 }
 
@@ -367,7 +402,8 @@ fn issue_fields(
 ) -> Vec<(&'static str, String)> {
     let rng = &mut state.rng;
     let closed = rng.chance(0.4);
-    let issue_state = if closed { "closed" } else { ["new", "analyze", "respond", "review"][rng.below(4)] };
+    // Closed complete or incomplete (3, 4), else review, new, analyze or respond.
+    let issue_state = if closed { ["3", "3", "4"][rng.below(3)] } else { ["0", "1", "2", "5"][rng.below(4)] };
     let closed_at = if closed {
         datetime::format((opened + (5 + rng.below(60)) as i64 * DAY).min(now - 60))
     } else {
@@ -408,7 +444,7 @@ pub(crate) fn mutate(rng: &mut Rng, table: Table, record: &mut Record) {
             record.insert("residual_score", (l * i).to_string());
         }
         "sn_grc_issue" => {
-            record.insert("state", ["new", "analyze", "respond", "review", "closed"][rng.below(5)].into());
+            record.insert("state", ["0", "1", "2", "5", "3", "4"][rng.below(6)].into());
         }
         _ => {
             record.insert("active", ["true", "false"][rng.below(2)].into());
@@ -434,15 +470,20 @@ pub(crate) fn create(state: &mut State, table: Table, stamp: &str) -> Option<(St
             issue_fields(state, &control, &entities, &users, now, now)
         }
         "sn_grc_indicator_result" => {
-            let indicators: Vec<(String, String)> = state.tables[tables::INDICATORS.name]
-                .iter()
-                .map(|(id, record)| (id.clone(), record.get("item").cloned().unwrap_or_default()))
-                .collect();
+            let indicators = ids(state, tables::INDICATORS);
             if indicators.is_empty() {
                 return None;
             }
-            let (indicator, control) = indicators[state.rng.below(indicators.len())].clone();
-            result_fields(&mut state.rng, &indicator, &control, now, false)
+            let indicator = any(&mut state.rng, &indicators);
+            result_fields(&mut state.rng, &indicator, now, false)
+        }
+        "sn_risk_m2m_risk_control" => {
+            let risks = ids(state, tables::RISKS);
+            if risks.is_empty() || controls.is_empty() {
+                return None;
+            }
+            let (risk, control) = (any(&mut state.rng, &risks), any(&mut state.rng, &controls));
+            risk_control_fields(&risk, &control)
         }
         _ => return None,
     };

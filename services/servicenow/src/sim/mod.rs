@@ -168,7 +168,8 @@ impl Simulator {
     }
 
     /// Changes `changes` records: about 70 % updates, 20 % creations (controls, issues,
-    /// indicator results) and 10 % deletions (issues and indicator results), each stamped
+    /// indicator results, risk-control links) and 10 % deletions (issues, indicator results,
+    /// risk-control links), each stamped
     /// with the current second.
     pub fn churn(&self, changes: usize) -> Churn {
         let mut churn = Churn::default();
@@ -186,12 +187,13 @@ impl Simulator {
                     churn.updated.entry(table.name).or_default().insert(id);
                 }
             } else if roll < 9 {
-                let table = [tables::CONTROLS, tables::ISSUES, tables::INDICATOR_RESULTS][state.rng.below(3)];
+                let table = [tables::CONTROLS, tables::ISSUES, tables::INDICATOR_RESULTS, tables::RISK_CONTROLS]
+                    [state.rng.below(4)];
                 if let Some((id, _)) = generate::create(&mut state, table, &stamp) {
                     churn.created.entry(table.name).or_default().insert(id);
                 }
             } else {
-                let table = [tables::ISSUES, tables::INDICATOR_RESULTS][state.rng.below(2)];
+                let table = [tables::ISSUES, tables::INDICATOR_RESULTS, tables::RISK_CONTROLS][state.rng.below(3)];
                 if let Some((id, _)) = pick(&mut state, table) {
                     state.tables.entry(table.name).or_default().remove(&id);
                     churn.deleted.entry(table.name).or_default().insert(id);
@@ -269,7 +271,7 @@ mod tests {
         // Some requirements have no control: the gap analysis needs them.
         let state = a.read();
         let covered: BTreeSet<&String> =
-            state.tables["sn_compliance_control"].values().filter_map(|control| control.get("statement")).collect();
+            state.tables["sn_compliance_control"].values().filter_map(|control| control.get("content")).collect();
         assert!(covered.len() < state.tables["sn_compliance_policy_statement"].len());
         // A year of indicator results.
         let dates: BTreeSet<&str> = state.tables["sn_grc_indicator_result"]
@@ -277,6 +279,30 @@ mod tests {
             .filter_map(|result| result.get("collection_date").map(|d| &d[..7]))
             .collect();
         assert!(dates.len() >= 12, "{dates:?}");
+    }
+
+    /// The Table API drops an unknown column from `sysparm_fields` without a word; a name the
+    /// sync gets wrong must show here, against the instance's own columns.
+    #[test]
+    fn every_column_the_sync_asks_for_is_one_the_instance_has() {
+        let simulator = Simulator::new(SimConfig { controls: 50, ..SimConfig::default() });
+        let state = simulator.read();
+        for table in tables::ALL {
+            let columns: BTreeSet<&str> =
+                state.tables[table.name].values().flat_map(|record| record.keys().copied()).collect();
+            for field in table.field_list().split(',') {
+                assert!(columns.contains(field), "{}.{field} is not a column of the instance", table.name);
+            }
+            for (field, target) in table.references() {
+                assert_eq!(generate::referenced_table(table.name, field), Some(target), "{}.{field}", table.name);
+            }
+        }
+        // Some risks are mitigated by no control, some by several.
+        let mut per_risk: BTreeMap<&String, usize> = state.tables["sn_risk_risk"].keys().map(|id| (id, 0)).collect();
+        for link in state.tables["sn_risk_m2m_risk_control"].values() {
+            *per_risk.get_mut(&link["sn_risk_risk"]).expect("a link names a risk") += 1;
+        }
+        assert!(per_risk.values().any(|count| *count == 0) && per_risk.values().any(|count| *count > 1));
     }
 
     #[test]

@@ -207,13 +207,12 @@ async fn handle(simulator: &Simulator, request: Request<hyper::body::Incoming>) 
 
 /// A record as the Table API shows it: only the asked fields, references with their link.
 fn render(table: &str, record: &super::Record, fields: Option<&[&str]>, links: bool, base: &str) -> Value {
-    let spec = tables::by_name(table);
     let mut out = Map::new();
     for (field, value) in record {
         if fields.is_some_and(|wanted| !wanted.contains(field)) {
             continue;
         }
-        let target = spec.and_then(|spec| spec.fields.iter().find(|f| f.name == *field)).and_then(|f| f.references);
+        let target = super::generate::referenced_table(table, field);
         let rendered = match target {
             Some(target) if links && !value.is_empty() => {
                 json!({"link": format!("{base}/api/now/table/{target}/{value}"), "value": value})
