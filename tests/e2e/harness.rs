@@ -399,19 +399,31 @@ impl tonic::codec::Decoder for RawCodec {
 }
 
 /// Calls `rpc` (`package.Service/Method`) with an empty message, with or without a token.
-pub async fn call_raw(channel: Channel, rpc: &str, access_token: Option<&str>) -> Result<Vec<u8>, tonic::Status> {
+pub async fn call_raw<C>(channel: C, rpc: &str, access_token: Option<&str>) -> Result<Vec<u8>, tonic::Status>
+where
+    C: tonic::client::GrpcService<tonic::body::Body>,
+    C::Error: Into<tonic::codegen::StdError>,
+    C::ResponseBody: tonic::codegen::Body<Data = bytes::Bytes> + Send + 'static,
+    <C::ResponseBody as tonic::codegen::Body>::Error: Into<tonic::codegen::StdError> + Send,
+{
     call_raw_message(channel, rpc, Vec::new(), access_token).await
 }
 
 /// Calls `rpc` with an encoded message.
-pub async fn call_raw_message(
-    channel: Channel,
+pub async fn call_raw_message<C>(
+    channel: C,
     rpc: &str,
     message: Vec<u8>,
     access_token: Option<&str>,
-) -> Result<Vec<u8>, tonic::Status> {
+) -> Result<Vec<u8>, tonic::Status>
+where
+    C: tonic::client::GrpcService<tonic::body::Body>,
+    C::Error: Into<tonic::codegen::StdError>,
+    C::ResponseBody: tonic::codegen::Body<Data = bytes::Bytes> + Send + 'static,
+    <C::ResponseBody as tonic::codegen::Body>::Error: Into<tonic::codegen::StdError> + Send,
+{
     let mut grpc = tonic::client::Grpc::new(channel);
-    grpc.ready().await.map_err(|error| tonic::Status::unavailable(error.to_string()))?;
+    grpc.ready().await.map_err(|error| tonic::Status::unavailable(error.into().to_string()))?;
     let path: http::uri::PathAndQuery = format!("/{rpc}").parse().expect("an RPC path");
     let request = match access_token {
         Some(token) => crate::people::authorized(message, token),

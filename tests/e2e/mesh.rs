@@ -28,6 +28,7 @@ platform_tests!(
     a_connection_without_a_client_certificate_is_refused,
     certificates_of_another_ca_are_refused_both_ways,
     the_mesh_policy_refuses_what_it_does_not_name,
+    calls_within_the_process_meet_the_same_policy_and_access_rules,
 );
 
 fn pem_certificates(path: &std::path::Path) -> Vec<CertificateDer<'static>> {
@@ -179,6 +180,51 @@ async fn the_mesh_policy_refuses_what_it_does_not_name(platform: &TestPlatform) 
     // The instance service may; an empty stream lacks the header it needs.
     let status = crate::harness::call_raw(platform.channel_as("instance", "analysis"), ingest, None).await.unwrap_err();
     assert_eq!(status.code(), Code::InvalidArgument, "{status:?}");
+}
+
+/// Where caller and callee share the process, calls skip the network, not the checks. The
+/// channels here point at an address nothing listens on: every answer comes from the process.
+async fn calls_within_the_process_meet_the_same_policy_and_access_rules(platform: &TestPlatform) {
+    let tenant = platform.tenant("In Process").await;
+    let nowhere = {
+        let probe = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        format!("http://{}", probe.local_addr().unwrap())
+    };
+    let mesh = &platform.platform().mesh;
+    let channel = |caller: &str, target: &str| mesh.channel(caller, target, &nowhere).unwrap();
+    let request = || authorized(GetOrganizationRequest { org_id: tenant.id().into() }, tenant.token());
+
+    let organization = OrganizationServiceClient::new(channel("gateway", "organization"))
+        .get_organization(request())
+        .await
+        .expect("gateway -> organization, in the process");
+    assert_eq!(organization.into_inner().id, tenant.id());
+    // The mesh policy: a module it does not name is refused, as over the network.
+    let status = OrganizationServiceClient::new(channel("webhook", "organization"))
+        .get_organization(request())
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), Code::PermissionDenied, "{status:?}");
+    // The access rules: no token, a forged one, another tenant's organization.
+    let mut organizations = OrganizationServiceClient::new(channel("gateway", "organization"));
+    let anonymous =
+        organizations.get_organization(GetOrganizationRequest { org_id: tenant.id().into() }).await.unwrap_err();
+    assert_eq!(anonymous.code(), Code::Unauthenticated, "{anonymous:?}");
+    let forged = organizations
+        .get_organization(authorized(GetOrganizationRequest { org_id: tenant.id().into() }, "not.a.token"))
+        .await
+        .unwrap_err();
+    assert_eq!(forged.code(), Code::Unauthenticated, "{forged:?}");
+    let other = platform.tenant("In Process Other").await;
+    let crossed = organizations
+        .get_organization(authorized(GetOrganizationRequest { org_id: other.id().into() }, tenant.token()))
+        .await
+        .unwrap_err();
+    assert_eq!(crossed.code(), Code::PermissionDenied, "{crossed:?}");
+    // Internal RPCs stay with the modules the policy names.
+    let ingest = "complianceiq.analysis.v1.AnalysisService/IngestRecords";
+    let status = crate::harness::call_raw(channel("gateway", "analysis"), ingest, None).await.unwrap_err();
+    assert_eq!(status.code(), Code::PermissionDenied, "{status:?}");
 }
 
 /// Behind a sidecar that terminates mutual TLS, the servers speak plain HTTP/2 and take the

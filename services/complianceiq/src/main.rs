@@ -8,6 +8,9 @@
 
 use std::process::ExitCode;
 
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use clap::{Parser, Subcommand};
 use complianceiq_kit::config::{LogFormat, PlatformConfig};
 use complianceiq_kit::runtime::{self, RunningPlatform};

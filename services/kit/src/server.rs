@@ -1,6 +1,7 @@
 //! One gRPC server per module: the module's services, gRPC health (per service and
 //! overall) and server reflection in both v1 and v1alpha (older grpcurl speaks v1alpha).
 
+use std::convert::Infallible;
 use std::net::SocketAddr;
 
 use complianceiq_proto::FILE_DESCRIPTOR_SET;
@@ -66,10 +67,19 @@ pub(crate) async fn serve(
         configure().build_v1alpha().map_err(|error| format!("reflection for {module}: {error}"))?;
 
     let routes = routes.add_service(health).add_service(reflection_v1).add_service(reflection_v1alpha);
+    let mesh_policy = MeshPolicyLayer::new(guards.policy, guards.mesh.scope().clone(), guards.mesh.mode(), module.0);
+    // One stack for calls from the network and from this process alike.
+    let stack = tower::ServiceBuilder::new()
+        .layer(MetricsLayer::new(guards.operations.metrics.clone(), module.0))
+        .layer(mesh_policy)
+        .layer(AccessLayer::new(guards.access));
+    let in_process = InProcess { module: module.0, inner: stack.service(routes.clone()) };
+    guards.mesh.serve_locally(module.0, crate::mesh::LocalService::new(in_process));
     let draining = {
-        let (shutdown, operations) = (shutdown.clone(), guards.operations.clone());
+        let (shutdown, operations, mesh) = (shutdown.clone(), guards.operations.clone(), guards.mesh.clone());
         async move {
             shutdown.cancelled().await;
+            mesh.stop_serving_locally(module.0);
             for name in service_names.iter().copied().chain([""]) {
                 reporter.set_service_status(name, ServingStatus::NotServing).await;
                 operations.health.set_service_status(name, ServingStatus::NotServing).await;
@@ -77,25 +87,58 @@ pub(crate) async fn serve(
         }
     };
     let incoming = guards.mesh.incoming(module.0, listener).map_err(|error| error.to_string())?;
-    let mesh_policy = MeshPolicyLayer::new(guards.policy, guards.mesh.scope().clone(), guards.mesh.mode(), module.0);
     tonic::transport::Server::builder()
-        .trace_fn(move |request| {
-            let span = tracing::info_span!(
-                "rpc",
-                otel.name = %request.uri().path(),
-                otel.kind = "server",
-                rpc.system = "grpc",
-                module = module.0,
-                method = %request.uri().path(),
-            );
-            crate::telemetry::continue_trace(&span, request.headers());
-            span
-        })
-        .layer(MetricsLayer::new(guards.operations.metrics.clone(), module.0))
-        .layer(mesh_policy)
-        .layer(AccessLayer::new(guards.access))
+        .trace_fn(move |request| rpc_span(module.0, request.uri(), request.headers()))
+        .layer(stack)
         .add_routes(routes)
         .serve_with_incoming_shutdown(incoming, draining)
         .await
         .map_err(|error| format!("{module} server on {address:?}: {error}"))
+}
+
+/// The span of one call a module serves, continuing the caller's trace.
+fn rpc_span(module: &'static str, uri: &http::Uri, headers: &http::HeaderMap) -> tracing::Span {
+    let span = tracing::info_span!(
+        "rpc",
+        otel.name = %uri.path(),
+        otel.kind = "server",
+        rpc.system = "grpc",
+        module = module,
+        method = %uri.path(),
+    );
+    crate::telemetry::continue_trace(&span, headers);
+    span
+}
+
+/// A module's server stack as called in the process: in the same span a call from the network
+/// gets from the server.
+#[derive(Clone)]
+struct InProcess<S> {
+    module: &'static str,
+    inner: S,
+}
+
+impl<S> tower::Service<http::Request<tonic::body::Body>> for InProcess<S>
+where
+    S: tower::Service<
+            http::Request<tonic::body::Body>,
+            Response = http::Response<tonic::body::Body>,
+            Error = Infallible,
+        >,
+    S::Future: Send + 'static,
+{
+    type Response = http::Response<tonic::body::Body>;
+    type Error = Infallible;
+    type Future = futures::future::BoxFuture<'static, Result<Self::Response, Infallible>>;
+
+    fn poll_ready(&mut self, context: &mut std::task::Context<'_>) -> std::task::Poll<Result<(), Infallible>> {
+        self.inner.poll_ready(context)
+    }
+
+    fn call(&mut self, request: http::Request<tonic::body::Body>) -> Self::Future {
+        use tracing::Instrument;
+        let span = rpc_span(self.module, request.uri(), request.headers());
+        let call = span.in_scope(|| self.inner.call(request));
+        Box::pin(call.instrument(span))
+    }
 }

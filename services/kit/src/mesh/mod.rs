@@ -4,15 +4,24 @@
 //! directory in development) and are reloaded while the process runs. Behind a sidecar that
 //! terminates mutual TLS itself (`--mesh-mode sidecar`), servers and clients speak plain
 //! HTTP/2 and the sidecar's `X-Forwarded-Client-Cert` names the caller.
+//!
+//! Where caller and callee run in one process (`dev`, `serve --target all`), a call skips the
+//! network: the channel hands it to the callee's server stack in the process, through the same
+//! layers (metrics, the mesh policy, the access rules) that a call over the network meets, with
+//! the caller's identity as an extension no remote peer can set.
 
 pub mod certs;
 pub mod identity;
 pub mod policy;
 mod tls;
 
-use std::collections::BTreeMap;
-use std::sync::Arc;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::convert::Infallible;
+use std::sync::{Arc, RwLock};
+use std::task::{Context, Poll};
 use std::time::Duration;
+
+use futures::future::BoxFuture;
 
 use rustls::crypto::CryptoProvider;
 use rustls::pki_types::ServerName;
@@ -23,6 +32,7 @@ use tonic::transport::{Channel, Endpoint};
 use crate::config::{MeshMode, PlatformConfig, RunMode};
 pub use certs::{CertStore, DevAuthority, ensure_dev_certificates};
 pub use identity::{ServiceIdentity, TrustScope};
+pub(crate) use policy::InProcessCaller;
 pub use policy::{CallerModule, MeshPolicy, MeshPolicyLayer};
 pub use tls::MeshPeer;
 
@@ -31,12 +41,21 @@ pub use tls::MeshPeer;
 #[error("mesh: {0}")]
 pub struct MeshError(pub String);
 
+/// A module's server stack, callable in the process.
+pub type LocalService =
+    tower::util::BoxCloneSyncService<http::Request<tonic::body::Body>, http::Response<tonic::body::Body>, Infallible>;
+
+/// The server stacks of this process's modules, by module, while they serve.
+type LocalServices = Arc<RwLock<HashMap<&'static str, LocalService>>>;
+
 /// The mesh as this process takes part in it.
 pub struct Mesh {
     mode: MeshMode,
     scope: TrustScope,
     stores: BTreeMap<String, Arc<CertStore>>,
     reload_interval: Duration,
+    local_modules: BTreeSet<String>,
+    local_services: LocalServices,
 }
 
 impl Mesh {
@@ -46,8 +65,11 @@ impl Mesh {
         let scope =
             TrustScope { trust_domain: config.mesh.trust_domain.clone(), namespace: config.mesh.namespace.clone() };
         let reload_interval = Duration::from_millis(config.mesh.reload_ms.max(10));
+        let local_modules = local.iter().map(|module| module.to_string()).collect();
+        let local_services = LocalServices::default();
         if config.mesh.mode == MeshMode::Sidecar {
-            return Ok(Self { mode: MeshMode::Sidecar, scope, stores: BTreeMap::new(), reload_interval });
+            let stores = BTreeMap::new();
+            return Ok(Self { mode: MeshMode::Sidecar, scope, stores, reload_interval, local_modules, local_services });
         }
         let provider = provider();
         let dir = config.mesh_cert_dir();
@@ -60,7 +82,17 @@ impl Mesh {
                 .map_err(|error| MeshError(format!("module {module}: {}", error.0)))?;
             stores.insert(module.to_string(), Arc::new(store));
         }
-        Ok(Self { mode: MeshMode::Mtls, scope, stores, reload_interval })
+        Ok(Self { mode: MeshMode::Mtls, scope, stores, reload_interval, local_modules, local_services })
+    }
+
+    /// Makes `module`'s server stack callable in the process (while it serves).
+    pub(crate) fn serve_locally(&self, module: &'static str, service: LocalService) {
+        self.local_services.write().unwrap_or_else(|poisoned| poisoned.into_inner()).insert(module, service);
+    }
+
+    /// Stops in-process calls to `module` (it is draining): they go over the network again.
+    pub(crate) fn stop_serving_locally(&self, module: &str) {
+        self.local_services.write().unwrap_or_else(|poisoned| poisoned.into_inner()).remove(module);
     }
 
     /// Mutual TLS or sidecar.
@@ -79,8 +111,14 @@ impl Mesh {
 
     /// A lazily connecting channel from `caller` (a module of this process) to `target` at
     /// `address` (`http://host:port`), carrying the trace context of each call.
+    /// When `target` serves in this process, calls skip the network (see the module docs).
     pub fn channel(&self, caller: &str, target: &str, address: &str) -> Result<MeshChannel, MeshError> {
-        Ok(MeshChannel { inner: self.connect(caller, target, address)? })
+        let local = self.local_modules.contains(caller).then(|| LocalRoute {
+            services: self.local_services.clone(),
+            target: target.to_string(),
+            caller: caller.to_string(),
+        });
+        Ok(MeshChannel { inner: self.connect(caller, target, address)?, local, ready_local: None })
     }
 
     /// The transport under [`Mesh::channel`], without trace propagation.
@@ -156,25 +194,65 @@ fn provider() -> Arc<CryptoProvider> {
     Arc::new(rustls::crypto::ring::default_provider())
 }
 
+/// Where a module of this process finds another one's server stack in the process.
+#[derive(Clone)]
+struct LocalRoute {
+    services: LocalServices,
+    target: String,
+    caller: String,
+}
+
+impl LocalRoute {
+    fn service(&self) -> Option<LocalService> {
+        self.services.read().unwrap_or_else(|poisoned| poisoned.into_inner()).get(self.target.as_str()).cloned()
+    }
+}
+
 /// A channel to another module that writes the current span's W3C trace context into every
-/// call's metadata, so one trace follows a request across the mesh.
-#[derive(Clone, Debug)]
+/// call's metadata, so one trace follows a request across the mesh; in the process when the
+/// other module serves here.
+#[derive(Clone)]
 pub struct MeshChannel {
     inner: Channel,
+    local: Option<LocalRoute>,
+    /// The in-process stack `poll_ready` chose for the next call, if any.
+    ready_local: Option<LocalService>,
+}
+
+impl std::fmt::Debug for MeshChannel {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let target = self.local.as_ref().map(|route| route.target.as_str());
+        formatter.debug_struct("MeshChannel").field("in_process_target", &target).finish_non_exhaustive()
+    }
 }
 
 impl tower::Service<http::Request<tonic::body::Body>> for MeshChannel {
     type Response = http::Response<tonic::body::Body>;
     type Error = tonic::transport::Error;
-    type Future = <Channel as tower::Service<http::Request<tonic::body::Body>>>::Future;
+    type Future = BoxFuture<'static, Result<Self::Response, Self::Error>>;
 
-    fn poll_ready(&mut self, context: &mut std::task::Context<'_>) -> std::task::Poll<Result<(), Self::Error>> {
+    fn poll_ready(&mut self, context: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.ready_local = self.local.as_ref().and_then(LocalRoute::service);
+        if self.ready_local.is_some() {
+            return Poll::Ready(Ok(()));
+        }
         tower::Service::poll_ready(&mut self.inner, context)
     }
 
     fn call(&mut self, mut request: http::Request<tonic::body::Body>) -> Self::Future {
         crate::telemetry::inject_current(request.headers_mut());
-        self.inner.call(request)
+        match (self.ready_local.take(), &self.local) {
+            (Some(service), Some(route)) => {
+                request.extensions_mut().insert(InProcessCaller(route.caller.clone()));
+                Box::pin(async move {
+                    match tower::ServiceExt::oneshot(service, request).await {
+                        Ok(response) => Ok(response),
+                        Err(never) => match never {},
+                    }
+                })
+            }
+            _ => Box::pin(self.inner.call(request)),
+        }
     }
 }
 
@@ -182,6 +260,6 @@ impl From<Channel> for MeshChannel {
     /// A channel that skips the mesh's certificates (a test backend, or a plain peer behind a
     /// sidecar); calls still carry the trace context.
     fn from(inner: Channel) -> Self {
-        Self { inner }
+        Self { inner, local: None, ready_local: None }
     }
 }
