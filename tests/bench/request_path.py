@@ -8,7 +8,10 @@ same authenticated read, `GET /api/v1/users/me`, with the same token. h2load dri
 server spent. Then native gRPC through the edge one call at a time, and pgbench's rate for
 the bare SELECT on the same database.
 
-    python tests/bench/request_path.py <complianceiq binary> [--requests N]
+    python tests/bench/request_path.py <complianceiq binary> [--requests N] [--profile FILE]
+
+With --profile, `perf record` samples ComplianceIQ during its last measurement and the
+flat profile (self time per symbol, top 40) is written to FILE.
 
 Needs CIQ_TEST_POSTGRES_URL (a superuser), CIQ_TEST_REDIS_URL, CIQ_TEST_NATS_URL, h2load
 (Debian's nghttp2-client), pgbench, and a Python with the peer's packages (the Makefile's
@@ -145,10 +148,18 @@ def h2load(url, token, requests, connections, extra=()):
     }
 
 
-def measure(name, pid, url, token, requests, extra=()):
+def measure(name, pid, url, token, requests, extra=(), profile=None):
     h2load(url, token, min(2000, requests), CONNECTIONS, extra)  # warm-up
     before = cpu_seconds(tree(pid))
+    recorder = None
+    if profile:
+        recorder = subprocess.Popen(["perf", "record", "-F", "499", "-g", "-p", str(pid), "-o", str(profile)],
+                                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        time.sleep(0.5)
     result = h2load(url, token, requests, CONNECTIONS, extra)
+    if recorder:
+        recorder.send_signal(signal.SIGINT)
+        recorder.wait(60)
     spent = cpu_seconds(tree(pid)) - before
     result["cpu_us"] = spent * 1e6 / requests
     result["name"] = name
@@ -163,6 +174,7 @@ def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("binary")
     parser.add_argument("--requests", type=int, default=20000)
+    parser.add_argument("--profile", help="write ComplianceIQ's flat perf profile here")
     arguments = parser.parse_args()
     for tool in ("h2load", "pgbench", "psql"):
         if not shutil.which(tool):
@@ -229,11 +241,21 @@ def main():
         wait_http(f"http://127.0.0.1:{PEER_PORT}/api/v1/users/me", peer)
 
         results = []
-        for _ in range(2):  # alternate, so noise on the shared machine spreads over both
+        perf_data = work / "perf.data" if arguments.profile else None
+        for round in range(2):  # alternate, so noise on the shared machine spreads over both
             results.append(measure("FastAPI + asyncpg (2 uvicorn workers)", peer.pid,
                                    f"http://127.0.0.1:{PEER_PORT}/api/v1/users/me", token, arguments.requests, ["--h1"]))
             results.append(measure("ComplianceIQ serve --target all (REST, edge → user over mTLS)", serve.pid,
-                                   f"{base}/api/v1/users/me", token, arguments.requests, ["--h1"]))
+                                   f"{base}/api/v1/users/me", token, arguments.requests, ["--h1"],
+                                   perf_data if round == 1 else None))
+        if perf_data:
+            report = subprocess.run(
+                ["perf", "report", "-i", str(perf_data), "--no-children", "--stdio", "--sort", "dso,symbol",
+                 "-g", "none", "--percent-limit", "0.4"],
+                capture_output=True, text=True, check=True,
+            ).stdout
+            lines = [line for line in report.splitlines() if line.strip() and not line.startswith("#")]
+            Path(arguments.profile).write_text("\n".join(lines[:40]) + "\n")
 
         grpc_body = work / "empty.grpc"
         grpc_body.write_bytes(b"\x00\x00\x00\x00\x00")
