@@ -24,6 +24,16 @@ struct Listener {
     connections: Arc<AtomicUsize>,
 }
 
+/// The operations port's metrics exposition.
+async fn metrics(platform: &TestPlatform) -> String {
+    let address = platform.platform().ops_address;
+    let mut stream = tokio::net::TcpStream::connect(address).await.unwrap();
+    stream.write_all(b"GET /metrics HTTP/1.1\r\nhost: ops\r\nconnection: close\r\n\r\n").await.unwrap();
+    let mut text = String::new();
+    stream.read_to_string(&mut text).await.unwrap();
+    text
+}
+
 async fn listener(response: &'static [u8], endless_body: bool) -> Listener {
     let socket = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}", socket.local_addr().unwrap());
@@ -458,15 +468,6 @@ mod events {
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
         panic!("fewer than {count} dead letters of {consumer} within ten seconds");
-    }
-
-    async fn metrics(platform: &TestPlatform) -> String {
-        let address = platform.platform().ops_address;
-        let mut stream = tokio::net::TcpStream::connect(address).await.unwrap();
-        stream.write_all(b"GET /metrics HTTP/1.1\r\nhost: ops\r\nconnection: close\r\n\r\n").await.unwrap();
-        let mut text = String::new();
-        stream.read_to_string(&mut text).await.unwrap();
-        text
     }
 
     /// Finding 2: any module (or anything that reaches the bus) could publish
@@ -1009,15 +1010,6 @@ mod redis_down_under_traffic {
         async fn stop(mut self) {
             self.child.kill().await.expect("redis-server stops");
         }
-    }
-
-    async fn metrics(platform: &TestPlatform) -> String {
-        let address = platform.platform().ops_address;
-        let mut stream = tokio::net::TcpStream::connect(address).await.unwrap();
-        stream.write_all(b"GET /metrics HTTP/1.1\r\nhost: ops\r\nconnection: close\r\n\r\n").await.unwrap();
-        let mut text = String::new();
-        stream.read_to_string(&mut text).await.unwrap();
-        text
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
