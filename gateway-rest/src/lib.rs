@@ -3,6 +3,7 @@
 //! `google.api.http` annotation needs no gateway code.
 
 mod codec;
+mod edge;
 mod failures;
 mod gateway;
 pub mod openapi;
@@ -27,7 +28,8 @@ use complianceiq_proto::complianceiq::events::v1::event::Payload;
 use complianceiq_proto::complianceiq::organization::v1::Plan;
 use prost_reflect::DescriptorPool;
 
-pub use gateway::{Gateway, Settings, plan_key};
+pub use edge::plan_key;
+pub use gateway::{Gateway, Settings};
 
 /// The modules whose public services the gateway routes.
 const ROUTED_MODULES: &[&str] = &[
@@ -131,7 +133,7 @@ struct PlanTracker {
     cache: Arc<dyn Cache>,
     /// This process's reused plans: a change it learns of applies here at once (other
     /// gateways reread the cache within seconds).
-    recent: Arc<gateway::RecentPlans>,
+    recent: Arc<edge::RecentPlans>,
 }
 
 #[tonic::async_trait]

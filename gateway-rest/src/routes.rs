@@ -3,6 +3,7 @@
 //! RPC's access rule, read from the same descriptors.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use complianceiq_proto::RpcAccess;
 use complianceiq_proto::google::api::{HttpRule, http_rule::Pattern};
@@ -39,8 +40,8 @@ pub struct Route {
 }
 
 /// The outcome of looking a request up.
-pub enum Lookup<'a> {
-    Found(&'a Route, Bindings),
+pub enum Lookup {
+    Found(Arc<Route>, Bindings),
     /// The path exists for other verbs.
     MethodNotAllowed(Vec<http::Method>),
     NotFound,
@@ -48,7 +49,7 @@ pub enum Lookup<'a> {
 
 /// All routes, and the access rule of every routed RPC.
 pub struct RouteTable {
-    routes: Vec<Route>,
+    routes: Vec<Arc<Route>>,
     access: HashMap<String, &'static RpcAccess>,
 }
 
@@ -121,7 +122,7 @@ impl RouteTable {
                 let mut rules = vec![primary.clone()];
                 rules.extend(primary.additional_bindings.iter().cloned());
                 for (binding, rule) in rules.into_iter().enumerate() {
-                    routes.push(Self::route(&method, &rpc_path, binding, rule)?);
+                    routes.push(Arc::new(Self::route(&method, &rpc_path, binding, rule)?));
                 }
             }
         }
@@ -178,8 +179,8 @@ impl RouteTable {
     }
 
     /// The route for a request, preferring the most specific template.
-    pub fn lookup(&self, verb: &http::Method, path: &str) -> Lookup<'_> {
-        let mut best: Option<(&Route, Bindings, Vec<u8>)> = None;
+    pub fn lookup(&self, verb: &http::Method, path: &str) -> Lookup {
+        let mut best: Option<(&Arc<Route>, Bindings, Vec<u8>)> = None;
         let mut other_verbs = Vec::new();
         for route in &self.routes {
             let Some(bindings) = route.template.matches(path) else { continue };
@@ -195,15 +196,15 @@ impl RouteTable {
             }
         }
         match best {
-            Some((route, bindings, _)) => Lookup::Found(route, bindings),
+            Some((route, bindings, _)) => Lookup::Found(route.clone(), bindings),
             None if !other_verbs.is_empty() => Lookup::MethodNotAllowed(other_verbs),
             None => Lookup::NotFound,
         }
     }
 
     /// Every route.
-    pub fn routes(&self) -> &[Route] {
-        &self.routes
+    pub fn routes(&self) -> impl Iterator<Item = &Route> {
+        self.routes.iter().map(|route| &**route)
     }
 
     /// The access rule of a routed RPC (`/package.Service/Method`).

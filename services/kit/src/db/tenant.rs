@@ -14,6 +14,7 @@ struct Core {
     transaction: Transaction<'static, Any>,
     database: Database,
     module: ModuleName,
+    access: Access,
     emitted_events: bool,
 }
 
@@ -44,7 +45,7 @@ impl Core {
             }
             _ => database.pool().begin_with(begin).await?,
         };
-        Ok(Self { transaction, database: database.clone(), module, emitted_events: false })
+        Ok(Self { transaction, database: database.clone(), module, access, emitted_events: false })
     }
 
     async fn emit(
@@ -82,6 +83,14 @@ impl Core {
     }
 
     async fn commit(self) -> Result<(), ApiError> {
+        if self.access == Access::ReadOnly && self.database.backend() == Backend::Postgres {
+            // PostgreSQL refuses writes in a READ ONLY transaction, so ending it commits
+            // nothing. Dropping it queues the ROLLBACK on the connection, and the pool sends
+            // it with the check it runs on every returned connection: a read waits for two
+            // round trips (BEGIN with the tenant setting, then the query), not three.
+            drop(self.transaction);
+            return Ok(());
+        }
         self.transaction.commit().await?;
         if self.emitted_events {
             self.database.outbox_written().notify_one();
