@@ -1,6 +1,7 @@
-//! The price of the front door: the same read (`GetOrganization`) made as direct gRPC to the
-//! organization module, as native gRPC through the gateway, and as REST/JSON through the
-//! gateway, on one platform in one run. Prints latency percentiles per call made one at a
+//! The price of the front door and of the mesh: the same read (`GetOrganization`) made as
+//! direct gRPC to the organization module over mutual TLS, the same behind a sidecar (plain
+//! HTTP/2, the caller named by `X-Forwarded-Client-Cert`, on a second platform in sidecar mode),
+//! as native gRPC through the gateway, and as REST/JSON through the gateway, in one run. Prints latency percentiles per call made one at a
 //! time, and throughput with many calls in flight, as a Markdown table for BENCHMARKS.md.
 //!
 //! `make bench` (release build). `CIQ_BENCH_CALLS`, `CIQ_BENCH_SECONDS` and
@@ -17,8 +18,11 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
+use complianceiq_kit::config::MeshMode;
+use complianceiq_kit::mesh::policy::FORWARDED_CLIENT_CERT;
 use complianceiq_proto::complianceiq::organization::v1::GetOrganizationRequest;
 use complianceiq_proto::complianceiq::organization::v1::organization_service_client::OrganizationServiceClient;
+use tonic::metadata::{Ascii, MetadataValue};
 use tonic::transport::Channel;
 
 use harness::{Backend, TestPlatform};
@@ -32,6 +36,8 @@ fn setting(name: &str, default: u64) -> u64 {
 #[derive(Clone)]
 enum Path {
     Grpc(OrganizationServiceClient<Channel>),
+    /// Plain HTTP/2 with the identity a sidecar would forward.
+    Sidecar(OrganizationServiceClient<Channel>, MetadataValue<Ascii>),
     Rest(reqwest::Client, String),
 }
 
@@ -48,6 +54,13 @@ impl Caller {
             Path::Grpc(client) => {
                 let request = GetOrganizationRequest { org_id: self.organization.clone() };
                 let organization = client.clone().get_organization(authorized(request, &self.token)).await;
+                assert_eq!(organization.expect("the call succeeds").into_inner().id, self.organization);
+            }
+            Path::Sidecar(client, forwarded_identity) => {
+                let request = GetOrganizationRequest { org_id: self.organization.clone() };
+                let mut request = authorized(request, &self.token);
+                request.metadata_mut().insert(FORWARDED_CLIENT_CERT, forwarded_identity.clone());
+                let organization = client.clone().get_organization(request).await;
                 assert_eq!(organization.expect("the call succeeds").into_inner().id, self.organization);
             }
             Path::Rest(client, url) => {
@@ -126,26 +139,48 @@ fn main() {
     runtime.block_on(async {
         let (calls, seconds, concurrency) =
             (setting("CIQ_BENCH_CALLS", 3000), setting("CIQ_BENCH_SECONDS", 5), setting("CIQ_BENCH_CONCURRENCY", 32));
-        let platform = TestPlatform::start_with(Backend::Embedded, |config| {
+        let unlimited = |config: &mut complianceiq_kit::config::PlatformConfig| {
             config.gateway.client_per_minute = u32::MAX;
             config.gateway.tenant_per_minute = u32::MAX;
+        };
+        let platform = TestPlatform::start_with(Backend::Embedded, unlimited).await;
+        let behind_sidecar = TestPlatform::start_with(Backend::Embedded, |config| {
+            unlimited(config);
+            config.mesh.mode = MeshMode::Sidecar;
         })
         .await;
         let tenant = platform.tenant("Bench").await;
+        let sidecar_tenant = behind_sidecar.tenant("Bench").await;
         let connect = |module: &'static str| platform.channel(module);
         complianceiq_kit::crypto::install_tls_crypto_provider();
         let rest_url = format!("http://{}/api/v1/organizations/{}", platform.address("gateway"), tenant.id());
+        let plain = Channel::from_shared(format!("http://{}", behind_sidecar.address("organization")))
+            .expect("an address")
+            .connect_lazy();
+        let forwarded_identity = "By=spiffe://cluster.local/ns/complianceiq/sa/organization-service;\
+                                  URI=spiffe://cluster.local/ns/complianceiq/sa/gateway-service"
+            .parse()
+            .expect("a header value");
+        let on_main = |path| Caller { path, organization: tenant.id().to_string(), token: tenant.token().to_string() };
         let callers = [
             (
-                "gRPC, direct to the organization module",
-                Path::Grpc(OrganizationServiceClient::new(connect("organization").await)),
+                "gRPC, direct to the organization module (mutual TLS)",
+                on_main(Path::Grpc(OrganizationServiceClient::new(connect("organization").await))),
             ),
-            ("gRPC through the gateway", Path::Grpc(OrganizationServiceClient::new(connect("gateway").await))),
-            ("REST/JSON through the gateway (HTTP/1.1 keep-alive)", Path::Rest(reqwest::Client::new(), rest_url)),
-        ]
-        .map(|(name, path)| {
-            (name, Caller { path, organization: tenant.id().to_string(), token: tenant.token().to_string() })
-        });
+            (
+                "gRPC, direct to the organization module (behind a sidecar: plain HTTP/2)",
+                Caller {
+                    path: Path::Sidecar(OrganizationServiceClient::new(plain), forwarded_identity),
+                    organization: sidecar_tenant.id().to_string(),
+                    token: sidecar_tenant.token().to_string(),
+                },
+            ),
+            ("gRPC through the gateway", on_main(Path::Grpc(OrganizationServiceClient::new(connect("gateway").await)))),
+            (
+                "REST/JSON through the gateway (HTTP/1.1 keep-alive)",
+                on_main(Path::Rest(reqwest::Client::new(), rest_url)),
+            ),
+        ];
 
         println!(
             "GetOrganization, {calls} sequential calls per path; throughput over {seconds} s with {concurrency} \
@@ -176,8 +211,8 @@ fn main() {
                 "—".to_string()
             } else {
                 format!(
-                    "+{} µs p50, {:.2}× throughput",
-                    micros(path.at(0.5).saturating_sub(direct_p50)),
+                    "{:+.0} µs p50, {:.2}× throughput",
+                    (path.at(0.5).as_secs_f64() - direct_p50.as_secs_f64()) * 1e6,
                     path.rate() / direct_rate
                 )
             };
@@ -190,5 +225,6 @@ fn main() {
             );
         }
         platform.stop().await;
+        behind_sidecar.stop().await;
     });
 }

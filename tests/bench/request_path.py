@@ -11,7 +11,7 @@ the bare SELECT on the same database.
     python tests/bench/request_path.py <complianceiq binary> [--requests N] [--profile FILE]
 
 With --profile, `perf record` samples ComplianceIQ during its last measurement and the
-flat profile (self time per symbol, top 40) is written to FILE.
+flat profile (self time per symbol, top 40) is written to FILE, the samples to FILE.data.
 
 Needs CIQ_TEST_POSTGRES_URL (a superuser), CIQ_TEST_REDIS_URL, CIQ_TEST_NATS_URL, h2load
 (Debian's nghttp2-client), pgbench, and a Python with the peer's packages (the Makefile's
@@ -256,6 +256,7 @@ def main():
             ).stdout
             lines = [line for line in report.splitlines() if line.strip() and not line.startswith("#")]
             Path(arguments.profile).write_text("\n".join(lines[:40]) + "\n")
+            shutil.copy(perf_data, arguments.profile + ".data")  # for call graphs: perf report -i
 
         grpc_body = work / "empty.grpc"
         grpc_body.write_bytes(b"\x00\x00\x00\x00\x00")
