@@ -6,7 +6,10 @@ use std::time::Duration;
 
 use complianceiq_kit::bus::BusMessage;
 use complianceiq_kit::config::DatabaseGroup;
+use complianceiq_kit::db::TenantTx;
 use complianceiq_kit::error::ApiError;
+use complianceiq_kit::ids::{ModuleName, OrganizationId};
+use complianceiq_kit::jobs::{self, Ending, Job, JobHandler, Stop, WorkerSettings};
 use complianceiq_kit::runtime;
 use complianceiq_kit::subscription::{self, EventHandler, Subscription};
 use complianceiq_proto::complianceiq::events::v1::event::Payload;
@@ -23,6 +26,7 @@ platform_tests!(
     migrations_apply_once,
     a_consumer_handles_each_event_once,
     leased_rate_limits_hold_the_limit_in_the_shared_store,
+    durable_jobs_retry_resume_and_end_once,
 );
 
 /// Budgets leased in batches (Redis's script on `servers`) never admit more than the limit,
@@ -158,4 +162,125 @@ async fn a_consumer_handles_each_event_once(platform: &TestPlatform) {
 
     stop.cancel();
     consumer.await.unwrap().expect("the consumer stops cleanly");
+}
+
+/// A kind of job for the test: what each job does is in its id.
+#[derive(Default)]
+struct TestJobs {
+    ended: std::sync::Mutex<Vec<(String, Ending)>>,
+    claimed: tokio::sync::Notify,
+    /// Until set, the jobs without a rule hold on until their worker stops.
+    release_held: std::sync::atomic::AtomicBool,
+}
+
+impl JobHandler for TestJobs {
+    const KIND: &'static str = "kit-test";
+
+    async fn execute(&self, job: &Job, stop: &CancellationToken) -> Result<(), Stop> {
+        self.claimed.notify_one();
+        match job.id.as_str() {
+            "succeeds" => Ok(()),
+            "fails" => Err(Stop::Failed("broken for good".into())),
+            "retried-once" if job.attempts == 0 => Err(Stop::Retry("not yet".into())),
+            "retried-once" => Ok(()),
+            "always-retried" => Err(Stop::Retry("never".into())),
+            _ if self.release_held.load(std::sync::atomic::Ordering::SeqCst) => Ok(()),
+            _ => {
+                stop.cancelled().await;
+                Err(Stop::Shutdown)
+            }
+        }
+    }
+
+    async fn record_end(&self, _: &mut TenantTx, job: &Job, ending: &Ending) -> Result<(), ApiError> {
+        self.ended.lock().unwrap().push((job.id.clone(), ending.clone()));
+        Ok(())
+    }
+}
+
+impl TestJobs {
+    fn ended(&self) -> Vec<(String, Ending)> {
+        let mut ended = self.ended.lock().unwrap().clone();
+        ended.sort_by(|a, b| a.0.cmp(&b.0));
+        ended
+    }
+
+    async fn wait_for(&self, count: usize) -> Vec<(String, Ending)> {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+        while self.ended.lock().unwrap().len() < count {
+            assert!(tokio::time::Instant::now() < deadline, "jobs still running: {:?}", self.ended());
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        self.ended()
+    }
+}
+
+/// The kit's job queue on this backend: retries with backoff up to the attempts allowed, a
+/// job given back at shutdown runs again at once, a job whose worker died runs again when its
+/// lease passes, and each ends exactly once, off the queue.
+async fn durable_jobs_retry_resume_and_end_once(platform: &TestPlatform) {
+    let database = platform.platform().databases[&DatabaseGroup::Core].for_module(ModuleName("organization"));
+    let organization = OrganizationId::generate();
+    let enqueue = |ids: &'static [&'static str]| {
+        let database = database.clone();
+        async move {
+            let mut tx = database.write(organization).await.unwrap();
+            for id in ids {
+                jobs::enqueue(&mut tx, TestJobs::KIND, id).await.unwrap();
+            }
+            tx.commit().await.unwrap();
+        }
+    };
+    let settings = WorkerSettings {
+        lease: Duration::from_millis(800),
+        poll: Duration::from_millis(20),
+        concurrency: 8,
+        max_attempts: 3,
+        retry_backoff: Duration::from_millis(50),
+    };
+    let handler = Arc::new(TestJobs::default());
+
+    // A worker dies holding a job: its lease is left to run out.
+    enqueue(&["orphaned"]).await;
+    let dying = tokio::spawn(jobs::work(database.clone(), handler.clone(), settings.clone(), CancellationToken::new()));
+    tokio::time::timeout(Duration::from_secs(10), handler.claimed.notified()).await.expect("the job is claimed");
+    dying.abort();
+
+    enqueue(&["succeeds", "fails", "retried-once", "always-retried", "given-back"]).await;
+    let stop = CancellationToken::new();
+    let worker = tokio::spawn(jobs::work(database.clone(), handler.clone(), settings.clone(), stop.clone()));
+    assert_eq!(
+        handler.wait_for(4).await,
+        [
+            ("always-retried", Ending::Failed("never (gave up after 3 attempts)".into())),
+            ("fails", Ending::Failed("broken for good".into())),
+            ("retried-once", Ending::Succeeded),
+            ("succeeds", Ending::Succeeded),
+        ]
+        .map(|(id, ending)| (id.to_string(), ending))
+    );
+    stop.cancel();
+    tokio::time::timeout(Duration::from_secs(10), worker).await.expect("the worker stops").unwrap();
+    let mut tx = database.read(organization).await.unwrap();
+    for id in ["given-back", "orphaned"] {
+        assert!(jobs::is_queued(&mut tx, TestJobs::KIND, id).await.unwrap(), "{id} is still queued");
+    }
+    for id in ["succeeds", "fails"] {
+        assert!(!jobs::is_queued(&mut tx, TestJobs::KIND, id).await.unwrap(), "{id} left the queue");
+    }
+    tx.commit().await.unwrap();
+
+    // The next worker finishes both: the one given back at once, the orphaned one whose lease
+    // has passed.
+    handler.release_held.store(true, std::sync::atomic::Ordering::SeqCst);
+    let stop = CancellationToken::new();
+    let worker = tokio::spawn(jobs::work(database.clone(), handler.clone(), settings, stop.clone()));
+    let ended = handler.wait_for(6).await;
+    stop.cancel();
+    worker.await.unwrap();
+    let ids: Vec<&str> = ended.iter().map(|(id, _)| id.as_str()).collect();
+    assert_eq!(ids, ["always-retried", "fails", "given-back", "orphaned", "retried-once", "succeeds"], "each once");
+    assert!(
+        ended.iter().filter(|(id, _)| id == "given-back" || id == "orphaned").all(|(_, e)| *e == Ending::Succeeded)
+    );
 }

@@ -28,8 +28,12 @@ use complianceiq_proto::complianceiq::instance::v1::instance_service_server::Ins
 use complianceiq_servicenow::NetworkAccess;
 use tokio_util::sync::CancellationToken;
 
-const MIGRATIONS: &[Migration] =
-    &[migration!(1, "0001_instances"), migration!(2, "0002_sync"), migration!(3, "0003_sync_schedule")];
+const MIGRATIONS: &[Migration] = &[
+    migration!(1, "0001_instances"),
+    migration!(2, "0002_sync"),
+    migration!(3, "0003_sync_schedule"),
+    migration!(4, "0004_job_queue"),
+];
 
 /// How often the scheduler looks for instances due a health check.
 const SCHEDULER_TICK: Duration = Duration::from_secs(5);
@@ -82,16 +86,20 @@ async fn build(context: ModuleContext) -> Result<ModuleParts, BuildError> {
                 network,
                 ..Default::default()
             },
-            lease: Duration::from_secs(settings.sync_lease_seconds.max(1)),
             page_size: settings.sync_page_size.clamp(1, 10_000),
+        };
+        let worker_settings = complianceiq_kit::jobs::WorkerSettings {
+            lease: Duration::from_secs(settings.sync_lease_seconds.max(1)),
+            ..Default::default()
         };
         let analysis = AnalysisServiceClient::new(context.channel("analysis")?)
             .max_decoding_message_size(64 * 1024 * 1024)
             .max_encoding_message_size(64 * 1024 * 1024);
-        let api = api.clone();
+        let jobs = Arc::new(sync::SyncJobs { api: api.clone(), analysis, settings: sync_settings });
+        let database = database.clone();
         Worker {
             name: "instance-sync",
-            run: Box::new(move |stop| Box::pin(sync::work(api, analysis, sync_settings, stop))),
+            run: Box::new(move |stop| Box::pin(complianceiq_kit::jobs::work(database, jobs, worker_settings, stop))),
         }
     };
     Ok(ModuleParts::new()

@@ -114,13 +114,14 @@ pub async fn update(tx: &mut TenantTx, next: &InstanceRecord, expected: i64) -> 
 /// Deletes an instance, its checks and its sync history; false if it did not exist.
 pub async fn delete(tx: &mut TenantTx, id: &str) -> Result<bool, ApiError> {
     let tenant = tx.tenant().to_string();
-    sqlx::query(
-        "DELETE FROM sync_queue WHERE run_id IN (SELECT id FROM sync_runs WHERE organization_id = $1 AND instance_id = $2)",
-    )
-    .bind(&tenant)
-    .bind(id)
-    .execute(tx.connection())
-    .await?;
+    let runs: Vec<String> =
+        sqlx::query_scalar("SELECT id FROM sync_runs WHERE organization_id = $1 AND instance_id = $2")
+            .bind(&tenant)
+            .bind(id)
+            .fetch_all(tx.connection())
+            .await?;
+    complianceiq_kit::jobs::remove(tx, <crate::sync::SyncJobs as complianceiq_kit::jobs::JobHandler>::KIND, &runs)
+        .await?;
     for statement in [
         "DELETE FROM sync_runs WHERE organization_id = $1 AND instance_id = $2",
         "DELETE FROM sync_watermarks WHERE organization_id = $1 AND instance_id = $2",
@@ -407,12 +408,8 @@ pub async fn insert_run(tx: &mut TenantTx, run: &crate::sync::RunRecord) -> Resu
     .bind(run.ended_at)
     .execute(tx.connection())
     .await?;
-    sqlx::query("INSERT INTO sync_queue (run_id, organization_id, lease_until) VALUES ($1, $2, 0)")
-        .bind(&run.id)
-        .bind(&tenant)
-        .execute(tx.connection())
-        .await?;
-    Ok(())
+    complianceiq_kit::jobs::enqueue(tx, <crate::sync::SyncJobs as complianceiq_kit::jobs::JobHandler>::KIND, &run.id)
+        .await
 }
 
 /// Writes a run's state, progress and times (never its cancel request, which a user sets).
@@ -549,43 +546,6 @@ pub async fn save_watermark(
     .execute(tx.connection())
     .await?;
     Ok(())
-}
-
-/// Holds a queued run until `until` (0 hands it back at once).
-pub async fn extend_lease(tx: &mut TenantTx, run: &str, until: i64) -> Result<(), ApiError> {
-    sqlx::query("UPDATE sync_queue SET lease_until = $1 WHERE run_id = $2")
-        .bind(until)
-        .bind(run)
-        .execute(tx.connection())
-        .await?;
-    Ok(())
-}
-
-/// Removes an ended run from the queue.
-pub async fn dequeue(tx: &mut TenantTx, run: &str) -> Result<(), ApiError> {
-    sqlx::query("DELETE FROM sync_queue WHERE run_id = $1").bind(run).execute(tx.connection()).await?;
-    Ok(())
-}
-
-/// Queued runs nobody holds (never claimed, released, or whose holder stopped
-/// checkpointing), claimed for `lease` microseconds.
-pub async fn claim_runs(
-    tx: &mut GlobalTx,
-    now: i64,
-    lease: i64,
-    limit: i64,
-) -> Result<Vec<(String, String)>, ApiError> {
-    let rows = sqlx::query(
-        "UPDATE sync_queue SET lease_until = $1 WHERE run_id IN ( \
-           SELECT run_id FROM sync_queue WHERE lease_until <= $2 ORDER BY lease_until, run_id LIMIT $3) \
-         AND lease_until <= $2 RETURNING run_id, organization_id",
-    )
-    .bind(now + lease)
-    .bind(now)
-    .bind(limit)
-    .fetch_all(tx.connection())
-    .await?;
-    rows.iter().map(|row| Ok((row.try_get(0)?, row.try_get(1)?))).collect()
 }
 
 /// Sets when the instance is next due for a scheduled sync (`None`: not scheduled).

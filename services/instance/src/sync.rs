@@ -11,12 +11,12 @@
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
-use std::time::Duration;
 
 use complianceiq_kit::context::RequestContext;
-use complianceiq_kit::db::ModuleDatabase;
+use complianceiq_kit::db::{ModuleDatabase, TenantTx};
 use complianceiq_kit::error::ApiError;
 use complianceiq_kit::ids::{OrganizationId, UserId};
+use complianceiq_kit::jobs::{Ending, Job, JobHandler, Stop};
 use complianceiq_kit::mesh::MeshChannel;
 use complianceiq_kit::time;
 use complianceiq_proto::complianceiq::analysis::v1::analysis_service_client::AnalysisServiceClient;
@@ -157,71 +157,44 @@ impl RunRecord {
 pub struct SyncSettings {
     /// The ServiceNow client's pacing and retries.
     pub client: ClientSettings,
-    /// A claimed run is another worker's after this long without a checkpoint.
-    pub lease: Duration,
     /// Records per page.
     pub page_size: u32,
 }
 
 impl Default for SyncSettings {
     fn default() -> Self {
-        Self { client: ClientSettings::default(), lease: Duration::from_secs(60), page_size: PAGE_SIZE }
+        Self { client: ClientSettings::default(), page_size: PAGE_SIZE }
     }
 }
 
-/// Why a run stopped before its end.
-enum Stop {
-    /// Cancelled by a user.
-    Cancelled,
-    /// The process is shutting down: leave the run to be resumed.
-    Shutdown,
-    /// A failure, in words.
-    Failed(String),
+/// Sync runs as jobs of the kit's queue.
+pub struct SyncJobs {
+    pub api: Arc<InstanceApi>,
+    pub analysis: AnalysisServiceClient<MeshChannel>,
+    pub settings: SyncSettings,
 }
 
-impl From<ApiError> for Stop {
-    fn from(error: ApiError) -> Self {
-        Stop::Failed(error.to_string())
+impl SyncJobs {
+    fn runner(&self, job: &Job) -> Runner {
+        Runner {
+            api: self.api.clone(),
+            analysis: self.analysis.clone(),
+            settings: self.settings.clone(),
+            organization: job.organization,
+            job: job.clone(),
+        }
     }
 }
 
-/// Runs claimed syncs until `stop`.
-pub async fn work(
-    api: Arc<InstanceApi>,
-    analysis: AnalysisServiceClient<MeshChannel>,
-    settings: SyncSettings,
-    stop: CancellationToken,
-) {
-    let mut ticks = tokio::time::interval(Duration::from_millis(500));
-    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        tokio::select! {
-            _ = stop.cancelled() => return,
-            _ = ticks.tick() => {}
-        }
-        let now = time::now_micros();
-        let claimed = async {
-            let mut tx = api.database.global_write().await?;
-            let claimed = store::claim_runs(&mut tx, now, settings.lease.as_micros() as i64, 4).await?;
-            tx.commit().await?;
-            Ok::<_, ApiError>(claimed)
-        };
-        let claimed = match claimed.await {
-            Ok(claimed) => claimed,
-            Err(error) => {
-                tracing::warn!(%error, "cannot read the sync queue");
-                continue;
-            }
-        };
-        for (run, organization) in claimed {
-            let Ok(organization) = OrganizationId::from_stored(&organization) else { continue };
-            let runner =
-                Runner { api: api.clone(), analysis: analysis.clone(), settings: settings.clone(), organization };
-            runner.run(&run, &stop).await;
-            if stop.is_cancelled() {
-                return;
-            }
-        }
+impl JobHandler for SyncJobs {
+    const KIND: &'static str = "sync";
+
+    async fn execute(&self, job: &Job, stop: &CancellationToken) -> Result<(), Stop> {
+        self.runner(job).execute(&job.id, stop).await
+    }
+
+    async fn record_end(&self, tx: &mut TenantTx, job: &Job, ending: &Ending) -> Result<(), ApiError> {
+        self.runner(job).record_end(tx, &job.id, ending).await
     }
 }
 
@@ -230,6 +203,7 @@ struct Runner {
     analysis: AnalysisServiceClient<MeshChannel>,
     settings: SyncSettings,
     organization: OrganizationId,
+    job: Job,
 }
 
 impl Runner {
@@ -242,27 +216,6 @@ impl Runner {
             request_id: run.id.clone(),
             actor_user_id: UserId::from_stored(&run.triggered_by).ok(),
             traceparent: None,
-        }
-    }
-
-    async fn run(&self, run_id: &str, stop: &CancellationToken) {
-        let outcome = match self.execute(run_id, stop).await {
-            // Whatever broke while the process was stopping (its own servers going away) is
-            // the stop itself: the run resumes on the next start.
-            Err(Stop::Failed(error)) if stop.is_cancelled() => {
-                tracing::info!(sync_run_id = %run_id, %error, "sync interrupted by shutdown; it will resume");
-                Err(Stop::Shutdown)
-            }
-            other => other,
-        };
-        let result = match outcome {
-            Ok(()) => self.finish(run_id, "succeeded", String::new()).await,
-            Err(Stop::Cancelled) => self.finish(run_id, "cancelled", String::new()).await,
-            Err(Stop::Failed(error)) => self.finish(run_id, "failed", error).await,
-            Err(Stop::Shutdown) => self.release(run_id).await,
-        };
-        if let Err(error) = result {
-            tracing::warn!(sync_run_id = %run_id, %error, "cannot record the end of a sync run");
         }
     }
 
@@ -486,43 +439,38 @@ impl Runner {
         {
             store::save_watermark(&mut tx, &run.instance_id, table, &updated, &id).await?;
         }
-        store::extend_lease(&mut tx, &run.id, time::now_micros() + self.settings.lease.as_micros() as i64).await?;
+        self.job.extend_lease(&mut tx).await?;
         tx.commit().await
     }
 
     /// Records the end of a run, with its event.
-    async fn finish(&self, run_id: &str, state: &str, error: String) -> Result<(), ApiError> {
-        let mut run = self.load(run_id).await?;
-        let mut tx = self.database().write(self.organization).await?;
-        store::dequeue(&mut tx, run_id).await?;
-        if !run.is_over() {
-            run.state = state.into();
-            run.error = error;
-            run.ended_at = Some(time::now_micros());
-            store::save_run(&mut tx, &run).await?;
-            let proto = run.to_proto(&self.organization.to_string());
-            match state {
-                "succeeded" => {
-                    store::set_last_sync(&mut tx, &run.instance_id, time::now_micros()).await?;
-                    tx.emit(Payload::SyncCompleted(SyncCompleted { sync_run: Some(proto) }), &self.context(&run))
-                        .await?;
-                }
-                "failed" => {
-                    tx.emit(Payload::SyncFailed(SyncFailed { sync_run: Some(proto) }), &self.context(&run)).await?;
-                }
-                _ => {}
-            }
+    async fn record_end(&self, tx: &mut TenantTx, run_id: &str, ending: &Ending) -> Result<(), ApiError> {
+        let mut run = store::run_by_id(tx, run_id).await?.ok_or_else(|| ApiError::not_found("SyncRun", run_id))?;
+        if run.is_over() {
+            return Ok(());
         }
-        tx.commit().await?;
+        let (state, error) = match ending {
+            Ending::Succeeded => ("succeeded", String::new()),
+            Ending::Cancelled => ("cancelled", String::new()),
+            Ending::Failed(error) => ("failed", error.clone()),
+        };
+        run.state = state.into();
+        run.error = error;
+        run.ended_at = Some(time::now_micros());
+        store::save_run(tx, &run).await?;
+        let proto = run.to_proto(&self.organization.to_string());
+        match ending {
+            Ending::Succeeded => {
+                store::set_last_sync(tx, &run.instance_id, time::now_micros()).await?;
+                tx.emit(Payload::SyncCompleted(SyncCompleted { sync_run: Some(proto) }), &self.context(&run)).await?;
+            }
+            Ending::Failed(_) => {
+                tx.emit(Payload::SyncFailed(SyncFailed { sync_run: Some(proto) }), &self.context(&run)).await?;
+            }
+            Ending::Cancelled => {}
+        }
         tracing::info!(sync_run_id = %run.id, state = %run.state, error = %run.error, "sync ended");
         Ok(())
-    }
-
-    /// Gives a run back at shutdown, to be resumed at once by the next worker.
-    async fn release(&self, run_id: &str) -> Result<(), ApiError> {
-        let mut tx = self.database().write(self.organization).await?;
-        store::extend_lease(&mut tx, run_id, 0).await?;
-        tx.commit().await
     }
 }
 

@@ -12,6 +12,7 @@ pub mod crypto;
 pub mod db;
 pub mod error;
 pub mod ids;
+pub mod jobs;
 pub mod mail;
 pub mod mesh;
 pub mod metrics;

@@ -61,7 +61,8 @@ pub struct MigrationSet {
     pub migrations: &'static [Migration],
 }
 
-/// The kit's own schema, present in every database: the outbox, consumer de-duplication, and
+/// The kit's own schema, present in every database: the outbox, consumer de-duplication, the
+/// job queue ([`crate::jobs`]), and
 /// (PostgreSQL) the function that applies tenant isolation to a table.
 pub const KIT_MIGRATIONS: MigrationSet = MigrationSet {
     owner: "kit",
@@ -69,6 +70,7 @@ pub const KIT_MIGRATIONS: MigrationSet = MigrationSet {
         crate::migration!(1, "0001_outbox"),
         crate::migration!(2, "0002_tenant_isolation"),
         crate::migration!(3, "0003_outbox_source"),
+        crate::migration!(4, "0004_jobs"),
     ],
 };
 
