@@ -14,6 +14,7 @@ mod identity;
 mod people;
 
 mod access;
+mod analysis;
 mod conformance;
 mod distributed;
 mod events;

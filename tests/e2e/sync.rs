@@ -25,7 +25,7 @@ async fn client(platform: &TestPlatform) -> InstanceServiceClient<tonic::transpo
     InstanceServiceClient::new(platform.channel("instance").await)
 }
 
-async fn connected(platform: &TestPlatform, tenant: &Tenant, running: &RunningSimulator) -> Instance {
+pub(crate) async fn connected(platform: &TestPlatform, tenant: &Tenant, running: &RunningSimulator) -> Instance {
     let config = running.simulator.config();
     let instance = Instance {
         name: "prod".into(),
@@ -61,7 +61,7 @@ async fn ended(platform: &TestPlatform, tenant: &Tenant, run: &SyncRun) -> SyncR
     panic!("sync run {} did not end within a minute", run.id);
 }
 
-async fn sync(platform: &TestPlatform, tenant: &Tenant, instance: &str, mode: SyncMode) -> SyncRun {
+pub(crate) async fn sync(platform: &TestPlatform, tenant: &Tenant, instance: &str, mode: SyncMode) -> SyncRun {
     let run = ended(platform, tenant, &start(platform, tenant, instance, mode).await).await;
     assert_eq!(run.state(), SyncState::Succeeded, "{run:?}");
     run

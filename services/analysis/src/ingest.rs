@@ -38,6 +38,9 @@ pub async fn ingest(
     let organization = OrganizationId::parse_field("header.organization_id", &header.organization_id)?;
     let instance = complianceiq_kit::ids::parse_uuid("header.instance_id", &header.instance_id)?.to_string();
     let mut tx = database.write(organization).await?;
+    if !header.instance_url.is_empty() {
+        crate::jobs::store::note_instance_url(&mut tx, &instance, &header.instance_url).await?;
+    }
     let mut stats: BTreeMap<String, TableIngestStats> = BTreeMap::new();
     let mut present: HashMap<String, HashSet<String>> = HashMap::new();
     let mut missing = Vec::new();

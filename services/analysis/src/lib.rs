@@ -2,13 +2,19 @@
 //! compliance gaps and predictions, as jobs, over the GRC data synced from ServiceNow.
 //!
 //! Built so far: the store of synced records (`IngestRecords`, called by the instance
-//! service). The analysis jobs answer UNIMPLEMENTED with a message naming them.
+//! service), analysis jobs on the kit's job queue (start, read, list, cancel, delete, results)
+//! and the control effectiveness analysis. Risk, compliance and predictive analyses and replay
+//! answer UNIMPLEMENTED with a message naming them.
 
+mod controls;
 mod ingest;
+mod jobs;
 
 use std::pin::Pin;
 
+use complianceiq_kit::auth::caller;
 use complianceiq_kit::config::DatabaseGroup;
+use complianceiq_kit::context::RequestContext;
 use complianceiq_kit::db::{Migration, ModuleDatabase};
 use complianceiq_kit::error::ApiError;
 use complianceiq_kit::ids::OrganizationId;
@@ -16,13 +22,17 @@ use complianceiq_kit::subscription::{EventHandler, Subscription};
 use complianceiq_kit::{Module, ModuleName, ModuleParts, migration};
 use complianceiq_proto::EventType;
 use complianceiq_proto::complianceiq::analysis::v1::analysis_service_server::{AnalysisService, AnalysisServiceServer};
-use complianceiq_proto::complianceiq::analysis::v1::{IngestRecordsRequest, IngestRecordsResponse};
+use complianceiq_proto::complianceiq::analysis::v1::*;
 use complianceiq_proto::complianceiq::events::v1::Event;
 use complianceiq_proto::complianceiq::events::v1::event::Payload;
 use tonic::{Request, Response, Status, Streaming};
 
-const MIGRATIONS: &[Migration] =
-    &[migration!(1, "0001_grc_records"), migration!(2, "0002_typed_views"), migration!(3, "0003_checked_columns")];
+const MIGRATIONS: &[Migration] = &[
+    migration!(1, "0001_grc_records"),
+    migration!(2, "0002_typed_views"),
+    migration!(3, "0003_checked_columns"),
+    migration!(4, "0004_analysis_jobs"),
+];
 
 /// Forgets an instance's records when it is disconnected.
 struct InstancePurge {
@@ -43,12 +53,73 @@ impl EventHandler for InstancePurge {
     }
 }
 
-struct AnalysisApi {
+/// Keeps each instance's last completed sync: the data analyses read.
+struct SyncPoints {
     database: ModuleDatabase,
 }
 
 #[tonic::async_trait]
+impl EventHandler for SyncPoints {
+    async fn handle(&self, event: &Event) -> Result<(), ApiError> {
+        let Some(Payload::SyncCompleted(completed)) = &event.payload else { return Ok(()) };
+        let (Some(run), Ok(organization)) = (&completed.sync_run, OrganizationId::from_stored(&event.organization_id))
+        else {
+            tracing::warn!(event_id = %event.id, "sync.completed without a run or an organization");
+            return Ok(());
+        };
+        let data_as_of = run
+            .data_as_of_time
+            .as_ref()
+            .map(|time| complianceiq_servicenow::datetime::format(time.seconds))
+            .unwrap_or_default();
+        let mut tx = self.database.write(organization).await?;
+        jobs::store::note_completed_sync(&mut tx, &run.instance_id, &run.id, &data_as_of).await?;
+        tx.commit().await
+    }
+}
+
+struct AnalysisApi {
+    database: ModuleDatabase,
+    jobs: jobs::Jobs,
+}
+
+#[tonic::async_trait]
 impl AnalysisService for AnalysisApi {
+    async fn analyze_controls(
+        &self,
+        request: Request<AnalyzeControlsRequest>,
+    ) -> Result<Response<AnalysisJob>, Status> {
+        let (identity, context) = (caller(&request)?, RequestContext::of(&request));
+        Ok(Response::new(self.jobs.analyze_controls(&identity, &context, request.into_inner()).await?))
+    }
+
+    async fn get_analysis_job(&self, request: Request<GetAnalysisJobRequest>) -> Result<Response<AnalysisJob>, Status> {
+        let identity = caller(&request)?;
+        Ok(Response::new(self.jobs.get(&identity, request.into_inner()).await?))
+    }
+
+    async fn list_analysis_jobs(
+        &self,
+        request: Request<ListAnalysisJobsRequest>,
+    ) -> Result<Response<ListAnalysisJobsResponse>, Status> {
+        let identity = caller(&request)?;
+        Ok(Response::new(self.jobs.list(&identity, request.into_inner()).await?))
+    }
+
+    async fn delete_analysis_job(&self, request: Request<DeleteAnalysisJobRequest>) -> Result<Response<()>, Status> {
+        let identity = caller(&request)?;
+        self.jobs.delete(&identity, request.into_inner()).await?;
+        Ok(Response::new(()))
+    }
+
+    async fn list_analysis_results(
+        &self,
+        request: Request<ListAnalysisResultsRequest>,
+    ) -> Result<Response<ListAnalysisResultsResponse>, Status> {
+        let identity = caller(&request)?;
+        Ok(Response::new(self.jobs.results(&identity, request.into_inner()).await?))
+    }
+
     async fn ingest_records(
         &self,
         request: Request<Streaming<IngestRecordsRequest>>,
@@ -75,7 +146,17 @@ pub fn module() -> Module {
                     events: vec![EventType::InstanceDeleted],
                     handler: std::sync::Arc::new(InstancePurge { database: database.clone() }),
                 };
-                Ok(ModuleParts::new().service(AnalysisServiceServer::new(AnalysisApi { database })).subscription(purge))
+                let sync_points = Subscription {
+                    consumer: "analysis-sync-points",
+                    events: vec![EventType::SyncCompleted],
+                    handler: std::sync::Arc::new(SyncPoints { database: database.clone() }),
+                };
+                let api = AnalysisApi { database: database.clone(), jobs: jobs::Jobs { database: database.clone() } };
+                Ok(ModuleParts::new()
+                    .service(AnalysisServiceServer::new(api))
+                    .subscription(purge)
+                    .subscription(sync_points)
+                    .worker(jobs::worker(database)))
             })
         },
     }

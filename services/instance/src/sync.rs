@@ -182,6 +182,7 @@ impl SyncJobs {
             settings: self.settings.clone(),
             organization: job.organization,
             job: job.clone(),
+            instance_url: std::sync::OnceLock::new(),
         }
     }
 }
@@ -204,6 +205,8 @@ struct Runner {
     settings: SyncSettings,
     organization: OrganizationId,
     job: Job,
+    /// Set once the run has read its instance.
+    instance_url: std::sync::OnceLock<String>,
 }
 
 impl Runner {
@@ -240,6 +243,7 @@ impl Runner {
             .ok_or_else(|| Stop::Failed("the instance was disconnected".into()))?;
         let watermarks = store::watermarks(&mut tx, &run.instance_id).await?;
         tx.commit().await?;
+        let _ = self.instance_url.set(instance.url.clone());
         let credentials = self.api.open(&self.organization.to_string(), &instance)?;
         let client = Client::new(&instance.url, credentials, self.settings.client.clone())
             .map_err(|e| Stop::Failed(e.to_string()))?;
@@ -410,8 +414,14 @@ impl Runner {
     async fn ingest(
         &self,
         run: &RunRecord,
-        messages: Vec<IngestRecordsRequest>,
+        mut messages: Vec<IngestRecordsRequest>,
     ) -> Result<IngestRecordsResponse, Stop> {
+        // The store links results to records through the instance's URL.
+        if let Some(Item::Header(header)) = messages.first_mut().and_then(|message| message.item.as_mut())
+            && let Some(url) = self.instance_url.get()
+        {
+            header.instance_url = url.clone();
+        }
         let mut analysis = self.analysis.clone();
         analysis.ingest_records(tokio_stream::iter(messages)).await.map(tonic::Response::into_inner).map_err(|status| {
             Stop::Failed(format!("the analysis store refused the records of run {}: {}", run.id, status.message()))
@@ -494,6 +504,8 @@ fn header(run: &RunRecord, organization: OrganizationId) -> IngestRecordsRequest
             organization_id: organization.to_string(),
             instance_id: run.instance_id.clone(),
             sync_run_id: run.id.clone(),
+            // Filled in by `Runner::ingest`, which knows the instance.
+            instance_url: String::new(),
         })),
     }
 }

@@ -1,0 +1,713 @@
+//! Analysis jobs: their records (`analysis_jobs`, `analysis_results`), the RPCs that start,
+//! read, cancel and delete them, and the worker that runs them on the kit's job queue.
+//!
+//! A job reads the instance's data as of its last completed sync (`grc_instances`, kept from
+//! `sync.completed`); the window of indicator results ends at that sync's ServiceNow time.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use complianceiq_kit::auth::Identity;
+use complianceiq_kit::context::RequestContext;
+use complianceiq_kit::db::{ModuleDatabase, TenantTx};
+use complianceiq_kit::error::{ApiError, FieldViolations};
+use complianceiq_kit::ids::UserId;
+use complianceiq_kit::jobs::{self, Ending, Job, JobHandler, Stop};
+use complianceiq_kit::paging::PageRequest;
+use complianceiq_kit::time;
+use complianceiq_proto::complianceiq::analysis::v1::*;
+use complianceiq_proto::complianceiq::common::v1::Metric;
+use complianceiq_proto::complianceiq::events::v1::event::Payload;
+use complianceiq_proto::complianceiq::events::v1::{AnalysisCompleted, AnalysisFailed, AnalysisStarted};
+use complianceiq_servicenow::datetime;
+use prost::Message;
+use sqlx::Row;
+use tokio_util::sync::CancellationToken;
+
+use crate::controls::{self, ControlData, Links};
+
+/// Days of indicator results an analysis reads when no period is given.
+pub const DEFAULT_PERIOD_DAYS: i64 = 90;
+
+/// The queue's name for analysis jobs.
+pub const KIND: &str = "analysis";
+
+/// A stored job.
+#[derive(Clone, Debug, Default)]
+pub struct JobRecord {
+    pub id: String,
+    pub instance_id: String,
+    pub analysis_type: String,
+    pub state: String,
+    pub progress_percent: i64,
+    pub parameters: BTreeMap<String, String>,
+    pub summary: Option<AnalysisSummary>,
+    pub error: String,
+    pub created_by: String,
+    pub cancel_requested: bool,
+    pub data_as_of_sync_run_id: String,
+    pub data_as_of: String,
+    pub created_at: i64,
+    pub started_at: Option<i64>,
+    pub ended_at: Option<i64>,
+}
+
+impl JobRecord {
+    pub fn is_over(&self) -> bool {
+        matches!(self.state.as_str(), "succeeded" | "failed" | "cancelled")
+    }
+
+    pub fn to_proto(&self, organization: &str) -> AnalysisJob {
+        let analysis_type = match self.analysis_type.as_str() {
+            "control_effectiveness" => AnalysisType::ControlEffectiveness,
+            "risk_correlation" => AnalysisType::RiskCorrelation,
+            "compliance_gap" => AnalysisType::ComplianceGap,
+            "predictive" => AnalysisType::Predictive,
+            _ => AnalysisType::Unspecified,
+        };
+        AnalysisJob {
+            id: self.id.clone(),
+            organization_id: organization.to_string(),
+            instance_id: self.instance_id.clone(),
+            r#type: analysis_type as i32,
+            state: state_of(&self.state) as i32,
+            progress_percent: self.progress_percent as i32,
+            parameters: self.parameters.clone().into_iter().collect(),
+            summary: self.summary.clone(),
+            error: self.error.clone(),
+            created_by: self.created_by.clone(),
+            create_time: Some(time::to_timestamp(self.created_at)),
+            start_time: time::to_optional_timestamp(self.started_at),
+            end_time: time::to_optional_timestamp(self.ended_at),
+            data_as_of_sync_run_id: self.data_as_of_sync_run_id.clone(),
+            data_as_of_time: datetime::parse(&self.data_as_of)
+                .map(|seconds| prost_types::Timestamp { seconds, nanos: 0 }),
+        }
+    }
+}
+
+fn state_of(state: &str) -> JobState {
+    match state {
+        "queued" => JobState::Queued,
+        "running" => JobState::Running,
+        "succeeded" => JobState::Succeeded,
+        "failed" => JobState::Failed,
+        "cancelled" => JobState::Cancelled,
+        _ => JobState::Unspecified,
+    }
+}
+
+fn state_name(state: JobState) -> Option<&'static str> {
+    match state {
+        JobState::Unspecified => None,
+        JobState::Queued => Some("queued"),
+        JobState::Running => Some("running"),
+        JobState::Succeeded => Some("succeeded"),
+        JobState::Failed => Some("failed"),
+        JobState::Cancelled => Some("cancelled"),
+    }
+}
+
+fn type_name(analysis_type: AnalysisType) -> Option<&'static str> {
+    match analysis_type {
+        AnalysisType::Unspecified => None,
+        AnalysisType::ControlEffectiveness => Some("control_effectiveness"),
+        AnalysisType::RiskCorrelation => Some("risk_correlation"),
+        AnalysisType::ComplianceGap => Some("compliance_gap"),
+        AnalysisType::Predictive => Some("predictive"),
+    }
+}
+
+const JOB_COLUMNS: &str = "id, instance_id, analysis_type, state, progress_percent, parameters, summary, error, \
+                           created_by, cancel_requested, data_as_of_sync_run_id, data_as_of, created_at, started_at, \
+                           ended_at";
+
+fn job_record(row: &sqlx::any::AnyRow) -> Result<JobRecord, ApiError> {
+    let parameters: String = row.try_get(5)?;
+    let summary: Vec<u8> = row.try_get(6)?;
+    Ok(JobRecord {
+        id: row.try_get(0)?,
+        instance_id: row.try_get(1)?,
+        analysis_type: row.try_get(2)?,
+        state: row.try_get(3)?,
+        progress_percent: row.try_get(4)?,
+        parameters: serde_json::from_str(&parameters)
+            .map_err(|e| ApiError::internal(format!("job parameters: {e}")))?,
+        summary: if summary.is_empty() {
+            None
+        } else {
+            Some(AnalysisSummary::decode(summary.as_slice()).map_err(|e| ApiError::internal(format!("summary: {e}")))?)
+        },
+        error: row.try_get(7)?,
+        created_by: row.try_get(8)?,
+        cancel_requested: row.try_get::<i64, _>(9)? != 0,
+        data_as_of_sync_run_id: row.try_get(10)?,
+        data_as_of: row.try_get(11)?,
+        created_at: row.try_get(12)?,
+        started_at: row.try_get(13)?,
+        ended_at: row.try_get(14)?,
+    })
+}
+
+/// The store's functions: every query filters by the transaction's tenant.
+pub mod store {
+    use super::*;
+
+    /// Notes an instance's URL (from a sync's ingest header).
+    pub async fn note_instance_url(tx: &mut TenantTx, instance: &str, url: &str) -> Result<(), ApiError> {
+        let tenant = tx.tenant().to_string();
+        sqlx::query(
+            "INSERT INTO grc_instances (organization_id, instance_id, url, last_sync_run_id, data_as_of, updated_at) \
+             VALUES ($1, $2, $3, '', '', $4) ON CONFLICT (organization_id, instance_id) \
+             DO UPDATE SET url = excluded.url, updated_at = excluded.updated_at",
+        )
+        .bind(tenant)
+        .bind(instance)
+        .bind(url)
+        .bind(time::now_micros())
+        .execute(tx.connection())
+        .await?;
+        Ok(())
+    }
+
+    /// Notes a completed sync: the data analyses read from now on.
+    pub async fn note_completed_sync(
+        tx: &mut TenantTx,
+        instance: &str,
+        sync_run: &str,
+        data_as_of: &str,
+    ) -> Result<(), ApiError> {
+        let tenant = tx.tenant().to_string();
+        sqlx::query(
+            "INSERT INTO grc_instances (organization_id, instance_id, url, last_sync_run_id, data_as_of, updated_at) \
+             VALUES ($1, $2, '', $3, $4, $5) ON CONFLICT (organization_id, instance_id) \
+             DO UPDATE SET last_sync_run_id = excluded.last_sync_run_id, data_as_of = excluded.data_as_of, \
+             updated_at = excluded.updated_at",
+        )
+        .bind(tenant)
+        .bind(instance)
+        .bind(sync_run)
+        .bind(data_as_of)
+        .bind(time::now_micros())
+        .execute(tx.connection())
+        .await?;
+        Ok(())
+    }
+
+    /// (url, last completed sync run, its data_as_of) of an instance the store knows.
+    pub async fn instance(tx: &mut TenantTx, instance: &str) -> Result<Option<(String, String, String)>, ApiError> {
+        let tenant = tx.tenant().to_string();
+        let row = sqlx::query(
+            "SELECT url, last_sync_run_id, data_as_of FROM grc_instances WHERE organization_id = $1 AND instance_id = $2",
+        )
+        .bind(tenant)
+        .bind(instance)
+        .fetch_optional(tx.connection())
+        .await?;
+        Ok(match row {
+            Some(row) => Some((row.try_get(0)?, row.try_get(1)?, row.try_get(2)?)),
+            None => None,
+        })
+    }
+
+    pub async fn insert(tx: &mut TenantTx, job: &JobRecord) -> Result<(), ApiError> {
+        let tenant = tx.tenant().to_string();
+        let parameters = serde_json::to_string(&job.parameters).map_err(|e| ApiError::internal(e.to_string()))?;
+        sqlx::query(sqlx::AssertSqlSafe(format!(
+            "INSERT INTO analysis_jobs (organization_id, {JOB_COLUMNS}) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)"
+        )))
+        .bind(tenant)
+        .bind(&job.id)
+        .bind(&job.instance_id)
+        .bind(&job.analysis_type)
+        .bind(&job.state)
+        .bind(job.progress_percent)
+        .bind(parameters)
+        .bind(Vec::<u8>::new())
+        .bind(&job.error)
+        .bind(&job.created_by)
+        .bind(i64::from(job.cancel_requested))
+        .bind(&job.data_as_of_sync_run_id)
+        .bind(&job.data_as_of)
+        .bind(job.created_at)
+        .bind(job.started_at)
+        .bind(job.ended_at)
+        .execute(tx.connection())
+        .await?;
+        jobs::enqueue(tx, KIND, &job.id).await
+    }
+
+    /// Writes a job's state, progress, summary, error and times (never its cancel request).
+    pub async fn save(tx: &mut TenantTx, job: &JobRecord) -> Result<(), ApiError> {
+        let tenant = tx.tenant().to_string();
+        let summary = job.summary.as_ref().map(Message::encode_to_vec).unwrap_or_default();
+        sqlx::query(
+            "UPDATE analysis_jobs SET state = $1, progress_percent = $2, summary = $3, error = $4, started_at = $5, \
+             ended_at = $6 WHERE organization_id = $7 AND id = $8",
+        )
+        .bind(&job.state)
+        .bind(job.progress_percent)
+        .bind(summary)
+        .bind(&job.error)
+        .bind(job.started_at)
+        .bind(job.ended_at)
+        .bind(tenant)
+        .bind(&job.id)
+        .execute(tx.connection())
+        .await?;
+        Ok(())
+    }
+
+    pub async fn by_id(tx: &mut TenantTx, id: &str) -> Result<Option<JobRecord>, ApiError> {
+        let tenant = tx.tenant().to_string();
+        let row = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {JOB_COLUMNS} FROM analysis_jobs WHERE organization_id = $1 AND id = $2"
+        )))
+        .bind(tenant)
+        .bind(id)
+        .fetch_optional(tx.connection())
+        .await?;
+        row.as_ref().map(job_record).transpose()
+    }
+
+    pub async fn request_cancel(tx: &mut TenantTx, id: &str) -> Result<(), ApiError> {
+        let tenant = tx.tenant().to_string();
+        sqlx::query("UPDATE analysis_jobs SET cancel_requested = 1 WHERE organization_id = $1 AND id = $2")
+            .bind(tenant)
+            .bind(id)
+            .execute(tx.connection())
+            .await?;
+        Ok(())
+    }
+
+    /// Deletes an ended job and its results.
+    pub async fn delete(tx: &mut TenantTx, id: &str) -> Result<(), ApiError> {
+        let tenant = tx.tenant().to_string();
+        for statement in [
+            "DELETE FROM analysis_results WHERE organization_id = $1 AND job_id = $2",
+            "DELETE FROM analysis_jobs WHERE organization_id = $1 AND id = $2",
+        ] {
+            sqlx::query(statement).bind(&tenant).bind(id).execute(tx.connection()).await?;
+        }
+        Ok(())
+    }
+
+    /// A page of jobs, newest first.
+    pub async fn list(
+        tx: &mut TenantTx,
+        instance: Option<&str>,
+        analysis_type: Option<&str>,
+        state: Option<&str>,
+        page: &PageRequest,
+    ) -> Result<Vec<JobRecord>, ApiError> {
+        let tenant = tx.tenant().to_string();
+        let (before_created, before_id) = match &page.after {
+            Some(key) if key.len() == 2 => (key[0].parse::<i64>().ok(), key[1].clone()),
+            _ => (None, String::new()),
+        };
+        let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {JOB_COLUMNS} FROM analysis_jobs WHERE organization_id = $1 AND ($2 IS NULL OR instance_id = $2) \
+             AND ($3 IS NULL OR analysis_type = $3) AND ($4 IS NULL OR state = $4) \
+             AND ($5 IS NULL OR created_at < $5 OR (created_at = $5 AND id < $6)) \
+             ORDER BY created_at DESC, id DESC LIMIT $7"
+        )))
+        .bind(tenant)
+        .bind(instance)
+        .bind(analysis_type)
+        .bind(state)
+        .bind(before_created)
+        .bind(before_id)
+        .bind(page.fetch_limit())
+        .fetch_all(tx.connection())
+        .await?;
+        rows.iter().map(job_record).collect()
+    }
+
+    /// Replaces a job's results (a resumed job writes them again).
+    pub async fn save_results(tx: &mut TenantTx, job: &str, results: &[AnalysisResult]) -> Result<(), ApiError> {
+        let tenant = tx.tenant().to_string();
+        sqlx::query("DELETE FROM analysis_results WHERE organization_id = $1 AND job_id = $2")
+            .bind(&tenant)
+            .bind(job)
+            .execute(tx.connection())
+            .await?;
+        for (position, result) in results.iter().enumerate() {
+            sqlx::query(
+                "INSERT INTO analysis_results (organization_id, job_id, position, result) VALUES ($1, $2, $3, $4)",
+            )
+            .bind(&tenant)
+            .bind(job)
+            .bind(position as i64)
+            .bind(result.encode_to_vec())
+            .execute(tx.connection())
+            .await?;
+        }
+        Ok(())
+    }
+
+    /// A page of a job's results, in position order: (position, result).
+    pub async fn results(
+        tx: &mut TenantTx,
+        job: &str,
+        after: Option<i64>,
+        limit: i64,
+    ) -> Result<Vec<(i64, AnalysisResult)>, ApiError> {
+        let tenant = tx.tenant().to_string();
+        let rows = sqlx::query(
+            "SELECT position, result FROM analysis_results WHERE organization_id = $1 AND job_id = $2 \
+             AND position > $3 ORDER BY position LIMIT $4",
+        )
+        .bind(tenant)
+        .bind(job)
+        .bind(after.unwrap_or(-1))
+        .bind(limit)
+        .fetch_all(tx.connection())
+        .await?;
+        rows.iter()
+            .map(|row| {
+                let bytes: Vec<u8> = row.try_get(1)?;
+                let result = AnalysisResult::decode(bytes.as_slice())
+                    .map_err(|e| ApiError::internal(format!("stored result: {e}")))?;
+                Ok((row.try_get(0)?, result))
+            })
+            .collect()
+    }
+}
+
+fn job_id(value: &str) -> Result<String, ApiError> {
+    complianceiq_kit::ids::parse_uuid("job_id", value).map(|id| id.to_string())
+}
+
+fn sys_id_valid(value: &str) -> bool {
+    value.len() == 32 && value.bytes().all(|b| b.is_ascii_hexdigit())
+}
+
+/// The RPCs' work.
+pub struct Jobs {
+    pub database: ModuleDatabase,
+}
+
+impl Jobs {
+    /// Starts a control effectiveness analysis.
+    pub async fn analyze_controls(
+        &self,
+        identity: &Identity,
+        context: &RequestContext,
+        request: AnalyzeControlsRequest,
+    ) -> Result<AnalysisJob, ApiError> {
+        let tenant = identity.tenant()?;
+        let mut violations = FieldViolations::default();
+        let instance = match complianceiq_kit::ids::parse_uuid("instance_id", &request.instance_id) {
+            Ok(id) => id.to_string(),
+            Err(_) => {
+                violations.add("instance_id", "INVALID", "instance_id must be an instance's id (a UUID)");
+                String::new()
+            }
+        };
+        for (index, control) in request.control_ids.iter().enumerate() {
+            if !sys_id_valid(control) {
+                violations.add(
+                    &format!("control_ids[{index}]"),
+                    "INVALID",
+                    "a control id is a ServiceNow sys_id: 32 hexadecimal characters",
+                );
+            }
+        }
+        let mut parameters = BTreeMap::new();
+        if let Some(period) = &request.period {
+            match (&period.start_time, &period.end_time) {
+                (Some(start), Some(end)) if time::from_timestamp(start) < time::from_timestamp(end) => {
+                    parameters.insert("period_start".to_string(), datetime::format(start.seconds));
+                    parameters.insert("period_end".to_string(), datetime::format(end.seconds));
+                }
+                (Some(_), Some(_)) => {
+                    violations.add("period", "EMPTY", "period.start_time must be before period.end_time")
+                }
+                _ => violations.add("period", "INCOMPLETE", "a period needs both start_time and end_time"),
+            }
+        }
+        violations.check()?;
+        if !request.control_ids.is_empty() {
+            parameters.insert("control_ids".to_string(), request.control_ids.join(","));
+        }
+        let mut tx = self.database.write(tenant).await?;
+        let Some((_, sync_run, data_as_of)) = store::instance(&mut tx, &instance).await? else {
+            return Err(ApiError::not_found("Instance", instance));
+        };
+        if sync_run.is_empty() {
+            return Err(ApiError::FailedPrecondition {
+                reason: "NOT_SYNCED",
+                message: format!("no sync of instance {instance} has completed yet; sync it, then analyse"),
+            });
+        }
+        let job = JobRecord {
+            id: uuid::Uuid::now_v7().to_string(),
+            instance_id: instance,
+            analysis_type: "control_effectiveness".into(),
+            state: "queued".into(),
+            parameters,
+            created_by: identity.user_id.to_string(),
+            data_as_of_sync_run_id: sync_run,
+            data_as_of,
+            created_at: time::now_micros(),
+            ..Default::default()
+        };
+        store::insert(&mut tx, &job).await?;
+        tx.commit().await?;
+        let _ = context;
+        Ok(job.to_proto(&tenant.to_string()))
+    }
+
+    pub async fn get(&self, identity: &Identity, request: GetAnalysisJobRequest) -> Result<AnalysisJob, ApiError> {
+        let tenant = identity.tenant()?;
+        let id = job_id(&request.job_id)?;
+        let mut tx = self.database.read(tenant).await?;
+        let job = store::by_id(&mut tx, &id).await?.ok_or_else(|| ApiError::not_found("AnalysisJob", &id))?;
+        tx.commit().await?;
+        Ok(job.to_proto(&tenant.to_string()))
+    }
+
+    pub async fn list(
+        &self,
+        identity: &Identity,
+        request: ListAnalysisJobsRequest,
+    ) -> Result<ListAnalysisJobsResponse, ApiError> {
+        let tenant = identity.tenant()?;
+        let instance = if request.instance_id.is_empty() {
+            None
+        } else {
+            Some(complianceiq_kit::ids::parse_uuid("instance_id", &request.instance_id)?.to_string())
+        };
+        let analysis_type = type_name(request.r#type());
+        let state = state_name(request.state());
+        let filters =
+            format!("{}|{}|{}", instance.as_deref().unwrap_or(""), analysis_type.unwrap_or(""), state.unwrap_or(""));
+        let page = PageRequest::parse(request.page_size, &request.page_token, &filters)?;
+        let mut tx = self.database.read(tenant).await?;
+        let mut jobs = store::list(&mut tx, instance.as_deref(), analysis_type, state, &page).await?;
+        tx.commit().await?;
+        let next_page_token = page.finish(&mut jobs, |job| vec![job.created_at.to_string(), job.id.clone()]);
+        let organization = tenant.to_string();
+        Ok(ListAnalysisJobsResponse {
+            jobs: jobs.iter().map(|job| job.to_proto(&organization)).collect(),
+            next_page_token,
+        })
+    }
+
+    /// Cancels a queued or running job (it stops at its next step); deletes an ended one and
+    /// its results.
+    pub async fn delete(&self, identity: &Identity, request: DeleteAnalysisJobRequest) -> Result<(), ApiError> {
+        let tenant = identity.tenant()?;
+        let id = job_id(&request.job_id)?;
+        let mut tx = self.database.write(tenant).await?;
+        let job = store::by_id(&mut tx, &id).await?.ok_or_else(|| ApiError::not_found("AnalysisJob", &id))?;
+        if job.is_over() {
+            store::delete(&mut tx, &id).await?;
+        } else {
+            store::request_cancel(&mut tx, &id).await?;
+        }
+        tx.commit().await
+    }
+
+    pub async fn results(
+        &self,
+        identity: &Identity,
+        request: ListAnalysisResultsRequest,
+    ) -> Result<ListAnalysisResultsResponse, ApiError> {
+        let tenant = identity.tenant()?;
+        let id = job_id(&request.job_id)?;
+        let page = PageRequest::parse(request.page_size, &request.page_token, &id)?;
+        let after = match &page.after {
+            Some(key) => Some(key.first().and_then(|p| p.parse::<i64>().ok()).ok_or_else(|| {
+                ApiError::invalid_field("page_token", "INVALID", "page_token is not a token this API issued")
+            })?),
+            None => None,
+        };
+        let mut tx = self.database.read(tenant).await?;
+        store::by_id(&mut tx, &id).await?.ok_or_else(|| ApiError::not_found("AnalysisJob", &id))?;
+        let mut rows = store::results(&mut tx, &id, after, page.fetch_limit()).await?;
+        tx.commit().await?;
+        let next_page_token = page.finish(&mut rows, |(position, _)| vec![position.to_string()]);
+        Ok(ListAnalysisResultsResponse {
+            results: rows.into_iter().map(|(_, result)| result).collect(),
+            next_page_token,
+        })
+    }
+}
+
+/// Runs analysis jobs from the kit's queue.
+pub struct AnalysisJobs {
+    pub database: ModuleDatabase,
+}
+
+impl AnalysisJobs {
+    async fn load(&self, job: &Job) -> Result<JobRecord, ApiError> {
+        let mut tx = self.database.read(job.organization).await?;
+        let record =
+            store::by_id(&mut tx, &job.id).await?.ok_or_else(|| ApiError::not_found("AnalysisJob", &job.id))?;
+        tx.commit().await?;
+        Ok(record)
+    }
+
+    /// Between steps: stop for shutdown, or for a cancellation asked meanwhile.
+    async fn between_steps(&self, job: &Job, stop: &CancellationToken) -> Result<JobRecord, Stop> {
+        if stop.is_cancelled() {
+            return Err(Stop::Shutdown);
+        }
+        let record = self.load(job).await?;
+        if record.cancel_requested {
+            return Err(Stop::Cancelled);
+        }
+        Ok(record)
+    }
+
+    async fn progress(&self, job: &Job, record: &JobRecord) -> Result<(), ApiError> {
+        let mut tx = self.database.write(job.organization).await?;
+        store::save(&mut tx, record).await?;
+        job.extend_lease(&mut tx).await?;
+        tx.commit().await
+    }
+}
+
+fn context(record: &JobRecord) -> RequestContext {
+    RequestContext {
+        request_id: record.id.clone(),
+        actor_user_id: UserId::from_stored(&record.created_by).ok(),
+        traceparent: None,
+    }
+}
+
+/// The window: the job's period, else the 90 days up to the data's `data_as_of`.
+fn window(record: &JobRecord) -> (String, String) {
+    match (record.parameters.get("period_start"), record.parameters.get("period_end")) {
+        (Some(start), Some(end)) => (start.clone(), end.clone()),
+        _ => {
+            let end = datetime::parse(&record.data_as_of).unwrap_or_default();
+            (datetime::format(end - DEFAULT_PERIOD_DAYS * 86_400), record.data_as_of.clone())
+        }
+    }
+}
+
+fn summary(data: &ControlData, results: &[AnalysisResult]) -> AnalysisSummary {
+    let controls: Vec<&AnalysisResult> = results.iter().filter(|result| result.rollup.is_empty()).collect();
+    let scores: Vec<f64> = controls.iter().filter_map(|result| result.score).collect();
+    let count = |rating: EffectivenessRating| controls.iter().filter(|result| result.rating() == rating).count() as f64;
+    let mut findings_by_severity: BTreeMap<String, i64> = BTreeMap::new();
+    for result in &controls {
+        for finding in &result.findings {
+            let severity = if finding == controls::CONTROL_INEFFECTIVE { "high" } else { "medium" };
+            *findings_by_severity.entry(severity.into()).or_default() += 1;
+        }
+    }
+    let metric = |name: &str, value: f64, unit: &str| Metric {
+        name: name.into(),
+        value,
+        previous_value: None,
+        unit: unit.into(),
+    };
+    let mean =
+        if scores.is_empty() { 0.0 } else { controls::one_decimal(scores.iter().sum::<f64>() / scores.len() as f64) };
+    AnalysisSummary {
+        score: mean,
+        records_analyzed: data.records_analyzed(),
+        findings_by_severity: findings_by_severity.into_iter().collect(),
+        insight_ids: Vec::new(),
+        metrics: vec![
+            metric("controls_analyzed", controls.len() as f64, "controls"),
+            metric("controls_tested", scores.len() as f64, "controls"),
+            metric("effective", count(EffectivenessRating::Effective), "controls"),
+            metric("partially_effective", count(EffectivenessRating::PartiallyEffective), "controls"),
+            metric("ineffective", count(EffectivenessRating::Ineffective), "controls"),
+            metric("not_tested", count(EffectivenessRating::NotTested), "controls"),
+            metric("mean_score", mean, "score"),
+        ],
+    }
+}
+
+impl JobHandler for AnalysisJobs {
+    const KIND: &'static str = KIND;
+
+    async fn execute(&self, job: &Job, stop: &CancellationToken) -> Result<(), Stop> {
+        let mut record = self.between_steps(job, stop).await?;
+        if record.is_over() {
+            return Ok(());
+        }
+        if record.state == "queued" {
+            record.state = "running".into();
+            record.started_at = Some(time::now_micros());
+            record.progress_percent = 5;
+            let mut tx = self.database.write(job.organization).await?;
+            store::save(&mut tx, &record).await?;
+            job.extend_lease(&mut tx).await?;
+            let started = AnalysisStarted { job: Some(record.to_proto(&job.organization.to_string())) };
+            tx.emit(Payload::AnalysisStarted(started), &context(&record)).await?;
+            tx.commit().await?;
+        }
+        let (start, end) = window(&record);
+        let mut tx = self.database.read(job.organization).await?;
+        let (url, ..) = store::instance(&mut tx, &record.instance_id).await?.unwrap_or_default();
+        let data = ControlData::load(&mut tx, &record.instance_id, &start, &end).await?;
+        tx.commit().await?;
+        let mut record = self.between_steps(job, stop).await?;
+        record.progress_percent = 60;
+        self.progress(job, &record).await?;
+
+        let only: Vec<String> = record
+            .parameters
+            .get("control_ids")
+            .map(|ids| ids.split(',').map(str::to_string).collect())
+            .unwrap_or_default();
+        let results = controls::analyze(&data, &only, &Links { instance_url: &url });
+        let mut record = self.between_steps(job, stop).await?;
+        record.summary = Some(summary(&data, &results));
+        record.progress_percent = 100;
+        let mut tx = self.database.write(job.organization).await?;
+        store::save_results(&mut tx, &record.id, &results).await?;
+        store::save(&mut tx, &record).await?;
+        job.extend_lease(&mut tx).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn record_end(&self, tx: &mut TenantTx, job: &Job, ending: &Ending) -> Result<(), ApiError> {
+        let Some(mut record) = store::by_id(tx, &job.id).await? else { return Ok(()) };
+        if record.is_over() {
+            return Ok(());
+        }
+        let (state, error) = match ending {
+            Ending::Succeeded => ("succeeded", String::new()),
+            Ending::Cancelled => ("cancelled", String::new()),
+            Ending::Failed(error) => ("failed", error.clone()),
+        };
+        record.state = state.into();
+        record.error = error;
+        record.ended_at = Some(time::now_micros());
+        if *ending != Ending::Succeeded {
+            record.summary = None;
+            store::save_results(tx, &record.id, &[]).await?;
+        }
+        store::save(tx, &record).await?;
+        let proto = record.to_proto(&job.organization.to_string());
+        match ending {
+            Ending::Succeeded => {
+                tx.emit(Payload::AnalysisCompleted(AnalysisCompleted { job: Some(proto) }), &context(&record)).await?;
+            }
+            Ending::Failed(_) => {
+                tx.emit(Payload::AnalysisFailed(AnalysisFailed { job: Some(proto) }), &context(&record)).await?;
+            }
+            Ending::Cancelled => {}
+        }
+        tracing::info!(analysis_job_id = %record.id, state = %record.state, error = %record.error, "analysis ended");
+        Ok(())
+    }
+}
+
+/// The worker, for the module's parts.
+pub fn worker(database: ModuleDatabase) -> complianceiq_kit::module::Worker {
+    let handler = Arc::new(AnalysisJobs { database: database.clone() });
+    complianceiq_kit::module::Worker {
+        name: "analysis-jobs",
+        run: Box::new(move |stop| Box::pin(jobs::work(database, handler, jobs::WorkerSettings::default(), stop))),
+    }
+}

@@ -1,0 +1,311 @@
+//! Analyses of synced data, checked against the same definitions computed here from the
+//! simulator's own records (never from the store): control effectiveness with NOT_TESTED,
+//! controls without indicators, penalties of open issues, rollups and findings; jobs that
+//! start, end, list, page, delete and refuse bad parameters; nothing for another tenant.
+
+use std::collections::{BTreeMap, HashMap};
+use std::time::Duration;
+
+use complianceiq_kit::config::DatabaseGroup;
+use complianceiq_proto::complianceiq::analysis::v1::analysis_service_client::AnalysisServiceClient;
+use complianceiq_proto::complianceiq::analysis::v1::*;
+use complianceiq_proto::complianceiq::common::v1::TimeRange;
+use complianceiq_proto::complianceiq::instance::v1::SyncMode;
+use complianceiq_servicenow::datetime;
+use complianceiq_servicenow::sim::{SimConfig, Simulator};
+use tonic::Code;
+
+use crate::harness::{TestPlatform, violations};
+use crate::instances::simulator;
+use crate::people::{Tenant, authorized};
+use crate::platform_tests;
+use crate::sync::{connected, sync};
+
+platform_tests!(control_effectiveness_equals_the_definitions_computed_from_the_instance);
+
+async fn client(platform: &TestPlatform) -> AnalysisServiceClient<tonic::transport::Channel> {
+    AnalysisServiceClient::new(platform.channel("analysis").await)
+}
+
+/// Starts a control analysis once the store has seen the instance's completed sync (the
+/// event reaches it shortly after the run ends).
+async fn start_controls(platform: &TestPlatform, tenant: &Tenant, request: AnalyzeControlsRequest) -> AnalysisJob {
+    let mut analysis = client(platform).await;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        match analysis.analyze_controls(authorized(request.clone(), tenant.token())).await {
+            Ok(job) => return job.into_inner(),
+            Err(status) if matches!(status.code(), Code::NotFound | Code::FailedPrecondition) => {
+                assert!(tokio::time::Instant::now() < deadline, "the store never saw the sync: {status:?}");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            Err(status) => panic!("starting the analysis: {status:?}"),
+        }
+    }
+}
+
+/// Waits (up to a minute) until the job has ended.
+async fn ended(platform: &TestPlatform, tenant: &Tenant, job: &AnalysisJob) -> AnalysisJob {
+    let mut analysis = client(platform).await;
+    for _ in 0..600 {
+        let request = GetAnalysisJobRequest { job_id: job.id.clone() };
+        let current = analysis.get_analysis_job(authorized(request, tenant.token())).await.unwrap().into_inner();
+        if !matches!(current.state(), JobState::Queued | JobState::Running) {
+            return current;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("analysis job {} did not end within a minute", job.id);
+}
+
+/// Every result of a job, read in small pages.
+async fn all_results(platform: &TestPlatform, tenant: &Tenant, job: &str) -> Vec<AnalysisResult> {
+    let mut analysis = client(platform).await;
+    let (mut results, mut token) = (Vec::new(), String::new());
+    loop {
+        let request = ListAnalysisResultsRequest { job_id: job.into(), page_size: 7, page_token: token };
+        let page = analysis.list_analysis_results(authorized(request, tenant.token())).await.unwrap().into_inner();
+        results.extend(page.results);
+        if page.next_page_token.is_empty() {
+            return results;
+        }
+        token = page.next_page_token;
+    }
+}
+
+fn records(simulator: &Simulator, table: &str) -> Vec<BTreeMap<&'static str, String>> {
+    simulator.ids(table).iter().filter_map(|id| simulator.record(table, id)).collect()
+}
+
+fn one_decimal(value: f64) -> f64 {
+    (value * 10.0).round() / 10.0
+}
+
+/// Control effectiveness by the documented definitions, from the instance's records:
+/// control sys_id → (score, rating), and the rollups (kind, sys_id) → mean score.
+fn expected_controls(
+    simulator: &Simulator,
+    data_as_of: i64,
+) -> (BTreeMap<String, (Option<f64>, EffectivenessRating, Vec<String>)>, BTreeMap<(String, String), f64>) {
+    let window = (data_as_of - 90 * 86_400)..=data_as_of;
+    let control_of_indicator: HashMap<String, String> = records(simulator, "sn_grc_indicator")
+        .into_iter()
+        .map(|indicator| (indicator["sys_id"].clone(), indicator["item"].clone()))
+        .collect();
+    let mut tested: HashMap<String, (u32, u32)> = HashMap::new();
+    for result in records(simulator, "sn_grc_indicator_result") {
+        let collected = datetime::parse(&result["collection_date"]).expect("a collection date");
+        let Some(control) = control_of_indicator.get(&result["indicator"]) else { continue };
+        if window.contains(&collected) {
+            let entry = tested.entry(control.clone()).or_default();
+            entry.0 += 1;
+            entry.1 += u32::from(result["passed"] == "true");
+        }
+    }
+    let mut penalty: HashMap<String, f64> = HashMap::new();
+    for issue in records(simulator, "sn_grc_issue") {
+        if issue["state"] == "3" || issue["state"] == "4" {
+            continue;
+        }
+        let cost = match issue["priority"].as_str() {
+            "1" => 25.0,
+            "2" => 15.0,
+            "3" => 5.0,
+            _ => 0.0,
+        };
+        *penalty.entry(issue["item"].clone()).or_default() += cost;
+    }
+    let policy_of_requirement: HashMap<String, String> = records(simulator, "sn_compliance_policy_statement")
+        .into_iter()
+        .map(|requirement| (requirement["sys_id"].clone(), requirement["document"].clone()))
+        .collect();
+    let mut controls = BTreeMap::new();
+    let mut groups: BTreeMap<(String, String), Vec<f64>> = BTreeMap::new();
+    for control in records(simulator, "sn_compliance_control") {
+        if control["state"] == "draft" || control["state"] == "retired" {
+            continue;
+        }
+        let id = control["sys_id"].clone();
+        let score = tested.get(&id).map(|(all, passed)| {
+            let pass_rate = f64::from(*passed) / f64::from(*all);
+            one_decimal((100.0 * pass_rate - penalty.get(&id).copied().unwrap_or(0.0)).max(0.0))
+        });
+        let rating = match score {
+            None => EffectivenessRating::NotTested,
+            Some(s) if s >= 80.0 => EffectivenessRating::Effective,
+            Some(s) if s >= 50.0 => EffectivenessRating::PartiallyEffective,
+            Some(_) => EffectivenessRating::Ineffective,
+        };
+        let mut findings = Vec::new();
+        if rating == EffectivenessRating::Ineffective {
+            findings.push("CONTROL_INEFFECTIVE".to_string());
+        }
+        if control["status"] == "compliant" && score.is_some_and(|s| s < 50.0) {
+            findings.push("STATUS_CONTRADICTS_SCORE".to_string());
+        }
+        if let Some(score) = score {
+            let requirement = control["content"].clone();
+            groups.entry(("policy".into(), policy_of_requirement[&requirement].clone())).or_default().push(score);
+            groups.entry(("requirement".into(), requirement)).or_default().push(score);
+            groups.entry(("entity".into(), control["profile"].clone())).or_default().push(score);
+        }
+        controls.insert(id, (score, rating, findings));
+    }
+    let rollups =
+        groups.into_iter().map(|(key, scores)| (key, one_decimal(scores.iter().sum::<f64>() / scores.len() as f64)));
+    (controls, rollups.collect())
+}
+
+async fn control_effectiveness_equals_the_definitions_computed_from_the_instance(platform: &TestPlatform) {
+    let running = simulator(SimConfig { controls: 60, ..SimConfig::default() }).await;
+    let tenant = platform.tenant("Analysed").await;
+    let instance = connected(platform, &tenant, &running).await;
+    let mut analysis = client(platform).await;
+    let request = AnalyzeControlsRequest { instance_id: instance.id.clone(), ..Default::default() };
+
+    // Nothing synced yet: nothing to analyse.
+    let refused = analysis.analyze_controls(authorized(request.clone(), tenant.token())).await.unwrap_err();
+    assert_eq!(refused.code(), Code::NotFound, "{refused:?}");
+
+    let run = sync(platform, &tenant, &instance.id, SyncMode::Full).await;
+    let job = start_controls(platform, &tenant, request.clone()).await;
+    assert_eq!((job.state(), job.r#type()), (JobState::Queued, AnalysisType::ControlEffectiveness));
+    assert_eq!(job.data_as_of_sync_run_id, run.id, "the job reads the completed sync");
+    let job = ended(platform, &tenant, &job).await;
+    assert_eq!(job.state(), JobState::Succeeded, "{job:?}");
+    assert_eq!(job.progress_percent, 100);
+    let data_as_of = job.data_as_of_time.as_ref().expect("data as of").seconds;
+    assert_eq!(Some(data_as_of), run.data_as_of_time.as_ref().map(|time| time.seconds));
+
+    let (expected, expected_rollups) = expected_controls(&running.simulator, data_as_of);
+    let results = all_results(platform, &tenant, &job.id).await;
+    let (subjects, rollups): (Vec<&AnalysisResult>, Vec<&AnalysisResult>) =
+        results.iter().partition(|result| result.rollup.is_empty());
+    let got: BTreeMap<String, (Option<f64>, EffectivenessRating, Vec<String>)> = subjects
+        .iter()
+        .map(|r| (r.subject.as_ref().unwrap().sys_id.clone(), (r.score, r.rating(), r.findings.clone())))
+        .collect();
+    assert_eq!(got, expected, "every active control, as the definitions say");
+    let ratings: Vec<EffectivenessRating> = expected.values().map(|(_, rating, _)| *rating).collect();
+    for rating in [EffectivenessRating::NotTested, EffectivenessRating::Effective, EffectivenessRating::Ineffective] {
+        assert!(ratings.contains(&rating), "the data exercises {rating:?}");
+    }
+    let got_rollups: BTreeMap<(String, String), f64> = rollups
+        .iter()
+        .map(|r| ((r.rollup.clone(), r.subject.as_ref().unwrap().sys_id.clone()), r.score.expect("a rollup score")))
+        .collect();
+    assert_eq!(got_rollups, expected_rollups, "rollups per policy, requirement and entity");
+    let link = subjects[0].subject.as_ref().unwrap();
+    assert_eq!(link.url, format!("{}/nav_to.do?uri=sn_compliance_control.do?sys_id={}", running.url, link.sys_id));
+
+    let summary = job.summary.as_ref().expect("a summary");
+    let scores: Vec<f64> = expected.values().filter_map(|(score, ..)| *score).collect();
+    assert_eq!(summary.score, one_decimal(scores.iter().sum::<f64>() / scores.len() as f64), "mean of tested");
+    let metric = |name: &str| summary.metrics.iter().find(|m| m.name == name).map(|m| m.value);
+    assert_eq!(metric("controls_tested"), Some(scores.len() as f64));
+    let not_tested = ratings.iter().filter(|r| **r == EffectivenessRating::NotTested).count();
+    assert_eq!(metric("not_tested"), Some(not_tested as f64));
+
+    // Only some controls, and a period of its own.
+    let chosen: Vec<String> = expected.keys().take(3).cloned().collect();
+    let narrow = AnalyzeControlsRequest {
+        instance_id: instance.id.clone(),
+        control_ids: chosen.clone(),
+        period: Some(TimeRange {
+            start_time: Some(prost_types::Timestamp { seconds: data_as_of - 400 * 86_400, nanos: 0 }),
+            end_time: Some(prost_types::Timestamp { seconds: data_as_of, nanos: 0 }),
+        }),
+    };
+    let narrow = ended(platform, &tenant, &start_controls(platform, &tenant, narrow).await).await;
+    assert_eq!(narrow.state(), JobState::Succeeded);
+    let subjects: Vec<String> = all_results(platform, &tenant, &narrow.id)
+        .await
+        .into_iter()
+        .filter(|r| r.rollup.is_empty())
+        .map(|r| r.subject.unwrap().sys_id)
+        .collect();
+    assert_eq!(subjects, chosen);
+
+    // Bad parameters, each named.
+    let bad = [
+        (AnalyzeControlsRequest { instance_id: "nope".into(), ..Default::default() }, "instance_id"),
+        (
+            AnalyzeControlsRequest {
+                instance_id: instance.id.clone(),
+                control_ids: vec!["x".into()],
+                ..Default::default()
+            },
+            "control_ids[0]",
+        ),
+        (
+            AnalyzeControlsRequest {
+                instance_id: instance.id.clone(),
+                period: Some(TimeRange {
+                    start_time: Some(prost_types::Timestamp { seconds: data_as_of, nanos: 0 }),
+                    end_time: Some(prost_types::Timestamp { seconds: data_as_of, nanos: 0 }),
+                }),
+                ..Default::default()
+            },
+            "period",
+        ),
+    ];
+    for (request, field) in bad {
+        let status = analysis.analyze_controls(authorized(request, tenant.token())).await.unwrap_err();
+        assert_eq!(status.code(), Code::InvalidArgument, "{status:?}");
+        assert_eq!(violations(&status)[0].0, field);
+    }
+    let unknown = AnalyzeControlsRequest { instance_id: uuid::Uuid::now_v7().to_string(), ..Default::default() };
+    let status = analysis.analyze_controls(authorized(unknown, tenant.token())).await.unwrap_err();
+    assert_eq!(status.code(), Code::NotFound);
+
+    // Another organization sees nothing of it, and cannot analyse the instance.
+    let stranger = platform.tenant("Stranger").await;
+    let get = GetAnalysisJobRequest { job_id: job.id.clone() };
+    assert_eq!(
+        analysis.get_analysis_job(authorized(get.clone(), stranger.token())).await.unwrap_err().code(),
+        Code::NotFound
+    );
+    let results = ListAnalysisResultsRequest { job_id: job.id.clone(), ..Default::default() };
+    let hidden = analysis.list_analysis_results(authorized(results.clone(), stranger.token())).await.unwrap_err();
+    assert_eq!(hidden.code(), Code::NotFound);
+    let listed = analysis
+        .list_analysis_jobs(authorized(ListAnalysisJobsRequest::default(), stranger.token()))
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(listed.jobs.is_empty());
+    let delete = DeleteAnalysisJobRequest { job_id: job.id.clone() };
+    let refused = analysis.delete_analysis_job(authorized(delete.clone(), stranger.token())).await.unwrap_err();
+    assert_eq!(refused.code(), Code::NotFound);
+    let theirs = analysis.analyze_controls(authorized(request.clone(), stranger.token())).await.unwrap_err();
+    assert_eq!(theirs.code(), Code::NotFound);
+
+    // The owner lists both jobs, newest first, a page at a time; events were emitted.
+    let mut listed = Vec::new();
+    let mut token = String::new();
+    loop {
+        let request = ListAnalysisJobsRequest { page_size: 1, page_token: token, ..Default::default() };
+        let page = analysis.list_analysis_jobs(authorized(request, tenant.token())).await.unwrap().into_inner();
+        listed.extend(page.jobs.into_iter().map(|job| job.id));
+        if page.next_page_token.is_empty() {
+            break;
+        }
+        token = page.next_page_token;
+    }
+    assert_eq!(listed, [narrow.id.clone(), job.id.clone()]);
+    for event in ["analysis.started", "analysis.completed"] {
+        let sql = match event {
+            "analysis.started" => "SELECT COUNT(*) FROM ciq_outbox WHERE event_type = 'analysis.started'",
+            _ => "SELECT COUNT(*) FROM ciq_outbox WHERE event_type = 'analysis.completed'",
+        };
+        assert_eq!(platform.stored_count(DatabaseGroup::Analysis, sql).await, 2, "{event}");
+    }
+
+    // Deleting an ended job removes it and its results.
+    analysis.delete_analysis_job(authorized(delete, tenant.token())).await.unwrap();
+    assert_eq!(analysis.get_analysis_job(authorized(get, tenant.token())).await.unwrap_err().code(), Code::NotFound);
+    assert_eq!(
+        analysis.list_analysis_results(authorized(results, tenant.token())).await.unwrap_err().code(),
+        Code::NotFound
+    );
+}
