@@ -77,16 +77,18 @@ fn records(simulator: &Simulator, table: &str) -> Vec<BTreeMap<&'static str, Str
     simulator.ids(table).iter().filter_map(|id| simulator.record(table, id)).collect()
 }
 
+/// Per control sys_id: score, rating and findings.
+type ControlOutcomes = BTreeMap<String, (Option<f64>, EffectivenessRating, Vec<String>)>;
+/// Per (rollup kind, sys_id): the mean score.
+type Rollups = BTreeMap<(String, String), f64>;
+
 fn one_decimal(value: f64) -> f64 {
     (value * 10.0).round() / 10.0
 }
 
 /// Control effectiveness by the documented definitions, from the instance's records:
 /// control sys_id → (score, rating), and the rollups (kind, sys_id) → mean score.
-fn expected_controls(
-    simulator: &Simulator,
-    data_as_of: i64,
-) -> (BTreeMap<String, (Option<f64>, EffectivenessRating, Vec<String>)>, BTreeMap<(String, String), f64>) {
+fn expected_controls(simulator: &Simulator, data_as_of: i64) -> (ControlOutcomes, Rollups) {
     let window = (data_as_of - 90 * 86_400)..=data_as_of;
     let control_of_indicator: HashMap<String, String> = records(simulator, "sn_grc_indicator")
         .into_iter()
@@ -181,7 +183,7 @@ async fn control_effectiveness_equals_the_definitions_computed_from_the_instance
     let results = all_results(platform, &tenant, &job.id).await;
     let (subjects, rollups): (Vec<&AnalysisResult>, Vec<&AnalysisResult>) =
         results.iter().partition(|result| result.rollup.is_empty());
-    let got: BTreeMap<String, (Option<f64>, EffectivenessRating, Vec<String>)> = subjects
+    let got: ControlOutcomes = subjects
         .iter()
         .map(|r| (r.subject.as_ref().unwrap().sys_id.clone(), (r.score, r.rating(), r.findings.clone())))
         .collect();
@@ -190,7 +192,7 @@ async fn control_effectiveness_equals_the_definitions_computed_from_the_instance
     for rating in [EffectivenessRating::NotTested, EffectivenessRating::Effective, EffectivenessRating::Ineffective] {
         assert!(ratings.contains(&rating), "the data exercises {rating:?}");
     }
-    let got_rollups: BTreeMap<(String, String), f64> = rollups
+    let got_rollups: Rollups = rollups
         .iter()
         .map(|r| ((r.rollup.clone(), r.subject.as_ref().unwrap().sys_id.clone()), r.score.expect("a rollup score")))
         .collect();
