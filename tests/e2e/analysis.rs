@@ -21,7 +21,10 @@ use crate::people::{Tenant, authorized};
 use crate::platform_tests;
 use crate::sync::{connected, sync};
 
-platform_tests!(control_effectiveness_equals_the_definitions_computed_from_the_instance);
+platform_tests!(
+    control_effectiveness_equals_the_definitions_computed_from_the_instance,
+    risks_and_compliance_gaps_equal_the_definitions_computed_from_the_instance,
+);
 
 async fn client(platform: &TestPlatform) -> AnalysisServiceClient<tonic::transport::Channel> {
     AnalysisServiceClient::new(platform.channel("analysis").await)
@@ -310,4 +313,164 @@ async fn control_effectiveness_equals_the_definitions_computed_from_the_instance
         analysis.list_analysis_results(authorized(results, tenant.token())).await.unwrap_err().code(),
         Code::NotFound
     );
+}
+
+fn is_active(control: &BTreeMap<&'static str, String>) -> bool {
+    control["state"] != "draft" && control["state"] != "retired"
+}
+
+/// Per risk: (computed residual to one decimal, understated); per pair of risks with
+/// correlation ≥ 0.3: the correlation.
+fn expected_risks(
+    simulator: &Simulator,
+    controls: &ControlOutcomes,
+) -> (BTreeMap<String, (f64, bool)>, BTreeMap<(String, String), f64>) {
+    let weights: HashMap<String, f64> = records(simulator, "sn_compliance_control")
+        .into_iter()
+        .filter(is_active)
+        .map(|control| (control["sys_id"].clone(), control["weighting"].parse().unwrap_or(1.0)))
+        .collect();
+    // Risk → control → (w, e).
+    let mut linked: BTreeMap<String, BTreeMap<String, (f64, f64)>> = BTreeMap::new();
+    for link in records(simulator, "sn_risk_m2m_risk_control") {
+        let control = &link["sn_compliance_control"];
+        let Some(weight) = weights.get(control) else { continue };
+        let effectiveness = controls[control].0.unwrap_or(0.0) / 100.0;
+        linked.entry(link["sn_risk_risk"].clone()).or_default().insert(control.clone(), (*weight, effectiveness));
+    }
+    let mut risks = BTreeMap::new();
+    for risk in records(simulator, "sn_risk_risk") {
+        let inherent: f64 = risk["inherent_score"].parse().unwrap();
+        let residual: f64 = risk["residual_score"].parse().unwrap();
+        let computed = match linked.get(&risk["sys_id"]) {
+            Some(controls) => {
+                let weight: f64 = controls.values().map(|(w, _)| w).sum();
+                let weighted: f64 = controls.values().map(|(w, e)| w * e).sum();
+                inherent * (1.0 - weighted / weight)
+            }
+            None => inherent,
+        };
+        risks.insert(risk["sys_id"].clone(), (one_decimal(computed), residual < 0.8 * computed));
+    }
+    let mut pairs = BTreeMap::new();
+    let ids: Vec<&String> = risks.keys().collect();
+    let empty = BTreeMap::new();
+    for (index, a) in ids.iter().enumerate() {
+        for b in &ids[index + 1..] {
+            let (of_a, of_b) = (linked.get(*a).unwrap_or(&empty), linked.get(*b).unwrap_or(&empty));
+            let weakness = |(w, e): &(f64, f64)| w * (1.0 - e);
+            let shared: f64 = of_a.iter().filter(|(id, _)| of_b.contains_key(*id)).map(|(_, c)| weakness(c)).sum();
+            let union: f64 = of_a.values().map(weakness).sum::<f64>()
+                + of_b.iter().filter(|(id, _)| !of_a.contains_key(*id)).map(|(_, c)| weakness(c)).sum::<f64>();
+            if shared > 0.0 && shared / union >= 0.3 {
+                pairs.insert(((*a).clone(), (*b).clone()), one_decimal(100.0 * shared / union));
+            }
+        }
+    }
+    (risks, pairs)
+}
+
+/// Per active requirement: its gap, if any; per policy: coverage in percent.
+fn expected_gaps(
+    simulator: &Simulator,
+    controls: &ControlOutcomes,
+) -> (BTreeMap<String, Option<&'static str>>, BTreeMap<String, f64>) {
+    let mut of_requirement: HashMap<String, Vec<Option<f64>>> = HashMap::new();
+    for control in records(simulator, "sn_compliance_control").into_iter().filter(is_active) {
+        of_requirement.entry(control["content"].clone()).or_default().push(controls[&control["sys_id"]].0);
+    }
+    let (mut gaps, mut coverage) = (BTreeMap::new(), BTreeMap::<String, (f64, f64)>::new());
+    for requirement in records(simulator, "sn_compliance_policy_statement") {
+        if requirement["active"] != "true" {
+            continue;
+        }
+        let scores = of_requirement.get(&requirement["sys_id"]).cloned().unwrap_or_default();
+        let effective = scores.iter().flatten().any(|score| *score >= 80.0);
+        let gap = if scores.is_empty() {
+            Some("NO_CONTROLS")
+        } else if scores.iter().all(Option::is_none) {
+            Some("UNTESTED")
+        } else if !effective {
+            Some("NO_EFFECTIVE_CONTROL")
+        } else {
+            None
+        };
+        gaps.insert(requirement["sys_id"].clone(), gap);
+        let entry = coverage.entry(requirement["document"].clone()).or_default();
+        entry.0 += 1.0;
+        entry.1 += f64::from(u8::from(effective));
+    }
+    (gaps, coverage.into_iter().map(|(policy, (all, covered))| (policy, one_decimal(100.0 * covered / all))).collect())
+}
+
+async fn risks_and_compliance_gaps_equal_the_definitions_computed_from_the_instance(platform: &TestPlatform) {
+    let running = simulator(SimConfig { controls: 60, seed: 7, ..SimConfig::default() }).await;
+    let tenant = platform.tenant("Risks").await;
+    let instance = connected(platform, &tenant, &running).await;
+    sync(platform, &tenant, &instance.id, SyncMode::Full).await;
+    let mut analysis = client(platform).await;
+    let controls_job = AnalyzeControlsRequest { instance_id: instance.id.clone(), ..Default::default() };
+    let controls_job = ended(platform, &tenant, &start_controls(platform, &tenant, controls_job).await).await;
+    let data_as_of = controls_job.data_as_of_time.as_ref().unwrap().seconds;
+    let (controls, _) = expected_controls(&running.simulator, data_as_of);
+
+    let request = AnalyzeRisksRequest { instance_id: instance.id.clone(), ..Default::default() };
+    let job = analysis.analyze_risks(authorized(request, tenant.token())).await.unwrap().into_inner();
+    let job = ended(platform, &tenant, &job).await;
+    assert_eq!((job.state(), job.r#type()), (JobState::Succeeded, AnalysisType::RiskCorrelation), "{job:?}");
+    let results = all_results(platform, &tenant, &job.id).await;
+    let got: BTreeMap<String, (f64, bool)> = results
+        .iter()
+        .filter(|r| r.rollup.is_empty())
+        .map(|r| {
+            let understated = r.findings.iter().any(|f| f == "RISK_UNDERSTATED");
+            (r.subject.as_ref().unwrap().sys_id.clone(), (r.values["computed_residual"], understated))
+        })
+        .collect();
+    let pairs: BTreeMap<(String, String), f64> = results
+        .iter()
+        .filter(|r| r.rollup == "correlation")
+        .map(|r| ((r.subject.as_ref().unwrap().sys_id.clone(), r.sources[0].sys_id.clone()), r.score.unwrap()))
+        .collect();
+    let (expected_risks, expected_pairs) = expected_risks(&running.simulator, &controls);
+    assert_eq!(got, expected_risks, "every risk's computed residual and finding");
+    assert_eq!(pairs, expected_pairs, "risk pairs sharing weak controls");
+    assert!(expected_risks.values().any(|(_, understated)| *understated), "the data has understated risks");
+    assert!(!expected_pairs.is_empty(), "the data has correlated risks");
+
+    let request = AnalyzeComplianceRequest { instance_id: instance.id.clone(), ..Default::default() };
+    let job = analysis.analyze_compliance(authorized(request, tenant.token())).await.unwrap().into_inner();
+    let job = ended(platform, &tenant, &job).await;
+    assert_eq!((job.state(), job.r#type()), (JobState::Succeeded, AnalysisType::ComplianceGap), "{job:?}");
+    let results = all_results(platform, &tenant, &job.id).await;
+    let gaps: BTreeMap<String, Option<&'static str>> = results
+        .iter()
+        .filter(|r| r.rollup.is_empty())
+        .map(|r| {
+            let gap = ["NO_CONTROLS", "UNTESTED", "NO_EFFECTIVE_CONTROL"]
+                .into_iter()
+                .find(|kind| r.findings.iter().any(|f| f == kind));
+            (r.subject.as_ref().unwrap().sys_id.clone(), gap)
+        })
+        .collect();
+    let coverage: BTreeMap<String, f64> = results
+        .iter()
+        .filter(|r| r.rollup == "policy")
+        .map(|r| (r.subject.as_ref().unwrap().sys_id.clone(), r.score.unwrap()))
+        .collect();
+    let (expected_gaps, expected_coverage) = expected_gaps(&running.simulator, &controls);
+    assert_eq!(gaps, expected_gaps, "every active requirement's gap");
+    assert_eq!(coverage, expected_coverage, "coverage per policy");
+    let kinds: Vec<Option<&str>> = expected_gaps.values().copied().collect();
+    assert!(kinds.contains(&None) && kinds.contains(&Some("NO_EFFECTIVE_CONTROL")), "{kinds:?}");
+
+    // Parameters out of range are refused, naming the field.
+    for min_correlation in [-0.1, 1.5, f64::NAN] {
+        let request = AnalyzeRisksRequest { instance_id: instance.id.clone(), min_correlation, ..Default::default() };
+        let status = analysis.analyze_risks(authorized(request, tenant.token())).await.unwrap_err();
+        assert_eq!((status.code(), violations(&status)[0].0.as_str()), (Code::InvalidArgument, "min_correlation"));
+    }
+    let request = AnalyzeComplianceRequest { instance_id: instance.id.clone(), policy_ids: vec!["POL1".into()] };
+    let status = analysis.analyze_compliance(authorized(request, tenant.token())).await.unwrap_err();
+    assert_eq!((status.code(), violations(&status)[0].0.as_str()), (Code::InvalidArgument, "policy_ids[0]"));
 }

@@ -38,6 +38,8 @@ const IMPLEMENTED_RPCS: &[&str] = &[
     "complianceiq.instance.v1.InstanceService/ListSyncRuns",
     "complianceiq.analysis.v1.AnalysisService/IngestRecords",
     "complianceiq.analysis.v1.AnalysisService/AnalyzeControls",
+    "complianceiq.analysis.v1.AnalysisService/AnalyzeRisks",
+    "complianceiq.analysis.v1.AnalysisService/AnalyzeCompliance",
     "complianceiq.analysis.v1.AnalysisService/GetAnalysisJob",
     "complianceiq.analysis.v1.AnalysisService/ListAnalysisJobs",
     "complianceiq.analysis.v1.AnalysisService/DeleteAnalysisJob",

@@ -30,6 +30,8 @@ pub struct Control {
     pub status: String,
     pub requirement: Option<String>,
     pub entity: Option<String>,
+    /// ServiceNow's weight of the control in a risk (1–10); unset counts as 1.
+    pub weighting: Option<i64>,
 }
 
 impl Control {
@@ -48,15 +50,36 @@ pub struct OpenIssue {
     pub priority: i64,
 }
 
-/// Everything the analysis reads, for one instance.
+/// A risk as the analyses read it.
+#[derive(Clone, Debug, Default)]
+pub struct Risk {
+    pub sys_id: String,
+    pub number: String,
+    pub name: String,
+    pub inherent_score: Option<i64>,
+    pub residual_score: Option<i64>,
+}
+
+/// A requirement (policy statement).
+#[derive(Clone, Debug, Default)]
+pub struct Requirement {
+    pub name: String,
+    pub reference: String,
+    pub policy: Option<String>,
+    pub active: bool,
+}
+
+/// Everything the analyses read, for one instance.
 #[derive(Debug, Default)]
 pub struct ControlData {
     pub controls: Vec<Control>,
     /// Control sys_id → (results in the window, passed among them).
     pub results: HashMap<String, (i64, i64)>,
     pub open_issues: Vec<OpenIssue>,
-    /// Requirement sys_id → (name, policy sys_id).
-    pub requirements: HashMap<String, (String, Option<String>)>,
+    pub requirements: HashMap<String, Requirement>,
+    pub risks: Vec<Risk>,
+    /// (risk sys_id, control sys_id) from `sn_risk_m2m_risk_control`.
+    pub risk_controls: Vec<(String, String)>,
     /// Policy sys_id → name.
     pub policies: HashMap<String, String>,
     /// Entity sys_id → name.
@@ -75,7 +98,7 @@ impl ControlData {
         };
         let mut data = ControlData::default();
         let rows = sqlx::query(
-            "SELECT sys_id, number, name, state, status, requirement_sys_id, entity_sys_id FROM grc_controls \
+            "SELECT sys_id, number, name, state, status, requirement_sys_id, entity_sys_id, weighting FROM grc_controls \
              WHERE organization_id = $1 AND instance_id = $2 ORDER BY sys_id",
         )
         .bind(&tenant)
@@ -91,6 +114,7 @@ impl ControlData {
                 status: text(row, 4)?,
                 requirement: optional(row, 5)?,
                 entity: optional(row, 6)?,
+                weighting: row.try_get(7)?,
             });
         }
         // One aggregate per control: the results themselves never leave the database.
@@ -126,14 +150,49 @@ impl ControlData {
             });
         }
         let rows = sqlx::query(
-            "SELECT sys_id, name, policy_sys_id FROM grc_requirements WHERE organization_id = $1 AND instance_id = $2",
+            "SELECT sys_id, name, reference, policy_sys_id, active FROM grc_requirements \
+             WHERE organization_id = $1 AND instance_id = $2",
         )
         .bind(&tenant)
         .bind(instance)
         .fetch_all(tx.connection())
         .await?;
         for row in &rows {
-            data.requirements.insert(text(row, 0)?, (text(row, 1)?, optional(row, 2)?));
+            let requirement = Requirement {
+                name: text(row, 1)?,
+                reference: text(row, 2)?,
+                policy: optional(row, 3)?,
+                active: row.try_get::<i64, _>(4)? != 0,
+            };
+            data.requirements.insert(text(row, 0)?, requirement);
+        }
+        let rows = sqlx::query(
+            "SELECT sys_id, number, name, inherent_score, residual_score FROM grc_risks \
+             WHERE organization_id = $1 AND instance_id = $2 ORDER BY sys_id",
+        )
+        .bind(&tenant)
+        .bind(instance)
+        .fetch_all(tx.connection())
+        .await?;
+        for row in &rows {
+            data.risks.push(Risk {
+                sys_id: text(row, 0)?,
+                number: text(row, 1)?,
+                name: text(row, 2)?,
+                inherent_score: row.try_get(3)?,
+                residual_score: row.try_get(4)?,
+            });
+        }
+        let rows = sqlx::query(
+            "SELECT risk_sys_id, control_sys_id FROM grc_risk_controls WHERE organization_id = $1 AND instance_id = $2 \
+             AND risk_sys_id IS NOT NULL AND control_sys_id IS NOT NULL ORDER BY risk_sys_id, control_sys_id",
+        )
+        .bind(&tenant)
+        .bind(instance)
+        .fetch_all(tx.connection())
+        .await?;
+        for row in &rows {
+            data.risk_controls.push((text(row, 0)?, text(row, 1)?));
         }
         for (view, into) in [("grc_policies", &mut data.policies), ("grc_entities", &mut data.entities)] {
             let statement = format!("SELECT sys_id, name FROM {view} WHERE organization_id = $1 AND instance_id = $2");
@@ -201,6 +260,15 @@ impl Links<'_> {
     }
 }
 
+/// Each active control's score (None: NOT_TESTED), by the definitions above.
+pub fn scores(data: &ControlData) -> HashMap<String, Option<f64>> {
+    analyze(data, &[], &Links { instance_url: "" })
+        .into_iter()
+        .filter(|result| result.rollup.is_empty())
+        .filter_map(|result| Some((result.subject?.sys_id, result.score)))
+        .collect()
+}
+
 /// The analysis of `data`, restricted to `only` controls when given: one result per active
 /// control (ordered by sys_id), then the rollups (policy, requirement, entity).
 pub fn analyze(data: &ControlData, only: &[String], links: &Links<'_>) -> Vec<AnalysisResult> {
@@ -239,7 +307,7 @@ pub fn analyze(data: &ControlData, only: &[String], links: &Links<'_>) -> Vec<An
         }
         if let Some(score) = score {
             let policy =
-                control.requirement.as_ref().and_then(|r| data.requirements.get(r)).and_then(|(_, p)| p.clone());
+                control.requirement.as_ref().and_then(|r| data.requirements.get(r)).and_then(|r| r.policy.clone());
             for (kind, key) in
                 [("policy", policy), ("requirement", control.requirement.clone()), ("entity", control.entity.clone())]
             {
@@ -262,7 +330,7 @@ pub fn analyze(data: &ControlData, only: &[String], links: &Links<'_>) -> Vec<An
     for ((kind, sys_id), scores) in rollups {
         let (table, name) = match kind {
             "policy" => ("sn_compliance_policy", data.policies.get(&sys_id).cloned()),
-            "requirement" => ("sn_compliance_policy_statement", data.requirements.get(&sys_id).map(|(n, _)| n.clone())),
+            "requirement" => ("sn_compliance_policy_statement", data.requirements.get(&sys_id).map(|r| r.name.clone())),
             _ => ("sn_grc_profile", data.entities.get(&sys_id).cloned()),
         };
         let mean = scores.iter().sum::<f64>() / scores.len() as f64;
@@ -312,7 +380,10 @@ mod tests {
             OpenIssue { sys_id: "i2".into(), number: "ISS2".into(), control: "b".into(), priority: 3 },
             OpenIssue { sys_id: "i3".into(), number: "ISS3".into(), control: "a".into(), priority: 4 },
         ];
-        data.requirements.insert("req".into(), ("Requirement".into(), Some("pol".into())));
+        data.requirements.insert(
+            "req".into(),
+            Requirement { name: "Requirement".into(), policy: Some("pol".into()), active: true, ..Default::default() },
+        );
         let results = analyze(&data, &[], &Links { instance_url: "https://x.service-now.com" });
         let by_subject: BTreeMap<(String, String), &AnalysisResult> =
             results.iter().map(|r| ((r.rollup.clone(), r.subject.as_ref().unwrap().sys_id.clone()), r)).collect();

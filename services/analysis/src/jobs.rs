@@ -25,9 +25,13 @@ use sqlx::Row;
 use tokio_util::sync::CancellationToken;
 
 use crate::controls::{self, ControlData, Links};
+use crate::{compliance, risks};
 
 /// Days of indicator results an analysis reads when no period is given.
 pub const DEFAULT_PERIOD_DAYS: i64 = 90;
+
+/// Risk pairs reported when no `min_correlation` is given.
+pub const DEFAULT_MIN_CORRELATION: f64 = 0.3;
 
 /// The queue's name for analysis jobs.
 pub const KIND: &str = "analysis";
@@ -379,8 +383,20 @@ fn job_id(value: &str) -> Result<String, ApiError> {
     complianceiq_kit::ids::parse_uuid("job_id", value).map(|id| id.to_string())
 }
 
-fn sys_id_valid(value: &str) -> bool {
-    value.len() == 32 && value.bytes().all(|b| b.is_ascii_hexdigit())
+/// Checks a list of ServiceNow sys_ids and keeps it as a parameter.
+fn sys_ids(violations: &mut FieldViolations, parameters: &mut BTreeMap<String, String>, field: &str, ids: &[String]) {
+    for (index, id) in ids.iter().enumerate() {
+        if id.len() != 32 || !id.bytes().all(|b| b.is_ascii_hexdigit()) {
+            violations.add(
+                &format!("{field}[{index}]"),
+                "INVALID",
+                "a ServiceNow record id is a sys_id: 32 hexadecimal characters",
+            );
+        }
+    }
+    if !ids.is_empty() {
+        parameters.insert(field.to_string(), ids.join(","));
+    }
 }
 
 /// The RPCs' work.
@@ -393,28 +409,11 @@ impl Jobs {
     pub async fn analyze_controls(
         &self,
         identity: &Identity,
-        context: &RequestContext,
         request: AnalyzeControlsRequest,
     ) -> Result<AnalysisJob, ApiError> {
-        let tenant = identity.tenant()?;
         let mut violations = FieldViolations::default();
-        let instance = match complianceiq_kit::ids::parse_uuid("instance_id", &request.instance_id) {
-            Ok(id) => id.to_string(),
-            Err(_) => {
-                violations.add("instance_id", "INVALID", "instance_id must be an instance's id (a UUID)");
-                String::new()
-            }
-        };
-        for (index, control) in request.control_ids.iter().enumerate() {
-            if !sys_id_valid(control) {
-                violations.add(
-                    &format!("control_ids[{index}]"),
-                    "INVALID",
-                    "a control id is a ServiceNow sys_id: 32 hexadecimal characters",
-                );
-            }
-        }
         let mut parameters = BTreeMap::new();
+        sys_ids(&mut violations, &mut parameters, "control_ids", &request.control_ids);
         if let Some(period) = &request.period {
             match (&period.start_time, &period.end_time) {
                 (Some(start), Some(end)) if time::from_timestamp(start) < time::from_timestamp(end) => {
@@ -427,10 +426,57 @@ impl Jobs {
                 _ => violations.add("period", "INCOMPLETE", "a period needs both start_time and end_time"),
             }
         }
-        violations.check()?;
-        if !request.control_ids.is_empty() {
-            parameters.insert("control_ids".to_string(), request.control_ids.join(","));
+        self.start(identity, &request.instance_id, "control_effectiveness", parameters, violations).await
+    }
+
+    /// Starts a risk analysis.
+    pub async fn analyze_risks(
+        &self,
+        identity: &Identity,
+        request: AnalyzeRisksRequest,
+    ) -> Result<AnalysisJob, ApiError> {
+        let mut violations = FieldViolations::default();
+        let mut parameters = BTreeMap::new();
+        sys_ids(&mut violations, &mut parameters, "risk_ids", &request.risk_ids);
+        let min_correlation = request.min_correlation;
+        if !(0.0..=1.0).contains(&min_correlation) {
+            violations.add("min_correlation", "OUT_OF_RANGE", "min_correlation must be between 0 and 1");
+        } else if min_correlation > 0.0 {
+            parameters.insert("min_correlation".to_string(), min_correlation.to_string());
         }
+        self.start(identity, &request.instance_id, "risk_correlation", parameters, violations).await
+    }
+
+    /// Starts a compliance gap analysis.
+    pub async fn analyze_compliance(
+        &self,
+        identity: &Identity,
+        request: AnalyzeComplianceRequest,
+    ) -> Result<AnalysisJob, ApiError> {
+        let mut violations = FieldViolations::default();
+        let mut parameters = BTreeMap::new();
+        sys_ids(&mut violations, &mut parameters, "policy_ids", &request.policy_ids);
+        self.start(identity, &request.instance_id, "compliance_gap", parameters, violations).await
+    }
+
+    /// Queues a job of `analysis_type` on the instance's last completed sync.
+    async fn start(
+        &self,
+        identity: &Identity,
+        instance_id: &str,
+        analysis_type: &str,
+        parameters: BTreeMap<String, String>,
+        mut violations: FieldViolations,
+    ) -> Result<AnalysisJob, ApiError> {
+        let tenant = identity.tenant()?;
+        let instance = match complianceiq_kit::ids::parse_uuid("instance_id", instance_id) {
+            Ok(id) => id.to_string(),
+            Err(_) => {
+                violations.add("instance_id", "INVALID", "instance_id must be an instance's id (a UUID)");
+                String::new()
+            }
+        };
+        violations.check()?;
         let mut tx = self.database.write(tenant).await?;
         let Some((_, sync_run, data_as_of)) = store::instance(&mut tx, &instance).await? else {
             return Err(ApiError::not_found("Instance", instance));
@@ -444,7 +490,7 @@ impl Jobs {
         let job = JobRecord {
             id: uuid::Uuid::now_v7().to_string(),
             instance_id: instance,
-            analysis_type: "control_effectiveness".into(),
+            analysis_type: analysis_type.into(),
             state: "queued".into(),
             parameters,
             created_by: identity.user_id.to_string(),
@@ -455,7 +501,6 @@ impl Jobs {
         };
         store::insert(&mut tx, &job).await?;
         tx.commit().await?;
-        let _ = context;
         Ok(job.to_proto(&tenant.to_string()))
     }
 
@@ -589,29 +634,39 @@ fn window(record: &JobRecord) -> (String, String) {
     }
 }
 
-fn summary(data: &ControlData, results: &[AnalysisResult]) -> AnalysisSummary {
+fn metric(name: &str, value: f64, unit: &str) -> Metric {
+    Metric { name: name.into(), value, previous_value: None, unit: unit.into() }
+}
+
+/// Findings counted by severity: what each finding kind weighs.
+fn findings_by_severity(results: &[AnalysisResult]) -> std::collections::HashMap<String, i64> {
+    let mut counts = std::collections::HashMap::new();
+    for finding in results.iter().flat_map(|result| &result.findings) {
+        let severity = match finding.as_str() {
+            controls::CONTROL_INEFFECTIVE
+            | risks::RISK_UNDERSTATED
+            | compliance::NO_CONTROLS
+            | compliance::NO_EFFECTIVE_CONTROL => "high",
+            _ => "medium",
+        };
+        *counts.entry(severity.to_string()).or_default() += 1;
+    }
+    counts
+}
+
+fn mean(values: &[f64]) -> f64 {
+    if values.is_empty() { 0.0 } else { controls::one_decimal(values.iter().sum::<f64>() / values.len() as f64) }
+}
+
+fn control_summary(data: &ControlData, results: &[AnalysisResult]) -> AnalysisSummary {
     let controls: Vec<&AnalysisResult> = results.iter().filter(|result| result.rollup.is_empty()).collect();
     let scores: Vec<f64> = controls.iter().filter_map(|result| result.score).collect();
     let count = |rating: EffectivenessRating| controls.iter().filter(|result| result.rating() == rating).count() as f64;
-    let mut findings_by_severity: BTreeMap<String, i64> = BTreeMap::new();
-    for result in &controls {
-        for finding in &result.findings {
-            let severity = if finding == controls::CONTROL_INEFFECTIVE { "high" } else { "medium" };
-            *findings_by_severity.entry(severity.into()).or_default() += 1;
-        }
-    }
-    let metric = |name: &str, value: f64, unit: &str| Metric {
-        name: name.into(),
-        value,
-        previous_value: None,
-        unit: unit.into(),
-    };
-    let mean =
-        if scores.is_empty() { 0.0 } else { controls::one_decimal(scores.iter().sum::<f64>() / scores.len() as f64) };
+    let mean_score = mean(&scores);
     AnalysisSummary {
-        score: mean,
+        score: mean_score,
         records_analyzed: data.records_analyzed(),
-        findings_by_severity: findings_by_severity.into_iter().collect(),
+        findings_by_severity: findings_by_severity(results),
         insight_ids: Vec::new(),
         metrics: vec![
             metric("controls_analyzed", controls.len() as f64, "controls"),
@@ -620,7 +675,47 @@ fn summary(data: &ControlData, results: &[AnalysisResult]) -> AnalysisSummary {
             metric("partially_effective", count(EffectivenessRating::PartiallyEffective), "controls"),
             metric("ineffective", count(EffectivenessRating::Ineffective), "controls"),
             metric("not_tested", count(EffectivenessRating::NotTested), "controls"),
-            metric("mean_score", mean, "score"),
+            metric("mean_score", mean_score, "score"),
+        ],
+    }
+}
+
+fn risk_summary(data: &ControlData, results: &[AnalysisResult]) -> AnalysisSummary {
+    let risks: Vec<&AnalysisResult> = results.iter().filter(|result| result.rollup.is_empty()).collect();
+    let effectiveness: Vec<f64> =
+        risks.iter().map(|r| 100.0 * r.values.get("weighted_effectiveness").copied().unwrap_or(0.0)).collect();
+    let understated = risks.iter().filter(|r| r.findings.iter().any(|f| f == risks::RISK_UNDERSTATED)).count();
+    let without = risks.iter().filter(|r| r.values.get("linked_controls").copied().unwrap_or(0.0) == 0.0).count();
+    AnalysisSummary {
+        score: mean(&effectiveness),
+        records_analyzed: data.records_analyzed() + (data.risks.len() + data.risk_controls.len()) as i64,
+        findings_by_severity: findings_by_severity(results),
+        insight_ids: Vec::new(),
+        metrics: vec![
+            metric("risks_analyzed", risks.len() as f64, "risks"),
+            metric("understated", understated as f64, "risks"),
+            metric("without_controls", without as f64, "risks"),
+            metric("correlated_pairs", (results.len() - risks.len()) as f64, "pairs"),
+        ],
+    }
+}
+
+fn compliance_summary(data: &ControlData, results: &[AnalysisResult]) -> AnalysisSummary {
+    let requirements: Vec<&AnalysisResult> = results.iter().filter(|result| result.rollup.is_empty()).collect();
+    let gaps = |kind: &str| requirements.iter().filter(|r| r.findings.iter().any(|f| f == kind)).count() as f64;
+    let covered = requirements.iter().filter(|r| r.values.get("effective_controls").copied().unwrap_or(0.0) > 0.0);
+    let covered = covered.count() as u32;
+    AnalysisSummary {
+        score: compliance::coverage_percent(requirements.len() as u32, covered),
+        records_analyzed: data.records_analyzed() + data.requirements.len() as i64,
+        findings_by_severity: findings_by_severity(results),
+        insight_ids: Vec::new(),
+        metrics: vec![
+            metric("requirements", requirements.len() as f64, "requirements"),
+            metric("covered", f64::from(covered), "requirements"),
+            metric("no_controls", gaps(compliance::NO_CONTROLS), "requirements"),
+            metric("untested", gaps(compliance::UNTESTED), "requirements"),
+            metric("no_effective_control", gaps(compliance::NO_EFFECTIVE_CONTROL), "requirements"),
         ],
     }
 }
@@ -653,14 +748,35 @@ impl JobHandler for AnalysisJobs {
         record.progress_percent = 60;
         self.progress(job, &record).await?;
 
-        let only: Vec<String> = record
-            .parameters
-            .get("control_ids")
-            .map(|ids| ids.split(',').map(str::to_string).collect())
-            .unwrap_or_default();
-        let results = controls::analyze(&data, &only, &Links { instance_url: &url });
+        let only = |field: &str| -> Vec<String> {
+            record.parameters.get(field).map(|ids| ids.split(',').map(str::to_string).collect()).unwrap_or_default()
+        };
+        let links = Links { instance_url: &url };
+        let (results, summary) = match record.analysis_type.as_str() {
+            "control_effectiveness" => {
+                let results = controls::analyze(&data, &only("control_ids"), &links);
+                let summary = control_summary(&data, &results);
+                (results, summary)
+            }
+            "risk_correlation" => {
+                let min_correlation = record
+                    .parameters
+                    .get("min_correlation")
+                    .and_then(|value| value.parse().ok())
+                    .unwrap_or(DEFAULT_MIN_CORRELATION);
+                let results = risks::analyze(&data, &only("risk_ids"), min_correlation, &links);
+                let summary = risk_summary(&data, &results);
+                (results, summary)
+            }
+            "compliance_gap" => {
+                let results = compliance::analyze(&data, &only("policy_ids"), &links);
+                let summary = compliance_summary(&data, &results);
+                (results, summary)
+            }
+            other => return Err(Stop::Failed(format!("analyses of type {other} are not built yet"))),
+        };
         let mut record = self.between_steps(job, stop).await?;
-        record.summary = Some(summary(&data, &results));
+        record.summary = Some(summary);
         record.progress_percent = 100;
         let mut tx = self.database.write(job.organization).await?;
         store::save_results(&mut tx, &record.id, &results).await?;

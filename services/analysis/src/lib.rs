@@ -2,19 +2,20 @@
 //! compliance gaps and predictions, as jobs, over the GRC data synced from ServiceNow.
 //!
 //! Built so far: the store of synced records (`IngestRecords`, called by the instance
-//! service), analysis jobs on the kit's job queue (start, read, list, cancel, delete, results)
-//! and the control effectiveness analysis. Risk, compliance and predictive analyses and replay
-//! answer UNIMPLEMENTED with a message naming them.
+//! service), analysis jobs on the kit's job queue (start, read, list, cancel, delete, results),
+//! and the control effectiveness, risk and compliance gap analyses. Predictive analysis and
+//! replay answer UNIMPLEMENTED with a message naming them.
 
+mod compliance;
 mod controls;
 mod ingest;
 mod jobs;
+mod risks;
 
 use std::pin::Pin;
 
 use complianceiq_kit::auth::caller;
 use complianceiq_kit::config::DatabaseGroup;
-use complianceiq_kit::context::RequestContext;
 use complianceiq_kit::db::{Migration, ModuleDatabase};
 use complianceiq_kit::error::ApiError;
 use complianceiq_kit::ids::OrganizationId;
@@ -89,8 +90,21 @@ impl AnalysisService for AnalysisApi {
         &self,
         request: Request<AnalyzeControlsRequest>,
     ) -> Result<Response<AnalysisJob>, Status> {
-        let (identity, context) = (caller(&request)?, RequestContext::of(&request));
-        Ok(Response::new(self.jobs.analyze_controls(&identity, &context, request.into_inner()).await?))
+        let identity = caller(&request)?;
+        Ok(Response::new(self.jobs.analyze_controls(&identity, request.into_inner()).await?))
+    }
+
+    async fn analyze_risks(&self, request: Request<AnalyzeRisksRequest>) -> Result<Response<AnalysisJob>, Status> {
+        let identity = caller(&request)?;
+        Ok(Response::new(self.jobs.analyze_risks(&identity, request.into_inner()).await?))
+    }
+
+    async fn analyze_compliance(
+        &self,
+        request: Request<AnalyzeComplianceRequest>,
+    ) -> Result<Response<AnalysisJob>, Status> {
+        let identity = caller(&request)?;
+        Ok(Response::new(self.jobs.analyze_compliance(&identity, request.into_inner()).await?))
     }
 
     async fn get_analysis_job(&self, request: Request<GetAnalysisJobRequest>) -> Result<Response<AnalysisJob>, Status> {
