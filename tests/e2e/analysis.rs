@@ -82,7 +82,7 @@ fn records(simulator: &Simulator, table: &str) -> Vec<BTreeMap<&'static str, Str
 
 /// Per control sys_id: score, rating and findings.
 type ControlOutcomes = BTreeMap<String, (Option<f64>, EffectivenessRating, Vec<String>)>;
-/// Per (rollup kind, sys_id): the mean score.
+/// Per (rollup kind or first risk, sys_id): the score.
 type Rollups = BTreeMap<(String, String), f64>;
 
 fn one_decimal(value: f64) -> f64 {
@@ -324,7 +324,7 @@ fn is_active(control: &BTreeMap<&'static str, String>) -> bool {
 fn expected_risks(
     simulator: &Simulator,
     controls: &ControlOutcomes,
-) -> (BTreeMap<String, (f64, bool)>, BTreeMap<(String, String), f64>) {
+) -> (BTreeMap<String, (f64, bool)>, Rollups) {
     let weights: HashMap<String, f64> = records(simulator, "sn_compliance_control")
         .into_iter()
         .filter(is_active)
@@ -427,7 +427,7 @@ async fn risks_and_compliance_gaps_equal_the_definitions_computed_from_the_insta
             (r.subject.as_ref().unwrap().sys_id.clone(), (r.values["computed_residual"], understated))
         })
         .collect();
-    let pairs: BTreeMap<(String, String), f64> = results
+    let pairs: Rollups = results
         .iter()
         .filter(|r| r.rollup == "correlation")
         .map(|r| ((r.subject.as_ref().unwrap().sys_id.clone(), r.sources[0].sys_id.clone()), r.score.unwrap()))
