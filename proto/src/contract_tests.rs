@@ -200,6 +200,8 @@ fn every_public_rpc_is_annotated_and_matches_the_design_or_is_a_documented_extra
         // A sync run's progress, and stopping one: the design's sync runs in the background.
         ("GET", "/api/v1/instances/{instance_id}/sync-runs/{sync_run_id}"),
         ("POST", "/api/v1/instances/{instance_id}/sync-runs/{sync_run_id}:cancel"),
+        // A job's results, subject by subject: the design's jobs return only a summary.
+        ("GET", "/api/v1/analysis/jobs/{job_id}/results"),
     ]
     .into_iter()
     .collect();

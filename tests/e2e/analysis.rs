@@ -15,7 +15,7 @@ use complianceiq_servicenow::datetime;
 use complianceiq_servicenow::sim::{SimConfig, Simulator};
 use tonic::Code;
 
-use crate::harness::{TestPlatform, violations};
+use crate::harness::{TestPlatform, reason, violations};
 use crate::instances::simulator;
 use crate::people::{Tenant, authorized};
 use crate::platform_tests;
@@ -24,6 +24,7 @@ use crate::sync::{connected, sync};
 platform_tests!(
     control_effectiveness_equals_the_definitions_computed_from_the_instance,
     risks_and_compliance_gaps_equal_the_definitions_computed_from_the_instance,
+    the_plan_allows_its_analyses_per_billing_period,
 );
 
 async fn client(platform: &TestPlatform) -> AnalysisServiceClient<tonic::transport::Channel> {
@@ -321,10 +322,7 @@ fn is_active(control: &BTreeMap<&'static str, String>) -> bool {
 
 /// Per risk: (computed residual to one decimal, understated); per pair of risks with
 /// correlation ≥ 0.3: the correlation.
-fn expected_risks(
-    simulator: &Simulator,
-    controls: &ControlOutcomes,
-) -> (BTreeMap<String, (f64, bool)>, Rollups) {
+fn expected_risks(simulator: &Simulator, controls: &ControlOutcomes) -> (BTreeMap<String, (f64, bool)>, Rollups) {
     let weights: HashMap<String, f64> = records(simulator, "sn_compliance_control")
         .into_iter()
         .filter(is_active)
@@ -473,4 +471,33 @@ async fn risks_and_compliance_gaps_equal_the_definitions_computed_from_the_insta
     let request = AnalyzeComplianceRequest { instance_id: instance.id.clone(), policy_ids: vec!["POL1".into()] };
     let status = analysis.analyze_compliance(authorized(request, tenant.token())).await.unwrap_err();
     assert_eq!((status.code(), violations(&status)[0].0.as_str()), (Code::InvalidArgument, "policy_ids[0]"));
+}
+
+/// The free plan's 50 analyses per period: the 51st is refused until the next period, and
+/// deleting jobs gives none back.
+async fn the_plan_allows_its_analyses_per_billing_period(platform: &TestPlatform) {
+    let running = simulator(SimConfig { controls: 3, ..SimConfig::default() }).await;
+    let tenant = platform.tenant("Quota").await;
+    let instance = connected(platform, &tenant, &running).await;
+    sync(platform, &tenant, &instance.id, SyncMode::Full).await;
+    let request = AnalyzeComplianceRequest { instance_id: instance.id.clone(), ..Default::default() };
+    let mut analysis = client(platform).await;
+    // The first waits until the store has seen the sync; it counts like the others.
+    let first = start_controls(
+        platform,
+        &tenant,
+        AnalyzeControlsRequest { instance_id: instance.id.clone(), ..Default::default() },
+    )
+    .await;
+    for _ in 1..50 {
+        analysis.analyze_compliance(authorized(request.clone(), tenant.token())).await.expect("within the plan");
+    }
+    let refused = analysis.analyze_compliance(authorized(request.clone(), tenant.token())).await.unwrap_err();
+    assert_eq!((refused.code(), reason(&refused).as_str()), (Code::ResourceExhausted, "ANALYSIS_QUOTA"), "{refused:?}");
+    assert!(refused.message().contains("the free plan allows 50 analyses"), "{}", refused.message());
+    let first = ended(platform, &tenant, &first).await;
+    let delete = DeleteAnalysisJobRequest { job_id: first.id.clone() };
+    analysis.delete_analysis_job(authorized(delete, tenant.token())).await.unwrap();
+    let still = analysis.analyze_compliance(authorized(request, tenant.token())).await.unwrap_err();
+    assert_eq!(still.code(), Code::ResourceExhausted, "a deleted job still counted");
 }

@@ -174,6 +174,95 @@ pub mod store {
         Ok(())
     }
 
+    /// Analyses a plan allows per billing period when no subscription event has arrived yet:
+    /// the free plan's.
+    pub const DEFAULT_ANALYSES_PER_MONTH: i64 = 50;
+    /// A billing period, when the analysis service has to start one itself.
+    pub const PERIOD_MICROS: i64 = 30 * 86_400 * 1_000_000;
+
+    /// Keeps an organization's allowance from its subscription; older news is ignored. The
+    /// count starts over when a known plan's period changes.
+    pub async fn set_allowance(
+        tx: &mut TenantTx,
+        plan: &str,
+        max_per_month: i64,
+        period: (i64, i64),
+        as_of: i64,
+    ) -> Result<(), ApiError> {
+        let tenant = tx.tenant().to_string();
+        sqlx::query(
+            "INSERT INTO analysis_allowances (organization_id, plan, max_per_month, period_start, period_end, used, \
+             updated_at) VALUES ($1, $2, $3, $4, $5, 0, $6) ON CONFLICT (organization_id) DO UPDATE SET \
+             used = CASE WHEN analysis_allowances.plan <> '' AND analysis_allowances.period_start <> excluded.period_start \
+                    THEN 0 ELSE analysis_allowances.used END, \
+             plan = excluded.plan, max_per_month = excluded.max_per_month, period_start = excluded.period_start, \
+             period_end = excluded.period_end, updated_at = excluded.updated_at \
+             WHERE analysis_allowances.updated_at <= excluded.updated_at",
+        )
+        .bind(tenant)
+        .bind(plan)
+        .bind(max_per_month)
+        .bind(period.0)
+        .bind(period.1)
+        .bind(as_of)
+        .execute(tx.connection())
+        .await?;
+        Ok(())
+    }
+
+    /// Takes one analysis from the organization's allowance, or says what the limit is.
+    pub async fn take_allowance(tx: &mut TenantTx, now: i64) -> Result<(), ApiError> {
+        let tenant = tx.tenant().to_string();
+        // A period that ended without news from billing: the next one begins now.
+        sqlx::query(
+            "UPDATE analysis_allowances SET used = 0, period_start = $1, period_end = $2 \
+             WHERE organization_id = $3 AND period_end <= $1",
+        )
+        .bind(now)
+        .bind(now + PERIOD_MICROS)
+        .bind(&tenant)
+        .execute(tx.connection())
+        .await?;
+        sqlx::query(
+            "INSERT INTO analysis_allowances (organization_id, plan, max_per_month, period_start, period_end, used, \
+             updated_at) VALUES ($1, '', $2, $3, $4, 0, 0) ON CONFLICT (organization_id) DO NOTHING",
+        )
+        .bind(&tenant)
+        .bind(DEFAULT_ANALYSES_PER_MONTH)
+        .bind(now)
+        .bind(now + PERIOD_MICROS)
+        .execute(tx.connection())
+        .await?;
+        let taken = sqlx::query(
+            "UPDATE analysis_allowances SET used = used + 1 \
+             WHERE organization_id = $1 AND (max_per_month = 0 OR used < max_per_month)",
+        )
+        .bind(&tenant)
+        .execute(tx.connection())
+        .await?
+        .rows_affected();
+        if taken == 1 {
+            return Ok(());
+        }
+        let row =
+            sqlx::query("SELECT plan, max_per_month, period_end FROM analysis_allowances WHERE organization_id = $1")
+                .bind(&tenant)
+                .fetch_one(tx.connection())
+                .await?;
+        let (plan, limit, period_end): (String, i64, i64) = (row.try_get(0)?, row.try_get(1)?, row.try_get(2)?);
+        let plan = if plan.is_empty() { "free".to_string() } else { plan };
+        let wait = std::time::Duration::from_micros(u64::try_from(period_end - now).unwrap_or(0));
+        Err(ApiError::ResourceExhausted {
+            reason: "ANALYSIS_QUOTA",
+            message: format!(
+                "the {plan} plan allows {limit} analyses per billing period and they are used; the next period \
+                 begins at {}",
+                datetime::format(period_end / 1_000_000)
+            ),
+            retry_after: Some(wait),
+        })
+    }
+
     /// Notes a completed sync: the data analyses read from now on.
     pub async fn note_completed_sync(
         tx: &mut TenantTx,
@@ -487,6 +576,7 @@ impl Jobs {
                 message: format!("no sync of instance {instance} has completed yet; sync it, then analyse"),
             });
         }
+        store::take_allowance(&mut tx, time::now_micros()).await?;
         let job = JobRecord {
             id: uuid::Uuid::now_v7().to_string(),
             instance_id: instance,

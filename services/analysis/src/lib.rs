@@ -33,6 +33,7 @@ const MIGRATIONS: &[Migration] = &[
     migration!(2, "0002_typed_views"),
     migration!(3, "0003_checked_columns"),
     migration!(4, "0004_analysis_jobs"),
+    migration!(5, "0005_analysis_allowances"),
 ];
 
 /// Forgets an instance's records when it is disconnected.
@@ -75,6 +76,33 @@ impl EventHandler for SyncPoints {
             .unwrap_or_default();
         let mut tx = self.database.write(organization).await?;
         jobs::store::note_completed_sync(&mut tx, &run.instance_id, &run.id, &data_as_of).await?;
+        tx.commit().await
+    }
+}
+
+/// Keeps each organization's allowance of analyses from its subscription.
+struct Allowances {
+    database: ModuleDatabase,
+}
+
+#[tonic::async_trait]
+impl EventHandler for Allowances {
+    async fn handle(&self, event: &Event) -> Result<(), ApiError> {
+        let Some(Payload::SubscriptionChanged(changed)) = &event.payload else { return Ok(()) };
+        let (Some(subscription), Ok(organization)) =
+            (&changed.subscription, OrganizationId::from_stored(&event.organization_id))
+        else {
+            tracing::warn!(event_id = %event.id, "subscription event without a subscription or an organization");
+            return Ok(());
+        };
+        let micros = |time: &Option<prost_types::Timestamp>| time.as_ref().map(complianceiq_kit::time::from_timestamp);
+        let limit = subscription.limits.as_ref().map(|limits| i64::from(limits.max_analyses_per_month)).unwrap_or(0);
+        let plan = subscription.plan().as_str_name().trim_start_matches("PLAN_").to_ascii_lowercase();
+        let as_of = micros(&subscription.update_time).unwrap_or_else(complianceiq_kit::time::now_micros);
+        let start = micros(&subscription.current_period_start_time).unwrap_or(as_of);
+        let end = micros(&subscription.current_period_end_time).unwrap_or(start + jobs::store::PERIOD_MICROS);
+        let mut tx = self.database.write(organization).await?;
+        jobs::store::set_allowance(&mut tx, &plan, limit, (start, end), as_of).await?;
         tx.commit().await
     }
 }
@@ -165,11 +193,17 @@ pub fn module() -> Module {
                     events: vec![EventType::SyncCompleted],
                     handler: std::sync::Arc::new(SyncPoints { database: database.clone() }),
                 };
+                let allowances = Subscription {
+                    consumer: "analysis-allowances",
+                    events: vec![EventType::SubscriptionChanged],
+                    handler: std::sync::Arc::new(Allowances { database: database.clone() }),
+                };
                 let api = AnalysisApi { database: database.clone(), jobs: jobs::Jobs { database: database.clone() } };
                 Ok(ModuleParts::new()
                     .service(AnalysisServiceServer::new(api))
                     .subscription(purge)
                     .subscription(sync_points)
+                    .subscription(allowances)
                     .worker(jobs::worker(database)))
             })
         },
