@@ -1,12 +1,17 @@
 //! `complianceiq dev`'s demo: a ServiceNow simulator beside the platform and, on first run, a
-//! demo person whose organization has that instance connected and syncing, so a new user
-//! sees synced data at once. Everything goes through the services' APIs, as a client would.
+//! demo person whose organization has that instance connected and syncing, and analysed once
+//! the first sync completes, so a new user sees synced data and analyses at once. Everything goes through the services' APIs, as a client would.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
+use complianceiq_kit::mesh::MeshChannel;
 use complianceiq_kit::runtime::RunningPlatform;
+use complianceiq_proto::complianceiq::analysis::v1::analysis_service_client::AnalysisServiceClient;
+use complianceiq_proto::complianceiq::analysis::v1::{
+    AnalyzeComplianceRequest, AnalyzeControlsRequest, AnalyzeRisksRequest,
+};
 use complianceiq_proto::complianceiq::auth::v1::auth_service_client::AuthServiceClient;
 use complianceiq_proto::complianceiq::auth::v1::{
     LoginRequest, RefreshRequest, RegisterRequest, VerifyEmailRequest, login_response,
@@ -133,10 +138,14 @@ async fn sign_up(
         ..Default::default()
     };
     let mut instances = InstanceServiceClient::new(channel("instance")?);
+    let analysis = AnalysisServiceClient::new(channel("analysis")?);
     for _ in 0..200 {
         let request = CreateInstanceRequest { instance: Some(instance.clone()), validate_connection: true };
         match instances.create_instance(authorized(request, &scoped)).await {
-            Ok(_) => return Ok(()),
+            Ok(created) => {
+                tokio::spawn(analyse_when_synced(analysis, scoped, created.into_inner().id));
+                return Ok(());
+            }
             // The organization's plan reaches the instance service by event.
             Err(status) if status.code() == tonic::Code::Unavailable => {
                 tokio::time::sleep(Duration::from_millis(50)).await
@@ -145,6 +154,35 @@ async fn sign_up(
         }
     }
     Err("demo: the organization's plan never reached the instance service".into())
+}
+
+/// Once the first sync has completed, starts each analysis, so the demo organization has
+/// results to look at right after start.
+async fn analyse_when_synced(mut analysis: AnalysisServiceClient<MeshChannel>, token: String, instance_id: String) {
+    let controls = AnalyzeControlsRequest { instance_id: instance_id.clone(), ..Default::default() };
+    // The first full sync of the demo instance takes seconds; give it five minutes.
+    for _ in 0..300 {
+        match analysis.analyze_controls(authorized(controls.clone(), &token)).await {
+            Ok(_) => break,
+            Err(status) if matches!(status.code(), tonic::Code::NotFound | tonic::Code::FailedPrecondition) => {
+                tokio::time::sleep(Duration::from_secs(1)).await
+            }
+            Err(status) => {
+                tracing::warn!(error = %status.message(), "demo: starting the control analysis");
+                return;
+            }
+        }
+    }
+    let risks = AnalyzeRisksRequest { instance_id: instance_id.clone(), ..Default::default() };
+    let compliance = AnalyzeComplianceRequest { instance_id, ..Default::default() };
+    let started = async {
+        analysis.analyze_risks(authorized(risks, &token)).await?;
+        analysis.analyze_compliance(authorized(compliance, &token)).await
+    };
+    match started.await {
+        Ok(_) => tracing::info!("demo: control, risk and compliance analyses started"),
+        Err(status) => tracing::warn!(error = %status.message(), "demo: starting the analyses"),
+    }
 }
 
 /// The token of the verification mail to the demo address (the dev mailbox, quoted-printable).
