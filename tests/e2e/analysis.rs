@@ -23,7 +23,7 @@ use crate::sync::{connected, sync};
 
 platform_tests!(
     control_effectiveness_equals_the_definitions_computed_from_the_instance,
-    risks_and_compliance_gaps_equal_the_definitions_computed_from_the_instance,
+    risks_gaps_and_predictions_equal_the_definitions_computed_from_the_instance,
     the_plan_allows_its_analyses_per_billing_period,
 );
 
@@ -401,7 +401,7 @@ fn expected_gaps(
     (gaps, coverage.into_iter().map(|(policy, (all, covered))| (policy, one_decimal(100.0 * covered / all))).collect())
 }
 
-async fn risks_and_compliance_gaps_equal_the_definitions_computed_from_the_instance(platform: &TestPlatform) {
+async fn risks_gaps_and_predictions_equal_the_definitions_computed_from_the_instance(platform: &TestPlatform) {
     let running = simulator(SimConfig { controls: 60, seed: 7, ..SimConfig::default() }).await;
     let tenant = platform.tenant("Risks").await;
     let instance = connected(platform, &tenant, &running).await;
@@ -462,6 +462,31 @@ async fn risks_and_compliance_gaps_equal_the_definitions_computed_from_the_insta
     let kinds: Vec<Option<&str>> = expected_gaps.values().copied().collect();
     assert!(kinds.contains(&None) && kinds.contains(&Some("NO_EFFECTIVE_CONTROL")), "{kinds:?}");
 
+    // The predictive baseline and its backtest, recomputed from the records.
+    let request = RunPredictiveAnalysisRequest { instance_id: instance.id.clone(), ..Default::default() };
+    let job = analysis.run_predictive_analysis(authorized(request, tenant.token())).await.unwrap().into_inner();
+    let job = ended(platform, &tenant, &job).await;
+    assert_eq!((job.state(), job.r#type()), (JobState::Succeeded, AnalysisType::Predictive), "{job:?}");
+    let predicted: BTreeMap<String, f64> = all_results(platform, &tenant, &job.id)
+        .await
+        .into_iter()
+        .map(|r| (r.subject.unwrap().sys_id, r.score.unwrap()))
+        .collect();
+    let (expected_predictions, brier, brier_base) = expected_predictions(&running.simulator, data_as_of);
+    assert_eq!(predicted, expected_predictions, "each control's failure probability in percent");
+    let summary = job.summary.unwrap();
+    let metric = |name: &str| summary.metrics.iter().find(|m| m.name == name).unwrap().value;
+    assert!((metric("brier") - brier).abs() < 1e-9, "{} against {brier}", metric("brier"));
+    assert!((metric("brier_base_rate") - brier_base).abs() < 1e-9);
+    let request =
+        RunPredictiveAnalysisRequest { instance_id: instance.id.clone(), horizon_days: 400, ..Default::default() };
+    let status = analysis.run_predictive_analysis(authorized(request, tenant.token())).await.unwrap_err();
+    assert_eq!((status.code(), violations(&status)[0].0.as_str()), (Code::InvalidArgument, "horizon_days"));
+    let request =
+        RunPredictiveAnalysisRequest { instance_id: instance.id.clone(), model_id: "m1".into(), ..Default::default() };
+    let status = analysis.run_predictive_analysis(authorized(request, tenant.token())).await.unwrap_err();
+    assert_eq!(status.code(), Code::NotFound, "no trained model yet: {status:?}");
+
     // Parameters out of range are refused, naming the field.
     for min_correlation in [-0.1, 1.5, f64::NAN] {
         let request = AnalyzeRisksRequest { instance_id: instance.id.clone(), min_correlation, ..Default::default() };
@@ -500,4 +525,53 @@ async fn the_plan_allows_its_analyses_per_billing_period(platform: &TestPlatform
     analysis.delete_analysis_job(authorized(delete, tenant.token())).await.unwrap();
     let still = analysis.analyze_compliance(authorized(request, tenant.token())).await.unwrap_err();
     assert_eq!(still.code(), Code::ResourceExhausted, "a deleted job still counted");
+}
+
+/// Per active control with history: the recency-weighted failure rate (half-life 30 days) in
+/// percent; and the backtest's Brier scores (the estimate at as-of − 30 days against the last
+/// 30 days' results; the base rate of all results before).
+fn expected_predictions(simulator: &Simulator, data_as_of: i64) -> (BTreeMap<String, f64>, f64, f64) {
+    let active: HashMap<String, bool> = records(simulator, "sn_compliance_control")
+        .into_iter()
+        .map(|control| (control["sys_id"].clone(), is_active(&control)))
+        .collect();
+    let control_of_indicator: HashMap<String, String> = records(simulator, "sn_grc_indicator")
+        .into_iter()
+        .map(|indicator| (indicator["sys_id"].clone(), indicator["item"].clone()))
+        .collect();
+    let mut history: BTreeMap<String, Vec<(i64, bool)>> = BTreeMap::new();
+    for result in records(simulator, "sn_grc_indicator_result") {
+        let Some(control) = control_of_indicator.get(&result["indicator"]) else { continue };
+        let collected = datetime::parse(&result["collection_date"]).unwrap();
+        if active[control] && collected <= data_as_of {
+            history.entry(control.clone()).or_default().push((collected, result["passed"] == "true"));
+        }
+    }
+    let estimate = |results: &[(i64, bool)], at: i64| -> Option<f64> {
+        let weighted: Vec<(f64, bool)> = results
+            .iter()
+            .filter(|(t, _)| *t <= at)
+            .map(|(t, passed)| (0.5f64.powf((at - t) as f64 / 86_400.0 / 30.0), *passed))
+            .collect();
+        let total: f64 = weighted.iter().map(|(w, _)| w).sum();
+        (total > 0.0).then(|| weighted.iter().filter(|(_, passed)| !passed).map(|(w, _)| w).sum::<f64>() / total)
+    };
+    let predictions = history
+        .iter()
+        .filter_map(|(control, results)| Some((control.clone(), one_decimal(100.0 * estimate(results, data_as_of)?))))
+        .collect();
+    let cutoff = data_as_of - 30 * 86_400;
+    let before: Vec<bool> = history.values().flatten().filter(|(t, _)| *t <= cutoff).map(|(_, p)| *p).collect();
+    let base = before.iter().filter(|passed| !**passed).count() as f64 / before.len() as f64;
+    let (mut brier, mut brier_base, mut scored) = (0.0, 0.0, 0.0);
+    for results in history.values() {
+        let Some(p) = estimate(results, cutoff) else { continue };
+        for (_, passed) in results.iter().filter(|(t, _)| *t > cutoff) {
+            let failed = if *passed { 0.0 } else { 1.0 };
+            brier += (p - failed) * (p - failed);
+            brier_base += (base - failed) * (base - failed);
+            scored += 1.0;
+        }
+    }
+    (predictions, brier / scored, brier_base / scored)
 }

@@ -25,7 +25,7 @@ use sqlx::Row;
 use tokio_util::sync::CancellationToken;
 
 use crate::controls::{self, ControlData, Links};
-use crate::{compliance, risks};
+use crate::{compliance, predictive, risks};
 
 /// Days of indicator results an analysis reads when no period is given.
 pub const DEFAULT_PERIOD_DAYS: i64 = 90;
@@ -548,6 +548,29 @@ impl Jobs {
         self.start(identity, &request.instance_id, "compliance_gap", parameters, violations).await
     }
 
+    /// Starts the predictive analysis (the baseline; trained models arrive with the ML service).
+    pub async fn run_predictive(
+        &self,
+        identity: &Identity,
+        request: RunPredictiveAnalysisRequest,
+    ) -> Result<AnalysisJob, ApiError> {
+        let mut violations = FieldViolations::default();
+        let mut parameters = BTreeMap::new();
+        match request.horizon_days {
+            0 => {}
+            1..=365 => {
+                parameters.insert("horizon_days".to_string(), request.horizon_days.to_string());
+            }
+            _ => violations.add("horizon_days", "OUT_OF_RANGE", "horizon_days must be between 1 and 365"),
+        }
+        if !request.model_id.is_empty() {
+            violations.check()?;
+            // No model is trained yet: the baseline needs none (leave model_id empty).
+            return Err(ApiError::not_found("Model", &request.model_id));
+        }
+        self.start(identity, &request.instance_id, "predictive", parameters, violations).await
+    }
+
     /// Queues a job of `analysis_type` on the instance's last completed sync.
     async fn start(
         &self,
@@ -810,6 +833,29 @@ fn compliance_summary(data: &ControlData, results: &[AnalysisResult]) -> Analysi
     }
 }
 
+fn predictive_summary(
+    results: &[AnalysisResult],
+    backtest: &predictive::Backtest,
+    history: &predictive::History,
+) -> AnalysisSummary {
+    let probabilities: Vec<f64> = results.iter().filter_map(|result| result.score).collect();
+    let likely = results.iter().filter(|r| r.findings.iter().any(|f| f == predictive::LIKELY_FAILURE)).count();
+    AnalysisSummary {
+        score: mean(&probabilities),
+        records_analyzed: history.values().map(Vec::len).sum::<usize>() as i64,
+        findings_by_severity: findings_by_severity(results),
+        insight_ids: Vec::new(),
+        metrics: vec![
+            metric("controls_predicted", results.len() as f64, "controls"),
+            metric("likely_failures", likely as f64, "controls"),
+            metric("backtest_results", backtest.scored as f64, "results"),
+            metric("brier", backtest.brier, "brier"),
+            metric("brier_base_rate", backtest.brier_base_rate, "brier"),
+            metric("base_rate", backtest.base_rate, "ratio"),
+        ],
+    }
+}
+
 impl JobHandler for AnalysisJobs {
     const KIND: &'static str = KIND;
 
@@ -833,6 +879,11 @@ impl JobHandler for AnalysisJobs {
         let mut tx = self.database.read(job.organization).await?;
         let (url, ..) = store::instance(&mut tx, &record.instance_id).await?.unwrap_or_default();
         let data = ControlData::load(&mut tx, &record.instance_id, &start, &end).await?;
+        let history = if record.analysis_type == "predictive" {
+            predictive::load_history(&mut tx, &record.instance_id, &record.data_as_of).await?
+        } else {
+            predictive::History::new()
+        };
         tx.commit().await?;
         let mut record = self.between_steps(job, stop).await?;
         record.progress_percent = 60;
@@ -861,6 +912,13 @@ impl JobHandler for AnalysisJobs {
             "compliance_gap" => {
                 let results = compliance::analyze(&data, &only("policy_ids"), &links);
                 let summary = compliance_summary(&data, &results);
+                (results, summary)
+            }
+            "predictive" => {
+                let as_of = datetime::parse(&record.data_as_of).unwrap_or_default();
+                let results = predictive::analyze(&data, &history, as_of, &links);
+                let backtest = predictive::backtest(&data, &history, as_of);
+                let summary = predictive_summary(&results, &backtest, &history);
                 (results, summary)
             }
             other => return Err(Stop::Failed(format!("analyses of type {other} are not built yet"))),

@@ -3,13 +3,14 @@
 //!
 //! Built so far: the store of synced records (`IngestRecords`, called by the instance
 //! service), analysis jobs on the kit's job queue (start, read, list, cancel, delete, results),
-//! and the control effectiveness, risk and compliance gap analyses. Predictive analysis and
-//! replay answer UNIMPLEMENTED with a message naming them.
+//! and the control effectiveness, risk, compliance gap and predictive (baseline) analyses.
+//! Replay answers UNIMPLEMENTED with a message naming it.
 
 mod compliance;
 mod controls;
 mod ingest;
 mod jobs;
+mod predictive;
 mod risks;
 
 use std::pin::Pin;
@@ -125,6 +126,14 @@ impl AnalysisService for AnalysisApi {
     async fn analyze_risks(&self, request: Request<AnalyzeRisksRequest>) -> Result<Response<AnalysisJob>, Status> {
         let identity = caller(&request)?;
         Ok(Response::new(self.jobs.analyze_risks(&identity, request.into_inner()).await?))
+    }
+
+    async fn run_predictive_analysis(
+        &self,
+        request: Request<RunPredictiveAnalysisRequest>,
+    ) -> Result<Response<AnalysisJob>, Status> {
+        let identity = caller(&request)?;
+        Ok(Response::new(self.jobs.run_predictive(&identity, request.into_inner()).await?))
     }
 
     async fn analyze_compliance(
