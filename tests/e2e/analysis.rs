@@ -314,6 +314,20 @@ async fn control_effectiveness_equals_the_definitions_computed_from_the_instance
         analysis.list_analysis_results(authorized(results, tenant.token())).await.unwrap_err().code(),
         Code::NotFound
     );
+
+    // Replay runs the latest analysis of each type again, with its parameters, on the last sync.
+    let replay = ReplayAnalysisRequest { instance_id: instance.id.clone(), types: vec![] };
+    let replayed = analysis.replay_analysis(authorized(replay.clone(), tenant.token())).await.unwrap().into_inner();
+    assert_eq!(replayed.jobs.len(), 1);
+    let again = ended(platform, &tenant, &replayed.jobs[0]).await;
+    assert_eq!((again.state(), again.r#type()), (JobState::Succeeded, AnalysisType::ControlEffectiveness));
+    assert_eq!(again.parameters, narrow.parameters, "the latest job's parameters");
+    assert_eq!(again.data_as_of_sync_run_id, run.id);
+    let bad = ReplayAnalysisRequest { instance_id: instance.id.clone(), types: vec![0] };
+    let status = analysis.replay_analysis(authorized(bad, tenant.token())).await.unwrap_err();
+    assert_eq!((status.code(), violations(&status)[0].0.as_str()), (Code::InvalidArgument, "types[0]"));
+    let theirs = analysis.replay_analysis(authorized(replay, stranger.token())).await.unwrap_err();
+    assert_eq!(theirs.code(), Code::NotFound);
 }
 
 fn is_active(control: &BTreeMap<&'static str, String>) -> bool {

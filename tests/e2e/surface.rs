@@ -41,6 +41,7 @@ const IMPLEMENTED_RPCS: &[&str] = &[
     "complianceiq.analysis.v1.AnalysisService/AnalyzeRisks",
     "complianceiq.analysis.v1.AnalysisService/AnalyzeCompliance",
     "complianceiq.analysis.v1.AnalysisService/RunPredictiveAnalysis",
+    "complianceiq.analysis.v1.AnalysisService/ReplayAnalysis",
     "complianceiq.analysis.v1.AnalysisService/GetAnalysisJob",
     "complianceiq.analysis.v1.AnalysisService/ListAnalysisJobs",
     "complianceiq.analysis.v1.AnalysisService/DeleteAnalysisJob",

@@ -417,6 +417,34 @@ pub mod store {
         rows.iter().map(job_record).collect()
     }
 
+    /// The parameters of the latest job of each type on an instance.
+    pub async fn latest_parameters(
+        tx: &mut TenantTx,
+        instance: &str,
+    ) -> Result<BTreeMap<String, BTreeMap<String, String>>, ApiError> {
+        let tenant = tx.tenant().to_string();
+        let rows = sqlx::query(
+            "SELECT analysis_type, parameters FROM analysis_jobs WHERE organization_id = $1 AND instance_id = $2 \
+             ORDER BY created_at DESC, id DESC",
+        )
+        .bind(tenant)
+        .bind(instance)
+        .fetch_all(tx.connection())
+        .await?;
+        let mut latest = BTreeMap::new();
+        for row in &rows {
+            let analysis_type: String = row.try_get(0)?;
+            if latest.contains_key(&analysis_type) {
+                continue;
+            }
+            let parameters: String = row.try_get(1)?;
+            let parameters =
+                serde_json::from_str(&parameters).map_err(|e| ApiError::internal(format!("job parameters: {e}")))?;
+            latest.insert(analysis_type, parameters);
+        }
+        Ok(latest)
+    }
+
     /// Replaces a job's results (a resumed job writes them again).
     pub async fn save_results(tx: &mut TenantTx, job: &str, results: &[AnalysisResult]) -> Result<(), ApiError> {
         let tenant = tx.tenant().to_string();
@@ -470,6 +498,52 @@ pub mod store {
 
 fn job_id(value: &str) -> Result<String, ApiError> {
     complianceiq_kit::ids::parse_uuid("job_id", value).map(|id| id.to_string())
+}
+
+/// The instance a request names, or a violation.
+fn instance_field(violations: &mut FieldViolations, value: &str) -> String {
+    match complianceiq_kit::ids::parse_uuid("instance_id", value) {
+        Ok(id) => id.to_string(),
+        Err(_) => {
+            violations.add("instance_id", "INVALID", "instance_id must be an instance's id (a UUID)");
+            String::new()
+        }
+    }
+}
+
+/// Creates and queues a job of `analysis_type` on the instance's last completed sync, taking
+/// one from the plan's allowance, in `tx`.
+async fn queue(
+    tx: &mut TenantTx,
+    identity: &Identity,
+    instance: &str,
+    analysis_type: &str,
+    parameters: BTreeMap<String, String>,
+) -> Result<JobRecord, ApiError> {
+    let Some((_, sync_run, data_as_of)) = store::instance(tx, instance).await? else {
+        return Err(ApiError::not_found("Instance", instance));
+    };
+    if sync_run.is_empty() {
+        return Err(ApiError::FailedPrecondition {
+            reason: "NOT_SYNCED",
+            message: format!("no sync of instance {instance} has completed yet; sync it, then analyse"),
+        });
+    }
+    store::take_allowance(tx, time::now_micros()).await?;
+    let job = JobRecord {
+        id: uuid::Uuid::now_v7().to_string(),
+        instance_id: instance.to_string(),
+        analysis_type: analysis_type.into(),
+        state: "queued".into(),
+        parameters,
+        created_by: identity.user_id.to_string(),
+        data_as_of_sync_run_id: sync_run,
+        data_as_of,
+        created_at: time::now_micros(),
+        ..Default::default()
+    };
+    store::insert(tx, &job).await?;
+    Ok(job)
 }
 
 /// Checks a list of ServiceNow sys_ids and keeps it as a parameter.
@@ -581,40 +655,53 @@ impl Jobs {
         mut violations: FieldViolations,
     ) -> Result<AnalysisJob, ApiError> {
         let tenant = identity.tenant()?;
-        let instance = match complianceiq_kit::ids::parse_uuid("instance_id", instance_id) {
-            Ok(id) => id.to_string(),
-            Err(_) => {
-                violations.add("instance_id", "INVALID", "instance_id must be an instance's id (a UUID)");
-                String::new()
-            }
-        };
+        let instance = instance_field(&mut violations, instance_id);
         violations.check()?;
         let mut tx = self.database.write(tenant).await?;
-        let Some((_, sync_run, data_as_of)) = store::instance(&mut tx, &instance).await? else {
-            return Err(ApiError::not_found("Instance", instance));
-        };
-        if sync_run.is_empty() {
-            return Err(ApiError::FailedPrecondition {
-                reason: "NOT_SYNCED",
-                message: format!("no sync of instance {instance} has completed yet; sync it, then analyse"),
-            });
-        }
-        store::take_allowance(&mut tx, time::now_micros()).await?;
-        let job = JobRecord {
-            id: uuid::Uuid::now_v7().to_string(),
-            instance_id: instance,
-            analysis_type: analysis_type.into(),
-            state: "queued".into(),
-            parameters,
-            created_by: identity.user_id.to_string(),
-            data_as_of_sync_run_id: sync_run,
-            data_as_of,
-            created_at: time::now_micros(),
-            ..Default::default()
-        };
-        store::insert(&mut tx, &job).await?;
+        let job = queue(&mut tx, identity, &instance, analysis_type, parameters).await?;
         tx.commit().await?;
         Ok(job.to_proto(&tenant.to_string()))
+    }
+
+    /// Runs an instance's latest analyses again, of the types asked for (else of every type
+    /// run before), with their parameters, on the instance's last completed sync; all or none.
+    pub async fn replay(
+        &self,
+        identity: &Identity,
+        request: ReplayAnalysisRequest,
+    ) -> Result<ReplayAnalysisResponse, ApiError> {
+        let tenant = identity.tenant()?;
+        let mut violations = FieldViolations::default();
+        let instance = instance_field(&mut violations, &request.instance_id);
+        let mut asked = Vec::new();
+        for (index, value) in request.types.iter().enumerate() {
+            match AnalysisType::try_from(*value).ok().and_then(type_name) {
+                Some(name) if !asked.contains(&name) => asked.push(name),
+                Some(_) => {}
+                None => violations.add(&format!("types[{index}]"), "INVALID", "not an analysis type"),
+            }
+        }
+        violations.check()?;
+        let mut tx = self.database.write(tenant).await?;
+        if store::instance(&mut tx, &instance).await?.is_none() {
+            return Err(ApiError::not_found("Instance", instance));
+        }
+        let latest = store::latest_parameters(&mut tx, &instance).await?;
+        let types: Vec<&str> = if asked.is_empty() { latest.keys().map(String::as_str).collect() } else { asked };
+        if types.is_empty() {
+            return Err(ApiError::FailedPrecondition {
+                reason: "NOTHING_TO_REPLAY",
+                message: format!("no analysis of instance {instance} has run yet; name the types to run"),
+            });
+        }
+        let mut jobs = Vec::new();
+        for analysis_type in types {
+            let parameters = latest.get(analysis_type).cloned().unwrap_or_default();
+            jobs.push(queue(&mut tx, identity, &instance, analysis_type, parameters).await?);
+        }
+        tx.commit().await?;
+        let organization = tenant.to_string();
+        Ok(ReplayAnalysisResponse { jobs: jobs.iter().map(|job| job.to_proto(&organization)).collect() })
     }
 
     pub async fn get(&self, identity: &Identity, request: GetAnalysisJobRequest) -> Result<AnalysisJob, ApiError> {

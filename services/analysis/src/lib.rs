@@ -3,8 +3,8 @@
 //!
 //! Built so far: the store of synced records (`IngestRecords`, called by the instance
 //! service), analysis jobs on the kit's job queue (start, read, list, cancel, delete, results),
-//! and the control effectiveness, risk, compliance gap and predictive (baseline) analyses.
-//! Replay answers UNIMPLEMENTED with a message naming it.
+//! the control effectiveness, risk, compliance gap and predictive (baseline) analyses, and
+//! replay of an instance's latest analyses.
 
 mod compliance;
 mod controls;
@@ -126,6 +126,14 @@ impl AnalysisService for AnalysisApi {
     async fn analyze_risks(&self, request: Request<AnalyzeRisksRequest>) -> Result<Response<AnalysisJob>, Status> {
         let identity = caller(&request)?;
         Ok(Response::new(self.jobs.analyze_risks(&identity, request.into_inner()).await?))
+    }
+
+    async fn replay_analysis(
+        &self,
+        request: Request<ReplayAnalysisRequest>,
+    ) -> Result<Response<ReplayAnalysisResponse>, Status> {
+        let identity = caller(&request)?;
+        Ok(Response::new(self.jobs.replay(&identity, request.into_inner()).await?))
     }
 
     async fn run_predictive_analysis(
