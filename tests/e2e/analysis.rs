@@ -501,6 +501,16 @@ async fn risks_gaps_and_predictions_equal_the_definitions_computed_from_the_inst
     let status = analysis.run_predictive_analysis(authorized(request, tenant.token())).await.unwrap_err();
     assert_eq!(status.code(), Code::NotFound, "no trained model yet: {status:?}");
 
+    // A job cancelled right after it was started (the worker looks every half second, and a
+    // claimed job checks between its steps) ends CANCELLED with no results.
+    let request = AnalyzeComplianceRequest { instance_id: instance.id.clone(), ..Default::default() };
+    let job = analysis.analyze_compliance(authorized(request, tenant.token())).await.unwrap().into_inner();
+    let cancel = DeleteAnalysisJobRequest { job_id: job.id.clone() };
+    analysis.delete_analysis_job(authorized(cancel, tenant.token())).await.unwrap();
+    let cancelled = ended(platform, &tenant, &job).await;
+    assert_eq!(cancelled.state(), JobState::Cancelled, "{cancelled:?}");
+    assert!(cancelled.summary.is_none() && all_results(platform, &tenant, &job.id).await.is_empty());
+
     // Parameters out of range are refused, naming the field.
     for min_correlation in [-0.1, 1.5, f64::NAN] {
         let request = AnalyzeRisksRequest { instance_id: instance.id.clone(), min_correlation, ..Default::default() };
