@@ -25,6 +25,7 @@ platform_tests!(
     control_effectiveness_equals_the_definitions_computed_from_the_instance,
     risks_gaps_and_predictions_equal_the_definitions_computed_from_the_instance,
     the_plan_allows_its_analyses_per_billing_period,
+    risk_scores_that_are_not_numbers_read_as_none,
 );
 
 async fn client(platform: &TestPlatform) -> AnalysisServiceClient<tonic::transport::Channel> {
@@ -598,4 +599,39 @@ fn expected_predictions(simulator: &Simulator, data_as_of: i64) -> (BTreeMap<Str
         }
     }
     (predictions, brier / scored, brier_base / scored)
+}
+
+/// A risk score that is a reference (a sys_id) or empty reads as no number; a decimal reads as
+/// itself. A cast of every value used to fail the whole view on PostgreSQL.
+async fn risk_scores_that_are_not_numbers_read_as_none(platform: &TestPlatform) {
+    use sqlx::{Connection, Row};
+    sqlx::any::install_default_drivers();
+    let mut owner = sqlx::AnyConnection::connect(&platform.owner_database_url(DatabaseGroup::Analysis)).await.unwrap();
+    let (tenant, instance) = (uuid::Uuid::now_v7().to_string(), uuid::Uuid::now_v7().to_string());
+    for (sys_id, score) in [("a", "0123456789abcdef0123456789abcdef"), ("b", "12.5"), ("c", ""), ("d", "7")] {
+        sqlx::query(
+            "INSERT INTO grc_records (organization_id, instance_id, table_name, sys_id, kind, updated_on, fields, \
+             content_hash, first_synced_at, synced_at) VALUES ($1, $2, 'sn_risk_risk', $3, 'risk', '2026-01-01 00:00:00', \
+             $4, 'h', 0, 0)",
+        )
+        .bind(&tenant)
+        .bind(&instance)
+        .bind(sys_id)
+        .bind(serde_json::json!({"inherent_score": score, "residual_score": score}).to_string())
+        .execute(&mut owner)
+        .await
+        .unwrap();
+    }
+    let rows = sqlx::query(
+        "SELECT sys_id, inherent_score, residual_score FROM grc_risks WHERE organization_id = $1 ORDER BY sys_id",
+    )
+    .bind(&tenant)
+    .fetch_all(&mut owner)
+    .await
+    .unwrap();
+    let scores: Vec<(String, Option<f64>, Option<f64>)> =
+        rows.iter().map(|row| (row.get(0), row.get(1), row.get(2))).collect();
+    let expected = [("a", None), ("b", Some(12.5)), ("c", None), ("d", Some(7.0))];
+    assert_eq!(scores, expected.map(|(id, score)| (id.to_string(), score, score)));
+    owner.close().await.unwrap();
 }

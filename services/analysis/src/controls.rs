@@ -56,8 +56,9 @@ pub struct Risk {
     pub sys_id: String,
     pub number: String,
     pub name: String,
-    pub inherent_score: Option<i64>,
-    pub residual_score: Option<i64>,
+    /// None when ServiceNow's value is not a number.
+    pub inherent_score: Option<f64>,
+    pub residual_score: Option<f64>,
 }
 
 /// A requirement (policy statement).

@@ -35,6 +35,7 @@ const MIGRATIONS: &[Migration] = &[
     migration!(3, "0003_checked_columns"),
     migration!(4, "0004_analysis_jobs"),
     migration!(5, "0005_analysis_allowances"),
+    migration!(6, "0006_numeric_risk_scores"),
 ];
 
 /// Forgets an instance's records when it is disconnected.

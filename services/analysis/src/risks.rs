@@ -48,7 +48,7 @@ pub fn analyze(data: &ControlData, only: &[String], min_correlation: f64, links:
     let mut results = Vec::new();
     for risk in &risks {
         let mitigating = linked.get(risk.sys_id.as_str());
-        let inherent = risk.inherent_score.unwrap_or(0) as f64;
+        let inherent = risk.inherent_score.unwrap_or(0.0);
         let (weight, weighted): (f64, f64) = mitigating
             .map(|all| all.values().fold((0.0, 0.0), |(w, we), c| (w + c.weight, we + c.weight * c.effectiveness)))
             .unwrap_or((0.0, 0.0));
@@ -63,8 +63,8 @@ pub fn analyze(data: &ControlData, only: &[String], min_correlation: f64, links:
         ]);
         let mut findings = Vec::new();
         if let Some(recorded) = risk.residual_score {
-            values.insert("recorded_residual".into(), recorded as f64);
-            if (recorded as f64) < 0.8 * exact {
+            values.insert("recorded_residual".into(), recorded);
+            if recorded < 0.8 * exact {
                 findings.push(RISK_UNDERSTATED.to_string());
             }
         }
@@ -152,9 +152,19 @@ mod tests {
                 Control { state: "retired".into(), ..control("c4", 9) },
             ],
             risks: vec![
-                Risk { sys_id: "r1".into(), inherent_score: Some(20), residual_score: Some(4), ..Default::default() },
-                Risk { sys_id: "r2".into(), inherent_score: Some(10), residual_score: Some(10), ..Default::default() },
-                Risk { sys_id: "r3".into(), inherent_score: Some(12), residual_score: None, ..Default::default() },
+                Risk {
+                    sys_id: "r1".into(),
+                    inherent_score: Some(20.0),
+                    residual_score: Some(4.0),
+                    ..Default::default()
+                },
+                Risk {
+                    sys_id: "r2".into(),
+                    inherent_score: Some(10.0),
+                    residual_score: Some(10.0),
+                    ..Default::default()
+                },
+                Risk { sys_id: "r3".into(), inherent_score: Some(12.0), residual_score: None, ..Default::default() },
             ],
             ..Default::default()
         };
@@ -179,7 +189,7 @@ mod tests {
         let loose = analyze(&data, &[], 0.05, &Links { instance_url: "" });
         assert_eq!(loose.len(), 4);
         assert!((loose[3].values["correlation"] - 0.5 / 5.5).abs() < 1e-12);
-        data.risks[1].residual_score = Some(7);
+        data.risks[1].residual_score = Some(7.0);
         let understated = analyze(&data, &["r2".into()], 0.3, &Links { instance_url: "" });
         assert_eq!(understated[0].findings, [RISK_UNDERSTATED], "7 < 0.8 × 9.2");
     }
