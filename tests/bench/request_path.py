@@ -8,8 +8,9 @@ same authenticated read, `GET /api/v1/users/me`, with the same token. h2load dri
 server spent. Then native gRPC through the edge one call at a time, and pgbench's rate for
 the bare SELECT on the same database.
 
-    python tests/bench/request_path.py <complianceiq binary> [--requests N] [--profile FILE]
+    python tests/bench/request_path.py <complianceiq binary> [--requests N] [--profile FILE] [--solo N]
 
+With --solo N, ComplianceIQ runs N rounds alone (no peer), with its resident memory after each.
 With --profile, `perf record` samples ComplianceIQ during its last measurement and the
 flat profile (self time per symbol, top 40) is written to FILE, the samples to FILE.data.
 
@@ -175,6 +176,8 @@ def main():
     parser.add_argument("binary")
     parser.add_argument("--requests", type=int, default=20000)
     parser.add_argument("--profile", help="write ComplianceIQ's flat perf profile here")
+    parser.add_argument("--solo", type=int, default=0, metavar="N",
+                        help="instead: N rounds of ComplianceIQ alone, with its RSS, to see whether it degrades")
     arguments = parser.parse_args()
     for tool in ("h2load", "pgbench", "psql"):
         if not shutil.which(tool):
@@ -239,6 +242,15 @@ def main():
         )
         processes.append(peer)
         wait_http(f"http://127.0.0.1:{PEER_PORT}/api/v1/users/me", peer)
+
+        if arguments.solo:
+            print("| round | requests/s | p99 ms | CPU µs/request | RSS MB |\n| ---: | ---: | ---: | ---: | ---: |")
+            for round in range(arguments.solo):
+                r = measure("solo", serve.pid, f"{base}/api/v1/users/me", token, arguments.requests, ["--h1"])
+                status = Path(f"/proc/{serve.pid}/status").read_text()
+                rss = next(int(line.split()[1]) for line in status.splitlines() if line.startswith("VmRSS"))
+                print(f"| {round + 1} | {r['rate']:,.0f} | {r['p99']:.2f} | {r['cpu_us']:,.0f} | {rss / 1024:.0f} |", flush=True)
+            return
 
         results = []
         perf_data = work / "perf.data" if arguments.profile else None
