@@ -10,7 +10,8 @@ use complianceiq_kit::config::DatabaseGroup;
 use complianceiq_proto::complianceiq::analysis::v1::analysis_service_client::AnalysisServiceClient;
 use complianceiq_proto::complianceiq::analysis::v1::*;
 use complianceiq_proto::complianceiq::common::v1::TimeRange;
-use complianceiq_proto::complianceiq::instance::v1::SyncMode;
+use complianceiq_proto::complianceiq::instance::v1::instance_service_client::InstanceServiceClient;
+use complianceiq_proto::complianceiq::instance::v1::{DeleteInstanceRequest, SyncMode};
 use complianceiq_servicenow::datetime;
 use complianceiq_servicenow::sim::{SimConfig, Simulator};
 use tonic::Code;
@@ -329,6 +330,21 @@ async fn control_effectiveness_equals_the_definitions_computed_from_the_instance
     assert_eq!((status.code(), violations(&status)[0].0.as_str()), (Code::InvalidArgument, "types[0]"));
     let theirs = analysis.replay_analysis(authorized(replay, stranger.token())).await.unwrap_err();
     assert_eq!(theirs.code(), Code::NotFound);
+
+    // A disconnected instance cannot be analysed any more; its jobs stay as history.
+    let mut instances = InstanceServiceClient::new(platform.channel("instance").await);
+    let delete = DeleteInstanceRequest { instance_id: instance.id.clone(), ..Default::default() };
+    instances.delete_instance(authorized(delete, tenant.token())).await.unwrap();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        match analysis.analyze_controls(authorized(request.clone(), tenant.token())).await {
+            Err(status) if status.code() == Code::NotFound => break,
+            outcome => {
+                assert!(tokio::time::Instant::now() < deadline, "still analysable: {outcome:?}");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        }
+    }
 }
 
 fn is_active(control: &BTreeMap<&'static str, String>) -> bool {

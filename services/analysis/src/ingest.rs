@@ -38,9 +38,7 @@ pub async fn ingest(
     let organization = OrganizationId::parse_field("header.organization_id", &header.organization_id)?;
     let instance = complianceiq_kit::ids::parse_uuid("header.instance_id", &header.instance_id)?.to_string();
     let mut tx = database.write(organization).await?;
-    if !header.instance_url.is_empty() {
-        crate::jobs::store::note_instance_url(&mut tx, &instance, &header.instance_url).await?;
-    }
+    crate::jobs::store::note_instance(&mut tx, &instance, &header.instance_url).await?;
     let mut stats: BTreeMap<String, TableIngestStats> = BTreeMap::new();
     let mut present: HashMap<String, HashSet<String>> = HashMap::new();
     let mut missing = Vec::new();
@@ -431,6 +429,12 @@ pub async fn purge(database: &ModuleDatabase, organization: OrganizationId, inst
         .execute(tx.connection())
         .await?
         .rows_affected();
+    // No analysis starts on it any more; its jobs stay as history.
+    sqlx::query("DELETE FROM grc_instances WHERE organization_id = $1 AND instance_id = $2")
+        .bind(&tenant)
+        .bind(instance)
+        .execute(tx.connection())
+        .await?;
     tx.commit().await?;
     Ok(removed)
 }

@@ -157,13 +157,15 @@ fn job_record(row: &sqlx::any::AnyRow) -> Result<JobRecord, ApiError> {
 pub mod store {
     use super::*;
 
-    /// Notes an instance's URL (from a sync's ingest header).
-    pub async fn note_instance_url(tx: &mut TenantTx, instance: &str, url: &str) -> Result<(), ApiError> {
+    /// Notes an instance the store receives records of, with its URL when the ingest header
+    /// carries one.
+    pub async fn note_instance(tx: &mut TenantTx, instance: &str, url: &str) -> Result<(), ApiError> {
         let tenant = tx.tenant().to_string();
         sqlx::query(
             "INSERT INTO grc_instances (organization_id, instance_id, url, last_sync_run_id, data_as_of, updated_at) \
-             VALUES ($1, $2, $3, '', '', $4) ON CONFLICT (organization_id, instance_id) \
-             DO UPDATE SET url = excluded.url, updated_at = excluded.updated_at",
+             VALUES ($1, $2, $3, '', '', $4) ON CONFLICT (organization_id, instance_id) DO UPDATE SET \
+             url = CASE WHEN excluded.url <> '' THEN excluded.url ELSE grc_instances.url END, \
+             updated_at = excluded.updated_at",
         )
         .bind(tenant)
         .bind(instance)
@@ -263,7 +265,9 @@ pub mod store {
         })
     }
 
-    /// Notes a completed sync: the data analyses read from now on.
+    /// Notes a completed sync: the data analyses read from now on. Only for an instance the
+    /// store holds (its records were ingested before the run completed): a late event about
+    /// an instance disconnected meanwhile changes nothing.
     pub async fn note_completed_sync(
         tx: &mut TenantTx,
         instance: &str,
@@ -272,16 +276,14 @@ pub mod store {
     ) -> Result<(), ApiError> {
         let tenant = tx.tenant().to_string();
         sqlx::query(
-            "INSERT INTO grc_instances (organization_id, instance_id, url, last_sync_run_id, data_as_of, updated_at) \
-             VALUES ($1, $2, '', $3, $4, $5) ON CONFLICT (organization_id, instance_id) \
-             DO UPDATE SET last_sync_run_id = excluded.last_sync_run_id, data_as_of = excluded.data_as_of, \
-             updated_at = excluded.updated_at",
+            "UPDATE grc_instances SET last_sync_run_id = $1, data_as_of = $2, updated_at = $3 \
+             WHERE organization_id = $4 AND instance_id = $5",
         )
-        .bind(tenant)
-        .bind(instance)
         .bind(sync_run)
         .bind(data_as_of)
         .bind(time::now_micros())
+        .bind(tenant)
+        .bind(instance)
         .execute(tx.connection())
         .await?;
         Ok(())
