@@ -239,16 +239,28 @@ async fn durable_jobs_retry_resume_and_end_once(platform: &TestPlatform) {
         retry_backoff: Duration::from_millis(50),
     };
     let handler = Arc::new(TestJobs::default());
+    let metrics = Arc::new(complianceiq_kit::metrics::Metrics::new());
+    let work = |stop: CancellationToken| {
+        jobs::work(database.clone(), handler.clone(), settings.clone(), metrics.clone(), stop)
+    };
 
     // A worker dies holding a job: its lease is left to run out.
     enqueue(&["orphaned"]).await;
-    let dying = tokio::spawn(jobs::work(database.clone(), handler.clone(), settings.clone(), CancellationToken::new()));
+    // (a process of its own: its metrics die with it).
+    let own_metrics = Arc::new(complianceiq_kit::metrics::Metrics::new());
+    let dying = tokio::spawn(jobs::work(
+        database.clone(),
+        handler.clone(),
+        settings.clone(),
+        own_metrics,
+        CancellationToken::new(),
+    ));
     tokio::time::timeout(Duration::from_secs(10), handler.claimed.notified()).await.expect("the job is claimed");
     dying.abort();
 
     enqueue(&["succeeds", "fails", "retried-once", "always-retried", "given-back"]).await;
     let stop = CancellationToken::new();
-    let worker = tokio::spawn(jobs::work(database.clone(), handler.clone(), settings.clone(), stop.clone()));
+    let worker = tokio::spawn(work(stop.clone()));
     assert_eq!(
         handler.wait_for(4).await,
         [
@@ -274,7 +286,7 @@ async fn durable_jobs_retry_resume_and_end_once(platform: &TestPlatform) {
     // has passed.
     handler.release_held.store(true, std::sync::atomic::Ordering::SeqCst);
     let stop = CancellationToken::new();
-    let worker = tokio::spawn(jobs::work(database.clone(), handler.clone(), settings, stop.clone()));
+    let worker = tokio::spawn(work(stop.clone()));
     let ended = handler.wait_for(6).await;
     stop.cancel();
     worker.await.unwrap();
@@ -283,4 +295,13 @@ async fn durable_jobs_retry_resume_and_end_once(platform: &TestPlatform) {
     assert!(
         ended.iter().filter(|(id, _)| id == "given-back" || id == "orphaned").all(|(_, e)| *e == Ending::Succeeded)
     );
+    let text = metrics.encode();
+    for line in [
+        r#"jobs_total{kind="kit-test",outcome="succeeded"} 4"#,
+        r#"jobs_total{kind="kit-test",outcome="failed"} 2"#,
+        r#"jobs_total{kind="kit-test",outcome="retried"} 3"#,
+        r#"jobs_running{kind="kit-test"} 0"#,
+    ] {
+        assert!(text.contains(line), "{line} in\n{text}");
+    }
 }

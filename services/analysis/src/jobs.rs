@@ -1057,10 +1057,15 @@ impl JobHandler for AnalysisJobs {
 }
 
 /// The worker, for the module's parts.
-pub fn worker(database: ModuleDatabase) -> complianceiq_kit::module::Worker {
+pub fn worker(
+    database: ModuleDatabase,
+    metrics: Arc<complianceiq_kit::metrics::Metrics>,
+) -> complianceiq_kit::module::Worker {
     let handler = Arc::new(AnalysisJobs { database: database.clone() });
     complianceiq_kit::module::Worker {
         name: "analysis-jobs",
-        run: Box::new(move |stop| Box::pin(jobs::work(database, handler, jobs::WorkerSettings::default(), stop))),
+        run: Box::new(move |stop| {
+            Box::pin(jobs::work(database, handler, jobs::WorkerSettings::default(), metrics, stop))
+        }),
     }
 }

@@ -222,7 +222,7 @@ pub fn module() -> Module {
                     .subscription(purge)
                     .subscription(sync_points)
                     .subscription(allowances)
-                    .worker(jobs::worker(database)))
+                    .worker(jobs::worker(database, context.metrics.clone())))
             })
         },
     }

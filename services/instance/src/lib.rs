@@ -96,10 +96,12 @@ async fn build(context: ModuleContext) -> Result<ModuleParts, BuildError> {
             .max_decoding_message_size(64 * 1024 * 1024)
             .max_encoding_message_size(64 * 1024 * 1024);
         let jobs = Arc::new(sync::SyncJobs { api: api.clone(), analysis, settings: sync_settings });
-        let database = database.clone();
+        let (database, metrics) = (database.clone(), context.metrics.clone());
         Worker {
             name: "instance-sync",
-            run: Box::new(move |stop| Box::pin(complianceiq_kit::jobs::work(database, jobs, worker_settings, stop))),
+            run: Box::new(move |stop| {
+                Box::pin(complianceiq_kit::jobs::work(database, jobs, worker_settings, metrics, stop))
+            }),
         }
     };
     Ok(ModuleParts::new()

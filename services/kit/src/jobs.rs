@@ -21,6 +21,7 @@ use tokio_util::sync::CancellationToken;
 use crate::db::{GlobalTx, ModuleDatabase, TenantTx};
 use crate::error::ApiError;
 use crate::ids::OrganizationId;
+use crate::metrics::Metrics;
 use crate::time;
 
 /// A claimed job.
@@ -195,11 +196,13 @@ async fn claim(
     rows.iter().map(|row| Ok((row.try_get(0)?, row.try_get(1)?, row.try_get(2)?))).collect()
 }
 
-/// Runs due jobs of `handler`'s kind until `stop`, then waits for the running ones to stop.
+/// Runs due jobs of `handler`'s kind until `stop`, then waits for the running ones to stop;
+/// counts them in `metrics` (`jobs`, `jobs_running`).
 pub async fn work<H: JobHandler>(
     database: ModuleDatabase,
     handler: Arc<H>,
     settings: WorkerSettings,
+    metrics: Arc<Metrics>,
     stop: CancellationToken,
 ) {
     let mut ticks = tokio::time::interval(settings.poll);
@@ -239,21 +242,27 @@ pub async fn work<H: JobHandler>(
                 kind: H::KIND,
                 lease: settings.lease,
             };
-            let (database, handler, settings, stop) =
-                (database.clone(), handler.clone(), settings.clone(), stop.clone());
-            running.spawn(async move { run_one(&database, handler.as_ref(), &settings, job, &stop).await });
+            let (database, handler, settings, metrics, stop) =
+                (database.clone(), handler.clone(), settings.clone(), metrics.clone(), stop.clone());
+            metrics.add_running_jobs(H::KIND, 1);
+            running.spawn(async move {
+                let outcome = run_one(&database, handler.as_ref(), &settings, job, &stop).await;
+                metrics.add_running_jobs(H::KIND, -1);
+                metrics.record_job(H::KIND, outcome);
+            });
         }
     }
     while running.join_next().await.is_some() {}
 }
 
+/// Runs a job and records how it went; returns that, for the metrics.
 async fn run_one<H: JobHandler>(
     database: &ModuleDatabase,
     handler: &H,
     settings: &WorkerSettings,
     job: Job,
     stop: &CancellationToken,
-) {
+) -> &'static str {
     let span = tracing::info_span!("job", kind = H::KIND, job_id = %job.id, organization_id = %job.organization);
     let outcome = match tracing::Instrument::instrument(handler.execute(&job, stop), span).await {
         // Whatever broke while the process was stopping (its own servers going away) is the
@@ -264,24 +273,26 @@ async fn run_one<H: JobHandler>(
         }
         other => other,
     };
-    let recorded = match outcome {
-        Ok(()) => end(database, handler, &job, Ending::Succeeded).await,
-        Err(Stop::Cancelled) => end(database, handler, &job, Ending::Cancelled).await,
-        Err(Stop::Failed(error)) => end(database, handler, &job, Ending::Failed(error)).await,
+    let (recorded, outcome) = match outcome {
+        Ok(()) => (end(database, handler, &job, Ending::Succeeded).await, "succeeded"),
+        Err(Stop::Cancelled) => (end(database, handler, &job, Ending::Cancelled).await, "cancelled"),
+        Err(Stop::Failed(error)) => (end(database, handler, &job, Ending::Failed(error)).await, "failed"),
         Err(Stop::Retry(error)) if job.attempts + 1 < settings.max_attempts => {
             let backoff = settings.retry_backoff.saturating_mul(1 << job.attempts.min(16));
             tracing::warn!(kind = H::KIND, job_id = %job.id, %error, retry_in = ?backoff, "job will be retried");
-            retry_later(database, &job, time::now_micros() + backoff.as_micros() as i64).await
+            (retry_later(database, &job, time::now_micros() + backoff.as_micros() as i64).await, "retried")
         }
         Err(Stop::Retry(error)) => {
             let error = format!("{error} (gave up after {} attempts)", job.attempts + 1);
-            end(database, handler, &job, Ending::Failed(error)).await
+            (end(database, handler, &job, Ending::Failed(error)).await, "failed")
         }
-        Err(Stop::Shutdown) => give_back(database, &job).await,
+        Err(Stop::Shutdown) => (give_back(database, &job).await, "given_back"),
     };
     if let Err(error) = recorded {
         tracing::warn!(kind = H::KIND, job_id = %job.id, %error, "cannot record how a job went; it will run again");
+        return "unrecorded";
     }
+    outcome
 }
 
 async fn end<H: JobHandler>(database: &ModuleDatabase, handler: &H, job: &Job, ending: Ending) -> Result<(), ApiError> {

@@ -50,6 +50,17 @@ struct EdgeLatencyLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct JobLabels {
+    kind: &'static str,
+    outcome: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct JobKindLabels {
+    kind: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct EventLabels {
     consumer: &'static str,
     event_type: String,
@@ -76,6 +87,8 @@ pub struct Metrics {
     events: Family<EventLabels, Counter>,
     degraded: Family<DependencyLabels, Gauge>,
     local_rate_decisions: Counter,
+    jobs: Family<JobLabels, Counter>,
+    jobs_running: Family<JobKindLabels, Gauge>,
 }
 
 impl Default for Metrics {
@@ -128,6 +141,15 @@ impl Metrics {
             "Rate-limit decisions taken on per-process budgets because the shared store was unreachable",
             local_rate_decisions.clone(),
         );
+        let jobs = Family::<JobLabels, Counter>::default();
+        registry.register(
+            "jobs",
+            "Durable jobs by how an attempt went: succeeded, failed, cancelled, retried (to run again \
+             later), given_back (at shutdown)",
+            jobs.clone(),
+        );
+        let jobs_running = Family::<JobKindLabels, Gauge>::default();
+        registry.register("jobs_running", "Durable jobs this process is running, by kind", jobs_running.clone());
         Self {
             registry: Mutex::new(registry),
             started,
@@ -138,7 +160,19 @@ impl Metrics {
             events,
             degraded,
             local_rate_decisions,
+            jobs,
+            jobs_running,
         }
+    }
+
+    /// Counts how an attempt of a job of `kind` went.
+    pub fn record_job(&self, kind: &'static str, outcome: &'static str) {
+        self.jobs.get_or_create(&JobLabels { kind, outcome }).inc();
+    }
+
+    /// Moves the number of running jobs of `kind` by `change`.
+    pub fn add_running_jobs(&self, kind: &'static str, change: i64) {
+        self.jobs_running.get_or_create(&JobKindLabels { kind }).inc_by(change);
     }
 
     /// The text exposition (OpenMetrics, which Prometheus scrapes).
