@@ -20,6 +20,18 @@ use complianceiq_kit::error::ApiError;
 use complianceiq_proto::complianceiq::analysis::v1::{AnalysisResult, EffectivenessRating, RecordLink};
 use sqlx::Row;
 
+/// The rows of one of the instance's views: `sql` filters by `organization_id = $1` (the
+/// transaction's tenant) and `instance_id = $2`.
+async fn instance_rows(tx: &mut TenantTx, instance: &str, sql: &str) -> Result<Vec<sqlx::any::AnyRow>, ApiError> {
+    let tenant = tx.tenant().to_string();
+    let rows = sqlx::query(sqlx::AssertSqlSafe(sql.to_string()))
+        .bind(tenant)
+        .bind(instance)
+        .fetch_all(tx.connection())
+        .await?;
+    Ok(rows)
+}
+
 /// A control as the analysis reads it.
 #[derive(Clone, Debug, Default)]
 pub struct Control {
@@ -88,9 +100,14 @@ pub struct ControlData {
 }
 
 impl ControlData {
-    /// Reads an instance's data, indicator results within [`start`, `end`] (ServiceNow times).
-    pub async fn load(tx: &mut TenantTx, instance: &str, start: &str, end: &str) -> Result<Self, ApiError> {
-        let tenant = tx.tenant().to_string();
+    /// Reads an instance's data, indicator results within [`start`, `end`] (ServiceNow times);
+    /// risks and their control links only `with_risks`.
+    pub async fn load(
+        tx: &mut TenantTx,
+        instance: &str,
+        (start, end): (&str, &str),
+        with_risks: bool,
+    ) -> Result<Self, ApiError> {
         let text = |row: &sqlx::any::AnyRow, index: usize| -> Result<String, sqlx::Error> {
             Ok(row.try_get::<Option<String>, _>(index)?.unwrap_or_default())
         };
@@ -98,14 +115,9 @@ impl ControlData {
             row.try_get::<Option<String>, _>(index)
         };
         let mut data = ControlData::default();
-        let rows = sqlx::query(
-            "SELECT sys_id, number, name, state, status, requirement_sys_id, entity_sys_id, weighting FROM grc_controls \
-             WHERE organization_id = $1 AND instance_id = $2 ORDER BY sys_id",
-        )
-        .bind(&tenant)
-        .bind(instance)
-        .fetch_all(tx.connection())
-        .await?;
+        let controls = "SELECT sys_id, number, name, state, status, requirement_sys_id, entity_sys_id, weighting \
+                        FROM grc_controls WHERE organization_id = $1 AND instance_id = $2 ORDER BY sys_id";
+        let rows = instance_rows(tx, instance, controls).await?;
         for row in &rows {
             data.controls.push(Control {
                 sys_id: text(row, 0)?,
@@ -124,7 +136,7 @@ impl ControlData {
              WHERE organization_id = $1 AND instance_id = $2 AND control_sys_id IS NOT NULL \
              AND collection_date >= $3 AND collection_date <= $4 GROUP BY control_sys_id",
         )
-        .bind(&tenant)
+        .bind(tx.tenant().to_string())
         .bind(instance)
         .bind(start)
         .bind(end)
@@ -133,14 +145,13 @@ impl ControlData {
         for row in &rows {
             data.results.insert(text(row, 0)?, (row.try_get(1)?, row.try_get::<Option<i64>, _>(2)?.unwrap_or(0)));
         }
-        let rows = sqlx::query(
+        let rows = instance_rows(
+            tx,
+            instance,
             "SELECT sys_id, number, control_sys_id, priority FROM grc_issues \
              WHERE organization_id = $1 AND instance_id = $2 AND is_open = 1 AND control_sys_id IS NOT NULL \
              ORDER BY sys_id",
         )
-        .bind(&tenant)
-        .bind(instance)
-        .fetch_all(tx.connection())
         .await?;
         for row in &rows {
             data.open_issues.push(OpenIssue {
@@ -150,13 +161,12 @@ impl ControlData {
                 priority: row.try_get::<Option<i64>, _>(3)?.unwrap_or(0),
             });
         }
-        let rows = sqlx::query(
+        let rows = instance_rows(
+            tx,
+            instance,
             "SELECT sys_id, name, reference, policy_sys_id, active FROM grc_requirements \
              WHERE organization_id = $1 AND instance_id = $2",
         )
-        .bind(&tenant)
-        .bind(instance)
-        .fetch_all(tx.connection())
         .await?;
         for row in &rows {
             let requirement = Requirement {
@@ -167,41 +177,35 @@ impl ControlData {
             };
             data.requirements.insert(text(row, 0)?, requirement);
         }
-        let rows = sqlx::query(
-            "SELECT sys_id, number, name, inherent_score, residual_score FROM grc_risks \
-             WHERE organization_id = $1 AND instance_id = $2 ORDER BY sys_id",
-        )
-        .bind(&tenant)
-        .bind(instance)
-        .fetch_all(tx.connection())
-        .await?;
-        for row in &rows {
-            data.risks.push(Risk {
-                sys_id: text(row, 0)?,
-                number: text(row, 1)?,
-                name: text(row, 2)?,
-                inherent_score: row.try_get(3)?,
-                residual_score: row.try_get(4)?,
-            });
-        }
-        let rows = sqlx::query(
-            "SELECT risk_sys_id, control_sys_id FROM grc_risk_controls WHERE organization_id = $1 AND instance_id = $2 \
-             AND risk_sys_id IS NOT NULL AND control_sys_id IS NOT NULL ORDER BY risk_sys_id, control_sys_id",
-        )
-        .bind(&tenant)
-        .bind(instance)
-        .fetch_all(tx.connection())
-        .await?;
-        for row in &rows {
-            data.risk_controls.push((text(row, 0)?, text(row, 1)?));
+        if with_risks {
+            let rows = instance_rows(
+                tx,
+                instance,
+                "SELECT sys_id, number, name, inherent_score, residual_score FROM grc_risks \
+                 WHERE organization_id = $1 AND instance_id = $2 ORDER BY sys_id",
+            )
+            .await?;
+            for row in &rows {
+                data.risks.push(Risk {
+                    sys_id: text(row, 0)?,
+                    number: text(row, 1)?,
+                    name: text(row, 2)?,
+                    inherent_score: row.try_get(3)?,
+                    residual_score: row.try_get(4)?,
+                });
+            }
+            let links = "SELECT risk_sys_id, control_sys_id FROM grc_risk_controls \
+                         WHERE organization_id = $1 AND instance_id = $2 \
+                         AND risk_sys_id IS NOT NULL AND control_sys_id IS NOT NULL \
+                         ORDER BY risk_sys_id, control_sys_id";
+            let rows = instance_rows(tx, instance, links).await?;
+            for row in &rows {
+                data.risk_controls.push((text(row, 0)?, text(row, 1)?));
+            }
         }
         for (view, into) in [("grc_policies", &mut data.policies), ("grc_entities", &mut data.entities)] {
             let statement = format!("SELECT sys_id, name FROM {view} WHERE organization_id = $1 AND instance_id = $2");
-            let rows = sqlx::query(sqlx::AssertSqlSafe(statement))
-                .bind(&tenant)
-                .bind(instance)
-                .fetch_all(tx.connection())
-                .await?;
+            let rows = instance_rows(tx, instance, &statement).await?;
             for row in &rows {
                 into.insert(text(row, 0)?, text(row, 1)?);
             }
@@ -211,7 +215,7 @@ impl ControlData {
 
     /// Records read: active controls, results in the window and open issues.
     pub fn records_analyzed(&self) -> i64 {
-        self.controls.len() as i64
+        self.controls.iter().filter(|control| control.is_active()).count() as i64
             + self.results.values().map(|(results, _)| results).sum::<i64>()
             + self.open_issues.len() as i64
     }

@@ -967,7 +967,8 @@ impl JobHandler for AnalysisJobs {
         let (start, end) = window(&record);
         let mut tx = self.database.read(job.organization).await?;
         let (url, ..) = store::instance(&mut tx, &record.instance_id).await?.unwrap_or_default();
-        let data = ControlData::load(&mut tx, &record.instance_id, &start, &end).await?;
+        let with_risks = record.analysis_type == "risk_correlation";
+        let data = ControlData::load(&mut tx, &record.instance_id, (&start, &end), with_risks).await?;
         let history = if record.analysis_type == "predictive" {
             predictive::load_history(&mut tx, &record.instance_id, &record.data_as_of).await?
         } else {
