@@ -392,7 +392,7 @@ mod tests {
         let paths = document["paths"].as_object().unwrap();
         let operations: usize = paths.values().map(|item| item.as_object().unwrap().len()).sum();
         // Every RPC but the one internal (IngestRecords), plus the JWKS's second binding.
-        assert_eq!(operations, 105 - 1 + 1, "every edge RPC, plus the JWKS's second binding");
+        assert_eq!(operations, 107 - 1 + 1, "every edge RPC, plus the JWKS's second binding");
         let login = &document["paths"]["/api/v1/auth/login"]["post"];
         assert_eq!(login["security"], json!([]));
         assert_eq!(

@@ -202,6 +202,9 @@ fn every_public_rpc_is_annotated_and_matches_the_design_or_is_a_documented_extra
         ("POST", "/api/v1/instances/{instance_id}/sync-runs/{sync_run_id}:cancel"),
         // A job's results, subject by subject: the design's jobs return only a summary.
         ("GET", "/api/v1/analysis/jobs/{job_id}/results"),
+        // One saved report, and deleting it: the design lists only save and list.
+        ("GET", "/api/v1/insights/saved/{report_id}"),
+        ("DELETE", "/api/v1/insights/saved/{report_id}"),
     ]
     .into_iter()
     .collect();

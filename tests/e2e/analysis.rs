@@ -29,13 +29,13 @@ platform_tests!(
     risk_scores_that_are_not_numbers_read_as_none,
 );
 
-async fn client(platform: &TestPlatform) -> AnalysisServiceClient<tonic::transport::Channel> {
+pub async fn client(platform: &TestPlatform) -> AnalysisServiceClient<tonic::transport::Channel> {
     AnalysisServiceClient::new(platform.channel("analysis").await)
 }
 
 /// Starts a control analysis once the store has seen the instance's completed sync (the
 /// event reaches it shortly after the run ends).
-async fn start_controls(platform: &TestPlatform, tenant: &Tenant, request: AnalyzeControlsRequest) -> AnalysisJob {
+pub async fn start_controls(platform: &TestPlatform, tenant: &Tenant, request: AnalyzeControlsRequest) -> AnalysisJob {
     let mut analysis = client(platform).await;
     let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
     loop {
@@ -51,7 +51,7 @@ async fn start_controls(platform: &TestPlatform, tenant: &Tenant, request: Analy
 }
 
 /// Waits (up to a minute) until the job has ended.
-async fn ended(platform: &TestPlatform, tenant: &Tenant, job: &AnalysisJob) -> AnalysisJob {
+pub async fn ended(platform: &TestPlatform, tenant: &Tenant, job: &AnalysisJob) -> AnalysisJob {
     let mut analysis = client(platform).await;
     for _ in 0..600 {
         let request = GetAnalysisJobRequest { job_id: job.id.clone() };
@@ -65,7 +65,7 @@ async fn ended(platform: &TestPlatform, tenant: &Tenant, job: &AnalysisJob) -> A
 }
 
 /// Every result of a job, read in small pages.
-async fn all_results(platform: &TestPlatform, tenant: &Tenant, job: &str) -> Vec<AnalysisResult> {
+pub async fn all_results(platform: &TestPlatform, tenant: &Tenant, job: &str) -> Vec<AnalysisResult> {
     let mut analysis = client(platform).await;
     let (mut results, mut token) = (Vec::new(), String::new());
     loop {

@@ -20,6 +20,7 @@ mod distributed;
 mod events;
 mod gateway;
 mod hardening;
+mod insights;
 mod instances;
 mod kit_backends;
 mod latency;

@@ -16,7 +16,7 @@ use complianceiq_kit::jobs::{self, Ending, Job, JobHandler, Stop};
 use complianceiq_kit::paging::PageRequest;
 use complianceiq_kit::time;
 use complianceiq_proto::complianceiq::analysis::v1::*;
-use complianceiq_proto::complianceiq::common::v1::Metric;
+use complianceiq_proto::complianceiq::common::v1::{Metric, Severity};
 use complianceiq_proto::complianceiq::events::v1::event::Payload;
 use complianceiq_proto::complianceiq::events::v1::{AnalysisCompleted, AnalysisFailed, AnalysisStarted};
 use complianceiq_servicenow::datetime;
@@ -25,7 +25,7 @@ use sqlx::Row;
 use tokio_util::sync::CancellationToken;
 
 use crate::controls::{self, ControlData, Links};
-use crate::{compliance, predictive, risks};
+use crate::{compliance, findings, predictive, risks};
 
 /// Days of indicator results an analysis reads when no period is given.
 pub const DEFAULT_PERIOD_DAYS: i64 = 90;
@@ -840,18 +840,12 @@ fn metric(name: &str, value: f64, unit: &str) -> Metric {
     Metric { name: name.into(), value, previous_value: None, unit: unit.into() }
 }
 
-/// Findings counted by severity: what each finding kind weighs.
+/// Findings counted by severity.
 fn findings_by_severity(results: &[AnalysisResult]) -> std::collections::HashMap<String, i64> {
     let mut counts = std::collections::HashMap::new();
     for finding in results.iter().flat_map(|result| &result.findings) {
-        let severity = match finding.as_str() {
-            controls::CONTROL_INEFFECTIVE
-            | risks::RISK_UNDERSTATED
-            | compliance::NO_CONTROLS
-            | compliance::NO_EFFECTIVE_CONTROL => "high",
-            _ => "medium",
-        };
-        *counts.entry(severity.to_string()).or_default() += 1;
+        let severity = findings::kind(finding).map_or(Severity::Medium, |kind| kind.severity);
+        *counts.entry(findings::severity_name(severity)).or_default() += 1;
     }
     counts
 }
@@ -1014,7 +1008,8 @@ impl JobHandler for AnalysisJobs {
             other => return Err(Stop::Failed(format!("analyses of type {other} are not built yet"))),
         };
         let mut record = self.between_steps(job, stop).await?;
-        record.summary = Some(summary);
+        record.summary =
+            Some(AnalysisSummary { insight_ids: findings::insight_ids(&record.instance_id, &results), ..summary });
         record.progress_percent = 100;
         let mut tx = self.database.write(job.organization).await?;
         store::save_results(&mut tx, &record.id, &results).await?;

@@ -4,10 +4,12 @@
 //! Built so far: the store of synced records (`IngestRecords`, called by the instance
 //! service), analysis jobs on the kit's job queue (start, read, list, cancel, delete, results),
 //! the control effectiveness, risk, compliance gap and predictive (baseline) analyses, and
-//! replay of an instance's latest analyses.
+//! replay of an instance's latest analyses. Findings become insights in the insights service
+//! (`findings` names their kinds and ids).
 
 mod compliance;
 mod controls;
+pub mod findings;
 mod ingest;
 mod jobs;
 mod predictive;
@@ -28,6 +30,25 @@ use complianceiq_proto::complianceiq::analysis::v1::*;
 use complianceiq_proto::complianceiq::events::v1::Event;
 use complianceiq_proto::complianceiq::events::v1::event::Payload;
 use tonic::{Request, Response, Status, Streaming};
+
+pub use jobs::JobRecord;
+
+/// A job of the caller's organization with all its results, read in the transaction's tenant
+/// by the insights service, which shares this database; `None` when the job is gone.
+pub async fn job_with_results(
+    tx: &mut complianceiq_kit::db::TenantTx,
+    job_id: &str,
+) -> Result<Option<(JobRecord, Vec<AnalysisResult>)>, ApiError> {
+    let Some(job) = jobs::store::by_id(tx, job_id).await? else { return Ok(None) };
+    let results = jobs::store::results(tx, job_id, None, i64::MAX).await?;
+    Ok(Some((job, results.into_iter().map(|(_, result)| result).collect())))
+}
+
+/// Whether the analysis store knows the instance (it has received its records and it has not
+/// been disconnected since).
+pub async fn knows_instance(tx: &mut complianceiq_kit::db::TenantTx, instance_id: &str) -> Result<bool, ApiError> {
+    Ok(jobs::store::instance(tx, instance_id).await?.is_some())
+}
 
 const MIGRATIONS: &[Migration] = &[
     migration!(1, "0001_grc_records"),

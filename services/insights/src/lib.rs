@@ -1,16 +1,643 @@
-//! The insights service (port 8006, analysis_db): analysis results with history, trends, comparison, search and exports.
+//! The insights service (port 8006, analysis_db): analysis findings kept as insights with
+//! history, trends, comparison, search and saved reports.
 //!
-//! Not built yet: every RPC answers UNIMPLEMENTED with a message naming it (the contract's
-//! generated default), so callers and the gateway see exactly what is missing.
+//! Each finding of a succeeded analysis job becomes an insight under a stable id (finding kind +
+//! subject record of an instance; `complianceiq_analysis::findings`). On `analysis.completed`
+//! the service reads the job's results from the analysis store (the same database, as the
+//! design has it) and applies them: found again → persisting, found first → new, no longer
+//! found within the job's scope → resolved. Each job leaves a history entry with the posture
+//! after it. Exports are not built yet (ExportInsight answers UNIMPLEMENTED).
 
+mod derive;
+mod store;
+mod trends;
+
+use std::collections::{BTreeMap, HashSet};
+use std::sync::Arc;
+
+use complianceiq_analysis::findings;
+use complianceiq_kit::auth::caller;
 use complianceiq_kit::config::DatabaseGroup;
-use complianceiq_kit::{Module, ModuleName, ModuleParts};
+use complianceiq_kit::db::{Migration, ModuleDatabase};
+use complianceiq_kit::error::{ApiError, FieldViolations};
+use complianceiq_kit::ids::OrganizationId;
+use complianceiq_kit::paging::PageRequest;
+use complianceiq_kit::subscription::{EventHandler, Subscription};
+use complianceiq_kit::time;
+use complianceiq_kit::{Module, ModuleName, ModuleParts, migration};
+use complianceiq_proto::EventType;
+use complianceiq_proto::complianceiq::common::v1::{Interval, Metric, Severity, TimeRange};
+use complianceiq_proto::complianceiq::events::v1::Event;
+use complianceiq_proto::complianceiq::events::v1::event::Payload;
 use complianceiq_proto::complianceiq::insights::v1::insights_service_server::{InsightsService, InsightsServiceServer};
+use complianceiq_proto::complianceiq::insights::v1::*;
+use tonic::{Request, Response, Status};
 
-struct InsightsApi;
+use crate::store::Snapshot;
+
+const MIGRATIONS: &[Migration] = &[migration!(1, "0001_insights")];
+
+/// Longest saved report name.
+const MAX_REPORT_NAME: usize = 200;
+/// Longest saved report notes.
+const MAX_REPORT_NOTES: usize = 10_000;
+/// Longest search text, and most words it may hold.
+const MAX_QUERY: usize = 500;
+const MAX_QUERY_WORDS: usize = 32;
+/// The trends' period when none is given.
+const DEFAULT_TREND_DAYS: i64 = 90;
+
+/// Takes a succeeded job's findings as insights, once per job (redeliveries change nothing).
+pub async fn take_insights(
+    database: &ModuleDatabase,
+    organization: OrganizationId,
+    job_id: &str,
+) -> Result<(), ApiError> {
+    let mut tx = database.write(organization).await?;
+    if store::has_snapshot(&mut tx, job_id).await? {
+        return Ok(());
+    }
+    // A job deleted before its event arrived leaves nothing to take.
+    let Some((job, results)) = complianceiq_analysis::job_with_results(&mut tx, job_id).await? else { return Ok(()) };
+    if job.state != "succeeded" {
+        return Ok(());
+    }
+    let at = job.ended_at.unwrap_or_else(time::now_micros);
+    let instance = job.instance_id.as_str();
+    let found = derive::observe(&job.id, instance, &job.analysis_type, &results);
+    // A job that ended before one of its type already applied is history, and changes nothing.
+    let applied = store::newest_applied(&mut tx, instance, &job.analysis_type).await?.is_none_or(|newest| newest <= at);
+    if applied {
+        let category = findings::category_of(&job.analysis_type) as i32;
+        let open = store::open_of_category(&mut tx, instance, category).await?;
+        let changes = derive::changes(&open, &found, derive::scope(&job.parameters, &results).as_ref());
+        for insight in &found {
+            store::keep_open(&mut tx, insight, at).await?;
+        }
+        for id in &changes.resolved {
+            store::resolve(&mut tx, id, &job.id, at).await?;
+        }
+        for (ids, change) in
+            [(&changes.new, "new"), (&changes.persisting, "persisting"), (&changes.resolved, "resolved")]
+        {
+            for id in ids {
+                store::record_change(&mut tx, &job.id, instance, id, change, at).await?;
+            }
+        }
+    }
+    let summary = job.summary.clone().unwrap_or_default();
+    let mut latest: BTreeMap<String, f64> = store::latest_snapshots(&mut tx, instance, at)
+        .await?
+        .into_iter()
+        .map(|snapshot| (snapshot.analysis_type, snapshot.score))
+        .collect();
+    if applied {
+        latest.insert(job.analysis_type.clone(), summary.score);
+    }
+    let snapshot = Snapshot {
+        analysis_job_id: job.id.clone(),
+        instance_id: instance.to_string(),
+        analysis_type: job.analysis_type.clone(),
+        score: summary.score,
+        posture_score: derive::posture(&latest),
+        metrics: summary.metrics.iter().map(|metric| (metric.name.clone(), metric.value)).collect(),
+        open_by_severity: store::open_by_severity(&mut tx, instance).await?,
+        applied,
+        created_at: at,
+    };
+    store::insert_snapshot(&mut tx, &snapshot).await?;
+    tx.commit().await?;
+    tracing::info!(organization_id = %organization, analysis_job_id = %job.id, insights = found.len(), applied, "insights taken");
+    Ok(())
+}
+
+/// Turns each succeeded analysis into insights.
+struct Completions {
+    database: ModuleDatabase,
+}
 
 #[tonic::async_trait]
-impl InsightsService for InsightsApi {}
+impl EventHandler for Completions {
+    async fn handle(&self, event: &Event) -> Result<(), ApiError> {
+        let Some(Payload::AnalysisCompleted(completed)) = &event.payload else { return Ok(()) };
+        let (Some(job), Ok(organization)) = (&completed.job, OrganizationId::from_stored(&event.organization_id))
+        else {
+            tracing::warn!(event_id = %event.id, "analysis.completed without a job or an organization");
+            return Ok(());
+        };
+        take_insights(&self.database, organization, &job.id).await
+    }
+}
+
+/// Forgets a disconnected instance's insights and history (saved reports stay: they are
+/// snapshots people chose to keep).
+struct InstancePurge {
+    database: ModuleDatabase,
+}
+
+#[tonic::async_trait]
+impl EventHandler for InstancePurge {
+    async fn handle(&self, event: &Event) -> Result<(), ApiError> {
+        let Some(Payload::InstanceDeleted(deleted)) = &event.payload else { return Ok(()) };
+        let Ok(organization) = OrganizationId::from_stored(&event.organization_id) else {
+            tracing::warn!(event_id = %event.id, "instance.deleted without an organization");
+            return Ok(());
+        };
+        let mut tx = self.database.write(organization).await?;
+        let removed = store::purge(&mut tx, &deleted.instance_id).await?;
+        tx.commit().await?;
+        tracing::info!(organization_id = %organization, instance_id = %deleted.instance_id, removed, "insights of a disconnected instance removed");
+        Ok(())
+    }
+}
+
+fn uuid_field(violations: &mut FieldViolations, field: &str, value: &str, what: &str) -> String {
+    match complianceiq_kit::ids::parse_uuid(field, value) {
+        Ok(id) => id.to_string(),
+        Err(_) if value.is_empty() => {
+            violations.required(field);
+            String::new()
+        }
+        Err(_) => {
+            violations.add(field, "INVALID", format!("{field} must be {what} (a UUID)"));
+            String::new()
+        }
+    }
+}
+
+fn categories_field(violations: &mut FieldViolations, field: &str, values: &[i32]) -> Vec<i64> {
+    let mut categories = Vec::new();
+    for (index, value) in values.iter().enumerate() {
+        match InsightCategory::try_from(*value) {
+            Ok(category) if category != InsightCategory::Unspecified => categories.push(i64::from(*value)),
+            _ => violations.add(&format!("{field}[{index}]"), "INVALID", "not an insight category"),
+        }
+    }
+    categories
+}
+
+fn severity_field(violations: &mut FieldViolations, value: i32) -> i64 {
+    if Severity::try_from(value).is_err() {
+        violations.add("min_severity", "INVALID", "not a severity");
+    }
+    i64::from(value)
+}
+
+/// `[start, end)` in microseconds; an unset side is unbounded (or `default`).
+fn period_field(violations: &mut FieldViolations, period: Option<&TimeRange>, default: (i64, i64)) -> (i64, i64) {
+    let start = period.and_then(|p| p.start_time.as_ref()).map_or(default.0, time::from_timestamp);
+    let end = period.and_then(|p| p.end_time.as_ref()).map_or(default.1, time::from_timestamp);
+    if start >= end {
+        violations.add("period", "INVALID", "period must end after it starts");
+    }
+    (start, end)
+}
+
+/// The keyset `(created_at, id)` of a page token this API issued.
+fn keyset(page: &PageRequest) -> Result<Option<(i64, String)>, ApiError> {
+    let Some(key) = &page.after else { return Ok(None) };
+    match (key.first().and_then(|time| time.parse().ok()), key.get(1)) {
+        (Some(time), Some(id)) => Ok(Some((time, id.clone()))),
+        _ => Err(ApiError::invalid_field("page_token", "INVALID", "page_token is not a token this API issued")),
+    }
+}
+
+/// The standard metric an analysis type's headline score is.
+fn score_metric(analysis_type: &str) -> Option<&'static str> {
+    trends::STANDARD.iter().find(|(_, standard_type, _)| *standard_type == analysis_type).map(|(name, ..)| *name)
+}
+
+fn analysis_type_of(name: &str) -> complianceiq_proto::complianceiq::analysis::v1::AnalysisType {
+    use complianceiq_proto::complianceiq::analysis::v1::AnalysisType;
+    match name {
+        "control_effectiveness" => AnalysisType::ControlEffectiveness,
+        "risk_correlation" => AnalysisType::RiskCorrelation,
+        "compliance_gap" => AnalysisType::ComplianceGap,
+        "predictive" => AnalysisType::Predictive,
+        _ => AnalysisType::Unspecified,
+    }
+}
+
+/// The headline metrics of an instance from the latest entry of each analysis type, and the
+/// open insights by severity.
+fn headline_metrics(latest: &[Snapshot], open: &[Insight]) -> Vec<Metric> {
+    let mut metrics = vec![Metric {
+        name: "posture_score".into(),
+        value: derive::posture(&latest.iter().map(|s| (s.analysis_type.clone(), s.score)).collect()),
+        unit: "score".into(),
+        ..Default::default()
+    }];
+    for snapshot in latest {
+        if let Some(name) = score_metric(&snapshot.analysis_type) {
+            metrics.push(Metric {
+                name: name.into(),
+                value: snapshot.score,
+                unit: "score".into(),
+                ..Default::default()
+            });
+        }
+    }
+    metrics.push(Metric {
+        name: "open_insights".into(),
+        value: open.len() as f64,
+        unit: "insights".into(),
+        ..Default::default()
+    });
+    for severity in [Severity::Critical, Severity::High, Severity::Medium, Severity::Low, Severity::Info] {
+        let count = open.iter().filter(|insight| insight.severity() == severity).count();
+        metrics.push(Metric {
+            name: format!("open_insights_{}", findings::severity_name(severity)),
+            value: count as f64,
+            unit: "insights".into(),
+            ..Default::default()
+        });
+    }
+    metrics
+}
+
+struct InsightsApi {
+    database: ModuleDatabase,
+}
+
+impl InsightsApi {
+    /// NOT_FOUND unless the analysis store knows the instance (it was synced and not disconnected).
+    async fn known_instance(&self, tx: &mut complianceiq_kit::db::TenantTx, instance: &str) -> Result<(), ApiError> {
+        if complianceiq_analysis::knows_instance(tx, instance).await? {
+            Ok(())
+        } else {
+            Err(ApiError::not_found("Instance", instance))
+        }
+    }
+
+    async fn instance_insights(
+        &self,
+        organization: OrganizationId,
+        request: GetInstanceInsightsRequest,
+    ) -> Result<InstanceInsights, ApiError> {
+        let mut violations = FieldViolations::default();
+        let instance = uuid_field(&mut violations, "instance_id", &request.instance_id, "an instance's id");
+        let categories = categories_field(&mut violations, "categories", &request.categories);
+        let min_severity = severity_field(&mut violations, request.min_severity);
+        violations.check()?;
+        let mut tx = self.database.read(organization).await?;
+        self.known_instance(&mut tx, &instance).await?;
+        let open = store::open_insights(&mut tx, &instance, None).await?;
+        let latest = store::latest_snapshots(&mut tx, &instance, i64::MAX).await?;
+        tx.commit().await?;
+        let metrics = headline_metrics(&latest, &open);
+        let insights = open
+            .into_iter()
+            .filter(|insight| categories.is_empty() || categories.contains(&i64::from(insight.category)))
+            .filter(|insight| i64::from(insight.severity) >= min_severity)
+            .collect();
+        Ok(InstanceInsights {
+            instance_id: instance,
+            posture_score: metrics[0].value,
+            insights,
+            metrics,
+            generate_time: latest.iter().map(|snapshot| snapshot.created_at).max().map(time::to_timestamp),
+        })
+    }
+
+    async fn history(
+        &self,
+        organization: OrganizationId,
+        request: GetInsightHistoryRequest,
+    ) -> Result<GetInsightHistoryResponse, ApiError> {
+        let mut violations = FieldViolations::default();
+        let instance = uuid_field(&mut violations, "instance_id", &request.instance_id, "an instance's id");
+        let period = period_field(&mut violations, request.period.as_ref(), (i64::MIN, i64::MAX));
+        let analysis_type = match request.category() {
+            InsightCategory::Unspecified => None,
+            category => match findings::KINDS.iter().find(|kind| kind.category == category) {
+                Some(kind) => Some(kind.analysis_type),
+                None => {
+                    violations.add("category", "INVALID", "no analysis produces insights of this category yet");
+                    None
+                }
+            },
+        };
+        violations.check()?;
+        let filters = format!("{instance}|{period:?}|{}", analysis_type.unwrap_or(""));
+        let page = PageRequest::parse(request.page_size, &request.page_token, &filters)?;
+        let after = keyset(&page)?;
+        let mut tx = self.database.read(organization).await?;
+        self.known_instance(&mut tx, &instance).await?;
+        let mut snapshots =
+            store::history_page(&mut tx, &instance, period, analysis_type, after, page.fetch_limit()).await?;
+        let next_page_token =
+            page.finish(&mut snapshots, |s| vec![s.created_at.to_string(), s.analysis_job_id.clone()]);
+        let mut entries = Vec::with_capacity(snapshots.len());
+        for snapshot in snapshots {
+            let changes = store::changes_of(&mut tx, &snapshot.analysis_job_id).await?;
+            let of =
+                |kind: &str| changes.iter().filter(|(_, change)| change == kind).map(|(id, _)| id.clone()).collect();
+            entries.push(InsightHistoryEntry {
+                analysis_job_id: snapshot.analysis_job_id.clone(),
+                posture_score: snapshot.posture_score,
+                insights_by_severity: snapshot.open_by_severity.clone().into_iter().collect(),
+                new_insight_ids: of("new"),
+                resolved_insight_ids: of("resolved"),
+                persisting_insight_ids: of("persisting"),
+                create_time: Some(time::to_timestamp(snapshot.created_at)),
+                analysis_type: analysis_type_of(&snapshot.analysis_type) as i32,
+                score: snapshot.score,
+            });
+        }
+        tx.commit().await?;
+        Ok(GetInsightHistoryResponse { entries, next_page_token })
+    }
+
+    async fn trends(
+        &self,
+        organization: OrganizationId,
+        request: GetInsightTrendsRequest,
+    ) -> Result<GetInsightTrendsResponse, ApiError> {
+        let mut violations = FieldViolations::default();
+        let instance = uuid_field(&mut violations, "instance_id", &request.instance_id, "an instance's id");
+        let now = time::now_micros();
+        let period = period_field(
+            &mut violations,
+            request.period.as_ref(),
+            (now - DEFAULT_TREND_DAYS * 86_400_000_000, now + 1),
+        );
+        let names: Vec<String> = if request.metrics.is_empty() {
+            trends::STANDARD.iter().map(|(name, ..)| name.to_string()).collect()
+        } else {
+            request.metrics.clone()
+        };
+        let mut metrics = Vec::new();
+        for (index, name) in names.iter().enumerate() {
+            match trends::MetricName::parse(name) {
+                Some(metric) => metrics.push(metric),
+                None => violations.add(
+                    &format!("metrics[{index}]"),
+                    "UNKNOWN_METRIC",
+                    format!(
+                        "{name:?} is not a metric: use {} or <analysis type>.<summary metric>",
+                        trends::STANDARD.iter().map(|(name, ..)| *name).collect::<Vec<_>>().join(", ")
+                    ),
+                ),
+            }
+        }
+        let interval = match Interval::try_from(request.interval) {
+            Ok(Interval::Unspecified) => trends::default_interval(period),
+            Ok(interval) => interval,
+            Err(_) => {
+                violations.add("interval", "INVALID", "not an interval");
+                Interval::Day
+            }
+        };
+        violations.check()?;
+        let mut tx = self.database.read(organization).await?;
+        self.known_instance(&mut tx, &instance).await?;
+        let mut snapshots = store::snapshots(&mut tx, &instance, period, None).await?;
+        tx.commit().await?;
+        snapshots.retain(|snapshot| snapshot.applied);
+        Ok(GetInsightTrendsResponse { series: trends::series(&metrics, &snapshots, interval, &instance) })
+    }
+
+    async fn compare(
+        &self,
+        organization: OrganizationId,
+        request: CompareInsightsRequest,
+    ) -> Result<CompareInsightsResponse, ApiError> {
+        let mut violations = FieldViolations::default();
+        let left = uuid_field(&mut violations, "left_instance_id", &request.left_instance_id, "an instance's id");
+        let right = if request.right_instance_id.is_empty() {
+            left.clone()
+        } else {
+            uuid_field(&mut violations, "right_instance_id", &request.right_instance_id, "an instance's id")
+        };
+        violations.check()?;
+        let at = |time: &Option<prost_types::Timestamp>| time.as_ref().map(time::from_timestamp);
+        let mut tx = self.database.read(organization).await?;
+        let mut sides = Vec::new();
+        for (instance, moment) in [(&left, at(&request.left_time)), (&right, at(&request.right_time))] {
+            self.known_instance(&mut tx, instance).await?;
+            let open = store::open_insights(&mut tx, instance, moment).await?;
+            let latest = store::latest_snapshots(&mut tx, instance, moment.unwrap_or(i64::MAX)).await?;
+            sides.push((headline_metrics(&latest, &open), open));
+        }
+        tx.commit().await?;
+        let (right_metrics, right_open) = sides.pop().unwrap_or_default();
+        let (left_metrics, left_open) = sides.pop().unwrap_or_default();
+        let mut names: Vec<&str> = left_metrics.iter().map(|m| m.name.as_str()).collect();
+        names.extend(
+            right_metrics.iter().map(|m| m.name.as_str()).filter(|name| !left_metrics.iter().any(|m| m.name == *name)),
+        );
+        let value = |metrics: &[Metric], name: &str| metrics.iter().find(|m| m.name == name).map_or(0.0, |m| m.value);
+        let metrics = names
+            .iter()
+            .map(|name| {
+                let (left_value, right_value) = (value(&left_metrics, name), value(&right_metrics, name));
+                MetricComparison { metric: name.to_string(), left_value, right_value, delta: right_value - left_value }
+            })
+            .collect();
+        // Sides match by the stable key's parts: a finding on the same record (clones of an
+        // instance share sys_ids).
+        let key = |insight: &Insight| (insight.finding.clone(), insight.subject.as_ref().map(|s| s.sys_id.clone()));
+        let left_keys: HashSet<_> = left_open.iter().map(key).collect();
+        let right_keys: HashSet<_> = right_open.iter().map(key).collect();
+        Ok(CompareInsightsResponse {
+            metrics,
+            only_left: left_open.iter().filter(|insight| !right_keys.contains(&key(insight))).cloned().collect(),
+            only_right: right_open.iter().filter(|insight| !left_keys.contains(&key(insight))).cloned().collect(),
+        })
+    }
+
+    async fn search(
+        &self,
+        organization: OrganizationId,
+        request: SearchInsightsRequest,
+    ) -> Result<SearchInsightsResponse, ApiError> {
+        let mut violations = FieldViolations::default();
+        let words: Vec<String> = request
+            .query
+            .split(|c: char| !c.is_alphanumeric())
+            .filter(|word| !word.is_empty())
+            .map(str::to_lowercase)
+            .collect();
+        if request.query.chars().count() > MAX_QUERY || words.len() > MAX_QUERY_WORDS {
+            violations.add(
+                "query",
+                "TOO_LONG",
+                format!("query holds at most {MAX_QUERY} characters and {MAX_QUERY_WORDS} words"),
+            );
+        } else if !request.query.trim().is_empty() && words.is_empty() {
+            violations.add("query", "NO_WORDS", "query has no words to search for");
+        }
+        let mut instances = Vec::new();
+        for (index, id) in request.instance_ids.iter().enumerate() {
+            instances.push(uuid_field(&mut violations, &format!("instance_ids[{index}]"), id, "an instance's id"));
+        }
+        let search = store::Search {
+            words,
+            instances,
+            categories: categories_field(&mut violations, "categories", &request.categories),
+            min_severity: severity_field(&mut violations, request.min_severity),
+            period: period_field(&mut violations, request.period.as_ref(), (i64::MIN, i64::MAX)),
+        };
+        violations.check()?;
+        let page = PageRequest::parse(request.page_size, &request.page_token, &format!("{search:?}"))?;
+        let offset = match &page.after {
+            None => 0,
+            Some(key) => {
+                key.first().and_then(|offset| offset.parse::<i64>().ok()).filter(|o| *o >= 0).ok_or_else(|| {
+                    ApiError::invalid_field("page_token", "INVALID", "page_token is not a token this API issued")
+                })?
+            }
+        };
+        let mut tx = self.database.read(organization).await?;
+        let (mut insights, total) =
+            store::search(&mut tx, self.database.backend(), &search, offset, page.fetch_limit()).await?;
+        tx.commit().await?;
+        let served = offset + page.size;
+        let next_page_token = page.finish(&mut insights, |_| vec![served.to_string()]);
+        Ok(SearchInsightsResponse { insights, next_page_token, total_size: i32::try_from(total).unwrap_or(i32::MAX) })
+    }
+
+    async fn save(
+        &self,
+        identity: &complianceiq_kit::auth::Identity,
+        request: SaveInsightRequest,
+    ) -> Result<SavedReport, ApiError> {
+        let organization = identity.tenant()?;
+        let mut violations = FieldViolations::default();
+        let insight_id = uuid_field(&mut violations, "insight_id", &request.insight_id, "an insight's id");
+        let name = request.name.trim().to_string();
+        if name.is_empty() {
+            violations.required("name");
+        } else if name.chars().count() > MAX_REPORT_NAME || name.chars().any(char::is_control) {
+            violations.add(
+                "name",
+                "INVALID",
+                format!("name has at most {MAX_REPORT_NAME} characters and no control characters"),
+            );
+        }
+        if request.notes.chars().count() > MAX_REPORT_NOTES {
+            violations.add("notes", "TOO_LONG", format!("notes hold at most {MAX_REPORT_NOTES} characters"));
+        }
+        violations.check()?;
+        let mut tx = self.database.write(organization).await?;
+        let insight =
+            store::by_id(&mut tx, &insight_id).await?.ok_or_else(|| ApiError::not_found("Insight", &insight_id))?;
+        let created_at = time::now_micros();
+        let report = SavedReport {
+            id: uuid::Uuid::now_v7().to_string(),
+            organization_id: organization.to_string(),
+            insight_id,
+            name,
+            notes: request.notes,
+            insight: Some(insight),
+            created_by: identity.user_id.to_string(),
+            create_time: Some(time::to_timestamp(created_at)),
+        };
+        store::insert_report(&mut tx, &report, created_at).await?;
+        tx.commit().await?;
+        Ok(report)
+    }
+
+    async fn reports(
+        &self,
+        organization: OrganizationId,
+        request: ListSavedReportsRequest,
+    ) -> Result<ListSavedReportsResponse, ApiError> {
+        let page = PageRequest::parse(request.page_size, &request.page_token, "saved")?;
+        let after = keyset(&page)?;
+        let mut tx = self.database.read(organization).await?;
+        let mut saved_reports = store::reports_page(&mut tx, after, page.fetch_limit()).await?;
+        tx.commit().await?;
+        let next_page_token = page.finish(&mut saved_reports, |report| {
+            let created = report.create_time.as_ref().map_or(0, time::from_timestamp);
+            vec![created.to_string(), report.id.clone()]
+        });
+        Ok(ListSavedReportsResponse { saved_reports, next_page_token })
+    }
+
+    fn report_id(value: &str) -> Result<String, ApiError> {
+        let mut violations = FieldViolations::default();
+        let id = uuid_field(&mut violations, "report_id", value, "a saved report's id");
+        violations.check()?;
+        Ok(id)
+    }
+}
+
+#[tonic::async_trait]
+impl InsightsService for InsightsApi {
+    async fn get_instance_insights(
+        &self,
+        request: Request<GetInstanceInsightsRequest>,
+    ) -> Result<Response<InstanceInsights>, Status> {
+        let organization = caller(&request)?.tenant()?;
+        Ok(Response::new(self.instance_insights(organization, request.into_inner()).await?))
+    }
+
+    async fn get_insight_history(
+        &self,
+        request: Request<GetInsightHistoryRequest>,
+    ) -> Result<Response<GetInsightHistoryResponse>, Status> {
+        let organization = caller(&request)?.tenant()?;
+        Ok(Response::new(self.history(organization, request.into_inner()).await?))
+    }
+
+    async fn get_insight_trends(
+        &self,
+        request: Request<GetInsightTrendsRequest>,
+    ) -> Result<Response<GetInsightTrendsResponse>, Status> {
+        let organization = caller(&request)?.tenant()?;
+        Ok(Response::new(self.trends(organization, request.into_inner()).await?))
+    }
+
+    async fn compare_insights(
+        &self,
+        request: Request<CompareInsightsRequest>,
+    ) -> Result<Response<CompareInsightsResponse>, Status> {
+        let organization = caller(&request)?.tenant()?;
+        Ok(Response::new(self.compare(organization, request.into_inner()).await?))
+    }
+
+    async fn search_insights(
+        &self,
+        request: Request<SearchInsightsRequest>,
+    ) -> Result<Response<SearchInsightsResponse>, Status> {
+        let organization = caller(&request)?.tenant()?;
+        Ok(Response::new(self.search(organization, request.into_inner()).await?))
+    }
+
+    async fn save_insight(&self, request: Request<SaveInsightRequest>) -> Result<Response<SavedReport>, Status> {
+        let identity = caller(&request)?;
+        Ok(Response::new(self.save(&identity, request.into_inner()).await?))
+    }
+
+    async fn list_saved_reports(
+        &self,
+        request: Request<ListSavedReportsRequest>,
+    ) -> Result<Response<ListSavedReportsResponse>, Status> {
+        let organization = caller(&request)?.tenant()?;
+        Ok(Response::new(self.reports(organization, request.into_inner()).await?))
+    }
+
+    async fn get_saved_report(&self, request: Request<GetSavedReportRequest>) -> Result<Response<SavedReport>, Status> {
+        let organization = caller(&request)?.tenant()?;
+        let id = Self::report_id(&request.get_ref().report_id)?;
+        let mut tx = self.database.read(organization).await?;
+        let report = store::report_by_id(&mut tx, &id).await?.ok_or_else(|| ApiError::not_found("SavedReport", &id))?;
+        tx.commit().await?;
+        Ok(Response::new(report))
+    }
+
+    async fn delete_saved_report(&self, request: Request<DeleteSavedReportRequest>) -> Result<Response<()>, Status> {
+        let organization = caller(&request)?.tenant()?;
+        let id = Self::report_id(&request.get_ref().report_id)?;
+        let mut tx = self.database.write(organization).await?;
+        if !store::delete_report(&mut tx, &id).await? {
+            return Err(ApiError::not_found("SavedReport", &id).into());
+        }
+        tx.commit().await?;
+        Ok(Response::new(()))
+    }
+}
 
 /// The module declaration.
 pub fn module() -> Module {
@@ -19,8 +646,26 @@ pub fn module() -> Module {
         port: 8006,
         database: Some(DatabaseGroup::Analysis),
         calls: &[],
-        migrations: &[],
+        migrations: MIGRATIONS,
         reseal: None,
-        build: |_context| Box::pin(async { Ok(ModuleParts::new().service(InsightsServiceServer::new(InsightsApi))) }),
+        build: |context| {
+            Box::pin(async move {
+                let database = context.database()?;
+                let completions = Subscription {
+                    consumer: "insights-analysis-completions",
+                    events: vec![EventType::AnalysisCompleted],
+                    handler: Arc::new(Completions { database: database.clone() }),
+                };
+                let purge = Subscription {
+                    consumer: "insights-instance-purge",
+                    events: vec![EventType::InstanceDeleted],
+                    handler: Arc::new(InstancePurge { database: database.clone() }),
+                };
+                Ok(ModuleParts::new()
+                    .service(InsightsServiceServer::new(InsightsApi { database }))
+                    .subscription(completions)
+                    .subscription(purge))
+            })
+        },
     }
 }

@@ -221,6 +221,23 @@ impl Simulator {
         churn
     }
 
+    /// Edits a record as a person in ServiceNow would: sets `fields`, counts the modification
+    /// and stamps it with the current second. False when there is no such record.
+    pub fn edit(&self, table: &str, sys_id: &str, fields: &[(&'static str, &str)]) -> bool {
+        let stamp = crate::datetime::format(now());
+        let mut state = self.write();
+        let Some(record) = state.tables.get_mut(table).and_then(|records| records.get_mut(sys_id)) else {
+            return false;
+        };
+        for (field, value) in fields {
+            record.insert(field, value.to_string());
+        }
+        let count: u64 = record.get("sys_mod_count").and_then(|count| count.parse().ok()).unwrap_or(0);
+        record.insert("sys_mod_count", (count + 1).to_string());
+        record.insert("sys_updated_on", stamp);
+        true
+    }
+
     /// Churns at the configured rate until `stop`.
     pub async fn churn_forever(&self, stop: tokio_util::sync::CancellationToken) {
         if self.config.churn_per_second <= 0.0 {
