@@ -302,12 +302,12 @@ impl Gateway {
                 .into_inner();
             return Ok(self.ndjson(route, stream));
         }
-        let response = grpc
-            .unary(request, path, BytesCodec)
-            .await
-            .map_err(|status| backend_failure(&route.rpc_path, status))?
-            .into_inner();
-        let json = transcode::response_json(route, &response).map_err(tonic::Status::from)?;
+        let response =
+            grpc.unary(request, path, BytesCodec).await.map_err(|status| backend_failure(&route.rpc_path, status))?;
+        if route.method.output().full_name() == transcode::HTTP_BODY {
+            return raw_response(route, response);
+        }
+        let json = transcode::response_json(route, response.get_ref()).map_err(tonic::Status::from)?;
         Ok(json_response(StatusCode::OK, json))
     }
 
@@ -488,6 +488,20 @@ impl hyper::body::Body for UnsizedBody {
 
 /// A status the backend sent passes as it is; one made from a transport failure (it keeps the
 /// error as its source) gets a message naming what is unavailable, not the socket's words.
+/// A `google.api.HttpBody` answer as the HTTP response itself, with the backend's
+/// `content-disposition` (a download's file name) carried over.
+fn raw_response(route: &Route, response: tonic::Response<Vec<u8>>) -> Result<Response<Body>, tonic::Status> {
+    let (content_type, data) = transcode::http_body(route, response.get_ref()).map_err(tonic::Status::from)?;
+    let mut http = Response::new(crate::edge::full(data));
+    let headers = http.headers_mut();
+    headers.insert(http::header::CONTENT_TYPE, crate::edge::header_value(content_type));
+    if let Some(disposition) = response.metadata().get("content-disposition").and_then(|v| v.to_str().ok()) {
+        headers.insert(http::header::CONTENT_DISPOSITION, crate::edge::header_value(disposition));
+    }
+    headers.insert(http::header::CACHE_CONTROL, http::HeaderValue::from_static("private, no-store"));
+    Ok(http)
+}
+
 fn backend_failure(target: &str, status: tonic::Status) -> tonic::Status {
     match std::error::Error::source(&status) {
         Some(transport) => unavailable(target, transport),

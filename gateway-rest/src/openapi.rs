@@ -301,13 +301,19 @@ impl Generator<'_> {
         let status = self.pool.get_message_by_name("google.rpc.Status").expect("google.rpc.Status is in the pool");
         let error_schema = self.message_ref(&status);
         let comment = self.comments.get(method.full_name()).cloned().unwrap_or_default();
+        // A google.api.HttpBody answer is the file itself, of the type it names.
+        let success = if method.output().full_name() == crate::transcode::HTTP_BODY {
+            json!({"description": "The file.", "content": {"*/*": {"schema": {"type": "string", "format": "binary"}}}})
+        } else {
+            json!({"description": "The response.", "content": {"application/json": {"schema": response_schema}}})
+        };
         let mut operation = json!({
             "operationId": operation_id,
             "tags": [service.name()],
             "summary": comment.lines().next().unwrap_or(method.name()),
             "parameters": parameters,
             "responses": {
-                "200": {"description": "The response.", "content": {"application/json": {"schema": response_schema}}},
+                "200": success,
                 "default": {
                     "description": "An error: a google.rpc.Status with details.",
                     "content": {"application/json": {"schema": error_schema}}
@@ -392,7 +398,7 @@ mod tests {
         let paths = document["paths"].as_object().unwrap();
         let operations: usize = paths.values().map(|item| item.as_object().unwrap().len()).sum();
         // Every RPC but the one internal (IngestRecords), plus the JWKS's second binding.
-        assert_eq!(operations, 107 - 1 + 1, "every edge RPC, plus the JWKS's second binding");
+        assert_eq!(operations, 109 - 1 + 1, "every edge RPC, plus the JWKS's second binding");
         let login = &document["paths"]["/api/v1/auth/login"]["post"];
         assert_eq!(login["security"], json!([]));
         assert_eq!(

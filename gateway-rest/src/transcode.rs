@@ -244,6 +244,24 @@ pub fn response_json(route: &Route, bytes: &[u8]) -> Result<Vec<u8>, ApiError> {
     message_json(&message, route.response_body.as_ref())
 }
 
+/// The full name of the message whose responses are raw HTTP bodies (grpc-gateway's rule).
+pub const HTTP_BODY: &str = "google.api.HttpBody";
+
+/// A `google.api.HttpBody` response: its content type and bytes, sent as they are.
+pub fn http_body(route: &Route, bytes: &[u8]) -> Result<(String, Vec<u8>), ApiError> {
+    let message = DynamicMessage::decode(route.method.output(), bytes)
+        .map_err(|e| ApiError::internal(format!("{} answered an undecodable HttpBody: {e}", route.rpc_path)))?;
+    let content_type = match message.get_field_by_name("content_type").as_deref() {
+        Some(Value::String(text)) if !text.is_empty() => text.clone(),
+        _ => "application/octet-stream".to_string(),
+    };
+    let data = match message.get_field_by_name("data").as_deref() {
+        Some(Value::Bytes(data)) => data.to_vec(),
+        _ => Vec::new(),
+    };
+    Ok((content_type, data))
+}
+
 /// A message as JSON, or one field of it.
 pub fn message_json(message: &DynamicMessage, field: Option<&FieldDescriptor>) -> Result<Vec<u8>, ApiError> {
     let serialize = |options: &SerializeOptions| {

@@ -205,6 +205,9 @@ fn every_public_rpc_is_annotated_and_matches_the_design_or_is_a_documented_extra
         // One saved report, and deleting it: the design lists only save and list.
         ("GET", "/api/v1/insights/saved/{report_id}"),
         ("DELETE", "/api/v1/insights/saved/{report_id}"),
+        // An export's state and its file: the design's export only starts one.
+        ("GET", "/api/v1/insights/exports/{export_id}"),
+        ("GET", "/api/v1/insights/exports/{export_id}/download"),
     ]
     .into_iter()
     .collect();

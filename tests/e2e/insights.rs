@@ -7,7 +7,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
 use complianceiq_proto::complianceiq::analysis::v1::{AnalysisJob, AnalysisResult, AnalyzeControlsRequest, JobState};
-use complianceiq_proto::complianceiq::common::v1::{Interval, Severity, TimeRange};
+use complianceiq_proto::complianceiq::common::v1::{ExportFormat, Interval, Severity, TimeRange};
 use complianceiq_proto::complianceiq::insights::v1::insights_service_client::InsightsServiceClient;
 use complianceiq_proto::complianceiq::insights::v1::*;
 use complianceiq_proto::complianceiq::instance::v1::instance_service_client::InstanceServiceClient;
@@ -25,6 +25,7 @@ use crate::sync::{connected, sync};
 platform_tests!(
     a_second_run_tells_new_persisting_and_resolved_insights,
     insights_are_searched_saved_refused_when_malformed_and_private_to_their_tenant,
+    exports_open_in_real_readers_with_the_numbers_of_the_api,
 );
 
 async fn client(platform: &TestPlatform) -> InsightsServiceClient<tonic::transport::Channel> {
@@ -362,4 +363,144 @@ async fn insights_are_searched_saved_refused_when_malformed_and_private_to_their
     insights.delete_saved_report(authorized(delete.clone(), token)).await.unwrap();
     assert_eq!(insights.get_saved_report(authorized(get, token)).await.unwrap_err().code(), Code::NotFound);
     assert_eq!(insights.delete_saved_report(authorized(delete, token)).await.unwrap_err().code(), Code::NotFound);
+}
+
+/// Waits (up to 30 s) until an export has left PENDING.
+async fn rendered(platform: &TestPlatform, tenant: &Tenant, export: &Export) -> Export {
+    let mut insights = client(platform).await;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let request = GetExportRequest { export_id: export.id.clone() };
+        let current = insights.get_export(authorized(request, tenant.token())).await.unwrap().into_inner();
+        if current.state() != ExportState::Pending {
+            return current;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "export {} was never rendered", export.id);
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// GET of a download link through this platform's edge (the link names the configured public
+/// URL; the test's edge listens elsewhere): status, content type, disposition, bytes.
+async fn download(platform: &TestPlatform, link: &str) -> (u16, String, String, Vec<u8>) {
+    let url = url::Url::parse(link).expect("an absolute link");
+    let local = format!("http://{}{}?{}", platform.address("gateway"), url.path(), url.query().unwrap_or_default());
+    complianceiq_kit::crypto::install_tls_crypto_provider();
+    let response = reqwest::Client::new().get(local).send().await.expect("the edge answers");
+    let header = |name: reqwest::header::HeaderName| {
+        response.headers().get(name).and_then(|v| v.to_str().ok()).unwrap_or_default().to_string()
+    };
+    let (content_type, disposition) =
+        (header(reqwest::header::CONTENT_TYPE), header(reqwest::header::CONTENT_DISPOSITION));
+    (response.status().as_u16(), content_type, disposition, response.bytes().await.unwrap().to_vec())
+}
+
+/// An insight's metrics, by name, as the API gives them.
+fn api_metrics(insight: &Insight) -> BTreeMap<String, f64> {
+    insight.metrics.iter().map(|metric| (metric.name.clone(), metric.value)).collect()
+}
+
+async fn exports_open_in_real_readers_with_the_numbers_of_the_api(platform: &TestPlatform) {
+    let running = simulator(SimConfig { controls: 60, ..SimConfig::default() }).await;
+    let tenant = platform.tenant("Exported").await;
+    let instance = connected(platform, &tenant, &running).await;
+    sync(platform, &tenant, &instance.id, SyncMode::Full).await;
+    let request = AnalyzeControlsRequest { instance_id: instance.id.clone(), ..Default::default() };
+    analysed(platform, &tenant, request).await;
+    let mut insights = client(platform).await;
+    let token = tenant.token();
+    let all = GetInstanceInsightsRequest { instance_id: instance.id.clone(), ..Default::default() };
+    let current = insights.get_instance_insights(authorized(all, token)).await.unwrap().into_inner();
+    let insight =
+        current.insights.iter().find(|i| i.finding == "CONTROL_INEFFECTIVE").expect("an ineffective control").clone();
+    let record = insight.subject.clone().unwrap();
+    let expected = api_metrics(&insight);
+    assert!(expected.contains_key("passed") && expected.contains_key("results"), "{expected:?}");
+
+    let mut files = BTreeMap::new();
+    for format in [ExportFormat::Csv, ExportFormat::Xlsx, ExportFormat::Pdf] {
+        let request = ExportInsightRequest { insight_id: insight.id.clone(), format: format as i32 };
+        let export = insights.export_insight(authorized(request, token)).await.unwrap().into_inner();
+        assert_eq!((export.state(), export.format()), (ExportState::Pending, format));
+        let export = rendered(platform, &tenant, &export).await;
+        assert_eq!(export.state(), ExportState::Ready, "{export:?}");
+        let expires = export.expire_time.as_ref().expect("an expiry").seconds;
+        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() as i64;
+        assert!((now + 890..=now + 901).contains(&expires), "links last the configured 15 minutes");
+        let (status, content_type, disposition, bytes) = download(platform, &export.download_uri).await;
+        assert_eq!(status, 200, "{}", String::from_utf8_lossy(&bytes));
+        assert_eq!(bytes.len() as i64, export.size_bytes);
+        assert_eq!(disposition, format!("attachment; filename=\"{}\"", export.file_name));
+        assert!(export.file_name.starts_with(&format!("insight-{}", record.display)), "{}", export.file_name);
+        files.insert(format as i32, (content_type, bytes, export));
+    }
+
+    // CSV: one table; the insight's rows and its metrics equal the API's.
+    let (content_type, bytes, _) = &files[&(ExportFormat::Csv as i32)];
+    assert!(content_type.starts_with("text/csv"), "{content_type}");
+    let mut reader = csv::Reader::from_reader(bytes.as_slice());
+    assert_eq!(reader.headers().unwrap().iter().collect::<Vec<_>>(), ["section", "name", "value", "detail", "link"]);
+    let rows: Vec<csv::StringRecord> = reader.records().map(Result::unwrap).collect();
+    let cell =
+        |section: &str, name: &str| rows.iter().find(|r| &r[0] == section && &r[1] == name).map(|r| r[2].to_string());
+    assert_eq!(cell("insight", "title"), Some(insight.title.clone()));
+    assert_eq!(cell("insight", "summary"), Some(insight.summary.clone()));
+    assert_eq!(cell("insight", "record_link"), Some(record.url.clone()));
+    let metrics: BTreeMap<String, f64> =
+        rows.iter().filter(|r| &r[0] == "metric").map(|r| (r[1].to_string(), r[2].parse().unwrap())).collect();
+    assert_eq!(metrics, expected);
+    let history: Vec<&csv::StringRecord> = rows.iter().filter(|r| &r[0] == "history").collect();
+    assert_eq!(history.len(), 1);
+    assert_eq!((&history[0][2], &history[0][3]), (insight.score.to_string().as_str(), "new"));
+
+    // XLSX: a sheet per part, numbers as numbers.
+    use calamine::{Data, Reader};
+    let (content_type, bytes, _) = &files[&(ExportFormat::Xlsx as i32)];
+    assert_eq!(content_type, "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet");
+    let mut workbook: calamine::Xlsx<_> = calamine::open_workbook_from_rs(std::io::Cursor::new(bytes.clone())).unwrap();
+    assert_eq!(workbook.sheet_names(), ["Insight", "Metrics", "Records", "History"]);
+    let sheet = workbook.worksheet_range("Metrics").unwrap();
+    let metrics: BTreeMap<String, f64> = sheet
+        .rows()
+        .skip(1)
+        .map(|row| match (&row[0], &row[1]) {
+            (Data::String(name), Data::Float(value)) => (name.clone(), *value),
+            other => panic!("a metric row: {other:?}"),
+        })
+        .collect();
+    assert_eq!(metrics, expected);
+    let sheet = workbook.worksheet_range("Insight").unwrap();
+    let title = sheet.rows().find(|row| row[0] == Data::String("title".into())).map(|row| row[1].clone());
+    assert_eq!(title, Some(Data::String(insight.title.clone())));
+    let sheet = workbook.worksheet_range("Records").unwrap();
+    assert_eq!(sheet.rows().nth(1).map(|row| row[2].clone()), Some(Data::String(record.sys_id.clone())));
+
+    // PDF: the text a reader extracts holds the title, the record and every metric's value.
+    let (content_type, bytes, _) = &files[&(ExportFormat::Pdf as i32)];
+    assert_eq!(content_type, "application/pdf");
+    let document = lopdf::Document::load_mem(bytes).expect("a PDF");
+    let pages: Vec<u32> = document.get_pages().keys().copied().collect();
+    let text = document.extract_text(&pages).expect("text");
+    let words = |text: &str| text.split_whitespace().map(str::to_string).collect::<Vec<_>>().join(" ");
+    let text = words(&text);
+    assert!(text.contains(&words(&insight.title)), "{text}");
+    assert!(text.contains(&record.sys_id) && text.contains("Score at each analysis"), "{text}");
+    for (name, value) in &expected {
+        assert!(text.contains(&format!("{name} {value}")), "{name} {value} in {text}");
+    }
+
+    // A link is refused when tampered with; another tenant cannot see the export; bad input named.
+    let (_, _, export) = &files[&(ExportFormat::Pdf as i32)];
+    let forged = export.download_uri.replace("expires=", "expires=9");
+    let (status, _, _, body) = download(platform, &forged).await;
+    assert_eq!(status, 403, "{}", String::from_utf8_lossy(&body));
+    assert!(String::from_utf8_lossy(&body).contains("LINK_INVALID"));
+    let other = platform.tenant("Curious").await;
+    let theirs = GetExportRequest { export_id: export.id.clone() };
+    assert_eq!(insights.get_export(authorized(theirs, other.token())).await.unwrap_err().code(), Code::NotFound);
+    let unnamed = ExportInsightRequest { insight_id: insight.id.clone(), format: 0 };
+    let bad = insights.export_insight(authorized(unnamed, token)).await.unwrap_err();
+    assert_eq!(violations(&bad)[0].0, "format");
+    let stolen = ExportInsightRequest { insight_id: insight.id.clone(), format: ExportFormat::Csv as i32 };
+    assert_eq!(insights.export_insight(authorized(stolen, other.token())).await.unwrap_err().code(), Code::NotFound);
 }

@@ -45,7 +45,7 @@ pub fn observe(job_id: &str, instance_id: &str, analysis_type: &str, results: &[
                 severity: kind.severity as i32,
                 title: wording.title,
                 summary: wording.summary,
-                score: result.score.unwrap_or(0.0),
+                score: score(result),
                 metrics: result
                     .values
                     .iter()
@@ -64,6 +64,22 @@ pub fn observe(job_id: &str, instance_id: &str, analysis_type: &str, results: &[
     insights.sort_by(|a, b| a.id.cmp(&b.id));
     insights.dedup_by(|a, b| a.id == b.id);
     insights
+}
+
+/// An insight's score, 0 to 100: the result's own (a control's effectiveness, a failure
+/// probability); for a risk, how effective its controls are (100 × weighted effectiveness);
+/// for a requirement, the share of its controls tested.
+fn score(result: &AnalysisResult) -> f64 {
+    if let Some(score) = result.score {
+        return score;
+    }
+    let value = |name: &str| result.values.get(name).copied();
+    let percent = match (value("weighted_effectiveness"), value("tested_controls"), value("controls")) {
+        (Some(effectiveness), ..) => 100.0 * effectiveness,
+        (None, Some(tested), Some(controls)) if controls > 0.0 => 100.0 * tested / controls,
+        _ => 0.0,
+    };
+    (10.0 * percent).round() / 10.0
 }
 
 /// The subjects a job analysed, when it was restricted to some; `None` for the whole instance.
@@ -134,10 +150,13 @@ fn wording(kind: &FindingKind, record: &str, result: &AnalysisResult) -> Wording
         "CONTROL_INEFFECTIVE" => (
             format!("Control {record} is ineffective (score {score})"),
             format!(
-                "{tested}, and its {} open issues take {} points off: a score of {score}, below the 50 that \
-                 rates a control at least partially effective.",
-                value("open_issues"),
-                value("penalty")
+                "{tested}, and {}: a score of {score}, below the 50 that rates a control at least partially \
+                 effective.",
+                match result.values.get("open_issues").copied().unwrap_or(0.0) {
+                    0.0 => "it has no open issue".to_string(),
+                    1.0 => format!("its open issue takes {} points off", value("penalty")),
+                    _ => format!("its {} open issues take {} points off", value("open_issues"), value("penalty")),
+                }
             ),
             vec![
                 format!("Review the failed indicator results of {record} and remediate the control."),

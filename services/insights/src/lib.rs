@@ -6,9 +6,12 @@
 //! the service reads the job's results from the analysis store (the same database, as the
 //! design has it) and applies them: found again → persisting, found first → new, no longer
 //! found within the job's scope → resolved. Each job leaves a history entry with the posture
-//! after it. Exports are not built yet (ExportInsight answers UNIMPLEMENTED).
+//! after it. Exports render an insight to CSV, XLSX, PDF or JSON in object storage, as jobs,
+//! behind download links that expire (`exports.rs`).
 
 mod derive;
+mod exports;
+mod render;
 mod store;
 mod trends;
 
@@ -35,7 +38,7 @@ use tonic::{Request, Response, Status};
 
 use crate::store::Snapshot;
 
-const MIGRATIONS: &[Migration] = &[migration!(1, "0001_insights")];
+const MIGRATIONS: &[Migration] = &[migration!(1, "0001_insights"), migration!(2, "0002_exports")];
 
 /// Longest saved report name.
 const MAX_REPORT_NAME: usize = 200;
@@ -77,11 +80,21 @@ pub async fn take_insights(
         for id in &changes.resolved {
             store::resolve(&mut tx, id, &job.id, at).await?;
         }
+        let scores: std::collections::HashMap<&str, f64> =
+            found.iter().map(|insight| (insight.id.as_str(), insight.score)).collect();
+        let score_of = |id: &String| scores.get(id.as_str()).copied();
         for (ids, change) in
             [(&changes.new, "new"), (&changes.persisting, "persisting"), (&changes.resolved, "resolved")]
         {
             for id in ids {
-                store::record_change(&mut tx, &job.id, instance, id, change, at).await?;
+                let change = store::Change {
+                    analysis_job_id: job.id.clone(),
+                    insight_id: id.clone(),
+                    change,
+                    score: score_of(id),
+                    at,
+                };
+                store::record_change(&mut tx, instance, &change).await?;
             }
         }
     }
@@ -133,6 +146,7 @@ impl EventHandler for Completions {
 /// snapshots people chose to keep).
 struct InstancePurge {
     database: ModuleDatabase,
+    objects: complianceiq_kit::objects::Objects,
 }
 
 #[tonic::async_trait]
@@ -145,7 +159,14 @@ impl EventHandler for InstancePurge {
         };
         let mut tx = self.database.write(organization).await?;
         let removed = store::purge(&mut tx, &deleted.instance_id).await?;
+        let files = exports::exports_store::purge(&mut tx, &deleted.instance_id).await?;
         tx.commit().await?;
+        // After the commit: a failed delete leaves an orphan file, never a row without its file.
+        for key in &files {
+            if let Err(error) = self.objects.delete(key).await {
+                tracing::warn!(object_key = %key, error = %error, "an export file of a disconnected instance stayed");
+            }
+        }
         tracing::info!(organization_id = %organization, instance_id = %deleted.instance_id, removed, "insights of a disconnected instance removed");
         Ok(())
     }
@@ -257,6 +278,7 @@ fn headline_metrics(latest: &[Snapshot], open: &[Insight]) -> Vec<Metric> {
 
 struct InsightsApi {
     database: ModuleDatabase,
+    exports: exports::Exports,
 }
 
 impl InsightsApi {
@@ -597,6 +619,29 @@ impl InsightsService for InsightsApi {
         Ok(Response::new(self.compare(organization, request.into_inner()).await?))
     }
 
+    async fn export_insight(&self, request: Request<ExportInsightRequest>) -> Result<Response<Export>, Status> {
+        let identity = caller(&request)?;
+        Ok(Response::new(self.exports.start(&identity, request.into_inner()).await?))
+    }
+
+    async fn get_export(&self, request: Request<GetExportRequest>) -> Result<Response<Export>, Status> {
+        let organization = caller(&request)?.tenant()?;
+        Ok(Response::new(self.exports.get(organization, request.into_inner()).await?))
+    }
+
+    async fn download_export(
+        &self,
+        request: Request<DownloadExportRequest>,
+    ) -> Result<Response<complianceiq_proto::google::api::HttpBody>, Status> {
+        let (body, file_name) = self.exports.download(request.into_inner()).await?;
+        let mut response = Response::new(body);
+        // The edge turns this into the HTTP header, so browsers save the file under its name.
+        if let Ok(value) = format!("attachment; filename=\"{file_name}\"").parse() {
+            response.metadata_mut().insert("content-disposition", value);
+        }
+        Ok(response)
+    }
+
     async fn search_insights(
         &self,
         request: Request<SearchInsightsRequest>,
@@ -656,15 +701,27 @@ pub fn module() -> Module {
                     events: vec![EventType::AnalysisCompleted],
                     handler: Arc::new(Completions { database: database.clone() }),
                 };
+                let objects = complianceiq_kit::objects::Objects::from_url(&context.config.object_store_url())
+                    .map_err(|e| format!("insights: {e}"))?;
                 let purge = Subscription {
                     consumer: "insights-instance-purge",
                     events: vec![EventType::InstanceDeleted],
-                    handler: Arc::new(InstancePurge { database: database.clone() }),
+                    handler: Arc::new(InstancePurge { database: database.clone(), objects: objects.clone() }),
+                };
+                let exports = exports::Exports {
+                    database: database.clone(),
+                    objects,
+                    links: exports::Links {
+                        secrets: context.secrets.clone(),
+                        public_url: context.config.mail.public_url.clone(),
+                        ttl: std::time::Duration::from_secs(context.config.storage.download_link_seconds.max(1)),
+                    },
                 };
                 Ok(ModuleParts::new()
-                    .service(InsightsServiceServer::new(InsightsApi { database }))
+                    .service(InsightsServiceServer::new(InsightsApi { database, exports: exports.clone() }))
                     .subscription(completions)
-                    .subscription(purge))
+                    .subscription(purge)
+                    .worker(exports::worker(exports, context.metrics.clone())))
             })
         },
     }

@@ -121,26 +121,32 @@ pub async fn resolve(tx: &mut TenantTx, id: &str, job_id: &str, at: i64) -> Resu
     Ok(())
 }
 
-/// Records what a job did to an insight: new, persisting or resolved.
-pub async fn record_change(
-    tx: &mut TenantTx,
-    job_id: &str,
-    instance: &str,
-    insight_id: &str,
-    change: &str,
-    at: i64,
-) -> Result<(), ApiError> {
+/// What a job did to an insight.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Change {
+    pub analysis_job_id: String,
+    pub insight_id: String,
+    /// new, persisting or resolved.
+    pub change: &'static str,
+    /// The insight's score in that job; none when resolved.
+    pub score: Option<f64>,
+    pub at: i64,
+}
+
+/// Records what a job did to an insight.
+pub async fn record_change(tx: &mut TenantTx, instance: &str, change: &Change) -> Result<(), ApiError> {
     let tenant = tx.tenant().to_string();
     sqlx::query(
-        "INSERT INTO insight_changes (organization_id, analysis_job_id, insight_id, instance_id, change, at) \
-         VALUES ($1, $2, $3, $4, $5, $6)",
+        "INSERT INTO insight_changes (organization_id, analysis_job_id, insight_id, instance_id, change, score, at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7)",
     )
     .bind(tenant)
-    .bind(job_id)
-    .bind(insight_id)
+    .bind(&change.analysis_job_id)
+    .bind(&change.insight_id)
     .bind(instance)
-    .bind(change)
-    .bind(at)
+    .bind(change.change)
+    .bind(change.score)
+    .bind(change.at)
     .execute(tx.connection())
     .await?;
     Ok(())
@@ -283,6 +289,35 @@ pub async fn changes_of(tx: &mut TenantTx, job_id: &str) -> Result<Vec<(String, 
     .fetch_all(tx.connection())
     .await?;
     rows.iter().map(|row| Ok((row.try_get(0)?, row.try_get(1)?))).collect()
+}
+
+/// Every change of one insight, oldest first.
+pub async fn changes_of_insight(tx: &mut TenantTx, insight_id: &str) -> Result<Vec<Change>, ApiError> {
+    let tenant = tx.tenant().to_string();
+    let rows = sqlx::query(
+        "SELECT analysis_job_id, change, score, at FROM insight_changes WHERE organization_id = $1 AND insight_id = $2 \
+         ORDER BY at, analysis_job_id",
+    )
+    .bind(tenant)
+    .bind(insight_id)
+    .fetch_all(tx.connection())
+    .await?;
+    rows.iter()
+        .map(|row| {
+            let change: String = row.try_get(1)?;
+            Ok(Change {
+                analysis_job_id: row.try_get(0)?,
+                insight_id: insight_id.to_string(),
+                change: match change.as_str() {
+                    "new" => "new",
+                    "persisting" => "persisting",
+                    _ => "resolved",
+                },
+                score: row.try_get(2)?,
+                at: row.try_get(3)?,
+            })
+        })
+        .collect()
 }
 
 /// The latest applied snapshot of each analysis type on the instance at or before `at`.

@@ -423,6 +423,19 @@ impl Default for InstanceConfig {
     }
 }
 
+/// Object storage for rendered files (exports, reports, model artifacts).
+#[derive(Args, Clone, Debug, Default)]
+pub struct StorageConfig {
+    /// Where files go: `s3://bucket/prefix` (credentials, region and endpoint from the standard
+    /// AWS_* variables: AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_REGION, AWS_ENDPOINT for
+    /// S3-compatible stores) or `file:///absolute/dir`. Unset: `<data dir>/objects`.
+    #[arg(long = "object-store-url", env = "CIQ_OBJECT_STORE_URL")]
+    pub object_store_url: Option<String>,
+    /// Seconds a download link stays valid.
+    #[arg(long = "download-link-seconds", env = "CIQ_DOWNLOAD_LINK_SECONDS", default_value_t = 900)]
+    pub download_link_seconds: u64,
+}
+
 /// How the platform was started.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum RunMode {
@@ -462,6 +475,8 @@ pub struct PlatformConfig {
     pub mesh: MeshConfig,
     #[command(flatten)]
     pub instance: InstanceConfig,
+    #[command(flatten)]
+    pub storage: StorageConfig,
     /// Set by the command, not by a flag.
     #[arg(skip)]
     pub mode: RunMode,
@@ -471,6 +486,15 @@ impl PlatformConfig {
     /// The JWT signing keys directory.
     pub fn jwt_keys_dir(&self) -> PathBuf {
         self.security.jwt_keys_dir.clone().unwrap_or_else(|| self.data_dir.join("keys").join("jwt"))
+    }
+
+    /// Where object storage is: the configured URL, else a directory under `data_dir`.
+    pub fn object_store_url(&self) -> String {
+        self.storage.object_store_url.clone().unwrap_or_else(|| {
+            let dir =
+                std::path::absolute(self.data_dir.join("objects")).unwrap_or_else(|_| self.data_dir.join("objects"));
+            format!("file://{}", dir.display())
+        })
     }
 
     /// The mesh certificates directory.
@@ -507,6 +531,7 @@ impl PlatformConfig {
             gateway: GatewayConfig::default(),
             mesh: MeshConfig::default(),
             instance: InstanceConfig::default(),
+            storage: StorageConfig { object_store_url: None, download_link_seconds: 900 },
             mode: RunMode::Development,
         }
     }

@@ -17,6 +17,7 @@ pub mod mail;
 pub mod mesh;
 pub mod metrics;
 pub mod module;
+pub mod objects;
 pub mod ops;
 pub mod outbox;
 pub mod paging;

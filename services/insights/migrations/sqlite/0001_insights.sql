@@ -44,13 +44,15 @@ CREATE TABLE insight_snapshots (
 );
 CREATE INDEX insight_snapshots_recent ON insight_snapshots (organization_id, instance_id, created_at);
 
--- What each applied job did to each insight it touched.
+-- What each applied job did to each insight it touched, with the insight's score then (none
+-- when resolved).
 CREATE TABLE insight_changes (
     organization_id TEXT   NOT NULL,
     analysis_job_id TEXT   NOT NULL,
     insight_id      TEXT   NOT NULL,
     instance_id     TEXT   NOT NULL,
     change          TEXT   NOT NULL CHECK (change IN ('new', 'persisting', 'resolved')),
+    score           DOUBLE PRECISION,
     at              BIGINT NOT NULL,
     PRIMARY KEY (organization_id, analysis_job_id, insight_id)
 );

@@ -1,0 +1,454 @@
+//! Exports: ExportInsight queues a job (kind `insight_export` on the kit's queue) that renders
+//! the insight into object storage; GetExport tells its state and, when ready, hands out a
+//! fresh download link that expires. On S3 the link is the bucket's presigned URL; with a
+//! local directory it is the platform's own DownloadExport route, signed with a key derived
+//! from the encryption keys (the signature and expiry are the link's authorization).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use complianceiq_kit::auth::Identity;
+use complianceiq_kit::crypto::constant_time_eq;
+use complianceiq_kit::db::{ModuleDatabase, TenantTx};
+use complianceiq_kit::error::{ApiError, FieldViolations};
+use complianceiq_kit::ids::OrganizationId;
+use complianceiq_kit::jobs::{self, Ending, Job, JobHandler, Stop};
+use complianceiq_kit::objects::Objects;
+use complianceiq_kit::secrets::SecretBox;
+use complianceiq_kit::time;
+use complianceiq_proto::complianceiq::common::v1::ExportFormat;
+use complianceiq_proto::complianceiq::insights::v1::{
+    DownloadExportRequest, Export, ExportInsightRequest, ExportState, GetExportRequest,
+};
+use complianceiq_proto::google::api::HttpBody;
+use sqlx::Row;
+use tokio_util::sync::CancellationToken;
+
+use crate::{render, store};
+
+/// The queue's name for export jobs.
+pub const KIND: &str = "insight_export";
+
+/// What a link's signature covers, so one cannot be moved to another export or time.
+const LINK_CONTEXT: &str = "insight-export-link";
+
+/// A stored export.
+#[derive(Clone, Debug, Default)]
+pub struct ExportRecord {
+    pub id: String,
+    pub insight_id: String,
+    pub instance_id: String,
+    pub format: i32,
+    pub state: String,
+    pub object_key: String,
+    pub file_name: String,
+    pub content_type: String,
+    pub size_bytes: i64,
+    pub error: String,
+    pub created_by: String,
+    pub created_at: i64,
+    pub ended_at: Option<i64>,
+}
+
+const EXPORT_COLUMNS: &str = "id, insight_id, instance_id, format, state, object_key, file_name, content_type, \
+                              size_bytes, error, created_by, created_at, ended_at";
+
+fn export_record(row: &sqlx::any::AnyRow) -> Result<ExportRecord, ApiError> {
+    Ok(ExportRecord {
+        id: row.try_get(0)?,
+        insight_id: row.try_get(1)?,
+        instance_id: row.try_get(2)?,
+        format: row.try_get::<i64, _>(3)? as i32,
+        state: row.try_get(4)?,
+        object_key: row.try_get(5)?,
+        file_name: row.try_get(6)?,
+        content_type: row.try_get(7)?,
+        size_bytes: row.try_get(8)?,
+        error: row.try_get(9)?,
+        created_by: row.try_get(10)?,
+        created_at: row.try_get(11)?,
+        ended_at: row.try_get(12)?,
+    })
+}
+
+/// The export store: every query filters by the transaction's tenant.
+pub mod exports_store {
+    use super::*;
+
+    pub async fn insert(tx: &mut TenantTx, record: &ExportRecord) -> Result<(), ApiError> {
+        let tenant = tx.tenant().to_string();
+        sqlx::query(sqlx::AssertSqlSafe(format!(
+            "INSERT INTO insight_exports (organization_id, {EXPORT_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, \
+             $9, $10, $11, $12, $13, $14)"
+        )))
+        .bind(tenant)
+        .bind(&record.id)
+        .bind(&record.insight_id)
+        .bind(&record.instance_id)
+        .bind(i64::from(record.format))
+        .bind(&record.state)
+        .bind(&record.object_key)
+        .bind(&record.file_name)
+        .bind(&record.content_type)
+        .bind(record.size_bytes)
+        .bind(&record.error)
+        .bind(&record.created_by)
+        .bind(record.created_at)
+        .bind(record.ended_at)
+        .execute(tx.connection())
+        .await?;
+        Ok(())
+    }
+
+    pub async fn by_id(tx: &mut TenantTx, id: &str) -> Result<Option<ExportRecord>, ApiError> {
+        let tenant = tx.tenant().to_string();
+        let row = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {EXPORT_COLUMNS} FROM insight_exports WHERE organization_id = $1 AND id = $2"
+        )))
+        .bind(tenant)
+        .bind(id)
+        .fetch_optional(tx.connection())
+        .await?;
+        row.as_ref().map(export_record).transpose()
+    }
+
+    /// Writes the rendering's outcome.
+    pub async fn save(tx: &mut TenantTx, record: &ExportRecord) -> Result<(), ApiError> {
+        let tenant = tx.tenant().to_string();
+        sqlx::query(
+            "UPDATE insight_exports SET state = $3, content_type = $4, size_bytes = $5, error = $6, ended_at = $7 \
+             WHERE organization_id = $1 AND id = $2",
+        )
+        .bind(tenant)
+        .bind(&record.id)
+        .bind(&record.state)
+        .bind(&record.content_type)
+        .bind(record.size_bytes)
+        .bind(&record.error)
+        .bind(record.ended_at)
+        .execute(tx.connection())
+        .await?;
+        Ok(())
+    }
+
+    /// Removes an instance's exports; returns their files' keys.
+    pub async fn purge(tx: &mut TenantTx, instance: &str) -> Result<Vec<String>, ApiError> {
+        let tenant = tx.tenant().to_string();
+        let rows = sqlx::query(
+            "DELETE FROM insight_exports WHERE organization_id = $1 AND instance_id = $2 RETURNING object_key",
+        )
+        .bind(tenant)
+        .bind(instance)
+        .fetch_all(tx.connection())
+        .await?;
+        rows.iter().map(|row| Ok(row.try_get(0)?)).collect()
+    }
+}
+
+/// A file name people can keep: the record's number and the format, ASCII only.
+fn file_name(display: &str, extension: &str) -> String {
+    let stem: String = display
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '_' { c } else { '-' })
+        .take(60)
+        .collect();
+    let stem = stem.trim_matches('-');
+    format!("insight-{}.{extension}", if stem.is_empty() { "export" } else { stem })
+}
+
+fn extension(format: ExportFormat) -> &'static str {
+    match format {
+        ExportFormat::Pdf => "pdf",
+        ExportFormat::Csv => "csv",
+        ExportFormat::Xlsx => "xlsx",
+        ExportFormat::Json => "json",
+        ExportFormat::Unspecified => "bin",
+    }
+}
+
+/// Signs and checks download links.
+#[derive(Clone)]
+pub struct Links {
+    pub secrets: Arc<SecretBox>,
+    pub public_url: String,
+    pub ttl: Duration,
+}
+
+impl Links {
+    fn message(organization: &str, export: &str, expires: i64) -> String {
+        format!("{organization}\u{1f}{export}\u{1f}{expires}")
+    }
+
+    /// A link to DownloadExport valid until `expires` (seconds since the epoch).
+    pub fn sign(&self, organization: &str, export: &str, expires: i64) -> String {
+        let signature = self.secrets.keyed_hash(Self::message(organization, export, expires).as_bytes(), LINK_CONTEXT);
+        let query: String = url::form_urlencoded::Serializer::new(String::new())
+            .append_pair("organization_id", organization)
+            .append_pair("expires", &expires.to_string())
+            .append_pair("signature", &signature)
+            .finish();
+        format!("{}/api/v1/insights/exports/{export}/download?{query}", self.public_url.trim_end_matches('/'))
+    }
+
+    /// Checks a link's signature (under any configured key) and expiry at `now` (seconds).
+    pub fn verify(&self, request: &DownloadExportRequest, now: i64) -> Result<(), ApiError> {
+        let message = Self::message(&request.organization_id, &request.export_id, request.expires);
+        let valid = self
+            .secrets
+            .keyed_hashes(message.as_bytes(), LINK_CONTEXT)
+            .iter()
+            .any(|expected| constant_time_eq(expected.as_bytes(), request.signature.as_bytes()));
+        if !valid {
+            return Err(ApiError::PermissionDenied {
+                reason: "LINK_INVALID",
+                message: "this download link is not one the platform signed".into(),
+            });
+        }
+        if request.expires <= now {
+            return Err(ApiError::PermissionDenied {
+                reason: "LINK_EXPIRED",
+                message: "this download link has expired; GetExport hands out a new one".into(),
+            });
+        }
+        Ok(())
+    }
+}
+
+/// The export RPCs and the job that renders.
+#[derive(Clone)]
+pub struct Exports {
+    pub database: ModuleDatabase,
+    pub objects: Objects,
+    pub links: Links,
+}
+
+impl Exports {
+    async fn to_proto(&self, organization: &str, record: &ExportRecord) -> Result<Export, ApiError> {
+        let state = match record.state.as_str() {
+            "ready" => ExportState::Ready,
+            "failed" => ExportState::Failed,
+            _ => ExportState::Pending,
+        };
+        let (download_uri, expire_time) = if state == ExportState::Ready {
+            let expires = time::now_micros() / 1_000_000 + self.links.ttl.as_secs() as i64;
+            let uri = match self.objects.presigned_get(&record.object_key, self.links.ttl).await? {
+                Some(presigned) => presigned,
+                None => self.links.sign(organization, &record.id, expires),
+            };
+            (uri, Some(prost_types::Timestamp { seconds: expires, nanos: 0 }))
+        } else {
+            (String::new(), None)
+        };
+        Ok(Export {
+            id: record.id.clone(),
+            organization_id: organization.to_string(),
+            insight_id: record.insight_id.clone(),
+            format: record.format,
+            state: state as i32,
+            download_uri,
+            size_bytes: record.size_bytes,
+            expire_time,
+            create_time: Some(time::to_timestamp(record.created_at)),
+            error: record.error.clone(),
+            file_name: record.file_name.clone(),
+        })
+    }
+
+    /// Queues the rendering of an insight.
+    pub async fn start(&self, identity: &Identity, request: ExportInsightRequest) -> Result<Export, ApiError> {
+        let organization = identity.tenant()?;
+        let mut violations = FieldViolations::default();
+        let insight_id = crate::uuid_field(&mut violations, "insight_id", &request.insight_id, "an insight's id");
+        let format = match ExportFormat::try_from(request.format) {
+            Ok(ExportFormat::Unspecified) => {
+                violations.required("format");
+                ExportFormat::Unspecified
+            }
+            Ok(format) => format,
+            Err(_) => {
+                violations.add("format", "INVALID", "format must be PDF, CSV, XLSX or JSON");
+                ExportFormat::Unspecified
+            }
+        };
+        violations.check()?;
+        let mut tx = self.database.write(organization).await?;
+        let insight =
+            store::by_id(&mut tx, &insight_id).await?.ok_or_else(|| ApiError::not_found("Insight", &insight_id))?;
+        let id = uuid::Uuid::now_v7().to_string();
+        let extension = extension(format);
+        let display = insight.subject.as_ref().map(|subject| subject.display.as_str()).unwrap_or_default();
+        let record = ExportRecord {
+            id: id.clone(),
+            insight_id,
+            instance_id: insight.instance_id.clone(),
+            format: format as i32,
+            state: "pending".into(),
+            object_key: format!("exports/{organization}/{id}.{extension}"),
+            file_name: file_name(display, extension),
+            created_by: identity.user_id.to_string(),
+            created_at: time::now_micros(),
+            ..Default::default()
+        };
+        exports_store::insert(&mut tx, &record).await?;
+        jobs::enqueue(&mut tx, KIND, &id).await?;
+        tx.commit().await?;
+        self.to_proto(&organization.to_string(), &record).await
+    }
+
+    pub async fn get(&self, organization: OrganizationId, request: GetExportRequest) -> Result<Export, ApiError> {
+        let mut violations = FieldViolations::default();
+        let id = crate::uuid_field(&mut violations, "export_id", &request.export_id, "an export's id");
+        violations.check()?;
+        let mut tx = self.database.read(organization).await?;
+        let record = exports_store::by_id(&mut tx, &id).await?.ok_or_else(|| ApiError::not_found("Export", &id))?;
+        tx.commit().await?;
+        self.to_proto(&organization.to_string(), &record).await
+    }
+
+    /// The file behind a signed link, and its name.
+    pub async fn download(&self, request: DownloadExportRequest) -> Result<(HttpBody, String), ApiError> {
+        let mut violations = FieldViolations::default();
+        let id = crate::uuid_field(&mut violations, "export_id", &request.export_id, "an export's id");
+        let organization =
+            crate::uuid_field(&mut violations, "organization_id", &request.organization_id, "an organization's id");
+        if request.signature.is_empty() {
+            violations.required("signature");
+        }
+        violations.check()?;
+        self.links.verify(&request, time::now_micros() / 1_000_000)?;
+        let organization = OrganizationId::from_stored(&organization)?;
+        let mut tx = self.database.read(organization).await?;
+        let record = exports_store::by_id(&mut tx, &id).await?.ok_or_else(|| ApiError::not_found("Export", &id))?;
+        tx.commit().await?;
+        if record.state != "ready" {
+            return Err(ApiError::FailedPrecondition {
+                reason: "EXPORT_NOT_READY",
+                message: format!("export {id} is {}", record.state),
+            });
+        }
+        let bytes =
+            self.objects.get(&record.object_key).await?.ok_or_else(|| ApiError::not_found("Export file", &id))?;
+        Ok((
+            HttpBody { content_type: record.content_type, data: bytes.to_vec(), extensions: Vec::new() },
+            record.file_name,
+        ))
+    }
+}
+
+impl JobHandler for Exports {
+    const KIND: &'static str = KIND;
+
+    async fn execute(&self, job: &Job, stop: &CancellationToken) -> Result<(), Stop> {
+        if stop.is_cancelled() {
+            return Err(Stop::Shutdown);
+        }
+        let mut tx = self.database.read(job.organization).await?;
+        let Some(mut record) = exports_store::by_id(&mut tx, &job.id).await? else { return Ok(()) };
+        if record.state != "pending" {
+            return Ok(());
+        }
+        let Some(insight) = store::by_id(&mut tx, &record.insight_id).await? else {
+            return Err(Stop::Failed("the insight no longer exists".into()));
+        };
+        let history = store::changes_of_insight(&mut tx, &record.insight_id).await?;
+        tx.commit().await?;
+        let format = ExportFormat::try_from(record.format).unwrap_or(ExportFormat::Unspecified);
+        let document = render::Document { insight: &insight, history: &history, generated_at: time::now_micros() };
+        let rendered = render::render(&document, format).map_err(Stop::Failed)?;
+        record.size_bytes = rendered.bytes.len() as i64;
+        record.content_type = rendered.content_type.to_string();
+        self.objects.put(&record.object_key, rendered.bytes).await?;
+        let mut tx = self.database.write(job.organization).await?;
+        exports_store::save(&mut tx, &record).await?;
+        job.extend_lease(&mut tx).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn record_end(&self, tx: &mut TenantTx, job: &Job, ending: &Ending) -> Result<(), ApiError> {
+        let Some(mut record) = exports_store::by_id(tx, &job.id).await? else { return Ok(()) };
+        if record.state != "pending" {
+            return Ok(());
+        }
+        match ending {
+            Ending::Succeeded => record.state = "ready".into(),
+            Ending::Cancelled => {
+                record.state = "failed".into();
+                record.error = "cancelled".into();
+            }
+            Ending::Failed(error) => {
+                record.state = "failed".into();
+                record.error = error.clone();
+            }
+        }
+        record.ended_at = Some(time::now_micros());
+        exports_store::save(tx, &record).await?;
+        tracing::info!(export_id = %record.id, state = %record.state, error = %record.error, "export ended");
+        Ok(())
+    }
+}
+
+/// The worker, for the module's parts.
+pub fn worker(exports: Exports, metrics: Arc<complianceiq_kit::metrics::Metrics>) -> complianceiq_kit::module::Worker {
+    let database = exports.database.clone();
+    let handler = Arc::new(exports);
+    complianceiq_kit::module::Worker {
+        name: "insight-exports",
+        run: Box::new(move |stop| {
+            let settings = jobs::WorkerSettings { poll: Duration::from_millis(200), ..Default::default() };
+            Box::pin(jobs::work(database, handler, settings, metrics, stop))
+        }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn links() -> Links {
+        let secrets = SecretBox::from_config(&format!("k1:{}=", "A".repeat(43))).expect("a key");
+        Links { secrets: Arc::new(secrets), public_url: "http://localhost:8080/".into(), ttl: Duration::from_secs(900) }
+    }
+
+    fn request_of(link: &str) -> DownloadExportRequest {
+        let url = url::Url::parse(link).unwrap();
+        let query: std::collections::HashMap<String, String> = url.query_pairs().into_owned().collect();
+        DownloadExportRequest {
+            export_id: url.path_segments().unwrap().nth(4).unwrap().to_string(),
+            organization_id: query["organization_id"].clone(),
+            expires: query["expires"].parse().unwrap(),
+            signature: query["signature"].clone(),
+        }
+    }
+
+    #[test]
+    fn a_signed_link_opens_its_export_until_it_expires_and_nothing_else() {
+        let links = links();
+        let link = links.sign("org", "exp", 1_000);
+        assert!(
+            link.starts_with(
+                "http://localhost:8080/api/v1/insights/exports/exp/download?organization_id=org&expires=1000&signature="
+            ),
+            "{link}"
+        );
+        let request = request_of(&link);
+        links.verify(&request, 999).unwrap();
+        let expired = links.verify(&request, 1_000).unwrap_err();
+        assert!(matches!(expired, ApiError::PermissionDenied { reason: "LINK_EXPIRED", .. }));
+        for forged in [
+            DownloadExportRequest { expires: 2_000, ..request.clone() },
+            DownloadExportRequest { export_id: "other".into(), ..request.clone() },
+            DownloadExportRequest { organization_id: "another".into(), ..request.clone() },
+            DownloadExportRequest { signature: "k1:x:00".into(), ..request.clone() },
+        ] {
+            assert!(matches!(links.verify(&forged, 0), Err(ApiError::PermissionDenied { reason: "LINK_INVALID", .. })));
+        }
+    }
+
+    #[test]
+    fn file_names_keep_to_safe_characters() {
+        assert_eq!(file_name("CTRL0001", "pdf"), "insight-CTRL0001.pdf");
+        assert_eq!(file_name("Access/review \"Q4\"", "csv"), "insight-Access-review--Q4.csv");
+        assert_eq!(file_name("", "xlsx"), "insight-export.xlsx");
+    }
+}
