@@ -230,7 +230,8 @@ impl Exports {
             _ => ExportState::Pending,
         };
         let (download_uri, expire_time) = if state == ExportState::Ready {
-            let expires = time::now_micros() / 1_000_000 + self.links.ttl.as_secs() as i64;
+            let expires = (time::now_micros() / 1_000_000)
+                .saturating_add(i64::try_from(self.links.ttl.as_secs()).unwrap_or(i64::MAX));
             let uri = match self.objects.presigned_get(&record.object_key, self.links.ttl).await? {
                 Some(presigned) => presigned,
                 None => self.links.sign(organization, &record.id, expires),

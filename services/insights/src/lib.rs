@@ -514,7 +514,7 @@ impl InsightsApi {
         let (mut insights, total) =
             store::search(&mut tx, self.database.backend(), &search, offset, page.fetch_limit()).await?;
         tx.commit().await?;
-        let served = offset + page.size;
+        let served = offset.saturating_add(page.size);
         let next_page_token = page.finish(&mut insights, |_| vec![served.to_string()]);
         Ok(SearchInsightsResponse { insights, next_page_token, total_size: i32::try_from(total).unwrap_or(i32::MAX) })
     }

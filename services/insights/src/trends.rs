@@ -66,7 +66,7 @@ impl MetricName {
 
 /// The interval for a period when none is asked for: about 24 to 100 points.
 pub fn default_interval((start, end): (i64, i64)) -> Interval {
-    let days = (end - start) / 86_400_000_000;
+    let days = end.saturating_sub(start) / 86_400_000_000;
     match days {
         ..=3 => Interval::Hour,
         4..=100 => Interval::Day,
