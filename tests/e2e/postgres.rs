@@ -14,7 +14,34 @@ server_tests!(
     services_refuse_a_role_that_bypasses_row_level_security,
     services_refuse_a_role_that_owns_its_tables,
     typed_views_keep_row_level_security,
+    the_application_role_refreshes_record_statistics_only_through_the_owners_function,
 );
+
+/// The record tables analysed at least once.
+async fn analysed_tables(connection: &mut AnyConnection) -> i64 {
+    let query = "SELECT COUNT(*) FROM pg_stat_user_tables WHERE relname IN ('grc_records', 'grc_references') \
+                 AND last_analyze IS NOT NULL";
+    sqlx::query(query).fetch_one(connection).await.unwrap().try_get(0).unwrap()
+}
+
+/// Ingest refreshes the planner's statistics while a sync fills the record tables; the
+/// application role cannot ANALYZE tables it does not own, so it calls the owner's function.
+async fn the_application_role_refreshes_record_statistics_only_through_the_owners_function(platform: &TestPlatform) {
+    let mut app = AnyConnection::connect(&platform.app_database_url(DatabaseGroup::Analysis)).await.unwrap();
+    // ANALYZE by a non-owner skips the table with a warning: nothing is analysed.
+    sqlx::query("ANALYZE grc_records").execute(&mut app).await.unwrap();
+    assert_eq!(analysed_tables(&mut app).await, 0, "the application role does not own the tables");
+    let refreshed: bool =
+        sqlx::query("SELECT ciq_refresh_grc_statistics()").fetch_one(&mut app).await.unwrap().try_get(0).unwrap();
+    assert!(refreshed);
+    // The statistics view is updated when the session reports; a new transaction reads it.
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
+    while analysed_tables(&mut app).await < 2 {
+        assert!(tokio::time::Instant::now() < deadline, "the function analysed both tables");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    app.close().await.unwrap();
+}
 
 /// The analysis store's typed views run with the caller's rights: a tenant sees its rows only.
 async fn typed_views_keep_row_level_security(platform: &TestPlatform) {

@@ -6,7 +6,7 @@
 use std::collections::{BTreeMap, HashMap, HashSet};
 
 use complianceiq_kit::crypto::sha256_hex;
-use complianceiq_kit::db::{ModuleDatabase, TenantTx};
+use complianceiq_kit::db::{Backend, ModuleDatabase, TenantTx};
 use complianceiq_kit::error::ApiError;
 use complianceiq_kit::ids::OrganizationId;
 use complianceiq_kit::time;
@@ -101,7 +101,38 @@ pub async fn ingest(
         }
     }
     tx.commit().await?;
+    keep_statistics(database).await?;
     Ok(IngestRecordsResponse { tables: stats.into_values().collect(), missing_sys_ids: missing })
+}
+
+/// Rows changed since the last statistics refresh, beyond which a refresh is due: past both
+/// this floor and half the rows the tables hold, so a full sync refreshes a logarithmic
+/// number of times.
+const STATISTICS_FLOOR: i64 = 2_000;
+
+/// On PostgreSQL, refreshes the planner's statistics of the record tables once they changed
+/// by more than half since the last refresh. Without them, the plans a sync's statements were
+/// prepared with while the tables were nearly empty stay in use as the tables grow (every
+/// lookup of a page then reads the instance's whole table). SQLite plans each lookup by the
+/// primary key regardless.
+async fn keep_statistics(database: &ModuleDatabase) -> Result<(), ApiError> {
+    if database.backend() != Backend::Postgres {
+        return Ok(());
+    }
+    let mut tx = database.global_write().await?;
+    let row = sqlx::query(
+        "SELECT COALESCE(SUM(n_mod_since_analyze), 0)::BIGINT, COALESCE(SUM(n_live_tup), 0)::BIGINT \
+         FROM pg_stat_user_tables WHERE relname IN ('grc_records', 'grc_references')",
+    )
+    .fetch_one(tx.connection())
+    .await?;
+    let (changed, live): (i64, i64) = (row.try_get(0)?, row.try_get(1)?);
+    if changed > STATISTICS_FLOOR && 2 * changed > live {
+        let refreshed: bool =
+            sqlx::query("SELECT ciq_refresh_grc_statistics()").fetch_one(tx.connection()).await?.try_get(0)?;
+        tracing::debug!(changed, live, refreshed, "statistics of the record tables refreshed");
+    }
+    tx.commit().await
 }
 
 fn stats_of<'a>(stats: &'a mut BTreeMap<String, TableIngestStats>, table: &str) -> &'a mut TableIngestStats {

@@ -57,6 +57,7 @@ const MIGRATIONS: &[Migration] = &[
     migration!(4, "0004_analysis_jobs"),
     migration!(5, "0005_analysis_allowances"),
     migration!(6, "0006_numeric_risk_scores"),
+    migration!(7, "0007_ingest_plans"),
 ];
 
 /// Forgets an instance's records when it is disconnected.
