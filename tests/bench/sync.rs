@@ -77,9 +77,17 @@ async fn measure(backend: Backend, controls: usize) -> Measured {
     let run = instances.sync_instance(authorized(request, tenant.token())).await.unwrap().into_inner();
     let run = loop {
         let request = GetSyncRunRequest { instance_id: instance.id.clone(), sync_run_id: run.id.clone() };
-        let current = instances.get_sync_run(authorized(request, tenant.token())).await.unwrap().into_inner();
-        if !matches!(current.state(), SyncState::Pending | SyncState::Running) {
-            break current;
+        // A process saturated by the sync may refuse a call for a moment (UNAVAILABLE with a
+        // RetryInfo, e.g. while its revocation feed lags); a client retries those.
+        match instances.get_sync_run(authorized(request, tenant.token())).await {
+            Ok(current) if !matches!(current.get_ref().state(), SyncState::Pending | SyncState::Running) => {
+                break current.into_inner();
+            }
+            Ok(_) => {}
+            Err(status) if status.code() == tonic::Code::Unavailable => {
+                eprintln!("GetSyncRun refused for now, retrying: {}", status.message());
+            }
+            Err(status) => panic!("GetSyncRun: {status:?}"),
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
     };

@@ -56,7 +56,7 @@ pub async fn check(url: &str, credentials: Credentials, tables: &[&str], setting
     };
     let started = Instant::now();
     for (index, table) in tables.iter().enumerate() {
-        let request = PageRequest { fields: "sys_id".into(), limit: 1, ..Default::default() };
+        let request = PageRequest { fields: "sys_id".into(), limit: 1, count: true, ..Default::default() };
         let result = client.page(table, &request).await;
         if index == 0 {
             report.latency_ms = started.elapsed().as_millis().min(i32::MAX as u128) as i32;

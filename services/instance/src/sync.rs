@@ -287,7 +287,7 @@ impl Runner {
                         query: Query::changed_between(cursor, &ceiling),
                         fields: table.field_list(),
                         limit: self.settings.page_size,
-                        offset: 0,
+                        ..Default::default()
                     };
                     let page = client
                         .page(table.name, &request)
@@ -354,7 +354,7 @@ impl Runner {
                 },
                 fields: table.field_list(),
                 limit: chunk.len() as u32,
-                offset: 0,
+                ..Default::default()
             };
             let page =
                 client.page(table.name, &request).await.map_err(|e| Stop::Failed(format!("{}: {e}", table.name)))?;
@@ -386,7 +386,7 @@ impl Runner {
                 query: Query::ids_after(after.as_deref()),
                 fields: "sys_id".into(),
                 limit: self.settings.page_size * 2,
-                offset: 0,
+                ..Default::default()
             };
             let page =
                 client.page(table.name, &request).await.map_err(|e| Stop::Failed(format!("{}: {e}", table.name)))?;

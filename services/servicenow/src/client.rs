@@ -146,6 +146,9 @@ pub struct PageRequest {
     pub limit: u32,
     /// `sysparm_offset`.
     pub offset: u64,
+    /// Whether to ask for `X-Total-Count`; without it the request says
+    /// `sysparm_no_count=true`, sparing the instance a count of the whole query per page.
+    pub count: bool,
 }
 
 struct Token {
@@ -247,6 +250,9 @@ impl Client {
             query.append_pair("sysparm_limit", &request.limit.max(1).to_string());
             query.append_pair("sysparm_offset", &request.offset.to_string());
             query.append_pair("sysparm_exclude_reference_link", "true");
+            if !request.count {
+                query.append_pair("sysparm_no_count", "true");
+            }
         }
         let response = self.send(table, url).await?;
         let headers = response.headers().clone();

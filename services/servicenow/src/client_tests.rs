@@ -52,8 +52,12 @@ fn quick() -> ClientSettings {
 async fn all_ids(client: &Client, table: &str, size: u32) -> Result<(BTreeSet<String>, usize), SnError> {
     let (mut ids, mut pages, mut after): (BTreeSet<String>, usize, Option<String>) = (BTreeSet::new(), 0, None);
     loop {
-        let request =
-            PageRequest { query: Query::ids_after(after.as_deref()), fields: "sys_id".into(), limit: size, offset: 0 };
+        let request = PageRequest {
+            query: Query::ids_after(after.as_deref()),
+            fields: "sys_id".into(),
+            limit: size,
+            ..Default::default()
+        };
         let page = client.page(table, &request).await?;
         pages += 1;
         let Some(last) = page.records.last() else { return Ok((ids, pages)) };
@@ -76,10 +80,23 @@ async fn pages_with_basic_auth_return_every_record_once() {
     assert_eq!(ids, running.simulator.ids("sn_compliance_control"));
     assert_eq!(pages, 4);
 
-    let request = PageRequest { query: Query::default(), fields: tables::CONTROLS.field_list(), limit: 10, offset: 0 };
+    let request = PageRequest {
+        query: Query::default(),
+        fields: tables::CONTROLS.field_list(),
+        limit: 10,
+        count: true,
+        ..Default::default()
+    };
     let page = client.page("sn_compliance_control", &request).await.unwrap();
     assert_eq!(page.total, Some(120));
     assert!(page.has_next);
+    // Without a count (sysparm_no_count=true) the page still says whether another follows.
+    let uncounted =
+        client.page("sn_compliance_control", &PageRequest { count: false, ..request.clone() }).await.unwrap();
+    assert_eq!((uncounted.total, uncounted.has_next, uncounted.records.len()), (None, true, 10));
+    let last = PageRequest { offset: 110, count: false, ..request.clone() };
+    let last = client.page("sn_compliance_control", &last).await.unwrap();
+    assert_eq!((last.has_next, last.records.len()), (false, 10));
     assert!(page.server_time.is_some_and(|time| (time - sim::now()).abs() < 5));
     let record = &page.records[0];
     // References arrive as plain sys_ids (sysparm_exclude_reference_link), values as text.

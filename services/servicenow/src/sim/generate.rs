@@ -103,7 +103,7 @@ fn history(rng: &mut Rng, now: i64) -> (i64, i64) {
 
 /// The whole instance.
 pub(crate) fn generate(seed: u64, controls: usize, now: i64) -> State {
-    let mut state = State { tables: BTreeMap::new(), rng: Rng(seed), sequence: 0 };
+    let mut state = State { tables: BTreeMap::new(), rng: Rng(seed), sequence: 0, generation: 0 };
     for table in tables::ALL {
         state.tables.insert(table.name, BTreeMap::new());
     }

@@ -10,7 +10,7 @@ mod server;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Mutex, RwLock};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
 use crate::tables::{self, Table};
@@ -112,7 +112,12 @@ pub(crate) struct State {
     pub(crate) tables: BTreeMap<&'static str, BTreeMap<String, Record>>,
     pub(crate) rng: Rng,
     pub(crate) sequence: u64,
+    /// Counts write locks taken: a sorted order computed at another generation is stale.
+    pub(crate) generation: u64,
 }
+
+/// A table's sys_ids sorted by a query's order, as of a state generation.
+type SortedIds = (u64, Arc<Vec<String>>);
 
 /// The simulated instance.
 pub struct Simulator {
@@ -120,6 +125,9 @@ pub struct Simulator {
     pub(crate) state: RwLock<State>,
     pub(crate) requests: AtomicU64,
     pub(crate) tokens: Mutex<HashMap<String, Instant>>,
+    /// Sorted orders by (table, ORDERBY fields), so a page costs a binary search and the
+    /// page, not a sort of the table (a sync pages through a large table hundreds of times).
+    pub(crate) orders: Mutex<HashMap<(String, Vec<(String, bool)>), SortedIds>>,
 }
 
 /// Seconds since the epoch, now.
@@ -131,7 +139,13 @@ impl Simulator {
     /// Generates the instance's data.
     pub fn new(config: SimConfig) -> Self {
         let state = generate::generate(config.seed, config.controls, now());
-        Self { config, state: RwLock::new(state), requests: AtomicU64::new(0), tokens: Mutex::new(HashMap::new()) }
+        Self {
+            config,
+            state: RwLock::new(state),
+            requests: AtomicU64::new(0),
+            tokens: Mutex::new(HashMap::new()),
+            orders: Mutex::new(HashMap::new()),
+        }
     }
 
     /// The configuration.
@@ -144,7 +158,37 @@ impl Simulator {
     }
 
     fn write(&self) -> std::sync::RwLockWriteGuard<'_, State> {
-        self.state.write().unwrap_or_else(|poisoned| poisoned.into_inner())
+        let mut state = self.state.write().unwrap_or_else(|poisoned| poisoned.into_inner());
+        state.generation += 1;
+        state
+    }
+
+    /// `table`'s sys_ids in the order of `order_by` (then sys_id), as of `state`.
+    pub(crate) fn sorted(&self, state: &State, table: &str, order_by: &[(String, bool)]) -> Arc<Vec<String>> {
+        let key = (table.to_string(), order_by.to_vec());
+        let mut orders = self.orders.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        if let Some((generation, ids)) = orders.get(&key)
+            && *generation == state.generation
+        {
+            return ids.clone();
+        }
+        let empty = BTreeMap::new();
+        let records = state.tables.get(table).unwrap_or(&empty);
+        let mut ids: Vec<&String> = records.keys().collect();
+        ids.sort_by(|a, b| {
+            let (x, y) = (&records[*a], &records[*b]);
+            for (field, descending) in order_by {
+                let (x, y) = (x.get(field.as_str()), y.get(field.as_str()));
+                let ordering = if *descending { y.cmp(&x) } else { x.cmp(&y) };
+                if ordering.is_ne() {
+                    return ordering;
+                }
+            }
+            a.cmp(b)
+        });
+        let ids = Arc::new(ids.into_iter().cloned().collect::<Vec<_>>());
+        orders.insert(key, (state.generation, ids.clone()));
+        ids
     }
 
     /// The sys_ids of a table now.

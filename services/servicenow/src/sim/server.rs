@@ -168,41 +168,67 @@ async fn handle(simulator: &Simulator, request: Request<hyper::body::Incoming>) 
         Some(Err(_)) => return failure(StatusCode::BAD_REQUEST, "Invalid sysparm_offset", ""),
     };
 
+    // `sysparm_no_count=true` skips counting: the page ends as soon as it is full and one more
+    // match shows whether another page follows.
+    let count = param("sysparm_no_count") != Some("true");
     let (total, page) = {
         let state = simulator.read();
         let empty = Default::default();
         let records = state.tables.get(table).unwrap_or(&empty);
-        let mut matching: Vec<&super::Record> = records
-            .values()
-            .filter(|record| query.matches(|field| record.get(field).map(String::as_str).unwrap_or("")))
-            .collect();
         // ServiceNow's default order is undefined; the simulator's is sys_id.
-        matching.sort_by(|a, b| {
-            for (field, descending) in &query.order_by {
-                let (x, y) = (a.get(field.as_str()), b.get(field.as_str()));
-                let ordering = if *descending { y.cmp(&x) } else { x.cmp(&y) };
-                if ordering.is_ne() {
-                    return ordering;
-                }
+        let order = simulator.sorted(&state, table, &query.order_by);
+        let field = |id: &String, name: &str| records.get(id).and_then(|record| record.get(name)).map(String::as_str);
+        let start = match lower_bound(&query) {
+            Some((first, bound)) => order.partition_point(|id| field(id, &first).unwrap_or("") < bound.as_str()),
+            None => 0,
+        };
+        let mut matched = 0;
+        let mut page = Vec::new();
+        for id in &order[start..] {
+            let Some(record) = records.get(id) else { continue };
+            if !query.matches(|name| record.get(name).map(String::as_str).unwrap_or("")) {
+                continue;
             }
-            a.get("sys_id").cmp(&b.get("sys_id"))
-        });
-        let total = matching.len();
-        let page: Vec<Value> = matching
-            .into_iter()
-            .skip(offset)
-            .take(limit)
-            .map(|record| render(table, record, fields.as_deref(), links, &base))
-            .collect();
-        (total, page)
+            if matched >= offset && page.len() < limit {
+                page.push(render(table, record, fields.as_deref(), links, &base));
+            }
+            matched += 1;
+            if !count && matched > offset + limit {
+                break;
+            }
+        }
+        (matched, page)
     };
     let mut response = respond(StatusCode::OK, json!({"result": page}));
     let headers = response.headers_mut();
-    headers.insert("x-total-count", HeaderValue::from(total));
+    if count {
+        headers.insert("x-total-count", HeaderValue::from(total));
+    }
     if let Ok(link) = HeaderValue::from_str(&link_header(&base, table, &params, offset, limit, total)) {
         headers.insert(header::LINK, link);
     }
     response
+}
+
+/// Where the first ORDERBY field (ascending) must start for any alternative of `query` to
+/// match: the least of the alternatives' lower bounds on it (`>`, `>=`, `=`); `None` when an
+/// alternative leaves it unbounded.
+fn lower_bound(query: &crate::query::Query) -> Option<(String, String)> {
+    use crate::query::Op;
+    let (first, descending) = query.order_by.first()?;
+    if *descending || query.any_of.is_empty() {
+        return None;
+    }
+    let mut least: Option<&str> = None;
+    for alternative in &query.any_of {
+        let bound = alternative
+            .iter()
+            .filter(|condition| condition.field == *first && matches!(condition.op, Op::Gt | Op::Ge | Op::Eq))
+            .map(|condition| condition.value.as_str())
+            .max()?;
+        least = Some(least.map_or(bound, |least| least.min(bound)));
+    }
+    least.map(|bound| (first.clone(), bound.to_string()))
 }
 
 /// A record as the Table API shows it: only the asked fields, references with their link.
