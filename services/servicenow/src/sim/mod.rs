@@ -118,6 +118,8 @@ pub(crate) struct State {
 
 /// A table's sys_ids sorted by a query's order, as of a state generation.
 type SortedIds = (u64, Arc<Vec<String>>);
+/// A table and the ORDERBY fields (descending or not) of a sorted order.
+type OrderKey = (String, Vec<(String, bool)>);
 
 /// The simulated instance.
 pub struct Simulator {
@@ -127,7 +129,7 @@ pub struct Simulator {
     pub(crate) tokens: Mutex<HashMap<String, Instant>>,
     /// Sorted orders by (table, ORDERBY fields), so a page costs a binary search and the
     /// page, not a sort of the table (a sync pages through a large table hundreds of times).
-    pub(crate) orders: Mutex<HashMap<(String, Vec<(String, bool)>), SortedIds>>,
+    pub(crate) orders: Mutex<HashMap<OrderKey, SortedIds>>,
 }
 
 /// Seconds since the epoch, now.
