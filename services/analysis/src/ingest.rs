@@ -422,26 +422,27 @@ async fn reconcile(
     } else {
         None
     };
-    let mut deleted = 0;
-    for row in rows {
+    let mut gone = Vec::new();
+    for row in &rows {
         let sys_id: String = row.try_get(0)?;
-        if keep.contains(&sys_id) && referenced.as_ref().is_none_or(|referenced| referenced.contains(&sys_id)) {
-            continue;
+        if !(keep.contains(&sys_id) && referenced.as_ref().is_none_or(|referenced| referenced.contains(&sys_id))) {
+            gone.push(sys_id);
         }
-        for statement in [
-            "DELETE FROM grc_references WHERE organization_id = $1 AND instance_id = $2 AND table_name = $3 AND sys_id = $4",
-            "DELETE FROM grc_records WHERE organization_id = $1 AND instance_id = $2 AND table_name = $3 AND sys_id = $4",
-        ] {
-            sqlx::query(statement)
-                .bind(&tenant)
-                .bind(instance)
-                .bind(table)
-                .bind(&sys_id)
-                .execute(tx.connection())
-                .await?;
-        }
-        deleted += 1;
     }
+    // Set-wise, a statement per table and chunk, as pages are stored.
+    let ids: Vec<&str> = gone.iter().map(String::as_str).collect();
+    for chunk in ids.chunks(ROWS_PER_STATEMENT * 5) {
+        for target in ["grc_references", "grc_records"] {
+            let sql = format!(
+                "DELETE FROM {target} WHERE organization_id = $1 AND instance_id = $2 AND table_name = $3 \
+                 AND sys_id IN ({})",
+                list(4, chunk.len())
+            );
+            let query = bind_ids(sqlx::query(sqlx::AssertSqlSafe(sql)).bind(&tenant).bind(instance).bind(table), chunk);
+            query.execute(tx.connection()).await?;
+        }
+    }
+    let deleted = gone.len() as i64;
     Ok(deleted)
 }
 
