@@ -119,19 +119,23 @@ async fn keep_statistics(database: &ModuleDatabase) -> Result<(), ApiError> {
     if database.backend() != Backend::Postgres {
         return Ok(());
     }
-    let mut tx = database.global_write().await?;
+    // A read to tell; a write transaction only when a refresh is due (ANALYZE writes).
+    let mut check = database.global_read().await?;
     let row = sqlx::query(
         "SELECT COALESCE(SUM(n_mod_since_analyze), 0)::BIGINT, COALESCE(SUM(n_live_tup), 0)::BIGINT \
          FROM pg_stat_user_tables WHERE relname IN ('grc_records', 'grc_references')",
     )
-    .fetch_one(tx.connection())
+    .fetch_one(check.connection())
     .await?;
+    check.commit().await?;
     let (changed, live): (i64, i64) = (row.try_get(0)?, row.try_get(1)?);
-    if changed > STATISTICS_FLOOR && 2 * changed > live {
-        let refreshed: bool =
-            sqlx::query("SELECT ciq_refresh_grc_statistics()").fetch_one(tx.connection()).await?.try_get(0)?;
-        tracing::debug!(changed, live, refreshed, "statistics of the record tables refreshed");
+    if changed <= STATISTICS_FLOOR || 2 * changed <= live {
+        return Ok(());
     }
+    let mut tx = database.global_write().await?;
+    let refreshed: bool =
+        sqlx::query("SELECT ciq_refresh_grc_statistics()").fetch_one(tx.connection()).await?.try_get(0)?;
+    tracing::debug!(changed, live, refreshed, "statistics of the record tables refreshed");
     tx.commit().await
 }
 

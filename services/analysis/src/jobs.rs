@@ -62,13 +62,7 @@ impl JobRecord {
     }
 
     pub fn to_proto(&self, organization: &str) -> AnalysisJob {
-        let analysis_type = match self.analysis_type.as_str() {
-            "control_effectiveness" => AnalysisType::ControlEffectiveness,
-            "risk_correlation" => AnalysisType::RiskCorrelation,
-            "compliance_gap" => AnalysisType::ComplianceGap,
-            "predictive" => AnalysisType::Predictive,
-            _ => AnalysisType::Unspecified,
-        };
+        let analysis_type = analysis_type(&self.analysis_type);
         AnalysisJob {
             id: self.id.clone(),
             organization_id: organization.to_string(),
@@ -109,6 +103,17 @@ fn state_name(state: JobState) -> Option<&'static str> {
         JobState::Succeeded => Some("succeeded"),
         JobState::Failed => Some("failed"),
         JobState::Cancelled => Some("cancelled"),
+    }
+}
+
+/// The contract's type of a stored type name (the inverse of `type_name`).
+pub fn analysis_type(name: &str) -> AnalysisType {
+    match name {
+        "control_effectiveness" => AnalysisType::ControlEffectiveness,
+        "risk_correlation" => AnalysisType::RiskCorrelation,
+        "compliance_gap" => AnalysisType::ComplianceGap,
+        "predictive" => AnalysisType::Predictive,
+        _ => AnalysisType::Unspecified,
     }
 }
 

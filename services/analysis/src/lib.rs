@@ -31,7 +31,7 @@ use complianceiq_proto::complianceiq::events::v1::Event;
 use complianceiq_proto::complianceiq::events::v1::event::Payload;
 use tonic::{Request, Response, Status, Streaming};
 
-pub use jobs::JobRecord;
+pub use jobs::{JobRecord, analysis_type};
 
 /// A job of the caller's organization with all its results, read in the transaction's tenant
 /// by the insights service, which shares this database; `None` when the job is gone.

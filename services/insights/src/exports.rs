@@ -259,7 +259,7 @@ impl Exports {
     pub async fn start(&self, identity: &Identity, request: ExportInsightRequest) -> Result<Export, ApiError> {
         let organization = identity.tenant()?;
         let mut violations = FieldViolations::default();
-        let insight_id = crate::uuid_field(&mut violations, "insight_id", &request.insight_id, "an insight's id");
+        let insight_id = violations.uuid("insight_id", &request.insight_id);
         let format = match ExportFormat::try_from(request.format) {
             Ok(ExportFormat::Unspecified) => {
                 violations.required("format");
@@ -298,7 +298,7 @@ impl Exports {
 
     pub async fn get(&self, organization: OrganizationId, request: GetExportRequest) -> Result<Export, ApiError> {
         let mut violations = FieldViolations::default();
-        let id = crate::uuid_field(&mut violations, "export_id", &request.export_id, "an export's id");
+        let id = violations.uuid("export_id", &request.export_id);
         violations.check()?;
         let mut tx = self.database.read(organization).await?;
         let record = exports_store::by_id(&mut tx, &id).await?.ok_or_else(|| ApiError::not_found("Export", &id))?;
@@ -309,9 +309,8 @@ impl Exports {
     /// The file behind a signed link, and its name.
     pub async fn download(&self, request: DownloadExportRequest) -> Result<(HttpBody, String), ApiError> {
         let mut violations = FieldViolations::default();
-        let id = crate::uuid_field(&mut violations, "export_id", &request.export_id, "an export's id");
-        let organization =
-            crate::uuid_field(&mut violations, "organization_id", &request.organization_id, "an organization's id");
+        let id = violations.uuid("export_id", &request.export_id);
+        let organization = violations.uuid("organization_id", &request.organization_id);
         if request.signature.is_empty() {
             violations.required("signature");
         }

@@ -172,20 +172,6 @@ impl EventHandler for InstancePurge {
     }
 }
 
-fn uuid_field(violations: &mut FieldViolations, field: &str, value: &str, what: &str) -> String {
-    match complianceiq_kit::ids::parse_uuid(field, value) {
-        Ok(id) => id.to_string(),
-        Err(_) if value.is_empty() => {
-            violations.required(field);
-            String::new()
-        }
-        Err(_) => {
-            violations.add(field, "INVALID", format!("{field} must be {what} (a UUID)"));
-            String::new()
-        }
-    }
-}
-
 fn categories_field(violations: &mut FieldViolations, field: &str, values: &[i32]) -> Vec<i64> {
     let mut categories = Vec::new();
     for (index, value) in values.iter().enumerate() {
@@ -226,17 +212,6 @@ fn keyset(page: &PageRequest) -> Result<Option<(i64, String)>, ApiError> {
 /// The standard metric an analysis type's headline score is.
 fn score_metric(analysis_type: &str) -> Option<&'static str> {
     trends::STANDARD.iter().find(|(_, standard_type, _)| *standard_type == analysis_type).map(|(name, ..)| *name)
-}
-
-fn analysis_type_of(name: &str) -> complianceiq_proto::complianceiq::analysis::v1::AnalysisType {
-    use complianceiq_proto::complianceiq::analysis::v1::AnalysisType;
-    match name {
-        "control_effectiveness" => AnalysisType::ControlEffectiveness,
-        "risk_correlation" => AnalysisType::RiskCorrelation,
-        "compliance_gap" => AnalysisType::ComplianceGap,
-        "predictive" => AnalysisType::Predictive,
-        _ => AnalysisType::Unspecified,
-    }
 }
 
 /// The headline metrics of an instance from the latest entry of each analysis type, and the
@@ -297,7 +272,7 @@ impl InsightsApi {
         request: GetInstanceInsightsRequest,
     ) -> Result<InstanceInsights, ApiError> {
         let mut violations = FieldViolations::default();
-        let instance = uuid_field(&mut violations, "instance_id", &request.instance_id, "an instance's id");
+        let instance = violations.uuid("instance_id", &request.instance_id);
         let categories = categories_field(&mut violations, "categories", &request.categories);
         let min_severity = severity_field(&mut violations, request.min_severity);
         violations.check()?;
@@ -327,7 +302,7 @@ impl InsightsApi {
         request: GetInsightHistoryRequest,
     ) -> Result<GetInsightHistoryResponse, ApiError> {
         let mut violations = FieldViolations::default();
-        let instance = uuid_field(&mut violations, "instance_id", &request.instance_id, "an instance's id");
+        let instance = violations.uuid("instance_id", &request.instance_id);
         let period = period_field(&mut violations, request.period.as_ref(), (i64::MIN, i64::MAX));
         let analysis_type = match request.category() {
             InsightCategory::Unspecified => None,
@@ -349,11 +324,14 @@ impl InsightsApi {
             store::history_page(&mut tx, &instance, period, analysis_type, after, page.fetch_limit()).await?;
         let next_page_token =
             page.finish(&mut snapshots, |s| vec![s.created_at.to_string(), s.analysis_job_id.clone()]);
+        // One read for the whole page, not one per entry.
+        let span = snapshots.iter().map(|s| s.created_at).fold((i64::MAX, i64::MIN), |(a, b), t| (a.min(t), b.max(t)));
+        let changes = store::changes_between(&mut tx, &instance, span).await?;
+        tx.commit().await?;
         let mut entries = Vec::with_capacity(snapshots.len());
         for snapshot in snapshots {
-            let changes = store::changes_of(&mut tx, &snapshot.analysis_job_id).await?;
-            let of =
-                |kind: &str| changes.iter().filter(|(_, change)| change == kind).map(|(id, _)| id.clone()).collect();
+            let made = changes.get(&snapshot.analysis_job_id).map(Vec::as_slice).unwrap_or_default();
+            let of = |kind: &str| made.iter().filter(|(_, change)| change == kind).map(|(id, _)| id.clone()).collect();
             entries.push(InsightHistoryEntry {
                 analysis_job_id: snapshot.analysis_job_id.clone(),
                 posture_score: snapshot.posture_score,
@@ -362,11 +340,10 @@ impl InsightsApi {
                 resolved_insight_ids: of("resolved"),
                 persisting_insight_ids: of("persisting"),
                 create_time: Some(time::to_timestamp(snapshot.created_at)),
-                analysis_type: analysis_type_of(&snapshot.analysis_type) as i32,
+                analysis_type: complianceiq_analysis::analysis_type(&snapshot.analysis_type) as i32,
                 score: snapshot.score,
             });
         }
-        tx.commit().await?;
         Ok(GetInsightHistoryResponse { entries, next_page_token })
     }
 
@@ -376,7 +353,7 @@ impl InsightsApi {
         request: GetInsightTrendsRequest,
     ) -> Result<GetInsightTrendsResponse, ApiError> {
         let mut violations = FieldViolations::default();
-        let instance = uuid_field(&mut violations, "instance_id", &request.instance_id, "an instance's id");
+        let instance = violations.uuid("instance_id", &request.instance_id);
         let now = time::now_micros();
         let period = period_field(
             &mut violations,
@@ -425,11 +402,11 @@ impl InsightsApi {
         request: CompareInsightsRequest,
     ) -> Result<CompareInsightsResponse, ApiError> {
         let mut violations = FieldViolations::default();
-        let left = uuid_field(&mut violations, "left_instance_id", &request.left_instance_id, "an instance's id");
+        let left = violations.uuid("left_instance_id", &request.left_instance_id);
         let right = if request.right_instance_id.is_empty() {
             left.clone()
         } else {
-            uuid_field(&mut violations, "right_instance_id", &request.right_instance_id, "an instance's id")
+            violations.uuid("right_instance_id", &request.right_instance_id)
         };
         violations.check()?;
         let at = |time: &Option<prost_types::Timestamp>| time.as_ref().map(time::from_timestamp);
@@ -491,7 +468,7 @@ impl InsightsApi {
         }
         let mut instances = Vec::new();
         for (index, id) in request.instance_ids.iter().enumerate() {
-            instances.push(uuid_field(&mut violations, &format!("instance_ids[{index}]"), id, "an instance's id"));
+            instances.push(violations.uuid(&format!("instance_ids[{index}]"), id));
         }
         let search = store::Search {
             words,
@@ -526,17 +503,9 @@ impl InsightsApi {
     ) -> Result<SavedReport, ApiError> {
         let organization = identity.tenant()?;
         let mut violations = FieldViolations::default();
-        let insight_id = uuid_field(&mut violations, "insight_id", &request.insight_id, "an insight's id");
+        let insight_id = violations.uuid("insight_id", &request.insight_id);
         let name = request.name.trim().to_string();
-        if name.is_empty() {
-            violations.required("name");
-        } else if name.chars().count() > MAX_REPORT_NAME || name.chars().any(char::is_control) {
-            violations.add(
-                "name",
-                "INVALID",
-                format!("name has at most {MAX_REPORT_NAME} characters and no control characters"),
-            );
-        }
+        violations.text("name", &name, MAX_REPORT_NAME);
         if request.notes.chars().count() > MAX_REPORT_NOTES {
             violations.add("notes", "TOO_LONG", format!("notes hold at most {MAX_REPORT_NOTES} characters"));
         }
@@ -578,10 +547,7 @@ impl InsightsApi {
     }
 
     fn report_id(value: &str) -> Result<String, ApiError> {
-        let mut violations = FieldViolations::default();
-        let id = uuid_field(&mut violations, "report_id", value, "a saved report's id");
-        violations.check()?;
-        Ok(id)
+        Ok(complianceiq_kit::ids::parse_uuid("report_id", value)?.to_string())
     }
 }
 

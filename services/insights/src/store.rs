@@ -1,7 +1,7 @@
 //! The insights store: every query filters by the transaction's tenant. Full-text search is
 //! the one place the backends differ (a generated tsvector on PostgreSQL, FTS5 on SQLite).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 use complianceiq_kit::db::{Backend, TenantTx};
 use complianceiq_kit::error::ApiError;
@@ -277,18 +277,29 @@ pub async fn history_page(
     rows.iter().map(snapshot).collect()
 }
 
-/// What a job did to each insight: (insight id, change).
-pub async fn changes_of(tx: &mut TenantTx, job_id: &str) -> Result<Vec<(String, String)>, ApiError> {
+/// The changes an instance's jobs made in `[first, last]` (a history page's span: a job's
+/// changes carry its end, as its entry does), by job id: (insight id, change) each, in id order.
+pub async fn changes_between(
+    tx: &mut TenantTx,
+    instance: &str,
+    (first, last): (i64, i64),
+) -> Result<HashMap<String, Vec<(String, String)>>, ApiError> {
     let tenant = tx.tenant().to_string();
     let rows = sqlx::query(
-        "SELECT insight_id, change FROM insight_changes WHERE organization_id = $1 AND analysis_job_id = $2 \
-         ORDER BY insight_id",
+        "SELECT analysis_job_id, insight_id, change FROM insight_changes WHERE organization_id = $1 \
+         AND instance_id = $2 AND at >= $3 AND at <= $4 ORDER BY insight_id",
     )
     .bind(tenant)
-    .bind(job_id)
+    .bind(instance)
+    .bind(first)
+    .bind(last)
     .fetch_all(tx.connection())
     .await?;
-    rows.iter().map(|row| Ok((row.try_get(0)?, row.try_get(1)?))).collect()
+    let mut by_job: HashMap<String, Vec<(String, String)>> = HashMap::new();
+    for row in &rows {
+        by_job.entry(row.try_get(0)?).or_default().push((row.try_get(1)?, row.try_get(2)?));
+    }
+    Ok(by_job)
 }
 
 /// Every change of one insight, oldest first.

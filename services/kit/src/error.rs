@@ -71,6 +71,18 @@ impl FieldViolations {
         }
     }
 
+    /// Parses a required UUID field into its canonical text; a missing or malformed value is
+    /// recorded (and an empty string returned, to be discarded by `check`).
+    pub fn uuid(&mut self, field: &str, value: &str) -> String {
+        match crate::ids::parse_uuid(field, value) {
+            Ok(uuid) => uuid.to_string(),
+            Err(error) => {
+                self.0.extend(error.field_violations().iter().cloned());
+                String::new()
+            }
+        }
+    }
+
     /// Whether nothing was recorded.
     pub fn is_empty(&self) -> bool {
         self.0.is_empty()
