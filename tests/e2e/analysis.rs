@@ -27,6 +27,7 @@ platform_tests!(
     risks_gaps_and_predictions_equal_the_definitions_computed_from_the_instance,
     the_plan_allows_its_analyses_per_billing_period,
     risk_scores_that_are_not_numbers_read_as_none,
+    a_replay_on_a_past_sync_reads_the_data_as_it_stood_then,
 );
 
 pub async fn client(platform: &TestPlatform) -> AnalysisServiceClient<tonic::transport::Channel> {
@@ -318,14 +319,14 @@ async fn control_effectiveness_equals_the_definitions_computed_from_the_instance
     );
 
     // Replay runs the latest analysis of each type again, with its parameters, on the last sync.
-    let replay = ReplayAnalysisRequest { instance_id: instance.id.clone(), types: vec![] };
+    let replay = ReplayAnalysisRequest { instance_id: instance.id.clone(), ..Default::default() };
     let replayed = analysis.replay_analysis(authorized(replay.clone(), tenant.token())).await.unwrap().into_inner();
     assert_eq!(replayed.jobs.len(), 1);
     let again = ended(platform, &tenant, &replayed.jobs[0]).await;
     assert_eq!((again.state(), again.r#type()), (JobState::Succeeded, AnalysisType::ControlEffectiveness));
     assert_eq!(again.parameters, narrow.parameters, "the latest job's parameters");
     assert_eq!(again.data_as_of_sync_run_id, run.id);
-    let bad = ReplayAnalysisRequest { instance_id: instance.id.clone(), types: vec![0] };
+    let bad = ReplayAnalysisRequest { instance_id: instance.id.clone(), types: vec![0], ..Default::default() };
     let status = analysis.replay_analysis(authorized(bad, tenant.token())).await.unwrap_err();
     assert_eq!((status.code(), violations(&status)[0].0.as_str()), (Code::InvalidArgument, "types[0]"));
     let theirs = analysis.replay_analysis(authorized(replay, stranger.token())).await.unwrap_err();
@@ -650,4 +651,100 @@ async fn risk_scores_that_are_not_numbers_read_as_none(platform: &TestPlatform) 
     let expected = [("a", None), ("b", Some(12.5)), ("c", None), ("d", Some(7.0))];
     assert_eq!(scores, expected.map(|(id, score)| (id.to_string(), score, score)));
     owner.close().await.unwrap();
+}
+
+/// Replays the latest control analysis as of `sync_run_id` and waits for its end.
+async fn replayed_on(
+    platform: &TestPlatform,
+    tenant: &Tenant,
+    instance: &str,
+    sync_run_id: &str,
+) -> (AnalysisJob, Vec<AnalysisResult>) {
+    let request = ReplayAnalysisRequest {
+        instance_id: instance.into(),
+        types: vec![AnalysisType::ControlEffectiveness as i32],
+        sync_run_id: sync_run_id.into(),
+    };
+    let replayed = client(platform).await.replay_analysis(authorized(request, tenant.token())).await.unwrap();
+    let job = ended(platform, tenant, &replayed.into_inner().jobs[0]).await;
+    assert_eq!(job.state(), JobState::Succeeded, "{job:?}");
+    let results = all_results(platform, tenant, &job.id).await;
+    (job, results)
+}
+
+async fn a_replay_on_a_past_sync_reads_the_data_as_it_stood_then(platform: &TestPlatform) {
+    let running = simulator(SimConfig { controls: 30, ..SimConfig::default() }).await;
+    let tenant = platform.tenant("Time Travel").await;
+    let instance = connected(platform, &tenant, &running).await;
+    let first_run = sync(platform, &tenant, &instance.id, SyncMode::Full).await;
+    let request = AnalyzeControlsRequest { instance_id: instance.id.clone(), ..Default::default() };
+    let first = ended(platform, &tenant, &start_controls(platform, &tenant, request.clone()).await).await;
+    assert_eq!(first.state(), JobState::Succeeded, "{first:?}");
+    let first_results = all_results(platform, &tenant, &first.id).await;
+    let history = "SELECT COUNT(*) FROM grc_record_history";
+    assert_eq!(platform.stored_count(DatabaseGroup::Analysis, history).await, 0, "nothing replaced yet");
+
+    // In ServiceNow, every indicator result of one control fails, a control is retired and
+    // another's results are deleted; a full sync brings it all in.
+    let sim = &running.simulator;
+    let result_ids = sim.ids("sn_grc_indicator_result");
+    let control_of = |result: &String| {
+        let indicator = sim.record("sn_grc_indicator_result", result).unwrap()["indicator"].clone();
+        sim.record("sn_grc_indicator", &indicator).unwrap()["item"].clone()
+    };
+    let tested: Vec<String> = result_ids.iter().map(control_of).collect::<std::collections::BTreeSet<_>>().into_iter().collect();
+    assert!(tested.len() >= 3, "controls with results: {tested:?}");
+    let (failing, emptied, retired) = (&tested[0], &tested[1], &tested[2]);
+    let mut changed = 0;
+    for result in &result_ids {
+        let control = control_of(result);
+        if &control == failing {
+            assert!(sim.edit("sn_grc_indicator_result", result, &[("passed", "false")]));
+            changed += 1;
+        } else if &control == emptied {
+            assert!(sim.delete("sn_grc_indicator_result", result));
+            changed += 1;
+        }
+    }
+    assert!(sim.edit("sn_compliance_control", retired, &[("state", "retired")]));
+    changed += 1;
+    // A sync reads up to two seconds behind ServiceNow's clock (the second being written).
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let second_run = sync(platform, &tenant, &instance.id, SyncMode::Full).await;
+    let second = ended(platform, &tenant, &start_controls(platform, &tenant, request.clone()).await).await;
+    let second_results = all_results(platform, &tenant, &second.id).await;
+    assert_ne!(second_results, first_results, "the changes show in an analysis of the current data");
+    let replaced = platform.stored_count(DatabaseGroup::Analysis, history).await;
+    assert_eq!(replaced, changed, "each changed or deleted record keeps its past version once");
+
+    // Replayed on the first sync: exactly the first job's results, after all that; replayed on
+    // the second: the second's.
+    let (then, then_results) = replayed_on(platform, &tenant, &instance.id, &first_run.id).await;
+    assert_eq!((then.data_as_of_sync_run_id.as_str(), &then.data_as_of_time), (first_run.id.as_str(), &first.data_as_of_time));
+    assert_eq!(then_results, first_results, "the data as of the first sync");
+    assert_eq!(then.summary.as_ref().map(|s| s.score), first.summary.as_ref().map(|s| s.score));
+    let (now, now_results) = replayed_on(platform, &tenant, &instance.id, &second_run.id).await;
+    assert_eq!(now.data_as_of_sync_run_id, second_run.id);
+    assert_eq!(now_results, second_results);
+
+    // A sync of an unchanged instance adds no history: its cost follows the changes.
+    sync(platform, &tenant, &instance.id, SyncMode::Full).await;
+    assert_eq!(platform.stored_count(DatabaseGroup::Analysis, history).await, replaced);
+
+    // A point that is not stored, or not an id; another tenant sees nothing.
+    let mut analysis = client(platform).await;
+    let replay = |sync_run_id: &str| ReplayAnalysisRequest {
+        instance_id: instance.id.clone(),
+        types: vec![],
+        sync_run_id: sync_run_id.into(),
+    };
+    let unknown = uuid::Uuid::now_v7().to_string();
+    let status = analysis.replay_analysis(authorized(replay(&unknown), tenant.token())).await.unwrap_err();
+    assert_eq!((status.code(), reason(&status).as_str()), (Code::FailedPrecondition, "POINT_NOT_STORED"));
+    assert!(status.message().contains(&unknown), "{}", status.message());
+    let status = analysis.replay_analysis(authorized(replay("last week"), tenant.token())).await.unwrap_err();
+    assert_eq!((status.code(), violations(&status)[0].0.as_str()), (Code::InvalidArgument, "sync_run_id"));
+    let stranger = platform.tenant("Time Thief").await;
+    let status = analysis.replay_analysis(authorized(replay(&first_run.id), stranger.token())).await.unwrap_err();
+    assert_eq!(status.code(), Code::NotFound);
 }

@@ -20,16 +20,34 @@ use complianceiq_kit::error::ApiError;
 use complianceiq_proto::complianceiq::analysis::v1::{AnalysisResult, EffectivenessRating, RecordLink};
 use sqlx::Row;
 
-/// The rows of one of the instance's views: `sql` filters by `organization_id = $1` (the
-/// transaction's tenant) and `instance_id = $2`.
-async fn instance_rows(tx: &mut TenantTx, instance: &str, sql: &str) -> Result<Vec<sqlx::any::AnyRow>, ApiError> {
-    let tenant = tx.tenant().to_string();
-    let rows = sqlx::query(sqlx::AssertSqlSafe(sql.to_string()))
-        .bind(tenant)
-        .bind(instance)
-        .fetch_all(tx.connection())
-        .await?;
-    Ok(rows)
+/// The records of one instance as they stood at a point of the store: each version view
+/// (`grc_*_versions`) is read through `valid_from <= point AND valid_to > point`.
+#[derive(Debug, Clone, Copy)]
+pub struct Snapshot<'a> {
+    pub instance: &'a str,
+    /// Ingest time (microseconds) of the sync whose data is read; [`Snapshot::CURRENT`] for
+    /// the current versions.
+    pub point: i64,
+}
+
+impl Snapshot<'_> {
+    /// The point that sees every current version (and no past one).
+    pub const CURRENT: i64 = i64::MAX - 1;
+
+    /// The rows of a version view: `sql` filters by `organization_id = $1` (the transaction's
+    /// tenant), `instance_id = $2` and, for each view it reads, `valid_from <= $3 AND
+    /// valid_to > $3`.
+    async fn rows(&self, tx: &mut TenantTx, sql: &str) -> Result<Vec<sqlx::any::AnyRow>, ApiError> {
+        debug_assert!(sql.contains("valid_to > $3"), "a read of the store at a point: {sql}");
+        let tenant = tx.tenant().to_string();
+        let rows = sqlx::query(sqlx::AssertSqlSafe(sql.to_string()))
+            .bind(tenant)
+            .bind(self.instance)
+            .bind(self.point)
+            .fetch_all(tx.connection())
+            .await?;
+        Ok(rows)
+    }
 }
 
 /// A control as the analysis reads it.
@@ -100,11 +118,11 @@ pub struct ControlData {
 }
 
 impl ControlData {
-    /// Reads an instance's data, indicator results within [`start`, `end`] (ServiceNow times);
-    /// risks and their control links only `with_risks`.
+    /// Reads an instance's data as of `snapshot`, indicator results within [`start`, `end`]
+    /// (ServiceNow times); risks and their control links only `with_risks`.
     pub async fn load(
         tx: &mut TenantTx,
-        instance: &str,
+        snapshot: Snapshot<'_>,
         (start, end): (&str, &str),
         with_risks: bool,
     ) -> Result<Self, ApiError> {
@@ -116,8 +134,9 @@ impl ControlData {
         };
         let mut data = ControlData::default();
         let controls = "SELECT sys_id, number, name, state, status, requirement_sys_id, entity_sys_id, weighting \
-                        FROM grc_controls WHERE organization_id = $1 AND instance_id = $2 ORDER BY sys_id";
-        let rows = instance_rows(tx, instance, controls).await?;
+                        FROM grc_control_versions WHERE organization_id = $1 AND instance_id = $2 \
+                        AND valid_from <= $3 AND valid_to > $3 ORDER BY sys_id";
+        let rows = snapshot.rows(tx, controls).await?;
         for row in &rows {
             data.controls.push(Control {
                 sys_id: text(row, 0)?,
@@ -130,14 +149,20 @@ impl ControlData {
                 weighting: row.try_get(7)?,
             });
         }
-        // One aggregate per control: the results themselves never leave the database.
+        // One aggregate per control: the results themselves never leave the database. A
+        // result's control is its indicator's, as of the same point.
         let rows = sqlx::query(
-            "SELECT control_sys_id, CAST(COUNT(*) AS BIGINT), CAST(SUM(passed) AS BIGINT) FROM grc_indicator_results \
-             WHERE organization_id = $1 AND instance_id = $2 AND control_sys_id IS NOT NULL \
-             AND collection_date >= $3 AND collection_date <= $4 GROUP BY control_sys_id",
+            "SELECT i.control_sys_id, CAST(COUNT(*) AS BIGINT), CAST(SUM(r.passed) AS BIGINT) \
+             FROM grc_indicator_result_versions r JOIN grc_indicator_versions i \
+             ON i.organization_id = $1 AND i.instance_id = $2 AND i.sys_id = r.indicator_sys_id \
+             AND i.valid_from <= $3 AND i.valid_to > $3 \
+             WHERE r.organization_id = $1 AND r.instance_id = $2 AND r.valid_from <= $3 AND r.valid_to > $3 \
+             AND i.control_sys_id IS NOT NULL AND r.collection_date >= $4 AND r.collection_date <= $5 \
+             GROUP BY i.control_sys_id",
         )
         .bind(tx.tenant().to_string())
-        .bind(instance)
+        .bind(snapshot.instance)
+        .bind(snapshot.point)
         .bind(start)
         .bind(end)
         .fetch_all(tx.connection())
@@ -145,14 +170,14 @@ impl ControlData {
         for row in &rows {
             data.results.insert(text(row, 0)?, (row.try_get(1)?, row.try_get::<Option<i64>, _>(2)?.unwrap_or(0)));
         }
-        let rows = instance_rows(
-            tx,
-            instance,
-            "SELECT sys_id, number, control_sys_id, priority FROM grc_issues \
-             WHERE organization_id = $1 AND instance_id = $2 AND is_open = 1 AND control_sys_id IS NOT NULL \
-             ORDER BY sys_id",
-        )
-        .await?;
+        let rows = snapshot
+            .rows(
+                tx,
+                "SELECT sys_id, number, control_sys_id, priority FROM grc_issue_versions \
+                 WHERE organization_id = $1 AND instance_id = $2 AND valid_from <= $3 AND valid_to > $3 \
+                 AND is_open = 1 AND control_sys_id IS NOT NULL ORDER BY sys_id",
+            )
+            .await?;
         for row in &rows {
             data.open_issues.push(OpenIssue {
                 sys_id: text(row, 0)?,
@@ -161,13 +186,13 @@ impl ControlData {
                 priority: row.try_get::<Option<i64>, _>(3)?.unwrap_or(0),
             });
         }
-        let rows = instance_rows(
-            tx,
-            instance,
-            "SELECT sys_id, name, reference, policy_sys_id, active FROM grc_requirements \
-             WHERE organization_id = $1 AND instance_id = $2",
-        )
-        .await?;
+        let rows = snapshot
+            .rows(
+                tx,
+                "SELECT sys_id, name, reference, policy_sys_id, active FROM grc_requirement_versions \
+                 WHERE organization_id = $1 AND instance_id = $2 AND valid_from <= $3 AND valid_to > $3",
+            )
+            .await?;
         for row in &rows {
             let requirement = Requirement {
                 name: text(row, 1)?,
@@ -178,13 +203,14 @@ impl ControlData {
             data.requirements.insert(text(row, 0)?, requirement);
         }
         if with_risks {
-            let rows = instance_rows(
-                tx,
-                instance,
-                "SELECT sys_id, number, name, inherent_score, residual_score FROM grc_risks \
-                 WHERE organization_id = $1 AND instance_id = $2 ORDER BY sys_id",
-            )
-            .await?;
+            let rows = snapshot
+                .rows(
+                    tx,
+                    "SELECT sys_id, number, name, inherent_score, residual_score FROM grc_risk_versions \
+                     WHERE organization_id = $1 AND instance_id = $2 AND valid_from <= $3 AND valid_to > $3 \
+                     ORDER BY sys_id",
+                )
+                .await?;
             for row in &rows {
                 data.risks.push(Risk {
                     sys_id: text(row, 0)?,
@@ -194,18 +220,21 @@ impl ControlData {
                     residual_score: row.try_get(4)?,
                 });
             }
-            let links = "SELECT risk_sys_id, control_sys_id FROM grc_risk_controls \
-                         WHERE organization_id = $1 AND instance_id = $2 \
+            let links = "SELECT risk_sys_id, control_sys_id FROM grc_risk_control_versions \
+                         WHERE organization_id = $1 AND instance_id = $2 AND valid_from <= $3 AND valid_to > $3 \
                          AND risk_sys_id IS NOT NULL AND control_sys_id IS NOT NULL \
                          ORDER BY risk_sys_id, control_sys_id";
-            let rows = instance_rows(tx, instance, links).await?;
+            let rows = snapshot.rows(tx, links).await?;
             for row in &rows {
                 data.risk_controls.push((text(row, 0)?, text(row, 1)?));
             }
         }
-        for (view, into) in [("grc_policies", &mut data.policies), ("grc_entities", &mut data.entities)] {
-            let statement = format!("SELECT sys_id, name FROM {view} WHERE organization_id = $1 AND instance_id = $2");
-            let rows = instance_rows(tx, instance, &statement).await?;
+        for (view, into) in [("grc_policy_versions", &mut data.policies), ("grc_entity_versions", &mut data.entities)] {
+            let statement = format!(
+                "SELECT sys_id, name FROM {view} WHERE organization_id = $1 AND instance_id = $2 \
+                 AND valid_from <= $3 AND valid_to > $3"
+            );
+            let rows = snapshot.rows(tx, &statement).await?;
             for row in &rows {
                 into.insert(text(row, 0)?, text(row, 1)?);
             }

@@ -37,6 +37,7 @@ pub async fn ingest(
     };
     let organization = OrganizationId::parse_field("header.organization_id", &header.organization_id)?;
     let instance = complianceiq_kit::ids::parse_uuid("header.instance_id", &header.instance_id)?.to_string();
+    let sync_run = complianceiq_kit::ids::parse_uuid("header.sync_run_id", &header.sync_run_id)?.to_string();
     let mut tx = database.write(organization).await?;
     crate::jobs::store::note_instance(&mut tx, &instance, &header.instance_url).await?;
     let mut stats: BTreeMap<String, TableIngestStats> = BTreeMap::new();
@@ -87,7 +88,7 @@ pub async fn ingest(
                     ));
                 }
                 let keep = present.remove(table.name).unwrap_or_default();
-                let deleted = reconcile(&mut tx, &instance, table.name, &keep, &end.as_of).await?;
+                let deleted = reconcile(&mut tx, &instance, table.name, &keep, &end.as_of, now).await?;
                 stats_of(&mut stats, table.name).deleted += deleted;
             }
             Some(Item::Missing(asked)) => {
@@ -100,6 +101,7 @@ pub async fn ingest(
             None => return Err(ApiError::invalid_field("item", "REQUIRED", "an ingest message carries an item")),
         }
     }
+    crate::jobs::store::note_stored(&mut tx, &instance, &sync_run, now).await?;
     tx.commit().await?;
     keep_statistics(database).await?;
     Ok(IngestRecordsResponse { tables: stats.into_values().collect(), missing_sys_ids: missing })
@@ -244,6 +246,7 @@ async fn store_batch(
     }
     let mut counts = BatchCounts::default();
     let mut changed = Vec::new();
+    let mut replaced = Vec::new();
     let mut unchanged = Vec::new();
     for (id, (record, json, hash)) in &prepared {
         match existing.get(*id) {
@@ -253,6 +256,7 @@ async fn store_batch(
             }
             Some(_) => {
                 counts.updated += 1;
+                replaced.push(*id);
                 changed.push((*record, json, hash));
             }
             None => {
@@ -261,13 +265,15 @@ async fn store_batch(
             }
         }
     }
+    keep_history(tx, instance, table.name, &replaced, now).await?;
     for chunk in changed.chunks(ROWS_PER_STATEMENT) {
         let sql = format!(
             "INSERT INTO grc_records (organization_id, instance_id, table_name, sys_id, kind, updated_on, fields, \
-             content_hash, first_synced_at, synced_at) VALUES {} \
+             content_hash, first_synced_at, synced_at, valid_from) VALUES {} \
              ON CONFLICT (organization_id, instance_id, table_name, sys_id) DO UPDATE SET updated_on = excluded.updated_on, \
-             fields = excluded.fields, content_hash = excluded.content_hash, synced_at = excluded.synced_at",
-            placeholders(1, chunk.len(), 10)
+             fields = excluded.fields, content_hash = excluded.content_hash, synced_at = excluded.synced_at, \
+             valid_from = excluded.valid_from",
+            placeholders(1, chunk.len(), 11)
         );
         let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
         for (record, json, hash) in chunk {
@@ -280,6 +286,7 @@ async fn store_batch(
                 .bind(&record.updated_on)
                 .bind(json.as_str())
                 .bind(hash.as_str())
+                .bind(now)
                 .bind(now)
                 .bind(now);
         }
@@ -343,6 +350,34 @@ async fn store_batch(
     Ok(counts)
 }
 
+/// Moves the current versions of `ids` (records of `table` about to be replaced or deleted)
+/// into the history, current until `now`, so reads as of an earlier sync still find them.
+/// A version replaced in the same instant it became current was never visible: it is dropped.
+async fn keep_history(
+    tx: &mut TenantTx,
+    instance: &str,
+    table: &str,
+    ids: &[&str],
+    now: i64,
+) -> Result<(), ApiError> {
+    let tenant = tx.tenant().to_string();
+    for chunk in ids.chunks(ROWS_PER_STATEMENT * 5) {
+        let sql = format!(
+            "INSERT INTO grc_record_history (organization_id, instance_id, table_name, sys_id, updated_on, fields, \
+             valid_from, valid_to) \
+             SELECT organization_id, instance_id, table_name, sys_id, updated_on, fields, valid_from, $1 FROM grc_records \
+             WHERE organization_id = $2 AND instance_id = $3 AND table_name = $4 AND valid_from < $1 AND sys_id IN ({})",
+            list(5, chunk.len())
+        );
+        let query = bind_ids(
+            sqlx::query(sqlx::AssertSqlSafe(sql)).bind(now).bind(&tenant).bind(instance).bind(table),
+            chunk,
+        );
+        query.execute(tx.connection()).await?;
+    }
+    Ok(())
+}
+
 /// Which of `ids` (records of `table`) stored records reference.
 async fn referenced_among(
     tx: &mut TenantTx,
@@ -400,13 +435,14 @@ async fn missing_references(tx: &mut TenantTx, instance: &str, table: &str) -> R
 }
 
 /// Deletes stored records of `table` missing from `keep` and last updated at or before
-/// `as_of`; how many.
+/// `as_of`, keeping them in the history as current until `now`; how many.
 async fn reconcile(
     tx: &mut TenantTx,
     instance: &str,
     table: &str,
     keep: &HashSet<String>,
     as_of: &str,
+    now: i64,
 ) -> Result<i64, ApiError> {
     let tenant = tx.tenant().to_string();
     let rows = sqlx::query(
@@ -435,6 +471,7 @@ async fn reconcile(
     }
     // Set-wise, a statement per table and chunk, as pages are stored.
     let ids: Vec<&str> = gone.iter().map(String::as_str).collect();
+    keep_history(tx, instance, table, &ids, now).await?;
     for chunk in ids.chunks(ROWS_PER_STATEMENT * 5) {
         for target in ["grc_references", "grc_records"] {
             let sql = format!(
@@ -459,6 +496,13 @@ pub async fn purge(database: &ModuleDatabase, organization: OrganizationId, inst
         .bind(instance)
         .execute(tx.connection())
         .await?;
+    for table in ["grc_record_history", "grc_sync_points"] {
+        sqlx::query(sqlx::AssertSqlSafe(format!("DELETE FROM {table} WHERE organization_id = $1 AND instance_id = $2")))
+            .bind(&tenant)
+            .bind(instance)
+            .execute(tx.connection())
+            .await?;
+    }
     let removed = sqlx::query("DELETE FROM grc_records WHERE organization_id = $1 AND instance_id = $2")
         .bind(&tenant)
         .bind(instance)

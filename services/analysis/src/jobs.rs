@@ -24,7 +24,7 @@ use prost::Message;
 use sqlx::Row;
 use tokio_util::sync::CancellationToken;
 
-use crate::controls::{self, ControlData, Links};
+use crate::controls::{self, ControlData, Links, Snapshot};
 use crate::{compliance, findings, predictive, risks};
 
 /// Days of indicator results an analysis reads when no period is given.
@@ -287,11 +287,61 @@ pub mod store {
         .bind(sync_run)
         .bind(data_as_of)
         .bind(time::now_micros())
-        .bind(tenant)
+        .bind(&tenant)
         .bind(instance)
         .execute(tx.connection())
         .await?;
+        sqlx::query(
+            "UPDATE grc_sync_points SET data_as_of = $1, completed_at = $2 \
+             WHERE organization_id = $3 AND instance_id = $4 AND sync_run_id = $5",
+        )
+        .bind(data_as_of)
+        .bind(time::now_micros())
+        .bind(&tenant)
+        .bind(instance)
+        .bind(sync_run)
+        .execute(tx.connection())
+        .await?;
         Ok(())
+    }
+
+    /// Notes that a sync run's records are stored through ingest time `now` (its point grows
+    /// with each of its ingest streams).
+    pub async fn note_stored(tx: &mut TenantTx, instance: &str, sync_run: &str, now: i64) -> Result<(), ApiError> {
+        let tenant = tx.tenant().to_string();
+        sqlx::query(
+            "INSERT INTO grc_sync_points (organization_id, instance_id, sync_run_id, stored_through) \
+             VALUES ($1, $2, $3, $4) ON CONFLICT (organization_id, instance_id, sync_run_id) DO UPDATE SET \
+             stored_through = CASE WHEN excluded.stored_through > grc_sync_points.stored_through \
+             THEN excluded.stored_through ELSE grc_sync_points.stored_through END",
+        )
+        .bind(tenant)
+        .bind(instance)
+        .bind(sync_run)
+        .bind(now)
+        .execute(tx.connection())
+        .await?;
+        Ok(())
+    }
+
+    /// The ingest time through which a completed sync run's data was stored: the point its
+    /// analyses read as of. None for a run that did not complete or ran before points were
+    /// kept.
+    pub async fn point(tx: &mut TenantTx, instance: &str, sync_run: &str) -> Result<Option<(i64, String)>, ApiError> {
+        let tenant = tx.tenant().to_string();
+        let row = sqlx::query(
+            "SELECT stored_through, data_as_of FROM grc_sync_points WHERE organization_id = $1 AND instance_id = $2 \
+             AND sync_run_id = $3 AND completed_at IS NOT NULL",
+        )
+        .bind(tenant)
+        .bind(instance)
+        .bind(sync_run)
+        .fetch_optional(tx.connection())
+        .await?;
+        Ok(match row {
+            Some(row) => Some((row.try_get(0)?, row.try_get(1)?)),
+            None => None,
+        })
     }
 
     /// (url, last completed sync run, its data_as_of) of an instance the store knows.
@@ -518,18 +568,23 @@ fn instance_field(violations: &mut FieldViolations, value: &str) -> String {
     }
 }
 
-/// Creates and queues a job of `analysis_type` on the instance's last completed sync, taking
-/// one from the plan's allowance, in `tx`.
+/// A completed sync whose data a job reads: (sync run id, its data_as_of).
+type DataPoint = (String, String);
+
+/// Creates and queues a job of `analysis_type` on `point`, else on the instance's last
+/// completed sync, taking one from the plan's allowance, in `tx`.
 async fn queue(
     tx: &mut TenantTx,
     identity: &Identity,
     instance: &str,
     analysis_type: &str,
     parameters: BTreeMap<String, String>,
+    point: Option<DataPoint>,
 ) -> Result<JobRecord, ApiError> {
-    let Some((_, sync_run, data_as_of)) = store::instance(tx, instance).await? else {
+    let Some((_, last_sync_run, last_data_as_of)) = store::instance(tx, instance).await? else {
         return Err(ApiError::not_found("Instance", instance));
     };
+    let (sync_run, data_as_of) = point.unwrap_or((last_sync_run, last_data_as_of));
     if sync_run.is_empty() {
         return Err(ApiError::FailedPrecondition {
             reason: "NOT_SYNCED",
@@ -665,13 +720,14 @@ impl Jobs {
         let instance = instance_field(&mut violations, instance_id);
         violations.check()?;
         let mut tx = self.database.write(tenant).await?;
-        let job = queue(&mut tx, identity, &instance, analysis_type, parameters).await?;
+        let job = queue(&mut tx, identity, &instance, analysis_type, parameters, None).await?;
         tx.commit().await?;
         Ok(job.to_proto(&tenant.to_string()))
     }
 
     /// Runs an instance's latest analyses again, of the types asked for (else of every type
-    /// run before), with their parameters, on the instance's last completed sync; all or none.
+    /// run before), with their parameters, on the instance's last completed sync or on the
+    /// stored point asked for; all or none.
     pub async fn replay(
         &self,
         identity: &Identity,
@@ -688,11 +744,33 @@ impl Jobs {
                 None => violations.add(&format!("types[{index}]"), "INVALID", "not an analysis type"),
             }
         }
+        let sync_run = match complianceiq_kit::ids::parse_uuid("sync_run_id", &request.sync_run_id) {
+            _ if request.sync_run_id.is_empty() => None,
+            Ok(id) => Some(id.to_string()),
+            Err(_) => {
+                violations.add("sync_run_id", "INVALID", "sync_run_id must be a sync run's id (a UUID), or empty");
+                None
+            }
+        };
         violations.check()?;
         let mut tx = self.database.write(tenant).await?;
         if store::instance(&mut tx, &instance).await?.is_none() {
             return Err(ApiError::not_found("Instance", instance));
         }
+        let point = if let Some(sync_run) = sync_run {
+            let Some((_, data_as_of)) = store::point(&mut tx, &instance, &sync_run).await? else {
+                return Err(ApiError::FailedPrecondition {
+                    reason: "POINT_NOT_STORED",
+                    message: format!(
+                        "sync run {sync_run} of instance {instance} is not a stored point: it did not complete, or it \
+                         completed before point-in-time history was kept"
+                    ),
+                });
+            };
+            Some((sync_run, data_as_of))
+        } else {
+            None
+        };
         let latest = store::latest_parameters(&mut tx, &instance).await?;
         let types: Vec<&str> = if asked.is_empty() { latest.keys().map(String::as_str).collect() } else { asked };
         if types.is_empty() {
@@ -704,7 +782,7 @@ impl Jobs {
         let mut jobs = Vec::new();
         for analysis_type in types {
             let parameters = latest.get(analysis_type).cloned().unwrap_or_default();
-            jobs.push(queue(&mut tx, identity, &instance, analysis_type, parameters).await?);
+            jobs.push(queue(&mut tx, identity, &instance, analysis_type, parameters, point.clone()).await?);
         }
         tx.commit().await?;
         let organization = tenant.to_string();
@@ -966,10 +1044,16 @@ impl JobHandler for AnalysisJobs {
         let (start, end) = window(&record);
         let mut tx = self.database.read(job.organization).await?;
         let (url, ..) = store::instance(&mut tx, &record.instance_id).await?.unwrap_or_default();
+        // The records as they stood when the job's sync completed, whatever synced since.
+        let point = store::point(&mut tx, &record.instance_id, &record.data_as_of_sync_run_id).await?;
+        let snapshot = Snapshot {
+            instance: &record.instance_id,
+            point: point.map_or(Snapshot::CURRENT, |(stored_through, _)| stored_through),
+        };
         let with_risks = record.analysis_type == "risk_correlation";
-        let data = ControlData::load(&mut tx, &record.instance_id, (&start, &end), with_risks).await?;
+        let data = ControlData::load(&mut tx, snapshot, (&start, &end), with_risks).await?;
         let history = if record.analysis_type == "predictive" {
-            predictive::load_history(&mut tx, &record.instance_id, &record.data_as_of).await?
+            predictive::load_history(&mut tx, snapshot, &record.data_as_of).await?
         } else {
             predictive::History::new()
         };

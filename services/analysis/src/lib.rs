@@ -58,6 +58,7 @@ const MIGRATIONS: &[Migration] = &[
     migration!(5, "0005_analysis_allowances"),
     migration!(6, "0006_numeric_risk_scores"),
     migration!(7, "0007_ingest_plans"),
+    migration!(8, "0008_record_versions"),
 ];
 
 /// Forgets an instance's records when it is disconnected.

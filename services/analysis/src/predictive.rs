@@ -14,7 +14,7 @@ use complianceiq_kit::error::ApiError;
 use complianceiq_proto::complianceiq::analysis::v1::AnalysisResult;
 use sqlx::Row;
 
-use crate::controls::{self, ControlData, Links};
+use crate::controls::{self, ControlData, Links, Snapshot};
 
 pub const HALF_LIFE_DAYS: f64 = 30.0;
 pub const HOLDOUT_DAYS: i64 = 30;
@@ -24,15 +24,21 @@ const DAY: f64 = 86_400.0;
 /// Every indicator result of a control: (collection time in seconds, passed).
 pub type History = HashMap<String, Vec<(i64, bool)>>;
 
-/// Reads every result up to `until` (a ServiceNow time), per control.
-pub async fn load_history(tx: &mut TenantTx, instance: &str, until: &str) -> Result<History, ApiError> {
+/// Reads every result as of `snapshot` up to `until` (a ServiceNow time), per control (its
+/// indicator's, as of the same point).
+pub async fn load_history(tx: &mut TenantTx, snapshot: Snapshot<'_>, until: &str) -> Result<History, ApiError> {
     let tenant = tx.tenant().to_string();
     let rows = sqlx::query(
-        "SELECT control_sys_id, collection_date, passed FROM grc_indicator_results \
-         WHERE organization_id = $1 AND instance_id = $2 AND control_sys_id IS NOT NULL AND collection_date <= $3",
+        "SELECT i.control_sys_id, r.collection_date, r.passed \
+         FROM grc_indicator_result_versions r JOIN grc_indicator_versions i \
+         ON i.organization_id = $1 AND i.instance_id = $2 AND i.sys_id = r.indicator_sys_id \
+         AND i.valid_from <= $3 AND i.valid_to > $3 \
+         WHERE r.organization_id = $1 AND r.instance_id = $2 AND r.valid_from <= $3 AND r.valid_to > $3 \
+         AND i.control_sys_id IS NOT NULL AND r.collection_date <= $4",
     )
     .bind(tenant)
-    .bind(instance)
+    .bind(snapshot.instance)
+    .bind(snapshot.point)
     .bind(until)
     .fetch_all(tx.connection())
     .await?;

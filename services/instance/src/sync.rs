@@ -327,6 +327,9 @@ impl Runner {
                 self.checkpoint(&run, None).await?;
             }
         }
+        // A last stream, the header alone, after everything the run stored: it marks the
+        // point in the analysis store that the run's analyses read as of.
+        self.ingest(&run, vec![header(&run, self.organization)]).await?;
         Ok(())
     }
 

@@ -284,6 +284,11 @@ impl Simulator {
         true
     }
 
+    /// Deletes a record as a person in ServiceNow would. False when there is no such record.
+    pub fn delete(&self, table: &str, sys_id: &str) -> bool {
+        self.write().tables.get_mut(table).and_then(|records| records.remove(sys_id)).is_some()
+    }
+
     /// Churns at the configured rate until `stop`.
     pub async fn churn_forever(&self, stop: tokio_util::sync::CancellationToken) {
         if self.config.churn_per_second <= 0.0 {
