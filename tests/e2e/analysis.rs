@@ -692,7 +692,8 @@ async fn a_replay_on_a_past_sync_reads_the_data_as_it_stood_then(platform: &Test
         let indicator = sim.record("sn_grc_indicator_result", result).unwrap()["indicator"].clone();
         sim.record("sn_grc_indicator", &indicator).unwrap()["item"].clone()
     };
-    let tested: Vec<String> = result_ids.iter().map(control_of).collect::<std::collections::BTreeSet<_>>().into_iter().collect();
+    let tested: Vec<String> =
+        result_ids.iter().map(control_of).collect::<std::collections::BTreeSet<_>>().into_iter().collect();
     assert!(tested.len() >= 3, "controls with results: {tested:?}");
     let (failing, emptied, retired) = (&tested[0], &tested[1], &tested[2]);
     let mut changed = 0;
@@ -720,7 +721,10 @@ async fn a_replay_on_a_past_sync_reads_the_data_as_it_stood_then(platform: &Test
     // Replayed on the first sync: exactly the first job's results, after all that; replayed on
     // the second: the second's.
     let (then, then_results) = replayed_on(platform, &tenant, &instance.id, &first_run.id).await;
-    assert_eq!((then.data_as_of_sync_run_id.as_str(), &then.data_as_of_time), (first_run.id.as_str(), &first.data_as_of_time));
+    assert_eq!(
+        (then.data_as_of_sync_run_id.as_str(), &then.data_as_of_time),
+        (first_run.id.as_str(), &first.data_as_of_time)
+    );
     assert_eq!(then_results, first_results, "the data as of the first sync");
     assert_eq!(then.summary.as_ref().map(|s| s.score), first.summary.as_ref().map(|s| s.score));
     let (now, now_results) = replayed_on(platform, &tenant, &instance.id, &second_run.id).await;

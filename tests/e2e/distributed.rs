@@ -365,6 +365,8 @@ async fn separate_processes() {
         // Small pages and a short lease, so a sync can be killed halfway and resumed quickly.
         ("CIQ_SYNC_PAGE_SIZE".into(), "25".into()),
         ("CIQ_SYNC_LEASE_SECONDS".into(), "2".into()),
+        // And an analysis killed while it runs is resumed after two seconds.
+        ("CIQ_JOB_LEASE_SECONDS".into(), "2".into()),
         // The simulator runs on this machine, which `serve` refuses by default.
         ("CIQ_INSTANCE_ALLOW_PRIVATE_NETWORKS".into(), "true".into()),
         ("OTEL_EXPORTER_OTLP_ENDPOINT".into(), format!("http://{otlp}")),
@@ -497,7 +499,8 @@ async fn exercise(platform: &mut Platform, receiver: &Receiver) {
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(body["email"], "admin@distributed.example.com", "{body}");
 
-    killed_sync_resumes(platform, &token_a).await;
+    let instance = killed_sync_resumes(platform, &token_a).await;
+    killed_analysis_resumes(platform, &token_a, &instance).await;
     revoked_everywhere_within_a_second(platform).await;
 }
 
@@ -567,8 +570,8 @@ fn number(value: &Value) -> i64 {
 
 /// A sync through gateway → instance → (ServiceNow, analysis): the instance process is
 /// killed (SIGKILL) halfway, restarted, and the run resumes from its checkpoint to the same
-/// result as an uninterrupted one.
-async fn killed_sync_resumes(platform: &mut Platform, token: &str) {
+/// result as an uninterrupted one. Returns the instance's id.
+async fn killed_sync_resumes(platform: &mut Platform, token: &str) -> String {
     use complianceiq_servicenow::sim::SimConfig;
     let running = crate::instances::simulator(SimConfig {
         controls: 120,
@@ -626,17 +629,91 @@ async fn killed_sync_resumes(platform: &mut Platform, token: &str) {
     assert_eq!(stored, records, "{run}");
     let created: i64 = run["tables"].as_array().into_iter().flatten().map(|t| number(&t["created"])).sum();
     assert!(created <= records && fetched(&run) >= records, "{run}");
+    id
+}
+
+/// An analysis through gateway → analysis: the analysis process is killed (SIGKILL) while the
+/// job runs, restarted, and the job resumes once its lease has passed and ends once, with the
+/// results of an uninterrupted run.
+async fn killed_analysis_resumes(platform: &mut Platform, token: &str, instance: &str) {
+    let start = json!({"instanceId": instance});
+    // The analysis store learns of the completed sync from its event, shortly after the run.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let job = loop {
+        let (status, job) =
+            call(platform, Method::POST, "/api/v1/analysis/controls", Some(token), Some(start.clone())).await;
+        if status == StatusCode::OK {
+            break job;
+        }
+        assert!(Instant::now() < deadline, "{status} {job}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    let job_path = format!("/api/v1/analysis/jobs/{}", job["id"].as_str().unwrap());
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let (_, job) = call(platform, Method::GET, &job_path, Some(token), None).await;
+        match job["state"].as_str() {
+            Some("JOB_STATE_RUNNING") => break,
+            Some("JOB_STATE_QUEUED") => {}
+            _ => panic!("the analysis ended before it could be killed: {job}"),
+        }
+        assert!(Instant::now() < deadline, "the analysis never started: {job}");
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+    platform.kill("analysis").await;
+    platform.start("analysis");
+    platform.wait_ready("analysis").await;
+    let resumed = job_ended(platform, token, &job_path).await;
+    assert_eq!(resumed["state"], "JOB_STATE_SUCCEEDED", "{resumed}");
+    let completed = "SELECT COUNT(*) FROM ciq_outbox WHERE event_type = 'analysis.completed'";
+    assert_eq!(analysis_count(platform, completed).await, 1, "the job ended once");
+
+    // An uninterrupted run of the same analysis on the same data finds the same.
+    let (status, again) = call(platform, Method::POST, "/api/v1/analysis/controls", Some(token), Some(start)).await;
+    assert_eq!(status, StatusCode::OK, "{again}");
+    let again_path = format!("/api/v1/analysis/jobs/{}", again["id"].as_str().unwrap());
+    let again = job_ended(platform, token, &again_path).await;
+    let kept = job_results(platform, token, &job_path).await;
+    assert!(kept.as_array().is_some_and(|results| !results.is_empty()), "{kept}");
+    assert_eq!(kept, job_results(platform, token, &again_path).await);
+    assert_eq!(resumed["summary"], again["summary"]);
+}
+
+/// The analysis job at `path` once it has ended (within a minute).
+async fn job_ended(platform: &Platform, token: &str, path: &str) -> Value {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let (_, job) = call(platform, Method::GET, path, Some(token), None).await;
+        if !matches!(job["state"].as_str(), Some("JOB_STATE_QUEUED" | "JOB_STATE_RUNNING")) {
+            return job;
+        }
+        assert!(Instant::now() < deadline, "the job did not end: {job}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// The results of the analysis job at `path` (one page).
+async fn job_results(platform: &Platform, token: &str, path: &str) -> Value {
+    let (status, page) = call(platform, Method::GET, &format!("{path}/results?pageSize=1000"), Some(token), None).await;
+    assert_eq!(status, StatusCode::OK, "{page}");
+    assert_eq!(page["nextPageToken"].as_str().unwrap_or_default(), "", "one page");
+    page["results"].clone()
 }
 
 /// Records in the analysis store, counted as the schema owner.
 async fn stored_records(platform: &Platform) -> i64 {
+    analysis_count(platform, "SELECT COUNT(*) FROM grc_records").await
+}
+
+/// A count in the analysis store, as the schema owner.
+async fn analysis_count(platform: &Platform, sql: &'static str) -> i64 {
     use sqlx::{Connection, Row};
     let mut url = url::Url::parse(platform.config.database.url.as_deref().unwrap()).unwrap();
     url.set_username(platform.config.database.admin_user.as_deref().unwrap()).unwrap();
     url.set_password(platform.config.database.admin_password.as_deref()).unwrap();
     sqlx::any::install_default_drivers();
     let mut connection = sqlx::AnyConnection::connect(url.as_str()).await.unwrap();
-    let count: i64 = sqlx::query("SELECT COUNT(*) FROM grc_records").fetch_one(&mut connection).await.unwrap().get(0);
+    let count: i64 = sqlx::query(sql).fetch_one(&mut connection).await.unwrap().get(0);
     connection.close().await.ok();
     count
 }

@@ -353,13 +353,7 @@ async fn store_batch(
 /// Moves the current versions of `ids` (records of `table` about to be replaced or deleted)
 /// into the history, current until `now`, so reads as of an earlier sync still find them.
 /// A version replaced in the same instant it became current was never visible: it is dropped.
-async fn keep_history(
-    tx: &mut TenantTx,
-    instance: &str,
-    table: &str,
-    ids: &[&str],
-    now: i64,
-) -> Result<(), ApiError> {
+async fn keep_history(tx: &mut TenantTx, instance: &str, table: &str, ids: &[&str], now: i64) -> Result<(), ApiError> {
     let tenant = tx.tenant().to_string();
     for chunk in ids.chunks(ROWS_PER_STATEMENT * 5) {
         let sql = format!(
@@ -369,10 +363,8 @@ async fn keep_history(
              WHERE organization_id = $2 AND instance_id = $3 AND table_name = $4 AND valid_from < $1 AND sys_id IN ({})",
             list(5, chunk.len())
         );
-        let query = bind_ids(
-            sqlx::query(sqlx::AssertSqlSafe(sql)).bind(now).bind(&tenant).bind(instance).bind(table),
-            chunk,
-        );
+        let query =
+            bind_ids(sqlx::query(sqlx::AssertSqlSafe(sql)).bind(now).bind(&tenant).bind(instance).bind(table), chunk);
         query.execute(tx.connection()).await?;
     }
     Ok(())
@@ -497,11 +489,13 @@ pub async fn purge(database: &ModuleDatabase, organization: OrganizationId, inst
         .execute(tx.connection())
         .await?;
     for table in ["grc_record_history", "grc_sync_points"] {
-        sqlx::query(sqlx::AssertSqlSafe(format!("DELETE FROM {table} WHERE organization_id = $1 AND instance_id = $2")))
-            .bind(&tenant)
-            .bind(instance)
-            .execute(tx.connection())
-            .await?;
+        sqlx::query(sqlx::AssertSqlSafe(format!(
+            "DELETE FROM {table} WHERE organization_id = $1 AND instance_id = $2"
+        )))
+        .bind(&tenant)
+        .bind(instance)
+        .execute(tx.connection())
+        .await?;
     }
     let removed = sqlx::query("DELETE FROM grc_records WHERE organization_id = $1 AND instance_id = $2")
         .bind(&tenant)

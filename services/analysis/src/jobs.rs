@@ -1144,13 +1144,12 @@ impl JobHandler for AnalysisJobs {
 /// The worker, for the module's parts.
 pub fn worker(
     database: ModuleDatabase,
+    settings: jobs::WorkerSettings,
     metrics: Arc<complianceiq_kit::metrics::Metrics>,
 ) -> complianceiq_kit::module::Worker {
     let handler = Arc::new(AnalysisJobs { database: database.clone() });
     complianceiq_kit::module::Worker {
         name: "analysis-jobs",
-        run: Box::new(move |stop| {
-            Box::pin(jobs::work(database, handler, jobs::WorkerSettings::default(), metrics, stop))
-        }),
+        run: Box::new(move |stop| Box::pin(jobs::work(database, handler, settings, metrics, stop))),
     }
 }

@@ -245,7 +245,7 @@ pub fn module() -> Module {
                     .subscription(purge)
                     .subscription(sync_points)
                     .subscription(allowances)
-                    .worker(jobs::worker(database, context.metrics.clone())))
+                    .worker(jobs::worker(database, context.config.jobs.worker_settings(), context.metrics.clone())))
             })
         },
     }

@@ -389,15 +389,18 @@ impl JobHandler for Exports {
 }
 
 /// The worker, for the module's parts.
-pub fn worker(exports: Exports, metrics: Arc<complianceiq_kit::metrics::Metrics>) -> complianceiq_kit::module::Worker {
+pub fn worker(
+    exports: Exports,
+    settings: jobs::WorkerSettings,
+    metrics: Arc<complianceiq_kit::metrics::Metrics>,
+) -> complianceiq_kit::module::Worker {
     let database = exports.database.clone();
     let handler = Arc::new(exports);
+    // A person waits for an export: the queue is read more often than the default.
+    let settings = jobs::WorkerSettings { poll: Duration::from_millis(200), ..settings };
     complianceiq_kit::module::Worker {
         name: "insight-exports",
-        run: Box::new(move |stop| {
-            let settings = jobs::WorkerSettings { poll: Duration::from_millis(200), ..Default::default() };
-            Box::pin(jobs::work(database, handler, settings, metrics, stop))
-        }),
+        run: Box::new(move |stop| Box::pin(jobs::work(database, handler, settings, metrics, stop))),
     }
 }
 

@@ -687,7 +687,7 @@ pub fn module() -> Module {
                     .service(InsightsServiceServer::new(InsightsApi { database, exports: exports.clone() }))
                     .subscription(completions)
                     .subscription(purge)
-                    .worker(exports::worker(exports, context.metrics.clone())))
+                    .worker(exports::worker(exports, context.config.jobs.worker_settings(), context.metrics.clone())))
             })
         },
     }

@@ -436,6 +436,31 @@ pub struct StorageConfig {
     pub download_link_seconds: u64,
 }
 
+/// Durable jobs other than syncs (analyses, exports).
+#[derive(Args, Clone, Debug)]
+pub struct JobsConfig {
+    /// Seconds a job worker holds a job between checkpoints; after that another process
+    /// resumes it (a crashed worker's jobs wait this long).
+    #[arg(long = "job-lease-seconds", env = "CIQ_JOB_LEASE_SECONDS", default_value_t = 60)]
+    pub job_lease_seconds: u64,
+}
+
+impl Default for JobsConfig {
+    fn default() -> Self {
+        Self { job_lease_seconds: 60 }
+    }
+}
+
+impl JobsConfig {
+    /// A worker's settings: the kit's defaults with this lease.
+    pub fn worker_settings(&self) -> crate::jobs::WorkerSettings {
+        crate::jobs::WorkerSettings {
+            lease: std::time::Duration::from_secs(self.job_lease_seconds.max(1)),
+            ..Default::default()
+        }
+    }
+}
+
 /// How the platform was started.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum RunMode {
@@ -477,6 +502,8 @@ pub struct PlatformConfig {
     pub instance: InstanceConfig,
     #[command(flatten)]
     pub storage: StorageConfig,
+    #[command(flatten)]
+    pub jobs: JobsConfig,
     /// Set by the command, not by a flag.
     #[arg(skip)]
     pub mode: RunMode,
@@ -532,6 +559,7 @@ impl PlatformConfig {
             mesh: MeshConfig::default(),
             instance: InstanceConfig::default(),
             storage: StorageConfig { object_store_url: None, download_link_seconds: 900 },
+            jobs: JobsConfig::default(),
             mode: RunMode::Development,
         }
     }
