@@ -104,7 +104,7 @@ impl Receiver {
     }
 }
 
-fn binary() -> PathBuf {
+pub(crate) fn binary() -> PathBuf {
     if let Some(path) = std::env::var_os("CIQ_TEST_BINARY") {
         return PathBuf::from(path);
     }
@@ -121,7 +121,7 @@ fn binary() -> PathBuf {
 /// A port offset under which every module's design port, and the operations ports after
 /// `ops_base`, are free now. They stay below Linux's ephemeral range (32768 and up), so
 /// ports the OS hands to other tests meanwhile cannot take them.
-fn free_offset(design_ports: &[u16], ops_base: u16) -> u16 {
+pub(crate) fn free_offset(design_ports: &[u16], ops_base: u16) -> u16 {
     const EPHEMERAL: u32 = 32768;
     let highest = design_ports.iter().copied().max().unwrap_or(0).max(ops_base + design_ports.len() as u16) as u32;
     let span = EPHEMERAL - 1000 - highest;

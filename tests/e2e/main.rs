@@ -16,6 +16,7 @@ mod people;
 mod access;
 mod analysis;
 mod conformance;
+mod demo;
 mod distributed;
 mod events;
 mod gateway;
