@@ -419,6 +419,15 @@ async fn resume(backend: Backend) {
             .stored_count(DatabaseGroup::Core, "SELECT COUNT(*) FROM ciq_outbox WHERE event_type = 'sync.started'")
             .await;
         assert_eq!(started, 1, "a resumed run does not start again");
+
+        // Deletions across many ranges of ids (a reconciliation page is 50 ids here): the
+        // next full sync leaves exactly what ServiceNow holds.
+        let churn = running.simulator.churn(300);
+        assert!(churn.deleted.values().map(|ids| ids.len()).sum::<usize>() >= 10, "{churn:?}");
+        tokio::time::sleep(Duration::from_secs(3)).await;
+        let again = ended(&platform, &tenant, &start(&platform, &tenant, &instance.id, SyncMode::Full).await).await;
+        assert_eq!(again.state(), SyncState::Succeeded, "{again:?}");
+        assert_store_is(&platform, &running).await;
     }))
     .await;
     platform.stop().await;

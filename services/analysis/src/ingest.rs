@@ -12,7 +12,7 @@ use complianceiq_kit::ids::OrganizationId;
 use complianceiq_kit::time;
 use complianceiq_proto::complianceiq::analysis::v1::ingest_records_request::Item;
 use complianceiq_proto::complianceiq::analysis::v1::{
-    GrcRecord, IngestRecordsRequest, IngestRecordsResponse, TableIngestStats,
+    GrcRecord, IngestRecordsRequest, IngestRecordsResponse, ReconcileTable, TableIngestStats,
 };
 use complianceiq_servicenow::{datetime, tables};
 use futures::{Stream, StreamExt};
@@ -87,8 +87,9 @@ pub async fn ingest(
                         "as_of must be YYYY-MM-DD HH:MM:SS",
                     ));
                 }
+                let range = IdRange::of(&end)?;
                 let keep = present.remove(table.name).unwrap_or_default();
-                let deleted = reconcile(&mut tx, &instance, table.name, &keep, &end.as_of, now).await?;
+                let deleted = reconcile(&mut tx, &instance, table.name, &keep, &end.as_of, range, now).await?;
                 stats_of(&mut stats, table.name).deleted += deleted;
             }
             Some(Item::Missing(asked)) => {
@@ -304,9 +305,8 @@ async fn store_batch(
         );
         query.execute(tx.connection()).await?;
     }
-    // References of the changed records, rewritten.
-    let changed_ids: Vec<&str> = changed.iter().map(|(record, _, _)| record.sys_id.as_str()).collect();
-    for chunk in changed_ids.chunks(ROWS_PER_STATEMENT * 5) {
+    // References of the changed records, rewritten (a created record has none to remove).
+    for chunk in replaced.chunks(ROWS_PER_STATEMENT * 5) {
         let sql = format!(
             "DELETE FROM grc_references WHERE organization_id = $1 AND instance_id = $2 AND table_name = $3 \
              AND sys_id IN ({})",
@@ -426,26 +426,65 @@ async fn missing_references(tx: &mut TenantTx, instance: &str, table: &str) -> R
     Ok(missing)
 }
 
-/// Deletes stored records of `table` missing from `keep` and last updated at or before
-/// `as_of`, keeping them in the history as current until `now`; how many.
+/// A range of sys_ids being reconciled: (after, through], either end open when empty.
+#[derive(Clone, Copy, Debug)]
+struct IdRange<'a> {
+    after: &'a str,
+    through: &'a str,
+}
+
+impl<'a> IdRange<'a> {
+    fn of(end: &'a ReconcileTable) -> Result<Self, ApiError> {
+        for (field, value) in
+            [("reconcile.after_sys_id", &end.after_sys_id), ("reconcile.through_sys_id", &end.through_sys_id)]
+        {
+            // Lowercase hex, as ServiceNow writes sys_ids: ordered the same by every collation.
+            if !value.is_empty()
+                && !(value.len() == 32 && value.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')))
+            {
+                return Err(ApiError::invalid_field(field, "INVALID", format!("{value:?} is not a sys_id")));
+            }
+        }
+        if !end.after_sys_id.is_empty() && !end.through_sys_id.is_empty() && end.after_sys_id >= end.through_sys_id {
+            return Err(ApiError::invalid_field(
+                "reconcile.through_sys_id",
+                "INVALID",
+                "the range's upper bound must come after its lower bound",
+            ));
+        }
+        Ok(Self { after: &end.after_sys_id, through: &end.through_sys_id })
+    }
+
+    /// By byte order, whatever the database's collation says.
+    fn contains(&self, sys_id: &str) -> bool {
+        sys_id > self.after && (self.through.is_empty() || sys_id <= self.through)
+    }
+}
+
+/// Deletes stored records of `table` in `range` missing from `keep` and last updated at or
+/// before `as_of`, keeping them in the history as current until `now`; how many.
 async fn reconcile(
     tx: &mut TenantTx,
     instance: &str,
     table: &str,
     keep: &HashSet<String>,
     as_of: &str,
+    range: IdRange<'_>,
     now: i64,
 ) -> Result<i64, ApiError> {
     let tenant = tx.tenant().to_string();
-    let rows = sqlx::query(
-        "SELECT sys_id FROM grc_records WHERE organization_id = $1 AND instance_id = $2 AND table_name = $3 AND updated_on <= $4",
-    )
-    .bind(&tenant)
-    .bind(instance)
-    .bind(table)
-    .bind(as_of)
-    .fetch_all(tx.connection())
-    .await?;
+    let select = "SELECT sys_id FROM grc_records WHERE organization_id = $1 AND instance_id = $2 AND table_name = $3 \
+                  AND updated_on <= $4 AND sys_id > $5";
+    let query = if range.through.is_empty() {
+        sqlx::query(select)
+    } else {
+        sqlx::query(sqlx::AssertSqlSafe(format!("{select} AND sys_id <= $6")))
+    };
+    let query = query.bind(&tenant).bind(instance).bind(table).bind(as_of).bind(range.after);
+    let query = if range.through.is_empty() { query } else { query.bind(range.through) };
+    let rows = query.fetch_all(tx.connection()).await?;
+    let rows: Vec<_> =
+        rows.into_iter().filter(|row| row.try_get::<String, _>(0).is_ok_and(|id| range.contains(&id))).collect();
     // Users nothing references any more are not kept either.
     let referenced = if table == tables::USERS.name {
         let stored: Vec<String> = rows.iter().map(|row| row.try_get::<String, _>(0)).collect::<Result<_, _>>()?;
@@ -516,6 +555,24 @@ pub async fn purge(database: &ModuleDatabase, organization: OrganizationId, inst
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_reconciled_range_is_two_lowercase_sys_ids_in_order_either_open() {
+        let (low, high) = ("0".repeat(32), "f".repeat(32));
+        let end = |after: &str, through: &str| ReconcileTable {
+            after_sys_id: after.into(),
+            through_sys_id: through.into(),
+            ..Default::default()
+        };
+        let range = end(&low, &high);
+        let range = IdRange::of(&range).unwrap();
+        assert!(!range.contains(&low) && range.contains(&high) && range.contains(&"a".repeat(32)));
+        let open = end("", "");
+        assert!(IdRange::of(&open).unwrap().contains(&low));
+        for (after, through) in [(high.as_str(), low.as_str()), (&low, &low), ("", &"F".repeat(32)), ("abc", "")] {
+            assert!(IdRange::of(&end(after, through)).is_err(), "{after:?}..{through:?}");
+        }
+    }
 
     #[test]
     fn placeholders_number_rows_and_lists_in_order() {

@@ -372,7 +372,9 @@ impl Runner {
         Ok(())
     }
 
-    /// Sends every sys_id the table holds now; the analysis store deletes the others.
+    /// Sends the sys_ids the table holds now, a page at a time in sys_id order, each page as
+    /// the range of ids it covers; the analysis store deletes the stored records of the range
+    /// it did not list. Memory follows the page, not the table.
     async fn reconcile(
         &self,
         run: &RunRecord,
@@ -381,37 +383,44 @@ impl Runner {
         ceiling: &str,
         stop: &CancellationToken,
     ) -> Result<i64, Stop> {
-        let mut ids = Vec::new();
-        let mut after: Option<String> = None;
+        let limit = self.settings.page_size * 2;
+        let mut deleted = 0;
+        let mut after = String::new();
         loop {
             self.between_pages(&run.id, stop).await?;
             let request = PageRequest {
-                query: Query::ids_after(after.as_deref()),
+                query: Query::ids_after(Some(after.as_str()).filter(|after| !after.is_empty())),
                 fields: "sys_id".into(),
-                limit: self.settings.page_size * 2,
+                limit,
                 ..Default::default()
             };
             let page =
                 client.page(table.name, &request).await.map_err(|e| Stop::Failed(format!("{}: {e}", table.name)))?;
-            let count = page.records.len();
-            ids.extend(page.records.iter().filter_map(|record| record["sys_id"].as_str().map(str::to_string)));
-            after = ids.last().cloned();
-            if count < (self.settings.page_size * 2) as usize {
-                break;
+            let ids: Vec<String> =
+                page.records.iter().filter_map(|record| record["sys_id"].as_str().map(str::to_string)).collect();
+            let last_page = page.records.len() < limit as usize;
+            let through = if last_page { String::new() } else { ids.last().cloned().unwrap_or_default() };
+            let mut messages = vec![header(run, self.organization)];
+            for chunk in ids.chunks(1000) {
+                messages.push(IngestRecordsRequest {
+                    item: Some(Item::Present(PresentIds { table: table.name.into(), sys_ids: chunk.to_vec() })),
+                });
             }
-        }
-        let header = header(run, self.organization);
-        let mut messages = vec![header];
-        for chunk in ids.chunks(1000) {
             messages.push(IngestRecordsRequest {
-                item: Some(Item::Present(PresentIds { table: table.name.into(), sys_ids: chunk.to_vec() })),
+                item: Some(Item::Reconcile(ReconcileTable {
+                    table: table.name.into(),
+                    as_of: ceiling.to_string(),
+                    after_sys_id: std::mem::take(&mut after),
+                    through_sys_id: through.clone(),
+                })),
             });
+            let stored = self.ingest(run, messages).await?;
+            deleted += stored.tables.iter().map(|stats| stats.deleted).sum::<i64>();
+            if last_page {
+                return Ok(deleted);
+            }
+            after = through;
         }
-        messages.push(IngestRecordsRequest {
-            item: Some(Item::Reconcile(ReconcileTable { table: table.name.into(), as_of: ceiling.to_string() })),
-        });
-        let stored = self.ingest(run, messages).await?;
-        Ok(stored.tables.iter().map(|stats| stats.deleted).sum())
     }
 
     async fn ingest(
