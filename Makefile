@@ -11,7 +11,7 @@ OVERLAYS := dev prod
 SERVERS_GIVEN := $(and $(CIQ_TEST_POSTGRES_URL),$(CIQ_TEST_REDIS_URL),$(CIQ_TEST_NATS_URL))
 HAVE_NEXTEST := $(shell $(CARGO) nextest --version >/dev/null 2>&1 && echo yes)
 
-.PHONY: run build test lint fmt buf-lint api-fuzz k8s bench clean
+.PHONY: run build test lint fmt buf-lint api-fuzz k8s bench bench-sync-1m clean
 
 ## run: every module in one process on SQLite, an in-process bus and cache (data in .complianceiq/)
 run:
@@ -87,11 +87,16 @@ $(BENCH_PYTHON):
 ## analysis against one SQL aggregate, and the request
 ## path against the design's FastAPI + asyncpg stack (release build; needs CIQ_TEST_*, h2load, pgbench); see BENCHMARKS.md
 bench: $(BENCH_PYTHON)
+	$(CARGO) build --release --bin complianceiq
 	$(CARGO) bench -p complianceiq-e2e --bench edge
 	$(CARGO) bench -p complianceiq-e2e --bench sync
 	$(CARGO) bench -p complianceiq-e2e --bench analysis
-	$(CARGO) build --release --bin complianceiq
 	$(BENCH_PYTHON) tests/bench/request_path.py $${CARGO_TARGET_DIR:-target}/release/complianceiq
+
+## bench-sync-1m: the sync benchmark on a million-record instance, PostgreSQL only (minutes)
+bench-sync-1m:
+	$(CARGO) build --release --bin complianceiq
+	CIQ_BENCH_CONTROLS=76000 CIQ_BENCH_STORES=postgres $(CARGO) bench -p complianceiq-e2e --bench sync
 
 clean:
 	$(CARGO) clean

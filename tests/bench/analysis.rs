@@ -8,27 +8,22 @@
 //! change the amounts (default 1000 and 100).
 
 #[allow(dead_code)]
+mod common;
+#[allow(dead_code)]
 #[path = "../e2e/harness.rs"]
 mod harness;
 #[allow(dead_code)]
 #[path = "../e2e/people.rs"]
 mod people;
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use complianceiq_kit::config::DatabaseGroup;
-use complianceiq_proto::complianceiq::analysis::v1::analysis_service_client::AnalysisServiceClient;
-use complianceiq_proto::complianceiq::analysis::v1::*;
 use complianceiq_servicenow::datetime;
 use harness::{Backend, TestPlatform};
-use people::authorized;
 use sqlx::{AnyConnection, Connection};
 
-const ROUNDS: usize = 5;
-
-fn setting(name: &str, default: u64) -> u64 {
-    std::env::var(name).ok().and_then(|value| value.parse().ok()).unwrap_or(default)
-}
+use common::{ROUNDS, setting};
 
 fn sys_id(kind: u8, index: usize) -> String {
     format!("{kind:02x}{index:030x}")
@@ -102,11 +97,6 @@ struct Measured {
     aggregate: Duration,
 }
 
-fn median(mut samples: Vec<Duration>) -> Duration {
-    samples.sort();
-    samples[samples.len() / 2]
-}
-
 async fn measure(backend: Backend, controls: usize, results_per_control: usize) -> Measured {
     let platform = TestPlatform::start(backend).await;
     let tenant = platform.tenant("Bench Analysis").await;
@@ -156,64 +146,17 @@ async fn measure(backend: Backend, controls: usize, results_per_control: usize) 
     }
     owner.close().await.ok();
 
-    // The analysis: the job's own time from start to end (the worker's pickup is not counted).
-    let mut analysis = AnalysisServiceClient::new(platform.channel("analysis").await);
-    let mut job_times = Vec::new();
-    for _ in 0..ROUNDS {
-        let request = AnalyzeControlsRequest { instance_id: instance.clone(), ..Default::default() };
-        let job = analysis.analyze_controls(authorized(request, tenant.token())).await.unwrap().into_inner();
-        let job = loop {
-            let request = GetAnalysisJobRequest { job_id: job.id.clone() };
-            let current = analysis.get_analysis_job(authorized(request, tenant.token())).await.unwrap().into_inner();
-            if !matches!(current.state(), JobState::Queued | JobState::Running) {
-                break current;
-            }
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        };
-        assert_eq!(job.state(), JobState::Succeeded, "{job:?}");
-        let micros =
-            |time: &Option<prost_types::Timestamp>| complianceiq_kit::time::from_timestamp(time.as_ref().unwrap());
-        job_times.push(Duration::from_micros((micros(&job.end_time) - micros(&job.start_time)) as u64));
-    }
-
-    // One aggregate over the same rows, as the application role with the tenant set.
-    let mut app = AnyConnection::connect(&platform.app_database_url(DatabaseGroup::Analysis)).await.unwrap();
-    let start = datetime::format(now - 90 * 86_400);
-    let mut aggregate_times = Vec::new();
-    for _ in 0..ROUNDS {
-        let mut tx = app.begin().await.unwrap();
-        if backend == Backend::Servers {
-            sqlx::query("SELECT set_config('app.current_organization_id', $1, true)")
-                .bind(tenant.id())
-                .execute(&mut *tx)
-                .await
-                .unwrap();
-        }
-        let started = Instant::now();
-        let rows = sqlx::query(
-            "SELECT control_sys_id, CAST(COUNT(*) AS BIGINT), CAST(SUM(passed) AS BIGINT) FROM grc_indicator_results \
-             WHERE organization_id = $1 AND instance_id = $2 AND collection_date >= $3 AND collection_date <= $4 \
-             GROUP BY control_sys_id",
-        )
-        .bind(tenant.id())
-        .bind(&instance)
-        .bind(&start)
-        .bind(datetime::format(now))
-        .fetch_all(&mut *tx)
-        .await
-        .unwrap();
-        aggregate_times.push(started.elapsed());
-        assert_eq!(rows.len(), controls, "every control has results in the window");
-        tx.rollback().await.unwrap();
-    }
-    app.close().await.ok();
+    let (analysis, _) = common::control_analysis(&platform, &tenant, &instance).await;
+    let window = (datetime::format(now - 90 * 86_400), datetime::format(now));
+    let (aggregate, rows) = common::one_aggregate(&platform, backend, &tenant, &instance, (&window.0, &window.1)).await;
+    assert_eq!(rows, controls, "every control has results in the window");
     platform.stop().await;
     Measured {
         backend: if backend == Backend::Embedded { "SQLite" } else { "PostgreSQL" },
         controls,
         results: controls * results_per_control,
-        analysis: median(job_times),
-        aggregate: median(aggregate_times),
+        analysis,
+        aggregate,
     }
 }
 

@@ -185,7 +185,7 @@ struct BatchCounts {
 const ROWS_PER_STATEMENT: usize = 100;
 
 /// `($first, $first+1, …)` for `rows` rows of `columns` parameters.
-fn placeholders(first: usize, rows: usize, columns: usize) -> String {
+pub(crate) fn placeholders(first: usize, rows: usize, columns: usize) -> String {
     (0..rows)
         .map(|row| {
             let cells: Vec<String> =

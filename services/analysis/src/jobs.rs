@@ -510,16 +510,20 @@ pub mod store {
             .bind(job)
             .execute(tx.connection())
             .await?;
-        for (position, result) in results.iter().enumerate() {
-            sqlx::query(
-                "INSERT INTO analysis_results (organization_id, job_id, position, result) VALUES ($1, $2, $3, $4)",
-            )
-            .bind(&tenant)
-            .bind(job)
-            .bind(position as i64)
-            .bind(result.encode_to_vec())
-            .execute(tx.connection())
-            .await?;
+        // Many rows per statement: a job of thousands of controls would otherwise wait for a
+        // round trip per result.
+        const ROWS_PER_STATEMENT: usize = 250;
+        for (chunk_index, chunk) in results.chunks(ROWS_PER_STATEMENT).enumerate() {
+            let sql = format!(
+                "INSERT INTO analysis_results (organization_id, job_id, position, result) VALUES {}",
+                crate::ingest::placeholders(1, chunk.len(), 4)
+            );
+            let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+            for (offset, result) in chunk.iter().enumerate() {
+                let position = (chunk_index * ROWS_PER_STATEMENT + offset) as i64;
+                query = query.bind(&tenant).bind(job).bind(position).bind(result.encode_to_vec());
+            }
+            query.execute(tx.connection()).await?;
         }
         Ok(())
     }
@@ -1042,6 +1046,7 @@ impl JobHandler for AnalysisJobs {
             tx.commit().await?;
         }
         let (start, end) = window(&record);
+        let reading = std::time::Instant::now();
         let mut tx = self.database.read(job.organization).await?;
         let (url, ..) = store::instance(&mut tx, &record.instance_id).await?.unwrap_or_default();
         // The records as they stood when the job's sync completed, whatever synced since.
@@ -1058,6 +1063,7 @@ impl JobHandler for AnalysisJobs {
             predictive::History::new()
         };
         tx.commit().await?;
+        let read_ms = reading.elapsed().as_millis();
         let mut record = self.between_steps(job, stop).await?;
         record.progress_percent = 60;
         self.progress(job, &record).await?;
@@ -1066,6 +1072,7 @@ impl JobHandler for AnalysisJobs {
             record.parameters.get(field).map(|ids| ids.split(',').map(str::to_string).collect()).unwrap_or_default()
         };
         let links = Links { instance_url: &url };
+        let computing = std::time::Instant::now();
         let (results, summary) = match record.analysis_type.as_str() {
             "control_effectiveness" => {
                 let results = controls::analyze(&data, &only("control_ids"), &links);
@@ -1096,15 +1103,25 @@ impl JobHandler for AnalysisJobs {
             }
             other => return Err(Stop::Failed(format!("analyses of type {other} are not built yet"))),
         };
+        let compute_ms = computing.elapsed().as_millis();
         let mut record = self.between_steps(job, stop).await?;
         record.summary =
             Some(AnalysisSummary { insight_ids: findings::insight_ids(&record.instance_id, &results), ..summary });
         record.progress_percent = 100;
+        let writing = std::time::Instant::now();
         let mut tx = self.database.write(job.organization).await?;
         store::save_results(&mut tx, &record.id, &results).await?;
         store::save(&mut tx, &record).await?;
         job.extend_lease(&mut tx).await?;
         tx.commit().await?;
+        tracing::info!(
+            analysis_job_id = %record.id,
+            results = results.len(),
+            read_ms,
+            compute_ms,
+            write_ms = writing.elapsed().as_millis(),
+            "analysis computed"
+        );
         Ok(())
     }
 

@@ -254,3 +254,24 @@ async fn an_untrusted_certificate_fails_the_handshake_and_a_trusted_one_works() 
     assert_eq!(trusted.page("sys_user", &request).await.unwrap().records.len(), 1);
     stop.cancel();
 }
+
+#[tokio::test]
+async fn the_simulators_churn_control_changes_records_for_another_process() {
+    let config = SimConfig { controls: 40, ..SimConfig::default() };
+    let running = start(config.clone()).await;
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let http = reqwest::Client::new();
+    let churn = |query: &str| format!("{}/sim/churn?{query}", running.url);
+    let answer =
+        http.post(churn("changes=60")).basic_auth(&config.username, Some(&config.password)).send().await.unwrap();
+    assert_eq!(answer.status(), 200);
+    let counts: serde_json::Value = serde_json::from_str(&answer.text().await.unwrap()).unwrap();
+    let changed: u64 = ["updated", "created", "deleted"].iter().map(|key| counts[key].as_u64().unwrap()).sum();
+    assert!((1..=60).contains(&changed), "{counts}");
+    let refused = http.post(churn("changes=60")).send().await.unwrap();
+    assert_eq!(refused.status(), 401);
+    let bad = http.post(churn("changes=many")).basic_auth(&config.username, Some(&config.password)).send().await;
+    assert_eq!(bad.unwrap().status(), 400);
+    let read = http.get(churn("changes=1")).basic_auth(&config.username, Some(&config.password)).send().await;
+    assert_eq!(read.unwrap().status(), 405);
+}

@@ -78,6 +78,34 @@ fn respond(status: StatusCode, body: Value) -> Response<Body> {
     response
 }
 
+/// The simulator's own control, no part of ServiceNow's API: `POST /sim/churn?changes=N`
+/// (basic auth) changes N records as [`Simulator::churn`] does, so a benchmark or a test in
+/// another process can make an incremental sync's worth of changes; answers the counts.
+fn churn(simulator: &Simulator, request: &Request<hyper::body::Incoming>) -> Response<Body> {
+    if request.method() != Method::POST {
+        return failure(StatusCode::METHOD_NOT_ALLOWED, "Method not allowed", "");
+    }
+    if !authenticated(simulator, request) {
+        return failure(StatusCode::UNAUTHORIZED, "User Not Authenticated", "Required to provide Auth information");
+    }
+    let changes = request
+        .uri()
+        .query()
+        .and_then(|query| url::form_urlencoded::parse(query.as_bytes()).find(|(key, _)| key == "changes"))
+        .and_then(|(_, value)| value.parse::<usize>().ok());
+    let Some(changes) = changes.filter(|changes| *changes <= 1_000_000) else {
+        return failure(StatusCode::BAD_REQUEST, "changes must be a number up to 1000000", "");
+    };
+    let churn = simulator.churn(changes);
+    let count = |sets: &std::collections::BTreeMap<&'static str, std::collections::BTreeSet<String>>| {
+        sets.values().map(|ids| ids.len()).sum::<usize>()
+    };
+    respond(
+        StatusCode::OK,
+        json!({"updated": count(&churn.updated), "created": count(&churn.created), "deleted": count(&churn.deleted)}),
+    )
+}
+
 /// ServiceNow's failure body.
 fn failure(status: StatusCode, message: &str, detail: &str) -> Response<Body> {
     let detail = if detail.is_empty() { Value::Null } else { Value::String(detail.into()) };
@@ -95,6 +123,9 @@ async fn handle(simulator: &Simulator, request: Request<hyper::body::Incoming>) 
         } else {
             failure(StatusCode::METHOD_NOT_ALLOWED, "Method not allowed", "")
         };
+    }
+    if path == "/sim/churn" {
+        return churn(simulator, &request);
     }
     let Some(rest) = path.strip_prefix("/api/now/table/") else {
         return failure(StatusCode::BAD_REQUEST, "Requested URI does not represent any resource", &path);
