@@ -59,6 +59,7 @@ const MIGRATIONS: &[Migration] = &[
     migration!(6, "0006_numeric_risk_scores"),
     migration!(7, "0007_ingest_plans"),
     migration!(8, "0008_record_versions"),
+    migration!(9, "0009_parse_records_once"),
 ];
 
 /// Forgets an instance's records when it is disconnected.
