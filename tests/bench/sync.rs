@@ -58,12 +58,17 @@ fn cpu_seconds(stat: &str) -> f64 {
     fields.get(11..15).map_or(0.0, |times| times.iter().sum::<f64>() / 100.0)
 }
 
-fn own_cpu_seconds() -> f64 {
-    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+/// CPU seconds of the process whose stat file this is, its own only.
+fn process_cpu_seconds(stat_file: &str) -> f64 {
+    let stat = std::fs::read_to_string(stat_file).unwrap_or_default();
     let after = stat.rsplit_once(')').map_or("", |(_, rest)| rest);
     let fields: Vec<f64> = after.split_whitespace().map(|field| field.parse().unwrap_or(0.0)).collect();
-    // Only this process's own time: the simulator is its child and not reaped during the run.
     fields.get(11..13).map_or(0.0, |times| times.iter().sum::<f64>() / 100.0)
+}
+
+fn own_cpu_seconds() -> f64 {
+    // The simulator is this process's child, but not reaped during the run: not counted.
+    process_cpu_seconds("/proc/self/stat")
 }
 
 /// CPU seconds of every `postgres` process on the machine.
@@ -118,6 +123,10 @@ impl SimulatorProcess {
         Self { _child: child, url: format!("http://127.0.0.1:{port}") }
     }
 
+    fn cpu_seconds(&self) -> f64 {
+        self._child.id().map_or(0.0, |pid| process_cpu_seconds(&format!("/proc/{pid}/stat")))
+    }
+
     fn client(&self) -> Client {
         let credentials = complianceiq_servicenow::client::Credentials::Basic {
             username: USERNAME.into(),
@@ -161,6 +170,7 @@ struct Measured {
     sync: Duration,
     platform_cpu: f64,
     postgres_cpu: Option<f64>,
+    simulator_cpu: f64,
     peak_rss_mb: f64,
     changes: u64,
     incremental: Duration,
@@ -225,14 +235,20 @@ async fn measure(backend: Backend, controls: usize, baseline: bool) -> Measured 
     };
 
     reset_peak_rss();
-    let (cpu_before, postgres_before) = (own_cpu_seconds(), postgres_cpu_seconds());
+    let (cpu_before, postgres_before, simulator_before) =
+        (own_cpu_seconds(), postgres_cpu_seconds(), simulator.cpu_seconds());
     let started = Instant::now();
     let run = synced(&platform, &tenant, &instance.id, SyncMode::Full).await;
     let sync = started.elapsed();
     let (platform_cpu, postgres_cpu) = (own_cpu_seconds() - cpu_before, postgres_cpu_seconds() - postgres_before);
     let peak_rss_mb = peak_rss_mb();
+    let simulator_cpu = simulator.cpu_seconds() - simulator_before;
     let fetched: i64 = run.tables.iter().map(|table| table.fetched).sum();
     assert!(fetched as u64 >= records, "every record is fetched: {run:?}");
+
+    if backend == Backend::Servers {
+        explain_page_lookups(&platform, &tenant, &instance.id).await;
+    }
 
     // 1,000 changes in ServiceNow, then an incremental sync (after the two seconds a sync
     // stays behind ServiceNow's clock).
@@ -258,6 +274,7 @@ async fn measure(backend: Backend, controls: usize, baseline: bool) -> Measured 
         sync,
         platform_cpu,
         postgres_cpu: (backend == Backend::Servers).then_some(postgres_cpu),
+        simulator_cpu,
         peak_rss_mb,
         changes,
         incremental,
@@ -265,6 +282,63 @@ async fn measure(backend: Backend, controls: usize, baseline: bool) -> Measured 
         aggregate,
         direct,
     }
+}
+
+/// Prints (to stderr) the plans PostgreSQL runs a page's two lookups with on the synced store
+/// (as the application role, tenant set): the stored hashes of 500 records and the delete of
+/// their references, prepared with `$n` parameters and run as generic plans, as a sync's
+/// cached statements are.
+async fn explain_page_lookups(platform: &TestPlatform, tenant: &Tenant, instance: &str) {
+    let mut app = AnyConnection::connect(&platform.app_database_url(DatabaseGroup::Analysis)).await.unwrap();
+    let mut tx = app.begin().await.unwrap();
+    sqlx::query("SELECT set_config('app.current_organization_id', $1, true)")
+        .bind(tenant.id())
+        .execute(&mut *tx)
+        .await
+        .unwrap();
+    let table = "sn_grc_indicator_result";
+    let ids: Vec<String> = sqlx::query(
+        "SELECT sys_id FROM grc_records WHERE organization_id = $1 AND instance_id = $2 AND table_name = $3 \
+         ORDER BY updated_on DESC LIMIT 500",
+    )
+    .bind(tenant.id())
+    .bind(instance)
+    .bind(table)
+    .fetch_all(&mut *tx)
+    .await
+    .unwrap()
+    .iter()
+    .map(|row| row.get(0))
+    .collect();
+    let list = (4..4 + ids.len()).map(|n| format!("${n}")).collect::<Vec<_>>().join(", ");
+    let types = vec!["text"; 3 + ids.len()].join(", ");
+    let values = [tenant.id(), instance, table]
+        .into_iter()
+        .chain(ids.iter().map(String::as_str))
+        .map(|value| format!("'{value}'"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let statements =
+        [("lookup", "SELECT sys_id, content_hash FROM grc_records"), ("unlink", "DELETE FROM grc_references")];
+    sqlx::raw_sql("SET LOCAL plan_cache_mode = force_generic_plan").execute(&mut *tx).await.unwrap();
+    for (name, head) in statements {
+        let prepare = format!(
+            "PREPARE {name} ({types}) AS {head} WHERE organization_id = $1 AND instance_id = $2 \
+             AND table_name = $3 AND sys_id IN ({list})"
+        );
+        sqlx::raw_sql(sqlx::AssertSqlSafe(prepare)).execute(&mut *tx).await.unwrap();
+        let explain = format!("EXPLAIN (ANALYZE, BUFFERS, COSTS OFF) EXECUTE {name} ({values})");
+        let plan: Vec<String> = sqlx::query(sqlx::AssertSqlSafe(explain))
+            .fetch_all(&mut *tx)
+            .await
+            .unwrap()
+            .iter()
+            .map(|row| row.get(0))
+            .collect();
+        eprintln!("EXPLAIN {name} (500 ids):\n    {}", plan.join("\n    "));
+    }
+    tx.rollback().await.unwrap();
+    app.close().await.ok();
 }
 
 /// The synced rows inserted again under another instance, straight into the same table of the
@@ -331,6 +405,7 @@ fn measure_in_child(backend: Backend, controls: usize, baseline: bool) -> Measur
         sync: seconds("sync"),
         platform_cpu: value["platform_cpu"].as_f64().unwrap(),
         postgres_cpu: value["postgres_cpu"].as_f64(),
+        simulator_cpu: value["simulator_cpu"].as_f64().unwrap(),
         peak_rss_mb: value["peak_rss_mb"].as_f64().unwrap(),
         changes: value["changes"].as_u64().unwrap(),
         incremental: seconds("incremental"),
@@ -355,6 +430,7 @@ fn main() {
             "sync": result.sync.as_secs_f64(),
             "platform_cpu": result.platform_cpu,
             "postgres_cpu": result.postgres_cpu,
+            "simulator_cpu": result.simulator_cpu,
             "peak_rss_mb": result.peak_rss_mb,
             "changes": result.changes,
             "incremental": result.incremental.as_secs_f64(),
@@ -386,13 +462,13 @@ fn main() {
         }
     }
     println!(
-        "| store | records | full sync s | records/s | µs per record | platform CPU s | PostgreSQL CPU s | peak RSS MB | incremental: changes, s | analysis ms | aggregate ms | ÷ |"
+        "| store | records | full sync s | records/s | µs per record | platform CPU s | PostgreSQL CPU s | simulator CPU s | peak RSS MB | incremental: changes, s | analysis ms | aggregate ms | ÷ |"
     );
-    println!("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |");
+    println!("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |");
     for result in &results {
         let seconds = result.sync.as_secs_f64();
         println!(
-            "| {} | {} | {:.1} | {:.0} | {:.0} | {:.1} | {} | {:.0} | {}, {:.2} | {:.0} | {:.0} | {:.2} |",
+            "| {} | {} | {:.1} | {:.0} | {:.0} | {:.1} | {} | {:.1} | {:.0} | {}, {:.2} | {:.0} | {:.0} | {:.2} |",
             result.backend,
             result.records,
             seconds,
@@ -400,6 +476,7 @@ fn main() {
             seconds * 1e6 / result.records as f64,
             result.platform_cpu,
             result.postgres_cpu.map_or("—".to_string(), |cpu| format!("{cpu:.1}")),
+            result.simulator_cpu,
             result.peak_rss_mb,
             result.changes,
             result.incremental.as_secs_f64(),
