@@ -439,9 +439,8 @@ impl<'a> IdRange<'a> {
             [("reconcile.after_sys_id", &end.after_sys_id), ("reconcile.through_sys_id", &end.through_sys_id)]
         {
             // Lowercase hex, as ServiceNow writes sys_ids: ordered the same by every collation.
-            if !value.is_empty()
-                && !(value.len() == 32 && value.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')))
-            {
+            let sys_id = value.len() == 32 && value.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'));
+            if !value.is_empty() && !sys_id {
                 return Err(ApiError::invalid_field(field, "INVALID", format!("{value:?} is not a sys_id")));
             }
         }
