@@ -254,9 +254,16 @@ async fn measure(backend: Backend, controls: usize, baseline: bool) -> Measured 
     // stays behind ServiceNow's clock).
     let changes = simulator.churn(INCREMENTAL_CHANGES).await;
     tokio::time::sleep(Duration::from_secs(3)).await;
-    let started = Instant::now();
+    let (started, simulator_before, postgres_before) =
+        (Instant::now(), simulator.cpu_seconds(), postgres_cpu_seconds());
     synced(&platform, &tenant, &instance.id, SyncMode::Incremental).await;
     let incremental = started.elapsed();
+    eprintln!(
+        "incremental: {:.2} s, simulator CPU {:.2} s, PostgreSQL CPU {:.2} s",
+        incremental.as_secs_f64(),
+        simulator.cpu_seconds() - simulator_before,
+        postgres_cpu_seconds() - postgres_before
+    );
 
     // The control analysis on the synced instance, beside one aggregate over its rows.
     let (analysis, job) = common::control_analysis(&platform, &tenant, &instance.id).await;

@@ -207,12 +207,9 @@ async fn handle(simulator: &Simulator, request: Request<hyper::body::Incoming>) 
         let empty = Default::default();
         let records = state.tables.get(table).unwrap_or(&empty);
         // ServiceNow's default order is undefined; the simulator's is sys_id.
-        let order = simulator.sorted(&state, table, &query.order_by);
-        let field = |id: &String, name: &str| records.get(id).and_then(|record| record.get(name)).map(String::as_str);
-        let start = match lower_bound(&query) {
-            Some((first, bound)) => order.partition_point(|id| field(id, &first).unwrap_or("") < bound.as_str()),
-            None => 0,
-        };
+        let bound = lower_bound(&query);
+        let bound = bound.as_ref().map(|(first, bound)| (first.as_str(), bound.as_str()));
+        let (order, start) = simulator.sorted_from(&state, table, &query.order_by, bound);
         let mut matched = 0;
         let mut page = Vec::new();
         for id in &order[start..] {
