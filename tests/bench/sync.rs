@@ -48,22 +48,21 @@ fn binary() -> PathBuf {
     beside.filter(|path| path.exists()).expect("the release binary: cargo build --release --bin complianceiq")
 }
 
-/// CPU seconds (user + system) of a process from /proc/<pid>/stat, with its reaped children's
-/// (a PostgreSQL backend's time lands in the postmaster's once it exits).
-fn cpu_seconds(stat: &str) -> f64 {
-    // Fields after the command (which may hold spaces) in parentheses: utime is the 14th field.
+/// CPU seconds of a process from the text of its /proc/<pid>/stat: its own user and system
+/// time, and with `children` its reaped children's too (a PostgreSQL backend's time lands in
+/// the postmaster's once it exits).
+fn cpu_seconds(stat: &str, children: bool) -> f64 {
+    // Fields after the command (which may hold spaces) in parentheses; relative to them, state
+    // is 0, utime 11, stime 12, cutime 13, cstime 14, in ticks of 1/100 s.
     let after = stat.rsplit_once(')').map_or("", |(_, rest)| rest);
     let fields: Vec<f64> = after.split_whitespace().map(|field| field.parse().unwrap_or(0.0)).collect();
-    // Relative to `after`: state is 0, utime 11, stime 12, cutime 13, cstime 14; ticks of 1/100 s.
-    fields.get(11..15).map_or(0.0, |times| times.iter().sum::<f64>() / 100.0)
+    let times = if children { 11..15 } else { 11..13 };
+    fields.get(times).map_or(0.0, |times| times.iter().sum::<f64>() / 100.0)
 }
 
 /// CPU seconds of the process whose stat file this is, its own only.
 fn process_cpu_seconds(stat_file: &str) -> f64 {
-    let stat = std::fs::read_to_string(stat_file).unwrap_or_default();
-    let after = stat.rsplit_once(')').map_or("", |(_, rest)| rest);
-    let fields: Vec<f64> = after.split_whitespace().map(|field| field.parse().unwrap_or(0.0)).collect();
-    fields.get(11..13).map_or(0.0, |times| times.iter().sum::<f64>() / 100.0)
+    cpu_seconds(&std::fs::read_to_string(stat_file).unwrap_or_default(), false)
 }
 
 fn own_cpu_seconds() -> f64 {
@@ -79,7 +78,7 @@ fn postgres_cpu_seconds() -> f64 {
         .filter(|entry| entry.file_name().to_string_lossy().bytes().all(|b| b.is_ascii_digit()))
         .filter_map(|entry| std::fs::read_to_string(entry.path().join("stat")).ok())
         .filter(|stat| stat.contains("(postgres)"))
-        .map(|stat| cpu_seconds(&stat))
+        .map(|stat| cpu_seconds(&stat, true))
         .sum()
 }
 
@@ -101,7 +100,7 @@ fn reset_peak_rss() {
 /// A simulator process serving an instance of `controls` controls.
 struct SimulatorProcess {
     /// Killed when dropped.
-    _child: tokio::process::Child,
+    child: tokio::process::Child,
     url: String,
 }
 
@@ -120,11 +119,11 @@ impl SimulatorProcess {
             assert!(Instant::now() < deadline, "the simulator never listened");
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
-        Self { _child: child, url: format!("http://127.0.0.1:{port}") }
+        Self { child, url: format!("http://127.0.0.1:{port}") }
     }
 
     fn cpu_seconds(&self) -> f64 {
-        self._child.id().map_or(0.0, |pid| process_cpu_seconds(&format!("/proc/{pid}/stat")))
+        self.child.id().map_or(0.0, |pid| process_cpu_seconds(&format!("/proc/{pid}/stat")))
     }
 
     fn client(&self) -> Client {

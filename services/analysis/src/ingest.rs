@@ -16,6 +16,8 @@ use complianceiq_proto::complianceiq::analysis::v1::{
 };
 use complianceiq_servicenow::{datetime, tables};
 use futures::{Stream, StreamExt};
+
+use crate::sql::{bind_ids, list, placeholders};
 use sqlx::Row;
 
 /// Stores one stream.
@@ -155,8 +157,7 @@ fn known_table(name: &str) -> Result<tables::Table, ApiError> {
 
 fn check_record(record: &GrcRecord) -> Result<tables::Table, ApiError> {
     let table = known_table(&record.table)?;
-    let hex = record.sys_id.len() == 32 && record.sys_id.chars().all(|c| c.is_ascii_hexdigit());
-    if !hex {
+    if !complianceiq_servicenow::is_sys_id(&record.sys_id) {
         return Err(ApiError::invalid_field(
             "records.sys_id",
             "INVALID",
@@ -183,34 +184,6 @@ struct BatchCounts {
 
 /// Rows per multi-row statement (ten parameters each, far below every engine's limit).
 const ROWS_PER_STATEMENT: usize = 100;
-
-/// `($first, $first+1, …)` for `rows` rows of `columns` parameters.
-pub(crate) fn placeholders(first: usize, rows: usize, columns: usize) -> String {
-    (0..rows)
-        .map(|row| {
-            let cells: Vec<String> =
-                (0..columns).map(|column| format!("${}", first + row * columns + column)).collect();
-            format!("({})", cells.join(", "))
-        })
-        .collect::<Vec<_>>()
-        .join(", ")
-}
-
-/// Binds `ids` after the parameters already bound (the `IN (…)` list of [`list`]).
-fn bind_ids<'q>(
-    mut query: sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments>,
-    ids: &'q [&'q str],
-) -> sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments> {
-    for id in ids {
-        query = query.bind(*id);
-    }
-    query
-}
-
-/// `$first, …` for a list of `count`.
-fn list(first: usize, count: usize) -> String {
-    (first..first + count).map(|n| format!("${n}")).collect::<Vec<_>>().join(", ")
-}
 
 /// Stores the records of one table set-wise, a few statements per batch rather than a few
 /// per record (which costs a round trip each on PostgreSQL). The statements are built from
@@ -438,8 +411,8 @@ impl<'a> IdRange<'a> {
         for (field, value) in
             [("reconcile.after_sys_id", &end.after_sys_id), ("reconcile.through_sys_id", &end.through_sys_id)]
         {
-            // Lowercase hex, as ServiceNow writes sys_ids: ordered the same by every collation.
-            let sys_id = value.len() == 32 && value.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'));
+            // Lowercase, as ServiceNow writes sys_ids: ordered the same by every collation.
+            let sys_id = complianceiq_servicenow::is_sys_id(value) && !value.bytes().any(|b| b.is_ascii_uppercase());
             if !value.is_empty() && !sys_id {
                 return Err(ApiError::invalid_field(field, "INVALID", format!("{value:?} is not a sys_id")));
             }
@@ -571,11 +544,5 @@ mod tests {
         for (after, through) in [(high.as_str(), low.as_str()), (&low, &low), ("", &"F".repeat(32)), ("abc", "")] {
             assert!(IdRange::of(&end(after, through)).is_err(), "{after:?}..{through:?}");
         }
-    }
-
-    #[test]
-    fn placeholders_number_rows_and_lists_in_order() {
-        assert_eq!(placeholders(1, 2, 3), "($1, $2, $3), ($4, $5, $6)");
-        assert_eq!(list(4, 3), "$4, $5, $6");
     }
 }

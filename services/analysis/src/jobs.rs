@@ -280,13 +280,14 @@ pub mod store {
         data_as_of: &str,
     ) -> Result<(), ApiError> {
         let tenant = tx.tenant().to_string();
+        let now = time::now_micros();
         sqlx::query(
             "UPDATE grc_instances SET last_sync_run_id = $1, data_as_of = $2, updated_at = $3 \
              WHERE organization_id = $4 AND instance_id = $5",
         )
         .bind(sync_run)
         .bind(data_as_of)
-        .bind(time::now_micros())
+        .bind(now)
         .bind(&tenant)
         .bind(instance)
         .execute(tx.connection())
@@ -296,7 +297,7 @@ pub mod store {
              WHERE organization_id = $3 AND instance_id = $4 AND sync_run_id = $5",
         )
         .bind(data_as_of)
-        .bind(time::now_micros())
+        .bind(now)
         .bind(&tenant)
         .bind(instance)
         .bind(sync_run)
@@ -516,7 +517,7 @@ pub mod store {
         for (chunk_index, chunk) in results.chunks(ROWS_PER_STATEMENT).enumerate() {
             let sql = format!(
                 "INSERT INTO analysis_results (organization_id, job_id, position, result) VALUES {}",
-                crate::ingest::placeholders(1, chunk.len(), 4)
+                crate::sql::placeholders(1, chunk.len(), 4)
             );
             let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
             for (offset, result) in chunk.iter().enumerate() {
@@ -615,7 +616,7 @@ async fn queue(
 /// Checks a list of ServiceNow sys_ids and keeps it as a parameter.
 fn sys_ids(violations: &mut FieldViolations, parameters: &mut BTreeMap<String, String>, field: &str, ids: &[String]) {
     for (index, id) in ids.iter().enumerate() {
-        if id.len() != 32 || !id.bytes().all(|b| b.is_ascii_hexdigit()) {
+        if !complianceiq_servicenow::is_sys_id(id) {
             violations.add(
                 &format!("{field}[{index}]"),
                 "INVALID",
@@ -748,14 +749,7 @@ impl Jobs {
                 None => violations.add(&format!("types[{index}]"), "INVALID", "not an analysis type"),
             }
         }
-        let sync_run = match complianceiq_kit::ids::parse_uuid("sync_run_id", &request.sync_run_id) {
-            _ if request.sync_run_id.is_empty() => None,
-            Ok(id) => Some(id.to_string()),
-            Err(_) => {
-                violations.add("sync_run_id", "INVALID", "sync_run_id must be a sync run's id (a UUID), or empty");
-                None
-            }
-        };
+        let sync_run = violations.optional_uuid("sync_run_id", &request.sync_run_id).map(|id| id.to_string());
         violations.check()?;
         let mut tx = self.database.write(tenant).await?;
         if store::instance(&mut tx, &instance).await?.is_none() {

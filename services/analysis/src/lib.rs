@@ -14,6 +14,7 @@ mod ingest;
 mod jobs;
 mod predictive;
 mod risks;
+mod sql;
 
 use std::pin::Pin;
 

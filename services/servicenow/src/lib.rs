@@ -12,5 +12,10 @@ pub mod tables;
 pub use address::NetworkAccess;
 pub use client::{Client, ClientSettings, Credentials, Page, PageRequest, SnError};
 
+/// Whether `value` has a sys_id's shape: 32 hexadecimal characters.
+pub fn is_sys_id(value: &str) -> bool {
+    value.len() == 32 && value.bytes().all(|b| b.is_ascii_hexdigit())
+}
+
 #[cfg(test)]
 mod client_tests;
