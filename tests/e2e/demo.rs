@@ -9,7 +9,7 @@ use serde_json::{Value, json};
 use tokio::process::Command;
 use tokio::time::Instant;
 
-use crate::distributed::{binary, free_offset};
+use crate::distributed::{binary, lease_ports};
 use crate::gateway::rest_at;
 use crate::harness::unique_suffix;
 
@@ -21,7 +21,8 @@ async fn the_demo_organization_shows_analyses_and_insights_after_start() {
     let data_dir = std::env::temp_dir().join(format!("ciq-demo-{}", unique_suffix()));
     let mut design_ports: Vec<u16> = complianceiq::modules().iter().map(|module| module.port).collect();
     design_ports.extend([8090, 9090]);
-    let offset = free_offset(&design_ports, 9090);
+    let lease = lease_ports(&design_ports);
+    let offset = lease.offset;
     let mut child = Command::new(binary())
         .arg("dev")
         .env("CIQ_DATA_DIR", &data_dir)

@@ -118,26 +118,40 @@ pub(crate) fn binary() -> PathBuf {
     })
 }
 
-/// A port offset under which every module's design port, and the operations ports after
-/// `ops_base`, are free now. They stay below Linux's ephemeral range (32768 and up), so
-/// ports the OS hands to other tests meanwhile cannot take them.
-pub(crate) fn free_offset(design_ports: &[u16], ops_base: u16) -> u16 {
+/// Ports the test holds for its lifetime: `offset` moves every port it asked for into a
+/// slot of its own, below Linux's ephemeral range (32768 and up) so ports the OS hands to
+/// other tests cannot take them. Slots are a stride wider than the ports' spread, so two
+/// slots never share a port; a lock file per slot (released by the OS even if the test
+/// dies) keeps two test processes out of the same slot.
+pub(crate) struct PortLease {
+    pub(crate) offset: u16,
+    _slot: std::fs::File,
+}
+
+pub(crate) fn lease_ports(ports: &[u16]) -> PortLease {
     const EPHEMERAL: u32 = 32768;
-    let highest = design_ports.iter().copied().max().unwrap_or(0).max(ops_base + design_ports.len() as u16) as u32;
-    let span = EPHEMERAL - 1000 - highest;
-    for attempt in 0..50u32 {
-        let offset = (1000 + (std::process::id() * 7 + attempt * 131) % span) as u16;
-        let ops_ports = (1..=design_ports.len() as u16).map(|index| ops_base + index);
-        let mut held = Vec::new();
-        let free =
-            design_ports.iter().copied().chain(ops_ports).all(|port| {
-                TcpListener::bind(("127.0.0.1", port + offset)).map(|listener| held.push(listener)).is_ok()
-            });
+    const FIRST_OFFSET: u32 = 1000;
+    let lowest = u32::from(ports.iter().copied().min().expect("ports to lease"));
+    let highest = u32::from(ports.iter().copied().max().expect("ports to lease"));
+    let stride = highest - lowest + 1;
+    let slots = (EPHEMERAL - FIRST_OFFSET - highest) / stride;
+    assert!(slots > 0, "ports {lowest}..={highest} leave no room below the ephemeral range");
+    for attempt in 0..slots {
+        let slot = (std::process::id() + attempt) % slots;
+        let offset = (FIRST_OFFSET + slot * stride) as u16;
+        let lock = std::env::temp_dir().join(format!("complianceiq-test-ports-{stride}-{slot}.lock"));
+        let Ok(file) = std::fs::OpenOptions::new().create(true).truncate(false).write(true).open(&lock) else {
+            continue;
+        };
+        if file.try_lock().is_err() {
+            continue;
+        }
+        let free = ports.iter().all(|port| TcpListener::bind(("127.0.0.1", port + offset)).is_ok());
         if free {
-            return offset;
+            return PortLease { offset, _slot: file };
         }
     }
-    panic!("no free range of ports for the distributed test");
+    panic!("no free slot of ports {lowest}..={highest} for the test");
 }
 
 struct Platform {
@@ -331,7 +345,9 @@ async fn separate_processes() {
     let names: Vec<&'static str> = modules.iter().map(|module| module.name.0).collect();
     let design_ports: Vec<u16> = modules.iter().map(|module| module.port).collect();
     const OPS_BASE: u16 = 9100;
-    let offset = free_offset(&design_ports, OPS_BASE);
+    let ops_ports = (1..=design_ports.len() as u16).map(|index| OPS_BASE + index);
+    let lease = lease_ports(&design_ports.iter().copied().chain(ops_ports).collect::<Vec<_>>());
+    let offset = lease.offset;
     let ports: BTreeMap<&'static str, (u16, u16)> = modules
         .iter()
         .enumerate()
@@ -382,6 +398,7 @@ async fn separate_processes() {
     let early = Command::new(&binary).args(["serve", "--target", "organization"]).envs(&env).output().await.unwrap();
     let complaint = String::from_utf8_lossy(&early.stderr);
     assert!(!early.status.success(), "serve started on an unmigrated database");
+    // (On a server no test has migrated yet, the application role is missing too.)
     assert!(
         complaint.contains("the core database lacks migrations") && complaint.contains("run `complianceiq migrate`"),
         "{complaint}"

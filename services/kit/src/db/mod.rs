@@ -131,7 +131,22 @@ impl Database {
             })
             .connect_with(options)
             .await
-            .map_err(DatabaseError::sqlx(format!("connecting to {} database {}", group.name(), redact_url(url))))?;
+            .map_err(|source| {
+                let context = format!("connecting to {} database {}", group.name(), redact_url(url));
+                // On a new server the application role does not exist until the first
+                // migration creates it: say so instead of leaving a bare refusal.
+                let unknown_role =
+                    source.as_database_error().and_then(|error| error.code()).as_deref() == Some("28000");
+                if unknown_role {
+                    DatabaseError::Config(format!(
+                        "{context}: {source}; if the role is the application role, the {} database lacks \
+                         migrations: run `complianceiq migrate` (it creates the role) first",
+                        group.name()
+                    ))
+                } else {
+                    DatabaseError::Sqlx { context, source }
+                }
+            })?;
         Ok(Self { inner: Arc::new(Inner { pool, backend, group, outbox_written: Notify::new() }) })
     }
 
