@@ -16,6 +16,10 @@ use complianceiq_servicenow::datetime;
 use complianceiq_servicenow::sim::{SimConfig, Simulator};
 use tonic::Code;
 
+use complianceiq_proto::complianceiq::organization::v1::{
+    Organization, OrganizationSettings, UpdateOrganizationRequest,
+};
+
 use crate::harness::{TestPlatform, reason, violations};
 use crate::instances::simulator;
 use crate::people::{Tenant, authorized};
@@ -28,6 +32,7 @@ platform_tests!(
     the_plan_allows_its_analyses_per_billing_period,
     risk_scores_that_are_not_numbers_read_as_none,
     a_replay_on_a_past_sync_reads_the_data_as_it_stood_then,
+    retention_removes_analyses_and_versions_past_the_setting_and_nothing_else,
 );
 
 pub async fn client(platform: &TestPlatform) -> AnalysisServiceClient<tonic::transport::Channel> {
@@ -751,4 +756,97 @@ async fn a_replay_on_a_past_sync_reads_the_data_as_it_stood_then(platform: &Test
     let stranger = platform.tenant("Time Thief").await;
     let status = analysis.replay_analysis(authorized(replay(&first_run.id), stranger.token())).await.unwrap_err();
     assert_eq!(status.code(), Code::NotFound);
+}
+
+/// Moves everything the analysis store holds for `tenant` `days` into the past, as if it had
+/// been synced and analysed then.
+async fn age(platform: &TestPlatform, tenant: &Tenant, days: i64) {
+    let by = days * 86_400 * 1_000_000;
+    let organization = tenant.id();
+    platform
+        .execute_as_owner(
+            DatabaseGroup::Analysis,
+            &format!(
+                "UPDATE analysis_jobs SET created_at = created_at - {by}, started_at = started_at - {by}, \
+                   ended_at = ended_at - {by} WHERE organization_id = '{organization}'; \
+                 UPDATE grc_sync_points SET stored_through = stored_through - {by}, \
+                   completed_at = completed_at - {by} WHERE organization_id = '{organization}'; \
+                 UPDATE grc_records SET valid_from = valid_from - {by} WHERE organization_id = '{organization}'; \
+                 UPDATE grc_record_history SET valid_from = valid_from - {by}, valid_to = valid_to - {by} \
+                   WHERE organization_id = '{organization}';"
+            ),
+        )
+        .await;
+}
+
+/// (jobs, sync points, past record versions) stored for `tenant`, whatever the services say.
+async fn kept(platform: &TestPlatform, tenant: &Tenant) -> (i64, i64, i64) {
+    let count = |table: &str| format!("SELECT COUNT(*) FROM {table} WHERE organization_id = '{}'", tenant.id());
+    (
+        platform.stored_count(DatabaseGroup::Analysis, &count("analysis_jobs")).await,
+        platform.stored_count(DatabaseGroup::Analysis, &count("grc_sync_points")).await,
+        platform.stored_count(DatabaseGroup::Analysis, &count("grc_record_history")).await,
+    )
+}
+
+async fn retention_removes_analyses_and_versions_past_the_setting_and_nothing_else(platform: &TestPlatform) {
+    // Tenant one: a sync and an analysis, a change in ServiceNow and a second sync, all 40
+    // days ago; then an analysis now.
+    let running = simulator(SimConfig { controls: 10, ..SimConfig::default() }).await;
+    let tenant = platform.tenant("Forgetful").await;
+    let instance = connected(platform, &tenant, &running).await;
+    let first_run = sync(platform, &tenant, &instance.id, SyncMode::Full).await;
+    let request = AnalyzeControlsRequest { instance_id: instance.id.clone(), ..Default::default() };
+    let old = ended(platform, &tenant, &start_controls(platform, &tenant, request.clone()).await).await;
+    let result = running.simulator.ids("sn_grc_indicator_result").into_iter().next().expect("indicator results");
+    assert!(running.simulator.edit("sn_grc_indicator_result", &result, &[("passed", "false")]));
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let second_run = sync(platform, &tenant, &instance.id, SyncMode::Full).await;
+    age(platform, &tenant, 40).await;
+    let recent = ended(platform, &tenant, &start_controls(platform, &tenant, request).await).await;
+    assert_eq!(recent.state(), JobState::Succeeded, "{recent:?}");
+    let recent_results = all_results(platform, &tenant, &recent.id).await;
+    assert_eq!(kept(platform, &tenant).await, (2, 2, 1), "two jobs, two points, one replaced version");
+
+    // Tenant two: the same age, under the default retention (365 days).
+    let other_running = simulator(SimConfig { controls: 5, ..SimConfig::default() }).await;
+    let other = platform.tenant("Keeper").await;
+    let other_instance = connected(platform, &other, &other_running).await;
+    sync(platform, &other, &other_instance.id, SyncMode::Full).await;
+    let request = AnalyzeControlsRequest { instance_id: other_instance.id.clone(), ..Default::default() };
+    let other_job = ended(platform, &other, &start_controls(platform, &other, request).await).await;
+    age(platform, &other, 40).await;
+
+    // Thirty days: the old job, the first point and the replaced version go at once.
+    let settings = OrganizationSettings { data_retention_days: 30, ..Default::default() };
+    let update = UpdateOrganizationRequest {
+        org_id: tenant.id().into(),
+        organization: Some(Organization { settings: Some(settings), ..Default::default() }),
+        update_mask: Some(prost_types::FieldMask { paths: vec!["settings.data_retention_days".into()] }),
+    };
+    platform.organizations().await.update_organization(authorized(update, tenant.token())).await.unwrap();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    while kept(platform, &tenant).await != (1, 1, 0) {
+        assert!(tokio::time::Instant::now() < deadline, "never purged: {:?}", kept(platform, &tenant).await);
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let mut analysis = client(platform).await;
+    let get = |job: &AnalysisJob| GetAnalysisJobRequest { job_id: job.id.clone() };
+    let status = analysis.get_analysis_job(authorized(get(&old), tenant.token())).await.unwrap_err();
+    assert_eq!(status.code(), Code::NotFound);
+    assert_eq!(all_results(platform, &tenant, &recent.id).await, recent_results, "the recent job is whole");
+    let replay = |sync_run_id: &str| ReplayAnalysisRequest {
+        instance_id: instance.id.clone(),
+        types: vec![],
+        sync_run_id: sync_run_id.into(),
+    };
+    let status = analysis.replay_analysis(authorized(replay(&first_run.id), tenant.token())).await.unwrap_err();
+    assert_eq!((status.code(), reason(&status).as_str()), (Code::FailedPrecondition, "POINT_NOT_STORED"));
+    // The latest point stays, however old: a replay on it reads what the recent job read.
+    let (_, replayed) = replayed_on(platform, &tenant, &instance.id, &second_run.id).await;
+    assert_eq!(replayed, recent_results);
+
+    // The other organization keeps everything.
+    assert_eq!(kept(platform, &other).await, (1, 1, 0));
+    analysis.get_analysis_job(authorized(get(&other_job), other.token())).await.unwrap();
 }

@@ -154,10 +154,11 @@ impl TestPlatform {
     }
 
     /// Runs a `SELECT COUNT(*) ...` as the owner: rows stored, whatever the tenant.
-    pub async fn stored_count(&self, group: DatabaseGroup, sql: &'static str) -> i64 {
+    pub async fn stored_count(&self, group: DatabaseGroup, sql: &str) -> i64 {
         sqlx::any::install_default_drivers();
         let mut connection = AnyConnection::connect(&self.owner_database_url(group)).await.expect("owner connection");
-        let count: i64 = sqlx::query(sql).fetch_one(&mut connection).await.expect("count").get(0);
+        let count: i64 =
+            sqlx::query(sqlx::AssertSqlSafe(sql.to_string())).fetch_one(&mut connection).await.expect("count").get(0);
         connection.close().await.ok();
         count
     }

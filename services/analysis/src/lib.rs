@@ -13,6 +13,7 @@ pub mod findings;
 mod ingest;
 mod jobs;
 mod predictive;
+mod retention;
 mod risks;
 mod sql;
 
@@ -61,6 +62,7 @@ const MIGRATIONS: &[Migration] = &[
     migration!(7, "0007_ingest_plans"),
     migration!(8, "0008_record_versions"),
     migration!(9, "0009_parse_records_once"),
+    migration!(10, "0010_retention"),
 ];
 
 /// Forgets an instance's records when it is disconnected.
@@ -241,12 +243,19 @@ pub fn module() -> Module {
                     events: vec![EventType::SubscriptionChanged],
                     handler: std::sync::Arc::new(Allowances { database: database.clone() }),
                 };
+                let retention = Subscription {
+                    consumer: "analysis-retention",
+                    events: vec![EventType::OrganizationCreated, EventType::OrganizationUpdated],
+                    handler: std::sync::Arc::new(retention::RetentionSetting { database: database.clone() }),
+                };
                 let api = AnalysisApi { database: database.clone(), jobs: jobs::Jobs { database: database.clone() } };
                 Ok(ModuleParts::new()
                     .service(AnalysisServiceServer::new(api))
                     .subscription(purge)
                     .subscription(sync_points)
                     .subscription(allowances)
+                    .subscription(retention)
+                    .worker(retention::worker(database.clone()))
                     .worker(jobs::worker(database, context.config.jobs.worker_settings(), context.metrics.clone())))
             })
         },
