@@ -773,10 +773,29 @@ async fn age(platform: &TestPlatform, tenant: &Tenant, days: i64) {
                    completed_at = completed_at - {by} WHERE organization_id = '{organization}'; \
                  UPDATE grc_records SET valid_from = valid_from - {by} WHERE organization_id = '{organization}'; \
                  UPDATE grc_record_history SET valid_from = valid_from - {by}, valid_to = valid_to - {by} \
-                   WHERE organization_id = '{organization}';"
+                   WHERE organization_id = '{organization}'; \
+                 UPDATE insight_snapshots SET created_at = created_at - {by} WHERE organization_id = '{organization}'; \
+                 UPDATE insight_changes SET at = at - {by} WHERE organization_id = '{organization}'; \
+                 UPDATE insights SET first_seen_at = first_seen_at - {by}, last_seen_at = last_seen_at - {by}, \
+                   resolved_at = resolved_at - {by} WHERE organization_id = '{organization}';"
             ),
         )
         .await;
+}
+
+/// Rows of `table` about analysis job `job`, whatever the services say.
+async fn rows_of_job(platform: &TestPlatform, table: &str, job: &AnalysisJob) -> i64 {
+    let count = format!("SELECT COUNT(*) FROM {table} WHERE analysis_job_id = '{}'", job.id);
+    platform.stored_count(DatabaseGroup::Analysis, &count).await
+}
+
+/// Waits until the insights module has taken in `job`'s completion (its trend point).
+async fn insights_took_in(platform: &TestPlatform, job: &AnalysisJob) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    while rows_of_job(platform, "insight_snapshots", job).await == 0 {
+        assert!(tokio::time::Instant::now() < deadline, "insights never took in {}", job.id);
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 }
 
 /// (jobs, sync points, past record versions) stored for `tenant`, whatever the services say.
@@ -802,9 +821,13 @@ async fn retention_removes_analyses_and_versions_past_the_setting_and_nothing_el
     assert!(running.simulator.edit("sn_grc_indicator_result", &result, &[("passed", "false")]));
     tokio::time::sleep(Duration::from_secs(3)).await;
     let second_run = sync(platform, &tenant, &instance.id, SyncMode::Full).await;
+    insights_took_in(platform, &old).await;
     age(platform, &tenant, 40).await;
     let recent = ended(platform, &tenant, &start_controls(platform, &tenant, request).await).await;
     assert_eq!(recent.state(), JobState::Succeeded, "{recent:?}");
+    insights_took_in(platform, &recent).await;
+    let recent_changes = rows_of_job(platform, "insight_changes", &recent).await;
+    assert!(rows_of_job(platform, "insight_changes", &old).await > 0, "the old job's findings are history");
     let recent_results = all_results(platform, &tenant, &recent.id).await;
     assert_eq!(kept(platform, &tenant).await, (2, 2, 1), "two jobs, two points, one replaced version");
 
@@ -815,6 +838,7 @@ async fn retention_removes_analyses_and_versions_past_the_setting_and_nothing_el
     sync(platform, &other, &other_instance.id, SyncMode::Full).await;
     let request = AnalyzeControlsRequest { instance_id: other_instance.id.clone(), ..Default::default() };
     let other_job = ended(platform, &other, &start_controls(platform, &other, request).await).await;
+    insights_took_in(platform, &other_job).await;
     age(platform, &other, 40).await;
 
     // Thirty days: the old job, the first point and the replaced version go at once.
@@ -846,7 +870,21 @@ async fn retention_removes_analyses_and_versions_past_the_setting_and_nothing_el
     let (_, replayed) = replayed_on(platform, &tenant, &instance.id, &second_run.id).await;
     assert_eq!(replayed, recent_results);
 
+    // The insights' history from before goes with them (the insights module's purge); the
+    // recent job's stays.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    while rows_of_job(platform, "insight_snapshots", &old).await + rows_of_job(platform, "insight_changes", &old).await
+        > 0
+    {
+        assert!(tokio::time::Instant::now() < deadline, "the old job's insight history was never purged");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(rows_of_job(platform, "insight_snapshots", &recent).await, 1);
+    assert_eq!(rows_of_job(platform, "insight_changes", &recent).await, recent_changes);
+
     // The other organization keeps everything.
     assert_eq!(kept(platform, &other).await, (1, 1, 0));
+    assert_eq!(rows_of_job(platform, "insight_snapshots", &other_job).await, 1);
+    assert!(rows_of_job(platform, "insight_changes", &other_job).await > 0);
     analysis.get_analysis_job(authorized(get(&other_job), other.token())).await.unwrap();
 }

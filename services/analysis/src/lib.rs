@@ -62,7 +62,6 @@ const MIGRATIONS: &[Migration] = &[
     migration!(7, "0007_ingest_plans"),
     migration!(8, "0008_record_versions"),
     migration!(9, "0009_parse_records_once"),
-    migration!(10, "0010_retention"),
 ];
 
 /// Forgets an instance's records when it is disconnected.
@@ -243,10 +242,10 @@ pub fn module() -> Module {
                     events: vec![EventType::SubscriptionChanged],
                     handler: std::sync::Arc::new(Allowances { database: database.clone() }),
                 };
-                let retention = Subscription {
-                    consumer: "analysis-retention",
-                    events: vec![EventType::OrganizationCreated, EventType::OrganizationUpdated],
-                    handler: std::sync::Arc::new(retention::RetentionSetting { database: database.clone() }),
+                let retention = complianceiq_kit::retention::Retention {
+                    module: "analysis",
+                    database: database.clone(),
+                    purge: retention::purge,
                 };
                 let api = AnalysisApi { database: database.clone(), jobs: jobs::Jobs { database: database.clone() } };
                 Ok(ModuleParts::new()
@@ -254,8 +253,8 @@ pub fn module() -> Module {
                     .subscription(purge)
                     .subscription(sync_points)
                     .subscription(allowances)
-                    .subscription(retention)
-                    .worker(retention::worker(database.clone()))
+                    .subscription(retention.subscription("analysis-retention"))
+                    .worker(retention.worker())
                     .worker(jobs::worker(database, context.config.jobs.worker_settings(), context.metrics.clone())))
             })
         },

@@ -683,10 +683,17 @@ pub fn module() -> Module {
                         ttl: std::time::Duration::from_secs(context.config.storage.download_link_seconds.max(1)),
                     },
                 };
+                let retention = complianceiq_kit::retention::Retention {
+                    module: "insights",
+                    database: database.clone(),
+                    purge: store::purge_past,
+                };
                 Ok(ModuleParts::new()
                     .service(InsightsServiceServer::new(InsightsApi { database, exports: exports.clone() }))
                     .subscription(completions)
                     .subscription(purge)
+                    .subscription(retention.subscription("insights-retention"))
+                    .worker(retention.worker())
                     .worker(exports::worker(exports, context.config.jobs.worker_settings(), context.metrics.clone())))
             })
         },

@@ -21,6 +21,7 @@ pub mod objects;
 pub mod ops;
 pub mod outbox;
 pub mod paging;
+pub mod retention;
 pub mod runtime;
 pub mod secrets;
 mod server;

@@ -62,7 +62,7 @@ pub struct MigrationSet {
 }
 
 /// The kit's own schema, present in every database: the outbox, consumer de-duplication, the
-/// job queue ([`crate::jobs`]), and
+/// job queue ([`crate::jobs`]), retention settings ([`crate::retention`]), and
 /// (PostgreSQL) the function that applies tenant isolation to a table.
 pub const KIT_MIGRATIONS: MigrationSet = MigrationSet {
     owner: "kit",
@@ -71,6 +71,7 @@ pub const KIT_MIGRATIONS: MigrationSet = MigrationSet {
         crate::migration!(2, "0002_tenant_isolation"),
         crate::migration!(3, "0003_outbox_source"),
         crate::migration!(4, "0004_jobs"),
+        crate::migration!(5, "0005_retention"),
     ],
 };
 
