@@ -249,6 +249,11 @@ async fn measure(backend: Backend, controls: usize, baseline: bool) -> Measured 
     let simulator_cpu = simulator.cpu_seconds() - simulator_before;
     let fetched: i64 = run.tables.iter().map(|table| table.fetched).sum();
     assert!(fetched as u64 >= records, "every record is fetched: {run:?}");
+    eprintln!(
+        "full sync: {records} records in {:.1} s ({:.0} records/s), platform CPU {platform_cpu:.1} s, peak RSS {peak_rss_mb:.0} MB",
+        sync.as_secs_f64(),
+        records as f64 / sync.as_secs_f64()
+    );
 
     if backend == Backend::Servers {
         explain_page_lookups(&platform, &tenant, &instance.id).await;
@@ -407,7 +412,11 @@ fn measure_in_child(backend: Backend, controls: usize, baseline: bool) -> Measur
         .stderr(std::process::Stdio::inherit())
         .output()
         .expect("the measuring process runs");
-    assert!(output.status.success(), "measuring {store} at {controls} controls failed");
+    if !output.status.success() {
+        // Its logs (an internal error's detail) went to its stdout.
+        eprintln!("{}", String::from_utf8_lossy(&output.stdout));
+        panic!("measuring {store} at {controls} controls failed");
+    }
     let stdout = String::from_utf8_lossy(&output.stdout);
     let line = stdout.lines().find_map(|line| line.strip_prefix("MEASURED ")).expect("a measurement");
     let value: serde_json::Value = serde_json::from_str(line).unwrap();

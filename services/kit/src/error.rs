@@ -298,8 +298,29 @@ impl From<sqlx::Error> for ApiError {
                 message: "the database is unavailable; try again".into(),
                 retry_after: Some(Duration::from_secs(1)),
             },
+            sqlx::Error::Database(database) if is_contention(database.code().as_deref()) => {
+                // Nothing is wrong with the request: another writer held what it needed for
+                // longer than the wait allows (SQLite has one writer at a time). A retry works.
+                tracing::warn!(error = %database, "a database write waited too long for a lock");
+                ApiError::Unavailable {
+                    reason: "DATABASE_BUSY",
+                    message: "the database is busy with another write; try again".into(),
+                    retry_after: Some(Duration::from_secs(1)),
+                }
+            }
             _ => ApiError::Internal(format!("database: {error}")),
         }
+    }
+}
+
+/// Whether a database error code means contention that passes: SQLite's BUSY and LOCKED
+/// (primary codes 5 and 6, whatever the extended code), PostgreSQL's serialization failure,
+/// deadlock and lock timeout.
+fn is_contention(code: Option<&str>) -> bool {
+    match code {
+        Some("40001" | "40P01" | "55P03") => true,
+        Some(code) => code.parse::<i64>().is_ok_and(|code| matches!(code & 0xff, 5 | 6)),
+        None => false,
     }
 }
 
@@ -362,6 +383,27 @@ mod tests {
 
         let long_name = ApiError::not_found("role", "r".repeat(100_000));
         assert!(Status::from(long_name).message().len() <= 1024);
+    }
+
+    #[tokio::test]
+    async fn a_write_that_waits_too_long_for_sqlites_lock_is_unavailable_not_internal() {
+        use sqlx::{Connection, Executor};
+        sqlx::any::install_default_drivers();
+        let directory = std::env::temp_dir().join(format!("ciq-busy-{}", uuid::Uuid::new_v4().simple()));
+        std::fs::create_dir_all(&directory).unwrap();
+        let url = format!("sqlite://{}?mode=rwc", directory.join("busy.db").display());
+        let mut holder = sqlx::AnyConnection::connect(&url).await.unwrap();
+        let mut waiter = sqlx::AnyConnection::connect(&url).await.unwrap();
+        holder.execute("PRAGMA journal_mode = WAL; CREATE TABLE t (x BIGINT); BEGIN IMMEDIATE").await.unwrap();
+        waiter.execute("PRAGMA busy_timeout = 0").await.unwrap();
+        let busy = waiter.execute("BEGIN IMMEDIATE").await.unwrap_err();
+        let status = Status::from(ApiError::from(busy));
+        assert_eq!(status.code(), Code::Unavailable, "{status:?}");
+        assert!(status.message().contains("busy"), "{}", status.message());
+        std::fs::remove_dir_all(&directory).ok();
+
+        assert!(is_contention(Some("40P01")) && is_contention(Some("517")) && !is_contention(Some("23505")));
+        assert!(!is_contention(Some("19")) && !is_contention(None));
     }
 
     #[test]
