@@ -11,7 +11,7 @@ use complianceiq_proto::complianceiq::analysis::v1::analysis_service_client::Ana
 use complianceiq_proto::complianceiq::analysis::v1::*;
 use complianceiq_proto::complianceiq::common::v1::TimeRange;
 use complianceiq_proto::complianceiq::instance::v1::instance_service_client::InstanceServiceClient;
-use complianceiq_proto::complianceiq::instance::v1::{DeleteInstanceRequest, SyncMode};
+use complianceiq_proto::complianceiq::instance::v1::{DeleteInstanceRequest, Instance, SyncMode, SyncRun};
 use complianceiq_servicenow::datetime;
 use complianceiq_servicenow::sim::{SimConfig, Simulator};
 use tonic::Code;
@@ -21,7 +21,7 @@ use complianceiq_proto::complianceiq::organization::v1::{
 };
 
 use crate::harness::{TestPlatform, reason, violations};
-use crate::instances::simulator;
+use crate::instances::{RunningSimulator, simulator};
 use crate::people::{Tenant, authorized};
 use crate::platform_tests;
 use crate::sync::{connected, sync};
@@ -677,14 +677,31 @@ async fn replayed_on(
     (job, results)
 }
 
-async fn a_replay_on_a_past_sync_reads_the_data_as_it_stood_then(platform: &TestPlatform) {
-    let running = simulator(SimConfig { controls: 30, ..SimConfig::default() }).await;
-    let tenant = platform.tenant("Time Travel").await;
+/// A tenant with a simulated instance of `controls` controls, synced in full once, and a
+/// control analysis of that sync that succeeded.
+struct Analysed {
+    running: RunningSimulator,
+    tenant: Tenant,
+    instance: Instance,
+    run: SyncRun,
+    job: AnalysisJob,
+}
+
+async fn synced_and_analysed(platform: &TestPlatform, name: &str, controls: usize) -> Analysed {
+    let running = simulator(SimConfig { controls, ..SimConfig::default() }).await;
+    let tenant = platform.tenant(name).await;
     let instance = connected(platform, &tenant, &running).await;
-    let first_run = sync(platform, &tenant, &instance.id, SyncMode::Full).await;
+    let run = sync(platform, &tenant, &instance.id, SyncMode::Full).await;
     let request = AnalyzeControlsRequest { instance_id: instance.id.clone(), ..Default::default() };
-    let first = ended(platform, &tenant, &start_controls(platform, &tenant, request.clone()).await).await;
-    assert_eq!(first.state(), JobState::Succeeded, "{first:?}");
+    let job = ended(platform, &tenant, &start_controls(platform, &tenant, request).await).await;
+    assert_eq!(job.state(), JobState::Succeeded, "{job:?}");
+    Analysed { running, tenant, instance, run, job }
+}
+
+async fn a_replay_on_a_past_sync_reads_the_data_as_it_stood_then(platform: &TestPlatform) {
+    let Analysed { running, tenant, instance, run: first_run, job: first } =
+        synced_and_analysed(platform, "Time Travel", 30).await;
+    let request = AnalyzeControlsRequest { instance_id: instance.id.clone(), ..Default::default() };
     let first_results = all_results(platform, &tenant, &first.id).await;
     let history = "SELECT COUNT(*) FROM grc_record_history";
     assert_eq!(platform.stored_count(DatabaseGroup::Analysis, history).await, 0, "nothing replaced yet");
@@ -811,12 +828,9 @@ async fn kept(platform: &TestPlatform, tenant: &Tenant) -> (i64, i64, i64) {
 async fn retention_removes_analyses_and_versions_past_the_setting_and_nothing_else(platform: &TestPlatform) {
     // Tenant one: a sync and an analysis, a change in ServiceNow and a second sync, all 40
     // days ago; then an analysis now.
-    let running = simulator(SimConfig { controls: 10, ..SimConfig::default() }).await;
-    let tenant = platform.tenant("Forgetful").await;
-    let instance = connected(platform, &tenant, &running).await;
-    let first_run = sync(platform, &tenant, &instance.id, SyncMode::Full).await;
+    let Analysed { running, tenant, instance, run: first_run, job: old } =
+        synced_and_analysed(platform, "Forgetful", 10).await;
     let request = AnalyzeControlsRequest { instance_id: instance.id.clone(), ..Default::default() };
-    let old = ended(platform, &tenant, &start_controls(platform, &tenant, request.clone()).await).await;
     let result = running.simulator.ids("sn_grc_indicator_result").into_iter().next().expect("indicator results");
     assert!(running.simulator.edit("sn_grc_indicator_result", &result, &[("passed", "false")]));
     tokio::time::sleep(Duration::from_secs(3)).await;
@@ -832,14 +846,10 @@ async fn retention_removes_analyses_and_versions_past_the_setting_and_nothing_el
     assert_eq!(kept(platform, &tenant).await, (2, 2, 1), "two jobs, two points, one replaced version");
 
     // Tenant two: the same age, under the default retention (365 days).
-    let other_running = simulator(SimConfig { controls: 5, ..SimConfig::default() }).await;
-    let other = platform.tenant("Keeper").await;
-    let other_instance = connected(platform, &other, &other_running).await;
-    sync(platform, &other, &other_instance.id, SyncMode::Full).await;
-    let request = AnalyzeControlsRequest { instance_id: other_instance.id.clone(), ..Default::default() };
-    let other_job = ended(platform, &other, &start_controls(platform, &other, request).await).await;
-    insights_took_in(platform, &other_job).await;
-    age(platform, &other, 40).await;
+    let keeper = synced_and_analysed(platform, "Keeper", 5).await;
+    let (other, other_job) = (&keeper.tenant, &keeper.job);
+    insights_took_in(platform, other_job).await;
+    age(platform, other, 40).await;
 
     // Thirty days: the old job, the first point and the replaced version go at once.
     let settings = OrganizationSettings { data_retention_days: 30, ..Default::default() };
@@ -883,8 +893,8 @@ async fn retention_removes_analyses_and_versions_past_the_setting_and_nothing_el
     assert_eq!(rows_of_job(platform, "insight_changes", &recent).await, recent_changes);
 
     // The other organization keeps everything.
-    assert_eq!(kept(platform, &other).await, (1, 1, 0));
-    assert_eq!(rows_of_job(platform, "insight_snapshots", &other_job).await, 1);
-    assert!(rows_of_job(platform, "insight_changes", &other_job).await > 0);
-    analysis.get_analysis_job(authorized(get(&other_job), other.token())).await.unwrap();
+    assert_eq!(kept(platform, other).await, (1, 1, 0));
+    assert_eq!(rows_of_job(platform, "insight_snapshots", other_job).await, 1);
+    assert!(rows_of_job(platform, "insight_changes", other_job).await > 0);
+    analysis.get_analysis_job(authorized(get(other_job), other.token())).await.unwrap();
 }

@@ -245,7 +245,7 @@ pub fn module() -> Module {
                 let retention = complianceiq_kit::retention::Retention {
                     module: "analysis",
                     database: database.clone(),
-                    purge: retention::purge,
+                    purge: retention::PURGE,
                 };
                 let api = AnalysisApi { database: database.clone(), jobs: jobs::Jobs { database: database.clone() } };
                 Ok(ModuleParts::new()

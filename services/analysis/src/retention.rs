@@ -10,43 +10,31 @@
 //!
 //! Current records and running jobs stay.
 
-use complianceiq_kit::db::TenantTx;
-use complianceiq_kit::error::ApiError;
-use complianceiq_kit::retention::BoxFuture;
-
-pub fn purge(tx: &mut TenantTx, cutoff: i64) -> BoxFuture<'_, Result<Vec<(&'static str, u64)>, ApiError>> {
-    Box::pin(async move {
-        let tenant = tx.tenant().to_string();
-        let statements = [
-            (
-                "",
-                "DELETE FROM analysis_results WHERE organization_id = $1 AND job_id IN ( \
-                   SELECT id FROM analysis_jobs WHERE organization_id = $1 AND ended_at IS NOT NULL AND ended_at < $2)",
-            ),
-            ("jobs", "DELETE FROM analysis_jobs WHERE organization_id = $1 AND ended_at IS NOT NULL AND ended_at < $2"),
-            (
-                "sync_points",
-                "DELETE FROM grc_sync_points WHERE organization_id = $1 AND stored_through < $2 \
-                   AND stored_through < (SELECT MAX(latest.stored_through) FROM grc_sync_points latest \
-                     WHERE latest.organization_id = $1 AND latest.instance_id = grc_sync_points.instance_id) \
-                   AND NOT EXISTS (SELECT 1 FROM analysis_jobs kept WHERE kept.organization_id = $1 \
-                     AND kept.data_as_of_sync_run_id = grc_sync_points.sync_run_id)",
-            ),
-            (
-                "record_versions",
-                "DELETE FROM grc_record_history WHERE organization_id = $1 AND valid_to < $2 \
-                   AND NOT EXISTS (SELECT 1 FROM grc_sync_points kept WHERE kept.organization_id = $1 \
-                     AND kept.instance_id = grc_record_history.instance_id \
-                     AND kept.stored_through < grc_record_history.valid_to)",
-            ),
-        ];
-        let mut removed = Vec::new();
-        for (what, statement) in statements {
-            let done = sqlx::query(statement).bind(&tenant).bind(cutoff).execute(tx.connection()).await?;
-            if !what.is_empty() {
-                removed.push((what, done.rows_affected()));
-            }
-        }
-        Ok(removed)
-    })
-}
+/// Run in this order: results before their jobs, points after the jobs that read them,
+/// versions after the points that see them.
+pub const PURGE: &[(&str, &str)] = &[
+    (
+        "analysis_results",
+        "DELETE FROM analysis_results WHERE organization_id = $1 AND job_id IN ( \
+           SELECT id FROM analysis_jobs WHERE organization_id = $1 AND ended_at IS NOT NULL AND ended_at < $2)",
+    ),
+    (
+        "analysis_jobs",
+        "DELETE FROM analysis_jobs WHERE organization_id = $1 AND ended_at IS NOT NULL AND ended_at < $2",
+    ),
+    (
+        "sync_points",
+        "DELETE FROM grc_sync_points WHERE organization_id = $1 AND stored_through < $2 \
+           AND stored_through < (SELECT MAX(latest.stored_through) FROM grc_sync_points latest \
+             WHERE latest.organization_id = $1 AND latest.instance_id = grc_sync_points.instance_id) \
+           AND NOT EXISTS (SELECT 1 FROM analysis_jobs kept WHERE kept.organization_id = $1 \
+             AND kept.data_as_of_sync_run_id = grc_sync_points.sync_run_id)",
+    ),
+    (
+        "record_versions",
+        "DELETE FROM grc_record_history WHERE organization_id = $1 AND valid_to < $2 \
+           AND NOT EXISTS (SELECT 1 FROM grc_sync_points kept WHERE kept.organization_id = $1 \
+             AND kept.instance_id = grc_record_history.instance_id \
+             AND kept.stored_through < grc_record_history.valid_to)",
+    ),
+];

@@ -686,7 +686,7 @@ pub fn module() -> Module {
                 let retention = complianceiq_kit::retention::Retention {
                     module: "insights",
                     database: database.clone(),
-                    purge: store::purge_past,
+                    purge: store::PURGE_PAST,
                 };
                 Ok(ModuleParts::new()
                     .service(InsightsServiceServer::new(InsightsApi { database, exports: exports.clone() }))

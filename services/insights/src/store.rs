@@ -484,34 +484,17 @@ pub async fn purge(tx: &mut TenantTx, instance: &str) -> Result<u64, ApiError> {
 /// [`complianceiq_kit::retention`]): changes and trend points from before the cutoff (each
 /// instance keeps its latest point per analysis type, which decides whether a late job
 /// applies) and insights resolved before it. Saved reports stay: a person saved them.
-pub fn purge_past(
-    tx: &mut TenantTx,
-    cutoff: i64,
-) -> complianceiq_kit::retention::BoxFuture<'_, Result<Vec<(&'static str, u64)>, ApiError>> {
-    Box::pin(async move {
-        let tenant = tx.tenant().to_string();
-        let statements = [
-            ("insight_changes", "DELETE FROM insight_changes WHERE organization_id = $1 AND at < $2"),
-            (
-                "insight_snapshots",
-                "DELETE FROM insight_snapshots WHERE organization_id = $1 AND created_at < $2 \
-                   AND created_at < (SELECT MAX(latest.created_at) FROM insight_snapshots latest \
-                     WHERE latest.organization_id = $1 AND latest.instance_id = insight_snapshots.instance_id \
-                     AND latest.analysis_type = insight_snapshots.analysis_type)",
-            ),
-            (
-                "insights",
-                "DELETE FROM insights WHERE organization_id = $1 AND status = 'resolved' AND resolved_at < $2",
-            ),
-        ];
-        let mut removed = Vec::new();
-        for (what, statement) in statements {
-            let done = sqlx::query(statement).bind(&tenant).bind(cutoff).execute(tx.connection()).await?;
-            removed.push((what, done.rows_affected()));
-        }
-        Ok(removed)
-    })
-}
+pub const PURGE_PAST: &[(&str, &str)] = &[
+    ("insight_changes", "DELETE FROM insight_changes WHERE organization_id = $1 AND at < $2"),
+    (
+        "insight_snapshots",
+        "DELETE FROM insight_snapshots WHERE organization_id = $1 AND created_at < $2 \
+           AND created_at < (SELECT MAX(latest.created_at) FROM insight_snapshots latest \
+             WHERE latest.organization_id = $1 AND latest.instance_id = insight_snapshots.instance_id \
+             AND latest.analysis_type = insight_snapshots.analysis_type)",
+    ),
+    ("insights", "DELETE FROM insights WHERE organization_id = $1 AND status = 'resolved' AND resolved_at < $2"),
+];
 
 const REPORT_COLUMNS: &str = "id, insight_id, name, notes, snapshot, created_by, created_at, organization_id";
 

@@ -2,8 +2,9 @@
 //! its history. The kit keeps each organization's setting per database (`ciq_retention`, from
 //! organization.created and organization.updated) and runs the module's purge for it: at
 //! once when the setting arrives (a shorter retention applies when it is set) and every
-//! [`SWEEP_EVERY`] for every organization heard of. The module says what its purge removes;
-//! it runs in one tenant transaction with the cutoff (µs: what ended before it goes).
+//! [`SWEEP_EVERY`] for every organization heard of. The module says what its purge removes
+//! as DELETE statements, run in order in one tenant transaction with `$1` the organization
+//! and `$2` the cutoff (µs: what ended before it goes).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -11,11 +12,10 @@ use std::time::Duration;
 use complianceiq_proto::EventType;
 use complianceiq_proto::complianceiq::events::v1::Event;
 use complianceiq_proto::complianceiq::events::v1::event::Payload;
-pub use futures::future::BoxFuture;
 use sqlx::Row;
 use tokio_util::sync::CancellationToken;
 
-use crate::db::{ModuleDatabase, TenantTx};
+use crate::db::ModuleDatabase;
 use crate::error::ApiError;
 use crate::ids::OrganizationId;
 use crate::module::Worker;
@@ -31,16 +31,13 @@ pub const SWEEP_EVERY: Duration = Duration::from_secs(3600);
 
 const DAY_MICROS: i64 = 86_400 * 1_000_000;
 
-/// A module's purge: removes what ended before the cutoff (µs) in the transaction's
-/// organization, and says how many of what it removed.
-pub type Purge = for<'a> fn(&'a mut TenantTx, i64) -> BoxFuture<'a, Result<Vec<(&'static str, u64)>, ApiError>>;
-
-/// One module's retention: its purge over its database.
+/// One module's retention: its purge over its database, as (what it removes, DELETE
+/// statement binding `$1` the organization and `$2` the cutoff), run in order.
 #[derive(Clone)]
 pub struct Retention {
     pub module: &'static str,
     pub database: ModuleDatabase,
-    pub purge: Purge,
+    pub purge: &'static [(&'static str, &'static str)],
 }
 
 impl Retention {
@@ -76,37 +73,32 @@ impl Retention {
     /// Purges every organization with a setting.
     pub async fn sweep(&self) -> Result<(), ApiError> {
         let mut tx = self.database.global_read().await?;
-        let organizations: Vec<String> =
-            sqlx::query("SELECT organization_id FROM ciq_retention ORDER BY organization_id")
+        let settings =
+            sqlx::query("SELECT organization_id, retention_days FROM ciq_retention ORDER BY organization_id")
                 .fetch_all(tx.connection())
-                .await?
-                .iter()
-                .map(|row| row.try_get(0))
-                .collect::<Result<_, _>>()?;
+                .await?;
         tx.commit().await?;
-        for organization in organizations {
-            self.purge_organization(OrganizationId::from_stored(&organization)?).await?;
+        for row in &settings {
+            let organization = OrganizationId::from_stored(&row.try_get::<String, _>(0)?)?;
+            self.purge_organization(organization, row.try_get(1)?).await?;
         }
         Ok(())
     }
 
-    /// Purges one organization under the retention it has now.
-    pub async fn purge_organization(&self, organization: OrganizationId) -> Result<(), ApiError> {
-        let mut tx = self.database.global_read().await?;
-        let days: Option<i64> = sqlx::query("SELECT retention_days FROM ciq_retention WHERE organization_id = $1")
-            .bind(organization.to_string())
-            .fetch_optional(tx.connection())
-            .await?
-            .map(|row| row.try_get(0))
-            .transpose()?;
-        tx.commit().await?;
-        let days = days.unwrap_or(DEFAULT_DAYS);
+    /// Purges one organization under a retention of `days`.
+    async fn purge_organization(&self, organization: OrganizationId, days: i64) -> Result<(), ApiError> {
         let cutoff = time::now_micros().saturating_sub(days.max(1).saturating_mul(DAY_MICROS));
         let mut tx = self.database.write(organization).await?;
-        let removed = (self.purge)(&mut tx, cutoff).await?;
+        let mut removed = Vec::new();
+        for &(what, statement) in self.purge {
+            let done =
+                sqlx::query(statement).bind(tx.tenant().to_string()).bind(cutoff).execute(tx.connection()).await?;
+            if done.rows_affected() > 0 {
+                removed.push(format!("{what}={}", done.rows_affected()));
+            }
+        }
         tx.commit().await?;
-        if removed.iter().any(|(_, count)| *count > 0) {
-            let removed: Vec<String> = removed.iter().map(|(what, count)| format!("{what}={count}")).collect();
+        if !removed.is_empty() {
             tracing::info!(
                 module = self.module,
                 organization_id = %organization,
@@ -150,6 +142,6 @@ impl EventHandler for Retention {
         .execute(tx.connection())
         .await?;
         tx.commit().await?;
-        self.purge_organization(tenant).await
+        self.purge_organization(tenant, days).await
     }
 }
