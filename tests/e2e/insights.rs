@@ -6,6 +6,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
+use complianceiq_kit::config::DatabaseGroup;
 use complianceiq_proto::complianceiq::analysis::v1::{AnalysisJob, AnalysisResult, AnalyzeControlsRequest, JobState};
 use complianceiq_proto::complianceiq::common::v1::{ExportFormat, Interval, Severity, TimeRange};
 use complianceiq_proto::complianceiq::insights::v1::insights_service_client::InsightsServiceClient;
@@ -279,6 +280,22 @@ async fn insights_are_searched_saved_refused_when_malformed_and_private_to_their
     .await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["totalSize"], ineffective.len() as i64);
+
+    // The index follows the insights: analysed again, each is found once still; a title that
+    // changes is found by its new words and no longer by its old ones.
+    let again = AnalyzeControlsRequest { instance_id: instance.id.clone(), ..Default::default() };
+    analysed(platform, &tenant, again).await;
+    let total_of = |query: &str| {
+        let mut insights = insights.clone();
+        let request = SearchInsightsRequest { query: query.into(), page_size: 1000, ..Default::default() };
+        async move { insights.search_insights(authorized(request, token)).await.unwrap().into_inner() }
+    };
+    assert_eq!(total_of("ineffective").await.insights.len(), ineffective.len());
+    let retitled = format!("UPDATE insights SET title = 'Control quarantined' WHERE id = '{}'", found[0].id);
+    platform.execute_as_owner(DatabaseGroup::Analysis, &retitled).await;
+    let quarantined = total_of("quarantined").await.insights;
+    assert_eq!(quarantined.iter().map(|insight| insight.id.as_str()).collect::<Vec<_>>(), [found[0].id.as_str()]);
+    assert_eq!(total_of("ineffective").await.total_size, ineffective.len() as i32 - 1);
 
     // Saved reports: a snapshot under a unique name; get, list, delete.
     let save = SaveInsightRequest {

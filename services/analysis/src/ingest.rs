@@ -17,7 +17,7 @@ use complianceiq_proto::complianceiq::analysis::v1::{
 use complianceiq_servicenow::{datetime, tables};
 use futures::{Stream, StreamExt};
 
-use crate::sql::{bind_ids, list, placeholders};
+use complianceiq_kit::db::sql::{bind_ids, list, placeholders};
 use sqlx::Row;
 
 /// Stores one stream.

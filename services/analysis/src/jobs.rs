@@ -517,7 +517,7 @@ pub mod store {
         for (chunk_index, chunk) in results.chunks(ROWS_PER_STATEMENT).enumerate() {
             let sql = format!(
                 "INSERT INTO analysis_results (organization_id, job_id, position, result) VALUES {}",
-                crate::sql::placeholders(1, chunk.len(), 4)
+                complianceiq_kit::db::sql::placeholders(1, chunk.len(), 4)
             );
             let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
             for (offset, result) in chunk.iter().enumerate() {

@@ -15,7 +15,6 @@ mod jobs;
 mod predictive;
 mod retention;
 mod risks;
-mod sql;
 
 use std::pin::Pin;
 
@@ -44,6 +43,11 @@ pub async fn job_with_results(
     let Some(job) = jobs::store::by_id(tx, job_id).await? else { return Ok(None) };
     let results = jobs::store::results(tx, job_id, None, i64::MAX).await?;
     Ok(Some((job, results.into_iter().map(|(_, result)| result).collect())))
+}
+
+/// A job of the caller's organization, without its results.
+pub async fn job(tx: &mut complianceiq_kit::db::TenantTx, job_id: &str) -> Result<Option<JobRecord>, ApiError> {
+    jobs::store::by_id(tx, job_id).await
 }
 
 /// Whether the analysis store knows the instance (it has received its records and it has not

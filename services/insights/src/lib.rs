@@ -38,7 +38,8 @@ use tonic::{Request, Response, Status};
 
 use crate::store::Snapshot;
 
-const MIGRATIONS: &[Migration] = &[migration!(1, "0001_insights"), migration!(2, "0002_exports")];
+const MIGRATIONS: &[Migration] =
+    &[migration!(1, "0001_insights"), migration!(2, "0002_exports"), migration!(3, "0003_search_by_rowid")];
 
 /// Longest saved report name.
 const MAX_REPORT_NAME: usize = 200;
@@ -56,47 +57,64 @@ pub async fn take_insights(
     organization: OrganizationId,
     job_id: &str,
 ) -> Result<(), ApiError> {
-    let mut tx = database.write(organization).await?;
-    if store::has_snapshot(&mut tx, job_id).await? {
+    let started = std::time::Instant::now();
+    // Read and derive before taking the writer: on SQLite the write transaction holds the one
+    // writer lock, and a job's results can be 100,000 rows.
+    let mut read = database.read(organization).await?;
+    if store::has_snapshot(&mut read, job_id).await? {
         return Ok(());
     }
     // A job deleted before its event arrived leaves nothing to take.
-    let Some((job, results)) = complianceiq_analysis::job_with_results(&mut tx, job_id).await? else { return Ok(()) };
+    let Some((job, results)) = complianceiq_analysis::job_with_results(&mut read, job_id).await? else {
+        return Ok(());
+    };
+    read.commit().await?;
     if job.state != "succeeded" {
+        return Ok(());
+    }
+    let found = derive::observe(&job.id, &job.instance_id, &job.analysis_type, &results);
+    let mut tx = database.write(organization).await?;
+    // Checked again under the writer: a concurrent redelivery, or the job deleted meanwhile.
+    if store::has_snapshot(&mut tx, job_id).await? || complianceiq_analysis::job(&mut tx, job_id).await?.is_none() {
         return Ok(());
     }
     let at = job.ended_at.unwrap_or_else(time::now_micros);
     let instance = job.instance_id.as_str();
-    let found = derive::observe(&job.id, instance, &job.analysis_type, &results);
     // A job that ended before one of its type already applied is history, and changes nothing.
     let applied = store::newest_applied(&mut tx, instance, &job.analysis_type).await?.is_none_or(|newest| newest <= at);
     if applied {
         let category = findings::category_of(&job.analysis_type) as i32;
         let open = store::open_of_category(&mut tx, instance, category).await?;
         let changes = derive::changes(&open, &found, derive::scope(&job.parameters, &results).as_ref());
+        // One row per insight id: the last finding of an id wins, as it would row by row.
+        let mut kept: Vec<&Insight> = Vec::with_capacity(found.len());
+        let mut position: std::collections::HashMap<&str, usize> = std::collections::HashMap::new();
         for insight in &found {
-            store::keep_open(&mut tx, insight, at).await?;
+            match position.get(insight.id.as_str()) {
+                Some(&at) => kept[at] = insight,
+                None => {
+                    position.insert(insight.id.as_str(), kept.len());
+                    kept.push(insight);
+                }
+            }
         }
-        for id in &changes.resolved {
-            store::resolve(&mut tx, id, &job.id, at).await?;
-        }
-        let scores: std::collections::HashMap<&str, f64> =
-            found.iter().map(|insight| (insight.id.as_str(), insight.score)).collect();
-        let score_of = |id: &String| scores.get(id.as_str()).copied();
+        store::keep_open(&mut tx, &kept, at).await?;
+        let resolved: Vec<&str> = changes.resolved.iter().map(String::as_str).collect();
+        store::resolve(&mut tx, &resolved, &job.id, at).await?;
+        let score_of = |id: &String| position.get(id.as_str()).map(|&index| kept[index].score);
+        let mut recorded = Vec::new();
         for (ids, change) in
             [(&changes.new, "new"), (&changes.persisting, "persisting"), (&changes.resolved, "resolved")]
         {
-            for id in ids {
-                let change = store::Change {
-                    analysis_job_id: job.id.clone(),
-                    insight_id: id.clone(),
-                    change,
-                    score: score_of(id),
-                    at,
-                };
-                store::record_change(&mut tx, instance, &change).await?;
-            }
+            recorded.extend(ids.iter().map(|id| store::Change {
+                analysis_job_id: job.id.clone(),
+                insight_id: id.clone(),
+                change,
+                score: score_of(id),
+                at,
+            }));
         }
+        store::record_changes(&mut tx, instance, &recorded).await?;
     }
     let summary = job.summary.clone().unwrap_or_default();
     let mut latest: BTreeMap<String, f64> = store::latest_snapshots(&mut tx, instance, at)
@@ -120,7 +138,8 @@ pub async fn take_insights(
     };
     store::insert_snapshot(&mut tx, &snapshot).await?;
     tx.commit().await?;
-    tracing::info!(organization_id = %organization, analysis_job_id = %job.id, insights = found.len(), applied, "insights taken");
+    tracing::info!(organization_id = %organization, analysis_job_id = %job.id, insights = found.len(), applied,
+        elapsed_ms = started.elapsed().as_millis() as u64, "insights taken");
     Ok(())
 }
 

@@ -3,7 +3,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use complianceiq_kit::db::{Backend, TenantTx};
+use complianceiq_kit::db::{Backend, TenantTx, sql};
 use complianceiq_kit::error::ApiError;
 use complianceiq_kit::time;
 use complianceiq_proto::complianceiq::insights::v1::{Insight, InsightStatus, SavedReport};
@@ -72,52 +72,65 @@ pub async fn open_of_category(
     rows.iter().map(|row| Ok((row.try_get(0)?, row.try_get(1)?))).collect()
 }
 
-/// Keeps an insight a job found as open, with the job's wording and numbers. Its first
-/// sighting stays when it was seen before (also when it had been resolved meanwhile).
-pub async fn keep_open(tx: &mut TenantTx, insight: &Insight, at: i64) -> Result<(), ApiError> {
+/// Rows per multi-row statement: a job of 100,000 findings is a few hundred statements, not
+/// 100,000 round trips inside one write transaction (SQLite's writer lock is held throughout).
+const ROWS_PER_STATEMENT: usize = 250;
+
+/// Keeps the insights a job found as open, with the job's wording and numbers. An insight's
+/// first sighting stays when it was seen before (also when it had been resolved meanwhile).
+/// Ids are unique in `insights` (one statement cannot update a row twice).
+pub async fn keep_open(tx: &mut TenantTx, insights: &[&Insight], at: i64) -> Result<(), ApiError> {
     let tenant = tx.tenant().to_string();
-    let subject = insight.subject.as_ref().map(|s| s.sys_id.clone()).unwrap_or_default();
-    sqlx::query(
-        "INSERT INTO insights (organization_id, id, instance_id, category, finding, subject_sys_id, severity, status, \
-         analysis_job_id, score, title, summary, recommendations, body, first_seen_at, last_seen_at, resolved_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, 'open', $8, $9, $10, $11, $12, $13, $14, $14, NULL) \
-         ON CONFLICT (organization_id, id) DO UPDATE SET status = 'open', severity = excluded.severity, \
-         analysis_job_id = excluded.analysis_job_id, score = excluded.score, title = excluded.title, \
-         summary = excluded.summary, recommendations = excluded.recommendations, body = excluded.body, \
-         last_seen_at = excluded.last_seen_at, resolved_at = NULL",
-    )
-    .bind(tenant)
-    .bind(&insight.id)
-    .bind(&insight.instance_id)
-    .bind(i64::from(insight.category))
-    .bind(&insight.finding)
-    .bind(subject)
-    .bind(i64::from(insight.severity))
-    .bind(&insight.analysis_job_id)
-    .bind(insight.score)
-    .bind(&insight.title)
-    .bind(&insight.summary)
-    .bind(insight.recommendations.join("\n"))
-    .bind(insight.encode_to_vec())
-    .bind(at)
-    .execute(tx.connection())
-    .await?;
+    for chunk in insights.chunks(ROWS_PER_STATEMENT) {
+        let sql = format!(
+            "INSERT INTO insights (organization_id, id, instance_id, category, finding, subject_sys_id, severity, \
+             status, analysis_job_id, score, title, summary, recommendations, body, first_seen_at, last_seen_at, \
+             resolved_at) VALUES {} \
+             ON CONFLICT (organization_id, id) DO UPDATE SET status = 'open', severity = excluded.severity, \
+             analysis_job_id = excluded.analysis_job_id, score = excluded.score, title = excluded.title, \
+             summary = excluded.summary, recommendations = excluded.recommendations, body = excluded.body, \
+             last_seen_at = excluded.last_seen_at, resolved_at = NULL",
+            sql::placeholders(1, chunk.len(), 17)
+        );
+        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+        for insight in chunk {
+            let subject = insight.subject.as_ref().map(|s| s.sys_id.clone()).unwrap_or_default();
+            query = query
+                .bind(tenant.clone())
+                .bind(insight.id.clone())
+                .bind(insight.instance_id.clone())
+                .bind(i64::from(insight.category))
+                .bind(insight.finding.clone())
+                .bind(subject)
+                .bind(i64::from(insight.severity))
+                .bind("open")
+                .bind(insight.analysis_job_id.clone())
+                .bind(insight.score)
+                .bind(insight.title.clone())
+                .bind(insight.summary.clone())
+                .bind(insight.recommendations.join("\n"))
+                .bind(insight.encode_to_vec())
+                .bind(at)
+                .bind(at)
+                .bind(None::<i64>);
+        }
+        query.execute(tx.connection()).await?;
+    }
     Ok(())
 }
 
-/// Marks an insight resolved by a job.
-pub async fn resolve(tx: &mut TenantTx, id: &str, job_id: &str, at: i64) -> Result<(), ApiError> {
+/// Marks insights resolved by a job.
+pub async fn resolve(tx: &mut TenantTx, ids: &[&str], job_id: &str, at: i64) -> Result<(), ApiError> {
     let tenant = tx.tenant().to_string();
-    sqlx::query(
-        "UPDATE insights SET status = 'resolved', analysis_job_id = $3, resolved_at = $4 \
-         WHERE organization_id = $1 AND id = $2",
-    )
-    .bind(tenant)
-    .bind(id)
-    .bind(job_id)
-    .bind(at)
-    .execute(tx.connection())
-    .await?;
+    for chunk in ids.chunks(ROWS_PER_STATEMENT) {
+        let sql = format!(
+            "UPDATE insights SET status = 'resolved', analysis_job_id = $2, resolved_at = $3 \
+             WHERE organization_id = $1 AND id IN ({})",
+            sql::list(4, chunk.len())
+        );
+        let query = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(tenant.clone()).bind(job_id).bind(at);
+        sql::bind_ids(query, chunk).execute(tx.connection()).await?;
+    }
     Ok(())
 }
 
@@ -133,22 +146,28 @@ pub struct Change {
     pub at: i64,
 }
 
-/// Records what a job did to an insight.
-pub async fn record_change(tx: &mut TenantTx, instance: &str, change: &Change) -> Result<(), ApiError> {
+/// Records what a job did to insights.
+pub async fn record_changes(tx: &mut TenantTx, instance: &str, changes: &[Change]) -> Result<(), ApiError> {
     let tenant = tx.tenant().to_string();
-    sqlx::query(
-        "INSERT INTO insight_changes (organization_id, analysis_job_id, insight_id, instance_id, change, score, at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7)",
-    )
-    .bind(tenant)
-    .bind(&change.analysis_job_id)
-    .bind(&change.insight_id)
-    .bind(instance)
-    .bind(change.change)
-    .bind(change.score)
-    .bind(change.at)
-    .execute(tx.connection())
-    .await?;
+    for chunk in changes.chunks(ROWS_PER_STATEMENT) {
+        let sql = format!(
+            "INSERT INTO insight_changes (organization_id, instance_id, analysis_job_id, insight_id, change, score, at) \
+             VALUES {}",
+            sql::placeholders(1, chunk.len(), 7)
+        );
+        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+        for change in chunk {
+            query = query
+                .bind(tenant.clone())
+                .bind(instance.to_string())
+                .bind(change.analysis_job_id.clone())
+                .bind(change.insight_id.clone())
+                .bind(change.change)
+                .bind(change.score)
+                .bind(change.at);
+        }
+        query.execute(tx.connection()).await?;
+    }
     Ok(())
 }
 
@@ -425,7 +444,7 @@ pub async fn search(
             Backend::Sqlite => {
                 conditions.push_str(" AND s.organization_id = $1 AND insights_search MATCH $7");
                 (
-                    "insights i JOIN insights_search s ON s.insight_id = i.id AND s.organization_id = i.organization_id"
+                    "insights i JOIN insights_search s ON s.rowid = i.search_rowid AND s.organization_id = i.organization_id"
                         .to_string(),
                     "bm25(insights_search)".to_string(),
                 )

@@ -11,6 +11,7 @@
 //! [`TenantTx::tenant`] themselves, so isolation never rests on one mechanism.
 
 pub mod migrate;
+pub mod sql;
 mod tenant;
 
 use std::sync::{Arc, Once};
