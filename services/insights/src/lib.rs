@@ -73,6 +73,7 @@ pub async fn take_insights(
         return Ok(());
     }
     let found = derive::observe(&job.id, &job.instance_id, &job.analysis_type, &results);
+    let derived = started.elapsed();
     let mut tx = database.write(organization).await?;
     // Checked again under the writer: a concurrent redelivery, or the job deleted meanwhile.
     if store::has_snapshot(&mut tx, job_id).await? || complianceiq_analysis::job(&mut tx, job_id).await?.is_none() {
@@ -139,7 +140,8 @@ pub async fn take_insights(
     store::insert_snapshot(&mut tx, &snapshot).await?;
     tx.commit().await?;
     tracing::info!(organization_id = %organization, analysis_job_id = %job.id, insights = found.len(), applied,
-        elapsed_ms = started.elapsed().as_millis() as u64, "insights taken");
+        read_ms = derived.as_millis() as u64, written_ms = (started.elapsed() - derived).as_millis() as u64,
+        "insights taken");
     Ok(())
 }
 

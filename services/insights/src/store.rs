@@ -72,9 +72,11 @@ pub async fn open_of_category(
     rows.iter().map(|row| Ok((row.try_get(0)?, row.try_get(1)?))).collect()
 }
 
-/// Rows per multi-row statement: a job of 100,000 findings is a few hundred statements, not
+/// Rows per multi-row statement: a job of 100,000 findings is a few thousand statements, not
 /// 100,000 round trips inside one write transaction (SQLite's writer lock is held throughout).
-const ROWS_PER_STATEMENT: usize = 250;
+/// Not more: binding a SQLite statement costs time quadratic in its parameters (sqlx looks up
+/// each `$n` by name, a linear search), 22% of the CPU at 250 rows of 17 (BENCHMARKS.md).
+const ROWS_PER_STATEMENT: usize = 50;
 
 /// Keeps the insights a job found as open, with the job's wording and numbers. An insight's
 /// first sighting stays when it was seen before (also when it had been resolved meanwhile).

@@ -119,11 +119,17 @@ impl Database {
                 Box::pin(async move {
                     if backend == Backend::Sqlite {
                         // WAL lets readers proceed while one writer commits; the busy timeout
-                        // makes concurrent writers wait instead of failing.
+                        // makes concurrent writers wait instead of failing. A sync's page
+                        // dirties thousands of pages of large indexes: with the default 2 MB
+                        // cache they spill to the WAL mid-transaction and are read back, and a
+                        // checkpoint (with its fsync) follows nearly every commit. A cache of up
+                        // to 32 MB per connection (filled only as used) and checkpoints every
+                        // 32 MB of WAL keep that off the write path (BENCHMARKS.md).
                         connection
                             .execute(
                                 "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; \
-                                 PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 10000;",
+                                 PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 10000; \
+                                 PRAGMA cache_size = -32768; PRAGMA wal_autocheckpoint = 8192;",
                             )
                             .await?;
                     }
