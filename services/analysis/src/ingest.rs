@@ -17,7 +17,7 @@ use complianceiq_proto::complianceiq::analysis::v1::{
 use complianceiq_servicenow::{datetime, tables};
 use futures::{Stream, StreamExt};
 
-use complianceiq_kit::db::sql::{bind_ids, list, placeholders};
+use complianceiq_kit::db::sql::{bind_ids, list, placeholders, statement};
 use sqlx::Row;
 
 /// Stores one stream.
@@ -207,10 +207,13 @@ async fn store_batch(
     let ids: Vec<&str> = prepared.keys().copied().collect();
     let mut existing: HashMap<String, String> = HashMap::new();
     for chunk in ids.chunks(ROWS_PER_STATEMENT * 5) {
-        let sql = format!(
-            "SELECT sys_id, content_hash FROM grc_records WHERE organization_id = $1 AND instance_id = $2 \
-             AND table_name = $3 AND sys_id IN ({})",
-            list(4, chunk.len())
+        let sql = statement(
+            tx.backend(),
+            format!(
+                "SELECT sys_id, content_hash FROM grc_records WHERE organization_id = $1 AND instance_id = $2 \
+                 AND table_name = $3 AND sys_id IN ({})",
+                list(4, chunk.len())
+            ),
         );
         let query =
             bind_ids(sqlx::query(sqlx::AssertSqlSafe(sql)).bind(&tenant).bind(instance).bind(table.name), chunk);
@@ -241,13 +244,16 @@ async fn store_batch(
     }
     keep_history(tx, instance, table.name, &replaced, now).await?;
     for chunk in changed.chunks(ROWS_PER_STATEMENT) {
-        let sql = format!(
-            "INSERT INTO grc_records (organization_id, instance_id, table_name, sys_id, kind, updated_on, fields, \
-             content_hash, first_synced_at, synced_at, valid_from) VALUES {} \
-             ON CONFLICT (organization_id, instance_id, table_name, sys_id) DO UPDATE SET updated_on = excluded.updated_on, \
-             fields = excluded.fields, content_hash = excluded.content_hash, synced_at = excluded.synced_at, \
-             valid_from = excluded.valid_from",
-            placeholders(1, chunk.len(), 11)
+        let sql = statement(
+            tx.backend(),
+            format!(
+                "INSERT INTO grc_records (organization_id, instance_id, table_name, sys_id, kind, updated_on, fields, \
+                 content_hash, first_synced_at, synced_at, valid_from) VALUES {} \
+                 ON CONFLICT (organization_id, instance_id, table_name, sys_id) DO UPDATE SET updated_on = excluded.updated_on, \
+                 fields = excluded.fields, content_hash = excluded.content_hash, synced_at = excluded.synced_at, \
+                 valid_from = excluded.valid_from",
+                placeholders(1, chunk.len(), 11)
+            ),
         );
         let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
         for (record, json, hash) in chunk {
@@ -267,10 +273,13 @@ async fn store_batch(
         query.execute(tx.connection()).await?;
     }
     for chunk in unchanged.chunks(ROWS_PER_STATEMENT * 5) {
-        let sql = format!(
-            "UPDATE grc_records SET synced_at = $1 WHERE organization_id = $2 AND instance_id = $3 AND table_name = $4 \
-             AND sys_id IN ({})",
-            list(5, chunk.len())
+        let sql = statement(
+            tx.backend(),
+            format!(
+                "UPDATE grc_records SET synced_at = $1 WHERE organization_id = $2 AND instance_id = $3 AND table_name = $4 \
+                 AND sys_id IN ({})",
+                list(5, chunk.len())
+            ),
         );
         let query = bind_ids(
             sqlx::query(sqlx::AssertSqlSafe(sql)).bind(now).bind(&tenant).bind(instance).bind(table.name),
@@ -280,10 +289,13 @@ async fn store_batch(
     }
     // References of the changed records, rewritten (a created record has none to remove).
     for chunk in replaced.chunks(ROWS_PER_STATEMENT * 5) {
-        let sql = format!(
-            "DELETE FROM grc_references WHERE organization_id = $1 AND instance_id = $2 AND table_name = $3 \
-             AND sys_id IN ({})",
-            list(4, chunk.len())
+        let sql = statement(
+            tx.backend(),
+            format!(
+                "DELETE FROM grc_references WHERE organization_id = $1 AND instance_id = $2 AND table_name = $3 \
+                 AND sys_id IN ({})",
+                list(4, chunk.len())
+            ),
         );
         let query =
             bind_ids(sqlx::query(sqlx::AssertSqlSafe(sql)).bind(&tenant).bind(instance).bind(table.name), chunk);
@@ -302,10 +314,13 @@ async fn store_batch(
         })
         .collect();
     for chunk in references.chunks(ROWS_PER_STATEMENT) {
-        let sql = format!(
-            "INSERT INTO grc_references (organization_id, instance_id, table_name, sys_id, field, target_table, target_sys_id) \
-             VALUES {}",
-            placeholders(1, chunk.len(), 7)
+        let sql = statement(
+            tx.backend(),
+            format!(
+                "INSERT INTO grc_references (organization_id, instance_id, table_name, sys_id, field, target_table, target_sys_id) \
+                 VALUES {}",
+                placeholders(1, chunk.len(), 7)
+            ),
         );
         let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
         for (sys_id, field, target_table, target) in chunk {
@@ -329,12 +344,15 @@ async fn store_batch(
 async fn keep_history(tx: &mut TenantTx, instance: &str, table: &str, ids: &[&str], now: i64) -> Result<(), ApiError> {
     let tenant = tx.tenant().to_string();
     for chunk in ids.chunks(ROWS_PER_STATEMENT * 5) {
-        let sql = format!(
-            "INSERT INTO grc_record_history (organization_id, instance_id, table_name, sys_id, updated_on, fields, \
-             valid_from, valid_to) \
-             SELECT organization_id, instance_id, table_name, sys_id, updated_on, fields, valid_from, $1 FROM grc_records \
-             WHERE organization_id = $2 AND instance_id = $3 AND table_name = $4 AND valid_from < $1 AND sys_id IN ({})",
-            list(5, chunk.len())
+        let sql = statement(
+            tx.backend(),
+            format!(
+                "INSERT INTO grc_record_history (organization_id, instance_id, table_name, sys_id, updated_on, fields, \
+                 valid_from, valid_to) \
+                 SELECT organization_id, instance_id, table_name, sys_id, updated_on, fields, valid_from, $1 FROM grc_records \
+                 WHERE organization_id = $2 AND instance_id = $3 AND table_name = $4 AND valid_from < $1 AND sys_id IN ({})",
+                list(5, chunk.len())
+            ),
         );
         let query =
             bind_ids(sqlx::query(sqlx::AssertSqlSafe(sql)).bind(now).bind(&tenant).bind(instance).bind(table), chunk);
@@ -353,10 +371,13 @@ async fn referenced_among(
     let tenant = tx.tenant().to_string();
     let mut referenced = HashSet::new();
     for chunk in ids.chunks(ROWS_PER_STATEMENT * 5) {
-        let sql = format!(
-            "SELECT DISTINCT target_sys_id FROM grc_references WHERE organization_id = $1 AND instance_id = $2 \
-             AND target_table = $3 AND target_sys_id IN ({})",
-            list(4, chunk.len())
+        let sql = statement(
+            tx.backend(),
+            format!(
+                "SELECT DISTINCT target_sys_id FROM grc_references WHERE organization_id = $1 AND instance_id = $2 \
+                 AND target_table = $3 AND target_sys_id IN ({})",
+                list(4, chunk.len())
+            ),
         );
         let query = bind_ids(sqlx::query(sqlx::AssertSqlSafe(sql)).bind(&tenant).bind(instance).bind(table), chunk);
         for row in query.fetch_all(tx.connection()).await? {
@@ -477,10 +498,13 @@ async fn reconcile(
     keep_history(tx, instance, table, &ids, now).await?;
     for chunk in ids.chunks(ROWS_PER_STATEMENT * 5) {
         for target in ["grc_references", "grc_records"] {
-            let sql = format!(
-                "DELETE FROM {target} WHERE organization_id = $1 AND instance_id = $2 AND table_name = $3 \
-                 AND sys_id IN ({})",
-                list(4, chunk.len())
+            let sql = statement(
+                tx.backend(),
+                format!(
+                    "DELETE FROM {target} WHERE organization_id = $1 AND instance_id = $2 AND table_name = $3 \
+                     AND sys_id IN ({})",
+                    list(4, chunk.len())
+                ),
             );
             let query = bind_ids(sqlx::query(sqlx::AssertSqlSafe(sql)).bind(&tenant).bind(instance).bind(table), chunk);
             query.execute(tx.connection()).await?;

@@ -515,9 +515,12 @@ pub mod store {
         // round trip per result.
         const ROWS_PER_STATEMENT: usize = 250;
         for (chunk_index, chunk) in results.chunks(ROWS_PER_STATEMENT).enumerate() {
-            let sql = format!(
-                "INSERT INTO analysis_results (organization_id, job_id, position, result) VALUES {}",
-                complianceiq_kit::db::sql::placeholders(1, chunk.len(), 4)
+            let sql = complianceiq_kit::db::sql::statement(
+                tx.backend(),
+                format!(
+                    "INSERT INTO analysis_results (organization_id, job_id, position, result) VALUES {}",
+                    complianceiq_kit::db::sql::placeholders(1, chunk.len(), 4)
+                ),
             );
             let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
             for (offset, result) in chunk.iter().enumerate() {

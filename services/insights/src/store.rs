@@ -74,8 +74,6 @@ pub async fn open_of_category(
 
 /// Rows per multi-row statement: a job of 100,000 findings is a few thousand statements, not
 /// 100,000 round trips inside one write transaction (SQLite's writer lock is held throughout).
-/// Not more: binding a SQLite statement costs time quadratic in its parameters (sqlx looks up
-/// each `$n` by name, a linear search), 22% of the CPU at 250 rows of 17 (BENCHMARKS.md).
 const ROWS_PER_STATEMENT: usize = 50;
 
 /// Keeps the insights a job found as open, with the job's wording and numbers. An insight's
@@ -84,15 +82,18 @@ const ROWS_PER_STATEMENT: usize = 50;
 pub async fn keep_open(tx: &mut TenantTx, insights: &[&Insight], at: i64) -> Result<(), ApiError> {
     let tenant = tx.tenant().to_string();
     for chunk in insights.chunks(ROWS_PER_STATEMENT) {
-        let sql = format!(
-            "INSERT INTO insights (organization_id, id, instance_id, category, finding, subject_sys_id, severity, \
-             status, analysis_job_id, score, title, summary, recommendations, body, first_seen_at, last_seen_at, \
-             resolved_at) VALUES {} \
-             ON CONFLICT (organization_id, id) DO UPDATE SET status = 'open', severity = excluded.severity, \
-             analysis_job_id = excluded.analysis_job_id, score = excluded.score, title = excluded.title, \
-             summary = excluded.summary, recommendations = excluded.recommendations, body = excluded.body, \
-             last_seen_at = excluded.last_seen_at, resolved_at = NULL",
-            sql::placeholders(1, chunk.len(), 17)
+        let sql = sql::statement(
+            tx.backend(),
+            format!(
+                "INSERT INTO insights (organization_id, id, instance_id, category, finding, subject_sys_id, severity, \
+                 status, analysis_job_id, score, title, summary, recommendations, body, first_seen_at, last_seen_at, \
+                 resolved_at) VALUES {} \
+                 ON CONFLICT (organization_id, id) DO UPDATE SET status = 'open', severity = excluded.severity, \
+                 analysis_job_id = excluded.analysis_job_id, score = excluded.score, title = excluded.title, \
+                 summary = excluded.summary, recommendations = excluded.recommendations, body = excluded.body, \
+                 last_seen_at = excluded.last_seen_at, resolved_at = NULL",
+                sql::placeholders(1, chunk.len(), 17)
+            ),
         );
         let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
         for insight in chunk {
@@ -125,12 +126,15 @@ pub async fn keep_open(tx: &mut TenantTx, insights: &[&Insight], at: i64) -> Res
 pub async fn resolve(tx: &mut TenantTx, ids: &[&str], job_id: &str, at: i64) -> Result<(), ApiError> {
     let tenant = tx.tenant().to_string();
     for chunk in ids.chunks(ROWS_PER_STATEMENT) {
-        let sql = format!(
-            "UPDATE insights SET status = 'resolved', analysis_job_id = $2, resolved_at = $3 \
-             WHERE organization_id = $1 AND id IN ({})",
-            sql::list(4, chunk.len())
+        let sql = sql::statement(
+            tx.backend(),
+            format!(
+                "UPDATE insights SET status = 'resolved', analysis_job_id = $1, resolved_at = $2 \
+                 WHERE organization_id = $3 AND id IN ({})",
+                sql::list(4, chunk.len())
+            ),
         );
-        let query = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(tenant.clone()).bind(job_id).bind(at);
+        let query = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(job_id).bind(at).bind(tenant.clone());
         sql::bind_ids(query, chunk).execute(tx.connection()).await?;
     }
     Ok(())
@@ -152,10 +156,13 @@ pub struct Change {
 pub async fn record_changes(tx: &mut TenantTx, instance: &str, changes: &[Change]) -> Result<(), ApiError> {
     let tenant = tx.tenant().to_string();
     for chunk in changes.chunks(ROWS_PER_STATEMENT) {
-        let sql = format!(
-            "INSERT INTO insight_changes (organization_id, instance_id, analysis_job_id, insight_id, change, score, at) \
-             VALUES {}",
-            sql::placeholders(1, chunk.len(), 7)
+        let sql = sql::statement(
+            tx.backend(),
+            format!(
+                "INSERT INTO insight_changes (organization_id, instance_id, analysis_job_id, insight_id, change, score, at) \
+                 VALUES {}",
+                sql::placeholders(1, chunk.len(), 7)
+            ),
         );
         let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
         for change in chunk {

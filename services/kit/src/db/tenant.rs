@@ -145,6 +145,11 @@ impl TenantTx {
     pub async fn commit(self) -> Result<(), ApiError> {
         self.core.commit().await
     }
+
+    /// The engine.
+    pub fn backend(&self) -> Backend {
+        self.core.database.backend()
+    }
 }
 
 /// A transaction over data that belongs to no organization: the auth service's accounts
