@@ -350,12 +350,13 @@ async fn keep_history(tx: &mut TenantTx, instance: &str, table: &str, ids: &[&st
                 "INSERT INTO grc_record_history (organization_id, instance_id, table_name, sys_id, updated_on, fields, \
                  valid_from, valid_to) \
                  SELECT organization_id, instance_id, table_name, sys_id, updated_on, fields, valid_from, $1 FROM grc_records \
-                 WHERE organization_id = $2 AND instance_id = $3 AND table_name = $4 AND valid_from < $1 AND sys_id IN ({})",
-                list(5, chunk.len())
+                 WHERE organization_id = $2 AND instance_id = $3 AND table_name = $4 AND valid_from < $5 AND sys_id IN ({})",
+                list(6, chunk.len())
             ),
         );
-        let query =
-            bind_ids(sqlx::query(sqlx::AssertSqlSafe(sql)).bind(now).bind(&tenant).bind(instance).bind(table), chunk);
+        // `now` bound twice keeps every parameter in order, for SQLite's positional binding.
+        let query = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(now).bind(&tenant).bind(instance).bind(table).bind(now);
+        let query = bind_ids(query, chunk);
         query.execute(tx.connection()).await?;
     }
     Ok(())

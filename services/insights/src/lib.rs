@@ -92,7 +92,7 @@ pub async fn take_insights(
         let mut position: std::collections::HashMap<&str, usize> = std::collections::HashMap::new();
         for insight in &found {
             match position.get(insight.id.as_str()) {
-                Some(&at) => kept[at] = insight,
+                Some(&index) => kept[index] = insight,
                 None => {
                     position.insert(insight.id.as_str(), kept.len());
                     kept.push(insight);
