@@ -420,14 +420,19 @@ async fn resume(backend: Backend) {
             .await;
         assert_eq!(started, 1, "a resumed run does not start again");
 
-        // Deletions across many ranges of ids (a reconciliation page is 50 ids here): the
-        // next full sync leaves exactly what ServiceNow holds.
+        // Deletions across many ranges of ids (each page of 25 reconciles its own): the next
+        // full sync leaves exactly what ServiceNow holds, reading each table once (its pages,
+        // plus the clock probe and one lookup of users newly referenced).
         let churn = running.simulator.churn(300);
         assert!(churn.deleted.values().map(|ids| ids.len()).sum::<usize>() >= 10, "{churn:?}");
         tokio::time::sleep(Duration::from_secs(3)).await;
+        let pages: u64 = running.simulator.counts().values().map(|records| *records as u64 / 25 + 1).sum();
+        let requests_before = running.simulator.requests();
         let again = ended(&platform, &tenant, &start(&platform, &tenant, &instance.id, SyncMode::Full).await).await;
         assert_eq!(again.state(), SyncState::Succeeded, "{again:?}");
         assert_store_is(&platform, &running).await;
+        let requests = running.simulator.requests() - requests_before;
+        assert!(requests <= pages + 2, "{requests} requests for {pages} pages");
     }))
     .await;
     platform.stop().await;

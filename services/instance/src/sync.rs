@@ -1,13 +1,17 @@
 //! Syncing an instance's GRC data into the analysis store, as a durable job.
 //!
-//! A run reads each table in keyset pages (`sys_updated_on`, `sys_id`) up to a ceiling two
-//! seconds before ServiceNow's clock at the start, hands every page to the analysis service
-//! (one `IngestRecords` stream, one transaction there), then checkpoints its cursor and
-//! counts. Records changing meanwhile move past the ceiling (the next sync takes them); none
-//! is skipped or counted twice by shifting offsets. Incremental runs start a few seconds
-//! before the last watermark (late commits), full runs also reconcile every table's ids so
-//! deleted records are removed. A run resumes from its checkpoint after a crash (its lease
-//! expires) and stops at a page boundary when cancelled.
+//! A run first takes a ceiling two seconds before ServiceNow's clock (the second being
+//! written), then reads each table in keyset pages and hands every page to the analysis
+//! service (one `IngestRecords` stream, one transaction there) before it checkpoints its
+//! cursor and counts. No record is skipped or counted twice by shifting offsets.
+//! - Incremental runs read the records changed from a few seconds before the last watermark
+//!   (late commits) up to the ceiling, by (`sys_updated_on`, `sys_id`). Records changing
+//!   meanwhile move past the ceiling: the next run takes them.
+//! - Full runs read every record by sys_id, and each page reconciles its range of ids, so
+//!   records deleted in ServiceNow are removed in the same pass.
+//!
+//! A run resumes from its checkpoint after a crash (its lease expires) and stops at a page
+//! boundary when cancelled.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -48,8 +52,12 @@ const SETTLE_SECONDS: i64 = 2;
 /// A table's progress in a run.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TableProgress {
-    /// The last (`sys_updated_on`, `sys_id`) stored.
+    /// Incremental runs: the last (`sys_updated_on`, `sys_id`) stored. Full runs: the
+    /// ceiling and the last sys_id, once stored (the table's next watermark).
     pub cursor: Option<(String, String)>,
+    /// Full runs: the last sys_id stored (their pages go in sys_id order).
+    #[serde(default)]
+    pub last_sys_id: Option<String>,
     /// Every page read.
     pub done: bool,
     /// Ids reconciled (full runs).
@@ -59,6 +67,19 @@ pub struct TableProgress {
     pub updated: i64,
     pub unchanged: i64,
     pub deleted: i64,
+}
+
+impl TableProgress {
+    /// Adds a page: `fetched` records read, and what the analysis store made of them.
+    fn count(&mut self, fetched: usize, stored: &IngestRecordsResponse) {
+        self.fetched += fetched as i64;
+        for stats in &stored.tables {
+            self.created += stats.created;
+            self.updated += stats.updated;
+            self.unchanged += stats.unchanged;
+            self.deleted += stats.deleted;
+        }
+    }
 }
 
 /// A run's checkpoint.
@@ -273,59 +294,29 @@ impl Runner {
         for table_name in run.tables.clone() {
             let Some(table) = tables::by_name(&table_name) else { continue };
             let mut progress = run.progress.tables.get(&table_name).cloned().unwrap_or_default();
-            if !progress.done {
-                if progress.cursor.is_none() && run.mode == "incremental" {
+            // A full run's table is done once read and reconciled in one pass; a checkpoint
+            // of an older run, read but not yet reconciled, reads the table again.
+            if progress.done && (run.mode != "full" || progress.reconciled) {
+                continue;
+            }
+            if run.mode == "full" {
+                self.read_all(&mut run, &client, table, &ceiling, stop, &mut progress).await?;
+            } else {
+                if progress.cursor.is_none() {
                     progress.cursor = watermarks.get(&table_name).map(|(updated, _)| {
                         let earlier = datetime::parse(updated).map(|s| datetime::format(s - OVERLAP_SECONDS));
                         (earlier.unwrap_or_else(|| updated.clone()), String::new())
                     });
                 }
-                loop {
-                    self.between_pages(&run.id, stop).await?;
-                    let cursor = progress.cursor.as_ref().map(|(updated, id)| (updated.as_str(), id.as_str()));
-                    let request = PageRequest {
-                        query: Query::changed_between(cursor, &ceiling),
-                        fields: table.field_list(),
-                        limit: self.settings.page_size,
-                        ..Default::default()
-                    };
-                    let page = client
-                        .page(table.name, &request)
-                        .await
-                        .map_err(|e| Stop::Failed(format!("{}: {e}", table.name)))?;
-                    let count = page.records.len();
-                    let Some(last) = page.records.last() else { break };
-                    let next_cursor = (text(&last["sys_updated_on"]), text(&last["sys_id"]));
-                    let records: Vec<GrcRecord> = page.records.iter().map(|fields| grc_record(table, fields)).collect();
-                    let stored = self.ingest(&run, records_stream(&run, self.organization, records)).await?;
-                    progress.fetched += count as i64;
-                    for stats in stored.tables {
-                        progress.created += stats.created;
-                        progress.updated += stats.updated;
-                        progress.unchanged += stats.unchanged;
-                    }
-                    progress.cursor = Some(next_cursor);
-                    run.progress.tables.insert(table_name.clone(), progress.clone());
-                    self.checkpoint(&run, None).await?;
-                    if count < self.settings.page_size as usize {
-                        break;
-                    }
-                }
-                if table.name == tables::USERS.name {
-                    self.fetch_missing_users(&run, &client, table, stop, &mut progress).await?;
-                }
-                progress.done = true;
-                run.progress.tables.insert(table_name.clone(), progress.clone());
-                self.checkpoint(&run, Some(&table_name)).await?;
+                self.read_changes(&mut run, &client, table, &ceiling, stop, &mut progress).await?;
             }
-            if run.mode == "full" && !progress.reconciled {
-                self.between_pages(&run.id, stop).await?;
-                let deleted = self.reconcile(&run, &client, table, &ceiling, stop).await?;
-                progress.deleted += deleted;
-                progress.reconciled = true;
-                run.progress.tables.insert(table_name.clone(), progress.clone());
-                self.checkpoint(&run, None).await?;
+            if table.name == tables::USERS.name {
+                self.fetch_missing_users(&run, &client, table, stop, &mut progress).await?;
             }
+            progress.done = true;
+            progress.reconciled = run.mode == "full";
+            run.progress.tables.insert(table_name.clone(), progress.clone());
+            self.checkpoint(&run, Some(&table_name)).await?;
         }
         // A last stream, the header alone, after everything the run stored: it marks the
         // point in the analysis store that the run's analyses read as of.
@@ -350,57 +341,79 @@ impl Runner {
         let missing = self.ingest(run, asked).await?.missing_sys_ids;
         for chunk in missing.chunks(100) {
             self.between_pages(&run.id, stop).await?;
-            let request = PageRequest {
-                query: Query {
-                    any_of: vec![vec![Condition::new("sys_id", Op::In, chunk.join(","))]],
-                    order_by: vec![],
-                },
-                fields: table.field_list(),
-                limit: chunk.len() as u32,
-                ..Default::default()
-            };
-            let page =
-                client.page(table.name, &request).await.map_err(|e| Stop::Failed(format!("{}: {e}", table.name)))?;
-            progress.fetched += page.records.len() as i64;
-            let records = page.records.iter().map(|fields| grc_record(table, fields)).collect();
-            for stats in self.ingest(run, records_stream(run, self.organization, records)).await?.tables {
-                progress.created += stats.created;
-                progress.updated += stats.updated;
-                progress.unchanged += stats.unchanged;
-            }
+            let query =
+                Query { any_of: vec![vec![Condition::new("sys_id", Op::In, chunk.join(","))]], order_by: vec![] };
+            let page = self.page(client, table, query, chunk.len() as u32).await?;
+            let count = page.len();
+            let records = page.iter().map(|fields| grc_record(table, fields)).collect();
+            progress.count(count, &self.ingest(run, records_stream(run, self.organization, records)).await?);
         }
         Ok(())
     }
 
-    /// Sends the sys_ids the table holds now, a page at a time in sys_id order, each page as
-    /// the range of ids it covers; the analysis store deletes the stored records of the range
-    /// it did not list. Memory follows the page, not the table.
-    async fn reconcile(
+    /// An incremental run's pages: the records changed after the cursor, up to the ceiling,
+    /// in (`sys_updated_on`, `sys_id`) order.
+    async fn read_changes(
         &self,
-        run: &RunRecord,
+        run: &mut RunRecord,
         client: &Client,
         table: tables::Table,
         ceiling: &str,
         stop: &CancellationToken,
-    ) -> Result<i64, Stop> {
-        let limit = self.settings.page_size * 2;
-        let mut deleted = 0;
-        let mut after = String::new();
+        progress: &mut TableProgress,
+    ) -> Result<(), Stop> {
         loop {
             self.between_pages(&run.id, stop).await?;
-            let request = PageRequest {
-                query: Query::ids_after(Some(after.as_str()).filter(|after| !after.is_empty())),
-                fields: "sys_id".into(),
-                limit,
-                ..Default::default()
-            };
+            let cursor = progress.cursor.as_ref().map(|(updated, id)| (updated.as_str(), id.as_str()));
             let page =
-                client.page(table.name, &request).await.map_err(|e| Stop::Failed(format!("{}: {e}", table.name)))?;
-            let ids: Vec<String> =
-                page.records.iter().filter_map(|record| record["sys_id"].as_str().map(str::to_string)).collect();
-            let last_page = page.records.len() < limit as usize;
+                self.page(client, table, Query::changed_between(cursor, ceiling), self.settings.page_size).await?;
+            let Some(last) = page.last() else { return Ok(()) };
+            let next_cursor = (text(&last["sys_updated_on"]), text(&last["sys_id"]));
+            let count = page.len();
+            let records = page.iter().map(|fields| grc_record(table, fields)).collect();
+            let stored = self.ingest(run, records_stream(run, self.organization, records)).await?;
+            progress.count(count, &stored);
+            progress.cursor = Some(next_cursor);
+            run.progress.tables.insert(table.name.to_string(), progress.clone());
+            self.checkpoint(run, None).await?;
+            if count < self.settings.page_size as usize {
+                return Ok(());
+            }
+        }
+    }
+
+    /// A full run's pages: every record the table holds as its page is read, in sys_id
+    /// order. Each page also reconciles the range of ids it covers (the analysis store
+    /// deletes what it holds there that the page lacks), so deletions cost no second pass.
+    /// Arriving in key order, the records fill the store's indexes in order: a first sync of
+    /// a large table writes each index page once, not once per record. A record changed after
+    /// the ceiling is read as it is then; the next incremental run reads it again, unchanged.
+    async fn read_all(
+        &self,
+        run: &mut RunRecord,
+        client: &Client,
+        table: tables::Table,
+        ceiling: &str,
+        stop: &CancellationToken,
+        progress: &mut TableProgress,
+    ) -> Result<(), Stop> {
+        loop {
+            self.between_pages(&run.id, stop).await?;
+            let after = progress.last_sys_id.clone().unwrap_or_default();
+            let page = self
+                .page(
+                    client,
+                    table,
+                    Query::ids_after(Some(after.as_str()).filter(|after| !after.is_empty())),
+                    self.settings.page_size,
+                )
+                .await?;
+            let count = page.len();
+            let ids: Vec<String> = page.iter().map(|fields| text(&fields["sys_id"])).collect();
+            let last_page = count < self.settings.page_size as usize;
             let through = if last_page { String::new() } else { ids.last().cloned().unwrap_or_default() };
-            let mut messages = vec![header(run, self.organization)];
+            let records = page.iter().map(|fields| grc_record(table, fields)).collect();
+            let mut messages = records_stream(run, self.organization, records);
             for chunk in ids.chunks(1000) {
                 messages.push(IngestRecordsRequest {
                     item: Some(Item::Present(PresentIds { table: table.name.into(), sys_ids: chunk.to_vec() })),
@@ -410,17 +423,36 @@ impl Runner {
                 item: Some(Item::Reconcile(ReconcileTable {
                     table: table.name.into(),
                     as_of: ceiling.to_string(),
-                    after_sys_id: std::mem::take(&mut after),
+                    after_sys_id: after,
                     through_sys_id: through.clone(),
                 })),
             });
             let stored = self.ingest(run, messages).await?;
-            deleted += stored.tables.iter().map(|stats| stats.deleted).sum::<i64>();
-            if last_page {
-                return Ok(deleted);
+            progress.count(count, &stored);
+            if let Some(last) = ids.last() {
+                progress.last_sys_id = Some(last.clone());
+                // What the next incremental run starts from: everything up to the ceiling is read.
+                progress.cursor = Some((ceiling.to_string(), last.clone()));
             }
-            after = through;
+            run.progress.tables.insert(table.name.to_string(), progress.clone());
+            self.checkpoint(run, None).await?;
+            if last_page {
+                return Ok(());
+            }
         }
+    }
+
+    /// One Table API page of `table`'s synced fields.
+    async fn page(
+        &self,
+        client: &Client,
+        table: tables::Table,
+        query: Query,
+        limit: u32,
+    ) -> Result<Vec<serde_json::Map<String, serde_json::Value>>, Stop> {
+        let request = PageRequest { query, fields: table.field_list(), limit, ..Default::default() };
+        let page = client.page(table.name, &request).await.map_err(|e| Stop::Failed(format!("{}: {e}", table.name)))?;
+        Ok(page.records)
     }
 
     async fn ingest(
