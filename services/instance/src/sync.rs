@@ -299,8 +299,8 @@ impl Runner {
             if progress.done && (run.mode != "full" || progress.reconciled) {
                 continue;
             }
-            if run.mode == "full" {
-                self.read_all(&mut run, &client, table, &ceiling, stop, &mut progress).await?;
+            let walk = if run.mode == "full" {
+                Walk::All { ceiling: &ceiling }
             } else {
                 if progress.cursor.is_none() {
                     progress.cursor = watermarks.get(&table_name).map(|(updated, _)| {
@@ -308,8 +308,9 @@ impl Runner {
                         (earlier.unwrap_or_else(|| updated.clone()), String::new())
                     });
                 }
-                self.read_changes(&mut run, &client, table, &ceiling, stop, &mut progress).await?;
-            }
+                Walk::Changes { ceiling: &ceiling }
+            };
+            self.read_pages(&mut run, &client, table, walk, stop, &mut progress).await?;
             if table.name == tables::USERS.name {
                 self.fetch_missing_users(&run, &client, table, stop, &mut progress).await?;
             }
@@ -351,88 +352,32 @@ impl Runner {
         Ok(())
     }
 
-    /// An incremental run's pages: the records changed after the cursor, up to the ceiling,
-    /// in (`sys_updated_on`, `sys_id`) order.
-    async fn read_changes(
+    /// Reads `table` page by page as `walk` says, hands each page to the analysis store and
+    /// checkpoints after it.
+    async fn read_pages(
         &self,
         run: &mut RunRecord,
         client: &Client,
         table: tables::Table,
-        ceiling: &str,
+        walk: Walk<'_>,
         stop: &CancellationToken,
         progress: &mut TableProgress,
     ) -> Result<(), Stop> {
         loop {
             self.between_pages(&run.id, stop).await?;
-            let cursor = progress.cursor.as_ref().map(|(updated, id)| (updated.as_str(), id.as_str()));
-            let page =
-                self.page(client, table, Query::changed_between(cursor, ceiling), self.settings.page_size).await?;
-            let Some(last) = page.last() else { return Ok(()) };
-            let next_cursor = (text(&last["sys_updated_on"]), text(&last["sys_id"]));
-            let count = page.len();
-            let records = page.iter().map(|fields| grc_record(table, fields)).collect();
-            let stored = self.ingest(run, records_stream(run, self.organization, records)).await?;
-            progress.count(count, &stored);
-            progress.cursor = Some(next_cursor);
-            run.progress.tables.insert(table.name.to_string(), progress.clone());
-            self.checkpoint(run, None).await?;
-            if count < self.settings.page_size as usize {
+            let page = self.page(client, table, walk.query(progress), self.settings.page_size).await?;
+            let last_page = page.len() < self.settings.page_size as usize;
+            let reconciliation = walk.reconciliation(table, &page, progress, last_page);
+            if page.is_empty() && reconciliation.is_empty() {
                 return Ok(());
             }
-        }
-    }
-
-    /// A full run's pages: every record the table holds as its page is read, in sys_id
-    /// order. Each page also reconciles the range of ids it covers (the analysis store
-    /// deletes what it holds there that the page lacks), so deletions cost no second pass.
-    /// Arriving in key order, the records fill the store's indexes in order: a first sync of
-    /// a large table writes each index page once, not once per record. A record changed after
-    /// the ceiling is read as it is then; the next incremental run reads it again, unchanged.
-    async fn read_all(
-        &self,
-        run: &mut RunRecord,
-        client: &Client,
-        table: tables::Table,
-        ceiling: &str,
-        stop: &CancellationToken,
-        progress: &mut TableProgress,
-    ) -> Result<(), Stop> {
-        loop {
-            self.between_pages(&run.id, stop).await?;
-            let after = progress.last_sys_id.clone().unwrap_or_default();
-            let page = self
-                .page(
-                    client,
-                    table,
-                    Query::ids_after(Some(after.as_str()).filter(|after| !after.is_empty())),
-                    self.settings.page_size,
-                )
-                .await?;
-            let count = page.len();
-            let ids: Vec<String> = page.iter().map(|fields| text(&fields["sys_id"])).collect();
-            let last_page = count < self.settings.page_size as usize;
-            let through = if last_page { String::new() } else { ids.last().cloned().unwrap_or_default() };
             let records = page.iter().map(|fields| grc_record(table, fields)).collect();
             let mut messages = records_stream(run, self.organization, records);
-            for chunk in ids.chunks(1000) {
-                messages.push(IngestRecordsRequest {
-                    item: Some(Item::Present(PresentIds { table: table.name.into(), sys_ids: chunk.to_vec() })),
-                });
-            }
-            messages.push(IngestRecordsRequest {
-                item: Some(Item::Reconcile(ReconcileTable {
-                    table: table.name.into(),
-                    as_of: ceiling.to_string(),
-                    after_sys_id: after,
-                    through_sys_id: through.clone(),
-                })),
-            });
+            messages.extend(reconciliation);
             let stored = self.ingest(run, messages).await?;
-            progress.count(count, &stored);
-            if let Some(last) = ids.last() {
-                progress.last_sys_id = Some(last.clone());
-                // What the next incremental run starts from: everything up to the ceiling is read.
-                progress.cursor = Some((ceiling.to_string(), last.clone()));
+            progress.count(page.len(), &stored);
+            if let Some(last) = page.last() {
+                walk.advance(progress, last);
             }
             run.progress.tables.insert(table.name.to_string(), progress.clone());
             self.checkpoint(run, None).await?;
@@ -525,6 +470,78 @@ impl Runner {
         }
         tracing::info!(sync_run_id = %run.id, state = %run.state, error = %run.error, "sync ended");
         Ok(())
+    }
+}
+
+/// How a run reads a table: which page follows which, and what a page's stream carries
+/// besides its records.
+#[derive(Clone, Copy)]
+enum Walk<'a> {
+    /// Incremental runs: the records changed after the cursor, up to the ceiling, in
+    /// (`sys_updated_on`, `sys_id`) order.
+    Changes { ceiling: &'a str },
+    /// Full runs: every record the table holds as its page is read, in sys_id order. Each
+    /// page also reconciles the range of ids it covers (the analysis store deletes what it
+    /// holds there that the page lacks), so deletions cost no second pass. Arriving in key
+    /// order, the records fill the store's indexes in order: a first sync of a large table
+    /// writes each index page once, not once per record. A record changed after the ceiling
+    /// is read as it is then; the next incremental run reads it again, unchanged.
+    All { ceiling: &'a str },
+}
+
+impl Walk<'_> {
+    /// The page after the table's progress.
+    fn query(self, progress: &TableProgress) -> Query {
+        match self {
+            Walk::Changes { ceiling } => {
+                let cursor = progress.cursor.as_ref().map(|(updated, id)| (updated.as_str(), id.as_str()));
+                Query::changed_between(cursor, ceiling)
+            }
+            Walk::All { .. } => Query::ids_after(progress.last_sys_id.as_deref().filter(|id| !id.is_empty())),
+        }
+    }
+
+    /// What follows a page's records in its stream: for a full run, the ids the page holds
+    /// and the range they reconcile, from the previous page's last id through this page's
+    /// last (to the end of the table on the last page, even an empty one).
+    fn reconciliation(
+        self,
+        table: tables::Table,
+        page: &[serde_json::Map<String, serde_json::Value>],
+        progress: &TableProgress,
+        last_page: bool,
+    ) -> Vec<IngestRecordsRequest> {
+        let Walk::All { ceiling } = self else { return Vec::new() };
+        let ids: Vec<String> = page.iter().map(|fields| text(&fields["sys_id"])).collect();
+        let through = if last_page { String::new() } else { ids.last().cloned().unwrap_or_default() };
+        let mut messages: Vec<IngestRecordsRequest> = ids
+            .chunks(1000)
+            .map(|chunk| IngestRecordsRequest {
+                item: Some(Item::Present(PresentIds { table: table.name.into(), sys_ids: chunk.to_vec() })),
+            })
+            .collect();
+        messages.push(IngestRecordsRequest {
+            item: Some(Item::Reconcile(ReconcileTable {
+                table: table.name.into(),
+                as_of: ceiling.to_string(),
+                after_sys_id: progress.last_sys_id.clone().unwrap_or_default(),
+                through_sys_id: through,
+            })),
+        });
+        messages
+    }
+
+    /// Moves the progress past a page whose last record is `last`.
+    fn advance(self, progress: &mut TableProgress, last: &serde_json::Map<String, serde_json::Value>) {
+        let id = text(&last["sys_id"]);
+        match self {
+            Walk::Changes { .. } => progress.cursor = Some((text(&last["sys_updated_on"]), id)),
+            Walk::All { ceiling } => {
+                // What the next incremental run starts from: everything up to the ceiling is read.
+                progress.cursor = Some((ceiling.to_string(), id.clone()));
+                progress.last_sys_id = Some(id);
+            }
+        }
     }
 }
 
