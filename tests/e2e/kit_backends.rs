@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use complianceiq_kit::bus::BusMessage;
 use complianceiq_kit::config::DatabaseGroup;
-use complianceiq_kit::db::TenantTx;
+use complianceiq_kit::db::{Database, TenantTx};
 use complianceiq_kit::error::ApiError;
 use complianceiq_kit::ids::{ModuleName, OrganizationId};
 use complianceiq_kit::jobs::{self, Ending, Job, JobHandler, Stop, WorkerSettings};
@@ -27,6 +27,7 @@ platform_tests!(
     a_consumer_handles_each_event_once,
     leased_rate_limits_hold_the_limit_in_the_shared_store,
     durable_jobs_retry_resume_and_end_once,
+    a_second_read_never_waits_for_the_pool,
 );
 
 /// Budgets leased in batches (Redis's script on `servers`) never admit more than the limit,
@@ -304,4 +305,35 @@ async fn durable_jobs_retry_resume_and_end_once(platform: &TestPlatform) {
     ] {
         assert!(text.contains(line), "{line} in\n{text}");
     }
+}
+
+/// `try_read` takes a connection only when the pool has one idle: with every connection in
+/// use it answers `None` at once (waiting could deadlock tasks that each hold one), and a
+/// connection given back is taken again.
+async fn a_second_read_never_waits_for_the_pool(platform: &TestPlatform) {
+    let group = DatabaseGroup::Analysis;
+    let pool = Database::connect(group, &platform.app_database_url(group), 2).await.unwrap();
+    let database = pool.for_module(ModuleName("analysis"));
+    let organization = OrganizationId::generate();
+    let first = database.read(organization).await.unwrap();
+    let second = database.read(organization).await.unwrap();
+    let refused = tokio::time::timeout(Duration::from_secs(2), database.try_read(organization))
+        .await
+        .expect("try_read answers without waiting for a connection")
+        .unwrap();
+    assert!(refused.is_none(), "both connections are in use");
+    first.commit().await.unwrap();
+    // The pool takes a connection back in a task of its own, a moment after the commit.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    let mut third = loop {
+        if let Some(tx) = database.try_read(organization).await.unwrap() {
+            break tx;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "the connection given back never became idle");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    };
+    let one: i64 = sqlx::query_scalar("SELECT CAST(1 AS BIGINT)").fetch_one(third.connection()).await.unwrap();
+    assert_eq!(one, 1);
+    third.commit().await.unwrap();
+    second.commit().await.unwrap();
 }

@@ -119,13 +119,65 @@ pub struct ControlData {
 
 impl ControlData {
     /// Reads an instance's data as of `snapshot`, indicator results within [`start`, `end`]
-    /// (ServiceNow times); risks and their control links only `with_risks`.
+    /// (ServiceNow times); risks and their control links only `with_risks`. With a `second`
+    /// transaction of the same tenant, the results' aggregate (the one long read) runs on it
+    /// while the rest is read on `tx`: both see the same versions, those valid at the
+    /// snapshot's point, whatever committed between the two transactions' starts.
     pub async fn load(
+        tx: &mut TenantTx,
+        second: Option<&mut TenantTx>,
+        snapshot: Snapshot<'_>,
+        window: (&str, &str),
+        with_risks: bool,
+    ) -> Result<Self, ApiError> {
+        let (results, mut data) = match second {
+            Some(second) if snapshot.point != Snapshot::CURRENT => futures::try_join!(
+                Self::results_in_window(second, snapshot, window),
+                Self::load_records(tx, snapshot, with_risks)
+            )?,
+            _ => (
+                Self::results_in_window(tx, snapshot, window).await?,
+                Self::load_records(tx, snapshot, with_risks).await?,
+            ),
+        };
+        data.results = results;
+        Ok(data)
+    }
+
+    /// Passed and total results per control in the window. One aggregate: the results
+    /// themselves never leave the database. A result's control is its indicator's, as of the
+    /// same point.
+    async fn results_in_window(
         tx: &mut TenantTx,
         snapshot: Snapshot<'_>,
         (start, end): (&str, &str),
-        with_risks: bool,
-    ) -> Result<Self, ApiError> {
+    ) -> Result<HashMap<String, (i64, i64)>, ApiError> {
+        let rows = sqlx::query(
+            "SELECT i.control_sys_id, CAST(COUNT(*) AS BIGINT), CAST(SUM(r.passed) AS BIGINT) \
+             FROM grc_indicator_result_versions r JOIN grc_indicator_versions i \
+             ON i.organization_id = $1 AND i.instance_id = $2 AND i.sys_id = r.indicator_sys_id \
+             AND i.valid_from <= $3 AND i.valid_to > $3 \
+             WHERE r.organization_id = $1 AND r.instance_id = $2 AND r.valid_from <= $3 AND r.valid_to > $3 \
+             AND i.control_sys_id IS NOT NULL AND r.collection_date >= $4 AND r.collection_date <= $5 \
+             GROUP BY i.control_sys_id",
+        )
+        .bind(tx.tenant().to_string())
+        .bind(snapshot.instance)
+        .bind(snapshot.point)
+        .bind(start)
+        .bind(end)
+        .fetch_all(tx.connection())
+        .await?;
+        let mut results = HashMap::with_capacity(rows.len());
+        for row in &rows {
+            let control = row.try_get::<Option<String>, _>(0)?.unwrap_or_default();
+            results.insert(control, (row.try_get(1)?, row.try_get::<Option<i64>, _>(2)?.unwrap_or(0)));
+        }
+        Ok(results)
+    }
+
+    /// Everything but the results.
+    async fn load_records(tx: &mut TenantTx, snapshot: Snapshot<'_>, with_risks: bool) -> Result<Self, ApiError> {
         let text = |row: &sqlx::any::AnyRow, index: usize| -> Result<String, sqlx::Error> {
             Ok(row.try_get::<Option<String>, _>(index)?.unwrap_or_default())
         };
@@ -148,27 +200,6 @@ impl ControlData {
                 entity: optional(row, 6)?,
                 weighting: row.try_get(7)?,
             });
-        }
-        // One aggregate per control: the results themselves never leave the database. A
-        // result's control is its indicator's, as of the same point.
-        let rows = sqlx::query(
-            "SELECT i.control_sys_id, CAST(COUNT(*) AS BIGINT), CAST(SUM(r.passed) AS BIGINT) \
-             FROM grc_indicator_result_versions r JOIN grc_indicator_versions i \
-             ON i.organization_id = $1 AND i.instance_id = $2 AND i.sys_id = r.indicator_sys_id \
-             AND i.valid_from <= $3 AND i.valid_to > $3 \
-             WHERE r.organization_id = $1 AND r.instance_id = $2 AND r.valid_from <= $3 AND r.valid_to > $3 \
-             AND i.control_sys_id IS NOT NULL AND r.collection_date >= $4 AND r.collection_date <= $5 \
-             GROUP BY i.control_sys_id",
-        )
-        .bind(tx.tenant().to_string())
-        .bind(snapshot.instance)
-        .bind(snapshot.point)
-        .bind(start)
-        .bind(end)
-        .fetch_all(tx.connection())
-        .await?;
-        for row in &rows {
-            data.results.insert(text(row, 0)?, (row.try_get(1)?, row.try_get::<Option<i64>, _>(2)?.unwrap_or(0)));
         }
         let rows = snapshot
             .rows(

@@ -1053,7 +1053,11 @@ impl JobHandler for AnalysisJobs {
             point: point.map_or(Snapshot::CURRENT, |(stored_through, _)| stored_through),
         };
         let with_risks = record.analysis_type == "risk_correlation";
-        let data = ControlData::load(&mut tx, snapshot, (&start, &end), with_risks).await?;
+        let mut second = self.database.try_read(job.organization).await?;
+        let data = ControlData::load(&mut tx, second.as_mut(), snapshot, (&start, &end), with_risks).await?;
+        if let Some(second) = second {
+            second.commit().await?;
+        }
         let history = if record.analysis_type == "predictive" {
             predictive::load_history(&mut tx, snapshot, &record.data_as_of).await?
         } else {

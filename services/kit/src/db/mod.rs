@@ -268,6 +268,14 @@ impl ModuleDatabase {
         TenantTx::begin(&self.database, self.module, organization, Access::ReadOnly).await
     }
 
+    /// A second read-only transaction for reads that may run in parallel with one already
+    /// open: on a connection the pool has idle now, or `None` (read on the first instead).
+    /// Never waiting is what makes it safe: tasks that each hold a connection and wait for
+    /// another could exhaust the pool and wait on each other.
+    pub async fn try_read(&self, organization: OrganizationId) -> Result<Option<TenantTx>, ApiError> {
+        TenantTx::try_begin(&self.database, self.module, organization, Access::ReadOnly).await
+    }
+
     /// A read-write transaction over data that belongs to no organization (see [`GlobalTx`]).
     pub async fn global_write(&self) -> Result<GlobalTx, ApiError> {
         GlobalTx::begin(&self.database, self.module, Access::ReadWrite).await

@@ -27,6 +27,27 @@ impl Core {
         access: Access,
         tenant: Option<OrganizationId>,
     ) -> Result<Self, ApiError> {
+        let transaction = database.pool().begin_with(Self::begin_statement(database, access, tenant)).await?;
+        Ok(Self::on(transaction, database, module, access))
+    }
+
+    /// Like [`Core::begin`], but only on a connection the pool has idle now: `None` instead
+    /// of waiting when it has none.
+    async fn try_begin(
+        database: &Database,
+        module: ModuleName,
+        access: Access,
+        tenant: Option<OrganizationId>,
+    ) -> Result<Option<Self>, ApiError> {
+        let transaction = database.pool().try_begin_with(Self::begin_statement(database, access, tenant)).await?;
+        Ok(transaction.map(|transaction| Self::on(transaction, database, module, access)))
+    }
+
+    fn begin_statement(
+        database: &Database,
+        access: Access,
+        tenant: Option<OrganizationId>,
+    ) -> sqlx::AssertSqlSafe<String> {
         let begin = match (database.backend(), access) {
             // IMMEDIATE takes the write lock up front: a deferred transaction that reads
             // and then writes can fail with SQLITE_BUSY instead of waiting.
@@ -35,17 +56,19 @@ impl Core {
             (Backend::Postgres, Access::ReadWrite) => "BEGIN",
             (Backend::Postgres, Access::ReadOnly) => "BEGIN READ ONLY",
         };
-        let transaction = match tenant {
+        sqlx::AssertSqlSafe(match tenant {
             // Transaction-local (`true`): the setting dies with the transaction, so a pooled
             // connection never carries one tenant's scope into another's request. The id is
             // an OrganizationId (a UUID, nothing else), so it is safe in the statement text.
             Some(tenant) if database.backend() == Backend::Postgres => {
-                let statement = format!("{begin}; SELECT set_config('app.current_organization_id', '{tenant}', true)");
-                database.pool().begin_with(sqlx::AssertSqlSafe(statement)).await?
+                format!("{begin}; SELECT set_config('app.current_organization_id', '{tenant}', true)")
             }
-            _ => database.pool().begin_with(begin).await?,
-        };
-        Ok(Self { transaction, database: database.clone(), module, access, emitted_events: false })
+            _ => begin.to_string(),
+        })
+    }
+
+    fn on(transaction: Transaction<'static, Any>, database: &Database, module: ModuleName, access: Access) -> Self {
+        Self { transaction, database: database.clone(), module, access, emitted_events: false }
     }
 
     async fn emit(
@@ -118,6 +141,18 @@ impl TenantTx {
     ) -> Result<Self, ApiError> {
         let core = Core::begin(database, module, access, Some(organization)).await?;
         Ok(Self { core, organization, tenant: organization.to_string() })
+    }
+
+    /// Like [`TenantTx::begin`], but only on a connection the pool has idle now: `None`
+    /// instead of waiting when it has none.
+    pub(super) async fn try_begin(
+        database: &Database,
+        module: ModuleName,
+        organization: OrganizationId,
+        access: Access,
+    ) -> Result<Option<Self>, ApiError> {
+        let core = Core::try_begin(database, module, access, Some(organization)).await?;
+        Ok(core.map(|core| Self { core, organization, tenant: organization.to_string() }))
     }
 
     /// The organization this transaction is scoped to.
