@@ -1054,6 +1054,7 @@ impl JobHandler for AnalysisJobs {
         };
         let with_risks = record.analysis_type == "risk_correlation";
         let mut second = self.database.try_read(job.organization).await?;
+        let parallel_reads = second.is_some();
         let data = ControlData::load(&mut tx, second.as_mut(), snapshot, (&start, &end), with_risks).await?;
         if let Some(second) = second {
             second.commit().await?;
@@ -1119,6 +1120,7 @@ impl JobHandler for AnalysisJobs {
             analysis_job_id = %record.id,
             results = results.len(),
             read_ms,
+            parallel_reads,
             compute_ms,
             write_ms = writing.elapsed().as_millis(),
             "analysis computed"
