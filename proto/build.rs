@@ -96,8 +96,20 @@ fn write_access_table(pool: &prost_reflect::DescriptorPool, out: &Path) {
             );
             let permission = if permission.is_empty() { "None".to_string() } else { format!("Some({permission:?})") };
             let edge = options.has_extension(&http);
+            // Mutating: bound to any HTTP verb but GET; without a binding (internal calls),
+            // unless the name says it reads.
+            let mutating = if edge {
+                let Value::Message(rule) = options.get_extension(&http).into_owned() else {
+                    panic!("{path}: google.api.http is not a message");
+                };
+                !rule.has_field_by_name("get")
+            } else {
+                !["Get", "List", "Check", "Search", "Stream", "Watch"]
+                    .iter()
+                    .any(|verb| method.name().starts_with(verb))
+            };
             rows.push(format!(
-                "    RpcAccess {{ path: {path:?}, public: {public}, permission: {permission}, allow_unscoped: {allow_unscoped}, internal: {internal}, edge: {edge} }},"
+                "    RpcAccess {{ path: {path:?}, public: {public}, permission: {permission}, allow_unscoped: {allow_unscoped}, internal: {internal}, edge: {edge}, mutating: {mutating} }},"
             ));
         }
     }

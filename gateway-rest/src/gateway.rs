@@ -10,6 +10,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
+use complianceiq_kit::audit::CLIENT_USER_AGENT_HEADER;
 use complianceiq_kit::auth::layer::AccessControl;
 use complianceiq_kit::cache::{Cache, LeasedLimits};
 use complianceiq_kit::context::{CLIENT_ADDRESS_HEADER, REQUEST_ID_HEADER};
@@ -41,7 +42,7 @@ use crate::transcode;
 /// Headers a client may not set: identities are established by the gateway from the token,
 /// the client address from the connection, and a module's identity from its certificate
 /// (a client's `x-forwarded-client-cert` would claim one in sidecar mode).
-const IDENTITY_HEADERS: [&str; 8] = [
+const IDENTITY_HEADERS: [&str; 9] = [
     "x-user-id",
     "x-organization-id",
     "x-roles",
@@ -49,6 +50,7 @@ const IDENTITY_HEADERS: [&str; 8] = [
     "x-authenticated-user",
     "x-forwarded-for",
     CLIENT_ADDRESS_HEADER,
+    CLIENT_USER_AGENT_HEADER,
     "x-forwarded-client-cert",
 ];
 /// Headers copied from a REST request to the gRPC call (besides `Grpc-Metadata-*`).
@@ -271,6 +273,9 @@ impl Gateway {
         forwarded.insert(REQUEST_ID_HEADER, header_value(request_id));
         forwarded.insert("x-forwarded-for", header_value(client));
         forwarded.insert(CLIENT_ADDRESS_HEADER, header_value(client));
+        if let Some(agent) = headers.get(header::USER_AGENT) {
+            forwarded.insert(CLIENT_USER_AGENT_HEADER, agent.clone());
+        }
         MetadataMap::from_headers(forwarded)
     }
 
@@ -440,6 +445,9 @@ impl Gateway {
         parts.version = http::Version::HTTP_2;
         parts.headers.insert("x-forwarded-for", header_value(facts.client));
         parts.headers.insert(CLIENT_ADDRESS_HEADER, header_value(facts.client));
+        if let Some(agent) = parts.headers.get(header::USER_AGENT).cloned() {
+            parts.headers.insert(CLIENT_USER_AGENT_HEADER, agent);
+        }
         parts.headers.insert(REQUEST_ID_HEADER, header_value(&facts.request_id));
         let request = Request::from_parts(parts, body);
         let forward = tower::service_fn(move |request: Request<Body>| {

@@ -16,6 +16,9 @@ pub struct RpcAccess {
     /// Served at the edge: the RPC has a `google.api.http` binding, so the gateway may
     /// forward it.
     pub edge: bool,
+    /// Changes something: bound to an HTTP verb other than GET, or an internal call whose
+    /// name does not say it reads. Every mutating call is recorded in the audit trail.
+    pub mutating: bool,
 }
 
 include!(concat!(env!("OUT_DIR"), "/rpc_access.rs"));

@@ -71,6 +71,7 @@ event_types! {
     ModelTrained => "model.trained",
     WebhookDeliveryFailed => "webhook.delivery_failed",
     SecurityAlert => "security.alert",
+    AuditRecorded => "audit.recorded",
 }
 
 impl std::fmt::Display for EventType {

@@ -36,6 +36,11 @@ const IMPLEMENTED_RPCS: &[&str] = &[
     "complianceiq.instance.v1.InstanceService/GetSyncRun",
     "complianceiq.instance.v1.InstanceService/CancelSyncRun",
     "complianceiq.instance.v1.InstanceService/ListSyncRuns",
+    "complianceiq.audit.v1.AuditService/CreateAuditLog",
+    "complianceiq.audit.v1.AuditService/ListAuditLogs",
+    "complianceiq.audit.v1.AuditService/GetAuditLog",
+    "complianceiq.audit.v1.AuditService/VerifyAuditTrail",
+    "complianceiq.audit.v1.AuditService/ListSecurityEvents",
     "complianceiq.analysis.v1.AnalysisService/IngestRecords",
     "complianceiq.analysis.v1.AnalysisService/AnalyzeControls",
     "complianceiq.analysis.v1.AnalysisService/AnalyzeRisks",
@@ -179,7 +184,7 @@ async fn rpcs_not_built_yet_say_which_they_are(platform: &TestPlatform) {
         }
     }
     assert_eq!(checked, expected);
-    // 109 RPCs: 104 before ListAnalysisResults, GetSavedReport, DeleteSavedReport, GetExport and
-    // DownloadExport were added.
-    assert_eq!(checked, 109 - 34 - IMPLEMENTED_RPCS.len(), "every RPC not built yet was called");
+    // 110 RPCs: 104 before ListAnalysisResults, GetSavedReport, DeleteSavedReport, GetExport,
+    // DownloadExport and VerifyAuditTrail were added.
+    assert_eq!(checked, 110 - 34 - IMPLEMENTED_RPCS.len(), "every RPC not built yet was called");
 }

@@ -1,16 +1,311 @@
-//! The audit service (port 8010, audit_db): the audit trail, security and compliance events, audit reports.
+//! The audit service (port 8010, audit_db): the audit trail, security and compliance events,
+//! audit reports.
 //!
-//! Not built yet: every RPC answers UNIMPLEMENTED with a message naming it (the contract's
-//! generated default), so callers and the gateway see exactly what is missing.
+//! The trail is one append-only hash chain per organization (`store`). Entries arrive as
+//! `audit.recorded` events, which every module's audit layer (kit) writes for each mutating
+//! call it serves, as `security.alert` events, and through CreateAuditLog. Reports and
+//! compliance events are not built yet and answer UNIMPLEMENTED.
 
+mod store;
+
+use std::sync::Arc;
+
+use complianceiq_kit::auth::caller;
 use complianceiq_kit::config::DatabaseGroup;
-use complianceiq_kit::{Module, ModuleName, ModuleParts};
+use complianceiq_kit::context::{RequestContext, client_address};
+use complianceiq_kit::db::{Migration, ModuleDatabase};
+use complianceiq_kit::error::{ApiError, FieldViolations};
+use complianceiq_kit::ids::OrganizationId;
+use complianceiq_kit::paging::PageRequest;
+use complianceiq_kit::subscription::{EventHandler, Subscription};
+use complianceiq_kit::{Module, ModuleName, ModuleParts, migration, time};
+use complianceiq_proto::EventType;
 use complianceiq_proto::complianceiq::audit::v1::audit_service_server::{AuditService, AuditServiceServer};
+use complianceiq_proto::complianceiq::audit::v1::*;
+use complianceiq_proto::complianceiq::common::v1::{Severity, TimeRange};
+use complianceiq_proto::complianceiq::events::v1::Event;
+use complianceiq_proto::complianceiq::events::v1::event::Payload;
+use tonic::{Request, Response, Status};
 
-struct AuditApi;
+const MIGRATIONS: &[Migration] = &[migration!(1, "0001_audit_logs")];
+
+/// Limits of what a caller may write through CreateAuditLog.
+const MAX_TEXT: usize = 200;
+const MAX_METADATA_ENTRIES: usize = 50;
+const MAX_METADATA_VALUE: usize = 2000;
+
+struct AuditApi {
+    database: ModuleDatabase,
+}
+
+impl AuditApi {
+    async fn create(&self, request: Request<CreateAuditLogRequest>) -> Result<AuditLog, ApiError> {
+        let identity = caller(&request)?;
+        let organization = identity.tenant()?;
+        let context = RequestContext::of(&request);
+        let address = client_address(&request).map(|address| address.to_string()).unwrap_or_default();
+        let mut entry = request.into_inner().audit_log.unwrap_or_default();
+        let mut violations = FieldViolations::default();
+        violations.text("audit_log.action", &entry.action, MAX_TEXT);
+        violations.text("audit_log.resource_type", &entry.resource_type, MAX_TEXT);
+        violations.max_chars("audit_log.resource_id", &entry.resource_id, MAX_TEXT);
+        if entry.metadata.len() > MAX_METADATA_ENTRIES {
+            violations.add("audit_log.metadata", "TOO_MANY", format!("at most {MAX_METADATA_ENTRIES} entries"));
+        }
+        for (key, value) in &entry.metadata {
+            violations.text("audit_log.metadata", key, MAX_TEXT);
+            violations.max_chars("audit_log.metadata", value, MAX_METADATA_VALUE);
+        }
+        if Outcome::try_from(entry.outcome).is_err() {
+            violations.add("audit_log.outcome", "INVALID", "not an outcome");
+        }
+        let now = time::now_micros();
+        if let Some(at) = &entry.event_time
+            && time::from_timestamp(at) > now + 300 * 1_000_000
+        {
+            violations.add("audit_log.event_time", "IN_FUTURE", "event_time is more than 5 minutes ahead");
+        }
+        violations.check()?;
+        // Who wrote it is the caller, whatever the entry claims; the chain fields are the
+        // store's to fill.
+        let agent = entry.actor.take().map(|actor| actor.user_agent).unwrap_or_default();
+        entry.actor = Some(Actor {
+            user_id: identity.user_id.to_string(),
+            email: identity.email.clone(),
+            service: String::new(),
+            ip_address: address,
+            user_agent: agent,
+        });
+        entry.rpc.clear();
+        entry.request_id = context.request_id;
+        if entry.outcome == 0 {
+            entry.outcome = Outcome::Success as i32;
+        }
+        let mut tx = self.database.write(organization).await?;
+        let stored = store::append(&mut tx, &uuid::Uuid::now_v7().to_string(), entry).await?;
+        tx.commit().await?;
+        Ok(stored)
+    }
+
+    async fn list(&self, request: Request<ListAuditLogsRequest>) -> Result<ListAuditLogsResponse, ApiError> {
+        let organization = caller(&request)?.tenant()?;
+        let request = request.into_inner();
+        let mut violations = FieldViolations::default();
+        violations.optional_uuid("user_id", &request.user_id);
+        for (field, value) in [
+            ("action", &request.action),
+            ("resource_type", &request.resource_type),
+            ("resource_id", &request.resource_id),
+        ] {
+            violations.max_chars(field, value, MAX_TEXT);
+        }
+        if Outcome::try_from(request.outcome).is_err() {
+            violations.add("outcome", "INVALID", "not an outcome");
+        }
+        let period = period_field(&mut violations, request.period.as_ref());
+        violations.check()?;
+        let filter = store::Filter {
+            actor_user_id: request.user_id.clone(),
+            action: request.action.clone(),
+            resource_type: request.resource_type.clone(),
+            resource_id: request.resource_id.clone(),
+            outcome: i64::from(request.outcome),
+            period,
+            ..Default::default()
+        };
+        let (audit_logs, next_page_token) =
+            self.page(organization, &filter, request.page_size, &request.page_token).await?;
+        Ok(ListAuditLogsResponse { audit_logs, next_page_token })
+    }
+
+    /// A page of entries matching `filter`, newest first.
+    async fn page(
+        &self,
+        organization: OrganizationId,
+        filter: &store::Filter,
+        page_size: i32,
+        page_token: &str,
+    ) -> Result<(Vec<AuditLog>, String), ApiError> {
+        let page = PageRequest::parse(page_size, page_token, &format!("{filter:?}"))?;
+        let before = match &page.after {
+            None => None,
+            Some(key) => Some(key.first().and_then(|sequence| sequence.parse().ok()).ok_or_else(|| {
+                ApiError::invalid_field("page_token", "INVALID", "page_token is not a token this API issued")
+            })?),
+        };
+        let mut tx = self.database.read(organization).await?;
+        let mut entries = store::page(&mut tx, filter, before, page.fetch_limit()).await?;
+        tx.commit().await?;
+        let token = page.finish(&mut entries, |entry| vec![entry.sequence.to_string()]);
+        Ok((entries, token))
+    }
+
+    async fn security_events(
+        &self,
+        request: Request<ListSecurityEventsRequest>,
+    ) -> Result<ListSecurityEventsResponse, ApiError> {
+        let organization = caller(&request)?.tenant()?;
+        let request = request.into_inner();
+        let mut violations = FieldViolations::default();
+        violations.max_chars("type", &request.r#type, MAX_TEXT);
+        if Severity::try_from(request.min_severity).is_err() {
+            violations.add("min_severity", "INVALID", "not a severity");
+        }
+        let period = period_field(&mut violations, request.period.as_ref());
+        violations.check()?;
+        let filter = if request.r#type.is_empty() {
+            store::Filter { action_prefix: SECURITY_PREFIX.into(), period, ..Default::default() }
+        } else {
+            store::Filter { action: format!("{SECURITY_PREFIX}{}", request.r#type), period, ..Default::default() }
+        };
+        // Severity is in the metadata, not a column: a page keeps the events at or above
+        // it, so it may hold fewer than page_size (AIP-158 allows it); the token goes on.
+        let (entries, next_page_token) =
+            self.page(organization, &filter, request.page_size, &request.page_token).await?;
+        let security_events =
+            entries.into_iter().map(security_event).filter(|event| event.severity >= request.min_severity).collect();
+        Ok(ListSecurityEventsResponse { security_events, next_page_token })
+    }
+}
+
+/// Actions of entries that record security alerts: `security.<kind>`.
+const SECURITY_PREFIX: &str = "security.";
+
+fn security_event(entry: AuditLog) -> SecurityEvent {
+    let severity = entry
+        .metadata
+        .get("severity")
+        .and_then(|name| Severity::from_str_name(&format!("SEVERITY_{}", name.to_ascii_uppercase())))
+        .unwrap_or(Severity::Unspecified);
+    SecurityEvent {
+        id: entry.id,
+        organization_id: entry.organization_id,
+        r#type: entry.action.strip_prefix(SECURITY_PREFIX).unwrap_or_default().to_string(),
+        severity: severity as i32,
+        actor: entry.actor,
+        metadata: entry.metadata,
+        event_time: entry.event_time,
+    }
+}
+
+/// `[start, end)` in microseconds; an unset side is unbounded.
+fn period_field(violations: &mut FieldViolations, period: Option<&TimeRange>) -> (i64, i64) {
+    let start = period.and_then(|p| p.start_time.as_ref()).map_or(i64::MIN, time::from_timestamp);
+    let end = period.and_then(|p| p.end_time.as_ref()).map_or(i64::MAX, time::from_timestamp);
+    if start >= end {
+        violations.add("period", "INVALID", "period must end after it starts");
+    }
+    (start, end)
+}
 
 #[tonic::async_trait]
-impl AuditService for AuditApi {}
+impl AuditService for AuditApi {
+    async fn create_audit_log(&self, request: Request<CreateAuditLogRequest>) -> Result<Response<AuditLog>, Status> {
+        Ok(Response::new(self.create(request).await?))
+    }
+
+    async fn list_audit_logs(
+        &self,
+        request: Request<ListAuditLogsRequest>,
+    ) -> Result<Response<ListAuditLogsResponse>, Status> {
+        Ok(Response::new(self.list(request).await?))
+    }
+
+    async fn get_audit_log(&self, request: Request<GetAuditLogRequest>) -> Result<Response<AuditLog>, Status> {
+        let organization = caller(&request)?.tenant()?;
+        let id = complianceiq_kit::ids::parse_uuid("log_id", &request.get_ref().log_id)?.to_string();
+        let mut tx = self.database.read(organization).await?;
+        let entry = store::entry(&mut tx, &id).await?.ok_or_else(|| ApiError::not_found("AuditLog", &id))?;
+        tx.commit().await?;
+        Ok(Response::new(entry))
+    }
+
+    async fn verify_audit_trail(
+        &self,
+        request: Request<VerifyAuditTrailRequest>,
+    ) -> Result<Response<AuditTrailVerification>, Status> {
+        let organization = caller(&request)?.tenant()?;
+        let mut tx = self.database.read(organization).await?;
+        let verification = store::verify(&mut tx).await?;
+        tx.commit().await?;
+        if !verification.intact {
+            tracing::error!(
+                target: "security",
+                organization_id = %organization,
+                first_broken_log_id = %verification.first_broken_log_id,
+                problem = %verification.problem,
+                "the audit trail does not verify"
+            );
+        }
+        Ok(Response::new(verification))
+    }
+
+    async fn list_security_events(
+        &self,
+        request: Request<ListSecurityEventsRequest>,
+    ) -> Result<Response<ListSecurityEventsResponse>, Status> {
+        Ok(Response::new(self.security_events(request).await?))
+    }
+}
+
+/// Appends what modules record and the security alerts to each organization's chain.
+struct Recorder {
+    database: ModuleDatabase,
+}
+
+#[tonic::async_trait]
+impl EventHandler for Recorder {
+    async fn handle(&self, event: &Event) -> Result<(), ApiError> {
+        let entry = match &event.payload {
+            Some(Payload::AuditRecorded(recorded)) => {
+                let Some(entry) = recorded.entry.clone() else { return Ok(()) };
+                // A module records calls to its own services only: `complianceiq.<module>.v1`.
+                let service_module = entry.rpc.strip_prefix("/complianceiq.").and_then(|rest| rest.split('.').next());
+                if service_module != Some(event.source.as_str()) {
+                    tracing::error!(
+                        target: "security",
+                        event_id = %event.id,
+                        source = %event.source,
+                        rpc = %entry.rpc,
+                        "an audit entry for an RPC its publisher does not serve was refused"
+                    );
+                    return Ok(());
+                }
+                entry
+            }
+            Some(Payload::SecurityAlert(alert)) => {
+                let mut metadata = alert.metadata.clone();
+                metadata.insert("severity".into(), alert.severity.clone());
+                AuditLog {
+                    actor: Some(Actor {
+                        user_id: alert.user_id.clone(),
+                        ip_address: alert.ip_address.clone(),
+                        service: event.source.clone(),
+                        ..Default::default()
+                    }),
+                    action: format!("{SECURITY_PREFIX}{}", alert.kind),
+                    resource_type: "user".into(),
+                    resource_id: alert.user_id.clone(),
+                    outcome: Outcome::Denied as i32,
+                    metadata,
+                    request_id: event.request_id.clone(),
+                    event_time: event.occur_time,
+                    ..Default::default()
+                }
+            }
+            _ => return Ok(()),
+        };
+        // The trail is per organization; a call or alert outside any (a registration, a
+        // failed login of an unknown address) has no chain to join.
+        let Ok(organization) = OrganizationId::from_stored(&event.organization_id) else {
+            tracing::debug!(event_id = %event.id, action = %entry.action, "audit entry without an organization");
+            return Ok(());
+        };
+        let mut tx = self.database.write(organization).await?;
+        store::append(&mut tx, &event.id, entry).await?;
+        tx.commit().await
+    }
+}
 
 /// The module declaration.
 pub fn module() -> Module {
@@ -19,8 +314,18 @@ pub fn module() -> Module {
         port: 8010,
         database: Some(DatabaseGroup::Audit),
         calls: &[],
-        migrations: &[],
+        migrations: MIGRATIONS,
         reseal: None,
-        build: |_context| Box::pin(async { Ok(ModuleParts::new().service(AuditServiceServer::new(AuditApi))) }),
+        build: |context| {
+            Box::pin(async move {
+                let database = context.database()?;
+                let recorder = Subscription {
+                    consumer: "audit-trail",
+                    events: vec![EventType::AuditRecorded, EventType::SecurityAlert],
+                    handler: Arc::new(Recorder { database: database.clone() }),
+                };
+                Ok(ModuleParts::new().service(AuditServiceServer::new(AuditApi { database })).subscription(recorder))
+            })
+        },
     }
 }

@@ -329,6 +329,10 @@ pub async fn start(
                     policy: options.policy.clone(),
                     access: access.clone(),
                     operations: operations.clone(),
+                    audit: module
+                        .database
+                        .and_then(|group| databases.get(&group))
+                        .map(|database| database.for_module(module.name)),
                 };
                 tasks.spawn(crate::server::serve(
                     module.name,

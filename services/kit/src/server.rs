@@ -10,6 +10,7 @@ use tokio_util::sync::CancellationToken;
 use tonic::service::Routes;
 use tonic_health::ServingStatus;
 
+use crate::audit::AuditLayer;
 use crate::auth::layer::{AccessControl, AccessLayer};
 use crate::ids::ModuleName;
 use crate::mesh::{Mesh, MeshPolicy, MeshPolicyLayer};
@@ -27,6 +28,8 @@ pub(crate) struct Guards {
     pub(crate) policy: Arc<MeshPolicy>,
     pub(crate) access: Arc<AccessControl>,
     pub(crate) operations: Arc<Operations>,
+    /// The module's database, whose outbox takes the audit entries of its mutating calls.
+    pub(crate) audit: Option<crate::db::ModuleDatabase>,
 }
 
 /// Serves until `shutdown`, then reports NOT_SERVING and drains in-flight calls. Callers
@@ -72,6 +75,9 @@ pub(crate) async fn serve(
     let stack = tower::ServiceBuilder::new()
         .layer(MetricsLayer::new(guards.operations.metrics.clone(), module.0))
         .layer(mesh_policy)
+        // Outside the access rules, so a refused call is recorded too (with the caller the
+        // access layer accepted, when it got that far).
+        .option_layer(guards.audit.map(AuditLayer::new))
         .layer(AccessLayer::new(guards.access));
     let in_process = InProcess { module: module.0, inner: stack.service(routes.clone()) };
     guards.mesh.serve_locally(module.0, crate::mesh::LocalService::new(in_process));

@@ -28,6 +28,10 @@ use crate::time;
 /// the mesh policy; `complianceiq manifests` renders the NATS permissions from it.
 pub type EventOwner = fn(EventType) -> &'static str;
 
+/// The owner of an event type every module publishes (the consumer then checks what each
+/// publisher may say in it).
+pub const EVERY_MODULE: &str = "*";
+
 /// Reacts to events. Called at least once per event; the kit filters repeats it already
 /// recorded as handled.
 #[async_trait]
@@ -87,7 +91,7 @@ pub fn refusal(delivery: &Delivery, owner: EventOwner) -> Option<String> {
         ));
     }
     let owning = owner(kind);
-    if delivery.publisher != owning {
+    if owning != EVERY_MODULE && delivery.publisher != owning {
         return Some(format!("{kind} is published by {owning} only, not by {:?}", delivery.publisher));
     }
     if event.source != delivery.publisher {

@@ -37,10 +37,21 @@ impl AccessControl {
     /// Decides on a request: `Ok(Some(identity))` to pass with a caller, `Ok(None)` to pass
     /// anonymously, `Err` to answer at once.
     pub async fn authorize(&self, path: &str, headers: &http::HeaderMap) -> Result<Option<Identity>, ApiError> {
+        self.authorize_noting(path, headers, |_| {}).await
+    }
+
+    /// Like [`authorize`](Self::authorize); `verified` sees the caller as soon as the token
+    /// checks out, before the RPC's rule (so a refusal can still say who was refused).
+    async fn authorize_noting(
+        &self,
+        path: &str,
+        headers: &http::HeaderMap,
+        verified: impl FnOnce(&Identity),
+    ) -> Result<Option<Identity>, ApiError> {
         if OPEN_PREFIXES.iter().any(|prefix| path.starts_with(prefix)) {
             return Ok(None);
         }
-        self.authorize_rule(path, complianceiq_proto::rpc_access(path), headers).await
+        self.authorize_with(path, complianceiq_proto::rpc_access(path), headers, verified).await
     }
 
     /// Like [`authorize`](Self::authorize), with the RPC's rule given (the gateway reads rules
@@ -50,6 +61,16 @@ impl AccessControl {
         path: &str,
         rule: Option<&RpcAccess>,
         headers: &http::HeaderMap,
+    ) -> Result<Option<Identity>, ApiError> {
+        self.authorize_with(path, rule, headers, |_| {}).await
+    }
+
+    async fn authorize_with(
+        &self,
+        path: &str,
+        rule: Option<&RpcAccess>,
+        headers: &http::HeaderMap,
+        verified: impl FnOnce(&Identity),
     ) -> Result<Option<Identity>, ApiError> {
         let Some(rule) = rule else {
             return Err(ApiError::PermissionDenied {
@@ -87,6 +108,7 @@ impl AccessControl {
             reason: "TOKEN_MALFORMED",
             message: "the access token carries malformed ids".into(),
         })?;
+        verified(&identity);
         if !rule.public {
             if identity.organization_id.is_none() && !rule.allow_unscoped {
                 return Err(ApiError::PermissionDenied {
@@ -172,7 +194,14 @@ where
         let mut inner = std::mem::replace(&mut self.inner, ready);
         let control = self.control.clone();
         Box::pin(async move {
-            match control.authorize(request.uri().path(), request.headers()).await {
+            // The audit layer outside learns who called, refused or not.
+            let accepted = request.extensions().get::<crate::audit::VerifiedCaller>().cloned();
+            let note = |identity: &Identity| {
+                if let Some(accepted) = accepted {
+                    let _ = accepted.0.set(identity.clone());
+                }
+            };
+            match control.authorize_noting(request.uri().path(), request.headers(), note).await {
                 Ok(identity) => {
                     if let Some(identity) = identity {
                         request.extensions_mut().insert(identity);

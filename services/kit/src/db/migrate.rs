@@ -233,6 +233,16 @@ fn application_role_statements(role: &str) -> Result<Vec<String>, DatabaseError>
         format!("GRANT USAGE ON SCHEMA public TO \"{role}\""),
         format!("GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO \"{role}\""),
         format!("GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA public TO \"{role}\""),
+        // Append-only tables (those with an `*_append_only` trigger): no changes, even
+        // before the trigger would refuse them.
+        format!(
+            "DO $$ DECLARE target regclass; BEGIN \
+               FOR target IN SELECT DISTINCT tgrelid::regclass FROM pg_trigger \
+                             WHERE tgname LIKE '%\\_append\\_only%' AND NOT tgisinternal LOOP \
+                 EXECUTE format('REVOKE UPDATE, DELETE, TRUNCATE ON %s FROM \"{role}\"', target); \
+               END LOOP; \
+             END $$"
+        ),
         // Read-only: services check at start that their schema is current.
         format!("REVOKE ALL ON ciq_schema_migrations FROM \"{role}\""),
         format!("GRANT SELECT ON ciq_schema_migrations TO \"{role}\""),
