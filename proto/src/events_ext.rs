@@ -66,6 +66,7 @@ event_types! {
     AnalysisStarted => "analysis.started",
     AnalysisCompleted => "analysis.completed",
     AnalysisFailed => "analysis.failed",
+    InsightOpened => "insight.opened",
     WidgetDeployed => "widget.deployed",
     NotificationSent => "notification.sent",
     ModelTrained => "model.trained",

@@ -272,3 +272,29 @@ async fn every_mutating_rpc_of_every_service_leaves_one_entry(platform: &TestPla
 fn can_read_audit(token: &str) -> bool {
     crate::people::claims(token)["permissions"].as_array().is_some_and(|held| held.iter().any(|p| p == "audit:read"))
 }
+
+/// The compliance events of an instance, once there are at least `count`.
+pub async fn compliance_events(
+    platform: &TestPlatform,
+    tenant: &Tenant,
+    instance: &str,
+    count: usize,
+) -> Vec<ComplianceEvent> {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let request =
+            ListComplianceEventsRequest { instance_id: instance.into(), page_size: 1000, ..Default::default() };
+        let events = audit(platform)
+            .await
+            .list_compliance_events(authorized(request, tenant.token()))
+            .await
+            .expect("compliance events")
+            .into_inner()
+            .compliance_events;
+        if events.len() >= count {
+            return events;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "{} of {count} compliance events after 20 s", events.len());
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}

@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use complianceiq_kit::config::DatabaseGroup;
 use complianceiq_proto::complianceiq::analysis::v1::{AnalysisJob, AnalysisResult, AnalyzeControlsRequest, JobState};
+use complianceiq_proto::complianceiq::audit::v1::ComplianceEvent;
 use complianceiq_proto::complianceiq::common::v1::{ExportFormat, Interval, Severity, TimeRange};
 use complianceiq_proto::complianceiq::insights::v1::insights_service_client::InsightsServiceClient;
 use complianceiq_proto::complianceiq::insights::v1::*;
@@ -164,6 +165,16 @@ async fn a_second_run_tells_new_persisting_and_resolved_insights(platform: &Test
     assert_eq!(sorted(&second_entry.persisting_insight_ids), persisting);
     assert_eq!(sorted(&second_entry.resolved_insight_ids), resolved);
     assert_eq!(now.insights.iter().map(key).collect::<BTreeSet<_>>(), second_keys, "open: what the latest run found");
+
+    // Each newly found insight is a compliance event of the audit trail, once.
+    let opened: Vec<String> = sorted(&[first_entry.new_insight_ids.clone(), new.clone()].concat());
+    let events = crate::audit::compliance_events(platform, &tenant, &instance.id, opened.len()).await;
+    let insight_of = |event: &ComplianceEvent| event.metadata["insight_id"].clone();
+    assert_eq!(sorted(&events.iter().map(insight_of).collect::<Vec<_>>()), opened);
+    let relabelled_id = &id_of[&("STATUS_CONTRADICTS_SCORE".to_string(), relabelled.clone())];
+    let event = events.iter().find(|event| &insight_of(event) == relabelled_id).unwrap();
+    assert_eq!((event.r#type.as_str(), event.severity()), ("status_contradicts_score", Severity::Medium));
+    assert_eq!(event.record_ids.first(), Some(relabelled), "{event:?}");
     let history = insights
         .get_insight_history(authorized(
             GetInsightHistoryRequest { instance_id: instance.id.clone(), page_size: 1, ..Default::default() },

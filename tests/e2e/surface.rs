@@ -41,6 +41,7 @@ const IMPLEMENTED_RPCS: &[&str] = &[
     "complianceiq.audit.v1.AuditService/GetAuditLog",
     "complianceiq.audit.v1.AuditService/VerifyAuditTrail",
     "complianceiq.audit.v1.AuditService/ListSecurityEvents",
+    "complianceiq.audit.v1.AuditService/ListComplianceEvents",
     "complianceiq.analysis.v1.AnalysisService/IngestRecords",
     "complianceiq.analysis.v1.AnalysisService/AnalyzeControls",
     "complianceiq.analysis.v1.AnalysisService/AnalyzeRisks",

@@ -3,8 +3,9 @@
 //!
 //! The trail is one append-only hash chain per organization (`store`). Entries arrive as
 //! `audit.recorded` events, which every module's audit layer (kit) writes for each mutating
-//! call it serves, as `security.alert` events, and through CreateAuditLog. Reports and
-//! compliance events are not built yet and answer UNIMPLEMENTED.
+//! call it serves, as `security.alert` events (security events), as `insight.opened` events
+//! (compliance events: what an analysis newly found), and through CreateAuditLog. Reports are
+//! not built yet and answer UNIMPLEMENTED.
 
 mod store;
 
@@ -25,6 +26,7 @@ use complianceiq_proto::complianceiq::audit::v1::*;
 use complianceiq_proto::complianceiq::common::v1::{Severity, TimeRange};
 use complianceiq_proto::complianceiq::events::v1::Event;
 use complianceiq_proto::complianceiq::events::v1::event::Payload;
+use complianceiq_proto::complianceiq::insights::v1::Insight;
 use tonic::{Request, Response, Status};
 
 const MIGRATIONS: &[Migration] = &[migration!(1, "0001_audit_logs")];
@@ -168,15 +170,45 @@ impl AuditApi {
     }
 }
 
+impl AuditApi {
+    async fn compliance_events(
+        &self,
+        request: Request<ListComplianceEventsRequest>,
+    ) -> Result<ListComplianceEventsResponse, ApiError> {
+        let organization = caller(&request)?.tenant()?;
+        let request = request.into_inner();
+        let mut violations = FieldViolations::default();
+        violations.max_chars("type", &request.r#type, MAX_TEXT);
+        violations.optional_uuid("instance_id", &request.instance_id);
+        if Severity::try_from(request.min_severity).is_err() {
+            violations.add("min_severity", "INVALID", "not a severity");
+        }
+        let period = period_field(&mut violations, request.period.as_ref());
+        violations.check()?;
+        let filter = if request.r#type.is_empty() {
+            store::Filter { action_prefix: COMPLIANCE_PREFIX.into(), period, ..Default::default() }
+        } else {
+            let action = format!("{COMPLIANCE_PREFIX}{}", request.r#type.to_ascii_lowercase());
+            store::Filter { action, period, ..Default::default() }
+        };
+        // Instance and severity are in the metadata: a page keeps what matches them.
+        let (entries, next_page_token) =
+            self.page(organization, &filter, request.page_size, &request.page_token).await?;
+        let compliance_events = entries
+            .into_iter()
+            .map(compliance_event)
+            .filter(|event| event.severity >= request.min_severity)
+            .filter(|event| request.instance_id.is_empty() || event.instance_id == request.instance_id)
+            .collect();
+        Ok(ListComplianceEventsResponse { compliance_events, next_page_token })
+    }
+}
+
 /// Actions of entries that record security alerts: `security.<kind>`.
 const SECURITY_PREFIX: &str = "security.";
 
 fn security_event(entry: AuditLog) -> SecurityEvent {
-    let severity = entry
-        .metadata
-        .get("severity")
-        .and_then(|name| Severity::from_str_name(&format!("SEVERITY_{}", name.to_ascii_uppercase())))
-        .unwrap_or(Severity::Unspecified);
+    let severity = severity_of(&entry.metadata);
     SecurityEvent {
         id: entry.id,
         organization_id: entry.organization_id,
@@ -186,6 +218,62 @@ fn security_event(entry: AuditLog) -> SecurityEvent {
         metadata: entry.metadata,
         event_time: entry.event_time,
     }
+}
+
+/// Actions of entries that record compliance events: `compliance.<finding>`.
+const COMPLIANCE_PREFIX: &str = "compliance.";
+
+/// A new insight as a compliance event of the trail: `compliance.control_ineffective` on the
+/// control, `compliance.requirement_gap` on the requirement, ...
+fn compliance_entry(event: &Event, insight: &Insight) -> AuditLog {
+    let subject = insight.subject.clone().unwrap_or_default();
+    let severity = Severity::try_from(insight.severity).unwrap_or(Severity::Unspecified);
+    let mut metadata: std::collections::HashMap<String, String> = [
+        ("instance_id", insight.instance_id.clone()),
+        ("insight_id", insight.id.clone()),
+        ("analysis_job_id", insight.analysis_job_id.clone()),
+        ("severity", severity.as_str_name().trim_start_matches("SEVERITY_").to_ascii_lowercase()),
+        ("title", insight.title.clone()),
+        ("record", subject.display.clone()),
+    ]
+    .into_iter()
+    .map(|(key, value)| (key.to_string(), value))
+    .collect();
+    metadata.insert("record_ids".into(), insight.record_ids.join(","));
+    AuditLog {
+        actor: Some(Actor { service: event.source.clone(), ..Default::default() }),
+        action: format!("{COMPLIANCE_PREFIX}{}", insight.finding.to_ascii_lowercase()),
+        resource_type: subject.table,
+        resource_id: subject.sys_id,
+        metadata,
+        request_id: event.request_id.clone(),
+        event_time: event.occur_time,
+        ..Default::default()
+    }
+}
+
+fn compliance_event(entry: AuditLog) -> ComplianceEvent {
+    let metadata = &entry.metadata;
+    let text = |key: &str| metadata.get(key).cloned().unwrap_or_default();
+    ComplianceEvent {
+        id: entry.id.clone(),
+        organization_id: entry.organization_id.clone(),
+        instance_id: text("instance_id"),
+        r#type: entry.action.strip_prefix(COMPLIANCE_PREFIX).unwrap_or_default().to_string(),
+        severity: severity_of(metadata) as i32,
+        description: text("title"),
+        record_ids: text("record_ids").split(',').filter(|id| !id.is_empty()).map(str::to_string).collect(),
+        metadata: entry.metadata,
+        event_time: entry.event_time,
+    }
+}
+
+/// The severity an entry's metadata names (`high`, ...).
+fn severity_of(metadata: &std::collections::HashMap<String, String>) -> Severity {
+    metadata
+        .get("severity")
+        .and_then(|name| Severity::from_str_name(&format!("SEVERITY_{}", name.to_ascii_uppercase())))
+        .unwrap_or(Severity::Unspecified)
 }
 
 /// `[start, end)` in microseconds; an unset side is unbounded.
@@ -238,6 +326,13 @@ impl AuditService for AuditApi {
             );
         }
         Ok(Response::new(verification))
+    }
+
+    async fn list_compliance_events(
+        &self,
+        request: Request<ListComplianceEventsRequest>,
+    ) -> Result<Response<ListComplianceEventsResponse>, Status> {
+        Ok(Response::new(self.compliance_events(request).await?))
     }
 
     async fn list_security_events(
@@ -293,6 +388,10 @@ impl EventHandler for Recorder {
                     ..Default::default()
                 }
             }
+            Some(Payload::InsightOpened(opened)) => {
+                let Some(insight) = &opened.insight else { return Ok(()) };
+                compliance_entry(event, insight)
+            }
             _ => return Ok(()),
         };
         // The trail is per organization; a call or alert outside any (a registration, a
@@ -321,7 +420,7 @@ pub fn module() -> Module {
                 let database = context.database()?;
                 let recorder = Subscription {
                     consumer: "audit-trail",
-                    events: vec![EventType::AuditRecorded, EventType::SecurityAlert],
+                    events: vec![EventType::AuditRecorded, EventType::SecurityAlert, EventType::InsightOpened],
                     handler: Arc::new(Recorder { database: database.clone() }),
                 };
                 Ok(ModuleParts::new().service(AuditServiceServer::new(AuditApi { database })).subscription(recorder))

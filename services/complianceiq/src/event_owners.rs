@@ -18,6 +18,7 @@ pub fn event_owner(event: EventType) -> &'static str {
         | MemberRemoved | SubscriptionChanged => "organization",
         InstanceCreated | InstanceUpdated | InstanceDeleted | SyncStarted | SyncCompleted | SyncFailed => "instance",
         AnalysisStarted | AnalysisCompleted | AnalysisFailed => "analysis",
+        InsightOpened => "insights",
         WidgetDeployed => "widget",
         NotificationSent => "notification",
         ModelTrained => "ml",

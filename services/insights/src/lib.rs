@@ -21,6 +21,7 @@ use std::sync::Arc;
 use complianceiq_analysis::findings;
 use complianceiq_kit::auth::caller;
 use complianceiq_kit::config::DatabaseGroup;
+use complianceiq_kit::context::RequestContext;
 use complianceiq_kit::db::{Migration, ModuleDatabase};
 use complianceiq_kit::error::{ApiError, FieldViolations};
 use complianceiq_kit::ids::OrganizationId;
@@ -30,8 +31,8 @@ use complianceiq_kit::time;
 use complianceiq_kit::{Module, ModuleName, ModuleParts, migration};
 use complianceiq_proto::EventType;
 use complianceiq_proto::complianceiq::common::v1::{Interval, Metric, Severity, TimeRange};
-use complianceiq_proto::complianceiq::events::v1::Event;
 use complianceiq_proto::complianceiq::events::v1::event::Payload;
+use complianceiq_proto::complianceiq::events::v1::{Event, InsightOpened};
 use complianceiq_proto::complianceiq::insights::v1::insights_service_server::{InsightsService, InsightsServiceServer};
 use complianceiq_proto::complianceiq::insights::v1::*;
 use tonic::{Request, Response, Status};
@@ -116,6 +117,14 @@ pub async fn take_insights(
             }));
         }
         store::record_changes(&mut tx, instance, &recorded).await?;
+        // What is new is news: the audit trail's compliance events, notifications.
+        let context = RequestContext { request_id: job.id.clone(), ..Default::default() };
+        for id in &changes.new {
+            if let Some(&index) = position.get(id.as_str()) {
+                let opened = InsightOpened { insight: Some(kept[index].clone()) };
+                tx.emit(Payload::InsightOpened(opened), &context).await?;
+            }
+        }
     }
     let summary = job.summary.clone().unwrap_or_default();
     let mut latest: BTreeMap<String, f64> = store::latest_snapshots(&mut tx, instance, at)
