@@ -273,7 +273,12 @@ impl Pending {
             ..Default::default()
         };
         let database = self.database;
-        tokio::spawn(async move {
+        // A body dropped as the runtime shuts down has nowhere to write from.
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            tracing::warn!(target: "security", rpc = %entry.rpc, "an audit entry was lost at shutdown");
+            return;
+        };
+        runtime.spawn(async move {
             let rpc = entry.rpc.clone();
             let written = async {
                 let mut tx = database.global_write().await?;
