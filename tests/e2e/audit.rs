@@ -153,6 +153,24 @@ async fn mutating_calls_are_recorded_once_in_a_chain_that_names_what_was_tampere
         .unwrap_err();
     assert_eq!(violations(&malformed), [("user_id".to_string(), "INVALID_FORMAT".to_string())]);
 
+    // Full text: every word must be there, whatever the case and punctuation.
+    let search = |query: &str| {
+        let request = ListAuditLogsRequest { query: query.into(), ..Default::default() };
+        let token = tenant.token().to_string();
+        async move { audit(platform).await.list_audit_logs(authorized(request, &token)).await }
+    };
+    let found = search("Team.CREATE").await.unwrap().into_inner().audit_logs;
+    let mut found_ids: Vec<String> = found.iter().map(|entry| entry.id.clone()).collect();
+    found_ids.sort();
+    let mut expected_ids = vec![created.id.clone(), invalid.id.clone()];
+    expected_ids.sort();
+    assert_eq!(found_ids, expected_ids);
+    let by_id = search(&team.id).await.unwrap().into_inner().audit_logs;
+    assert_eq!(by_id.iter().map(|entry| entry.id.clone()).collect::<Vec<_>>(), [created.id.clone()]);
+    assert!(search("team nowhere").await.unwrap().into_inner().audit_logs.is_empty());
+    let wordless = search("!!!").await.unwrap_err();
+    assert_eq!(violations(&wordless), [("query".to_string(), "NO_WORDS".to_string())]);
+
     // A second organization sees nothing of the first, and its own chain stands alone.
     create_team(platform, &other, "Their Team").await.expect("their team");
     let theirs = trail(platform, other.token(), 0, 1).await;

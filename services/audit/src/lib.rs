@@ -35,6 +35,9 @@ const MIGRATIONS: &[Migration] = &[migration!(1, "0001_audit_logs")];
 const MAX_TEXT: usize = 200;
 const MAX_METADATA_ENTRIES: usize = 50;
 const MAX_METADATA_VALUE: usize = 2000;
+/// Longest search text, and most words it may hold.
+const MAX_QUERY: usize = 500;
+const MAX_QUERY_WORDS: usize = 32;
 
 struct AuditApi {
     database: ModuleDatabase,
@@ -60,6 +63,9 @@ impl AuditApi {
         }
         if Outcome::try_from(entry.outcome).is_err() {
             violations.add("audit_log.outcome", "INVALID", "not an outcome");
+        }
+        if let Some(actor) = &entry.actor {
+            violations.max_chars("audit_log.actor.user_agent", &actor.user_agent, MAX_TEXT);
         }
         let now = time::now_micros();
         if let Some(at) = &entry.event_time
@@ -105,8 +111,19 @@ impl AuditApi {
             violations.add("outcome", "INVALID", "not an outcome");
         }
         let period = period_field(&mut violations, request.period.as_ref());
+        let words = store::words(&request.query);
+        if request.query.chars().count() > MAX_QUERY || words.len() > MAX_QUERY_WORDS {
+            violations.add(
+                "query",
+                "TOO_LONG",
+                format!("query holds at most {MAX_QUERY} characters and {MAX_QUERY_WORDS} words"),
+            );
+        } else if !request.query.trim().is_empty() && words.is_empty() {
+            violations.add("query", "NO_WORDS", "query has no words to search for");
+        }
         violations.check()?;
         let filter = store::Filter {
+            words,
             actor_user_id: request.user_id.clone(),
             action: request.action.clone(),
             resource_type: request.resource_type.clone(),

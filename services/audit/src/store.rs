@@ -21,7 +21,24 @@ pub const GENESIS: &str = "00000000000000000000000000000000000000000000000000000
 const VERIFY_BATCH: i64 = 1000;
 
 const COLUMNS: &str = "sequence, id, action, resource_type, resource_id, actor_user_id, outcome, \
-                       event_time, body, previous_hash, hash";
+                       event_time, body, previous_hash, hash, search_text";
+
+/// The words of `text`, lowercased: what search matches (both the stored text and a query
+/// are split this way, so both stores tokenize alike).
+pub fn words(text: &str) -> Vec<String> {
+    text.split(|c: char| !c.is_alphanumeric()).filter(|word| !word.is_empty()).map(str::to_lowercase).collect()
+}
+
+/// What an entry can be found by.
+fn search_text(entry: &AuditLog) -> String {
+    let actor = entry.actor.clone().unwrap_or_default();
+    let mut metadata: Vec<&String> = entry.metadata.values().collect();
+    metadata.sort();
+    let mut parts =
+        vec![&entry.action, &entry.resource_type, &entry.resource_id, &entry.rpc, &actor.email, &actor.user_id];
+    parts.extend(metadata);
+    words(&parts.iter().map(|part| part.as_str()).collect::<Vec<_>>().join(" ")).join(" ")
+}
 
 /// The hash of an entry whose body is `body` after the entry hashed `previous`.
 pub fn link(previous: &str, body: &[u8]) -> String {
@@ -43,6 +60,7 @@ struct StoredRow {
     body: Vec<u8>,
     previous_hash: String,
     hash: String,
+    search_text: String,
 }
 
 impl StoredRow {
@@ -59,6 +77,7 @@ impl StoredRow {
             body: row.try_get(8)?,
             previous_hash: row.try_get(9)?,
             hash: row.try_get(10)?,
+            search_text: row.try_get(11)?,
         })
     }
 
@@ -89,7 +108,8 @@ impl StoredRow {
             && entry.resource_id == self.resource_id
             && actor == self.actor_user_id
             && i64::from(entry.outcome) == self.outcome
-            && event_time == self.event_time;
+            && event_time == self.event_time
+            && search_text(&entry) == self.search_text;
         (!columns_agree).then_some("columns differ from the recorded entry")
     }
 }
@@ -133,12 +153,13 @@ pub async fn append(tx: &mut TenantTx, event_id: &str, mut entry: AuditLog) -> R
     entry.hash.clear();
     entry.previous_hash.clear();
     let body = entry.encode_to_vec();
+    let searchable = search_text(&entry);
     let hash = link(&previous_hash, &body);
     let actor = entry.actor.as_ref().map(|actor| actor.user_id.clone()).unwrap_or_default();
     sqlx::query(
         "INSERT INTO audit_logs (organization_id, sequence, id, event_id, action, resource_type, resource_id, \
-         actor_user_id, outcome, event_time, body, previous_hash, hash) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
+         actor_user_id, outcome, event_time, body, previous_hash, hash, search_text) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
     )
     .bind(&tenant)
     .bind(sequence)
@@ -153,6 +174,7 @@ pub async fn append(tx: &mut TenantTx, event_id: &str, mut entry: AuditLog) -> R
     .bind(body)
     .bind(&previous_hash)
     .bind(&hash)
+    .bind(searchable)
     .execute(tx.connection())
     .await?;
     entry.sequence = sequence;
@@ -184,6 +206,8 @@ pub struct Filter {
     pub outcome: i64,
     /// `[start, end)`, microseconds.
     pub period: (i64, i64),
+    /// Words every entry must hold (see [`words`]).
+    pub words: Vec<String>,
 }
 
 /// Entries matching `filter`, newest first, after the entry at `before` (a sequence).
@@ -211,6 +235,23 @@ pub async fn page(
         texts.push(filter.action_prefix.clone());
         let n = texts.len() + 3;
         conditions.push(format!("substr(action, 1, length(${n})) = ${n}"));
+    }
+    if !filter.words.is_empty() {
+        let n = texts.len() + 4;
+        match tx.backend() {
+            Backend::Postgres => {
+                texts.push(filter.words.join(" "));
+                conditions.push(format!("search @@ plainto_tsquery('simple', ${n})"));
+            }
+            // FTS5: each word quoted matches literally; words side by side must all match.
+            Backend::Sqlite => {
+                texts.push(filter.words.iter().map(|word| format!("\"{word}\"")).collect::<Vec<_>>().join(" "));
+                conditions.push(format!(
+                    "sequence IN (SELECT sequence FROM audit_logs_search \
+                     WHERE audit_logs_search MATCH ${n} AND organization_id = $1)"
+                ));
+            }
+        }
     }
     let mut next = texts.len() + 4;
     if filter.outcome != 0 {

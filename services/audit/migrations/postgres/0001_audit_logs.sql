@@ -18,6 +18,9 @@ CREATE TABLE audit_logs (
     body            BYTEA  NOT NULL,
     previous_hash   TEXT   NOT NULL,
     hash            TEXT   NOT NULL,
+    -- The entry's words, lowercased, for full-text search (derived from the body).
+    search_text     TEXT   NOT NULL,
+    search          TSVECTOR GENERATED ALWAYS AS (to_tsvector('simple', search_text)) STORED,
     PRIMARY KEY (organization_id, sequence),
     UNIQUE (organization_id, id),
     UNIQUE (organization_id, event_id)
@@ -25,6 +28,7 @@ CREATE TABLE audit_logs (
 CREATE INDEX audit_logs_by_actor ON audit_logs (organization_id, actor_user_id, sequence);
 CREATE INDEX audit_logs_by_resource ON audit_logs (organization_id, resource_type, resource_id, sequence);
 CREATE INDEX audit_logs_by_time ON audit_logs (organization_id, event_time);
+CREATE INDEX audit_logs_search ON audit_logs USING GIN (search);
 
 SELECT ciq_enable_tenant_isolation('audit_logs');
 
