@@ -28,6 +28,7 @@ platform_tests!(
     leased_rate_limits_hold_the_limit_in_the_shared_store,
     durable_jobs_retry_resume_and_end_once,
     a_second_read_never_waits_for_the_pool,
+    a_batch_with_a_bad_event_still_handles_the_others_once,
 );
 
 /// Budgets leased in batches (Redis's script on `servers`) never admit more than the limit,
@@ -161,6 +162,96 @@ async fn a_consumer_handles_each_event_once(platform: &TestPlatform) {
         .await;
     assert_eq!(recorded, 2);
 
+    stop.cancel();
+    consumer.await.unwrap().expect("the consumer stops cleanly");
+}
+
+/// Handles events in batches; `poison` fails wherever it is. The first event takes a while,
+/// so the ones published meanwhile wait and arrive together.
+struct BatchRecorder {
+    handled: mpsc::UnboundedSender<String>,
+    batches: std::sync::Mutex<Vec<usize>>,
+    poison: String,
+    first: std::sync::atomic::AtomicBool,
+}
+
+#[tonic::async_trait]
+impl EventHandler for BatchRecorder {
+    async fn handle(&self, event: &Event) -> Result<(), ApiError> {
+        if !self.first.swap(true, std::sync::atomic::Ordering::SeqCst) {
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
+        if event.id == self.poison {
+            return Err(ApiError::internal("poison"));
+        }
+        self.handled.send(event.id.clone()).map_err(|_| ApiError::internal("recorder closed"))
+    }
+
+    fn batch_size(&self) -> usize {
+        50
+    }
+
+    async fn handle_batch(&self, events: &[&Event]) -> Result<(), ApiError> {
+        self.batches.lock().unwrap().push(events.len());
+        if events.iter().any(|event| event.id == self.poison) {
+            return Err(ApiError::internal("a poison event in the batch"));
+        }
+        for event in events {
+            self.handled.send(event.id.clone()).map_err(|_| ApiError::internal("recorder closed"))?;
+        }
+        Ok(())
+    }
+}
+
+async fn a_batch_with_a_bad_event_still_handles_the_others_once(platform: &TestPlatform) {
+    let running = platform.platform();
+    let (sender, mut handled) = mpsc::unbounded_channel();
+    let ids: Vec<String> = (0..10).map(|_| uuid::Uuid::now_v7().to_string()).collect();
+    let handler = Arc::new(BatchRecorder {
+        handled: sender,
+        batches: std::sync::Mutex::new(Vec::new()),
+        poison: ids[5].clone(),
+        first: std::sync::atomic::AtomicBool::new(false),
+    });
+    let stop = CancellationToken::new();
+    let consumer = tokio::spawn(subscription::run(
+        Subscription {
+            consumer: "e2e-batches",
+            events: vec![complianceiq_proto::EventType::OrganizationDeleted],
+            handler: handler.clone(),
+        },
+        subscription::Consumption {
+            module: "organization",
+            bus: running.bus.clone(),
+            database: Some(running.databases[&DatabaseGroup::Core].clone()),
+            owner: complianceiq::event_owner,
+            settings: platform.config.events.clone(),
+            metrics: Arc::new(complianceiq_kit::metrics::Metrics::new()),
+        },
+        stop.clone(),
+    ));
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    for id in &ids {
+        running.bus.publish(message(id)).await.expect("publish");
+    }
+    let mut seen = Vec::new();
+    while seen.len() < ids.len() - 1 {
+        let id = tokio::time::timeout(Duration::from_secs(10), handled.recv()).await.expect("handled in time").unwrap();
+        seen.push(id);
+    }
+    seen.sort();
+    let mut good: Vec<String> = ids.iter().filter(|id| **id != ids[5]).cloned().collect();
+    good.sort();
+    assert_eq!(seen, good, "every good event once, the poison never");
+    assert!(
+        handler.batches.lock().unwrap().iter().any(|size| *size > 1),
+        "events that waited were handed over together: {:?}",
+        handler.batches.lock().unwrap()
+    );
+    let recorded = platform
+        .stored_count(DatabaseGroup::Core, "SELECT COUNT(*) FROM ciq_processed_events WHERE consumer = 'e2e-batches'")
+        .await;
+    assert_eq!(recorded, 9);
     stop.cancel();
     consumer.await.unwrap().expect("the consumer stops cleanly");
 }

@@ -365,62 +365,93 @@ struct Recorder {
     database: ModuleDatabase,
 }
 
+/// Entries appended per transaction when events wait: one commit for many (BENCHMARKS.md).
+const APPEND_BATCH: usize = 200;
+
 #[tonic::async_trait]
 impl EventHandler for Recorder {
     async fn handle(&self, event: &Event) -> Result<(), ApiError> {
-        let entry = match &event.payload {
-            Some(Payload::AuditRecorded(recorded)) => {
-                let Some(entry) = recorded.entry.clone() else { return Ok(()) };
-                // A module records calls to its own services only: `complianceiq.<module>.v1`.
-                let service_module = entry.rpc.strip_prefix("/complianceiq.").and_then(|rest| rest.split('.').next());
-                if service_module != Some(event.source.as_str()) {
-                    tracing::error!(
-                        target: "security",
-                        event_id = %event.id,
-                        source = %event.source,
-                        rpc = %entry.rpc,
-                        "an audit entry for an RPC its publisher does not serve was refused"
-                    );
-                    return Ok(());
-                }
-                entry
-            }
-            Some(Payload::SecurityAlert(alert)) => {
-                let mut metadata = alert.metadata.clone();
-                metadata.insert("severity".into(), alert.severity.clone());
-                AuditLog {
-                    actor: Some(Actor {
-                        user_id: alert.user_id.clone(),
-                        ip_address: alert.ip_address.clone(),
-                        service: event.source.clone(),
-                        ..Default::default()
-                    }),
-                    action: format!("{SECURITY_PREFIX}{}", alert.kind),
-                    resource_type: "user".into(),
-                    resource_id: alert.user_id.clone(),
-                    outcome: Outcome::Denied as i32,
-                    metadata,
-                    request_id: event.request_id.clone(),
-                    event_time: event.occur_time,
-                    ..Default::default()
-                }
-            }
-            Some(Payload::InsightOpened(opened)) => {
-                let Some(insight) = &opened.insight else { return Ok(()) };
-                compliance_entry(event, insight)
-            }
-            _ => return Ok(()),
-        };
-        // The trail is per organization; a call or alert outside any (a registration, a
-        // failed login of an unknown address) has no chain to join.
-        let Ok(organization) = OrganizationId::from_stored(&event.organization_id) else {
-            tracing::debug!(event_id = %event.id, action = %entry.action, "audit entry without an organization");
-            return Ok(());
-        };
-        let mut tx = self.database.write(organization).await?;
-        store::append(&mut tx, &event.id, entry).await?;
-        tx.commit().await
+        self.handle_batch(&[event]).await
     }
+
+    fn batch_size(&self) -> usize {
+        APPEND_BATCH
+    }
+
+    /// One transaction per organization in the batch, appending its entries in order.
+    async fn handle_batch(&self, events: &[&Event]) -> Result<(), ApiError> {
+        let mut by_organization: Vec<(OrganizationId, Vec<(&str, AuditLog)>)> = Vec::new();
+        for event in events {
+            let Some((organization, entry)) = entry_of(event) else { continue };
+            match by_organization.iter_mut().find(|(known, _)| *known == organization) {
+                Some((_, entries)) => entries.push((&event.id, entry)),
+                None => by_organization.push((organization, vec![(&event.id, entry)])),
+            }
+        }
+        for (organization, entries) in by_organization {
+            let mut tx = self.database.write(organization).await?;
+            for (event_id, entry) in entries {
+                store::append(&mut tx, event_id, entry).await?;
+            }
+            tx.commit().await?;
+        }
+        Ok(())
+    }
+}
+
+/// The entry an event records, in its organization's chain; `None` for an event that
+/// records nothing.
+fn entry_of(event: &Event) -> Option<(OrganizationId, AuditLog)> {
+    let entry = match &event.payload {
+        Some(Payload::AuditRecorded(recorded)) => {
+            let entry = recorded.entry.clone()?;
+            // A module records calls to its own services only: `complianceiq.<module>.v1`.
+            let service_module = entry.rpc.strip_prefix("/complianceiq.").and_then(|rest| rest.split('.').next());
+            if service_module != Some(event.source.as_str()) {
+                tracing::error!(
+                    target: "security",
+                    event_id = %event.id,
+                    source = %event.source,
+                    rpc = %entry.rpc,
+                    "an audit entry for an RPC its publisher does not serve was refused"
+                );
+                return None;
+            }
+            entry
+        }
+        Some(Payload::SecurityAlert(alert)) => {
+            let mut metadata = alert.metadata.clone();
+            metadata.insert("severity".into(), alert.severity.clone());
+            AuditLog {
+                actor: Some(Actor {
+                    user_id: alert.user_id.clone(),
+                    ip_address: alert.ip_address.clone(),
+                    service: event.source.clone(),
+                    ..Default::default()
+                }),
+                action: format!("{SECURITY_PREFIX}{}", alert.kind),
+                resource_type: "user".into(),
+                resource_id: alert.user_id.clone(),
+                outcome: Outcome::Denied as i32,
+                metadata,
+                request_id: event.request_id.clone(),
+                event_time: event.occur_time,
+                ..Default::default()
+            }
+        }
+        Some(Payload::InsightOpened(opened)) => {
+            let insight = opened.insight.as_ref()?;
+            compliance_entry(event, insight)
+        }
+        _ => return None,
+    };
+    // The trail is per organization; a call or alert outside any (a registration, a
+    // failed login of an unknown address) has no chain to join.
+    let Ok(organization) = OrganizationId::from_stored(&event.organization_id) else {
+        tracing::debug!(event_id = %event.id, action = %entry.action, "audit entry without an organization");
+        return None;
+    };
+    Some((organization, entry))
 }
 
 /// The module declaration.

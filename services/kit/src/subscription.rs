@@ -13,7 +13,7 @@ use std::sync::Arc;
 
 use complianceiq_proto::complianceiq::events::v1::Event;
 use complianceiq_proto::{EventPayloadExt, EventType};
-use futures::StreamExt;
+use futures::{FutureExt, StreamExt};
 use tokio_util::sync::CancellationToken;
 use tonic::async_trait;
 
@@ -38,6 +38,21 @@ pub const EVERY_MODULE: &str = "*";
 pub trait EventHandler: Send + Sync + 'static {
     /// Handles one event; an error leaves it unacknowledged for redelivery.
     async fn handle(&self, event: &Event) -> Result<(), ApiError>;
+
+    /// Most events the kit hands to [`handle_batch`](Self::handle_batch) at once, of those
+    /// already waiting; 1 (the default): one at a time.
+    fn batch_size(&self) -> usize {
+        1
+    }
+
+    /// Handles several events together, e.g. in one transaction: all or none. On an error
+    /// the kit handles each again alone, so one bad event fails only itself.
+    async fn handle_batch(&self, events: &[&Event]) -> Result<(), ApiError> {
+        for event in events {
+            self.handle(event).await?;
+        }
+        Ok(())
+    }
 }
 
 /// A module's subscription.
@@ -116,6 +131,7 @@ pub async fn run(
         streams.push(consumption.bus.subscribe(spec).await.map_err(|error| error.to_string())?);
     }
     let mut deliveries = futures::stream::select_all(streams);
+    let batch_size = subscription.handler.batch_size().max(1);
     loop {
         let delivery = tokio::select! {
             _ = shutdown.cancelled() => return Ok(()),
@@ -124,7 +140,64 @@ pub async fn run(
                 None => return Ok(()),
             },
         };
-        consume(&subscription, &consumption, delivery).await;
+        if batch_size == 1 {
+            consume(&subscription, &consumption, delivery).await;
+            continue;
+        }
+        // What else is already waiting joins it; nothing waits for more to arrive.
+        let mut batch = vec![delivery];
+        while batch.len() < batch_size {
+            match deliveries.next().now_or_never() {
+                Some(Some(delivery)) => batch.push(delivery),
+                _ => break,
+            }
+        }
+        consume_batch(&subscription, &consumption, batch).await;
+    }
+}
+
+/// Consumes deliveries together: each refused or repeated one is settled on its own, the rest
+/// go to the handler in one call and are recorded as handled in one transaction. If the batch
+/// fails, each is consumed alone (and retried or dead-lettered on its own).
+async fn consume_batch(subscription: &Subscription, consumption: &Consumption, batch: Vec<Delivery>) {
+    if batch.len() == 1 {
+        return consume(subscription, consumption, batch.into_iter().next().expect("one delivery")).await;
+    }
+    let consumer = subscription.consumer;
+    let mut pending = Vec::with_capacity(batch.len());
+    for delivery in batch {
+        let repeated = match &consumption.database {
+            Some(database) => already_handled(database, consumer, &delivery.event.id).await.unwrap_or(false),
+            None => false,
+        };
+        if refusal(&delivery, consumption.owner).is_some() || repeated {
+            // The one-at-a-time path refuses, dead-letters or acknowledges it.
+            consume(subscription, consumption, delivery).await;
+        } else {
+            pending.push(delivery);
+        }
+    }
+    if pending.is_empty() {
+        return;
+    }
+    let events: Vec<&Event> = pending.iter().map(|delivery| &delivery.event).collect();
+    if let Err(error) = subscription.handler.handle_batch(&events).await {
+        tracing::warn!(consumer, events = pending.len(), %error, "a batch failed; its events are handled one by one");
+        for delivery in pending {
+            consume(subscription, consumption, delivery).await;
+        }
+        return;
+    }
+    if let Some(database) = &consumption.database
+        && let Err(error) = record_all_handled(database, consumer, &events).await
+    {
+        tracing::warn!(consumer, events = events.len(), %error, "recording handled events");
+    }
+    for delivery in pending {
+        consumption.metrics.record_event(consumer, &delivery.routed_type, "handled");
+        if let Err(error) = delivery.ack().await {
+            tracing::warn!(consumer, event_id = %delivery.event.id, %error, "acknowledging");
+        }
     }
 }
 
@@ -231,6 +304,25 @@ async fn already_handled(database: &Database, consumer: &str, event_id: &str) ->
         .fetch_optional(database.pool())
         .await?;
     Ok(row.is_some())
+}
+
+/// Records a batch as handled in one transaction (one commit for all of them).
+async fn record_all_handled(database: &Database, consumer: &str, events: &[&Event]) -> Result<(), sqlx::Error> {
+    let mut tx = database.pool().begin().await?;
+    let now = time::now_micros();
+    for event in events {
+        // A repeat recorded meanwhile (a redelivery handled elsewhere) is no error.
+        sqlx::query(
+            "INSERT INTO ciq_processed_events (consumer, event_id, processed_at) VALUES ($1, $2, $3) \
+             ON CONFLICT DO NOTHING",
+        )
+        .bind(consumer)
+        .bind(&event.id)
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
+    }
+    tx.commit().await
 }
 
 async fn record_handled(database: &Database, consumer: &str, event_id: &str) -> Result<(), sqlx::Error> {
