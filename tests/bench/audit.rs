@@ -1,7 +1,8 @@
 //! Audit writes with the hash chain: `CIQ_BENCH_AUDIT_ENTRIES` entries (default 2,000)
 //! appended to one organization's chain through CreateAuditLog by `CIQ_BENCH_AUDIT_CLIENTS`
 //! concurrent callers (default 8), each append a transaction that locks the chain's head,
-//! reads the last hash and inserts; then the same number recorded by the kit's layer for
+//! reads the last hash and inserts (the layer's entries for those calls, appended meanwhile,
+//! are not counted); then the same number recorded by the kit's layer for
 //! mutating calls (CreateTeam), from the call until the audit service appended the last one
 //! (outbox, bus, consumer, chain); then one VerifyAuditTrail over the whole chain. Prints a
 //! Markdown table for BENCHMARKS.md.
@@ -103,7 +104,17 @@ async fn measure(backend: Backend, entries: usize, clients: usize) -> Measured {
         })
         .await
     };
-    let before = chain_length(&platform, &tenant).await;
+    // CreateAuditLog is itself a mutating call: the layer records each one too. Wait until
+    // those have all arrived, so the next phase counts only its own.
+    let mut before = chain_length(&platform, &tenant).await;
+    loop {
+        tokio::time::sleep(Duration::from_millis(1000)).await;
+        let now = chain_length(&platform, &tenant).await;
+        if now == before {
+            break;
+        }
+        before = now;
+    }
     let organizations = OrganizationServiceClient::new(platform.channel("organization").await);
     let started = Instant::now();
     {
