@@ -654,6 +654,11 @@ async fn killed_sync_resumes(platform: &mut Platform, token: &str) -> String {
 /// results of an uninterrupted run.
 async fn killed_analysis_resumes(platform: &mut Platform, token: &str, instance: &str) {
     let start = json!({"instanceId": instance});
+    // The job is held where it writes its results (a lock on their table that lets reads
+    // through), so it is caught running however fast the machine computes it.
+    let mut holder = owner_connection(platform).await;
+    let mut hold = sqlx::Connection::begin(&mut holder).await.unwrap();
+    sqlx::query("LOCK TABLE analysis_results IN EXCLUSIVE MODE").execute(&mut *hold).await.unwrap();
     // The analysis store learns of the completed sync from its event, shortly after the run.
     let deadline = Instant::now() + Duration::from_secs(30);
     let job = loop {
@@ -678,6 +683,7 @@ async fn killed_analysis_resumes(platform: &mut Platform, token: &str, instance:
         tokio::time::sleep(Duration::from_millis(2)).await;
     }
     platform.kill("analysis").await;
+    hold.rollback().await.unwrap();
     platform.start("analysis");
     platform.wait_ready("analysis").await;
     let resumed = job_ended(platform, token, &job_path).await;
@@ -723,13 +729,19 @@ async fn stored_records(platform: &Platform) -> i64 {
 }
 
 /// A count in the analysis store, as the schema owner.
-async fn analysis_count(platform: &Platform, sql: &'static str) -> i64 {
-    use sqlx::{Connection, Row};
+/// A connection to the shared database as its owner (no row-level security).
+async fn owner_connection(platform: &Platform) -> sqlx::AnyConnection {
+    use sqlx::Connection;
     let mut url = url::Url::parse(platform.config.database.url.as_deref().unwrap()).unwrap();
     url.set_username(platform.config.database.admin_user.as_deref().unwrap()).unwrap();
     url.set_password(platform.config.database.admin_password.as_deref()).unwrap();
     sqlx::any::install_default_drivers();
-    let mut connection = sqlx::AnyConnection::connect(url.as_str()).await.unwrap();
+    sqlx::AnyConnection::connect(url.as_str()).await.unwrap()
+}
+
+async fn analysis_count(platform: &Platform, sql: &'static str) -> i64 {
+    use sqlx::{Connection, Row};
+    let mut connection = owner_connection(platform).await;
     let count: i64 = sqlx::query(sql).fetch_one(&mut connection).await.unwrap().get(0);
     connection.close().await.ok();
     count
