@@ -146,9 +146,9 @@ async fn measure(backend: Backend, controls: usize, results_per_control: usize) 
     }
     owner.close().await.ok();
 
-    let (analysis, _) = common::control_analysis(&platform, &tenant, &instance).await;
     let window = (datetime::format(now - 90 * 86_400), datetime::format(now));
-    let (aggregate, rows) = common::one_aggregate(&platform, backend, &tenant, &instance, (&window.0, &window.1)).await;
+    let compared = common::analysis_beside_aggregate(&platform, backend, &tenant, &instance, |_| window.clone()).await;
+    let (analysis, aggregate, rows) = (compared.analysis, compared.aggregate, compared.rows);
     assert_eq!(rows, controls, "every control has results in the window");
     platform.stop().await;
     Measured {

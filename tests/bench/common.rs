@@ -6,6 +6,8 @@ use std::time::{Duration, Instant};
 use complianceiq_kit::config::DatabaseGroup;
 use complianceiq_proto::complianceiq::analysis::v1::analysis_service_client::AnalysisServiceClient;
 use complianceiq_proto::complianceiq::analysis::v1::*;
+use complianceiq_proto::complianceiq::insights::v1::GetInsightHistoryRequest;
+use complianceiq_proto::complianceiq::insights::v1::insights_service_client::InsightsServiceClient;
 use sqlx::{AnyConnection, Connection};
 
 use crate::harness::{Backend, TestPlatform};
@@ -23,12 +25,35 @@ pub fn median(mut samples: Vec<Duration>) -> Duration {
     samples[samples.len() / 2]
 }
 
-/// The median of [`ROUNDS`] control analyses of `instance`, each the job's own time from start
-/// to end (the worker's pickup is not counted), and the last job.
-pub async fn control_analysis(platform: &TestPlatform, tenant: &Tenant, instance: &str) -> (Duration, AnalysisJob) {
+/// What [`analysis_beside_aggregate`] measured.
+pub struct Compared {
+    /// Median of the jobs' own times (start to end; the worker's pickup is not counted).
+    pub analysis: Duration,
+    /// Median of the aggregate's times.
+    pub aggregate: Duration,
+    /// Rows the aggregate returned (controls with results in the window).
+    pub rows: usize,
+    /// The last job.
+    pub job: AnalysisJob,
+}
+
+/// [`ROUNDS`] rounds of one control analysis of `instance`, then the one SQL aggregate a
+/// person would write by hand over the same rows: passed and total results per control with
+/// `collection_date` in the window (`window` of the job), over `grc_indicator_results`, as the
+/// application role with the tenant set. Interleaved, so both meet the store in the same
+/// state (autovacuum after a sync, caches), and each job starts once the platform has taken
+/// in the one before (its insights, and a moment for the audit trail's compliance events).
+pub async fn analysis_beside_aggregate(
+    platform: &TestPlatform,
+    backend: Backend,
+    tenant: &Tenant,
+    instance: &str,
+    window: impl Fn(&AnalysisJob) -> (String, String),
+) -> Compared {
     let mut analysis = AnalysisServiceClient::new(platform.channel("analysis").await);
-    let mut job_times = Vec::new();
-    let mut last = None;
+    let mut insights = InsightsServiceClient::new(platform.channel("insights").await);
+    let mut app = AnyConnection::connect(&platform.app_database_url(DatabaseGroup::Analysis)).await.unwrap();
+    let (mut job_times, mut aggregate_times, mut rows, mut last) = (Vec::new(), Vec::new(), 0, None);
     for _ in 0..ROUNDS {
         let request = AnalyzeControlsRequest { instance_id: instance.into(), ..Default::default() };
         let job = analysis.analyze_controls(authorized(request, tenant.token())).await.unwrap().into_inner();
@@ -44,25 +69,19 @@ pub async fn control_analysis(platform: &TestPlatform, tenant: &Tenant, instance
         let micros =
             |time: &Option<prost_types::Timestamp>| complianceiq_kit::time::from_timestamp(time.as_ref().unwrap());
         job_times.push(Duration::from_micros((micros(&job.end_time) - micros(&job.start_time)) as u64));
-        last = Some(job);
-    }
-    (median(job_times), last.unwrap())
-}
+        let deadline = Instant::now() + Duration::from_secs(120);
+        loop {
+            let request = GetInsightHistoryRequest { instance_id: instance.into(), page_size: 1, ..Default::default() };
+            let history = insights.get_insight_history(authorized(request, tenant.token())).await.unwrap().into_inner();
+            if history.entries.first().is_some_and(|entry| entry.analysis_job_id == job.id) {
+                break;
+            }
+            assert!(Instant::now() < deadline, "the insights of job {} were not taken in", job.id);
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        tokio::time::sleep(Duration::from_secs(1)).await;
 
-/// The median of [`ROUNDS`] runs of one aggregate over the same rows the analysis reads:
-/// passed and total results per control with `collection_date` in [`start`, `end`], over
-/// `grc_indicator_results`, as the application role with the tenant set; and its row count.
-pub async fn one_aggregate(
-    platform: &TestPlatform,
-    backend: Backend,
-    tenant: &Tenant,
-    instance: &str,
-    (start, end): (&str, &str),
-) -> (Duration, usize) {
-    let mut app = AnyConnection::connect(&platform.app_database_url(DatabaseGroup::Analysis)).await.unwrap();
-    let mut aggregate_times = Vec::new();
-    let mut rows = 0;
-    for _ in 0..ROUNDS {
+        let (start, end) = window(&job);
         let mut tx = app.begin().await.unwrap();
         if backend == Backend::Servers {
             sqlx::query("SELECT set_config('app.current_organization_id', $1, true)")
@@ -87,7 +106,8 @@ pub async fn one_aggregate(
         aggregate_times.push(started.elapsed());
         rows = found.len();
         tx.rollback().await.unwrap();
+        last = Some(job);
     }
     app.close().await.ok();
-    (median(aggregate_times), rows)
+    Compared { analysis: median(job_times), aggregate: median(aggregate_times), rows, job: last.unwrap() }
 }

@@ -277,11 +277,14 @@ async fn measure(backend: Backend, controls: usize, baseline: bool) -> Measured 
     // The control analysis on the synced instance, beside one aggregate over its rows.
     let organization = tenant.id().to_string();
     platform.switch(&mut tenant.admin, &organization).await;
-    let (analysis, job) = common::control_analysis(&platform, &tenant, &instance.id).await;
-    let end =
-        datetime::format(complianceiq_kit::time::from_timestamp(job.data_as_of_time.as_ref().unwrap()) / 1_000_000);
-    let start = datetime::format(datetime::parse(&end).unwrap() - 90 * 86_400);
-    let (aggregate, _) = common::one_aggregate(&platform, backend, &tenant, &instance.id, (&start, &end)).await;
+    let compared = common::analysis_beside_aggregate(&platform, backend, &tenant, &instance.id, |job| {
+        let end =
+            datetime::format(complianceiq_kit::time::from_timestamp(job.data_as_of_time.as_ref().unwrap()) / 1_000_000);
+        let start = datetime::format(datetime::parse(&end).unwrap() - 90 * 86_400);
+        (start, end)
+    })
+    .await;
+    let (analysis, aggregate) = (compared.analysis, compared.aggregate);
 
     let direct = if baseline { Some(direct_insert(&platform, &tenant, &instance.id).await) } else { None };
     platform.stop().await;
