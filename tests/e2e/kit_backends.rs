@@ -121,6 +121,19 @@ fn message(event_id: &str) -> BusMessage {
     }
 }
 
+/// How the organization module's consumers run on this platform.
+fn consumption(platform: &TestPlatform) -> subscription::Consumption {
+    let running = platform.platform();
+    subscription::Consumption {
+        module: "organization",
+        bus: running.bus.clone(),
+        database: Some(running.databases[&DatabaseGroup::Core].clone()),
+        owner: complianceiq::event_owner,
+        settings: platform.config.events.clone(),
+        metrics: Arc::new(complianceiq_kit::metrics::Metrics::new()),
+    }
+}
+
 async fn a_consumer_handles_each_event_once(platform: &TestPlatform) {
     let running = platform.platform();
     let (sender, mut handled) = mpsc::unbounded_channel();
@@ -131,14 +144,7 @@ async fn a_consumer_handles_each_event_once(platform: &TestPlatform) {
             events: vec![complianceiq_proto::EventType::OrganizationDeleted],
             handler: Arc::new(Recorder(sender)),
         },
-        subscription::Consumption {
-            module: "organization",
-            bus: running.bus.clone(),
-            database: Some(running.databases[&DatabaseGroup::Core].clone()),
-            owner: complianceiq::event_owner,
-            settings: platform.config.events.clone(),
-            metrics: Arc::new(complianceiq_kit::metrics::Metrics::new()),
-        },
+        consumption(platform),
         stop.clone(),
     ));
     // Let the durable consumer attach before publishing.
@@ -220,14 +226,7 @@ async fn a_batch_with_a_bad_event_still_handles_the_others_once(platform: &TestP
             events: vec![complianceiq_proto::EventType::OrganizationDeleted],
             handler: handler.clone(),
         },
-        subscription::Consumption {
-            module: "organization",
-            bus: running.bus.clone(),
-            database: Some(running.databases[&DatabaseGroup::Core].clone()),
-            owner: complianceiq::event_owner,
-            settings: platform.config.events.clone(),
-            metrics: Arc::new(complianceiq_kit::metrics::Metrics::new()),
-        },
+        consumption(platform),
         stop.clone(),
     ));
     tokio::time::sleep(Duration::from_millis(300)).await;

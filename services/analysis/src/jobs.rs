@@ -1053,7 +1053,11 @@ impl JobHandler for AnalysisJobs {
             point: point.map_or(Snapshot::CURRENT, |(stored_through, _)| stored_through),
         };
         let with_risks = record.analysis_type == "risk_correlation";
-        let mut second = self.database.try_read(job.organization).await?;
+        // A second transaction only helps a read at a stored point (see ControlData::load).
+        let mut second = match snapshot.point {
+            Snapshot::CURRENT => None,
+            _ => self.database.try_read(job.organization).await?,
+        };
         let parallel_reads = second.is_some();
         let data = ControlData::load(&mut tx, second.as_mut(), snapshot, (&start, &end), with_risks).await?;
         if let Some(second) = second {

@@ -19,7 +19,7 @@ use complianceiq_kit::error::{ApiError, FieldViolations};
 use complianceiq_kit::ids::OrganizationId;
 use complianceiq_kit::paging::PageRequest;
 use complianceiq_kit::subscription::{EventHandler, Subscription};
-use complianceiq_kit::{Module, ModuleName, ModuleParts, migration, time};
+use complianceiq_kit::{Module, ModuleName, ModuleParts, migration, time, validate};
 use complianceiq_proto::EventType;
 use complianceiq_proto::complianceiq::audit::v1::audit_service_server::{AuditService, AuditServiceServer};
 use complianceiq_proto::complianceiq::audit::v1::*;
@@ -110,17 +110,8 @@ impl AuditApi {
         if Outcome::try_from(request.outcome).is_err() {
             violations.add("outcome", "INVALID", "not an outcome");
         }
-        let period = period_field(&mut violations, request.period.as_ref());
-        let words = store::words(&request.query);
-        if request.query.chars().count() > MAX_QUERY || words.len() > MAX_QUERY_WORDS {
-            violations.add(
-                "query",
-                "TOO_LONG",
-                format!("query holds at most {MAX_QUERY} characters and {MAX_QUERY_WORDS} words"),
-            );
-        } else if !request.query.trim().is_empty() && words.is_empty() {
-            violations.add("query", "NO_WORDS", "query has no words to search for");
-        }
+        let period = validate::period(&mut violations, request.period.as_ref(), UNBOUNDED);
+        let words = validate::search_words(&mut violations, &request.query, MAX_QUERY, MAX_QUERY_WORDS);
         violations.check()?;
         let filter = store::Filter {
             words,
@@ -166,17 +157,14 @@ impl AuditApi {
         let organization = caller(&request)?.tenant()?;
         let request = request.into_inner();
         let mut violations = FieldViolations::default();
-        violations.max_chars("type", &request.r#type, MAX_TEXT);
-        if Severity::try_from(request.min_severity).is_err() {
-            violations.add("min_severity", "INVALID", "not a severity");
-        }
-        let period = period_field(&mut violations, request.period.as_ref());
+        let filter = event_filter(
+            &mut violations,
+            SECURITY_PREFIX,
+            &request.r#type,
+            request.min_severity,
+            request.period.as_ref(),
+        );
         violations.check()?;
-        let filter = if request.r#type.is_empty() {
-            store::Filter { action_prefix: SECURITY_PREFIX.into(), period, ..Default::default() }
-        } else {
-            store::Filter { action: format!("{SECURITY_PREFIX}{}", request.r#type), period, ..Default::default() }
-        };
         // Severity is in the metadata, not a column: a page keeps the events at or above
         // it, so it may hold fewer than page_size (AIP-158 allows it); the token goes on.
         let (entries, next_page_token) =
@@ -185,9 +173,7 @@ impl AuditApi {
             entries.into_iter().map(security_event).filter(|event| event.severity >= request.min_severity).collect();
         Ok(ListSecurityEventsResponse { security_events, next_page_token })
     }
-}
 
-impl AuditApi {
     async fn compliance_events(
         &self,
         request: Request<ListComplianceEventsRequest>,
@@ -195,19 +181,15 @@ impl AuditApi {
         let organization = caller(&request)?.tenant()?;
         let request = request.into_inner();
         let mut violations = FieldViolations::default();
-        violations.max_chars("type", &request.r#type, MAX_TEXT);
         violations.optional_uuid("instance_id", &request.instance_id);
-        if Severity::try_from(request.min_severity).is_err() {
-            violations.add("min_severity", "INVALID", "not a severity");
-        }
-        let period = period_field(&mut violations, request.period.as_ref());
+        let filter = event_filter(
+            &mut violations,
+            COMPLIANCE_PREFIX,
+            &request.r#type.to_ascii_lowercase(),
+            request.min_severity,
+            request.period.as_ref(),
+        );
         violations.check()?;
-        let filter = if request.r#type.is_empty() {
-            store::Filter { action_prefix: COMPLIANCE_PREFIX.into(), period, ..Default::default() }
-        } else {
-            let action = format!("{COMPLIANCE_PREFIX}{}", request.r#type.to_ascii_lowercase());
-            store::Filter { action, period, ..Default::default() }
-        };
         // Instance and severity are in the metadata: a page keeps what matches them.
         let (entries, next_page_token) =
             self.page(organization, &filter, request.page_size, &request.page_token).await?;
@@ -293,14 +275,29 @@ fn severity_of(metadata: &std::collections::HashMap<String, String>) -> Severity
         .unwrap_or(Severity::Unspecified)
 }
 
-/// `[start, end)` in microseconds; an unset side is unbounded.
-fn period_field(violations: &mut FieldViolations, period: Option<&TimeRange>) -> (i64, i64) {
-    let start = period.and_then(|p| p.start_time.as_ref()).map_or(i64::MIN, time::from_timestamp);
-    let end = period.and_then(|p| p.end_time.as_ref()).map_or(i64::MAX, time::from_timestamp);
-    if start >= end {
-        violations.add("period", "INVALID", "period must end after it starts");
+/// No bound on either side of a period.
+const UNBOUNDED: (i64, i64) = (i64::MIN, i64::MAX);
+
+/// The filter of a listing of security or compliance events: entries whose action starts
+/// with `prefix`, or is `prefix` + `kind` when a kind is asked for, in the period. Severity
+/// is checked here and applied to the page (it is in the entries' metadata, not a column).
+fn event_filter(
+    violations: &mut FieldViolations,
+    prefix: &str,
+    kind: &str,
+    min_severity: i32,
+    period: Option<&TimeRange>,
+) -> store::Filter {
+    violations.max_chars("type", kind, MAX_TEXT);
+    if Severity::try_from(min_severity).is_err() {
+        violations.add("min_severity", "INVALID", "not a severity");
     }
-    (start, end)
+    let period = validate::period(violations, period, UNBOUNDED);
+    if kind.is_empty() {
+        store::Filter { action_prefix: prefix.into(), period, ..Default::default() }
+    } else {
+        store::Filter { action: format!("{prefix}{kind}"), period, ..Default::default() }
+    }
 }
 
 #[tonic::async_trait]

@@ -9,7 +9,7 @@
 use complianceiq_kit::crypto::sha256_hex;
 use complianceiq_kit::db::{Backend, TenantTx};
 use complianceiq_kit::error::ApiError;
-use complianceiq_kit::time;
+use complianceiq_kit::{time, validate};
 use complianceiq_proto::complianceiq::audit::v1::{AuditLog, AuditTrailVerification};
 use prost::Message;
 use sqlx::Row;
@@ -23,12 +23,6 @@ const VERIFY_BATCH: i64 = 1000;
 const COLUMNS: &str = "sequence, id, action, resource_type, resource_id, actor_user_id, outcome, \
                        event_time, body, previous_hash, hash, search_text";
 
-/// The words of `text`, lowercased: what search matches (both the stored text and a query
-/// are split this way, so both stores tokenize alike).
-pub fn words(text: &str) -> Vec<String> {
-    text.split(|c: char| !c.is_alphanumeric()).filter(|word| !word.is_empty()).map(str::to_lowercase).collect()
-}
-
 /// What an entry can be found by.
 fn search_text(entry: &AuditLog) -> String {
     let actor = entry.actor.clone().unwrap_or_default();
@@ -37,7 +31,7 @@ fn search_text(entry: &AuditLog) -> String {
     let mut parts =
         vec![&entry.action, &entry.resource_type, &entry.resource_id, &entry.rpc, &actor.email, &actor.user_id];
     parts.extend(metadata);
-    words(&parts.iter().map(|part| part.as_str()).collect::<Vec<_>>().join(" ")).join(" ")
+    validate::words(&parts.iter().map(|part| part.as_str()).collect::<Vec<_>>().join(" ")).join(" ")
 }
 
 /// The hash of an entry whose body is `body` after the entry hashed `previous`.
@@ -206,7 +200,7 @@ pub struct Filter {
     pub outcome: i64,
     /// `[start, end)`, microseconds.
     pub period: (i64, i64),
-    /// Words every entry must hold (see [`words`]).
+    /// Words every entry must hold (see `validate::words`).
     pub words: Vec<String>,
 }
 

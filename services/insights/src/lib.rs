@@ -27,10 +27,10 @@ use complianceiq_kit::error::{ApiError, FieldViolations};
 use complianceiq_kit::ids::OrganizationId;
 use complianceiq_kit::paging::PageRequest;
 use complianceiq_kit::subscription::{EventHandler, Subscription};
-use complianceiq_kit::time;
 use complianceiq_kit::{Module, ModuleName, ModuleParts, migration};
+use complianceiq_kit::{time, validate};
 use complianceiq_proto::EventType;
-use complianceiq_proto::complianceiq::common::v1::{Interval, Metric, Severity, TimeRange};
+use complianceiq_proto::complianceiq::common::v1::{Interval, Metric, Severity};
 use complianceiq_proto::complianceiq::events::v1::event::Payload;
 use complianceiq_proto::complianceiq::events::v1::{Event, InsightOpened};
 use complianceiq_proto::complianceiq::insights::v1::insights_service_server::{InsightsService, InsightsServiceServer};
@@ -220,16 +220,6 @@ fn severity_field(violations: &mut FieldViolations, value: i32) -> i64 {
     i64::from(value)
 }
 
-/// `[start, end)` in microseconds; an unset side is unbounded (or `default`).
-fn period_field(violations: &mut FieldViolations, period: Option<&TimeRange>, default: (i64, i64)) -> (i64, i64) {
-    let start = period.and_then(|p| p.start_time.as_ref()).map_or(default.0, time::from_timestamp);
-    let end = period.and_then(|p| p.end_time.as_ref()).map_or(default.1, time::from_timestamp);
-    if start >= end {
-        violations.add("period", "INVALID", "period must end after it starts");
-    }
-    (start, end)
-}
-
 /// The keyset `(created_at, id)` of a page token this API issued.
 fn keyset(page: &PageRequest) -> Result<Option<(i64, String)>, ApiError> {
     let Some(key) = &page.after else { return Ok(None) };
@@ -333,7 +323,7 @@ impl InsightsApi {
     ) -> Result<GetInsightHistoryResponse, ApiError> {
         let mut violations = FieldViolations::default();
         let instance = violations.uuid("instance_id", &request.instance_id);
-        let period = period_field(&mut violations, request.period.as_ref(), (i64::MIN, i64::MAX));
+        let period = validate::period(&mut violations, request.period.as_ref(), (i64::MIN, i64::MAX));
         let analysis_type = match request.category() {
             InsightCategory::Unspecified => None,
             category => match findings::KINDS.iter().find(|kind| kind.category == category) {
@@ -385,7 +375,7 @@ impl InsightsApi {
         let mut violations = FieldViolations::default();
         let instance = violations.uuid("instance_id", &request.instance_id);
         let now = time::now_micros();
-        let period = period_field(
+        let period = validate::period(
             &mut violations,
             request.period.as_ref(),
             (now - DEFAULT_TREND_DAYS * 86_400_000_000, now + 1),
@@ -481,21 +471,7 @@ impl InsightsApi {
         request: SearchInsightsRequest,
     ) -> Result<SearchInsightsResponse, ApiError> {
         let mut violations = FieldViolations::default();
-        let words: Vec<String> = request
-            .query
-            .split(|c: char| !c.is_alphanumeric())
-            .filter(|word| !word.is_empty())
-            .map(str::to_lowercase)
-            .collect();
-        if request.query.chars().count() > MAX_QUERY || words.len() > MAX_QUERY_WORDS {
-            violations.add(
-                "query",
-                "TOO_LONG",
-                format!("query holds at most {MAX_QUERY} characters and {MAX_QUERY_WORDS} words"),
-            );
-        } else if !request.query.trim().is_empty() && words.is_empty() {
-            violations.add("query", "NO_WORDS", "query has no words to search for");
-        }
+        let words = validate::search_words(&mut violations, &request.query, MAX_QUERY, MAX_QUERY_WORDS);
         let mut instances = Vec::new();
         for (index, id) in request.instance_ids.iter().enumerate() {
             instances.push(violations.uuid(&format!("instance_ids[{index}]"), id));
@@ -505,7 +481,7 @@ impl InsightsApi {
             instances,
             categories: categories_field(&mut violations, "categories", &request.categories),
             min_severity: severity_field(&mut violations, request.min_severity),
-            period: period_field(&mut violations, request.period.as_ref(), (i64::MIN, i64::MAX)),
+            period: validate::period(&mut violations, request.period.as_ref(), (i64::MIN, i64::MAX)),
         };
         violations.check()?;
         let page = PageRequest::parse(request.page_size, &request.page_token, &format!("{search:?}"))?;

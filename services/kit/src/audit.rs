@@ -24,7 +24,6 @@ use http_body_util::BodyExt;
 use prost_reflect::{DescriptorPool, DynamicMessage, MessageDescriptor, MethodDescriptor};
 use tonic::Status;
 use tonic::body::Body;
-use tonic::metadata::MetadataMap;
 use tower::{Layer, Service};
 
 use crate::auth::Identity;
@@ -201,7 +200,7 @@ struct Pending {
     module_caller: Option<String>,
     address: Option<String>,
     user_agent: String,
-    metadata: MetadataMap,
+    context: RequestContext,
     at: i64,
     database: ModuleDatabase,
 }
@@ -225,7 +224,7 @@ impl Pending {
             module_caller,
             address: request.extensions().get::<ClientAddress>().map(|ClientAddress(address)| address.to_string()),
             user_agent: user_agent.unwrap_or_default().chars().take(MAX_USER_AGENT).collect(),
-            metadata: MetadataMap::from_headers(request.headers().clone()),
+            context: RequestContext::from_headers(request.headers()),
             at: time::now_micros(),
             database,
         }
@@ -247,7 +246,7 @@ impl Pending {
             .and_then(|message| named_id(message, false))
             .or_else(|| response.as_ref()?.get_field_by_name("id")?.as_str().map(str::to_string))
             .or_else(|| named_id(request.as_ref()?, true));
-        let mut context = RequestContext::from_metadata(&self.metadata);
+        let mut context = self.context;
         context.actor_user_id = identity.as_ref().map(|identity| identity.user_id);
         let outcome = match code {
             0 => Outcome::Success,

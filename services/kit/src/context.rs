@@ -22,13 +22,18 @@ impl RequestContext {
     /// Reads the context from gRPC metadata. A request id that is too long or not printable
     /// ASCII is replaced, so logs and events never carry caller-controlled garbage.
     pub fn from_metadata(metadata: &MetadataMap) -> Self {
-        let request_id = metadata
+        Self::from_headers(metadata.as_ref())
+    }
+
+    /// [`from_metadata`](Self::from_metadata) over the HTTP headers of a call.
+    pub fn from_headers(headers: &http::HeaderMap) -> Self {
+        let request_id = headers
             .get(REQUEST_ID_HEADER)
             .and_then(|value| value.to_str().ok())
             .filter(|id| is_printable_token(id, 128))
             .map(str::to_string)
             .unwrap_or_else(|| uuid::Uuid::now_v7().to_string());
-        let traceparent = metadata
+        let traceparent = headers
             .get("traceparent")
             .and_then(|value| value.to_str().ok())
             .filter(|value| is_printable_token(value, 55))

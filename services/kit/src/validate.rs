@@ -1,6 +1,9 @@
 //! Validation shared by services.
 
+use complianceiq_proto::complianceiq::common::v1::TimeRange;
+
 use crate::error::FieldViolations;
+use crate::time;
 
 /// Longest email address (RFC 5321 path limit).
 pub const MAX_EMAIL: usize = 254;
@@ -41,6 +44,38 @@ pub fn is_domain_name(domain: &str) -> bool {
                 && !label.ends_with('-')
         })
         && labels.last().is_some_and(|tld| tld.bytes().any(|b| b.is_ascii_lowercase()))
+}
+
+/// A request's `period` as `[start, end)` in microseconds; an unset side is `default`'s.
+pub fn period(violations: &mut FieldViolations, period: Option<&TimeRange>, default: (i64, i64)) -> (i64, i64) {
+    let start = period.and_then(|p| p.start_time.as_ref()).map_or(default.0, time::from_timestamp);
+    let end = period.and_then(|p| p.end_time.as_ref()).map_or(default.1, time::from_timestamp);
+    if start >= end {
+        violations.add("period", "INVALID", "period must end after it starts");
+    }
+    (start, end)
+}
+
+/// The words of `text`, lowercased, split at anything not a letter or digit: how full-text
+/// search splits both what it stores and what it is asked, so every store tokenizes alike.
+pub fn words(text: &str) -> Vec<String> {
+    text.split(|c: char| !c.is_alphanumeric()).filter(|word| !word.is_empty()).map(str::to_lowercase).collect()
+}
+
+/// The words of a search `query` (field `query`), at most `max_chars` characters and
+/// `max_words` words; a query of punctuation alone is refused.
+pub fn search_words(violations: &mut FieldViolations, query: &str, max_chars: usize, max_words: usize) -> Vec<String> {
+    let found = words(query);
+    if query.chars().count() > max_chars || found.len() > max_words {
+        violations.add(
+            "query",
+            "TOO_LONG",
+            format!("query holds at most {max_chars} characters and {max_words} words"),
+        );
+    } else if !query.trim().is_empty() && found.is_empty() {
+        violations.add("query", "NO_WORDS", "query has no words to search for");
+    }
+    found
 }
 
 #[cfg(test)]
