@@ -163,6 +163,20 @@ impl TestPlatform {
         count
     }
 
+    /// Waits (10 s at most) until `stored_count` reads `expected`: for rows a consumer commits
+    /// just after the side effect a test observes.
+    pub async fn stored_count_reaches(&self, group: DatabaseGroup, sql: &str, expected: i64) {
+        let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
+        loop {
+            let count = self.stored_count(group, sql).await;
+            if count == expected {
+                return;
+            }
+            assert!(tokio::time::Instant::now() < deadline, "{sql} counted {count}, expected {expected}");
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+    }
+
     /// Runs a query of text columns as the owner: rows stored, whatever the tenant.
     pub async fn stored_rows(&self, group: DatabaseGroup, sql: &'static str) -> Vec<Vec<String>> {
         sqlx::any::install_default_drivers();

@@ -163,10 +163,13 @@ async fn a_consumer_handles_each_event_once(platform: &TestPlatform) {
     assert_eq!(seen, [first.clone(), second.clone()]);
     // The repeated publish of `first` never reaches the handler.
     assert!(tokio::time::timeout(Duration::from_millis(500), handled.recv()).await.is_err());
-    let recorded = platform
-        .stored_count(DatabaseGroup::Core, "SELECT COUNT(*) FROM ciq_processed_events WHERE consumer = 'e2e-recorder'")
+    platform
+        .stored_count_reaches(
+            DatabaseGroup::Core,
+            "SELECT COUNT(*) FROM ciq_processed_events WHERE consumer = 'e2e-recorder'",
+            2,
+        )
         .await;
-    assert_eq!(recorded, 2);
 
     stop.cancel();
     consumer.await.unwrap().expect("the consumer stops cleanly");
@@ -247,10 +250,14 @@ async fn a_batch_with_a_bad_event_still_handles_the_others_once(platform: &TestP
         "events that waited were handed over together: {:?}",
         handler.batches.lock().unwrap()
     );
-    let recorded = platform
-        .stored_count(DatabaseGroup::Core, "SELECT COUNT(*) FROM ciq_processed_events WHERE consumer = 'e2e-batches'")
+    // The handler's side effect comes before its marker's commit: wait for the commit.
+    platform
+        .stored_count_reaches(
+            DatabaseGroup::Core,
+            "SELECT COUNT(*) FROM ciq_processed_events WHERE consumer = 'e2e-batches'",
+            9,
+        )
         .await;
-    assert_eq!(recorded, 9);
     stop.cancel();
     consumer.await.unwrap().expect("the consumer stops cleanly");
 }
