@@ -55,6 +55,9 @@ pub enum Stop {
     Failed(String),
     /// A failure worth another attempt later (a dependency unavailable).
     Retry(String),
+    /// Nothing to do until then (a webhook delivery's next attempt): the job waits on the
+    /// queue, across restarts, without counting an attempt.
+    Later(Duration),
 }
 
 impl From<ApiError> for Stop {
@@ -84,8 +87,8 @@ pub trait JobHandler: Send + Sync + 'static {
     /// each checkpoint calls [`Job::extend_lease`].
     fn execute(&self, job: &Job, stop: &CancellationToken) -> impl Future<Output = Result<(), Stop>> + Send;
 
-    /// Writes the end into the job's record (and its event), in `tx`, which also takes the job
-    /// off the queue. A record already over is left as it is.
+    /// Writes the end into the job's record (and its event), in `tx`, which has taken the job
+    /// off the queue (so the kind may queue it again). A record already over is left as it is.
     fn record_end(
         &self,
         tx: &mut TenantTx,
@@ -124,13 +127,19 @@ impl Default for WorkerSettings {
 
 /// Queues a job of `kind`, due at once, in the transaction that creates its record.
 pub async fn enqueue(tx: &mut TenantTx, kind: &str, job_id: &str) -> Result<(), ApiError> {
+    enqueue_at(tx, kind, job_id, 0).await
+}
+
+/// Queues a job of `kind`, due at `due` (microseconds since the epoch).
+pub async fn enqueue_at(tx: &mut TenantTx, kind: &str, job_id: &str, due: i64) -> Result<(), ApiError> {
     let tenant = tx.tenant().to_string();
     sqlx::query(
-        "INSERT INTO ciq_jobs (kind, job_id, organization_id, lease_until, attempts) VALUES ($1, $2, $3, 0, 0)",
+        "INSERT INTO ciq_jobs (kind, job_id, organization_id, lease_until, attempts) VALUES ($1, $2, $3, $4, 0)",
     )
     .bind(kind)
     .bind(job_id)
     .bind(tenant)
+    .bind(due)
     .execute(tx.connection())
     .await?;
     Ok(())
@@ -286,7 +295,11 @@ async fn run_one<H: JobHandler>(
             let error = format!("{error} (gave up after {} attempts)", job.attempts + 1);
             (end(database, handler, &job, Ending::Failed(error)).await, "failed")
         }
-        Err(Stop::Shutdown) => (give_back(database, &job).await, "given_back"),
+        // Given back to be resumed at once by the next worker.
+        Err(Stop::Shutdown) => (wait_until(database, &job, 0).await, "given_back"),
+        Err(Stop::Later(wait)) => {
+            (wait_until(database, &job, time::now_micros() + wait.as_micros() as i64).await, "waiting")
+        }
     };
     if let Err(error) = recorded {
         tracing::warn!(kind = H::KIND, job_id = %job.id, %error, "cannot record how a job went; it will run again");
@@ -297,8 +310,8 @@ async fn run_one<H: JobHandler>(
 
 async fn end<H: JobHandler>(database: &ModuleDatabase, handler: &H, job: &Job, ending: Ending) -> Result<(), ApiError> {
     let mut tx = database.write(job.organization).await?;
-    handler.record_end(&mut tx, job, &ending).await?;
     remove(&mut tx, job.kind, std::slice::from_ref(&job.id)).await?;
+    handler.record_end(&mut tx, job, &ending).await?;
     tx.commit().await
 }
 
@@ -318,9 +331,9 @@ async fn retry_later(database: &ModuleDatabase, job: &Job, at: i64) -> Result<()
     tx.commit().await
 }
 
-/// Gives a job back at shutdown, to be resumed at once by the next worker.
-async fn give_back(database: &ModuleDatabase, job: &Job) -> Result<(), ApiError> {
+/// Puts a job back on the queue, due at `at`, its attempts unchanged.
+async fn wait_until(database: &ModuleDatabase, job: &Job, at: i64) -> Result<(), ApiError> {
     let mut tx = database.write(job.organization).await?;
-    set_lease(&mut tx, job.kind, &job.id, 0).await?;
+    set_lease(&mut tx, job.kind, &job.id, at).await?;
     tx.commit().await
 }

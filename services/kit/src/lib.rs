@@ -3,6 +3,7 @@
 //! event bus, the cache, errors as `tonic::Status`, and the module runtime. It knows no
 //! service; services know it.
 
+pub mod address;
 pub mod audit;
 pub mod auth;
 pub mod bus;

@@ -145,7 +145,7 @@ impl Metrics {
         registry.register(
             "jobs",
             "Durable jobs by how an attempt went: succeeded, failed, cancelled, retried (to run again \
-             later), given_back (at shutdown)",
+             later), given_back (at shutdown), waiting (until a time it chose)",
             jobs.clone(),
         );
         let jobs_running = Family::<JobKindLabels, Gauge>::default();

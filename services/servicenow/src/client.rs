@@ -481,8 +481,10 @@ fn transport_error(error: &reqwest::Error, timeout: Duration) -> SnError {
     let mut source: Option<&(dyn std::error::Error + 'static)> = Some(error);
     let mut tls = false;
     while let Some(cause) = source {
-        if let Some(refused @ SnError::ForbiddenAddress(_)) = cause.downcast_ref::<SnError>() {
-            return refused.clone();
+        if let Some(refused @ crate::address::AddressError::Forbidden(_)) =
+            cause.downcast_ref::<crate::address::AddressError>()
+        {
+            return refused.clone().into();
         }
         tls |= cause.downcast_ref::<rustls::Error>().is_some();
         chain.push(cause.to_string());
