@@ -397,8 +397,8 @@ mod tests {
         let document = generated();
         let paths = document["paths"].as_object().unwrap();
         let operations: usize = paths.values().map(|item| item.as_object().unwrap().len()).sum();
-        // Every RPC (110) but the one internal (IngestRecords), plus the JWKS's second binding.
-        assert_eq!(operations, 110 - 1 + 1, "every edge RPC, plus the JWKS's second binding");
+        // Every RPC (111) but the one internal (IngestRecords), plus the JWKS's second binding.
+        assert_eq!(operations, 111 - 1 + 1, "every edge RPC, plus the JWKS's second binding");
         let login = &document["paths"]["/api/v1/auth/login"]["post"];
         assert_eq!(login["security"], json!([]));
         assert_eq!(

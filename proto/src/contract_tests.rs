@@ -210,6 +210,8 @@ fn every_public_rpc_is_annotated_and_matches_the_design_or_is_a_documented_extra
         ("GET", "/api/v1/insights/exports/{export_id}/download"),
         // Checking the audit trail's hash chain: the design's trail is not tamper-evident.
         ("GET", "/api/v1/audit/logs:verify"),
+        // Sending a delivery's message again: the design keeps a delivery history only.
+        ("POST", "/api/v1/webhooks/{webhook_id}/deliveries/{delivery_id}:redeliver"),
     ]
     .into_iter()
     .collect();

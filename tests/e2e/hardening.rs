@@ -911,7 +911,8 @@ mod rotating_the_encryption_key_reseals_every_secret {
     }
 
     async fn body(platform: &mut TestPlatform) {
-        // A secret of each kind under the first key: an MFA seed, ServiceNow credentials.
+        // A secret of each kind under the first key: an MFA seed, ServiceNow credentials, a
+        // webhook's signing secret.
         let running = simulator(SimConfig { controls: 3, ..SimConfig::default() }).await;
         let tenant = platform.tenant("Rotating Keys").await;
         let mut auth = platform.auth().await;
@@ -934,6 +935,8 @@ mod rotating_the_encryption_key_reseals_every_secret {
             ..Default::default()
         };
         let instance = connect(platform, &tenant, instance, false).await.unwrap();
+        let receiver = crate::receiver::Receiver::start().await;
+        let webhook = crate::webhooks::subscribe(platform, &tenant, &receiver, &["sync.failed"]).await;
 
         // The operator puts a new key first and keeps the old one, then re-seals.
         let old = std::fs::read_to_string(platform.config.data_dir.join("keys").join("encryption-keys")).unwrap();
@@ -941,10 +944,10 @@ mod rotating_the_encryption_key_reseals_every_secret {
         let mut both = platform.config.clone();
         both.security.encryption_keys = Some(format!("{new},{}", old.trim()));
         let counts = complianceiq_kit::runtime::reseal_secrets(&both, &complianceiq::modules()).await.unwrap();
-        assert_eq!(counts, vec![("auth", 1), ("instance", 1)]);
+        assert_eq!(counts, vec![("auth", 1), ("instance", 1), ("webhook", 1)]);
         // Nothing is left to do: a second run (as after an interruption) re-seals nothing.
         let again = complianceiq_kit::runtime::reseal_secrets(&both, &complianceiq::modules()).await.unwrap();
-        assert_eq!(again, vec![("auth", 0), ("instance", 0)]);
+        assert_eq!(again, vec![("auth", 0), ("instance", 0), ("webhook", 0)]);
         let sealed = platform
             .stored_rows(DatabaseGroup::Auth, "SELECT mfa_secret FROM accounts WHERE mfa_secret IS NOT NULL")
             .await;
@@ -957,6 +960,9 @@ mod rotating_the_encryption_key_reseals_every_secret {
         let report =
             client(platform).await.test_connection(authorized(check, tenant.token())).await.unwrap().into_inner();
         assert!(report.success, "{report:?}");
+        let test = complianceiq_proto::complianceiq::webhook::v1::TestWebhookRequest { webhook_id: webhook.id.clone() };
+        let tested = crate::webhooks::webhooks(platform).await.test_webhook(authorized(test, tenant.token())).await;
+        assert_eq!(tested.expect("the webhook secret opens under the new key alone").get_ref().response_status, 204);
         let login = LoginRequest {
             email: tenant.admin.email.clone(),
             password: PASSWORD.into(),

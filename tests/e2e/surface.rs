@@ -42,6 +42,14 @@ const IMPLEMENTED_RPCS: &[&str] = &[
     "complianceiq.audit.v1.AuditService/VerifyAuditTrail",
     "complianceiq.audit.v1.AuditService/ListSecurityEvents",
     "complianceiq.audit.v1.AuditService/ListComplianceEvents",
+    "complianceiq.webhook.v1.WebhookService/CreateWebhook",
+    "complianceiq.webhook.v1.WebhookService/ListWebhooks",
+    "complianceiq.webhook.v1.WebhookService/GetWebhook",
+    "complianceiq.webhook.v1.WebhookService/UpdateWebhook",
+    "complianceiq.webhook.v1.WebhookService/DeleteWebhook",
+    "complianceiq.webhook.v1.WebhookService/ListWebhookDeliveries",
+    "complianceiq.webhook.v1.WebhookService/TestWebhook",
+    "complianceiq.webhook.v1.WebhookService/RedeliverWebhookDelivery",
     "complianceiq.analysis.v1.AnalysisService/IngestRecords",
     "complianceiq.analysis.v1.AnalysisService/AnalyzeControls",
     "complianceiq.analysis.v1.AnalysisService/AnalyzeRisks",
@@ -185,7 +193,7 @@ async fn rpcs_not_built_yet_say_which_they_are(platform: &TestPlatform) {
         }
     }
     assert_eq!(checked, expected);
-    // 110 RPCs: 104 before ListAnalysisResults, GetSavedReport, DeleteSavedReport, GetExport,
-    // DownloadExport and VerifyAuditTrail were added.
-    assert_eq!(checked, 110 - 34 - IMPLEMENTED_RPCS.len(), "every RPC not built yet was called");
+    // 111 RPCs: 104 before ListAnalysisResults, GetSavedReport, DeleteSavedReport, GetExport,
+    // DownloadExport, VerifyAuditTrail and RedeliverWebhookDelivery were added.
+    assert_eq!(checked, 111 - 34 - IMPLEMENTED_RPCS.len(), "every RPC not built yet was called");
 }

@@ -377,3 +377,13 @@ async fn shutdown_signal() {
     #[cfg(not(unix))]
     let _ = interrupt.await;
 }
+
+#[cfg(test)]
+mod tests {
+    /// Clap checks its definitions only when a command is parsed in a debug build: a flag
+    /// name two configuration sections share would stop `dev` and `serve` from starting.
+    #[test]
+    fn the_command_line_is_well_formed() {
+        <super::Cli as clap::CommandFactory>::command().debug_assert();
+    }
+}

@@ -436,6 +436,58 @@ pub struct StorageConfig {
     pub download_link_seconds: u64,
 }
 
+/// Webhook deliveries.
+#[derive(Args, Clone, Debug)]
+pub struct WebhookConfig {
+    /// Whether webhook URLs may point at loopback and private networks, and use plain http
+    /// there (`true` or `false`). Unset: allowed by `dev` (receivers on this machine),
+    /// refused by `serve`.
+    #[arg(
+        id = "webhook_allow_private_networks",
+        long = "webhook-allow-private-networks",
+        env = "CIQ_WEBHOOK_ALLOW_PRIVATE_NETWORKS"
+    )]
+    pub allow_private_networks: Option<bool>,
+    /// Seconds before each attempt of a delivery, the first counted from the event; after
+    /// the last, the delivery fails. The Standard Webhooks schedule by default.
+    #[arg(
+        long = "webhook-retry-schedule-seconds",
+        env = "CIQ_WEBHOOK_RETRY_SCHEDULE_SECONDS",
+        value_delimiter = ',',
+        default_value = "0,5,300,1800,7200,18000,36000,36000"
+    )]
+    pub retry_schedule_seconds: Vec<u64>,
+    /// Hours an endpoint may fail every attempt before a delivery that finally fails pauses
+    /// it (state FAILING).
+    #[arg(long = "webhook-disable-after-hours", env = "CIQ_WEBHOOK_DISABLE_AFTER_HOURS", default_value_t = 120)]
+    pub disable_after_hours: u64,
+    /// Hours the previous secret still signs after a webhook's secret changes.
+    #[arg(long = "webhook-secret-grace-hours", env = "CIQ_WEBHOOK_SECRET_GRACE_HOURS", default_value_t = 24)]
+    pub secret_grace_hours: u64,
+    /// Seconds an endpoint has to answer an attempt.
+    #[arg(long = "webhook-timeout-seconds", env = "CIQ_WEBHOOK_TIMEOUT_SECONDS", default_value_t = 10)]
+    pub attempt_timeout_seconds: u64,
+}
+
+impl WebhookConfig {
+    /// Whether private networks (and plain http there) are allowed in `mode`.
+    pub fn private_networks_allowed(&self, mode: RunMode) -> bool {
+        self.allow_private_networks.unwrap_or(mode == RunMode::Development)
+    }
+}
+
+impl Default for WebhookConfig {
+    fn default() -> Self {
+        Self {
+            allow_private_networks: None,
+            retry_schedule_seconds: vec![0, 5, 300, 1800, 7200, 18000, 36000, 36000],
+            disable_after_hours: 120,
+            secret_grace_hours: 24,
+            attempt_timeout_seconds: 10,
+        }
+    }
+}
+
 /// Durable jobs other than syncs (analyses, exports).
 #[derive(Args, Clone, Debug)]
 pub struct JobsConfig {
@@ -504,6 +556,8 @@ pub struct PlatformConfig {
     pub storage: StorageConfig,
     #[command(flatten)]
     pub jobs: JobsConfig,
+    #[command(flatten)]
+    pub webhook: WebhookConfig,
     /// Set by the command, not by a flag.
     #[arg(skip)]
     pub mode: RunMode,
@@ -560,6 +614,7 @@ impl PlatformConfig {
             instance: InstanceConfig::default(),
             storage: StorageConfig { object_store_url: None, download_link_seconds: 900 },
             jobs: JobsConfig::default(),
+            webhook: WebhookConfig::default(),
             mode: RunMode::Development,
         }
     }
