@@ -45,6 +45,7 @@ pub async fn ingest(
     let mut stats: BTreeMap<String, TableIngestStats> = BTreeMap::new();
     let mut present: HashMap<String, HashSet<String>> = HashMap::new();
     let mut missing = Vec::new();
+    let mut completed = None;
     let now = time::now_micros();
     while let Some(message) = stream.next().await {
         let message = message.map_err(|status| ApiError::Unavailable {
@@ -98,6 +99,16 @@ pub async fn ingest(
                 let table = known_table(&asked.target_table)?;
                 missing.extend(missing_references(&mut tx, &instance, table.name).await?);
             }
+            Some(Item::Complete(end)) => {
+                if datetime::parse(&end.data_as_of).is_none() {
+                    return Err(ApiError::invalid_field(
+                        "complete.data_as_of",
+                        "INVALID",
+                        "data_as_of must be YYYY-MM-DD HH:MM:SS",
+                    ));
+                }
+                completed = Some(end.data_as_of);
+            }
             Some(Item::Header(_)) => {
                 return Err(ApiError::invalid_field("header", "REPEATED", "an ingest stream has one header"));
             }
@@ -105,6 +116,9 @@ pub async fn ingest(
         }
     }
     crate::jobs::store::note_stored(&mut tx, &instance, &sync_run, now).await?;
+    if let Some(data_as_of) = completed {
+        crate::jobs::store::note_completed_sync(&mut tx, &instance, &sync_run, &data_as_of).await?;
+    }
     tx.commit().await?;
     keep_statistics(database).await?;
     Ok(IngestRecordsResponse { tables: stats.into_values().collect(), missing_sys_ids: missing })

@@ -2,7 +2,8 @@
 //! read, cancel and delete them, and the worker that runs them on the kit's job queue.
 //!
 //! A job reads the instance's data as of its last completed sync (`grc_instances`, kept from
-//! `sync.completed`); the window of indicator results ends at that sync's ServiceNow time.
+//! each run's `CompleteSync`); the window of indicator results ends at that sync's ServiceNow
+//! time.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -271,7 +272,7 @@ pub mod store {
     }
 
     /// Notes a completed sync: the data analyses read from now on. Only for an instance the
-    /// store holds (its records were ingested before the run completed): a late event about
+    /// store holds (its records were ingested before the run completed): a late stream about
     /// an instance disconnected meanwhile changes nothing.
     pub async fn note_completed_sync(
         tx: &mut TenantTx,

@@ -87,31 +87,6 @@ impl EventHandler for InstancePurge {
     }
 }
 
-/// Keeps each instance's last completed sync: the data analyses read.
-struct SyncPoints {
-    database: ModuleDatabase,
-}
-
-#[tonic::async_trait]
-impl EventHandler for SyncPoints {
-    async fn handle(&self, event: &Event) -> Result<(), ApiError> {
-        let Some(Payload::SyncCompleted(completed)) = &event.payload else { return Ok(()) };
-        let (Some(run), Ok(organization)) = (&completed.sync_run, OrganizationId::from_stored(&event.organization_id))
-        else {
-            tracing::warn!(event_id = %event.id, "sync.completed without a run or an organization");
-            return Ok(());
-        };
-        let data_as_of = run
-            .data_as_of_time
-            .as_ref()
-            .map(|time| complianceiq_servicenow::datetime::format(time.seconds))
-            .unwrap_or_default();
-        let mut tx = self.database.write(organization).await?;
-        jobs::store::note_completed_sync(&mut tx, &run.instance_id, &run.id, &data_as_of).await?;
-        tx.commit().await
-    }
-}
-
 /// Keeps each organization's allowance of analyses from its subscription.
 struct Allowances {
     database: ModuleDatabase,
@@ -236,11 +211,6 @@ pub fn module() -> Module {
                     events: vec![EventType::InstanceDeleted],
                     handler: std::sync::Arc::new(InstancePurge { database: database.clone() }),
                 };
-                let sync_points = Subscription {
-                    consumer: "analysis-sync-points",
-                    events: vec![EventType::SyncCompleted],
-                    handler: std::sync::Arc::new(SyncPoints { database: database.clone() }),
-                };
                 let allowances = Subscription {
                     consumer: "analysis-allowances",
                     events: vec![EventType::SubscriptionChanged],
@@ -255,7 +225,6 @@ pub fn module() -> Module {
                 Ok(ModuleParts::new()
                     .service(AnalysisServiceServer::new(api))
                     .subscription(purge)
-                    .subscription(sync_points)
                     .subscription(allowances)
                     .subscription(retention.subscription("analysis-retention"))
                     .worker(retention.worker())

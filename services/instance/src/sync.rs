@@ -26,7 +26,7 @@ use complianceiq_kit::time;
 use complianceiq_proto::complianceiq::analysis::v1::analysis_service_client::AnalysisServiceClient;
 use complianceiq_proto::complianceiq::analysis::v1::ingest_records_request::Item;
 use complianceiq_proto::complianceiq::analysis::v1::{
-    GrcRecord, IngestHeader, IngestRecordsRequest, IngestRecordsResponse, MissingReferences, PresentIds,
+    CompleteSync, GrcRecord, IngestHeader, IngestRecordsRequest, IngestRecordsResponse, MissingReferences, PresentIds,
     ReconcileTable, RecordBatch,
 };
 use complianceiq_proto::complianceiq::events::v1::event::Payload;
@@ -319,9 +319,12 @@ impl Runner {
             run.progress.tables.insert(table_name.clone(), progress.clone());
             self.checkpoint(&run, Some(&table_name)).await?;
         }
-        // A last stream, the header alone, after everything the run stored: it marks the
-        // point in the analysis store that the run's analyses read as of.
-        self.ingest(&run, vec![header(&run, self.organization)]).await?;
+        // A last stream after everything the run stored: it marks the point in the analysis
+        // store that the run's analyses read as of, and makes it the instance's current data
+        // before the run is reported SUCCEEDED (`sync.completed` says the same, later).
+        let complete =
+            IngestRecordsRequest { item: Some(Item::Complete(CompleteSync { data_as_of: ceiling.clone() })) };
+        self.ingest(&run, vec![header(&run, self.organization), complete]).await?;
         Ok(())
     }
 
