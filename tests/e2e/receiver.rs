@@ -5,7 +5,7 @@
 //! and come back on the same port.
 
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicU16, Ordering};
+use std::sync::atomic::{AtomicU16, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -28,6 +28,10 @@ pub struct Received {
 }
 
 impl Received {
+    pub fn accepted(&self) -> bool {
+        self.verified && (200..300).contains(&self.answered)
+    }
+
     pub fn json(&self) -> serde_json::Value {
         serde_json::from_str(&self.body).expect("a webhook body is JSON")
     }
@@ -37,6 +41,8 @@ struct State {
     secret: Mutex<String>,
     status: AtomicU16,
     received: Mutex<Vec<Received>>,
+    /// How many of them were verified and answered 2xx.
+    accepted: AtomicUsize,
     arrived: tokio::sync::Notify,
 }
 
@@ -54,6 +60,7 @@ impl Receiver {
             secret: Mutex::new(String::new()),
             status: AtomicU16::new(204),
             received: Mutex::new(Vec::new()),
+            accepted: AtomicUsize::new(0),
             arrived: tokio::sync::Notify::new(),
         });
         let server = Some(tokio::spawn(serve(listener, state.clone())));
@@ -162,7 +169,7 @@ async fn handle(
         && standardwebhooks::Webhook::new(&secret).is_ok_and(|webhook| webhook.verify(&body, &headers).is_ok());
     let answered = if verified { state.status.load(Ordering::SeqCst) } else { 400 };
     let header = |name: &str| headers.get(name).and_then(|value| value.to_str().ok()).unwrap_or_default().to_string();
-    state.received.lock().unwrap().push(Received {
+    let received = Received {
         id: header("webhook-id"),
         timestamp: header("webhook-timestamp").parse().unwrap_or_default(),
         signature: header("webhook-signature"),
@@ -170,12 +177,13 @@ async fn handle(
         headers: headers.clone(),
         verified,
         answered,
-    });
+    };
+    if received.accepted() {
+        state.accepted.fetch_add(1, Ordering::SeqCst);
+    }
+    state.received.lock().unwrap().push(received);
     state.arrived.notify_waiters();
     let mut response = hyper::Response::new(http_body_util::Full::new(bytes::Bytes::from_static(b"receiver says no")));
     *response.status_mut() = http::StatusCode::from_u16(answered).unwrap_or(http::StatusCode::INTERNAL_SERVER_ERROR);
     Ok(response)
 }
-
-/// A short pause for polls that have no event to wait on.
-pub const POLL: Duration = Duration::from_millis(50);

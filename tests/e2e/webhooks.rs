@@ -148,6 +148,14 @@ async fn signed_deliveries_verify_and_rotate_and_stay_in_their_organization(plat
     );
     let accepted = receiver.accepted(2, Duration::from_secs(5)).await;
     assert_eq!(accepted[1].json()["data"]["webhookId"], webhook.id.as_str());
+    // A redirect is an answer, not a way elsewhere.
+    receiver.answer_with(307);
+    let test = TestWebhookRequest { webhook_id: webhook.id.clone() };
+    let redirected = webhooks(platform).await.test_webhook(authorized(test, tenant.token())).await.unwrap();
+    let redirected = redirected.into_inner();
+    assert_eq!((redirected.outcome(), redirected.response_status), (DeliveryOutcome::Failed, 307));
+    assert_eq!(redirected.error, "HTTP 307 Temporary Redirect (redirects are not followed)");
+    receiver.answer_with(204);
 
     // A rotation: deliveries carry both signatures during the grace period, so a receiver
     // still on the old secret and one on the new both verify.
@@ -163,6 +171,7 @@ async fn signed_deliveries_verify_and_rotate_and_stay_in_their_organization(plat
     rename(platform, &tenant, "Hooked Rotated").await;
     let accepted = receiver.accepted(3, Duration::from_secs(20)).await;
     let after = &accepted[2];
+    assert_eq!(after.json()["data"]["organization"]["displayName"], "Hooked Rotated");
     assert_eq!(after.signature.split(' ').count(), 2, "{}", after.signature);
     standardwebhooks::Webhook::new(&rotated.secret).unwrap().verify(after.body.as_bytes(), &after.headers).unwrap();
 
@@ -187,7 +196,7 @@ async fn signed_deliveries_verify_and_rotate_and_stay_in_their_organization(plat
     rename(platform, &tenant, "Hooked Unhooked").await;
     assert_eq!(get(platform, &tenant, &webhook.id).await.unwrap_err().code(), Code::NotFound);
     tokio::time::sleep(Duration::from_millis(500)).await;
-    assert_eq!(receiver.received().len(), 3);
+    assert_eq!(receiver.received().len(), 4, "three accepted, one redirected");
 }
 
 /// Retries a second apart, so a test sees a delivery through its schedule.
