@@ -28,6 +28,7 @@ mod kit_backends;
 mod latency;
 mod members;
 mod mesh;
+mod notifications;
 pub mod observability;
 mod organization;
 mod postgres;

@@ -157,6 +157,7 @@ impl AuthApi {
 
     fn verification_mail(&self, account: &Account, token: &str) -> Mail {
         Mail {
+            html: None,
             to: account.email.clone(),
             subject: "Verify your email for ComplianceIQ".into(),
             body: format!(
@@ -477,6 +478,7 @@ impl AuthApi {
             // The same answer as for a new account, so registration cannot tell who has one;
             // the owner hears of it in their mailbox.
             self.send_later(Mail {
+                html: None,
                 to: account.email.clone(),
                 subject: "Someone tried to register with your email".into(),
                 body: format!(
@@ -720,6 +722,7 @@ impl AuthApi {
             Self::new_email_token(&mut tx, &account, EmailPurpose::ResetPassword, RESET_PASSWORD_SECONDS).await?;
         tx.commit().await?;
         self.send_later(Mail {
+            html: None,
             to: account.email.clone(),
             subject: "Reset your ComplianceIQ password".into(),
             body: format!(

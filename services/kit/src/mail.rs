@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use lettre::message::{Mailbox, header::ContentType};
+use lettre::message::{Mailbox, MultiPart, header::ContentType};
 use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 use tonic::async_trait;
 
@@ -20,6 +20,8 @@ pub struct Mail {
     pub subject: String,
     /// Plain-text body.
     pub body: String,
+    /// The same as HTML, sent beside the text (multipart/alternative) when given.
+    pub html: Option<String>,
 }
 
 /// Mail failures.
@@ -47,13 +49,12 @@ pub trait Mailer: Send + Sync + 'static {
 
 fn build(from: &Mailbox, mail: &Mail) -> Result<Message, MailError> {
     let to: Mailbox = mail.to.parse().map_err(|e| MailError(format!("recipient {:?}: {e}", mail.to)))?;
-    Message::builder()
-        .from(from.clone())
-        .to(to)
-        .subject(mail.subject.clone())
-        .header(ContentType::TEXT_PLAIN)
-        .body(mail.body.clone())
-        .map_err(|e| MailError(e.to_string()))
+    let builder = Message::builder().from(from.clone()).to(to).subject(mail.subject.clone());
+    match &mail.html {
+        Some(html) => builder.multipart(MultiPart::alternative_plain_html(mail.body.clone(), html.clone())),
+        None => builder.header(ContentType::TEXT_PLAIN).body(mail.body.clone()),
+    }
+    .map_err(|e| MailError(e.to_string()))
 }
 
 /// Writes each message to `<dir>/<time>-<recipient>.eml`.

@@ -320,6 +320,7 @@ impl OrganizationApi {
         let token = self.secrets.seal(format!("{}|{organization}|{expires}", record.id).as_bytes(), INVITATION_PURPOSE);
         let link = format!("{}/invitations/accept?token={token}", self.public_url.trim_end_matches('/'));
         let mail = Mail {
+            html: None,
             to: email,
             subject: format!("You are invited to {} on ComplianceIQ", live.display_name),
             body: format!(

@@ -1,0 +1,159 @@
+//! Email: each notification as a multipart message (plain text and HTML from templates,
+//! `minijinja`, HTML escaped), sent by a durable job per delivery (kind `notification-email`,
+//! id the delivery's) through the kit's mailer (SMTP, or the dev mailbox). A failed send is
+//! retried with the kit's backoff; after the last attempt the delivery is FAILED.
+
+use std::sync::Arc;
+
+use complianceiq_kit::context::RequestContext;
+use complianceiq_kit::db::{ModuleDatabase, TenantTx};
+use complianceiq_kit::error::ApiError;
+use complianceiq_kit::jobs::{Ending, Job, JobHandler, Stop};
+use complianceiq_kit::mail::{Mail, Mailer};
+use complianceiq_proto::complianceiq::events::v1::NotificationSent;
+use complianceiq_proto::complianceiq::events::v1::event::Payload;
+use complianceiq_proto::complianceiq::notification::v1::{DeliveryState, Notification};
+use tokio_util::sync::CancellationToken;
+
+use crate::store;
+
+pub const KIND: &str = "notification-email";
+
+const TEXT: &str = "{{ title }}
+
+{{ body }}
+{% if link %}
+Open it: {{ link }}
+{% endif %}
+--
+ComplianceIQ. You receive this because of your notification preferences: {{ preferences }}
+";
+
+const HTML: &str = r#"<!doctype html>
+<html><body style="font-family: sans-serif; max-width: 40em">
+<h2>{{ title }}</h2>
+<p>{{ body }}</p>
+{% if link %}<p><a href="{{ link }}">Open it in ComplianceIQ</a></p>{% endif %}
+<hr><p style="color: #666; font-size: small">You receive this because of your
+<a href="{{ preferences }}">notification preferences</a>.</p>
+</body></html>
+"#;
+
+/// The templates, parsed once.
+pub struct Templates {
+    environment: minijinja::Environment<'static>,
+    public_url: String,
+}
+
+impl Templates {
+    pub fn new(public_url: &str) -> Self {
+        let mut environment = minijinja::Environment::new();
+        environment.add_template("notification.txt", TEXT).expect("the text template parses");
+        environment.add_template("notification.html", HTML).expect("the HTML template parses");
+        Self { environment, public_url: public_url.trim_end_matches('/').to_string() }
+    }
+
+    /// A notification's link: its path under the platform's public URL.
+    pub fn link(&self, path: &str) -> String {
+        if path.is_empty() { String::new() } else { format!("{}{path}", self.public_url) }
+    }
+
+    /// The mail of a notification to `to`.
+    pub fn mail(&self, to: &str, notification: &Notification) -> Result<Mail, ApiError> {
+        let context = minijinja::context! {
+            title => notification.title,
+            body => notification.body,
+            link => notification.link_uri,
+            preferences => self.link("/api/v1/notifications/preferences"),
+        };
+        let render = |name: &str| {
+            self.environment
+                .get_template(name)
+                .and_then(|template| template.render(&context))
+                .map_err(|error| ApiError::internal(format!("rendering {name}: {error}")))
+        };
+        Ok(Mail {
+            to: to.to_string(),
+            subject: notification.title.clone(),
+            body: render("notification.txt")?,
+            html: Some(render("notification.html")?),
+        })
+    }
+}
+
+/// The email jobs.
+pub struct Emails {
+    pub database: ModuleDatabase,
+    pub mailer: Arc<dyn Mailer>,
+    pub templates: Templates,
+}
+
+impl JobHandler for Emails {
+    const KIND: &'static str = KIND;
+
+    async fn execute(&self, job: &Job, _stop: &CancellationToken) -> Result<(), Stop> {
+        let mut tx = self.database.read(job.organization).await?;
+        let Some(delivery) = store::delivery(&mut tx, &job.id).await? else { return Ok(()) };
+        let notification = store::notification(&mut tx, None, &delivery.notification_id).await?;
+        tx.commit().await?;
+        // Deleted by its reader, or already sent (a resumed job): nothing to send.
+        let Some(notification) = notification else { return Ok(()) };
+        if delivery.state != DeliveryState::Pending {
+            return Ok(());
+        }
+        let mail = self.templates.mail(&delivery.address, &notification)?;
+        self.mailer.send(mail).await.map_err(|error| Stop::Retry(error.to_string()))?;
+        let mut tx = self.database.write(job.organization).await?;
+        store::finish_delivery(&mut tx, &delivery.id, DeliveryState::Sent, "").await?;
+        sent(&mut tx, &notification, "email").await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn record_end(&self, tx: &mut TenantTx, job: &Job, ending: &Ending) -> Result<(), ApiError> {
+        if let Ending::Failed(error) = ending {
+            tracing::warn!(delivery_id = %job.id, %error, "a notification email could not be sent");
+            store::finish_delivery(tx, &job.id, DeliveryState::Failed, error).await?;
+        }
+        Ok(())
+    }
+}
+
+/// Emits `notification.sent` for a notification delivered on `channel`.
+pub async fn sent(tx: &mut TenantTx, notification: &Notification, channel: &str) -> Result<(), ApiError> {
+    let payload = Payload::NotificationSent(NotificationSent {
+        notification_id: notification.id.clone(),
+        user_id: notification.user_id.clone(),
+        topic: notification.topic.clone(),
+        channels: vec![channel.to_string()],
+    });
+    let context = RequestContext { request_id: notification.id.clone(), ..Default::default() };
+    tx.emit(payload, &context).await?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn mails_have_both_parts_and_escape_html() {
+        let templates = Templates::new("https://ciq.example.com/");
+        let notification = Notification {
+            title: "Sync failed".into(),
+            body: "<script>alert(1)</script> & more".into(),
+            link_uri: templates.link("/api/v1/instances/i1"),
+            ..Default::default()
+        };
+        let mail = templates.mail("a@example.com", &notification).unwrap();
+        assert_eq!(mail.subject, "Sync failed");
+        assert!(mail.body.contains("<script>alert(1)</script> & more"), "{}", mail.body);
+        assert!(mail.body.contains("Open it: https://ciq.example.com/api/v1/instances/i1"));
+        let html = mail.html.unwrap();
+        assert!(html.contains("&lt;script&gt;alert(1)&lt;&#x2f;script&gt; &amp; more"), "{html}");
+        assert!(
+            html.contains(r#"<a href="https:&#x2f;&#x2f;ciq.example.com&#x2f;api&#x2f;v1&#x2f;instances&#x2f;i1">"#),
+            "{html}"
+        );
+    }
+}

@@ -1,0 +1,335 @@
+//! Notifications: what notifies whom (instance admins hear of a failed sync, a viewer does
+//! not), each person's preferences (channels per topic, a minimum severity; a security alert
+//! ignores them), in-app reading (list, unread count, read, delete), email through a real SMTP
+//! server as multipart text and HTML whose link works, nothing twice for a repeated event,
+//! and a second organization that sees none of it.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use complianceiq_proto::complianceiq::common::v1::Severity;
+use complianceiq_proto::complianceiq::events::v1::event::Payload;
+use complianceiq_proto::complianceiq::events::v1::{SecurityAlert, SyncFailed};
+use complianceiq_proto::complianceiq::instance::v1::SyncRun;
+use complianceiq_proto::complianceiq::notification::v1::notification_service_client::NotificationServiceClient;
+use complianceiq_proto::complianceiq::notification::v1::*;
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tonic::Code;
+
+use crate::harness::{Backend, TestPlatform, bus_message};
+use crate::people::{Tenant, authorized};
+
+/// A small SMTP server: accepts every message and files it in the platform's dev mailbox
+/// (where the test harness reads verification mail), as the raw message it received.
+struct SmtpServer {
+    port: u16,
+    mailbox: Arc<Mutex<Option<std::path::PathBuf>>>,
+    received: Arc<Mutex<Vec<String>>>,
+}
+
+impl SmtpServer {
+    async fn start() -> Self {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let mailbox: Arc<Mutex<Option<std::path::PathBuf>>> = Arc::default();
+        let received: Arc<Mutex<Vec<String>>> = Arc::default();
+        let (dir, all) = (mailbox.clone(), received.clone());
+        tokio::spawn(async move {
+            while let Ok((stream, _)) = listener.accept().await {
+                let (dir, all) = (dir.clone(), all.clone());
+                tokio::spawn(async move {
+                    let _ = session(stream, dir, all).await;
+                });
+            }
+        });
+        Self { port, mailbox, received }
+    }
+
+    /// The notification mails to `to` (not the sign-up's), once there are `count` (20 s at
+    /// most).
+    async fn messages_to(&self, to: &str, count: usize) -> Vec<String> {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+        loop {
+            let found: Vec<String> = self
+                .received
+                .lock()
+                .unwrap()
+                .iter()
+                .filter(|m| m.contains(&format!("To: {to}")) && !m.contains("Subject: Verify your email"))
+                .cloned()
+                .collect();
+            if found.len() >= count {
+                return found;
+            }
+            assert!(tokio::time::Instant::now() < deadline, "{} of {count} mails to {to}", found.len());
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+}
+
+async fn session(
+    stream: tokio::net::TcpStream,
+    mailbox: Arc<Mutex<Option<std::path::PathBuf>>>,
+    received: Arc<Mutex<Vec<String>>>,
+) -> std::io::Result<()> {
+    let (read, mut write) = stream.into_split();
+    let mut lines = BufReader::new(read).lines();
+    write.write_all(b"220 test-smtp ready\r\n").await?;
+    while let Some(line) = lines.next_line().await? {
+        let verb = line.split(' ').next().unwrap_or_default().to_ascii_uppercase();
+        match verb.as_str() {
+            "EHLO" | "HELO" => write.write_all(b"250 test-smtp\r\n").await?,
+            "DATA" => {
+                write.write_all(b"354 end with a dot\r\n").await?;
+                let mut message = String::new();
+                while let Some(line) = lines.next_line().await? {
+                    if line == "." {
+                        break;
+                    }
+                    message.push_str(line.strip_prefix('.').unwrap_or(&line));
+                    message.push_str("\r\n");
+                }
+                if let Some(dir) = mailbox.lock().unwrap().clone() {
+                    std::fs::create_dir_all(&dir)?;
+                    std::fs::write(dir.join(format!("{}-smtp.eml", uuid::Uuid::now_v7().simple())), &message)?;
+                }
+                received.lock().unwrap().push(message);
+                write.write_all(b"250 queued\r\n").await?;
+            }
+            "QUIT" => {
+                write.write_all(b"221 bye\r\n").await?;
+                return Ok(());
+            }
+            _ => write.write_all(b"250 ok\r\n").await?,
+        }
+    }
+    Ok(())
+}
+
+async fn client(platform: &TestPlatform) -> NotificationServiceClient<tonic::transport::Channel> {
+    NotificationServiceClient::new(platform.channel("notification").await)
+}
+
+async fn list(platform: &TestPlatform, token: &str) -> ListNotificationsResponse {
+    let request = ListNotificationsRequest { page_size: 100, ..Default::default() };
+    client(platform).await.list_notifications(authorized(request, token)).await.expect("list").into_inner()
+}
+
+/// The caller's in-app list once it has `count` notifications (20 s at most).
+async fn listed(platform: &TestPlatform, token: &str, count: usize) -> Vec<Notification> {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let notifications = list(platform, token).await.notifications;
+        if notifications.len() >= count {
+            return notifications;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "{} of {count} notifications", notifications.len());
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+fn sync_failed(tenant: &Tenant, run_id: &str) -> complianceiq_kit::bus::BusMessage {
+    let run = SyncRun {
+        id: run_id.into(),
+        organization_id: tenant.id().into(),
+        instance_id: "0190f0c4-0000-7000-8000-000000000001".into(),
+        error: "the instance answered 401".into(),
+        ..Default::default()
+    };
+    bus_message(tenant.id(), Payload::SyncFailed(SyncFailed { sync_run: Some(run) }), "instance")
+}
+
+mod routed_by_preferences_and_mailed {
+    use super::*;
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn embedded() {
+        super::routed_by_preferences_and_mailed(Backend::Embedded).await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn servers() {
+        super::routed_by_preferences_and_mailed(Backend::Servers).await;
+    }
+}
+
+async fn routed_by_preferences_and_mailed(backend: Backend) {
+    let smtp = SmtpServer::start().await;
+    let port = smtp.port;
+    let platform = TestPlatform::start_with(backend, move |config| {
+        config.mail.smtp_url = Some(format!("smtp://127.0.0.1:{port}"));
+    })
+    .await;
+    *smtp.mailbox.lock().unwrap() = Some(platform.config.data_dir.join("mailbox"));
+    let outcome = futures::FutureExt::catch_unwind(std::panic::AssertUnwindSafe(async {
+        let tenant = platform.tenant("Notified").await;
+        let other = platform.tenant("Elsewhere").await;
+        // An Organization Member (the default role) administers no instance.
+        let (viewer, _) = platform.member(&tenant, "viewer@notified.example.com", &[]).await;
+        let admin = &tenant.admin.email;
+
+        // A failed sync reaches the instance admins in-app and by email, not a viewer.
+        let bus = platform.platform().bus.clone();
+        let failed = sync_failed(&tenant, "0190f0c4-0000-7000-8000-0000000000aa");
+        bus.publish(failed.clone()).await.unwrap();
+        let inbox = listed(&platform, tenant.token(), 1).await;
+        let notification = &inbox[0];
+        assert_eq!(
+            (notification.topic.as_str(), notification.title.as_str()),
+            ("sync.failed", "A ServiceNow sync failed")
+        );
+        assert!(notification.body.contains("the instance answered 401"));
+        assert!(!notification.read);
+        let mails = smtp.messages_to(admin, 1).await;
+        let mail = &mails[0];
+        assert!(mail.contains("Subject: A ServiceNow sync failed"), "{mail}");
+        assert!(
+            mail.contains("multipart/alternative") && mail.contains("text/plain") && mail.contains("text/html"),
+            "{mail}"
+        );
+        let channels: Vec<(Channel, DeliveryState)> = {
+            let request = GetNotificationRequest { notification_id: notification.id.clone() };
+            let got = client(&platform).await.get_notification(authorized(request, tenant.token())).await.unwrap();
+            got.into_inner().deliveries.iter().map(|d| (d.channel(), d.state())).collect()
+        };
+        assert!(channels.contains(&(Channel::InApp, DeliveryState::Sent)), "{channels:?}");
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        loop {
+            let request = GetNotificationRequest { notification_id: notification.id.clone() };
+            let got = client(&platform).await.get_notification(authorized(request, tenant.token())).await.unwrap();
+            if got
+                .get_ref()
+                .deliveries
+                .iter()
+                .any(|d| d.channel() == Channel::Email && d.state() == DeliveryState::Sent)
+            {
+                break;
+            }
+            assert!(tokio::time::Instant::now() < deadline, "the email delivery never became SENT: {got:?}");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        assert!(list(&platform, viewer.token()).await.notifications.is_empty(), "a viewer administers no instance");
+
+        // The same event again notifies nobody twice.
+        bus.publish(failed).await.unwrap();
+
+        // SendNotification's link leads into the platform, and works there.
+        let send = SendNotificationRequest {
+            user_ids: vec![tenant.admin.user_id.clone()],
+            topic: "team.news".into(),
+            severity: Severity::Medium as i32,
+            title: "Quarterly review".into(),
+            body: "Review the <b>controls</b> & risks.".into(),
+            link_uri: "/api/v1/users/me".into(),
+            channels: vec![],
+        };
+        let sent = client(&platform).await.send_notification(authorized(send.clone(), tenant.token())).await.unwrap();
+        let link = sent.get_ref().notifications[0].link_uri.clone();
+        assert_eq!(link, format!("{}/api/v1/users/me", platform.config.mail.public_url));
+        let mails = smtp.messages_to(admin, 2).await;
+        let mail = mails.iter().find(|m| m.contains("Quarterly review")).unwrap();
+        assert!(mail.contains("&lt;b&gt;controls&lt;&#x2f;b&gt; &amp; risks"), "HTML is escaped: {mail}");
+        let gateway = platform.address("gateway");
+        let path = link.strip_prefix(&platform.config.mail.public_url).unwrap();
+        let response = reqwest::Client::new()
+            .get(format!("http://{gateway}{path}"))
+            .bearer_auth(tenant.token())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200, "the mailed link works");
+
+        // In-app reading: unread count, read, delete.
+        let inbox = listed(&platform, tenant.token(), 2).await;
+        assert_eq!(inbox.len(), 2, "the repeated event notified nobody twice: {inbox:#?}");
+        assert_eq!(list(&platform, tenant.token()).await.unread_count, 2);
+        let read = MarkNotificationReadRequest { notification_id: inbox[1].id.clone() };
+        let read = client(&platform).await.mark_notification_read(authorized(read, tenant.token())).await.unwrap();
+        assert!(read.get_ref().read && read.get_ref().read_time.is_some());
+        assert_eq!(list(&platform, tenant.token()).await.unread_count, 1);
+        let unread = ListNotificationsRequest { unread_only: true, ..Default::default() };
+        let unread = client(&platform).await.list_notifications(authorized(unread, tenant.token())).await.unwrap();
+        assert_eq!(unread.get_ref().notifications.len(), 1);
+
+        // Nobody else reaches them: not another member, not another organization.
+        for token in [viewer.token(), other.token()] {
+            let request = GetNotificationRequest { notification_id: inbox[0].id.clone() };
+            let status = client(&platform).await.get_notification(authorized(request, token)).await.unwrap_err();
+            assert_eq!(status.code(), Code::NotFound);
+            let request = DeleteNotificationRequest { notification_id: inbox[0].id.clone() };
+            let status = client(&platform).await.delete_notification(authorized(request, token)).await.unwrap_err();
+            assert_eq!(status.code(), Code::NotFound);
+        }
+        let outsider = SendNotificationRequest { user_ids: vec![other.admin.user_id.clone()], ..send.clone() };
+        let status = client(&platform).await.send_notification(authorized(outsider, tenant.token())).await.unwrap_err();
+        assert_eq!(status.code(), Code::InvalidArgument, "only members are notified");
+        let delete = DeleteNotificationRequest { notification_id: inbox[0].id.clone() };
+        client(&platform).await.delete_notification(authorized(delete, tenant.token())).await.unwrap();
+        assert_eq!(list(&platform, tenant.token()).await.notifications.len(), 1);
+
+        // Preferences: failed syncs in-app only; nothing below critical otherwise.
+        let preferences = NotificationPreferences {
+            topics: vec![
+                TopicPreference { topic: "sync.failed".into(), channels: vec![Channel::InApp as i32], min_severity: 0 },
+                TopicPreference {
+                    topic: "*".into(),
+                    channels: vec![Channel::InApp as i32, Channel::Email as i32],
+                    min_severity: Severity::Critical as i32,
+                },
+            ],
+            ..Default::default()
+        };
+        let update = UpdateNotificationPreferencesRequest { preferences: Some(preferences), update_mask: None };
+        let saved =
+            client(&platform).await.update_notification_preferences(authorized(update, tenant.token())).await.unwrap();
+        assert_eq!(saved.get_ref().topics.len(), 2);
+        let sms = NotificationPreferences {
+            topics: vec![TopicPreference { topic: "*".into(), channels: vec![Channel::Sms as i32], min_severity: 0 }],
+            ..Default::default()
+        };
+        let update = UpdateNotificationPreferencesRequest { preferences: Some(sms), update_mask: None };
+        let status = client(&platform)
+            .await
+            .update_notification_preferences(authorized(update, tenant.token()))
+            .await
+            .unwrap_err();
+        assert_eq!(status.code(), Code::FailedPrecondition, "no SMS provider yet: {status:?}");
+        let bad = NotificationPreferences {
+            quiet_hours_start: "25:00".into(),
+            phone_number: "555".into(),
+            ..Default::default()
+        };
+        let update = UpdateNotificationPreferencesRequest { preferences: Some(bad), update_mask: None };
+        let status = client(&platform)
+            .await
+            .update_notification_preferences(authorized(update, tenant.token()))
+            .await
+            .unwrap_err();
+        let fields: Vec<String> = crate::harness::violations(&status).into_iter().map(|(field, _)| field).collect();
+        assert_eq!(fields, ["preferences.phone_number", "preferences.quiet_hours_start"]);
+
+        bus.publish(sync_failed(&tenant, "0190f0c4-0000-7000-8000-0000000000bb")).await.unwrap();
+        client(&platform).await.send_notification(authorized(send, tenant.token())).await.unwrap();
+        // A security alert ignores preferences: the person hears of it by email.
+        let alert = SecurityAlert {
+            kind: "refresh_token.reused".into(),
+            severity: "high".into(),
+            user_id: tenant.admin.user_id.clone(),
+            ip_address: "203.0.113.9".into(),
+            ..Default::default()
+        };
+        bus.publish(bus_message(tenant.id(), Payload::SecurityAlert(alert), "auth")).await.unwrap();
+        let mails = smtp.messages_to(admin, 3).await;
+        assert!(mails[2].contains("Security alert on your ComplianceIQ account"), "{}", mails[2]);
+        let inbox = listed(&platform, tenant.token(), 2).await;
+        assert_eq!(inbox[0].topic, "sync.failed", "in-app only, as preferred");
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        assert_eq!(smtp.messages_to(admin, 3).await.len(), 3, "no email for the sync or the medium news");
+        assert_eq!(list(&platform, tenant.token()).await.notifications.len(), 2, "the news was below the minimum");
+    }))
+    .await;
+    platform.stop().await;
+    if let Err(panic) = outcome {
+        std::panic::resume_unwind(panic);
+    }
+}
