@@ -395,5 +395,12 @@ mod endpoint_checks {
         let created = create(platform, &tenant, attempt("https://93.184.215.14/in", &secret, &["sync.failed"])).await;
         let created = created.expect("a public https endpoint");
         assert!(created.secret.is_empty(), "a secret the caller chose is not echoed");
+
+        // At most MAX_WEBHOOKS per organization.
+        for _ in 1..complianceiq_webhook::MAX_WEBHOOKS {
+            create(platform, &tenant, attempt("https://93.184.215.14/in", "", &["*"])).await.expect("under the limit");
+        }
+        let status = create(platform, &tenant, attempt("https://93.184.215.14/in", "", &["*"])).await.unwrap_err();
+        assert_eq!(status.code(), Code::ResourceExhausted, "{status:?}");
     }
 }

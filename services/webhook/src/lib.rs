@@ -203,6 +203,7 @@ impl WebhookApi {
             version: 1,
         };
         let mut tx = self.database.write(organization).await?;
+        store::lock_organization(&mut tx).await?;
         if store::count_webhooks(&mut tx).await? >= MAX_WEBHOOKS {
             return Err(ApiError::ResourceExhausted {
                 reason: "WEBHOOK_LIMIT",

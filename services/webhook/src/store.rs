@@ -97,12 +97,24 @@ fn webhook_of(row: &sqlx::any::AnyRow) -> Result<WebhookRecord, sqlx::Error> {
     })
 }
 
-pub async fn insert_webhook(tx: &mut TenantTx, record: &WebhookRecord) -> Result<(), ApiError> {
+/// Lists the organization among those with webhooks and locks its entry until the
+/// transaction ends: creates of one organization take turns, so its count cannot be
+/// overtaken between counting and inserting.
+pub async fn lock_organization(tx: &mut TenantTx) -> Result<(), ApiError> {
     let tenant = tx.tenant().to_string();
     sqlx::query("INSERT INTO webhook_organizations (organization_id) VALUES ($1) ON CONFLICT DO NOTHING")
         .bind(&tenant)
         .execute(tx.connection())
         .await?;
+    sqlx::query("UPDATE webhook_organizations SET organization_id = organization_id WHERE organization_id = $1")
+        .bind(&tenant)
+        .execute(tx.connection())
+        .await?;
+    Ok(())
+}
+
+pub async fn insert_webhook(tx: &mut TenantTx, record: &WebhookRecord) -> Result<(), ApiError> {
+    let tenant = tx.tenant().to_string();
     sqlx::query(
         "INSERT INTO webhooks (organization_id, id, url, description, event_types, secret, previous_secret, \
            previous_secret_until, state, consecutive_failures, failing_since, last_sequence, created_at, updated_at, \
