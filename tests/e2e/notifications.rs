@@ -1,6 +1,6 @@
 //! Notifications: what notifies whom (instance admins hear of a failed sync, a viewer does
-//! not), each person's preferences (channels per topic, a minimum severity; a security alert
-//! ignores them), in-app reading (list, unread count, read, delete), email through a real SMTP
+//! not), each person's preferences (channels per topic, a minimum severity, quiet hours in
+//! their time zone that hold email; a security alert ignores them all), in-app reading (list, unread count, read, delete), email through a real SMTP
 //! server as multipart text and HTML whose link works, nothing twice for a repeated event,
 //! and a second organization that sees none of it.
 
@@ -297,6 +297,7 @@ async fn routed_by_preferences_and_mailed(backend: Backend) {
         let bad = NotificationPreferences {
             quiet_hours_start: "25:00".into(),
             phone_number: "555".into(),
+            time_zone: "Mars/Olympus".into(),
             ..Default::default()
         };
         let update = UpdateNotificationPreferencesRequest { preferences: Some(bad), update_mask: None };
@@ -306,11 +307,45 @@ async fn routed_by_preferences_and_mailed(backend: Backend) {
             .await
             .unwrap_err();
         let fields: Vec<String> = crate::harness::violations(&status).into_iter().map(|(field, _)| field).collect();
-        assert_eq!(fields, ["preferences.phone_number", "preferences.quiet_hours_start"]);
+        assert_eq!(
+            fields,
+            [
+                "preferences.phone_number",
+                "preferences.quiet_hours_start",
+                "preferences.quiet_hours_end",
+                "preferences.time_zone"
+            ]
+        );
 
         bus.publish(sync_failed(&tenant, "0190f0c4-0000-7000-8000-0000000000bb")).await.unwrap();
-        client(&platform).await.send_notification(authorized(send, tenant.token())).await.unwrap();
-        // A security alert ignores preferences: the person hears of it by email.
+        client(&platform).await.send_notification(authorized(send.clone(), tenant.token())).await.unwrap();
+
+        // Quiet hours from an hour ago to an hour from now in Tokyo (UTC+9, as the service must
+        // reckon them): a critical message shows in-app at once and its email waits.
+        let tokyo = complianceiq_kit::time::now_micros() / 60_000_000 + 9 * 60;
+        let clock = |minutes: i64| format!("{:02}:{:02}", minutes.rem_euclid(1440) / 60, minutes.rem_euclid(60));
+        let quiet = NotificationPreferences {
+            quiet_hours_start: clock(tokyo - 60),
+            quiet_hours_end: clock(tokyo + 60),
+            time_zone: "Asia/Tokyo".into(),
+            ..Default::default()
+        };
+        let update = UpdateNotificationPreferencesRequest { preferences: Some(quiet), update_mask: None };
+        client(&platform).await.update_notification_preferences(authorized(update, tenant.token())).await.unwrap();
+        let critical = SendNotificationRequest {
+            severity: Severity::Critical as i32,
+            title: "Critical but not urgent".into(),
+            ..send
+        };
+        let held = client(&platform).await.send_notification(authorized(critical, tenant.token())).await.unwrap();
+        let held = &held.get_ref().notifications[0];
+        let state = |channel| held.deliveries.iter().find(|d| d.channel() == channel).map(|d| d.state());
+        assert_eq!(
+            (state(Channel::InApp), state(Channel::Email)),
+            (Some(DeliveryState::Sent), Some(DeliveryState::Pending))
+        );
+
+        // A security alert ignores preferences and quiet hours: the person hears of it by email.
         let alert = SecurityAlert {
             kind: "refresh_token.reused".into(),
             severity: "high".into(),
@@ -321,11 +356,21 @@ async fn routed_by_preferences_and_mailed(backend: Backend) {
         bus.publish(bus_message(tenant.id(), Payload::SecurityAlert(alert), "auth")).await.unwrap();
         let mails = smtp.messages_to(admin, 3).await;
         assert!(mails[2].contains("Security alert on your ComplianceIQ account"), "{}", mails[2]);
-        let inbox = listed(&platform, tenant.token(), 2).await;
-        assert_eq!(inbox[0].topic, "sync.failed", "in-app only, as preferred");
-        tokio::time::sleep(Duration::from_millis(500)).await;
-        assert_eq!(smtp.messages_to(admin, 3).await.len(), 3, "no email for the sync or the medium news");
-        assert_eq!(list(&platform, tenant.token()).await.notifications.len(), 2, "the news was below the minimum");
+        let inbox = listed(&platform, tenant.token(), 3).await;
+        let titles: Vec<&str> = inbox.iter().map(|n| n.title.as_str()).collect();
+        assert_eq!(titles, ["Critical but not urgent", "A ServiceNow sync failed", "A ServiceNow sync failed"]);
+        tokio::time::sleep(Duration::from_millis(1000)).await;
+        let mails = smtp.messages_to(admin, 3).await;
+        assert_eq!(mails.len(), 3, "no email for the sync (in-app only), the medium news, or the held critical one");
+        let request = GetNotificationRequest { notification_id: held.id.clone() };
+        let still = client(&platform).await.get_notification(authorized(request, tenant.token())).await.unwrap();
+        assert!(
+            still
+                .get_ref()
+                .deliveries
+                .iter()
+                .any(|d| d.channel() == Channel::Email && d.state() == DeliveryState::Pending)
+        );
     }))
     .await;
     platform.stop().await;

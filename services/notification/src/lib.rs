@@ -4,11 +4,12 @@
 //!
 //! Members come from `user.authorization_changed` (email, permissions). A notification is
 //! stored once per person and cause (an event id), so a redelivered event sends nothing
-//! twice; in-app is delivered when stored, email by a durable job (`email`). Not built yet:
-//! SMS (refused with FAILED_PRECONDITION), quiet hours and digests (preferences store the
-//! hours; nothing is held yet), the live stream, templates organizations edit.
+//! twice; in-app is delivered when stored, email by a durable job (`email`), held through the
+//! person's quiet hours (`quiet`) unless it may not wait. Not built yet: SMS (refused with
+//! FAILED_PRECONDITION), digests, the live stream, templates organizations edit.
 
 mod email;
+mod quiet;
 mod routes;
 mod store;
 
@@ -128,7 +129,13 @@ impl Notifier {
                 store::insert_delivery(tx, &delivery, if channel == Channel::InApp { now } else { 0 }).await?;
                 match channel {
                     Channel::InApp => email::sent(tx, &notification, "in_app").await?,
-                    _ => jobs::enqueue(tx, email::KIND, &delivery.id).await?,
+                    _ => {
+                        // Held until the person's quiet hours end, unless it may not wait.
+                        let held = preferences.as_ref().filter(|_| !outgoing.mandatory).and_then(|p| {
+                            quiet::quiet_until(&p.quiet_hours_start, &p.quiet_hours_end, &p.time_zone, now)
+                        });
+                        jobs::enqueue_at(tx, email::KIND, &delivery.id, held.unwrap_or(0)).await?
+                    }
                 }
                 notification.deliveries.push(ChannelDelivery {
                     channel: channel as i32,
@@ -369,7 +376,7 @@ impl NotificationApi {
         };
         let mut violations = FieldViolations::default();
         for path in &paths {
-            if !["*", "email", "phone_number", "topics", "quiet_hours_start", "quiet_hours_end"]
+            if !["*", "email", "phone_number", "topics", "quiet_hours_start", "quiet_hours_end", "time_zone"]
                 .contains(&path.as_str())
             {
                 violations.add(
@@ -429,12 +436,7 @@ impl NotificationApi {
             ("quiet_hours_end", &input.quiet_hours_end, &mut next.quiet_hours_end),
         ] {
             if set(path, !value.is_empty()) {
-                let valid = value.is_empty()
-                    || (value.len() == 5
-                        && value.split_once(':').is_some_and(|(h, m)| {
-                            h.parse::<u8>().is_ok_and(|h| h < 24) && m.parse::<u8>().is_ok_and(|m| m < 60)
-                        }));
-                if !valid {
+                if !value.is_empty() && quiet::parse_clock(value).is_none() {
                     violations.add(
                         &format!("preferences.{path}"),
                         "INVALID_FORMAT",
@@ -443,6 +445,19 @@ impl NotificationApi {
                 }
                 *target = value.clone();
             }
+        }
+        if next.quiet_hours_start.is_empty() != next.quiet_hours_end.is_empty() {
+            violations.add("preferences.quiet_hours_end", "INCOMPLETE", "quiet hours need both a start and an end");
+        }
+        if set("time_zone", !input.time_zone.is_empty()) {
+            if quiet::zone(&input.time_zone).is_none() {
+                violations.add(
+                    "preferences.time_zone",
+                    "UNKNOWN_TIME_ZONE",
+                    "preferences.time_zone must be an IANA time zone like Europe/Berlin",
+                );
+            }
+            next.time_zone = input.time_zone.clone();
         }
         violations.check()?;
         next.update_time = Some(time::to_timestamp(time::now_micros()));

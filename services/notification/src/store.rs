@@ -68,7 +68,7 @@ pub async fn recipients(tx: &mut TenantTx) -> Result<Vec<Recipient>, ApiError> {
 pub async fn preferences(tx: &mut TenantTx, user_id: &str) -> Result<Option<NotificationPreferences>, ApiError> {
     let tenant = tx.tenant().to_string();
     let row = sqlx::query(
-        "SELECT email, phone_number, topics, quiet_hours_start, quiet_hours_end, updated_at \
+        "SELECT email, phone_number, topics, quiet_hours_start, quiet_hours_end, updated_at, time_zone \
          FROM notification_preferences WHERE organization_id = $1 AND user_id = $2",
     )
     .bind(&tenant)
@@ -86,6 +86,7 @@ pub async fn preferences(tx: &mut TenantTx, user_id: &str) -> Result<Option<Noti
         quiet_hours_start: row.try_get(3)?,
         quiet_hours_end: row.try_get(4)?,
         update_time: Some(time::to_timestamp(row.try_get(5)?)),
+        time_zone: row.try_get(6)?,
     }))
 }
 
@@ -93,11 +94,11 @@ pub async fn save_preferences(tx: &mut TenantTx, preferences: &NotificationPrefe
     let tenant = tx.tenant().to_string();
     sqlx::query(
         "INSERT INTO notification_preferences (organization_id, user_id, email, phone_number, topics, \
-           quiet_hours_start, quiet_hours_end, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) \
+           quiet_hours_start, quiet_hours_end, updated_at, time_zone) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) \
          ON CONFLICT (organization_id, user_id) DO UPDATE SET email = excluded.email, \
            phone_number = excluded.phone_number, topics = excluded.topics, \
            quiet_hours_start = excluded.quiet_hours_start, quiet_hours_end = excluded.quiet_hours_end, \
-           updated_at = excluded.updated_at",
+           updated_at = excluded.updated_at, time_zone = excluded.time_zone",
     )
     .bind(tenant)
     .bind(&preferences.user_id)
@@ -107,6 +108,7 @@ pub async fn save_preferences(tx: &mut TenantTx, preferences: &NotificationPrefe
     .bind(&preferences.quiet_hours_start)
     .bind(&preferences.quiet_hours_end)
     .bind(preferences.update_time.as_ref().map(time::from_timestamp).unwrap_or_else(time::now_micros))
+    .bind(&preferences.time_zone)
     .execute(tx.connection())
     .await?;
     Ok(())

@@ -20,6 +20,7 @@ CREATE TABLE notification_preferences (
     topics            TEXT   NOT NULL,
     quiet_hours_start TEXT   NOT NULL,
     quiet_hours_end   TEXT   NOT NULL,
+    time_zone         TEXT   NOT NULL,
     updated_at        BIGINT NOT NULL,
     PRIMARY KEY (organization_id, user_id)
 );
