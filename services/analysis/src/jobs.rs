@@ -850,12 +850,7 @@ impl Jobs {
         let tenant = identity.tenant()?;
         let id = job_id(&request.job_id)?;
         let page = PageRequest::parse(request.page_size, &request.page_token, &id)?;
-        let after = match &page.after {
-            Some(key) => Some(key.first().and_then(|p| p.parse::<i64>().ok()).ok_or_else(|| {
-                ApiError::invalid_field("page_token", "INVALID", "page_token is not a token this API issued")
-            })?),
-            None => None,
-        };
+        let after = page.after_number()?;
         let mut tx = self.database.read(tenant).await?;
         store::by_id(&mut tx, &id).await?.ok_or_else(|| ApiError::not_found("AnalysisJob", &id))?;
         let mut rows = store::results(&mut tx, &id, after, page.fetch_limit()).await?;

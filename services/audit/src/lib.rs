@@ -137,12 +137,7 @@ impl AuditApi {
         page_token: &str,
     ) -> Result<(Vec<AuditLog>, String), ApiError> {
         let page = PageRequest::parse(page_size, page_token, &format!("{filter:?}"))?;
-        let before = match &page.after {
-            None => None,
-            Some(key) => Some(key.first().and_then(|sequence| sequence.parse().ok()).ok_or_else(|| {
-                ApiError::invalid_field("page_token", "INVALID", "page_token is not a token this API issued")
-            })?),
-        };
+        let before = page.after_number()?;
         let mut tx = self.database.read(organization).await?;
         let mut entries = store::page(&mut tx, filter, before, page.fetch_limit()).await?;
         tx.commit().await?;

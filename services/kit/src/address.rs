@@ -101,6 +101,20 @@ fn forbidden(host: &str, address: IpAddr, reason: &str) -> AddressError {
     AddressError::Forbidden(format!("{shown}; the platform connects only to public addresses"))
 }
 
+/// Checks the URL's host if it is an IP literal, which never reaches a resolver (names are
+/// checked where they are resolved: [`CheckingResolver`]).
+pub fn check_literal(url: &url::Url, access: NetworkAccess) -> Result<(), AddressError> {
+    let address = match url.host() {
+        Some(url::Host::Ipv4(ip)) => IpAddr::V4(ip),
+        Some(url::Host::Ipv6(ip)) => IpAddr::V6(ip),
+        _ => return Ok(()),
+    };
+    match refusal(address, access) {
+        Some(reason) => Err(forbidden(&address.to_string(), address, reason)),
+        None => Ok(()),
+    }
+}
+
 /// Checks the URL's host: an IP literal directly, a name by resolving it and checking
 /// every address it has.
 pub async fn check_url(url: &url::Url, access: NetworkAccess) -> Result<(), AddressError> {
@@ -217,5 +231,11 @@ mod tests {
         assert!(check_url(&local, NetworkAccess::AllowPrivate).await.is_ok());
         let literal = url::Url::parse("https://[::ffff:10.0.0.1]/").unwrap();
         assert!(check_url(&literal, NetworkAccess::PublicOnly).await.is_err());
+        let refused = check_literal(&literal, NetworkAccess::PublicOnly).unwrap_err();
+        assert_eq!(
+            refused.to_string(),
+            "::ffff:10.0.0.1 is a private address; the platform connects only to public addresses"
+        );
+        assert!(check_literal(&local, NetworkAccess::PublicOnly).is_ok(), "names are left to the resolver");
     }
 }

@@ -61,6 +61,15 @@ impl PageRequest {
         self.size + 1
     }
 
+    /// The cursor of a query whose sort key is one number (a sequence): `None` on the first
+    /// page, an error for a token whose key is not a number.
+    pub fn after_number(&self) -> Result<Option<i64>, ApiError> {
+        let Some(key) = &self.after else { return Ok(None) };
+        key.first().and_then(|number| number.parse().ok()).map(Some).ok_or_else(|| {
+            ApiError::invalid_field("page_token", "INVALID", "page_token is not a token this API issued")
+        })
+    }
+
     /// Trims fetched rows to the page and returns the next page token (empty on the last page).
     pub fn finish<T>(&self, rows: &mut Vec<T>, sort_key: impl Fn(&T) -> Vec<String>) -> String {
         if rows.len() as i64 <= self.size {
@@ -98,5 +107,7 @@ mod tests {
         assert!(PageRequest::parse(2, "garbage!", "").is_err());
         let mut last = vec![1];
         assert_eq!(next.finish(&mut last, |row| vec![row.to_string()]), "");
+        assert_eq!(next.after_number().unwrap(), Some(2));
+        assert_eq!(page.after_number().unwrap(), None);
     }
 }

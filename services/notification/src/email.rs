@@ -85,7 +85,7 @@ impl Templates {
 pub struct Emails {
     pub database: ModuleDatabase,
     pub mailer: Arc<dyn Mailer>,
-    pub templates: Templates,
+    pub templates: Arc<Templates>,
 }
 
 impl JobHandler for Emails {

@@ -52,7 +52,7 @@ const MAX_TOPICS: usize = 100;
 /// Sends notifications: what the event consumer and SendNotification share.
 struct Notifier {
     database: ModuleDatabase,
-    templates: Templates,
+    templates: Arc<Templates>,
 }
 
 /// One notification to send.
@@ -91,9 +91,11 @@ impl Notifier {
         outgoing: &Outgoing<'_>,
     ) -> Result<Vec<Notification>, ApiError> {
         let mut made = Vec::new();
+        let people: Vec<&str> = recipients.iter().map(|recipient| recipient.user_id.as_str()).collect();
+        let saved = store::preferences_of_people(tx, &people).await?;
         for recipient in recipients {
-            let preferences = store::preferences(tx, &recipient.user_id).await?;
-            let channels = Self::channels_for(preferences.as_ref(), outgoing);
+            let preferences = saved.iter().find(|saved| saved.user_id == recipient.user_id);
+            let channels = Self::channels_for(preferences, outgoing);
             if channels.is_empty() {
                 continue;
             }
@@ -114,14 +116,14 @@ impl Notifier {
             if !store::insert_notification(tx, &notification, outgoing.source, in_app).await? {
                 continue;
             }
+            let email = preferences.map(|p| p.email.clone()).filter(|e| !e.is_empty());
             for channel in channels {
-                let email = preferences.as_ref().map(|p| p.email.clone()).filter(|e| !e.is_empty());
                 let delivery = store::Delivery {
                     id: uuid::Uuid::now_v7().to_string(),
                     notification_id: notification.id.clone(),
                     channel,
                     address: match channel {
-                        Channel::Email => email.unwrap_or_else(|| recipient.email.clone()),
+                        Channel::Email => email.clone().unwrap_or_else(|| recipient.email.clone()),
                         _ => recipient.user_id.clone(),
                     },
                     state: if channel == Channel::InApp { DeliveryState::Sent } else { DeliveryState::Pending },
@@ -131,7 +133,7 @@ impl Notifier {
                     Channel::InApp => email::sent(tx, &notification, "in_app").await?,
                     _ => {
                         // Held until the person's quiet hours end, unless it may not wait.
-                        let held = preferences.as_ref().filter(|_| !outgoing.mandatory).and_then(|p| {
+                        let held = preferences.filter(|_| !outgoing.mandatory).and_then(|p| {
                             quiet::quiet_until(&p.quiet_hours_start, &p.quiet_hours_end, &p.time_zone, now)
                         });
                         jobs::enqueue_at(tx, email::KIND, &delivery.id, held.unwrap_or(0)).await?
@@ -542,15 +544,9 @@ pub fn module() -> Module {
         build: |context| {
             Box::pin(async move {
                 let database = context.database()?;
-                let notifier = Arc::new(Notifier {
-                    database: database.clone(),
-                    templates: Templates::new(&context.config.mail.public_url),
-                });
-                let emails = Arc::new(Emails {
-                    database: database.clone(),
-                    mailer: context.mailer.clone(),
-                    templates: Templates::new(&context.config.mail.public_url),
-                });
+                let templates = Arc::new(Templates::new(&context.config.mail.public_url));
+                let notifier = Arc::new(Notifier { database: database.clone(), templates: templates.clone() });
+                let emails = Arc::new(Emails { database: database.clone(), mailer: context.mailer.clone(), templates });
                 let members = Subscription {
                     consumer: "notification-members",
                     events: vec![EventType::UserAuthorizationChanged],

@@ -64,30 +64,45 @@ pub async fn recipients(tx: &mut TenantTx) -> Result<Vec<Recipient>, ApiError> {
     Ok(rows.iter().map(recipient_of).collect::<Result<_, _>>()?)
 }
 
+const PREFERENCE_COLUMNS: &str =
+    "user_id, email, phone_number, topics, quiet_hours_start, quiet_hours_end, updated_at, time_zone";
+
+fn preferences_of(tenant: &str, row: &sqlx::any::AnyRow) -> Result<NotificationPreferences, sqlx::Error> {
+    let topics: String = row.try_get(3)?;
+    Ok(NotificationPreferences {
+        user_id: row.try_get(0)?,
+        organization_id: tenant.to_string(),
+        email: row.try_get(1)?,
+        phone_number: row.try_get(2)?,
+        topics: topics_from_json(&topics),
+        quiet_hours_start: row.try_get(4)?,
+        quiet_hours_end: row.try_get(5)?,
+        update_time: Some(time::to_timestamp(row.try_get(6)?)),
+        time_zone: row.try_get(7)?,
+    })
+}
+
 /// Stored preferences, if the person saved any.
 pub async fn preferences(tx: &mut TenantTx, user_id: &str) -> Result<Option<NotificationPreferences>, ApiError> {
+    Ok(preferences_of_people(tx, &[user_id]).await?.pop())
+}
+
+/// The stored preferences of those of `user_ids` who saved any, in one query.
+pub async fn preferences_of_people(
+    tx: &mut TenantTx,
+    user_ids: &[&str],
+) -> Result<Vec<NotificationPreferences>, ApiError> {
+    if user_ids.is_empty() {
+        return Ok(Vec::new());
+    }
     let tenant = tx.tenant().to_string();
-    let row = sqlx::query(
-        "SELECT email, phone_number, topics, quiet_hours_start, quiet_hours_end, updated_at, time_zone \
-         FROM notification_preferences WHERE organization_id = $1 AND user_id = $2",
-    )
-    .bind(&tenant)
-    .bind(user_id)
-    .fetch_optional(tx.connection())
-    .await?;
-    let Some(row) = row else { return Ok(None) };
-    let topics: String = row.try_get(2)?;
-    Ok(Some(NotificationPreferences {
-        user_id: user_id.to_string(),
-        organization_id: tenant,
-        email: row.try_get(0)?,
-        phone_number: row.try_get(1)?,
-        topics: topics_from_json(&topics),
-        quiet_hours_start: row.try_get(3)?,
-        quiet_hours_end: row.try_get(4)?,
-        update_time: Some(time::to_timestamp(row.try_get(5)?)),
-        time_zone: row.try_get(6)?,
-    }))
+    let statement = format!(
+        "SELECT {PREFERENCE_COLUMNS} FROM notification_preferences WHERE organization_id = $1 AND user_id IN ({})",
+        complianceiq_kit::db::sql::list(2, user_ids.len())
+    );
+    let query = sqlx::query(sqlx::AssertSqlSafe(statement)).bind(&tenant);
+    let rows = complianceiq_kit::db::sql::bind_ids(query, user_ids).fetch_all(tx.connection()).await?;
+    Ok(rows.iter().map(|row| preferences_of(&tenant, row)).collect::<Result<_, _>>()?)
 }
 
 pub async fn save_preferences(tx: &mut TenantTx, preferences: &NotificationPreferences) -> Result<(), ApiError> {

@@ -1,7 +1,7 @@
 //! Where the platform may connect on a tenant's behalf: the kit's rules (server-side request
 //! forgery), with their refusals as the client's errors.
 
-pub use complianceiq_kit::address::{AddressError, CheckingResolver, NetworkAccess, refusal};
+pub use complianceiq_kit::address::{AddressError, CheckingResolver, NetworkAccess, check_literal, refusal};
 
 use crate::client::SnError;
 

@@ -181,7 +181,7 @@ impl Client {
         if base.username() != "" || base.password().is_some() || base.query().is_some() {
             return Err(SnError::InvalidUrl("the URL must not carry credentials or a query".into()));
         }
-        check_literal_host(&base, settings.network)?;
+        crate::address::check_literal(&base, settings.network)?;
         Self::with_http(base, credentials, settings, reqwest::Client::builder())
     }
 
@@ -195,7 +195,7 @@ impl Client {
     ) -> Result<Self, SnError> {
         let certificate = reqwest::Certificate::from_pem(root_pem).map_err(|e| SnError::Tls(e.to_string()))?;
         let base = url::Url::parse(base_url).map_err(|e| SnError::InvalidUrl(format!("{base_url}: {e}")))?;
-        check_literal_host(&base, settings.network)?;
+        crate::address::check_literal(&base, settings.network)?;
         Self::with_http(base, credentials, settings, reqwest::Client::builder().add_root_certificate(certificate))
     }
 
@@ -438,22 +438,6 @@ fn flatten_reference(value: &Value) -> Value {
     match value {
         Value::Object(reference) => reference.get("value").cloned().unwrap_or(Value::String(String::new())),
         other => other.clone(),
-    }
-}
-
-/// Refuses a host given as an IP literal that `access` does not allow (names are checked
-/// when resolved).
-fn check_literal_host(base: &url::Url, access: NetworkAccess) -> Result<(), SnError> {
-    let address = match base.host() {
-        Some(url::Host::Ipv4(ip)) => std::net::IpAddr::V4(ip),
-        Some(url::Host::Ipv6(ip)) => std::net::IpAddr::V6(ip),
-        _ => return Ok(()),
-    };
-    match crate::address::refusal(address, access) {
-        Some(reason) => Err(SnError::ForbiddenAddress(format!(
-            "{address} is {reason}; the platform connects only to public addresses"
-        ))),
-        None => Ok(()),
     }
 }
 

@@ -8,7 +8,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use complianceiq_kit::address::{AddressError, CheckingResolver, NetworkAccess, check_url};
+use complianceiq_kit::address::{AddressError, CheckingResolver, NetworkAccess, check_literal};
 use complianceiq_kit::context::RequestContext;
 use complianceiq_kit::db::{ModuleDatabase, TenantTx};
 use complianceiq_kit::error::ApiError;
@@ -226,8 +226,8 @@ impl Sender {
     async fn try_send(&self, url: &str, message_id: &str, body: &str, keys: &[Vec<u8>]) -> Attempt {
         let failed = |error: String| Attempt { response_status: 0, latency_ms: 0, error };
         let Ok(parsed) = url::Url::parse(url) else { return failed("the URL does not parse".into()) };
-        // IP literals never reach the resolver: check them (and names, early) here.
-        if let Err(refused @ AddressError::Forbidden(_)) = check_url(&parsed, self.access).await {
+        // IP literals never reach the resolver, which checks names as it resolves them.
+        if let Err(refused) = check_literal(&parsed, self.access) {
             return failed(format!("refused: {refused}"));
         }
         let timestamp = time::now_micros() / 1_000_000;

@@ -333,12 +333,7 @@ impl WebhookApi {
         let outcome = DeliveryOutcome::try_from(request.outcome)
             .map_err(|_| ApiError::invalid_field("outcome", "INVALID", "outcome is not a delivery outcome"))?;
         let page = PageRequest::parse(request.page_size, &request.page_token, &format!("{id}:{outcome:?}"))?;
-        let before = match &page.after {
-            None => None,
-            Some(key) => Some(key.first().and_then(|sequence| sequence.parse().ok()).ok_or_else(|| {
-                ApiError::invalid_field("page_token", "INVALID", "page_token is not a token this API issued")
-            })?),
-        };
+        let before = page.after_number()?;
         let mut tx = self.database.read(organization).await?;
         Self::existing(&mut tx, &id).await?;
         let mut records = store::deliveries(&mut tx, &id, outcome, before, page.fetch_limit()).await?;
@@ -401,7 +396,8 @@ impl WebhookApi {
     }
 }
 
-/// Which fields an update changes: the mask's (AIP-134), or every populated field.
+/// Which fields an update changes, in a fixed order: the mask's (AIP-134), or every populated
+/// field.
 fn fields_to_update(mask: Option<&prost_types::FieldMask>, input: &Webhook) -> Result<Vec<Mutable>, ApiError> {
     let paths: Vec<&str> = mask.map(|m| m.paths.iter().map(String::as_str).collect()).unwrap_or_default();
     if paths.is_empty() {
@@ -414,14 +410,14 @@ fn fields_to_update(mask: Option<&prost_types::FieldMask>, input: &Webhook) -> R
         ];
         return Ok(populated.into_iter().filter(|(_, set)| *set).map(|(field, _)| field).collect());
     }
-    let mut fields = Vec::new();
+    let mut named = Vec::new();
     let mut violations = FieldViolations::default();
     for path in paths {
         match path {
-            "*" => fields.extend(Mutable::ALL),
+            "*" => named.extend(Mutable::ALL),
             other if OUTPUT_ONLY_PATHS.contains(&other) => {}
             other => match Mutable::ALL.into_iter().find(|field| field.path() == other) {
-                Some(field) => fields.push(field),
+                Some(field) => named.push(field),
                 None => violations.add(
                     "update_mask",
                     "UNKNOWN_FIELD",
@@ -434,8 +430,8 @@ fn fields_to_update(mask: Option<&prost_types::FieldMask>, input: &Webhook) -> R
         }
     }
     violations.check()?;
-    fields.dedup();
-    Ok(fields)
+    // Each once, whatever the mask repeats: an update checks a URL's addresses once.
+    Ok(Mutable::ALL.into_iter().filter(|field| named.contains(field)).collect())
 }
 
 #[tonic::async_trait]
