@@ -304,6 +304,13 @@ impl Generator<'_> {
         // A google.api.HttpBody answer is the file itself, of the type it names.
         let success = if method.output().full_name() == crate::transcode::HTTP_BODY {
             json!({"description": "The file.", "content": {"*/*": {"schema": {"type": "string", "format": "binary"}}}})
+        } else if method.is_server_streaming() {
+            // The gateway's framing of a server stream: one JSON object per line.
+            let line = json!({"type": "object", "properties": {"result": response_schema, "error": error_schema}});
+            json!({
+                "description": "A stream: one line per message, `{\"result\": …}`, or `{\"error\": …}` if it fails.",
+                "content": {"application/x-ndjson": {"schema": line}}
+            })
         } else {
             json!({"description": "The response.", "content": {"application/json": {"schema": response_schema}}})
         };
@@ -397,8 +404,8 @@ mod tests {
         let document = generated();
         let paths = document["paths"].as_object().unwrap();
         let operations: usize = paths.values().map(|item| item.as_object().unwrap().len()).sum();
-        // Every RPC (111) but the one internal (IngestRecords), plus the JWKS's second binding.
-        assert_eq!(operations, 111 - 1 + 1, "every edge RPC, plus the JWKS's second binding");
+        // Every RPC (112) but the one internal (IngestRecords), plus the JWKS's second binding.
+        assert_eq!(operations, 112 - 1 + 1, "every edge RPC, plus the JWKS's second binding");
         let login = &document["paths"]["/api/v1/auth/login"]["post"];
         assert_eq!(login["security"], json!([]));
         assert_eq!(
@@ -407,6 +414,12 @@ mod tests {
         );
         let get = &document["paths"]["/api/v1/organizations/{org_id}"]["get"];
         assert!(get.get("security").is_none(), "protected by the global bearer requirement");
+        let stream = &document["paths"]["/api/v1/notifications:stream"]["get"]["responses"]["200"]["content"];
+        assert_eq!(
+            stream["application/x-ndjson"]["schema"]["properties"]["result"]["$ref"],
+            "#/components/schemas/complianceiq.notification.v1.StreamNotificationsResponse",
+            "a server stream is documented as the gateway frames it"
+        );
         assert_eq!(
             get["parameters"][0],
             json!({"name": "org_id", "in": "path", "required": true, "schema": {"type": "string", "description": "The organization id."}})

@@ -378,3 +378,123 @@ async fn routed_by_preferences_and_mailed(backend: Backend) {
         std::panic::resume_unwind(panic);
     }
 }
+
+crate::platform_tests!(in_app_notifications_stream_over_grpc_web);
+
+/// A StreamNotifications call over grpc-web (binary), read frame by frame as it arrives.
+struct WebStream {
+    response: reqwest::Response,
+    buffer: Vec<u8>,
+}
+
+impl WebStream {
+    async fn open(platform: &TestPlatform, token: &str) -> Self {
+        let content_type = "application/grpc-web+proto";
+        let response = reqwest::Client::new()
+            .post(format!(
+                "http://{}/complianceiq.notification.v1.NotificationService/StreamNotifications",
+                platform.address("gateway")
+            ))
+            .header("content-type", content_type)
+            .header("accept", content_type)
+            .header("x-grpc-web", "1")
+            .bearer_auth(token)
+            .body(vec![0u8; 5]) // one frame holding the empty request
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200);
+        Self { response, buffer: Vec::new() }
+    }
+
+    /// The next message (10 s at most); a panic with the status if the stream ended.
+    async fn next(&mut self) -> StreamNotificationsResponse {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        loop {
+            if self.buffer.len() >= 5 {
+                let length = u32::from_be_bytes(self.buffer[1..5].try_into().unwrap()) as usize;
+                if self.buffer.len() >= 5 + length {
+                    let frame: Vec<u8> = self.buffer.drain(..5 + length).collect();
+                    assert_eq!(frame[0] & 0x80, 0, "the stream ended: {}", String::from_utf8_lossy(&frame[5..]));
+                    return prost::Message::decode(&frame[5..]).unwrap();
+                }
+            }
+            let chunk = tokio::time::timeout_at(deadline, self.response.chunk())
+                .await
+                .expect("a message within 10 s")
+                .unwrap()
+                .expect("the stream stays open");
+            self.buffer.extend_from_slice(&chunk);
+        }
+    }
+}
+
+/// Sends `title` to `user_id` in-app once the notification service knows them as a member.
+async fn send_in_app(platform: &TestPlatform, token: &str, user_id: &str, title: &str) {
+    let request = SendNotificationRequest {
+        user_ids: vec![user_id.into()],
+        topic: "team.news".into(),
+        title: title.into(),
+        channels: vec![Channel::InApp as i32],
+        ..Default::default()
+    };
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        match client(platform).await.send_notification(authorized(request.clone(), token)).await {
+            Ok(_) => return,
+            Err(status) if status.code() == Code::InvalidArgument && tokio::time::Instant::now() < deadline => {
+                tokio::time::sleep(Duration::from_millis(50)).await
+            }
+            Err(status) => panic!("sending {title}: {status:?}"),
+        }
+    }
+}
+
+async fn in_app_notifications_stream_over_grpc_web(platform: &TestPlatform) {
+    let tenant = platform.tenant("Streaming").await;
+    let other = platform.tenant("Not Streaming").await;
+    let (viewer, _) = platform.member(&tenant, "viewer@streaming.example.com", &[]).await;
+    let mut admin = WebStream::open(platform, tenant.token()).await;
+    let mut watching = WebStream::open(platform, viewer.token()).await;
+    let mut elsewhere = WebStream::open(platform, other.token()).await;
+    for stream in [&mut admin, &mut watching, &mut elsewhere] {
+        let first = stream.next().await;
+        assert_eq!((first.notification, first.unread_count), (None, 0), "first the unread count: the stream is live");
+    }
+
+    send_in_app(platform, tenant.token(), &tenant.admin.user_id, "Welcome").await;
+    let welcome = admin.next().await;
+    assert_eq!((welcome.notification.unwrap().title.as_str(), welcome.unread_count), ("Welcome", 1));
+
+    // An event's notification reaches the stream within a second of the event.
+    let published = tokio::time::Instant::now();
+    platform.platform().bus.publish(sync_failed(&tenant, "0190f0c4-0000-7000-8000-0000000000cc")).await.unwrap();
+    let failed = admin.next().await;
+    let latency = published.elapsed();
+    let notification = failed.notification.unwrap();
+    assert_eq!((notification.topic.as_str(), failed.unread_count), ("sync.failed", 2));
+    assert!(latency < Duration::from_secs(1), "the event's notification took {latency:?}");
+
+    // The other member and the other organization saw none of it: the next thing each
+    // stream carries is their own.
+    send_in_app(platform, tenant.token(), &viewer.user_id, "For the viewer").await;
+    assert_eq!(watching.next().await.notification.unwrap().title, "For the viewer");
+    send_in_app(platform, other.token(), &other.admin.user_id, "Elsewhere").await;
+    assert_eq!(elsewhere.next().await.notification.unwrap().title, "Elsewhere");
+
+    // REST carries the same stream as newline-delimited JSON.
+    let mut rest = reqwest::Client::new()
+        .get(format!("http://{}/api/v1/notifications:stream", platform.address("gateway")))
+        .bearer_auth(tenant.token())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(rest.headers()["content-type"], "application/x-ndjson");
+    let mut line = Vec::new();
+    while !line.contains(&b'\n') {
+        let chunk = tokio::time::timeout(Duration::from_secs(10), rest.chunk()).await.unwrap().unwrap().unwrap();
+        line.extend_from_slice(&chunk);
+    }
+    let first: serde_json::Value = serde_json::from_slice(line.split(|b| *b == b'\n').next().unwrap()).unwrap();
+    assert_eq!(first, serde_json::json!({"result": {"unreadCount": 2}}));
+}

@@ -47,6 +47,7 @@ const IMPLEMENTED_RPCS: &[&str] = &[
     "complianceiq.notification.v1.NotificationService/GetNotification",
     "complianceiq.notification.v1.NotificationService/MarkNotificationRead",
     "complianceiq.notification.v1.NotificationService/DeleteNotification",
+    "complianceiq.notification.v1.NotificationService/StreamNotifications",
     "complianceiq.notification.v1.NotificationService/GetNotificationPreferences",
     "complianceiq.notification.v1.NotificationService/UpdateNotificationPreferences",
     "complianceiq.webhook.v1.WebhookService/CreateWebhook",
@@ -200,7 +201,8 @@ async fn rpcs_not_built_yet_say_which_they_are(platform: &TestPlatform) {
         }
     }
     assert_eq!(checked, expected);
-    // 111 RPCs: 104 before ListAnalysisResults, GetSavedReport, DeleteSavedReport, GetExport,
-    // DownloadExport, VerifyAuditTrail and RedeliverWebhookDelivery were added.
-    assert_eq!(checked, 111 - 34 - IMPLEMENTED_RPCS.len(), "every RPC not built yet was called");
+    // 112 RPCs: 104 before ListAnalysisResults, GetSavedReport, DeleteSavedReport, GetExport,
+    // DownloadExport, VerifyAuditTrail, RedeliverWebhookDelivery and StreamNotifications were
+    // added.
+    assert_eq!(checked, 112 - 34 - IMPLEMENTED_RPCS.len(), "every RPC not built yet was called");
 }

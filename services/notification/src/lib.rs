@@ -5,10 +5,12 @@
 //! Members come from `user.authorization_changed` (email, permissions). A notification is
 //! stored once per person and cause (an event id), so a redelivered event sends nothing
 //! twice; in-app is delivered when stored, email by a durable job (`email`), held through the
-//! person's quiet hours (`quiet`) unless it may not wait. Not built yet: SMS (refused with
-//! FAILED_PRECONDITION), digests, the live stream, templates organizations edit.
+//! person's quiet hours (`quiet`) unless it may not wait; open streams get in-app ones as they
+//! arrive (`live`). Not built yet: SMS (refused with FAILED_PRECONDITION), digests, templates
+//! organizations edit.
 
 mod email;
+mod live;
 mod quiet;
 mod routes;
 mod store;
@@ -38,6 +40,7 @@ use complianceiq_proto::{EventPayloadExt, EventType};
 use tonic::{Request, Response, Status};
 
 use crate::email::{Emails, Templates};
+use crate::live::{Live, NotificationStream};
 use crate::routes::{Audience, Content};
 use crate::store::Recipient;
 
@@ -210,6 +213,7 @@ impl EventHandler for Members {
 
 struct NotificationApi {
     notifier: Arc<Notifier>,
+    live: Arc<Live>,
 }
 
 fn sms_refused() -> ApiError {
@@ -513,6 +517,14 @@ impl NotificationService for NotificationApi {
         Ok(Response::new(()))
     }
 
+    async fn stream_notifications(
+        &self,
+        request: Request<StreamNotificationsRequest>,
+    ) -> Result<Response<NotificationStream>, Status> {
+        let identity = caller(&request)?;
+        Ok(Response::new(self.live.stream(self.database().clone(), &identity).await?))
+    }
+
     async fn get_notification_preferences(
         &self,
         request: Request<GetNotificationPreferencesRequest>,
@@ -564,8 +576,10 @@ pub fn module() -> Module {
                     name: "notification-email",
                     run: Box::new(move |stop| Box::pin(jobs::work(jobs_database, emails, settings, metrics, stop))),
                 };
+                let live = Live::new();
                 Ok(ModuleParts::new()
-                    .service(NotificationServiceServer::new(NotificationApi { notifier }))
+                    .service(NotificationServiceServer::new(NotificationApi { notifier, live: live.clone() }))
+                    .worker(live.follower(context.bus.clone()))
                     .subscription(members)
                     .subscription(events)
                     .subscription(retention.subscription("notification-retention"))
