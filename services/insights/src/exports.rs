@@ -8,13 +8,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use complianceiq_kit::auth::Identity;
-use complianceiq_kit::crypto::constant_time_eq;
 use complianceiq_kit::db::{ModuleDatabase, TenantTx};
 use complianceiq_kit::error::{ApiError, FieldViolations};
 use complianceiq_kit::ids::OrganizationId;
 use complianceiq_kit::jobs::{self, Ending, Job, JobHandler, Stop};
-use complianceiq_kit::objects::Objects;
-use complianceiq_kit::secrets::SecretBox;
+use complianceiq_kit::objects::{LinkParts, Objects, SignedLinks};
 use complianceiq_kit::time;
 use complianceiq_proto::complianceiq::common::v1::ExportFormat;
 use complianceiq_proto::complianceiq::insights::v1::{
@@ -29,8 +27,8 @@ use crate::{render, store};
 /// The queue's name for export jobs.
 pub const KIND: &str = "insight_export";
 
-/// What a link's signature covers, so one cannot be moved to another export or time.
-const LINK_CONTEXT: &str = "insight-export-link";
+/// Where an export's signed link leads.
+pub const DOWNLOAD_ROUTE: &str = "/api/v1/insights/exports/{id}/download";
 
 /// A stored export.
 #[derive(Clone, Debug, Default)]
@@ -166,60 +164,12 @@ fn extension(format: ExportFormat) -> &'static str {
     }
 }
 
-/// Signs and checks download links.
-#[derive(Clone)]
-pub struct Links {
-    pub secrets: Arc<SecretBox>,
-    pub public_url: String,
-    pub ttl: Duration,
-}
-
-impl Links {
-    fn message(organization: &str, export: &str, expires: i64) -> String {
-        format!("{organization}\u{1f}{export}\u{1f}{expires}")
-    }
-
-    /// A link to DownloadExport valid until `expires` (seconds since the epoch).
-    pub fn sign(&self, organization: &str, export: &str, expires: i64) -> String {
-        let signature = self.secrets.keyed_hash(Self::message(organization, export, expires).as_bytes(), LINK_CONTEXT);
-        let query: String = url::form_urlencoded::Serializer::new(String::new())
-            .append_pair("organization_id", organization)
-            .append_pair("expires", &expires.to_string())
-            .append_pair("signature", &signature)
-            .finish();
-        format!("{}/api/v1/insights/exports/{export}/download?{query}", self.public_url.trim_end_matches('/'))
-    }
-
-    /// Checks a link's signature (under any configured key) and expiry at `now` (seconds).
-    pub fn verify(&self, request: &DownloadExportRequest, now: i64) -> Result<(), ApiError> {
-        let message = Self::message(&request.organization_id, &request.export_id, request.expires);
-        let valid = self
-            .secrets
-            .keyed_hashes(message.as_bytes(), LINK_CONTEXT)
-            .iter()
-            .any(|expected| constant_time_eq(expected.as_bytes(), request.signature.as_bytes()));
-        if !valid {
-            return Err(ApiError::PermissionDenied {
-                reason: "LINK_INVALID",
-                message: "this download link is not one the platform signed".into(),
-            });
-        }
-        if request.expires <= now {
-            return Err(ApiError::PermissionDenied {
-                reason: "LINK_EXPIRED",
-                message: "this download link has expired; GetExport hands out a new one".into(),
-            });
-        }
-        Ok(())
-    }
-}
-
 /// The export RPCs and the job that renders.
 #[derive(Clone)]
 pub struct Exports {
     pub database: ModuleDatabase,
     pub objects: Objects,
-    pub links: Links,
+    pub links: SignedLinks,
 }
 
 impl Exports {
@@ -230,12 +180,7 @@ impl Exports {
             _ => ExportState::Pending,
         };
         let (download_uri, expire_time) = if state == ExportState::Ready {
-            let expires = (time::now_micros() / 1_000_000)
-                .saturating_add(i64::try_from(self.links.ttl.as_secs()).unwrap_or(i64::MAX));
-            let uri = match self.objects.presigned_get(&record.object_key, self.links.ttl).await? {
-                Some(presigned) => presigned,
-                None => self.links.sign(organization, &record.id, expires),
-            };
+            let (uri, expires) = self.links.link(&self.objects, &record.object_key, organization, &record.id).await?;
             (uri, Some(prost_types::Timestamp { seconds: expires, nanos: 0 }))
         } else {
             (String::new(), None)
@@ -315,7 +260,13 @@ impl Exports {
             violations.required("signature");
         }
         violations.check()?;
-        self.links.verify(&request, time::now_micros() / 1_000_000)?;
+        let link = LinkParts {
+            organization_id: request.organization_id.clone(),
+            id: request.export_id.clone(),
+            expires: request.expires,
+            signature: request.signature.clone(),
+        };
+        self.links.verify(&link, time::now_micros() / 1_000_000)?;
         let organization = OrganizationId::from_stored(&organization)?;
         let mut tx = self.database.read(organization).await?;
         let record = exports_store::by_id(&mut tx, &id).await?.ok_or_else(|| ApiError::not_found("Export", &id))?;
@@ -407,46 +358,6 @@ pub fn worker(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn links() -> Links {
-        let secrets = SecretBox::from_config(&format!("k1:{}=", "A".repeat(43))).expect("a key");
-        Links { secrets: Arc::new(secrets), public_url: "http://localhost:8080/".into(), ttl: Duration::from_secs(900) }
-    }
-
-    fn request_of(link: &str) -> DownloadExportRequest {
-        let url = url::Url::parse(link).unwrap();
-        let query: std::collections::HashMap<String, String> = url.query_pairs().into_owned().collect();
-        DownloadExportRequest {
-            export_id: url.path_segments().unwrap().nth(4).unwrap().to_string(),
-            organization_id: query["organization_id"].clone(),
-            expires: query["expires"].parse().unwrap(),
-            signature: query["signature"].clone(),
-        }
-    }
-
-    #[test]
-    fn a_signed_link_opens_its_export_until_it_expires_and_nothing_else() {
-        let links = links();
-        let link = links.sign("org", "exp", 1_000);
-        assert!(
-            link.starts_with(
-                "http://localhost:8080/api/v1/insights/exports/exp/download?organization_id=org&expires=1000&signature="
-            ),
-            "{link}"
-        );
-        let request = request_of(&link);
-        links.verify(&request, 999).unwrap();
-        let expired = links.verify(&request, 1_000).unwrap_err();
-        assert!(matches!(expired, ApiError::PermissionDenied { reason: "LINK_EXPIRED", .. }));
-        for forged in [
-            DownloadExportRequest { expires: 2_000, ..request.clone() },
-            DownloadExportRequest { export_id: "other".into(), ..request.clone() },
-            DownloadExportRequest { organization_id: "another".into(), ..request.clone() },
-            DownloadExportRequest { signature: "k1:x:00".into(), ..request.clone() },
-        ] {
-            assert!(matches!(links.verify(&forged, 0), Err(ApiError::PermissionDenied { reason: "LINK_INVALID", .. })));
-        }
-    }
 
     #[test]
     fn file_names_keep_to_safe_characters() {

@@ -683,10 +683,11 @@ pub fn module() -> Module {
                 let exports = exports::Exports {
                     database: database.clone(),
                     objects,
-                    links: exports::Links {
+                    links: complianceiq_kit::objects::SignedLinks {
                         secrets: context.secrets.clone(),
                         public_url: context.config.mail.public_url.clone(),
                         ttl: std::time::Duration::from_secs(context.config.storage.download_link_seconds.max(1)),
+                        route: exports::DOWNLOAD_ROUTE,
                     },
                 };
                 let retention = complianceiq_kit::retention::Retention {

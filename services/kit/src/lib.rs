@@ -12,6 +12,7 @@ pub mod config;
 pub mod context;
 pub mod crypto;
 pub mod db;
+pub mod document;
 pub mod error;
 pub mod ids;
 pub mod jobs;

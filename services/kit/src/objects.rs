@@ -12,7 +12,10 @@ use object_store::path::Path;
 use object_store::signer::Signer;
 use object_store::{ObjectStore, ObjectStoreExt, PutPayload};
 
+use crate::crypto::constant_time_eq;
 use crate::error::ApiError;
+use crate::secrets::SecretBox;
+use crate::time;
 
 /// A configured store.
 #[derive(Clone)]
@@ -104,9 +107,139 @@ fn unavailable(error: object_store::Error) -> ApiError {
     .log_cause(&error)
 }
 
+/// One signed download link's parts, as its route receives them.
+#[derive(Clone, Debug, Default)]
+pub struct LinkParts {
+    pub organization_id: String,
+    /// The file's record (an export, a report).
+    pub id: String,
+    /// Seconds since the epoch.
+    pub expires: i64,
+    pub signature: String,
+}
+
+/// Download links that expire. On S3 they are the bucket's presigned URLs; with a local
+/// directory they lead to the platform's own download route, signed with a key derived from
+/// the encryption keys: the signature and expiry are the link's authorization, so a link can
+/// be handed to a browser or a mail recipient without a token.
+#[derive(Clone)]
+pub struct SignedLinks {
+    pub secrets: Arc<SecretBox>,
+    pub public_url: String,
+    pub ttl: Duration,
+    /// The download route, `{id}` standing for the record, e.g.
+    /// `/api/v1/insights/exports/{id}/download`; it is also what a signature covers besides
+    /// the parts, so a link cannot be moved to another kind of file.
+    pub route: &'static str,
+}
+
+impl SignedLinks {
+    fn message(&self, organization: &str, id: &str, expires: i64) -> String {
+        format!("{}\u{1f}{organization}\u{1f}{id}\u{1f}{expires}", self.route)
+    }
+
+    /// A link to the download route valid until `expires` (seconds since the epoch).
+    pub fn sign(&self, organization: &str, id: &str, expires: i64) -> String {
+        let signature = self.secrets.keyed_hash(self.message(organization, id, expires).as_bytes(), "download-link");
+        let query: String = url::form_urlencoded::Serializer::new(String::new())
+            .append_pair("organization_id", organization)
+            .append_pair("expires", &expires.to_string())
+            .append_pair("signature", &signature)
+            .finish();
+        format!("{}{}?{query}", self.public_url.trim_end_matches('/'), self.route.replace("{id}", id))
+    }
+
+    /// Checks a link's signature (under any configured key) and its expiry at `now` (seconds).
+    pub fn verify(&self, link: &LinkParts, now: i64) -> Result<(), ApiError> {
+        let message = self.message(&link.organization_id, &link.id, link.expires);
+        let valid = self
+            .secrets
+            .keyed_hashes(message.as_bytes(), "download-link")
+            .iter()
+            .any(|expected| constant_time_eq(expected.as_bytes(), link.signature.as_bytes()));
+        if !valid {
+            return Err(ApiError::PermissionDenied {
+                reason: "LINK_INVALID",
+                message: "this download link is not one the platform signed".into(),
+            });
+        }
+        if link.expires <= now {
+            return Err(ApiError::PermissionDenied {
+                reason: "LINK_EXPIRED",
+                message: "this download link has expired; reading the file's record again hands out a new one".into(),
+            });
+        }
+        Ok(())
+    }
+
+    /// A fresh link to the file at `key` of record `id`, and when it expires (seconds).
+    pub async fn link(
+        &self,
+        objects: &Objects,
+        key: &str,
+        organization: &str,
+        id: &str,
+    ) -> Result<(String, i64), ApiError> {
+        let expires =
+            (time::now_micros() / 1_000_000).saturating_add(i64::try_from(self.ttl.as_secs()).unwrap_or(i64::MAX));
+        let uri = match objects.presigned_get(key, self.ttl).await? {
+            Some(presigned) => presigned,
+            None => self.sign(organization, id, expires),
+        };
+        Ok((uri, expires))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn links() -> SignedLinks {
+        let secrets = SecretBox::from_config(&format!("k1:{}=", "A".repeat(43))).expect("a key");
+        SignedLinks {
+            secrets: Arc::new(secrets),
+            public_url: "http://localhost:8080/".into(),
+            ttl: Duration::from_secs(900),
+            route: "/api/v1/insights/exports/{id}/download",
+        }
+    }
+
+    fn parts_of(link: &str) -> LinkParts {
+        let url = url::Url::parse(link).unwrap();
+        let query: std::collections::HashMap<String, String> = url.query_pairs().into_owned().collect();
+        LinkParts {
+            id: url.path_segments().unwrap().nth(4).unwrap().to_string(),
+            organization_id: query["organization_id"].clone(),
+            expires: query["expires"].parse().unwrap(),
+            signature: query["signature"].clone(),
+        }
+    }
+
+    #[test]
+    fn a_signed_link_opens_its_file_until_it_expires_and_nothing_else() {
+        let links = links();
+        let link = links.sign("org", "exp", 1_000);
+        assert!(
+            link.starts_with(
+                "http://localhost:8080/api/v1/insights/exports/exp/download?organization_id=org&expires=1000&signature="
+            ),
+            "{link}"
+        );
+        let parts = parts_of(&link);
+        links.verify(&parts, 999).unwrap();
+        let expired = links.verify(&parts, 1_000).unwrap_err();
+        assert!(matches!(expired, ApiError::PermissionDenied { reason: "LINK_EXPIRED", .. }));
+        let elsewhere = SignedLinks { route: "/api/v1/audit/reports/{id}/download", ..links.clone() };
+        assert!(elsewhere.verify(&parts, 0).is_err(), "a link does not open another kind of file");
+        for forged in [
+            LinkParts { expires: 2_000, ..parts.clone() },
+            LinkParts { id: "other".into(), ..parts.clone() },
+            LinkParts { organization_id: "another".into(), ..parts.clone() },
+            LinkParts { signature: "k1:x:00".into(), ..parts.clone() },
+        ] {
+            assert!(matches!(links.verify(&forged, 0), Err(ApiError::PermissionDenied { reason: "LINK_INVALID", .. })));
+        }
+    }
 
     #[tokio::test]
     async fn a_local_directory_keeps_replaces_and_forgets_files() {
