@@ -212,6 +212,9 @@ fn every_public_rpc_is_annotated_and_matches_the_design_or_is_a_documented_extra
         ("GET", "/api/v1/audit/logs:verify"),
         // Sending a delivery's message again: the design keeps a delivery history only.
         ("POST", "/api/v1/webhooks/{webhook_id}/deliveries/{delivery_id}:redeliver"),
+        // An audit report's state and its file: the design's reports only start.
+        ("GET", "/api/v1/audit/reports/{report_id}"),
+        ("GET", "/api/v1/audit/reports/{report_id}/download"),
         // In-app notifications as they arrive: the design's in-app channel needs polling otherwise.
         ("GET", "/api/v1/notifications:stream"),
     ]

@@ -21,6 +21,7 @@ use complianceiq_proto::complianceiq::common::v1::TimeRange;
 use complianceiq_proto::complianceiq::user::v1::{CreateRoleRequest, Role};
 
 platform_tests!(
+    reports_render_a_period_with_its_place_in_the_chain,
     mutating_calls_are_recorded_once_in_a_chain_that_names_what_was_tampered_with,
     every_mutating_rpc_of_every_service_leaves_one_entry,
 );
@@ -315,4 +316,123 @@ pub async fn compliance_events(
         assert!(tokio::time::Instant::now() < deadline, "{} of {count} compliance events after 20 s", events.len());
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+}
+
+/// `report` once its file is rendered (20 s at most).
+async fn rendered(platform: &TestPlatform, token: &str, report: &AuditReport) -> AuditReport {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let request = GetAuditReportRequest { report_id: report.id.clone() };
+        let got = audit(platform).await.get_audit_report(authorized(request, token)).await.expect("get report");
+        let got = got.into_inner();
+        if got.state() != AuditReportState::Pending {
+            return got;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "report {} was never rendered", report.id);
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+async fn reports_render_a_period_with_its_place_in_the_chain(platform: &TestPlatform) {
+    use complianceiq_proto::complianceiq::common::v1::ExportFormat;
+    use complianceiq_proto::complianceiq::events::v1::SecurityAlert;
+    use complianceiq_proto::complianceiq::events::v1::event::Payload;
+
+    let tenant = platform.tenant("Reported").await;
+    let other = platform.tenant("Unreported").await;
+    let since = complianceiq_kit::time::now_micros();
+    create_team(platform, &tenant, "Internal Audit").await.expect("create team");
+    create_team(platform, &tenant, "").await.unwrap_err();
+    let alert = SecurityAlert {
+        kind: "login_failed".into(),
+        severity: "medium".into(),
+        user_id: tenant.admin.user_id.clone(),
+        ..Default::default()
+    };
+    let bus = platform.platform().bus.clone();
+    bus.publish(crate::harness::bus_message(tenant.id(), Payload::SecurityAlert(alert), "auth")).await.unwrap();
+    let entries = trail(platform, tenant.token(), since, 3).await;
+    // Up to now: creating a report is itself recorded, after the period.
+    let period = TimeRange {
+        start_time: Some(complianceiq_kit::time::to_timestamp(since)),
+        end_time: Some(complianceiq_kit::time::to_timestamp(complianceiq_kit::time::now_micros())),
+    };
+
+    let create = |format: ExportFormat, include_security_events: bool| {
+        let report = AuditReport {
+            title: "Q4 evidence".into(),
+            period: Some(period),
+            format: format as i32,
+            include_security_events,
+            ..Default::default()
+        };
+        CreateAuditReportRequest { audit_report: Some(report) }
+    };
+    let mut reports = Vec::new();
+    for (format, security) in [(ExportFormat::Csv, false), (ExportFormat::Csv, true), (ExportFormat::Pdf, true)] {
+        let mut client = audit(platform).await;
+        let queued = client.create_audit_report(authorized(create(format, security), tenant.token())).await;
+        let queued = queued.expect("create report").into_inner();
+        assert_eq!(queued.state(), AuditReportState::Pending);
+        reports.push(rendered(platform, tenant.token(), &queued).await);
+    }
+    for report in &reports {
+        assert_eq!(report.state(), AuditReportState::Ready, "{}", report.error);
+        assert!(report.trail_intact && report.download_expire_time.is_some());
+    }
+
+    // CSV: the period's calls, and its security event only when asked for, each with its hashes.
+    for (report, expected) in [(&reports[0], 2), (&reports[1], 3)] {
+        let (status, content_type, disposition, bytes) =
+            crate::insights::download(platform, &report.download_uri).await;
+        assert_eq!((status, content_type.as_str()), (200, "text/csv; charset=utf-8"));
+        assert!(disposition.contains(&report.file_name) && report.file_name.ends_with(".csv"), "{disposition}");
+        let mut reader = csv::Reader::from_reader(bytes.as_slice());
+        let rows: Vec<csv::StringRecord> = reader.records().map(Result::unwrap).collect();
+        assert_eq!((rows.len(), report.entry_count), (expected, expected as i64), "{rows:?}");
+        let last = rows.last().unwrap();
+        let chained = entries.iter().rev().find(|entry| entry.sequence.to_string() == last[0]).unwrap();
+        assert_eq!((&last[16], &last[15]), (chained.hash.as_str(), chained.previous_hash.as_str()));
+        assert_eq!((report.last_sequence, report.last_hash.as_str()), (chained.sequence, chained.hash.as_str()));
+        assert_eq!(rows.iter().filter(|row| row[7].starts_with("security.")).count(), expected - 2);
+    }
+
+    // PDF: a reader's text holds the title, the integrity statement and the last hash.
+    let (status, _, _, bytes) = crate::insights::download(platform, &reports[2].download_uri).await;
+    assert_eq!(status, 200);
+    let document = lopdf::Document::load_mem(&bytes).expect("a PDF");
+    let pages: Vec<u32> = document.get_pages().keys().copied().collect();
+    let text = document.extract_text(&pages).expect("text").split_whitespace().collect::<Vec<_>>().join(" ");
+    assert!(text.contains("Q4 evidence") && text.contains("trail verified"), "{text}");
+    assert!(text.contains(&reports[2].last_hash[..16]), "the last hash is printed: {text}");
+
+    let listed = audit(platform)
+        .await
+        .list_audit_reports(authorized(ListAuditReportsRequest::default(), tenant.token()))
+        .await
+        .unwrap()
+        .into_inner();
+    let ids: Vec<&str> = listed.audit_reports.iter().map(|report| report.id.as_str()).collect();
+    assert_eq!(ids, [&reports[2].id, &reports[1].id, &reports[0].id], "newest first");
+
+    // Bad requests name their fields; another organization sees nothing; a forged link fails.
+    let bad = CreateAuditReportRequest {
+        audit_report: Some(AuditReport { format: ExportFormat::Xlsx as i32, ..Default::default() }),
+    };
+    let status = audit(platform).await.create_audit_report(authorized(bad, tenant.token())).await.unwrap_err();
+    let fields: Vec<String> = violations(&status).into_iter().map(|(field, _)| field).collect();
+    assert_eq!(fields, ["audit_report.title", "audit_report.format", "audit_report.period.start_time"]);
+    let request = GetAuditReportRequest { report_id: reports[0].id.clone() };
+    let status = audit(platform).await.get_audit_report(authorized(request, other.token())).await.unwrap_err();
+    assert_eq!(status.code(), Code::NotFound);
+    let listed = audit(platform)
+        .await
+        .list_audit_reports(authorized(ListAuditReportsRequest::default(), other.token()))
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(listed.audit_reports.is_empty());
+    let forged = reports[0].download_uri.replace(tenant.id(), other.id());
+    let (status, _, _, body) = crate::insights::download(platform, &forged).await;
+    assert_eq!(status, 403, "{}", String::from_utf8_lossy(&body));
 }

@@ -410,7 +410,7 @@ async fn rendered(platform: &TestPlatform, tenant: &Tenant, export: &Export) -> 
 
 /// GET of a download link through this platform's edge (the link names the configured public
 /// URL; the test's edge listens elsewhere): status, content type, disposition, bytes.
-async fn download(platform: &TestPlatform, link: &str) -> (u16, String, String, Vec<u8>) {
+pub(crate) async fn download(platform: &TestPlatform, link: &str) -> (u16, String, String, Vec<u8>) {
     let url = url::Url::parse(link).expect("an absolute link");
     let local = format!("http://{}{}?{}", platform.address("gateway"), url.path(), url.query().unwrap_or_default());
     complianceiq_kit::crypto::install_tls_crypto_provider();

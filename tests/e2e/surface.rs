@@ -42,6 +42,10 @@ const IMPLEMENTED_RPCS: &[&str] = &[
     "complianceiq.audit.v1.AuditService/VerifyAuditTrail",
     "complianceiq.audit.v1.AuditService/ListSecurityEvents",
     "complianceiq.audit.v1.AuditService/ListComplianceEvents",
+    "complianceiq.audit.v1.AuditService/CreateAuditReport",
+    "complianceiq.audit.v1.AuditService/ListAuditReports",
+    "complianceiq.audit.v1.AuditService/GetAuditReport",
+    "complianceiq.audit.v1.AuditService/DownloadAuditReport",
     "complianceiq.notification.v1.NotificationService/SendNotification",
     "complianceiq.notification.v1.NotificationService/ListNotifications",
     "complianceiq.notification.v1.NotificationService/GetNotification",
@@ -201,8 +205,8 @@ async fn rpcs_not_built_yet_say_which_they_are(platform: &TestPlatform) {
         }
     }
     assert_eq!(checked, expected);
-    // 112 RPCs: 104 before ListAnalysisResults, GetSavedReport, DeleteSavedReport, GetExport,
-    // DownloadExport, VerifyAuditTrail, RedeliverWebhookDelivery and StreamNotifications were
-    // added.
-    assert_eq!(checked, 112 - 34 - IMPLEMENTED_RPCS.len(), "every RPC not built yet was called");
+    // 114 RPCs: 104 before ListAnalysisResults, GetSavedReport, DeleteSavedReport, GetExport,
+    // DownloadExport, VerifyAuditTrail, RedeliverWebhookDelivery, StreamNotifications,
+    // GetAuditReport and DownloadAuditReport were added.
+    assert_eq!(checked, 114 - 34 - IMPLEMENTED_RPCS.len(), "every RPC not built yet was called");
 }

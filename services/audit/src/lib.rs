@@ -4,9 +4,10 @@
 //! The trail is one append-only hash chain per organization (`store`). Entries arrive as
 //! `audit.recorded` events, which every module's audit layer (kit) writes for each mutating
 //! call it serves, as `security.alert` events (security events), as `insight.opened` events
-//! (compliance events: what an analysis newly found), and through CreateAuditLog. Reports are
-//! not built yet and answer UNIMPLEMENTED.
+//! (compliance events: what an analysis newly found), and through CreateAuditLog. Reports
+//! render a period of the trail to a file as jobs (`reports`).
 
+mod reports;
 mod store;
 
 use std::sync::Arc;
@@ -29,7 +30,7 @@ use complianceiq_proto::complianceiq::events::v1::event::Payload;
 use complianceiq_proto::complianceiq::insights::v1::Insight;
 use tonic::{Request, Response, Status};
 
-const MIGRATIONS: &[Migration] = &[migration!(1, "0001_audit_logs")];
+const MIGRATIONS: &[Migration] = &[migration!(1, "0001_audit_logs"), migration!(2, "0002_audit_reports")];
 
 /// Limits of what a caller may write through CreateAuditLog.
 const MAX_TEXT: usize = 200;
@@ -41,6 +42,7 @@ const MAX_QUERY_WORDS: usize = 32;
 
 struct AuditApi {
     database: ModuleDatabase,
+    reports: reports::Reports,
 }
 
 impl AuditApi {
@@ -344,6 +346,40 @@ impl AuditService for AuditApi {
         Ok(Response::new(self.compliance_events(request).await?))
     }
 
+    async fn create_audit_report(
+        &self,
+        request: Request<CreateAuditReportRequest>,
+    ) -> Result<Response<AuditReport>, Status> {
+        let identity = caller(&request)?;
+        Ok(Response::new(self.reports.create(&identity, request.into_inner()).await?))
+    }
+
+    async fn list_audit_reports(
+        &self,
+        request: Request<ListAuditReportsRequest>,
+    ) -> Result<Response<ListAuditReportsResponse>, Status> {
+        let organization = caller(&request)?.tenant()?;
+        Ok(Response::new(self.reports.list(organization, request.into_inner()).await?))
+    }
+
+    async fn get_audit_report(&self, request: Request<GetAuditReportRequest>) -> Result<Response<AuditReport>, Status> {
+        let organization = caller(&request)?.tenant()?;
+        Ok(Response::new(self.reports.get(organization, &request.get_ref().report_id).await?))
+    }
+
+    async fn download_audit_report(
+        &self,
+        request: Request<DownloadAuditReportRequest>,
+    ) -> Result<Response<complianceiq_proto::google::api::HttpBody>, Status> {
+        let (body, file_name) = self.reports.download(request.into_inner()).await?;
+        let mut response = Response::new(body);
+        // The edge turns this into the HTTP header, so browsers save the file under its name.
+        if let Ok(value) = format!("attachment; filename=\"{file_name}\"").parse() {
+            response.metadata_mut().insert("content-disposition", value);
+        }
+        Ok(response)
+    }
+
     async fn list_security_events(
         &self,
         request: Request<ListSecurityEventsRequest>,
@@ -463,7 +499,24 @@ pub fn module() -> Module {
                     events: vec![EventType::AuditRecorded, EventType::SecurityAlert, EventType::InsightOpened],
                     handler: Arc::new(Recorder { database: database.clone() }),
                 };
-                Ok(ModuleParts::new().service(AuditServiceServer::new(AuditApi { database })).subscription(recorder))
+                let objects = complianceiq_kit::objects::Objects::from_url(&context.config.object_store_url())
+                    .map_err(|e| format!("audit: {e}"))?;
+                let reports = reports::Reports {
+                    database: database.clone(),
+                    objects,
+                    links: complianceiq_kit::objects::SignedLinks {
+                        secrets: context.secrets.clone(),
+                        public_url: context.config.mail.public_url.clone(),
+                        ttl: std::time::Duration::from_secs(context.config.storage.download_link_seconds.max(1)),
+                        route: reports::DOWNLOAD_ROUTE,
+                    },
+                };
+                let worker =
+                    reports::worker(reports.clone(), context.config.jobs.worker_settings(), context.metrics.clone());
+                Ok(ModuleParts::new()
+                    .service(AuditServiceServer::new(AuditApi { database, reports }))
+                    .subscription(recorder)
+                    .worker(worker))
             })
         },
     }

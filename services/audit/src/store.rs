@@ -277,6 +277,29 @@ pub async fn page(
     rows.iter().map(|row| StoredRow::read(row)?.entry()).collect()
 }
 
+/// Entries whose event time is in `[start, end)`, oldest first by chain position, after
+/// `after` (a sequence): what reports read, batch by batch.
+pub async fn in_period(
+    tx: &mut TenantTx,
+    (start, end): (i64, i64),
+    after: i64,
+    limit: i64,
+) -> Result<Vec<AuditLog>, ApiError> {
+    let statement = format!(
+        "SELECT {COLUMNS} FROM audit_logs WHERE organization_id = $1 AND event_time >= $2 AND event_time < $3 \
+         AND sequence > $4 ORDER BY sequence LIMIT $5"
+    );
+    let rows = sqlx::query(sqlx::AssertSqlSafe(statement))
+        .bind(tx.tenant().to_string())
+        .bind(start)
+        .bind(end)
+        .bind(after)
+        .bind(limit)
+        .fetch_all(tx.connection())
+        .await?;
+    rows.iter().map(|row| StoredRow::read(row)?.entry()).collect()
+}
+
 /// Walks the organization's chain from its first entry, in batches, and stops at the first
 /// entry that breaks it.
 pub async fn verify(tx: &mut TenantTx) -> Result<AuditTrailVerification, ApiError> {
