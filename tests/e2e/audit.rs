@@ -436,3 +436,76 @@ async fn reports_render_a_period_with_its_place_in_the_chain(platform: &TestPlat
     let (status, _, _, body) = crate::insights::download(platform, &forged).await;
     assert_eq!(status, 403, "{}", String::from_utf8_lossy(&body));
 }
+
+mod old_entries_leave_behind_a_signed_checkpoint {
+    fn thirty_days_swept_every_second(config: &mut complianceiq_kit::config::PlatformConfig) {
+        config.audit.retention_days = vec!["free=30".into()];
+        config.audit.retention_sweep_seconds = 1;
+    }
+
+    crate::configured_platform_tests!(
+        thirty_days_swept_every_second,
+        super::old_entries_leave_behind_a_signed_checkpoint
+    );
+}
+
+async fn old_entries_leave_behind_a_signed_checkpoint(platform: &TestPlatform) {
+    use complianceiq_proto::complianceiq::events::v1::event::Payload;
+    use complianceiq_proto::complianceiq::events::v1::{Event, SecurityAlert};
+    use prost::Message;
+
+    let tenant = platform.tenant("Retained").await;
+    let other = platform.tenant("Untouched").await;
+    // Three security events of two months ago begin the chain (a free plan keeps 30 days
+    // here), then a call of today.
+    let two_months_ago = complianceiq_kit::time::now_micros() - 60 * 86_400 * 1_000_000;
+    let bus = platform.platform().bus.clone();
+    for kind in ["login_failed", "mfa_failed", "login_failed"] {
+        let alert = SecurityAlert { kind: kind.into(), user_id: tenant.admin.user_id.clone(), ..Default::default() };
+        let mut message = crate::harness::bus_message(tenant.id(), Payload::SecurityAlert(alert), "auth");
+        let mut event = Event::decode(message.payload.as_ref()).unwrap();
+        event.occur_time = Some(complianceiq_kit::time::to_timestamp(two_months_ago));
+        message.payload = event.encode_to_vec().into();
+        bus.publish(message).await.unwrap();
+    }
+    trail(platform, tenant.token(), 0, 1).await;
+    create_team(platform, &tenant, "Records Management").await.expect("create team");
+    create_team(platform, &other, "Theirs").await.expect("their team");
+
+    // The sweep removes the three, and only them, behind a checkpoint the chain verifies from.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    let kept = loop {
+        let request = ListAuditLogsRequest { page_size: 100, ..Default::default() };
+        let page = audit(platform).await.list_audit_logs(authorized(request, tenant.token())).await.unwrap();
+        let entries = page.into_inner().audit_logs;
+        if entries.len() == 1 && entries[0].action == "team.create" {
+            break entries;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "never pruned to today's entry: {entries:#?}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert_eq!(kept[0].sequence, 4);
+    let verification = verify(platform, tenant.token()).await;
+    assert!(verification.intact, "{verification:?}");
+    assert_eq!((verification.checkpoint_sequence, verification.entries_checked), (3, 1));
+    assert!(verification.checkpoint_time.is_some());
+    let theirs = verify(platform, other.token()).await;
+    assert_eq!((theirs.intact, theirs.checkpoint_sequence), (true, 0), "another organization keeps its entries");
+
+    // A checkpoint nobody signed, slipped in to cover entries someone wants gone, is named.
+    platform
+        .execute_as_owner(
+            DatabaseGroup::Audit,
+            &format!(
+                "INSERT INTO audit_checkpoints (organization_id, through_sequence, hash, pruned, created_at, signature) \
+                 VALUES ('{}', 4, '{}', 1, 0, 'k1:forged')",
+                tenant.id(),
+                kept[0].hash
+            ),
+        )
+        .await;
+    let forged = verify(platform, tenant.token()).await;
+    assert!(!forged.intact);
+    assert_eq!(forged.first_broken_sequence, 4);
+    assert!(forged.problem.contains("not signed by the platform"), "{}", forged.problem);
+}

@@ -161,7 +161,7 @@ async fn every_tenant_table_forces_row_level_security(platform: &TestPlatform) {
              FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace \
              WHERE n.nspname = 'public' AND c.relkind = 'r' AND (c.relname = 'organizations' OR EXISTS ( \
                SELECT 1 FROM pg_attribute a WHERE a.attrelid = c.oid AND a.attname = 'organization_id' AND NOT a.attisdropped)) \
-               AND c.relname NOT IN ('ciq_outbox', 'refresh_tokens', 'account_memberships', 'organization_policies', 'instance_schedule', 'ciq_jobs', 'ciq_retention', 'webhook_organizations')",
+               AND c.relname NOT IN ('ciq_outbox', 'refresh_tokens', 'account_memberships', 'organization_policies', 'instance_schedule', 'ciq_jobs', 'ciq_retention', 'webhook_organizations', 'audit_plans')",
         )
         .fetch_all(&mut connection)
         .await

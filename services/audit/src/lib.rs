@@ -8,6 +8,7 @@
 //! render a period of the trail to a file as jobs (`reports`).
 
 mod reports;
+mod retention;
 mod store;
 
 use std::sync::Arc;
@@ -30,7 +31,8 @@ use complianceiq_proto::complianceiq::events::v1::event::Payload;
 use complianceiq_proto::complianceiq::insights::v1::Insight;
 use tonic::{Request, Response, Status};
 
-const MIGRATIONS: &[Migration] = &[migration!(1, "0001_audit_logs"), migration!(2, "0002_audit_reports")];
+const MIGRATIONS: &[Migration] =
+    &[migration!(1, "0001_audit_logs"), migration!(2, "0002_audit_reports"), migration!(3, "0003_audit_retention")];
 
 /// Limits of what a caller may write through CreateAuditLog.
 const MAX_TEXT: usize = 200;
@@ -324,19 +326,7 @@ impl AuditService for AuditApi {
         request: Request<VerifyAuditTrailRequest>,
     ) -> Result<Response<AuditTrailVerification>, Status> {
         let organization = caller(&request)?.tenant()?;
-        let mut tx = self.database.read(organization).await?;
-        let verification = store::verify(&mut tx).await?;
-        tx.commit().await?;
-        if !verification.intact {
-            tracing::error!(
-                target: "security",
-                organization_id = %organization,
-                first_broken_log_id = %verification.first_broken_log_id,
-                problem = %verification.problem,
-                "the audit trail does not verify"
-            );
-        }
-        Ok(Response::new(verification))
+        Ok(Response::new(self.reports.keys.verify(&self.database, organization).await?))
     }
 
     async fn list_compliance_events(
@@ -501,7 +491,21 @@ pub fn module() -> Module {
                 };
                 let objects = complianceiq_kit::objects::Objects::from_url(&context.config.object_store_url())
                     .map_err(|e| format!("audit: {e}"))?;
+                let keys = retention::CheckpointKeys(context.secrets.clone());
+                let by_plan = context.config.audit.retention_by_plan()?;
+                let retention = retention::Retention {
+                    database: database.clone(),
+                    keys: keys.clone(),
+                    by_plan,
+                    every: std::time::Duration::from_secs(context.config.audit.retention_sweep_seconds.max(1)),
+                };
+                let plans = Subscription {
+                    consumer: "audit-plans",
+                    events: vec![EventType::OrganizationCreated, EventType::SubscriptionChanged],
+                    handler: Arc::new(retention::Plans { database: database.clone() }),
+                };
                 let reports = reports::Reports {
+                    keys,
                     database: database.clone(),
                     objects,
                     links: complianceiq_kit::objects::SignedLinks {
@@ -516,6 +520,8 @@ pub fn module() -> Module {
                 Ok(ModuleParts::new()
                     .service(AuditServiceServer::new(AuditApi { database, reports }))
                     .subscription(recorder)
+                    .subscription(plans)
+                    .worker(retention.worker())
                     .worker(worker))
             })
         },

@@ -209,6 +209,7 @@ fn date(micros: i64) -> String {
 /// The report RPCs and the job that renders.
 #[derive(Clone)]
 pub struct Reports {
+    pub keys: crate::retention::CheckpointKeys,
     pub database: ModuleDatabase,
     pub objects: Objects,
     pub links: SignedLinks,
@@ -411,9 +412,7 @@ impl JobHandler for Reports {
             return Ok(());
         }
         let entries = self.entries(job, &record).await?;
-        let mut tx = self.database.read(job.organization).await?;
-        let verification = store::verify(&mut tx).await?;
-        tx.commit().await?;
+        let verification = self.keys.verify(&self.database, job.organization).await?;
         record.entry_count = entries.len() as i64;
         record.first_sequence = entries.first().map_or(0, |entry| entry.sequence);
         record.last_sequence = entries.last().map_or(0, |entry| entry.sequence);
@@ -432,6 +431,7 @@ impl JobHandler for Reports {
                     verification.first_broken_sequence, verification.first_broken_log_id, verification.problem
                 )
             },
+            checkpoint_sequence: verification.checkpoint_sequence,
             generated_at: time::now_micros(),
         };
         let (bytes, content_type) = render(&document, format).map_err(Stop::Failed)?;
@@ -491,6 +491,8 @@ struct Document<'a> {
     entries: &'a [AuditLog],
     /// Empty when the trail verified.
     verification_problem: String,
+    /// Where the verified chain starts after retention; 0 from the first entry.
+    checkpoint_sequence: i64,
     generated_at: i64,
 }
 
@@ -654,9 +656,15 @@ fn pdf(document: &Document<'_>) -> Vec<u8> {
     pages.gap(8.0);
     pages.line("Integrity", 12.0, true);
     let integrity = if document.verification_problem.is_empty() {
-        "The organization's whole audit trail verified when this report was made: every entry links to the one \
-         before it by SHA-256, from the first."
-            .to_string()
+        let from = if document.checkpoint_sequence > 0 {
+            format!("from the signed retention checkpoint after entry {}", document.checkpoint_sequence)
+        } else {
+            "from the first".to_string()
+        };
+        format!(
+            "The organization's whole audit trail verified when this report was made: every entry links to the one \
+             before it by SHA-256, {from}."
+        )
     } else {
         format!(
             "WARNING: the organization's audit trail did NOT verify when this report was made: {}.",
@@ -761,6 +769,7 @@ mod tests {
             record: &record,
             entries: &entries,
             verification_problem: String::new(),
+            checkpoint_sequence: 0,
             generated_at: 0,
         };
         let (csv, _) = render(&document, ExportFormat::Csv).unwrap();

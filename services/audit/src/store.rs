@@ -34,6 +34,120 @@ fn search_text(entry: &AuditLog) -> String {
     validate::words(&parts.iter().map(|part| part.as_str()).collect::<Vec<_>>().join(" ")).join(" ")
 }
 
+/// One writer per organization's chain at a time (SQLite's write lock already is).
+async fn lock_chain(tx: &mut TenantTx) -> Result<(), ApiError> {
+    if tx.backend() == Backend::Postgres {
+        sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended('audit:' || $1, 0))")
+            .bind(tx.tenant().to_string())
+            .execute(tx.connection())
+            .await?;
+    }
+    Ok(())
+}
+
+/// Where retention cut an organization's chain: the last entry removed and its hash.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Checkpoint {
+    pub through_sequence: i64,
+    pub hash: String,
+    /// Entries this cut removed.
+    pub pruned: i64,
+    pub created_at: i64,
+    pub signature: String,
+}
+
+impl Checkpoint {
+    /// What the signature covers.
+    pub fn message(&self, organization: &str) -> String {
+        format!(
+            "audit-checkpoint\u{1f}{organization}\u{1f}{}\u{1f}{}\u{1f}{}\u{1f}{}",
+            self.through_sequence, self.hash, self.pruned, self.created_at
+        )
+    }
+}
+
+/// The organization's checkpoints, oldest first.
+pub async fn checkpoints(tx: &mut TenantTx) -> Result<Vec<Checkpoint>, ApiError> {
+    let rows: Vec<(i64, String, i64, i64, String)> = sqlx::query_as(
+        "SELECT through_sequence, hash, pruned, created_at, signature FROM audit_checkpoints \
+         WHERE organization_id = $1 ORDER BY through_sequence",
+    )
+    .bind(tx.tenant().to_string())
+    .fetch_all(tx.connection())
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|(through_sequence, hash, pruned, created_at, signature)| Checkpoint {
+            through_sequence,
+            hash,
+            pruned,
+            created_at,
+            signature,
+        })
+        .collect())
+}
+
+/// Removes the entries from the start of the chain that happened before `cutoff` (µs),
+/// behind a checkpoint `sign` signs; the newest entry always stays, so the chain goes on
+/// from it. The checkpoint made, if anything was removed.
+pub async fn prune(
+    tx: &mut TenantTx,
+    cutoff: i64,
+    sign: impl Fn(&Checkpoint) -> String,
+) -> Result<Option<Checkpoint>, ApiError> {
+    let tenant = tx.tenant().to_string();
+    lock_chain(tx).await?;
+    let (first, last): (Option<i64>, Option<i64>) =
+        sqlx::query_as("SELECT MIN(sequence), MAX(sequence) FROM audit_logs WHERE organization_id = $1")
+            .bind(&tenant)
+            .fetch_one(tx.connection())
+            .await?;
+    let (Some(first), Some(last)) = (first, last) else { return Ok(None) };
+    let (kept,): (Option<i64>,) =
+        sqlx::query_as("SELECT MIN(sequence) FROM audit_logs WHERE organization_id = $1 AND event_time >= $2")
+            .bind(&tenant)
+            .bind(cutoff)
+            .fetch_one(tx.connection())
+            .await?;
+    let through = kept.unwrap_or(last).min(last) - 1;
+    if through < first {
+        return Ok(None);
+    }
+    let (hash,): (String,) = sqlx::query_as("SELECT hash FROM audit_logs WHERE organization_id = $1 AND sequence = $2")
+        .bind(&tenant)
+        .bind(through)
+        .fetch_one(tx.connection())
+        .await?;
+    let mut checkpoint = Checkpoint {
+        through_sequence: through,
+        hash,
+        pruned: through - first + 1,
+        created_at: time::now_micros(),
+        signature: String::new(),
+    };
+    checkpoint.signature = sign(&checkpoint);
+    sqlx::query(
+        "INSERT INTO audit_checkpoints (organization_id, through_sequence, hash, pruned, created_at, signature) \
+         VALUES ($1, $2, $3, $4, $5, $6)",
+    )
+    .bind(&tenant)
+    .bind(checkpoint.through_sequence)
+    .bind(&checkpoint.hash)
+    .bind(checkpoint.pruned)
+    .bind(checkpoint.created_at)
+    .bind(&checkpoint.signature)
+    .execute(tx.connection())
+    .await?;
+    // The guard triggers let through only what a checkpoint covers; on PostgreSQL the
+    // application role holds no DELETE and goes through the owner's function.
+    let statement = match tx.backend() {
+        Backend::Postgres => "SELECT audit_prune($1, $2)",
+        Backend::Sqlite => "DELETE FROM audit_logs WHERE organization_id = $1 AND sequence <= $2",
+    };
+    sqlx::query(statement).bind(&tenant).bind(through).execute(tx.connection()).await?;
+    Ok(Some(checkpoint))
+}
+
 /// The hash of an entry whose body is `body` after the entry hashed `previous`.
 pub fn link(previous: &str, body: &[u8]) -> String {
     let mut bytes = Vec::with_capacity(previous.len() + body.len());
@@ -113,13 +227,7 @@ impl StoredRow {
 /// and chain fields.
 pub async fn append(tx: &mut TenantTx, event_id: &str, mut entry: AuditLog) -> Result<AuditLog, ApiError> {
     let tenant = tx.tenant().to_string();
-    if tx.backend() == Backend::Postgres {
-        // One writer per organization's chain at a time (SQLite's write lock already is).
-        sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended('audit:' || $1, 0))")
-            .bind(&tenant)
-            .execute(tx.connection())
-            .await?;
-    }
+    lock_chain(tx).await?;
     let statement = format!("SELECT {COLUMNS} FROM audit_logs WHERE organization_id = $1 AND event_id = $2");
     let existing = sqlx::query(sqlx::AssertSqlSafe(statement))
         .bind(&tenant)
@@ -300,12 +408,30 @@ pub async fn in_period(
     rows.iter().map(|row| StoredRow::read(row)?.entry()).collect()
 }
 
-/// Walks the organization's chain from its first entry, in batches, and stops at the first
-/// entry that breaks it.
-pub async fn verify(tx: &mut TenantTx) -> Result<AuditTrailVerification, ApiError> {
+/// Walks the organization's chain from its first entry (or from the latest retention
+/// checkpoint, every checkpoint's signature checked by `signed`), in batches, and stops at
+/// the first entry that breaks it.
+pub async fn verify(
+    tx: &mut TenantTx,
+    signed: impl Fn(&Checkpoint) -> bool,
+) -> Result<AuditTrailVerification, ApiError> {
     let tenant = tx.tenant().to_string();
     let mut verification = AuditTrailVerification { intact: true, ..Default::default() };
     let (mut sequence, mut previous) = (0_i64, GENESIS.to_string());
+    for checkpoint in checkpoints(tx).await? {
+        if !signed(&checkpoint) {
+            verification.intact = false;
+            verification.first_broken_sequence = checkpoint.through_sequence;
+            verification.problem = format!(
+                "the retention checkpoint through entry {} is not signed by the platform",
+                checkpoint.through_sequence
+            );
+            return Ok(verification);
+        }
+        (sequence, previous) = (checkpoint.through_sequence, checkpoint.hash);
+        verification.checkpoint_sequence = sequence;
+        verification.checkpoint_time = Some(time::to_timestamp(checkpoint.created_at));
+    }
     loop {
         let statement = format!(
             "SELECT {COLUMNS} FROM audit_logs WHERE organization_id = $1 AND sequence > $2 ORDER BY sequence LIMIT $3"

@@ -488,6 +488,61 @@ impl Default for WebhookConfig {
     }
 }
 
+/// The audit trail's retention.
+#[derive(Args, Clone, Debug)]
+pub struct AuditConfig {
+    /// Days each plan keeps audit entries, `plan=days` for free, starter, professional and
+    /// enterprise. Older entries are removed from the start of the organization's chain
+    /// behind a signed checkpoint. An organization's own data retention setting does not
+    /// shorten this: evidence is kept by contract, not by a tenant admin's choice.
+    #[arg(
+        long = "audit-retention-days",
+        env = "CIQ_AUDIT_RETENTION_DAYS",
+        value_delimiter = ',',
+        default_value = "free=90,starter=365,professional=1095,enterprise=2555"
+    )]
+    pub retention_days: Vec<String>,
+    /// Seconds between retention sweeps.
+    #[arg(long = "audit-retention-sweep-seconds", env = "CIQ_AUDIT_RETENTION_SWEEP_SECONDS", default_value_t = 3600)]
+    pub retention_sweep_seconds: u64,
+}
+
+impl Default for AuditConfig {
+    fn default() -> Self {
+        Self {
+            retention_days: ["free=90", "starter=365", "professional=1095", "enterprise=2555"]
+                .map(String::from)
+                .to_vec(),
+            retention_sweep_seconds: 3600,
+        }
+    }
+}
+
+impl AuditConfig {
+    /// Days per plan (`free`, ...), or what is wrong with the setting.
+    pub fn retention_by_plan(&self) -> Result<Vec<(String, i64)>, String> {
+        const PLANS: [&str; 4] = ["free", "starter", "professional", "enterprise"];
+        let mut days = Vec::new();
+        for item in &self.retention_days {
+            let parsed = item.split_once('=').and_then(|(plan, value)| {
+                let plan = plan.trim().to_ascii_lowercase();
+                let value = value.trim().parse::<i64>().ok().filter(|days| *days > 0)?;
+                PLANS.contains(&plan.as_str()).then_some((plan, value))
+            });
+            match parsed {
+                Some(entry) => days.push(entry),
+                None => {
+                    return Err(format!(
+                        "CIQ_AUDIT_RETENTION_DAYS: {item:?} is not plan=days with a plan of {} and days above 0",
+                        PLANS.join(", ")
+                    ));
+                }
+            }
+        }
+        Ok(days)
+    }
+}
+
 /// Durable jobs other than syncs (analyses, exports).
 #[derive(Args, Clone, Debug)]
 pub struct JobsConfig {
@@ -558,6 +613,8 @@ pub struct PlatformConfig {
     pub jobs: JobsConfig,
     #[command(flatten)]
     pub webhook: WebhookConfig,
+    #[command(flatten)]
+    pub audit: AuditConfig,
     /// Set by the command, not by a flag.
     #[arg(skip)]
     pub mode: RunMode,
@@ -615,6 +672,7 @@ impl PlatformConfig {
             storage: StorageConfig { object_store_url: None, download_link_seconds: 900 },
             jobs: JobsConfig::default(),
             webhook: WebhookConfig::default(),
+            audit: AuditConfig::default(),
             mode: RunMode::Development,
         }
     }
@@ -623,6 +681,17 @@ impl PlatformConfig {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn audit_retention_is_read_per_plan_and_a_wrong_setting_is_named() {
+        let days = AuditConfig::default().retention_by_plan().unwrap();
+        assert_eq!(days.iter().find(|(plan, _)| plan == "enterprise").map(|(_, d)| *d), Some(2555));
+        for bad in ["gold=10", "free=0", "free", "free=ten"] {
+            let config = AuditConfig { retention_days: vec![bad.into()], ..Default::default() };
+            let error = config.retention_by_plan().unwrap_err();
+            assert!(error.contains(bad) && error.contains("CIQ_AUDIT_RETENTION_DAYS"), "{error}");
+        }
+    }
 
     #[test]
     fn group_urls_fall_back_to_the_shared_url_then_to_sqlite_files() {
