@@ -283,17 +283,6 @@ async fn routed_by_preferences_and_mailed(backend: Backend) {
         let saved =
             client(&platform).await.update_notification_preferences(authorized(update, tenant.token())).await.unwrap();
         assert_eq!(saved.get_ref().topics.len(), 2);
-        let sms = NotificationPreferences {
-            topics: vec![TopicPreference { topic: "*".into(), channels: vec![Channel::Sms as i32], min_severity: 0 }],
-            ..Default::default()
-        };
-        let update = UpdateNotificationPreferencesRequest { preferences: Some(sms), update_mask: None };
-        let status = client(&platform)
-            .await
-            .update_notification_preferences(authorized(update, tenant.token()))
-            .await
-            .unwrap_err();
-        assert_eq!(status.code(), Code::FailedPrecondition, "no SMS provider yet: {status:?}");
         let bad = NotificationPreferences {
             quiet_hours_start: "25:00".into(),
             phone_number: "555".into(),
@@ -497,4 +486,118 @@ async fn in_app_notifications_stream_over_grpc_web(platform: &TestPlatform) {
     }
     let first: serde_json::Value = serde_json::from_slice(line.split(|b| *b == b'\n').next().unwrap()).unwrap();
     assert_eq!(first, serde_json::json!({"result": {"unreadCount": 2}}));
+}
+
+/// Each text the stand-in received: `<account> <authorization>`, and the form.
+type Texts = Arc<Mutex<Vec<(String, Vec<(String, String)>)>>>;
+
+/// A stand-in for Twilio's Messages API: records each message; refuses Twilio's magic
+/// invalid number as Twilio does.
+async fn twilio_messages(
+    axum::extract::State(log): axum::extract::State<Texts>,
+    axum::extract::Path(account): axum::extract::Path<String>,
+    headers: axum::http::HeaderMap,
+    body: axum::body::Bytes,
+) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    let form: Vec<(String, String)> = url::form_urlencoded::parse(&body).into_owned().collect();
+    let authorization = headers.get("authorization").and_then(|v| v.to_str().ok()).unwrap_or_default().to_string();
+    let to = form.iter().find(|(name, _)| name == "To").map(|(_, v)| v.clone()).unwrap_or_default();
+    log.lock().unwrap().push((format!("{account} {authorization}"), form));
+    let (status, answer) = if to == "+15005550001" {
+        (
+            400,
+            serde_json::json!({"code": 21211, "message": format!("The 'To' number {to} is not a valid phone number."), "status": 400}),
+        )
+    } else {
+        (201, serde_json::json!({"sid": "SM0123", "status": "queued"}))
+    };
+    let status = axum::http::StatusCode::from_u16(status).unwrap();
+    (status, [(axum::http::header::CONTENT_TYPE, "application/json")], answer.to_string()).into_response()
+}
+
+/// The delivery of `notification` on `channel` once it is no longer pending (20 s at most).
+async fn settled(platform: &TestPlatform, token: &str, notification: &str, channel: Channel) -> ChannelDelivery {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let request = GetNotificationRequest { notification_id: notification.into() };
+        let got = client(platform).await.get_notification(authorized(request, token)).await.unwrap().into_inner();
+        let delivery = got.deliveries.iter().find(|d| d.channel() == channel).cloned().expect("a delivery");
+        if delivery.state() != DeliveryState::Pending {
+            return delivery;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "the {channel:?} delivery stayed pending");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// SMS is a provider call, not a storage matter: embedded defaults only.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn texts_go_to_the_provider_and_its_refusals_are_kept() {
+    let log: Texts = Arc::default();
+    let app = axum::Router::new()
+        .route("/2010-04-01/Accounts/{account}/Messages.json", axum::routing::post(twilio_messages))
+        .with_state(log.clone());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    let platform = TestPlatform::start_with(Backend::Embedded, move |config| {
+        config.sms.api_url = format!("http://127.0.0.1:{port}");
+        config.sms.account_sid = Some("ACtest".into());
+        config.sms.auth_token = Some("not-a-real-token".into());
+        config.sms.from = Some("+14155550199".into());
+    })
+    .await;
+    let outcome = futures::FutureExt::catch_unwind(std::panic::AssertUnwindSafe(async {
+        let tenant = platform.tenant("Texted").await;
+        let (wrong, _) = platform.member(&tenant, "wrong-number@texted.example.com", &[]).await;
+        let (silent, _) = platform.member(&tenant, "no-number@texted.example.com", &[]).await;
+        for (token, phone) in [(tenant.token(), "+14155550100"), (wrong.token(), "+15005550001")] {
+            let preferences = NotificationPreferences { phone_number: phone.into(), ..Default::default() };
+            let update = UpdateNotificationPreferencesRequest { preferences: Some(preferences), update_mask: None };
+            client(&platform).await.update_notification_preferences(authorized(update, token)).await.unwrap();
+        }
+        send_in_app(&platform, tenant.token(), &silent.user_id, "Known").await;
+        let send = SendNotificationRequest {
+            user_ids: vec![tenant.admin.user_id.clone(), wrong.user_id.clone(), silent.user_id.clone()],
+            topic: "team.news".into(),
+            title: "Controls review".into(),
+            body: "Three controls need evidence".into(),
+            link_uri: "/api/v1/users/me".into(),
+            channels: vec![Channel::Sms as i32],
+            ..Default::default()
+        };
+        let sent = client(&platform).await.send_notification(authorized(send, tenant.token())).await.unwrap();
+        let by_user = |user: &str| sent.get_ref().notifications.iter().find(|n| n.user_id == user).unwrap().id.clone();
+
+        let delivered = settled(&platform, tenant.token(), &by_user(&tenant.admin.user_id), Channel::Sms).await;
+        assert_eq!(delivered.state(), DeliveryState::Sent, "{delivered:?}");
+        let refused = settled(&platform, wrong.token(), &by_user(&wrong.user_id), Channel::Sms).await;
+        assert_eq!(refused.state(), DeliveryState::Failed, "a refused number is not retried");
+        assert!(refused.error.contains("21211") && refused.error.contains("not a valid phone number"), "{refused:?}");
+        let none = settled(&platform, silent.token(), &by_user(&silent.user_id), Channel::Sms).await;
+        assert_eq!(
+            (none.state(), none.error.as_str()),
+            (DeliveryState::Suppressed, "no phone number in the preferences")
+        );
+
+        let log = log.lock().unwrap().clone();
+        assert_eq!(log.len(), 2, "one request per number, none for the refused one again: {log:?}");
+        let (who, form) = log.iter().find(|(_, form)| form.contains(&("To".into(), "+14155550100".into()))).unwrap();
+        use base64::Engine;
+        let credentials = base64::engine::general_purpose::STANDARD.encode("ACtest:not-a-real-token");
+        assert_eq!(who, &format!("ACtest Basic {credentials}"));
+        assert!(form.contains(&("From".into(), "+14155550199".into())));
+        let body = &form.iter().find(|(name, _)| name == "Body").unwrap().1;
+        assert!(
+            body.starts_with("Controls review: Three controls need evidence\n")
+                && body.ends_with(&format!("{}/api/v1/users/me", platform.config.mail.public_url)),
+            "{body}"
+        );
+    }))
+    .await;
+    platform.stop().await;
+    if let Err(panic) = outcome {
+        std::panic::resume_unwind(panic);
+    }
 }

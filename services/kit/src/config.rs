@@ -488,6 +488,35 @@ impl Default for WebhookConfig {
     }
 }
 
+/// Text messages, through a provider with Twilio's Messages API.
+#[derive(Args, Clone, Default)]
+pub struct SmsConfig {
+    /// The provider's API base URL (Twilio's, or a compatible one).
+    #[arg(long = "sms-api-url", env = "CIQ_SMS_API_URL", default_value = "https://api.twilio.com")]
+    pub api_url: String,
+    /// Account SID (the API user). Unset: `dev` writes messages to `<data-dir>/sms/`, `serve`
+    /// offers no SMS channel.
+    #[arg(long = "sms-account-sid", env = "CIQ_SMS_ACCOUNT_SID")]
+    pub account_sid: Option<String>,
+    /// Auth token (the API password).
+    #[arg(long = "sms-auth-token", env = "CIQ_SMS_AUTH_TOKEN", hide_env_values = true)]
+    pub auth_token: Option<String>,
+    /// Sender: an E.164 number or a messaging service SID (`MG…`).
+    #[arg(long = "sms-from", env = "CIQ_SMS_FROM")]
+    pub from: Option<String>,
+}
+
+impl std::fmt::Debug for SmsConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SmsConfig")
+            .field("api_url", &self.api_url)
+            .field("account_sid", &self.account_sid)
+            .field("auth_token", &self.auth_token.as_ref().map(|_| "<redacted>"))
+            .field("from", &self.from)
+            .finish()
+    }
+}
+
 /// The audit trail's retention.
 #[derive(Args, Clone, Debug)]
 pub struct AuditConfig {
@@ -615,6 +644,8 @@ pub struct PlatformConfig {
     pub webhook: WebhookConfig,
     #[command(flatten)]
     pub audit: AuditConfig,
+    #[command(flatten)]
+    pub sms: SmsConfig,
     /// Set by the command, not by a flag.
     #[arg(skip)]
     pub mode: RunMode,
@@ -673,6 +704,7 @@ impl PlatformConfig {
             jobs: JobsConfig::default(),
             webhook: WebhookConfig::default(),
             audit: AuditConfig::default(),
+            sms: SmsConfig { api_url: "https://api.twilio.com".into(), ..Default::default() },
             mode: RunMode::Development,
         }
     }

@@ -92,31 +92,51 @@ impl JobHandler for Emails {
     const KIND: &'static str = KIND;
 
     async fn execute(&self, job: &Job, _stop: &CancellationToken) -> Result<(), Stop> {
-        let mut tx = self.database.read(job.organization).await?;
-        let Some(delivery) = store::delivery(&mut tx, &job.id).await? else { return Ok(()) };
-        let notification = store::notification(&mut tx, None, &delivery.notification_id).await?;
-        tx.commit().await?;
-        // Deleted by its reader, or already sent (a resumed job): nothing to send.
-        let Some(notification) = notification else { return Ok(()) };
-        if delivery.state != DeliveryState::Pending {
-            return Ok(());
-        }
-        let mail = self.templates.mail(&delivery.address, &notification)?;
-        self.mailer.send(mail).await.map_err(|error| Stop::Retry(error.to_string()))?;
-        let mut tx = self.database.write(job.organization).await?;
-        store::finish_delivery(&mut tx, &delivery.id, DeliveryState::Sent, "").await?;
-        sent(&mut tx, &notification, "email").await?;
-        tx.commit().await?;
-        Ok(())
+        deliver(&self.database, job, "email", async |delivery, notification| {
+            let mail = self.templates.mail(&delivery.address, notification)?;
+            self.mailer.send(mail).await.map_err(|error| Stop::Retry(error.to_string()))
+        })
+        .await
     }
 
     async fn record_end(&self, tx: &mut TenantTx, job: &Job, ending: &Ending) -> Result<(), ApiError> {
-        if let Ending::Failed(error) = ending {
-            tracing::warn!(delivery_id = %job.id, %error, "a notification email could not be sent");
-            store::finish_delivery(tx, &job.id, DeliveryState::Failed, error).await?;
-        }
-        Ok(())
+        failed(tx, job, ending, "email").await
     }
+}
+
+/// One delivery job of a channel: the delivery and its notification read, `send` run if both
+/// are still there and it is pending, then the delivery marked SENT and `notification.sent`
+/// emitted together.
+pub async fn deliver(
+    database: &ModuleDatabase,
+    job: &Job,
+    channel: &str,
+    send: impl AsyncFnOnce(&store::Delivery, &Notification) -> Result<(), Stop>,
+) -> Result<(), Stop> {
+    let mut tx = database.read(job.organization).await?;
+    let Some(delivery) = store::delivery(&mut tx, &job.id).await? else { return Ok(()) };
+    let notification = store::notification(&mut tx, None, &delivery.notification_id).await?;
+    tx.commit().await?;
+    // Deleted by its reader, or already sent (a resumed job): nothing to send.
+    let Some(notification) = notification else { return Ok(()) };
+    if delivery.state != DeliveryState::Pending {
+        return Ok(());
+    }
+    send(&delivery, &notification).await?;
+    let mut tx = database.write(job.organization).await?;
+    store::finish_delivery(&mut tx, &delivery.id, DeliveryState::Sent, "").await?;
+    sent(&mut tx, &notification, channel).await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+/// A delivery job's end: FAILED with the reason after its last attempt.
+pub async fn failed(tx: &mut TenantTx, job: &Job, ending: &Ending, channel: &str) -> Result<(), ApiError> {
+    if let Ending::Failed(error) = ending {
+        tracing::warn!(delivery_id = %job.id, channel, %error, "a notification could not be delivered");
+        store::finish_delivery(tx, &job.id, DeliveryState::Failed, error).await?;
+    }
+    Ok(())
 }
 
 /// Emits `notification.sent` for a notification delivered on `channel`.

@@ -5,14 +5,15 @@
 //! Members come from `user.authorization_changed` (email, permissions). A notification is
 //! stored once per person and cause (an event id), so a redelivered event sends nothing
 //! twice; in-app is delivered when stored, email by a durable job (`email`), held through the
-//! person's quiet hours (`quiet`) unless it may not wait; open streams get in-app ones as they
-//! arrive (`live`). Not built yet: SMS (refused with FAILED_PRECONDITION), digests, templates
-//! organizations edit.
+//! person's quiet hours (`quiet`) unless it may not wait, and so is SMS (`sms`); open streams
+//! get in-app ones as they arrive (`live`). Not built yet: digests, templates organizations
+//! edit.
 
 mod email;
 mod live;
 mod quiet;
 mod routes;
+mod sms;
 mod store;
 
 use std::sync::Arc;
@@ -56,6 +57,8 @@ const MAX_TOPICS: usize = 100;
 struct Notifier {
     database: ModuleDatabase,
     templates: Arc<Templates>,
+    /// Whether this platform sends texts.
+    sms: bool,
 }
 
 /// One notification to send.
@@ -120,6 +123,7 @@ impl Notifier {
                 continue;
             }
             let email = preferences.map(|p| p.email.clone()).filter(|e| !e.is_empty());
+            let phone = preferences.map(|p| p.phone_number.clone()).unwrap_or_default();
             for channel in channels {
                 let delivery = store::Delivery {
                     id: uuid::Uuid::now_v7().to_string(),
@@ -127,25 +131,33 @@ impl Notifier {
                     channel,
                     address: match channel {
                         Channel::Email => email.clone().unwrap_or_else(|| recipient.email.clone()),
+                        Channel::Sms => phone.clone(),
                         _ => recipient.user_id.clone(),
                     },
                     state: if channel == Channel::InApp { DeliveryState::Sent } else { DeliveryState::Pending },
                 };
                 store::insert_delivery(tx, &delivery, if channel == Channel::InApp { now } else { 0 }).await?;
+                let mut state = delivery.state;
+                let mut error = String::new();
                 match channel {
                     Channel::InApp => email::sent(tx, &notification, "in_app").await?,
+                    Channel::Sms if delivery.address.is_empty() => {
+                        (state, error) = (DeliveryState::Suppressed, "no phone number in the preferences".into());
+                        store::finish_delivery(tx, &delivery.id, state, &error).await?;
+                    }
                     _ => {
                         // Held until the person's quiet hours end, unless it may not wait.
                         let held = preferences.filter(|_| !outgoing.mandatory).and_then(|p| {
                             quiet::quiet_until(&p.quiet_hours_start, &p.quiet_hours_end, &p.time_zone, now)
                         });
-                        jobs::enqueue_at(tx, email::KIND, &delivery.id, held.unwrap_or(0)).await?
+                        let kind = if channel == Channel::Sms { sms::KIND } else { email::KIND };
+                        jobs::enqueue_at(tx, kind, &delivery.id, held.unwrap_or(0)).await?
                     }
                 }
                 notification.deliveries.push(ChannelDelivery {
                     channel: channel as i32,
-                    state: delivery.state as i32,
-                    error: String::new(),
+                    state: state as i32,
+                    error,
                     send_time: (channel == Channel::InApp).then(|| time::to_timestamp(now)),
                 });
             }
@@ -219,17 +231,22 @@ struct NotificationApi {
 fn sms_refused() -> ApiError {
     ApiError::FailedPrecondition {
         reason: "SMS_NOT_CONFIGURED",
-        message: "SMS delivery is not available on this platform yet; use EMAIL or IN_APP".into(),
+        message: "this platform has no SMS provider configured; use EMAIL or IN_APP".into(),
     }
 }
 
-/// Checks requested channels: known, and not SMS (no provider yet).
-fn check_channels(violations: &mut FieldViolations, field: &str, channels: &[i32]) -> Result<Vec<Channel>, ApiError> {
+/// Checks requested channels: known, and SMS only where a provider is configured.
+fn check_channels(
+    violations: &mut FieldViolations,
+    field: &str,
+    channels: &[i32],
+    sms: bool,
+) -> Result<Vec<Channel>, ApiError> {
     let mut checked = Vec::new();
     for value in channels {
         match Channel::try_from(*value) {
-            Ok(Channel::Sms) => return Err(sms_refused()),
-            Ok(channel @ (Channel::Email | Channel::InApp)) => {
+            Ok(Channel::Sms) if !sms => return Err(sms_refused()),
+            Ok(channel @ (Channel::Email | Channel::InApp | Channel::Sms)) => {
                 if !checked.contains(&channel) {
                     checked.push(channel);
                 }
@@ -274,7 +291,7 @@ impl NotificationApi {
             violations.add("severity", "INVALID", "not a severity");
             Severity::Unspecified
         });
-        let mut channels = check_channels(&mut violations, "channels", &request.channels)?;
+        let mut channels = check_channels(&mut violations, "channels", &request.channels, self.notifier.sms)?;
         violations.check()?;
         if channels.is_empty() {
             channels = vec![Channel::InApp, Channel::Email];
@@ -422,7 +439,8 @@ impl NotificationApi {
             let mut topics: Vec<TopicPreference> = Vec::new();
             for topic in &input.topics {
                 violations.text("preferences.topics.topic", &topic.topic, MAX_TOPIC);
-                let channels = check_channels(&mut violations, "preferences.topics.channels", &topic.channels)?;
+                let channels =
+                    check_channels(&mut violations, "preferences.topics.channels", &topic.channels, self.notifier.sms)?;
                 if Severity::try_from(topic.min_severity).is_err() {
                     violations.add("preferences.topics.min_severity", "INVALID", "not a severity");
                 }
@@ -557,7 +575,13 @@ pub fn module() -> Module {
             Box::pin(async move {
                 let database = context.database()?;
                 let templates = Arc::new(Templates::new(&context.config.mail.public_url));
-                let notifier = Arc::new(Notifier { database: database.clone(), templates: templates.clone() });
+                let sms = Arc::new(sms::Sms::from_config(&context.config)?);
+                let notifier = Arc::new(Notifier {
+                    database: database.clone(),
+                    templates: templates.clone(),
+                    sms: sms.available(),
+                });
+                let texts = Arc::new(sms::Texts { database: database.clone(), sms });
                 let emails = Arc::new(Emails { database: database.clone(), mailer: context.mailer.clone(), templates });
                 let members = Subscription {
                     consumer: "notification-members",
@@ -572,9 +596,17 @@ pub fn module() -> Module {
                 let retention = Retention { module: "notification", database: database.clone(), purge: store::PURGE };
                 let (settings, metrics, jobs_database) =
                     (context.config.jobs.worker_settings(), context.metrics.clone(), database.clone());
+                let (texts_settings, texts_metrics, texts_database) =
+                    (settings.clone(), metrics.clone(), database.clone());
                 let sending = Worker {
                     name: "notification-email",
                     run: Box::new(move |stop| Box::pin(jobs::work(jobs_database, emails, settings, metrics, stop))),
+                };
+                let texting = Worker {
+                    name: "notification-sms",
+                    run: Box::new(move |stop| {
+                        Box::pin(jobs::work(texts_database, texts, texts_settings, texts_metrics, stop))
+                    }),
                 };
                 let live = Live::new();
                 Ok(ModuleParts::new()
@@ -584,8 +616,32 @@ pub fn module() -> Module {
                     .subscription(events)
                     .subscription(retention.subscription("notification-retention"))
                     .worker(retention.worker())
-                    .worker(sending))
+                    .worker(sending)
+                    .worker(texting))
             })
         },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use complianceiq_kit::config::{PlatformConfig, RunMode};
+
+    use super::*;
+
+    #[test]
+    fn sms_is_offered_only_where_something_sends_it() {
+        let mut config = PlatformConfig::embedded(std::env::temp_dir());
+        assert!(matches!(sms::Sms::from_config(&config), Ok(sms::Sms::Sink(_))), "dev files texts");
+        config.mode = RunMode::Production;
+        let unavailable = sms::Sms::from_config(&config).unwrap();
+        assert!(!unavailable.available());
+        let refused = check_channels(&mut FieldViolations::default(), "channels", &[Channel::Sms as i32], false);
+        assert!(matches!(refused, Err(ApiError::FailedPrecondition { reason: "SMS_NOT_CONFIGURED", .. })));
+        config.sms.account_sid = Some("AC123".into());
+        assert!(sms::Sms::from_config(&config).is_err(), "a half-configured provider is refused at start");
+        config.sms.auth_token = Some("token".into());
+        config.sms.from = Some("+14155550100".into());
+        assert!(sms::Sms::from_config(&config).unwrap().available());
     }
 }
