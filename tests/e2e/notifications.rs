@@ -270,11 +270,16 @@ async fn routed_by_preferences_and_mailed(backend: Backend) {
         // Preferences: failed syncs in-app only; nothing below critical otherwise.
         let preferences = NotificationPreferences {
             topics: vec![
-                TopicPreference { topic: "sync.failed".into(), channels: vec![Channel::InApp as i32], min_severity: 0 },
+                TopicPreference {
+                    topic: "sync.failed".into(),
+                    channels: vec![Channel::InApp as i32],
+                    ..Default::default()
+                },
                 TopicPreference {
                     topic: "*".into(),
                     channels: vec![Channel::InApp as i32, Channel::Email as i32],
                     min_severity: Severity::Critical as i32,
+                    ..Default::default()
                 },
             ],
             ..Default::default()
@@ -368,7 +373,7 @@ async fn routed_by_preferences_and_mailed(backend: Backend) {
     }
 }
 
-crate::platform_tests!(in_app_notifications_stream_over_grpc_web);
+crate::platform_tests!(in_app_notifications_stream_over_grpc_web, a_daily_digest_gathers_a_topics_email);
 
 /// A StreamNotifications call over grpc-web (binary), read frame by frame as it arrives.
 struct WebStream {
@@ -600,4 +605,86 @@ async fn texts_go_to_the_provider_and_its_refusals_are_kept() {
     if let Err(panic) = outcome {
         std::panic::resume_unwind(panic);
     }
+}
+
+async fn a_daily_digest_gathers_a_topics_email(platform: &TestPlatform) {
+    use complianceiq_kit::config::DatabaseGroup;
+
+    let tenant = platform.tenant("Digested").await;
+    let admin = tenant.admin.email.clone();
+    // Team news gathered into a digest at 07:30 in Tokyo; everything else by email at once.
+    let preferences = NotificationPreferences {
+        topics: vec![TopicPreference {
+            topic: "team.news".into(),
+            channels: vec![Channel::InApp as i32, Channel::Email as i32],
+            cadence: Cadence::DailyDigest as i32,
+            ..Default::default()
+        }],
+        digest_time: "07:30".into(),
+        time_zone: "Asia/Tokyo".into(),
+        ..Default::default()
+    };
+    let update = UpdateNotificationPreferencesRequest { preferences: Some(preferences), update_mask: None };
+    client(platform).await.update_notification_preferences(authorized(update, tenant.token())).await.unwrap();
+    send_in_app(platform, tenant.token(), &tenant.admin.user_id, "Known").await;
+    let mut gathered = Vec::new();
+    for (topic, title) in [("team.news", "First news"), ("team.news", "Second news"), ("other.news", "Other news")] {
+        let send = SendNotificationRequest {
+            user_ids: vec![tenant.admin.user_id.clone()],
+            topic: topic.into(),
+            title: title.into(),
+            ..Default::default()
+        };
+        let sent = client(platform).await.send_notification(authorized(send, tenant.token())).await.unwrap();
+        if topic == "team.news" {
+            gathered.push(sent.into_inner().notifications[0].id.clone());
+        }
+    }
+    let mailbox = platform.config.data_dir.join("mailbox");
+    crate::people::mail_from_mailbox(&mailbox, &admin, "Subject: Other news").await;
+    for id in &gathered {
+        let request = GetNotificationRequest { notification_id: id.clone() };
+        let got = client(platform).await.get_notification(authorized(request, tenant.token())).await.unwrap();
+        let email = got.get_ref().deliveries.iter().find(|d| d.channel() == Channel::Email).unwrap().clone();
+        assert_eq!(email.state(), DeliveryState::Pending, "waits for the digest");
+    }
+
+    // One digest job, due at the next 07:30 in Tokyo (22:30 UTC).
+    let now = complianceiq_kit::time::now_micros();
+    let day = 86_400_000_000_i64;
+    let mut due = now - now.rem_euclid(day) + (22 * 60 + 30) * 60_000_000;
+    if due <= now {
+        due += day;
+    }
+    let queued = format!(
+        "SELECT COUNT(*) FROM ciq_jobs WHERE kind = 'notification-digest' AND organization_id = '{}' \
+         AND lease_until = {due}",
+        tenant.id()
+    );
+    assert_eq!(platform.stored_count(DatabaseGroup::Core, &queued).await, 1);
+
+    // The time comes: one mail with both.
+    platform
+        .execute_as_owner(
+            DatabaseGroup::Core,
+            &format!(
+                "UPDATE ciq_jobs SET lease_until = 0 WHERE kind = 'notification-digest' AND organization_id = '{}'",
+                tenant.id()
+            ),
+        )
+        .await;
+    let digest = crate::people::mail_from_mailbox(&mailbox, &admin, "Your ComplianceIQ digest: 2 notifications").await;
+    assert!(
+        digest.contains("First news") && digest.contains("Second news") && !digest.contains("Other news"),
+        "{digest}"
+    );
+    for id in &gathered {
+        let email = settled(platform, tenant.token(), id, Channel::Email).await;
+        assert_eq!(email.state(), DeliveryState::Sent);
+    }
+    let any_queued = format!(
+        "SELECT COUNT(*) FROM ciq_jobs WHERE kind = 'notification-digest' AND organization_id = '{}'",
+        tenant.id()
+    );
+    assert_eq!(platform.stored_count(DatabaseGroup::Core, &any_queued).await, 0, "nothing left to gather");
 }

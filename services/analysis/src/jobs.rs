@@ -1168,8 +1168,5 @@ pub fn worker(
     metrics: Arc<complianceiq_kit::metrics::Metrics>,
 ) -> complianceiq_kit::module::Worker {
     let handler = Arc::new(AnalysisJobs { database: database.clone() });
-    complianceiq_kit::module::Worker {
-        name: "analysis-jobs",
-        run: Box::new(move |stop| Box::pin(jobs::work(database, handler, settings, metrics, stop))),
-    }
+    jobs::worker("analysis-jobs", database, handler, settings, metrics)
 }

@@ -478,10 +478,7 @@ pub fn worker(
     let handler = Arc::new(reports);
     // A person waits for a report: the queue is read more often than the default.
     let settings = jobs::WorkerSettings { poll: Duration::from_millis(200), ..settings };
-    complianceiq_kit::module::Worker {
-        name: "audit-reports",
-        run: Box::new(move |stop| Box::pin(jobs::work(database, handler, settings, metrics, stop))),
-    }
+    jobs::worker("audit-reports", database, handler, settings, metrics)
 }
 
 /// What a report file holds.

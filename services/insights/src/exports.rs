@@ -349,10 +349,7 @@ pub fn worker(
     let handler = Arc::new(exports);
     // A person waits for an export: the queue is read more often than the default.
     let settings = jobs::WorkerSettings { poll: Duration::from_millis(200), ..settings };
-    complianceiq_kit::module::Worker {
-        name: "insight-exports",
-        run: Box::new(move |stop| Box::pin(jobs::work(database, handler, settings, metrics, stop))),
-    }
+    jobs::worker("insight-exports", database, handler, settings, metrics)
 }
 
 #[cfg(test)]

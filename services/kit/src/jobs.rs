@@ -145,6 +145,23 @@ pub async fn enqueue_at(tx: &mut TenantTx, kind: &str, job_id: &str, due: i64) -
     Ok(())
 }
 
+/// Queues a job due at `due` unless one of that kind and id is already queued (or running):
+/// for jobs that gather work, like a person's daily digest. Whether it queued one.
+pub async fn enqueue_unless_queued(tx: &mut TenantTx, kind: &str, job_id: &str, due: i64) -> Result<bool, ApiError> {
+    let tenant = tx.tenant().to_string();
+    let done = sqlx::query(
+        "INSERT INTO ciq_jobs (kind, job_id, organization_id, lease_until, attempts) VALUES ($1, $2, $3, $4, 0) \
+         ON CONFLICT (kind, job_id) DO NOTHING",
+    )
+    .bind(kind)
+    .bind(job_id)
+    .bind(tenant)
+    .bind(due)
+    .execute(tx.connection())
+    .await?;
+    Ok(done.rows_affected() > 0)
+}
+
 /// Takes jobs off the queue without recording an end (their records are being deleted).
 pub async fn remove(tx: &mut TenantTx, kind: &str, job_ids: &[String]) -> Result<(), ApiError> {
     let tenant = tx.tenant().to_string();
@@ -203,6 +220,20 @@ async fn claim(
     .fetch_all(tx.connection())
     .await?;
     rows.iter().map(|row| Ok((row.try_get(0)?, row.try_get(1)?, row.try_get(2)?))).collect()
+}
+
+/// A module worker running [`work`] for `handler` until the process stops.
+pub fn worker<H: JobHandler>(
+    name: &'static str,
+    database: ModuleDatabase,
+    handler: Arc<H>,
+    settings: WorkerSettings,
+    metrics: Arc<Metrics>,
+) -> crate::module::Worker {
+    crate::module::Worker {
+        name,
+        run: Box::new(move |stop| Box::pin(work(database, handler, settings, metrics, stop))),
+    }
 }
 
 /// Runs due jobs of `handler`'s kind until `stop`, then waits for the running ones to stop;

@@ -39,6 +39,27 @@ const HTML: &str = r#"<!doctype html>
 </body></html>
 "#;
 
+const DIGEST_TEXT: &str = "Your ComplianceIQ digest: {{ items|length }} notification{{ 's' if items|length != 1 }}
+{% for item in items %}
+- {{ item.title }}{% if item.body %}
+  {{ item.body }}{% endif %}{% if item.link %}
+  {{ item.link }}{% endif %}
+{% endfor %}
+--
+ComplianceIQ. You receive this digest because of your notification preferences: {{ preferences }}
+";
+
+const DIGEST_HTML: &str = r#"<!doctype html>
+<html><body style="font-family: sans-serif; max-width: 40em">
+<h2>Your ComplianceIQ digest</h2>
+<ul>
+{% for item in items %}<li><p><strong>{% if item.link %}<a href="{{ item.link }}">{{ item.title }}</a>{% else %}{{ item.title }}{% endif %}</strong>{% if item.body %}<br>{{ item.body }}{% endif %}</p></li>
+{% endfor %}</ul>
+<hr><p style="color: #666; font-size: small">You receive this digest because of your
+<a href="{{ preferences }}">notification preferences</a>.</p>
+</body></html>
+"#;
+
 /// The templates, parsed once.
 pub struct Templates {
     environment: minijinja::Environment<'static>,
@@ -50,6 +71,8 @@ impl Templates {
         let mut environment = minijinja::Environment::new();
         environment.add_template("notification.txt", TEXT).expect("the text template parses");
         environment.add_template("notification.html", HTML).expect("the HTML template parses");
+        environment.add_template("digest.txt", DIGEST_TEXT).expect("the digest text template parses");
+        environment.add_template("digest.html", DIGEST_HTML).expect("the digest HTML template parses");
         Self { environment, public_url: public_url.trim_end_matches('/').to_string() }
     }
 
@@ -66,17 +89,39 @@ impl Templates {
             link => notification.link_uri,
             preferences => self.link("/api/v1/notifications/preferences"),
         };
-        let render = |name: &str| {
+        self.render(to, &notification.title, "notification", context)
+    }
+
+    /// One mail to `to` gathering `notifications`, oldest first.
+    pub fn digest(&self, to: &str, notifications: &[Notification]) -> Result<Mail, ApiError> {
+        let items: Vec<minijinja::Value> = notifications
+            .iter()
+            .map(|n| minijinja::context! { title => n.title, body => n.body, link => n.link_uri })
+            .collect();
+        let subject = match notifications.len() {
+            1 => "Your ComplianceIQ digest: 1 notification".to_string(),
+            count => format!("Your ComplianceIQ digest: {count} notifications"),
+        };
+        let context = minijinja::context! {
+            items => items,
+            preferences => self.link("/api/v1/notifications/preferences"),
+        };
+        self.render(to, &subject, "digest", context)
+    }
+
+    /// `<name>.txt` and `<name>.html` rendered with `context`, as a mail.
+    fn render(&self, to: &str, subject: &str, name: &str, context: minijinja::Value) -> Result<Mail, ApiError> {
+        let render = |file: String| {
             self.environment
-                .get_template(name)
+                .get_template(&file)
                 .and_then(|template| template.render(&context))
-                .map_err(|error| ApiError::internal(format!("rendering {name}: {error}")))
+                .map_err(|error| ApiError::internal(format!("rendering {file}: {error}")))
         };
         Ok(Mail {
             to: to.to_string(),
-            subject: notification.title.clone(),
-            body: render("notification.txt")?,
-            html: Some(render("notification.html")?),
+            subject: subject.to_string(),
+            body: render(format!("{name}.txt"))?,
+            html: Some(render(format!("{name}.html"))?),
         })
     }
 }
@@ -155,6 +200,26 @@ pub async fn sent(tx: &mut TenantTx, notification: &Notification, channel: &str)
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_digest_lists_every_notification_in_both_parts() {
+        let templates = Templates::new("https://ciq.example.com");
+        let notifications = [
+            Notification {
+                title: "Analysis done".into(),
+                link_uri: "https://ciq.example.com/a".into(),
+                ..Default::default()
+            },
+            Notification { title: "Risks <reviewed>".into(), body: "3 understated".into(), ..Default::default() },
+        ];
+        let mail = templates.digest("ada@example.com", &notifications).unwrap();
+        assert_eq!(mail.subject, "Your ComplianceIQ digest: 2 notifications");
+        assert!(mail.body.contains("- Analysis done\n  https://ciq.example.com/a"), "{}", mail.body);
+        assert!(mail.body.contains("- Risks <reviewed>\n  3 understated"), "{}", mail.body);
+        let html = mail.html.unwrap();
+        assert!(html.contains(r#"<a href="https:&#x2f;&#x2f;ciq.example.com&#x2f;a">Analysis done</a>"#), "{html}");
+        assert!(html.contains("Risks &lt;reviewed&gt;"), "{html}");
+    }
 
     #[test]
     fn mails_have_both_parts_and_escape_html() {

@@ -6,9 +6,10 @@
 //! stored once per person and cause (an event id), so a redelivered event sends nothing
 //! twice; in-app is delivered when stored, email by a durable job (`email`), held through the
 //! person's quiet hours (`quiet`) unless it may not wait, and so is SMS (`sms`); open streams
-//! get in-app ones as they arrive (`live`). Not built yet: digests, templates organizations
-//! edit.
+//! get in-app ones as they arrive (`live`); email a person gathers waits for their daily
+//! digest (`digest`). Not built yet: templates organizations edit.
 
+mod digest;
 mod email;
 mod live;
 mod quiet;
@@ -25,7 +26,6 @@ use complianceiq_kit::db::{Migration, ModuleDatabase, TenantTx};
 use complianceiq_kit::error::{ApiError, FieldViolations};
 use complianceiq_kit::ids::{OrganizationId, parse_uuid};
 use complianceiq_kit::jobs;
-use complianceiq_kit::module::Worker;
 use complianceiq_kit::paging::PageRequest;
 use complianceiq_kit::retention::Retention;
 use complianceiq_kit::subscription::{EventHandler, Subscription};
@@ -45,7 +45,7 @@ use crate::live::{Live, NotificationStream};
 use crate::routes::{Audience, Content};
 use crate::store::Recipient;
 
-const MIGRATIONS: &[Migration] = &[migration!(1, "0001_notifications")];
+const MIGRATIONS: &[Migration] = &[migration!(1, "0001_notifications"), migration!(2, "0002_digests")];
 
 const MAX_TITLE: usize = 200;
 const MAX_BODY: usize = 5000;
@@ -69,23 +69,43 @@ struct Outgoing<'a> {
     channels: &'a [Channel],
     /// Ignores preferences (security alerts).
     mandatory: bool,
+    /// Its email goes in the daily digest unless the person chose otherwise.
+    digest: bool,
     /// What caused it: an event id or a request's.
     source: &'a str,
 }
 
 impl Notifier {
+    /// The person's preference for `outgoing`'s topic: its own, else their `*`.
+    fn topic_preference<'p>(
+        preferences: Option<&'p NotificationPreferences>,
+        outgoing: &Outgoing,
+    ) -> Option<&'p TopicPreference> {
+        let topics = preferences.map(|p| p.topics.as_slice()).unwrap_or_default();
+        topics.iter().find(|t| t.topic == outgoing.topic).or_else(|| topics.iter().find(|t| t.topic == "*"))
+    }
+
     /// The channels a person gets `outgoing` on, by their preferences.
     fn channels_for(preferences: Option<&NotificationPreferences>, outgoing: &Outgoing) -> Vec<Channel> {
         if outgoing.mandatory {
             return outgoing.channels.to_vec();
         }
-        let topics = preferences.map(|p| p.topics.as_slice()).unwrap_or_default();
-        let chosen =
-            topics.iter().find(|t| t.topic == outgoing.topic).or_else(|| topics.iter().find(|t| t.topic == "*"));
-        match chosen {
+        match Self::topic_preference(preferences, outgoing) {
             None => outgoing.channels.to_vec(),
             Some(topic) if (outgoing.content.severity as i32) < topic.min_severity => Vec::new(),
             Some(topic) => topic.channels().filter(|channel| outgoing.channels.contains(channel)).collect(),
+        }
+    }
+
+    /// Whether a person's email of `outgoing` waits for their daily digest.
+    fn digested(preferences: Option<&NotificationPreferences>, outgoing: &Outgoing) -> bool {
+        if outgoing.mandatory {
+            return false;
+        }
+        match Self::topic_preference(preferences, outgoing).map(TopicPreference::cadence) {
+            Some(Cadence::DailyDigest) => true,
+            Some(Cadence::Immediate) => false,
+            _ => outgoing.digest,
         }
     }
 
@@ -124,6 +144,7 @@ impl Notifier {
             }
             let email = preferences.map(|p| p.email.clone()).filter(|e| !e.is_empty());
             let phone = preferences.map(|p| p.phone_number.clone()).unwrap_or_default();
+            let digested = Self::digested(preferences, outgoing);
             for channel in channels {
                 let delivery = store::Delivery {
                     id: uuid::Uuid::now_v7().to_string(),
@@ -136,11 +157,18 @@ impl Notifier {
                     },
                     state: if channel == Channel::InApp { DeliveryState::Sent } else { DeliveryState::Pending },
                 };
-                store::insert_delivery(tx, &delivery, if channel == Channel::InApp { now } else { 0 }).await?;
+                let in_digest = digested && channel == Channel::Email;
+                store::insert_delivery(tx, &delivery, if channel == Channel::InApp { now } else { 0 }, in_digest)
+                    .await?;
                 let mut state = delivery.state;
                 let mut error = String::new();
                 match channel {
                     Channel::InApp => email::sent(tx, &notification, "in_app").await?,
+                    Channel::Email if in_digest => {
+                        let (digest_time, zone) =
+                            preferences.map(|p| (p.digest_time.as_str(), p.time_zone.as_str())).unwrap_or_default();
+                        digest::schedule(tx, &recipient.user_id, digest_time, zone).await?;
+                    }
                     Channel::Sms if delivery.address.is_empty() => {
                         (state, error) = (DeliveryState::Suppressed, "no phone number in the preferences".into());
                         store::finish_delivery(tx, &delivery.id, state, &error).await?;
@@ -195,6 +223,7 @@ impl EventHandler for EventNotifier {
             content: &content,
             channels: route.channels,
             mandatory: route.mandatory,
+            digest: route.digest,
             source: &event.id,
         };
         self.notifier.send(&mut tx, &audience, &outgoing).await?;
@@ -324,6 +353,7 @@ impl NotificationApi {
             content: &content,
             channels: &channels,
             mandatory: false,
+            digest: false,
             source: &source,
         };
         let notifications = self.notifier.send(&mut tx, &recipients, &outgoing).await?;
@@ -399,8 +429,17 @@ impl NotificationApi {
         };
         let mut violations = FieldViolations::default();
         for path in &paths {
-            if !["*", "email", "phone_number", "topics", "quiet_hours_start", "quiet_hours_end", "time_zone"]
-                .contains(&path.as_str())
+            if ![
+                "*",
+                "email",
+                "phone_number",
+                "topics",
+                "quiet_hours_start",
+                "quiet_hours_end",
+                "time_zone",
+                "digest_time",
+            ]
+            .contains(&path.as_str())
             {
                 violations.add(
                     "update_mask",
@@ -444,6 +483,9 @@ impl NotificationApi {
                 if Severity::try_from(topic.min_severity).is_err() {
                     violations.add("preferences.topics.min_severity", "INVALID", "not a severity");
                 }
+                if Cadence::try_from(topic.cadence).is_err() {
+                    violations.add("preferences.topics.cadence", "INVALID", "not a cadence");
+                }
                 if topics.iter().any(|known| known.topic == topic.topic) {
                     violations.add("preferences.topics", "DUPLICATE", format!("topic {:?} appears twice", topic.topic));
                 }
@@ -451,6 +493,7 @@ impl NotificationApi {
                     topic: topic.topic.trim().to_string(),
                     channels: channels.into_iter().map(|c| c as i32).collect(),
                     min_severity: topic.min_severity,
+                    cadence: topic.cadence,
                 });
             }
             next.topics = topics;
@@ -458,6 +501,7 @@ impl NotificationApi {
         for (path, value, target) in [
             ("quiet_hours_start", &input.quiet_hours_start, &mut next.quiet_hours_start),
             ("quiet_hours_end", &input.quiet_hours_end, &mut next.quiet_hours_end),
+            ("digest_time", &input.digest_time, &mut next.digest_time),
         ] {
             if set(path, !value.is_empty()) {
                 if !value.is_empty() && quiet::parse_clock(value).is_none() {
@@ -582,7 +626,6 @@ pub fn module() -> Module {
                     sms: sms.available(),
                 });
                 let texts = Arc::new(sms::Texts { database: database.clone(), sms });
-                let emails = Arc::new(Emails { database: database.clone(), mailer: context.mailer.clone(), templates });
                 let members = Subscription {
                     consumer: "notification-members",
                     events: vec![EventType::UserAuthorizationChanged],
@@ -594,20 +637,18 @@ pub fn module() -> Module {
                     handler: Arc::new(EventNotifier { notifier: notifier.clone() }),
                 };
                 let retention = Retention { module: "notification", database: database.clone(), purge: store::PURGE };
-                let (settings, metrics, jobs_database) =
-                    (context.config.jobs.worker_settings(), context.metrics.clone(), database.clone());
-                let (texts_settings, texts_metrics, texts_database) =
-                    (settings.clone(), metrics.clone(), database.clone());
-                let sending = Worker {
-                    name: "notification-email",
-                    run: Box::new(move |stop| Box::pin(jobs::work(jobs_database, emails, settings, metrics, stop))),
-                };
-                let texting = Worker {
-                    name: "notification-sms",
-                    run: Box::new(move |stop| {
-                        Box::pin(jobs::work(texts_database, texts, texts_settings, texts_metrics, stop))
-                    }),
-                };
+                let (settings, metrics) = (context.config.jobs.worker_settings(), context.metrics.clone());
+                let digests = Arc::new(digest::Digests {
+                    database: database.clone(),
+                    mailer: context.mailer.clone(),
+                    templates: templates.clone(),
+                });
+                let emails = Arc::new(Emails { database: database.clone(), mailer: context.mailer.clone(), templates });
+                let sending =
+                    jobs::worker("notification-email", database.clone(), emails, settings.clone(), metrics.clone());
+                let texting =
+                    jobs::worker("notification-sms", database.clone(), texts, settings.clone(), metrics.clone());
+                let digesting = jobs::worker("notification-digest", database.clone(), digests, settings, metrics);
                 let live = Live::new();
                 Ok(ModuleParts::new()
                     .service(NotificationServiceServer::new(NotificationApi { notifier, live: live.clone() }))
@@ -617,7 +658,8 @@ pub fn module() -> Module {
                     .subscription(retention.subscription("notification-retention"))
                     .worker(retention.worker())
                     .worker(sending)
-                    .worker(texting))
+                    .worker(texting)
+                    .worker(digesting))
             })
         },
     }

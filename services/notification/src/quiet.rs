@@ -47,6 +47,22 @@ pub fn quiet_until(start: &str, end: &str, zone_name: &str, now: i64) -> Option<
     Some(zone.to_zoned_datetime(end_local).ok()?.timestamp().as_microsecond())
 }
 
+/// The first moment after `now` (µs) at which the clock in `zone_name` reads `clock`
+/// (`HH:MM`; 08:00 when empty): when a daily digest goes out.
+pub fn next_at(clock: &str, zone_name: &str, now: i64) -> Option<i64> {
+    let (hour, minute) = if clock.is_empty() { (8, 0) } else { parse_clock(clock)? };
+    let zone = zone(zone_name)?;
+    let local = Timestamp::from_microsecond(now).ok()?.to_zoned_datetime(zone.clone());
+    let mut day = local.date();
+    loop {
+        let at = zone.to_zoned_datetime(day.at(hour, minute, 0, 0)).ok()?.timestamp().as_microsecond();
+        if at > now {
+            return Some(at);
+        }
+        day = day.tomorrow().ok()?;
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -69,6 +85,15 @@ mod tests {
         // Unset, empty or equal bounds: never quiet.
         assert_eq!(quiet_until("", "", "", at("2026-01-16T12:10:00Z")), None);
         assert_eq!(quiet_until("09:00", "09:00", "", at("2026-01-16T09:00:00Z")), None);
+    }
+
+    #[test]
+    fn a_digest_goes_out_at_the_next_digest_time_in_the_persons_zone() {
+        // 08:00 in Tokyo (UTC+9) is 23:00 UTC the day before.
+        assert_eq!(next_at("", "Asia/Tokyo", at("2026-01-15T22:00:00Z")), Some(at("2026-01-15T23:00:00Z")));
+        assert_eq!(next_at("", "Asia/Tokyo", at("2026-01-15T23:00:00Z")), Some(at("2026-01-16T23:00:00Z")));
+        assert_eq!(next_at("17:30", "", at("2026-01-15T18:00:00Z")), Some(at("2026-01-16T17:30:00Z")));
+        assert_eq!(next_at("25:00", "", 0), None);
     }
 
     #[test]

@@ -27,6 +27,8 @@ pub struct Route {
     pub channels: &'static [Channel],
     /// Delivered on its channels whatever the person's preferences (security alerts).
     pub mandatory: bool,
+    /// Its email gathered into the daily digest unless the person chose otherwise.
+    pub digest: bool,
 }
 
 pub const ROUTES: &[Route] = &[
@@ -36,13 +38,15 @@ pub const ROUTES: &[Route] = &[
         audience: Audience::Holders("instances:update"),
         channels: &[Channel::Email, Channel::InApp],
         mandatory: false,
+        digest: false,
     },
     Route {
         event: EventType::AnalysisCompleted,
         topic: "analysis.completed",
         audience: Audience::Actor,
-        channels: &[Channel::InApp],
+        channels: &[Channel::InApp, Channel::Email],
         mandatory: false,
+        digest: true,
     },
     Route {
         event: EventType::AnalysisFailed,
@@ -50,6 +54,7 @@ pub const ROUTES: &[Route] = &[
         audience: Audience::Actor,
         channels: &[Channel::Email, Channel::InApp],
         mandatory: false,
+        digest: false,
     },
     // Only high and critical findings: a control turning ineffective, a new compliance gap,
     // an understated risk.
@@ -59,6 +64,7 @@ pub const ROUTES: &[Route] = &[
         audience: Audience::Holders("organizations:update"),
         channels: &[Channel::Email, Channel::InApp],
         mandatory: false,
+        digest: false,
     },
     // Only when the endpoint was paused.
     Route {
@@ -67,6 +73,7 @@ pub const ROUTES: &[Route] = &[
         audience: Audience::Holders("webhooks:update"),
         channels: &[Channel::Email, Channel::InApp],
         mandatory: false,
+        digest: false,
     },
     Route {
         event: EventType::SecurityAlert,
@@ -74,6 +81,7 @@ pub const ROUTES: &[Route] = &[
         audience: Audience::Subject,
         channels: &[Channel::Email],
         mandatory: true,
+        digest: false,
     },
 ];
 

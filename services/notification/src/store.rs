@@ -65,7 +65,7 @@ pub async fn recipients(tx: &mut TenantTx) -> Result<Vec<Recipient>, ApiError> {
 }
 
 const PREFERENCE_COLUMNS: &str =
-    "user_id, email, phone_number, topics, quiet_hours_start, quiet_hours_end, updated_at, time_zone";
+    "user_id, email, phone_number, topics, quiet_hours_start, quiet_hours_end, updated_at, time_zone, digest_time";
 
 fn preferences_of(tenant: &str, row: &sqlx::any::AnyRow) -> Result<NotificationPreferences, sqlx::Error> {
     let topics: String = row.try_get(3)?;
@@ -79,6 +79,7 @@ fn preferences_of(tenant: &str, row: &sqlx::any::AnyRow) -> Result<NotificationP
         quiet_hours_end: row.try_get(5)?,
         update_time: Some(time::to_timestamp(row.try_get(6)?)),
         time_zone: row.try_get(7)?,
+        digest_time: row.try_get(8)?,
     })
 }
 
@@ -109,11 +110,12 @@ pub async fn save_preferences(tx: &mut TenantTx, preferences: &NotificationPrefe
     let tenant = tx.tenant().to_string();
     sqlx::query(
         "INSERT INTO notification_preferences (organization_id, user_id, email, phone_number, topics, \
-           quiet_hours_start, quiet_hours_end, updated_at, time_zone) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) \
+           quiet_hours_start, quiet_hours_end, updated_at, time_zone, digest_time) \
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) \
          ON CONFLICT (organization_id, user_id) DO UPDATE SET email = excluded.email, \
            phone_number = excluded.phone_number, topics = excluded.topics, \
            quiet_hours_start = excluded.quiet_hours_start, quiet_hours_end = excluded.quiet_hours_end, \
-           updated_at = excluded.updated_at, time_zone = excluded.time_zone",
+           updated_at = excluded.updated_at, time_zone = excluded.time_zone, digest_time = excluded.digest_time",
     )
     .bind(tenant)
     .bind(&preferences.user_id)
@@ -124,6 +126,7 @@ pub async fn save_preferences(tx: &mut TenantTx, preferences: &NotificationPrefe
     .bind(&preferences.quiet_hours_end)
     .bind(preferences.update_time.as_ref().map(time::from_timestamp).unwrap_or_else(time::now_micros))
     .bind(&preferences.time_zone)
+    .bind(&preferences.digest_time)
     .execute(tx.connection())
     .await?;
     Ok(())
@@ -153,6 +156,7 @@ fn topics_to_json(topics: &[TopicPreference]) -> String {
                 "topic": topic.topic,
                 "channels": topic.channels().map(channel_name).collect::<Vec<_>>(),
                 "min_severity": topic.min_severity,
+                "cadence": topic.cadence,
             })
         })
         .collect();
@@ -172,6 +176,7 @@ fn topics_from_json(text: &str) -> Vec<TopicPreference> {
                 })
                 .unwrap_or_default(),
             min_severity: topic["min_severity"].as_i64().and_then(|value| i32::try_from(value).ok()).unwrap_or(0),
+            cadence: topic["cadence"].as_i64().and_then(|value| i32::try_from(value).ok()).unwrap_or(0),
         })
         .collect()
 }
@@ -233,11 +238,17 @@ fn state_of(name: &str) -> DeliveryState {
     }
 }
 
-pub async fn insert_delivery(tx: &mut TenantTx, delivery: &Delivery, sent_at: i64) -> Result<(), ApiError> {
+/// Inserts a delivery; `digest` when it waits for its person's daily digest.
+pub async fn insert_delivery(
+    tx: &mut TenantTx,
+    delivery: &Delivery,
+    sent_at: i64,
+    digest: bool,
+) -> Result<(), ApiError> {
     let tenant = tx.tenant().to_string();
     sqlx::query(
         "INSERT INTO notification_deliveries (organization_id, id, notification_id, channel, address, state, error, \
-           sent_at) VALUES ($1, $2, $3, $4, $5, $6, '', $7)",
+           sent_at, digest) VALUES ($1, $2, $3, $4, $5, $6, '', $7, $8)",
     )
     .bind(tenant)
     .bind(&delivery.id)
@@ -246,9 +257,34 @@ pub async fn insert_delivery(tx: &mut TenantTx, delivery: &Delivery, sent_at: i6
     .bind(&delivery.address)
     .bind(state_name(delivery.state))
     .bind(sent_at)
+    .bind(i64::from(digest))
     .execute(tx.connection())
     .await?;
     Ok(())
+}
+
+/// The email deliveries waiting for `user_id`'s digest, oldest first, with their notifications.
+pub async fn digest_deliveries(tx: &mut TenantTx, user_id: &str) -> Result<Vec<(Delivery, Notification)>, ApiError> {
+    let tenant = tx.tenant().to_string();
+    let rows = sqlx::query(
+        "SELECT d.id FROM notification_deliveries d JOIN notifications n \
+           ON n.organization_id = d.organization_id AND n.id = d.notification_id \
+         WHERE d.organization_id = $1 AND d.digest = 1 AND d.state = 'pending' AND n.user_id = $2 \
+         ORDER BY d.id LIMIT 500",
+    )
+    .bind(&tenant)
+    .bind(user_id)
+    .fetch_all(tx.connection())
+    .await?;
+    let mut waiting = Vec::with_capacity(rows.len());
+    for row in &rows {
+        let id: String = row.try_get(0)?;
+        let Some(delivery) = delivery(tx, &id).await? else { continue };
+        if let Some(notification) = notification(tx, None, &delivery.notification_id).await? {
+            waiting.push((delivery, notification));
+        }
+    }
+    Ok(waiting)
 }
 
 pub async fn delivery(tx: &mut TenantTx, id: &str) -> Result<Option<Delivery>, ApiError> {

@@ -16,7 +16,6 @@ use complianceiq_kit::db::{Migration, ModuleDatabase, TenantTx};
 use complianceiq_kit::error::{ApiError, FieldViolations};
 use complianceiq_kit::ids::{OrganizationId, parse_uuid};
 use complianceiq_kit::jobs;
-use complianceiq_kit::module::Worker;
 use complianceiq_kit::paging::PageRequest;
 use complianceiq_kit::retention::Retention;
 use complianceiq_kit::secrets::SecretBox;
@@ -579,13 +578,13 @@ pub fn module() -> Module {
                 };
                 let retention = Retention { module: "webhook", database: database.clone(), purge: store::PURGE };
                 let worker_settings = context.config.jobs.worker_settings();
-                let (metrics, jobs_database) = (context.metrics.clone(), database.clone());
-                let sending = Worker {
-                    name: "webhook-deliveries",
-                    run: Box::new(move |stop| {
-                        Box::pin(jobs::work(jobs_database, deliveries, worker_settings, metrics, stop))
-                    }),
-                };
+                let sending = jobs::worker(
+                    "webhook-deliveries",
+                    database.clone(),
+                    deliveries,
+                    worker_settings,
+                    context.metrics.clone(),
+                );
                 Ok(ModuleParts::new()
                     .service(WebhookServiceServer::new(api))
                     .subscription(fanout)
