@@ -482,6 +482,7 @@ mod events {
             permissions: vec!["users:read".into(), "users:delete".into()],
             active: true,
             version: i64::MAX / 2,
+            ..Default::default()
         });
         let bus = &platform.platform().bus;
         // From the instance module, which does not own the type.

@@ -612,7 +612,26 @@ async fn a_daily_digest_gathers_a_topics_email(platform: &TestPlatform) {
 
     let tenant = platform.tenant("Digested").await;
     let admin = tenant.admin.email.clone();
-    // Team news gathered into a digest at 07:30 in Tokyo; everything else by email at once.
+    // The person lives in Tokyo (their profile says so; the notification preferences name no
+    // time zone): team news gathered into a digest at 07:30 there; everything else at once.
+    use complianceiq_proto::complianceiq::user::v1::user_service_client::UserServiceClient;
+    use complianceiq_proto::complianceiq::user::v1::{UpdateCurrentUserRequest, User, UserPreferences};
+    let profile = UpdateCurrentUserRequest {
+        user: Some(User {
+            preferences: Some(UserPreferences { timezone: "Asia/Tokyo".into(), ..Default::default() }),
+            ..Default::default()
+        }),
+        update_mask: Some(prost_types::FieldMask { paths: vec!["preferences.timezone".into()] }),
+    };
+    UserServiceClient::new(platform.channel("user").await)
+        .update_current_user(authorized(profile, tenant.token()))
+        .await
+        .expect("the profile's time zone");
+    let carried = format!(
+        "SELECT COUNT(*) FROM notification_recipients WHERE organization_id = '{}' AND time_zone = 'Asia/Tokyo'",
+        tenant.id()
+    );
+    platform.stored_count_reaches(DatabaseGroup::Core, &carried, 1).await;
     let preferences = NotificationPreferences {
         topics: vec![TopicPreference {
             topic: "team.news".into(),
@@ -621,7 +640,6 @@ async fn a_daily_digest_gathers_a_topics_email(platform: &TestPlatform) {
             ..Default::default()
         }],
         digest_time: "07:30".into(),
-        time_zone: "Asia/Tokyo".into(),
         ..Default::default()
     };
     let update = UpdateNotificationPreferencesRequest { preferences: Some(preferences), update_mask: None };

@@ -45,7 +45,8 @@ use crate::live::{Live, NotificationStream};
 use crate::routes::{Audience, Content};
 use crate::store::Recipient;
 
-const MIGRATIONS: &[Migration] = &[migration!(1, "0001_notifications"), migration!(2, "0002_digests")];
+const MIGRATIONS: &[Migration] =
+    &[migration!(1, "0001_notifications"), migration!(2, "0002_digests"), migration!(3, "0003_recipient_time_zone")];
 
 const MAX_TITLE: usize = 200;
 const MAX_BODY: usize = 5000;
@@ -145,6 +146,11 @@ impl Notifier {
             let email = preferences.map(|p| p.email.clone()).filter(|e| !e.is_empty());
             let phone = preferences.map(|p| p.phone_number.clone()).unwrap_or_default();
             let digested = Self::digested(preferences, outgoing);
+            // The preferences' time zone, else the profile's.
+            let zone = preferences
+                .map(|p| p.time_zone.as_str())
+                .filter(|zone| !zone.is_empty())
+                .unwrap_or(&recipient.time_zone);
             for channel in channels {
                 let delivery = store::Delivery {
                     id: uuid::Uuid::now_v7().to_string(),
@@ -165,8 +171,7 @@ impl Notifier {
                 match channel {
                     Channel::InApp => email::sent(tx, &notification, "in_app").await?,
                     Channel::Email if in_digest => {
-                        let (digest_time, zone) =
-                            preferences.map(|p| (p.digest_time.as_str(), p.time_zone.as_str())).unwrap_or_default();
+                        let digest_time = preferences.map(|p| p.digest_time.as_str()).unwrap_or_default();
                         digest::schedule(tx, &recipient.user_id, digest_time, zone).await?;
                     }
                     Channel::Sms if delivery.address.is_empty() => {
@@ -175,9 +180,9 @@ impl Notifier {
                     }
                     _ => {
                         // Held until the person's quiet hours end, unless it may not wait.
-                        let held = preferences.filter(|_| !outgoing.mandatory).and_then(|p| {
-                            quiet::quiet_until(&p.quiet_hours_start, &p.quiet_hours_end, &p.time_zone, now)
-                        });
+                        let held = preferences
+                            .filter(|_| !outgoing.mandatory)
+                            .and_then(|p| quiet::quiet_until(&p.quiet_hours_start, &p.quiet_hours_end, zone, now));
                         let kind = if channel == Channel::Sms { sms::KIND } else { email::KIND };
                         jobs::enqueue_at(tx, kind, &delivery.id, held.unwrap_or(0)).await?
                     }
@@ -245,6 +250,7 @@ impl EventHandler for Members {
             user_id: changed.user_id.clone(),
             email: changed.email.clone(),
             permissions: changed.permissions.clone(),
+            time_zone: changed.time_zone.clone(),
         };
         let mut tx = self.database.write(organization).await?;
         store::upsert_recipient(&mut tx, &recipient, changed.active, changed.version).await?;

@@ -15,6 +15,8 @@ pub struct Recipient {
     pub user_id: String,
     pub email: String,
     pub permissions: Vec<String>,
+    /// Their profile's time zone (empty: unset).
+    pub time_zone: String,
 }
 
 /// Keeps a member's entry at `version` unless a newer one is stored.
@@ -26,10 +28,11 @@ pub async fn upsert_recipient(
 ) -> Result<(), ApiError> {
     let tenant = tx.tenant().to_string();
     sqlx::query(
-        "INSERT INTO notification_recipients (organization_id, user_id, email, permissions, active, version) \
-         VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (organization_id, user_id) DO UPDATE SET \
+        "INSERT INTO notification_recipients (organization_id, user_id, email, permissions, active, version, \
+           time_zone) VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (organization_id, user_id) DO UPDATE SET \
            email = excluded.email, permissions = excluded.permissions, active = excluded.active, \
-           version = excluded.version WHERE notification_recipients.version < excluded.version",
+           version = excluded.version, time_zone = excluded.time_zone \
+         WHERE notification_recipients.version < excluded.version",
     )
     .bind(tenant)
     .bind(&recipient.user_id)
@@ -37,6 +40,7 @@ pub async fn upsert_recipient(
     .bind(recipient.permissions.join(" "))
     .bind(i64::from(active))
     .bind(version)
+    .bind(&recipient.time_zone)
     .execute(tx.connection())
     .await?;
     Ok(())
@@ -48,6 +52,7 @@ fn recipient_of(row: &sqlx::any::AnyRow) -> Result<Recipient, sqlx::Error> {
         user_id: row.try_get(0)?,
         email: row.try_get(1)?,
         permissions: permissions.split(' ').filter(|p| !p.is_empty()).map(str::to_string).collect(),
+        time_zone: row.try_get(3)?,
     })
 }
 
@@ -55,7 +60,7 @@ fn recipient_of(row: &sqlx::any::AnyRow) -> Result<Recipient, sqlx::Error> {
 pub async fn recipients(tx: &mut TenantTx) -> Result<Vec<Recipient>, ApiError> {
     let tenant = tx.tenant().to_string();
     let rows = sqlx::query(
-        "SELECT user_id, email, permissions FROM notification_recipients \
+        "SELECT user_id, email, permissions, time_zone FROM notification_recipients \
          WHERE organization_id = $1 AND active = 1 ORDER BY user_id",
     )
     .bind(tenant)

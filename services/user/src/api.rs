@@ -85,7 +85,12 @@ impl UserApi {
         Ok(user)
     }
 
-    async fn update_current(&self, identity: &Identity, request: UpdateCurrentUserRequest) -> Result<User, ApiError> {
+    async fn update_current(
+        &self,
+        identity: &Identity,
+        request: UpdateCurrentUserRequest,
+        context: &RequestContext,
+    ) -> Result<User, ApiError> {
         let input = request.user.ok_or_else(|| ApiError::invalid_field("user", "REQUIRED", "user is required"))?;
         let mut tx = self.database.write(identity.tenant()?).await?;
         let profile =
@@ -93,6 +98,9 @@ impl UserApi {
         let next = domain::update_profile(&profile.editable, &input, request.update_mask.as_ref())?;
         if next != profile.editable {
             store::update_profile(&mut tx, identity.user_id, &next, time::now_micros()).await?;
+            if next.timezone != profile.editable.timezone {
+                authorization::publish(&mut tx, identity.user_id, &profile.email, true, context).await?;
+            }
         }
         let user = self.load_user(&mut tx, identity.user_id).await?;
         tx.commit().await?;
@@ -303,7 +311,8 @@ impl UserService for UserApi {
 
     async fn update_current_user(&self, request: Request<UpdateCurrentUserRequest>) -> Result<Response<User>, Status> {
         let identity = caller(&request)?;
-        Ok(Response::new(self.update_current(&identity, request.into_inner()).await?))
+        let context = RequestContext::of(&request);
+        Ok(Response::new(self.update_current(&identity, request.into_inner(), &context).await?))
     }
 
     async fn get_user(&self, request: Request<GetUserRequest>) -> Result<Response<User>, Status> {

@@ -1,6 +1,7 @@
-//! Publishing what a person may do: after every change to someone's roles or membership
-//! the user service emits `user.authorization_changed` with the complete, versioned state,
-//! which the auth service copies to build tokens.
+//! Publishing what a person may do: after every change to someone's roles or membership (or
+//! their profile's time zone) the user service emits `user.authorization_changed` with the
+//! complete, versioned state, which the auth service copies to build tokens and the
+//! notification service to know whom it notifies, where and when.
 
 use complianceiq_kit::context::RequestContext;
 use complianceiq_kit::db::TenantTx;
@@ -22,6 +23,7 @@ pub async fn publish(
 ) -> Result<(), ApiError> {
     let version = store::next_authorization_version(tx, user).await?;
     let roles = if active { store::roles_of(tx, user).await? } else { Vec::new() };
+    let time_zone = store::profile_of(tx, user).await?.map(|profile| profile.editable.timezone).unwrap_or_default();
     let change = UserAuthorizationChanged {
         user_id: user.to_string(),
         email: email.to_string(),
@@ -29,6 +31,7 @@ pub async fn publish(
         permissions: domain::union(roles.iter().map(|role| role.permissions.as_slice())),
         active,
         version,
+        time_zone,
     };
     tx.emit(Payload::UserAuthorizationChanged(change), context).await?;
     Ok(())
