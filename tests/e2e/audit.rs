@@ -21,6 +21,7 @@ use complianceiq_proto::complianceiq::common::v1::TimeRange;
 use complianceiq_proto::complianceiq::user::v1::{CreateRoleRequest, Role};
 
 platform_tests!(
+    a_members_failed_logins_and_lockout_join_their_organizations_trail,
     reports_render_a_period_with_its_place_in_the_chain,
     mutating_calls_are_recorded_once_in_a_chain_that_names_what_was_tampered_with,
     every_mutating_rpc_of_every_service_leaves_one_entry,
@@ -508,4 +509,34 @@ async fn old_entries_leave_behind_a_signed_checkpoint(platform: &TestPlatform) {
     assert!(!forged.intact);
     assert_eq!(forged.first_broken_sequence, 4);
     assert!(forged.problem.contains("not signed by the platform"), "{}", forged.problem);
+}
+
+/// Logins happen outside any organization; what they say about a member's account belongs in
+/// each of the member's organizations' trails, and the person hears of the lockout once.
+async fn a_members_failed_logins_and_lockout_join_their_organizations_trail(platform: &TestPlatform) {
+    let tenant = platform.tenant("Guarded").await;
+    let other = platform.tenant("Bystander").await;
+    let mut auth = platform.auth().await;
+    for _ in 0..5 {
+        auth.login(crate::identity::login(&tenant.admin.email, "guessing the password")).await.unwrap_err();
+    }
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    let events = loop {
+        let request = ListSecurityEventsRequest { page_size: 100, ..Default::default() };
+        let events =
+            audit(platform).await.list_security_events(authorized(request, tenant.token())).await.unwrap().into_inner();
+        if events.security_events.len() >= 5 {
+            break events.security_events;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "{} of 5 security events", events.security_events.len());
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    let mut kinds: Vec<&str> = events.iter().map(|event| event.r#type.as_str()).collect();
+    kinds.sort();
+    assert_eq!(kinds, ["login.failed", "login.failed", "login.failed", "login.failed", "login.locked"]);
+    assert!(events.iter().all(|event| event.actor.as_ref().unwrap().user_id == tenant.admin.user_id));
+    assert!(verify(platform, tenant.token()).await.intact);
+    let request = ListSecurityEventsRequest::default();
+    let theirs = audit(platform).await.list_security_events(authorized(request, other.token())).await.unwrap();
+    assert!(theirs.into_inner().security_events.is_empty(), "not in an organization the person is not in");
 }

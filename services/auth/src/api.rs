@@ -99,6 +99,28 @@ fn check_mfa_policy(account: &Account, membership: Option<&Membership>) -> Resul
     }
 }
 
+/// Raises a security alert about an account in every organization it belongs to, so each
+/// one's audit trail shows it; the person is told once (`notify` is `false` on the other
+/// copies). An account in no organization: one alert with none (it joins no trail).
+async fn raise_alert(tx: &mut GlobalTx, alert: SecurityAlert, context: &RequestContext) -> Result<(), ApiError> {
+    let organizations = match UserId::from_stored(&alert.user_id) {
+        Ok(user) => store::active_memberships(tx, user).await?,
+        Err(_) => Vec::new(),
+    };
+    if organizations.is_empty() {
+        return tx.emit(None, Payload::SecurityAlert(alert), context).await.map(|_| ());
+    }
+    for (index, membership) in organizations.iter().enumerate() {
+        let mut copy = alert.clone();
+        if index > 0 {
+            copy.metadata.insert("notify".into(), "false".into());
+        }
+        let organization = OrganizationId::from_stored(&membership.organization_id).ok();
+        tx.emit(organization, Payload::SecurityAlert(copy), context).await?;
+    }
+    Ok(())
+}
+
 fn unauthenticated(reason: &'static str, message: &str) -> ApiError {
     ApiError::Unauthenticated { reason, message: message.into() }
 }
@@ -241,7 +263,20 @@ impl AuthApi {
                 metadata: Default::default(),
             };
             let mut tx = self.database.global_write().await?;
-            tx.emit(None, Payload::SecurityAlert(alert), context).await?;
+            raise_alert(&mut tx, alert, context).await?;
+            tx.commit().await?;
+        } else if let Some(account) = account {
+            // Each failure of a known account goes into its organizations' trails (not to the
+            // person: low severity).
+            let alert = SecurityAlert {
+                kind: "login.failed".into(),
+                severity: "SEVERITY_LOW".into(),
+                user_id: account.id.to_string(),
+                ip_address: address.map(|a| a.to_string()).unwrap_or_default(),
+                metadata: [("failures".to_string(), failures.to_string())].into(),
+            };
+            let mut tx = self.database.global_write().await?;
+            raise_alert(&mut tx, alert, context).await?;
             tx.commit().await?;
         }
         Ok(invalid_credentials())
@@ -270,6 +305,16 @@ impl AuthApi {
     ) -> Result<ApiError, ApiError> {
         let failures = self.cache.increment(&format!("mfa-failures:account:{}", account.id), LOGIN_WINDOW).await?;
         if failures < MFA_ACCOUNT_FAILURE_LIMIT {
+            let alert = SecurityAlert {
+                kind: "mfa.failed".into(),
+                severity: "SEVERITY_LOW".into(),
+                user_id: account.id.to_string(),
+                ip_address: address.map(|a| a.to_string()).unwrap_or_default(),
+                metadata: [("failures".to_string(), failures.to_string())].into(),
+            };
+            let mut tx = self.database.global_write().await?;
+            raise_alert(&mut tx, alert, context).await?;
+            tx.commit().await?;
             return Ok(unauthenticated("MFA_CODE_INVALID", "the code is wrong or was already used"));
         }
         let unlock = (auth::verifier::now_seconds() + LOGIN_WINDOW.as_secs() as i64).to_string();
@@ -288,7 +333,7 @@ impl AuthApi {
                 metadata: [("failures".to_string(), failures.to_string())].into(),
             };
             let mut tx = self.database.global_write().await?;
-            tx.emit(None, Payload::SecurityAlert(alert), context).await?;
+            raise_alert(&mut tx, alert, context).await?;
             tx.commit().await?;
         }
         self.check_mfa_lock(account.id).await?;
@@ -648,8 +693,7 @@ impl AuthApi {
                 ip_address: address.map(|a| a.to_string()).unwrap_or_default(),
                 metadata: [("session".to_string(), stored.family_id.clone())].into(),
             };
-            let organization = stored.organization_id.as_deref().and_then(|id| OrganizationId::from_stored(id).ok());
-            tx.emit(organization, Payload::SecurityAlert(alert), context).await?;
+            raise_alert(&mut tx, alert, context).await?;
             tx.commit().await?;
             self.revoke_access(&issued).await?;
             tracing::warn!(user_id = %stored.user_id, session = %stored.family_id, "refresh token reused; session revoked");

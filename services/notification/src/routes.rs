@@ -166,9 +166,18 @@ pub fn content(event: &Event) -> Option<Content> {
             ),
             format!("/api/v1/webhooks/{}/deliveries", failed.webhook_id),
         )),
-        Payload::SecurityAlert(alert) if !alert.user_id.is_empty() => {
-            let severity = Severity::from_str_name(&format!("SEVERITY_{}", alert.severity.to_ascii_uppercase()))
+        // The person hears of what threatens their account (high or critical), once: the
+        // auth service marks the copies for their other organizations `notify=false`.
+        Payload::SecurityAlert(alert)
+            if !alert.user_id.is_empty() && alert.metadata.get("notify").is_none_or(|notify| notify != "false") =>
+        {
+            let name = alert.severity.to_ascii_uppercase();
+            let severity = Severity::from_str_name(&name)
+                .or_else(|| Severity::from_str_name(&format!("SEVERITY_{name}")))
                 .unwrap_or(Severity::High);
+            if severity < Severity::High {
+                return None;
+            }
             let from = if alert.ip_address.is_empty() { String::new() } else { format!(" from {}", alert.ip_address) };
             Some(Content {
                 subject_user_id: alert.user_id.clone(),
@@ -195,5 +204,35 @@ fn kind_of(analysis_type: i32) -> &'static str {
         Ok(AnalysisType::ComplianceGap) => "Compliance gap",
         Ok(AnalysisType::Predictive) => "Predictive",
         _ => "An",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use complianceiq_proto::complianceiq::events::v1::SecurityAlert;
+
+    use super::*;
+
+    fn alert(severity: &str, notify: Option<&str>) -> Event {
+        let mut alert = SecurityAlert {
+            kind: "login.locked".into(),
+            severity: severity.into(),
+            user_id: "u".into(),
+            ..Default::default()
+        };
+        if let Some(notify) = notify {
+            alert.metadata.insert("notify".into(), notify.into());
+        }
+        Event { payload: Some(Payload::SecurityAlert(alert)), ..Default::default() }
+    }
+
+    #[test]
+    fn a_person_hears_of_a_threat_to_their_account_once_and_not_of_every_failure() {
+        let told = content(&alert("SEVERITY_HIGH", None)).expect("told");
+        assert_eq!((told.severity, told.subject_user_id.as_str()), (Severity::High, "u"));
+        assert!(told.body.contains("login locked"), "{}", told.body);
+        assert_eq!(content(&alert("critical", None)).map(|c| c.severity), Some(Severity::Critical));
+        assert_eq!(content(&alert("SEVERITY_HIGH", Some("false"))), None, "another organization's copy");
+        assert_eq!(content(&alert("SEVERITY_LOW", None)), None, "a single failed login");
     }
 }
