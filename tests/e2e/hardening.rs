@@ -280,7 +280,7 @@ mod people_and_sessions {
         let alerts = platform
             .stored_count(DatabaseGroup::Auth, "SELECT COUNT(*) FROM ciq_outbox WHERE event_type = 'security.alert'")
             .await;
-        assert_eq!(alerts, 1, "one security alert for the lock");
+        assert_eq!(alerts, 9 + 1, "each of the nine wrong codes (low), then one for the lock");
     }
 
     /// Finding 6: `require_mfa` was stored and never enforced.

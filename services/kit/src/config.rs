@@ -492,17 +492,17 @@ impl Default for WebhookConfig {
 #[derive(Args, Clone, Default)]
 pub struct SmsConfig {
     /// The provider's API base URL (Twilio's, or a compatible one).
-    #[arg(long = "sms-api-url", env = "CIQ_SMS_API_URL", default_value = "https://api.twilio.com")]
+    #[arg(id = "sms_api_url", long = "sms-api-url", env = "CIQ_SMS_API_URL", default_value = "https://api.twilio.com")]
     pub api_url: String,
     /// Account SID (the API user). Unset: `dev` writes messages to `<data-dir>/sms/`, `serve`
     /// offers no SMS channel.
-    #[arg(long = "sms-account-sid", env = "CIQ_SMS_ACCOUNT_SID")]
+    #[arg(id = "sms_account_sid", long = "sms-account-sid", env = "CIQ_SMS_ACCOUNT_SID")]
     pub account_sid: Option<String>,
     /// Auth token (the API password).
-    #[arg(long = "sms-auth-token", env = "CIQ_SMS_AUTH_TOKEN", hide_env_values = true)]
+    #[arg(id = "sms_auth_token", long = "sms-auth-token", env = "CIQ_SMS_AUTH_TOKEN", hide_env_values = true)]
     pub auth_token: Option<String>,
     /// Sender: an E.164 number or a messaging service SID (`MG…`).
-    #[arg(long = "sms-from", env = "CIQ_SMS_FROM")]
+    #[arg(id = "sms_from", long = "sms-from", env = "CIQ_SMS_FROM")]
     pub from: Option<String>,
 }
 
@@ -525,6 +525,7 @@ pub struct AuditConfig {
     /// behind a signed checkpoint. An organization's own data retention setting does not
     /// shorten this: evidence is kept by contract, not by a tenant admin's choice.
     #[arg(
+        id = "audit_retention_days",
         long = "audit-retention-days",
         env = "CIQ_AUDIT_RETENTION_DAYS",
         value_delimiter = ',',
@@ -532,7 +533,7 @@ pub struct AuditConfig {
     )]
     pub retention_days: Vec<String>,
     /// Seconds between retention sweeps.
-    #[arg(long = "audit-retention-sweep-seconds", env = "CIQ_AUDIT_RETENTION_SWEEP_SECONDS", default_value_t = 3600)]
+    #[arg(id = "audit_retention_sweep_seconds", long = "audit-retention-sweep-seconds", env = "CIQ_AUDIT_RETENTION_SWEEP_SECONDS", default_value_t = 3600)]
     pub retention_sweep_seconds: u64,
 }
 
