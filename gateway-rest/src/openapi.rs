@@ -404,8 +404,8 @@ mod tests {
         let document = generated();
         let paths = document["paths"].as_object().unwrap();
         let operations: usize = paths.values().map(|item| item.as_object().unwrap().len()).sum();
-        // Every RPC (114) but the one internal (IngestRecords), plus the JWKS's second binding.
-        assert_eq!(operations, 114 - 1 + 1, "every edge RPC, plus the JWKS's second binding");
+        // Every RPC (117) but the one internal (IngestRecords), plus the JWKS's second binding.
+        assert_eq!(operations, 117 - 1 + 1, "every edge RPC, plus the JWKS's second binding");
         let login = &document["paths"]["/api/v1/auth/login"]["post"];
         assert_eq!(login["security"], json!([]));
         assert_eq!(

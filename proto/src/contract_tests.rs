@@ -215,6 +215,10 @@ fn every_public_rpc_is_annotated_and_matches_the_design_or_is_a_documented_extra
         // An audit report's state and its file: the design's reports only start.
         ("GET", "/api/v1/audit/reports/{report_id}"),
         ("GET", "/api/v1/audit/reports/{report_id}/download"),
+        // The organization's email templates, which the design's notification service keeps.
+        ("GET", "/api/v1/notifications/templates/{name}"),
+        ("PUT", "/api/v1/notifications/templates/{template.name}"),
+        ("DELETE", "/api/v1/notifications/templates/{name}"),
         // In-app notifications as they arrive: the design's in-app channel needs polling otherwise.
         ("GET", "/api/v1/notifications:stream"),
     ]

@@ -373,7 +373,11 @@ async fn routed_by_preferences_and_mailed(backend: Backend) {
     }
 }
 
-crate::platform_tests!(in_app_notifications_stream_over_grpc_web, a_daily_digest_gathers_a_topics_email);
+crate::platform_tests!(
+    in_app_notifications_stream_over_grpc_web,
+    a_daily_digest_gathers_a_topics_email,
+    an_organization_words_its_own_mail
+);
 
 /// A StreamNotifications call over grpc-web (binary), read frame by frame as it arrives.
 struct WebStream {
@@ -705,4 +709,70 @@ async fn a_daily_digest_gathers_a_topics_email(platform: &TestPlatform) {
         tenant.id()
     );
     assert_eq!(platform.stored_count(DatabaseGroup::Core, &any_queued).await, 0, "nothing left to gather");
+}
+
+async fn an_organization_words_its_own_mail(platform: &TestPlatform) {
+    let tenant = platform.tenant("Worded").await;
+    let other = platform.tenant("Plain").await;
+    let (member, _) = platform.member(&tenant, "member@worded.example.com", &[]).await;
+    let mailbox = platform.config.data_dir.join("mailbox");
+    let template = NotificationTemplate {
+        name: "notification".into(),
+        subject: "[Worded] {{ title }}".into(),
+        text: "Worded GRC desk: {{ title }}\n{{ body }}\n{{ link }}".into(),
+        html: "<h1>Worded</h1><p>{{ body }}</p>".into(),
+        ..Default::default()
+    };
+    let update = UpdateNotificationTemplateRequest { template: Some(template.clone()) };
+    let status = client(platform).await.update_notification_template(authorized(update.clone(), member.token())).await;
+    assert_eq!(status.unwrap_err().code(), Code::PermissionDenied, "only those who administer the organization");
+    let saved = client(platform).await.update_notification_template(authorized(update, tenant.token())).await.unwrap();
+    assert!(saved.get_ref().customized && saved.get_ref().updated_by == tenant.admin.user_id);
+
+    // Its mail goes out in its words; another organization's does not.
+    for (who, token, user) in [("tenant", tenant.token(), &tenant.admin), ("other", other.token(), &other.admin)] {
+        send_in_app(platform, token, &user.user_id, "Known").await;
+        let send = SendNotificationRequest {
+            user_ids: vec![user.user_id.clone()],
+            topic: "team.news".into(),
+            title: format!("Evidence due ({who})"),
+            body: "<b>Friday</b>".into(),
+            channels: vec![Channel::Email as i32],
+            ..Default::default()
+        };
+        client(platform).await.send_notification(authorized(send, token)).await.unwrap();
+    }
+    let worded = crate::people::mail_from_mailbox(&mailbox, &tenant.admin.email, "Evidence due (tenant)").await;
+    assert!(worded.contains("Subject: [Worded] Evidence due (tenant)"), "{worded}");
+    assert!(
+        worded.contains("Worded GRC desk: Evidence due (tenant)") && worded.contains("&lt;b&gt;Friday"),
+        "{worded}"
+    );
+    let plain = crate::people::mail_from_mailbox(&mailbox, &other.admin.email, "Evidence due (other)").await;
+    assert!(!plain.contains("Worded") && plain.contains("Subject: Evidence due (other)"), "{plain}");
+
+    // A broken template is refused with the part that is wrong; nothing is kept.
+    let broken = NotificationTemplate { text: "{% if title %}unclosed".into(), ..template };
+    let update = UpdateNotificationTemplateRequest { template: Some(broken) };
+    let status =
+        client(platform).await.update_notification_template(authorized(update, tenant.token())).await.unwrap_err();
+    assert_eq!(crate::harness::violations(&status), [("template.text".to_string(), "INVALID_TEMPLATE".to_string())]);
+    let get = |token: &str| {
+        let request = GetNotificationTemplateRequest { name: "notification".into() };
+        let token = token.to_string();
+        async move { client(platform).await.get_notification_template(authorized(request, &token)).await }
+    };
+    assert_eq!(get(tenant.token()).await.unwrap().get_ref().subject, "[Worded] {{ title }}");
+    assert!(!get(other.token()).await.unwrap().get_ref().customized, "the other organization has the platform's");
+
+    // Deleted: the platform's again; deleting twice finds nothing.
+    let delete = DeleteNotificationTemplateRequest { name: "notification".into() };
+    client(platform).await.delete_notification_template(authorized(delete.clone(), tenant.token())).await.unwrap();
+    assert_eq!(get(tenant.token()).await.unwrap().get_ref().subject, "{{ title }}");
+    let again = client(platform).await.delete_notification_template(authorized(delete, tenant.token())).await;
+    assert_eq!(again.unwrap_err().code(), Code::NotFound);
+    let unknown = GetNotificationTemplateRequest { name: "newsletter".into() };
+    let status =
+        client(platform).await.get_notification_template(authorized(unknown, tenant.token())).await.unwrap_err();
+    assert_eq!(crate::harness::violations(&status), [("name".to_string(), "UNKNOWN_TEMPLATE".to_string())]);
 }

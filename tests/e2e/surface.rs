@@ -52,6 +52,9 @@ const IMPLEMENTED_RPCS: &[&str] = &[
     "complianceiq.notification.v1.NotificationService/MarkNotificationRead",
     "complianceiq.notification.v1.NotificationService/DeleteNotification",
     "complianceiq.notification.v1.NotificationService/StreamNotifications",
+    "complianceiq.notification.v1.NotificationService/GetNotificationTemplate",
+    "complianceiq.notification.v1.NotificationService/UpdateNotificationTemplate",
+    "complianceiq.notification.v1.NotificationService/DeleteNotificationTemplate",
     "complianceiq.notification.v1.NotificationService/GetNotificationPreferences",
     "complianceiq.notification.v1.NotificationService/UpdateNotificationPreferences",
     "complianceiq.webhook.v1.WebhookService/CreateWebhook",
@@ -205,8 +208,8 @@ async fn rpcs_not_built_yet_say_which_they_are(platform: &TestPlatform) {
         }
     }
     assert_eq!(checked, expected);
-    // 114 RPCs: 104 before ListAnalysisResults, GetSavedReport, DeleteSavedReport, GetExport,
+    // 117 RPCs: 104 before ListAnalysisResults, GetSavedReport, DeleteSavedReport, GetExport,
     // DownloadExport, VerifyAuditTrail, RedeliverWebhookDelivery, StreamNotifications,
-    // GetAuditReport and DownloadAuditReport were added.
-    assert_eq!(checked, 114 - 34 - IMPLEMENTED_RPCS.len(), "every RPC not built yet was called");
+    // GetAuditReport, DownloadAuditReport and the three notification template RPCs were added.
+    assert_eq!(checked, 117 - 34 - IMPLEMENTED_RPCS.len(), "every RPC not built yet was called");
 }

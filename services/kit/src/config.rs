@@ -533,7 +533,12 @@ pub struct AuditConfig {
     )]
     pub retention_days: Vec<String>,
     /// Seconds between retention sweeps.
-    #[arg(id = "audit_retention_sweep_seconds", long = "audit-retention-sweep-seconds", env = "CIQ_AUDIT_RETENTION_SWEEP_SECONDS", default_value_t = 3600)]
+    #[arg(
+        id = "audit_retention_sweep_seconds",
+        long = "audit-retention-sweep-seconds",
+        env = "CIQ_AUDIT_RETENTION_SWEEP_SECONDS",
+        default_value_t = 3600
+    )]
     pub retention_sweep_seconds: u64,
 }
 

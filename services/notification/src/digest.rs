@@ -56,7 +56,8 @@ impl JobHandler for Digests {
         tx.commit().await?;
         let Some((last, _)) = waiting.last() else { return Ok(()) };
         let notifications: Vec<_> = waiting.iter().map(|(_, notification)| notification.clone()).collect();
-        let mail = self.templates.digest(&last.address, &notifications)?;
+        let custom = store::custom_template(&self.database, job.organization, "digest").await?;
+        let mail = self.templates.digest(&last.address, &notifications, custom.as_ref())?;
         self.mailer.send(mail).await.map_err(|error| Stop::Retry(error.to_string()))?;
         let mut tx = self.database.write(job.organization).await?;
         for (delivery, notification) in &waiting {

@@ -7,7 +7,8 @@
 //! twice; in-app is delivered when stored, email by a durable job (`email`), held through the
 //! person's quiet hours (`quiet`) unless it may not wait, and so is SMS (`sms`); open streams
 //! get in-app ones as they arrive (`live`); email a person gathers waits for their daily
-//! digest (`digest`). Not built yet: templates organizations edit.
+//! digest (`digest`); mail is worded by the platform's templates or the organization's own
+//! (`templates`).
 
 mod digest;
 mod email;
@@ -16,6 +17,7 @@ mod quiet;
 mod routes;
 mod sms;
 mod store;
+mod templates;
 
 use std::sync::Arc;
 
@@ -45,8 +47,12 @@ use crate::live::{Live, NotificationStream};
 use crate::routes::{Audience, Content};
 use crate::store::Recipient;
 
-const MIGRATIONS: &[Migration] =
-    &[migration!(1, "0001_notifications"), migration!(2, "0002_digests"), migration!(3, "0003_recipient_time_zone")];
+const MIGRATIONS: &[Migration] = &[
+    migration!(1, "0001_notifications"),
+    migration!(2, "0002_digests"),
+    migration!(3, "0003_recipient_time_zone"),
+    migration!(4, "0004_templates"),
+];
 
 const MAX_TITLE: usize = 200;
 const MAX_BODY: usize = 5000;
@@ -261,6 +267,17 @@ impl EventHandler for Members {
 struct NotificationApi {
     notifier: Arc<Notifier>,
     live: Arc<Live>,
+}
+
+/// `name` if it names a template there is.
+fn known_template(name: &str) -> Result<&'static str, ApiError> {
+    templates::NAMES.into_iter().find(|known| *known == name).ok_or_else(|| {
+        ApiError::invalid_field(
+            "name",
+            "UNKNOWN_TEMPLATE",
+            format!("name must be one of {}", templates::NAMES.join(", ")),
+        )
+    })
 }
 
 fn sms_refused() -> ApiError {
@@ -591,6 +608,55 @@ impl NotificationService for NotificationApi {
     ) -> Result<Response<NotificationStream>, Status> {
         let identity = caller(&request)?;
         Ok(Response::new(self.live.stream(self.database().clone(), &identity).await?))
+    }
+
+    async fn get_notification_template(
+        &self,
+        request: Request<GetNotificationTemplateRequest>,
+    ) -> Result<Response<NotificationTemplate>, Status> {
+        let organization = caller(&request)?.tenant()?;
+        let name = known_template(&request.get_ref().name)?;
+        let mut tx = self.database().read(organization).await?;
+        let custom = store::template(&mut tx, name).await?;
+        tx.commit().await?;
+        Ok(Response::new(custom.or_else(|| templates::platform(name)).unwrap_or_default()))
+    }
+
+    async fn update_notification_template(
+        &self,
+        request: Request<UpdateNotificationTemplateRequest>,
+    ) -> Result<Response<NotificationTemplate>, Status> {
+        let identity = caller(&request)?;
+        let organization = identity.tenant()?;
+        let mut violations = FieldViolations::default();
+        let Some(mut template) = request.into_inner().template else {
+            violations.required("template");
+            return Err(ApiError::from(violations.check().expect_err("a violation")).into());
+        };
+        self.notifier.templates.check(&template, &mut violations);
+        violations.check()?;
+        let now = time::now_micros();
+        template.customized = true;
+        template.updated_by = identity.user_id.to_string();
+        template.update_time = Some(time::to_timestamp(now));
+        let mut tx = self.database().write(organization).await?;
+        store::save_template(&mut tx, &template, now).await?;
+        tx.commit().await?;
+        Ok(Response::new(template))
+    }
+
+    async fn delete_notification_template(
+        &self,
+        request: Request<DeleteNotificationTemplateRequest>,
+    ) -> Result<Response<()>, Status> {
+        let organization = caller(&request)?.tenant()?;
+        let name = known_template(&request.get_ref().name)?;
+        let mut tx = self.database().write(organization).await?;
+        if !store::delete_template(&mut tx, name).await? {
+            return Err(ApiError::not_found("NotificationTemplate", name).into());
+        }
+        tx.commit().await?;
+        Ok(Response::new(()))
     }
 
     async fn get_notification_preferences(

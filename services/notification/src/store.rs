@@ -5,7 +5,8 @@ use complianceiq_kit::error::ApiError;
 use complianceiq_kit::time;
 use complianceiq_proto::complianceiq::common::v1::Severity;
 use complianceiq_proto::complianceiq::notification::v1::{
-    Channel, ChannelDelivery, DeliveryState, Notification, NotificationPreferences, TopicPreference,
+    Channel, ChannelDelivery, DeliveryState, Notification, NotificationPreferences, NotificationTemplate,
+    TopicPreference,
 };
 use sqlx::Row;
 
@@ -490,3 +491,65 @@ pub const PURGE: &[(&str, &str)] = &[
     ),
     ("notifications", "DELETE FROM notifications WHERE organization_id = $1 AND read_at > 0 AND created_at < $2"),
 ];
+
+/// The organization's own template `name`, if it keeps one.
+pub async fn template(tx: &mut TenantTx, name: &str) -> Result<Option<NotificationTemplate>, ApiError> {
+    let row: Option<(String, String, String, String, i64)> = sqlx::query_as(
+        "SELECT subject, text, html, updated_by, updated_at FROM notification_templates \
+         WHERE organization_id = $1 AND name = $2",
+    )
+    .bind(tx.tenant().to_string())
+    .bind(name)
+    .fetch_optional(tx.connection())
+    .await?;
+    Ok(row.map(|(subject, text, html, updated_by, updated_at)| NotificationTemplate {
+        name: name.to_string(),
+        subject,
+        text,
+        html,
+        customized: true,
+        updated_by,
+        update_time: Some(time::to_timestamp(updated_at)),
+    }))
+}
+
+/// The organization's own template `name` read in its own transaction (for a job).
+pub async fn custom_template(
+    database: &complianceiq_kit::db::ModuleDatabase,
+    organization: complianceiq_kit::ids::OrganizationId,
+    name: &str,
+) -> Result<Option<NotificationTemplate>, ApiError> {
+    let mut tx = database.read(organization).await?;
+    let found = template(&mut tx, name).await?;
+    tx.commit().await?;
+    Ok(found)
+}
+
+pub async fn save_template(tx: &mut TenantTx, template: &NotificationTemplate, at: i64) -> Result<(), ApiError> {
+    sqlx::query(
+        "INSERT INTO notification_templates (organization_id, name, subject, text, html, updated_by, updated_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (organization_id, name) DO UPDATE SET \
+           subject = excluded.subject, text = excluded.text, html = excluded.html, \
+           updated_by = excluded.updated_by, updated_at = excluded.updated_at",
+    )
+    .bind(tx.tenant().to_string())
+    .bind(&template.name)
+    .bind(&template.subject)
+    .bind(&template.text)
+    .bind(&template.html)
+    .bind(&template.updated_by)
+    .bind(at)
+    .execute(tx.connection())
+    .await?;
+    Ok(())
+}
+
+/// Forgets the organization's template `name`; whether it had one.
+pub async fn delete_template(tx: &mut TenantTx, name: &str) -> Result<bool, ApiError> {
+    let done = sqlx::query("DELETE FROM notification_templates WHERE organization_id = $1 AND name = $2")
+        .bind(tx.tenant().to_string())
+        .bind(name)
+        .execute(tx.connection())
+        .await?;
+    Ok(done.rows_affected() > 0)
+}
