@@ -217,7 +217,7 @@ fn every_public_rpc_is_annotated_and_matches_the_design_or_is_a_documented_extra
         ("GET", "/api/v1/audit/reports/{report_id}/download"),
         // The organization's email templates, which the design's notification service keeps.
         ("GET", "/api/v1/notifications/templates/{name}"),
-        ("PUT", "/api/v1/notifications/templates/{template.name}"),
+        ("PUT", "/api/v1/notifications/templates/{name}"),
         ("DELETE", "/api/v1/notifications/templates/{name}"),
         // In-app notifications as they arrive: the design's in-app channel needs polling otherwise.
         ("GET", "/api/v1/notifications:stream"),

@@ -723,7 +723,7 @@ async fn an_organization_words_its_own_mail(platform: &TestPlatform) {
         html: "<h1>Worded</h1><p>{{ body }}</p>".into(),
         ..Default::default()
     };
-    let update = UpdateNotificationTemplateRequest { template: Some(template.clone()) };
+    let update = UpdateNotificationTemplateRequest { name: "notification".into(), template: Some(template.clone()) };
     let status = client(platform).await.update_notification_template(authorized(update.clone(), member.token())).await;
     assert_eq!(status.unwrap_err().code(), Code::PermissionDenied, "only those who administer the organization");
     let saved = client(platform).await.update_notification_template(authorized(update, tenant.token())).await.unwrap();
@@ -753,7 +753,7 @@ async fn an_organization_words_its_own_mail(platform: &TestPlatform) {
 
     // A broken template is refused with the part that is wrong; nothing is kept.
     let broken = NotificationTemplate { text: "{% if title %}unclosed".into(), ..template };
-    let update = UpdateNotificationTemplateRequest { template: Some(broken) };
+    let update = UpdateNotificationTemplateRequest { name: "notification".into(), template: Some(broken) };
     let status =
         client(platform).await.update_notification_template(authorized(update, tenant.token())).await.unwrap_err();
     assert_eq!(crate::harness::violations(&status), [("template.text".to_string(), "INVALID_TEMPLATE".to_string())]);

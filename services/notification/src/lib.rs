@@ -628,11 +628,14 @@ impl NotificationService for NotificationApi {
     ) -> Result<Response<NotificationTemplate>, Status> {
         let identity = caller(&request)?;
         let organization = identity.tenant()?;
+        let request = request.into_inner();
+        let name = known_template(&request.name)?;
         let mut violations = FieldViolations::default();
-        let Some(mut template) = request.into_inner().template else {
+        let Some(mut template) = request.template else {
             violations.required("template");
-            return Err(ApiError::from(violations.check().expect_err("a violation")).into());
+            return Err(violations.check().expect_err("a violation").into());
         };
+        template.name = name.to_string();
         self.notifier.templates.check(&template, &mut violations);
         violations.check()?;
         let now = time::now_micros();
