@@ -376,7 +376,8 @@ async fn routed_by_preferences_and_mailed(backend: Backend) {
 crate::platform_tests!(
     in_app_notifications_stream_over_grpc_web,
     a_daily_digest_gathers_a_topics_email,
-    an_organization_words_its_own_mail
+    an_organization_words_its_own_mail,
+    the_webhook_channel_hands_a_notification_to_partner_systems
 );
 
 /// A StreamNotifications call over grpc-web (binary), read frame by frame as it arrives.
@@ -775,4 +776,46 @@ async fn an_organization_words_its_own_mail(platform: &TestPlatform) {
     let status =
         client(platform).await.get_notification_template(authorized(unknown, tenant.token())).await.unwrap_err();
     assert_eq!(crate::harness::violations(&status), [("name".to_string(), "UNKNOWN_TEMPLATE".to_string())]);
+}
+
+async fn the_webhook_channel_hands_a_notification_to_partner_systems(platform: &TestPlatform) {
+    let tenant = platform.tenant("Bridged").await;
+    let receiver = crate::receiver::Receiver::start().await;
+    crate::webhooks::subscribe(platform, &tenant, &receiver, &["notification.sent"]).await;
+    send_in_app(platform, tenant.token(), &tenant.admin.user_id, "Only for the person").await;
+    let send = SendNotificationRequest {
+        user_ids: vec![tenant.admin.user_id.clone()],
+        topic: "audit.week".into(),
+        title: "Audit week starts Monday".into(),
+        body: "Evidence for 12 controls is due".into(),
+        severity: Severity::Medium as i32,
+        link_uri: "/api/v1/users/me".into(),
+        channels: vec![Channel::Webhook as i32],
+    };
+    let sent = client(platform).await.send_notification(authorized(send, tenant.token())).await.unwrap();
+    let delivery = &sent.get_ref().notifications[0].deliveries[0];
+    assert_eq!((delivery.channel(), delivery.state()), (Channel::Webhook, DeliveryState::Sent), "handed over at once");
+
+    let messages: Vec<serde_json::Value> =
+        receiver.accepted(2, Duration::from_secs(20)).await.iter().map(|received| received.json()).collect();
+    let data = |channel: &str| {
+        messages
+            .iter()
+            .map(|message| &message["data"])
+            .find(|data| data["channels"] == serde_json::json!([channel]))
+            .unwrap_or_else(|| panic!("no {channel} message in {messages:#?}"))
+            .clone()
+    };
+    let handed = data("webhook");
+    assert_eq!(handed["title"], "Audit week starts Monday");
+    assert_eq!(
+        (handed["body"].as_str(), handed["severity"].as_str()),
+        (Some("Evidence for 12 controls is due"), Some("MEDIUM"))
+    );
+    assert!(handed["linkUri"].as_str().unwrap_or_default().ends_with("/api/v1/users/me"), "{handed}");
+    let private = data("in_app");
+    assert!(
+        private.get("title").is_none() && private.get("body").is_none(),
+        "what a person is told stays theirs: {private}"
+    );
 }

@@ -81,12 +81,20 @@ pub async fn failed(tx: &mut TenantTx, job: &Job, ending: &Ending, channel: &str
 
 /// Emits `notification.sent` for a notification delivered on `channel`.
 pub async fn sent(tx: &mut TenantTx, notification: &Notification, channel: &str) -> Result<(), ApiError> {
-    let payload = Payload::NotificationSent(NotificationSent {
+    let mut sent = NotificationSent {
         notification_id: notification.id.clone(),
         user_id: notification.user_id.clone(),
         topic: notification.topic.clone(),
         channels: vec![channel.to_string()],
-    });
+        ..Default::default()
+    };
+    if channel == "webhook" {
+        sent.title = notification.title.clone();
+        sent.body = notification.body.clone();
+        sent.link_uri = notification.link_uri.clone();
+        sent.severity = notification.severity().as_str_name().trim_start_matches("SEVERITY_").to_string();
+    }
+    let payload = Payload::NotificationSent(sent);
     let context = RequestContext { request_id: notification.id.clone(), ..Default::default() };
     tx.emit(payload, &context).await?;
     Ok(())

@@ -158,6 +158,8 @@ impl Notifier {
                 .filter(|zone| !zone.is_empty())
                 .unwrap_or(&recipient.time_zone);
             for channel in channels {
+                // Delivered as it is stored; the others are jobs.
+                let at_once = matches!(channel, Channel::InApp | Channel::Webhook);
                 let delivery = store::Delivery {
                     id: uuid::Uuid::now_v7().to_string(),
                     notification_id: notification.id.clone(),
@@ -167,15 +169,17 @@ impl Notifier {
                         Channel::Sms => phone.clone(),
                         _ => recipient.user_id.clone(),
                     },
-                    state: if channel == Channel::InApp { DeliveryState::Sent } else { DeliveryState::Pending },
+                    state: if at_once { DeliveryState::Sent } else { DeliveryState::Pending },
                 };
                 let in_digest = digested && channel == Channel::Email;
-                store::insert_delivery(tx, &delivery, if channel == Channel::InApp { now } else { 0 }, in_digest)
-                    .await?;
+                store::insert_delivery(tx, &delivery, if at_once { now } else { 0 }, in_digest).await?;
                 let mut state = delivery.state;
                 let mut error = String::new();
                 match channel {
                     Channel::InApp => email::sent(tx, &notification, "in_app").await?,
+                    // Handed over: the webhook service delivers `notification.sent` to the
+                    // organization's endpoints that subscribe to it.
+                    Channel::Webhook => email::sent(tx, &notification, "webhook").await?,
                     Channel::Email if in_digest => {
                         let digest_time = preferences.map(|p| p.digest_time.as_str()).unwrap_or_default();
                         digest::schedule(tx, &recipient.user_id, digest_time, zone).await?;
@@ -197,7 +201,7 @@ impl Notifier {
                     channel: channel as i32,
                     state: state as i32,
                     error,
-                    send_time: (channel == Channel::InApp).then(|| time::to_timestamp(now)),
+                    send_time: at_once.then(|| time::to_timestamp(now)),
                 });
             }
             made.push(notification);
@@ -298,7 +302,7 @@ fn check_channels(
     for value in channels {
         match Channel::try_from(*value) {
             Ok(Channel::Sms) if !sms => return Err(sms_refused()),
-            Ok(channel @ (Channel::Email | Channel::InApp | Channel::Sms)) => {
+            Ok(channel @ (Channel::Email | Channel::InApp | Channel::Sms | Channel::Webhook)) => {
                 if !checked.contains(&channel) {
                     checked.push(channel);
                 }

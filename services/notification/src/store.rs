@@ -142,6 +142,7 @@ fn channel_name(channel: Channel) -> &'static str {
     match channel {
         Channel::Email => "email",
         Channel::Sms => "sms",
+        Channel::Webhook => "webhook",
         Channel::InApp | Channel::Unspecified => "in_app",
     }
 }
@@ -150,6 +151,7 @@ fn channel_of(name: &str) -> Channel {
     match name {
         "email" => Channel::Email,
         "sms" => Channel::Sms,
+        "webhook" => Channel::Webhook,
         _ => Channel::InApp,
     }
 }
