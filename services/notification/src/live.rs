@@ -24,6 +24,8 @@ use crate::store;
 
 /// Arrivals a process buffers for its slowest stream before that stream is ended.
 const BACKLOG: usize = 1024;
+/// Streams one person may hold open on one process (tabs, devices); more is a leak or abuse.
+pub const MAX_STREAMS_PER_PERSON: usize = 8;
 /// Wait before following the bus again after it failed.
 const REFOLLOW_DELAY: Duration = Duration::from_secs(1);
 
@@ -40,13 +42,37 @@ pub struct Live {
     arrivals: broadcast::Sender<Arrival>,
     /// Cancelled when the process stops, which ends every stream so shutdown does not wait.
     closing: CancellationToken,
+    /// Open streams per (organization, person).
+    open: Arc<std::sync::Mutex<std::collections::HashMap<(String, String), usize>>>,
+}
+
+/// One open stream counted in [`Live::open`]; uncounted when the stream's task ends.
+struct Slot {
+    open: Arc<std::sync::Mutex<std::collections::HashMap<(String, String), usize>>>,
+    key: (String, String),
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        let mut open = self.open.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(count) = open.get_mut(&self.key) {
+            *count -= 1;
+            if *count == 0 {
+                open.remove(&self.key);
+            }
+        }
+    }
 }
 
 pub type NotificationStream = Pin<Box<dyn Stream<Item = Result<StreamNotificationsResponse, Status>> + Send>>;
 
 impl Live {
     pub fn new() -> Arc<Self> {
-        Arc::new(Self { arrivals: broadcast::channel(BACKLOG).0, closing: CancellationToken::new() })
+        Arc::new(Self {
+            arrivals: broadcast::channel(BACKLOG).0,
+            closing: CancellationToken::new(),
+            open: Arc::default(),
+        })
     }
 
     /// Follows the bus until the process stops.
@@ -101,10 +127,28 @@ impl Live {
         }
     }
 
+    /// Counts a stream of `key` against [`MAX_STREAMS_PER_PERSON`].
+    fn take_slot(&self, key: (String, String)) -> Result<Slot, ApiError> {
+        let mut open = self.open.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let count = open.entry(key.clone()).or_default();
+        if *count >= MAX_STREAMS_PER_PERSON {
+            return Err(ApiError::ResourceExhausted {
+                reason: "TOO_MANY_STREAMS",
+                message: format!(
+                    "at most {MAX_STREAMS_PER_PERSON} notification streams per person are open at once; close one"
+                ),
+                retry_after: None,
+            });
+        }
+        *count += 1;
+        Ok(Slot { open: self.open.clone(), key })
+    }
+
     /// The stream of `identity`'s in-app notifications: the unread count, then each new one.
     pub async fn stream(&self, database: ModuleDatabase, identity: &Identity) -> Result<NotificationStream, ApiError> {
         let organization = identity.tenant()?;
         let user_id = identity.user_id.to_string();
+        let slot = self.take_slot((organization.to_string(), user_id.clone()))?;
         // Subscribed before counting, so nothing stored in between is missed.
         let arrivals = self.arrivals.subscribe();
         let mut tx = database.read(organization).await?;
@@ -129,7 +173,11 @@ impl Live {
                 }))
             }
         };
-        tokio::spawn(relay(arrivals, sender, recipient, expires_in, self.closing.clone(), load));
+        let relaying = relay(arrivals, sender, recipient, expires_in, self.closing.clone(), load);
+        tokio::spawn(async move {
+            relaying.await;
+            drop(slot);
+        });
         Ok(Box::pin(tokio_stream::wrappers::ReceiverStream::new(receiver)))
     }
 }
@@ -260,5 +308,18 @@ mod tests {
         assert_eq!(code, tonic::Code::Aborted);
         assert!(message.contains("fell 10 notifications behind"), "{message}");
         assert_eq!(sent.len(), 1, "nothing streamed before the lag was noticed: {sent:?}");
+    }
+
+    #[test]
+    fn a_person_holds_a_bounded_number_of_streams_and_closing_one_frees_it() {
+        let live = Live::new();
+        let key = ("org".to_string(), "ada".to_string());
+        let mut slots: Vec<Slot> =
+            (0..MAX_STREAMS_PER_PERSON).map(|_| live.take_slot(key.clone()).expect("a slot")).collect();
+        let refused = live.take_slot(key.clone()).map(|_| ()).unwrap_err();
+        assert!(matches!(refused, ApiError::ResourceExhausted { reason: "TOO_MANY_STREAMS", .. }));
+        assert!(live.take_slot(("org".into(), "bob".into())).is_ok(), "another person is not affected");
+        slots.pop();
+        assert!(live.take_slot(key).is_ok());
     }
 }
