@@ -38,3 +38,43 @@ pub fn modules() -> Vec<Module> {
         complianceiq_gateway::module(),
     ]
 }
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeSet;
+    use std::path::Path;
+
+    /// The stems of the `.sql` files in `dir`.
+    fn files(dir: &Path) -> BTreeSet<String> {
+        std::fs::read_dir(dir)
+            .map(|entries| {
+                entries
+                    .flatten()
+                    .filter_map(|entry| entry.file_name().to_str()?.strip_suffix(".sql").map(str::to_string))
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    /// A migration file its module does not list is never applied, and the mistake shows only
+    /// at run time ("no such table"); the listed ones must exist for both stores (the
+    /// `migration!` macro includes them), in version order.
+    #[test]
+    fn every_migration_file_is_listed_by_its_module_in_order() {
+        let services = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+        let kit = complianceiq_kit::db::migrate::KIT_MIGRATIONS;
+        let sets = super::modules()
+            .into_iter()
+            .map(|module| (module.name.0.to_string(), module.migrations))
+            .chain([("kit".to_string(), kit.migrations)]);
+        for (name, migrations) in sets {
+            let listed: BTreeSet<String> = migrations.iter().map(|migration| migration.name.to_string()).collect();
+            for store in ["postgres", "sqlite"] {
+                let found = files(&services.join(&name).join("migrations").join(store));
+                assert_eq!(found, listed, "{name}'s {store} migrations on disk and in its list");
+            }
+            let versions: Vec<i64> = migrations.iter().map(|migration| migration.version).collect();
+            assert_eq!(versions, (1..=migrations.len() as i64).collect::<Vec<_>>(), "{name}'s versions");
+        }
+    }
+}
