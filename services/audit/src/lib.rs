@@ -362,12 +362,7 @@ impl AuditService for AuditApi {
         request: Request<DownloadAuditReportRequest>,
     ) -> Result<Response<complianceiq_proto::google::api::HttpBody>, Status> {
         let (body, file_name) = self.reports.download(request.into_inner()).await?;
-        let mut response = Response::new(body);
-        // The edge turns this into the HTTP header, so browsers save the file under its name.
-        if let Ok(value) = format!("attachment; filename=\"{file_name}\"").parse() {
-            response.metadata_mut().insert("content-disposition", value);
-        }
-        Ok(response)
+        Ok(complianceiq_kit::objects::attachment(body, &file_name))
     }
 
     async fn list_security_events(

@@ -99,6 +99,23 @@ fn check_mfa_policy(account: &Account, membership: Option<&Membership>) -> Resul
     }
 }
 
+/// An alert of `kind` about the account `user_id` (empty: unknown), from `address`.
+fn security_alert(
+    kind: &str,
+    severity: &str,
+    user_id: String,
+    address: Option<IpAddr>,
+    metadata: std::collections::HashMap<String, String>,
+) -> SecurityAlert {
+    SecurityAlert {
+        kind: kind.into(),
+        severity: severity.into(),
+        user_id,
+        ip_address: address.map(|a| a.to_string()).unwrap_or_default(),
+        metadata,
+    }
+}
+
 /// Raises a security alert about an account in every organization it belongs to, so each
 /// one's audit trail shows it; the person is told once (`notify` is `false` on the other
 /// copies). An account in no organization: one alert with none (it joins no trail).
@@ -223,6 +240,13 @@ impl AuthApi {
         Ok(())
     }
 
+    /// Raises `alert` in a transaction of its own (see [`raise_alert`]).
+    async fn raise(&self, alert: SecurityAlert, context: &RequestContext) -> Result<(), ApiError> {
+        let mut tx = self.database.global_write().await?;
+        raise_alert(&mut tx, alert, context).await?;
+        tx.commit().await
+    }
+
     /// Counts a failed login; locks the account or address when it crosses its limit.
     async fn login_failed(
         &self,
@@ -255,29 +279,18 @@ impl AuthApi {
                 ?address,
                 "login locked after repeated failures"
             );
-            let alert = SecurityAlert {
-                kind: "login.locked".into(),
-                severity: "SEVERITY_HIGH".into(),
-                user_id: account.map(|a| a.id.to_string()).unwrap_or_default(),
-                ip_address: address.map(|a| a.to_string()).unwrap_or_default(),
-                metadata: Default::default(),
-            };
-            let mut tx = self.database.global_write().await?;
-            raise_alert(&mut tx, alert, context).await?;
-            tx.commit().await?;
+            let user = account.map(|a| a.id.to_string()).unwrap_or_default();
+            let alert = security_alert("login.locked", "SEVERITY_HIGH", user, address, Default::default());
+            self.raise(alert, context).await?;
         } else if let Some(account) = account {
             // Each failure of a known account goes into its organizations' trails (not to the
             // person: low severity).
-            let alert = SecurityAlert {
-                kind: "login.failed".into(),
-                severity: "SEVERITY_LOW".into(),
-                user_id: account.id.to_string(),
-                ip_address: address.map(|a| a.to_string()).unwrap_or_default(),
-                metadata: [("failures".to_string(), failures.to_string())].into(),
-            };
-            let mut tx = self.database.global_write().await?;
-            raise_alert(&mut tx, alert, context).await?;
-            tx.commit().await?;
+            let counted = [("failures".to_string(), failures.to_string())].into();
+            self.raise(
+                security_alert("login.failed", "SEVERITY_LOW", account.id.to_string(), address, counted),
+                context,
+            )
+            .await?;
         }
         Ok(invalid_credentials())
     }
@@ -305,16 +318,9 @@ impl AuthApi {
     ) -> Result<ApiError, ApiError> {
         let failures = self.cache.increment(&format!("mfa-failures:account:{}", account.id), LOGIN_WINDOW).await?;
         if failures < MFA_ACCOUNT_FAILURE_LIMIT {
-            let alert = SecurityAlert {
-                kind: "mfa.failed".into(),
-                severity: "SEVERITY_LOW".into(),
-                user_id: account.id.to_string(),
-                ip_address: address.map(|a| a.to_string()).unwrap_or_default(),
-                metadata: [("failures".to_string(), failures.to_string())].into(),
-            };
-            let mut tx = self.database.global_write().await?;
-            raise_alert(&mut tx, alert, context).await?;
-            tx.commit().await?;
+            let counted = [("failures".to_string(), failures.to_string())].into();
+            self.raise(security_alert("mfa.failed", "SEVERITY_LOW", account.id.to_string(), address, counted), context)
+                .await?;
             return Ok(unauthenticated("MFA_CODE_INVALID", "the code is wrong or was already used"));
         }
         let unlock = (auth::verifier::now_seconds() + LOGIN_WINDOW.as_secs() as i64).to_string();
@@ -325,16 +331,12 @@ impl AuthApi {
         self.cache.delete(challenge_key).await?;
         if locked {
             tracing::warn!(target: "security", user_id = %account.id, ?address, failures, "second factor locked after repeated wrong codes");
-            let alert = SecurityAlert {
-                kind: "mfa.locked".into(),
-                severity: "SEVERITY_HIGH".into(),
-                user_id: account.id.to_string(),
-                ip_address: address.map(|a| a.to_string()).unwrap_or_default(),
-                metadata: [("failures".to_string(), failures.to_string())].into(),
-            };
-            let mut tx = self.database.global_write().await?;
-            raise_alert(&mut tx, alert, context).await?;
-            tx.commit().await?;
+            let counted = [("failures".to_string(), failures.to_string())].into();
+            self.raise(
+                security_alert("mfa.locked", "SEVERITY_HIGH", account.id.to_string(), address, counted),
+                context,
+            )
+            .await?;
         }
         self.check_mfa_lock(account.id).await?;
         Ok(unauthenticated("MFA_CODE_INVALID", "the code is wrong or was already used"))
@@ -686,13 +688,10 @@ impl AuthApi {
             // A token that was already exchanged is presented again: either it was stolen or
             // its holder raced. Either way the whole session ends.
             let issued = store::revoke(&mut tx, store::Sessions::Family(&stored.family_id), "reuse", now).await?;
-            let alert = SecurityAlert {
-                kind: "refresh_token.reused".into(),
-                severity: "SEVERITY_HIGH".into(),
-                user_id: stored.user_id.to_string(),
-                ip_address: address.map(|a| a.to_string()).unwrap_or_default(),
-                metadata: [("session".to_string(), stored.family_id.clone())].into(),
-            };
+            let session = [("session".to_string(), stored.family_id.clone())].into();
+            let alert =
+                security_alert("refresh_token.reused", "SEVERITY_HIGH", stored.user_id.to_string(), address, session);
+            // In the revocation's transaction: both or neither.
             raise_alert(&mut tx, alert, context).await?;
             tx.commit().await?;
             self.revoke_access(&issued).await?;

@@ -321,15 +321,11 @@ impl JobHandler for Exports {
         if record.state != "pending" {
             return Ok(());
         }
-        match ending {
-            Ending::Succeeded => record.state = "ready".into(),
-            Ending::Cancelled => {
+        match ending.failure() {
+            None => record.state = "ready".into(),
+            Some(error) => {
                 record.state = "failed".into();
-                record.error = "cancelled".into();
-            }
-            Ending::Failed(error) => {
-                record.state = "failed".into();
-                record.error = error.clone();
+                record.error = error;
             }
         }
         record.ended_at = Some(time::now_micros());

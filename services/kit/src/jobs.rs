@@ -77,6 +77,17 @@ pub enum Ending {
     Failed(String),
 }
 
+impl Ending {
+    /// Why the job did not succeed (`cancelled`, or its error); `None` when it did.
+    pub fn failure(&self) -> Option<String> {
+        match self {
+            Self::Succeeded => None,
+            Self::Cancelled => Some("cancelled".into()),
+            Self::Failed(error) => Some(error.clone()),
+        }
+    }
+}
+
 /// One kind of job.
 pub trait JobHandler: Send + Sync + 'static {
     /// The kind's name in the queue (`sync`, `analysis` ...).

@@ -107,6 +107,19 @@ fn unavailable(error: object_store::Error) -> ApiError {
     .log_cause(&error)
 }
 
+/// A file as a download RPC's answer: the edge sends the body raw, and turns the
+/// `content-disposition` metadata into the header, so browsers save it under `file_name`.
+pub fn attachment(
+    body: complianceiq_proto::google::api::HttpBody,
+    file_name: &str,
+) -> tonic::Response<complianceiq_proto::google::api::HttpBody> {
+    let mut response = tonic::Response::new(body);
+    if let Ok(value) = format!("attachment; filename=\"{file_name}\"").parse() {
+        response.metadata_mut().insert("content-disposition", value);
+    }
+    response
+}
+
 /// One signed download link's parts, as its route receives them.
 #[derive(Clone, Debug, Default)]
 pub struct LinkParts {

@@ -81,13 +81,10 @@ impl JobHandler for Digests {
         // What arrived while this one was sent waits for the next digest time.
         if !waiting.is_empty() {
             let preferences = store::preferences(tx, &user_id).await?.unwrap_or_default();
-            let profile_zone = store::recipients(tx)
-                .await?
-                .into_iter()
-                .find(|recipient| recipient.user_id == user_id)
-                .map(|recipient| recipient.time_zone)
-                .unwrap_or_default();
-            let zone = if preferences.time_zone.is_empty() { profile_zone } else { preferences.time_zone };
+            let zone = match preferences.time_zone {
+                zone if zone.is_empty() => store::profile_time_zone(tx, &user_id).await?,
+                zone => zone,
+            };
             schedule(tx, &user_id, &preferences.digest_time, &zone).await?;
         }
         Ok(())

@@ -42,13 +42,15 @@ pub struct Live {
     arrivals: broadcast::Sender<Arrival>,
     /// Cancelled when the process stops, which ends every stream so shutdown does not wait.
     closing: CancellationToken,
-    /// Open streams per (organization, person).
-    open: Arc<std::sync::Mutex<std::collections::HashMap<(String, String), usize>>>,
+    open: OpenStreams,
 }
+
+/// Open streams per (organization, person).
+type OpenStreams = Arc<std::sync::Mutex<std::collections::HashMap<(String, String), usize>>>;
 
 /// One open stream counted in [`Live::open`]; uncounted when the stream's task ends.
 struct Slot {
-    open: Arc<std::sync::Mutex<std::collections::HashMap<(String, String), usize>>>,
+    open: OpenStreams,
     key: (String, String),
 }
 

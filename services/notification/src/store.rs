@@ -274,25 +274,41 @@ pub async fn insert_delivery(
 /// The email deliveries waiting for `user_id`'s digest, oldest first, with their notifications.
 pub async fn digest_deliveries(tx: &mut TenantTx, user_id: &str) -> Result<Vec<(Delivery, Notification)>, ApiError> {
     let tenant = tx.tenant().to_string();
-    let rows = sqlx::query(
-        "SELECT d.id FROM notification_deliveries d JOIN notifications n \
+    // The notification's columns first (as `notification_of` reads them), then the delivery's.
+    let columns: Vec<String> = NOTIFICATION_COLUMNS.split(", ").map(|column| format!("n.{column}")).collect();
+    let statement = format!(
+        "SELECT {}, d.id, d.address FROM notification_deliveries d JOIN notifications n \
            ON n.organization_id = d.organization_id AND n.id = d.notification_id \
          WHERE d.organization_id = $1 AND d.digest = 1 AND d.state = 'pending' AND n.user_id = $2 \
          ORDER BY d.id LIMIT 500",
-    )
-    .bind(&tenant)
-    .bind(user_id)
-    .fetch_all(tx.connection())
-    .await?;
+        columns.join(", ")
+    );
+    let rows =
+        sqlx::query(sqlx::AssertSqlSafe(statement)).bind(&tenant).bind(user_id).fetch_all(tx.connection()).await?;
     let mut waiting = Vec::with_capacity(rows.len());
     for row in &rows {
-        let id: String = row.try_get(0)?;
-        let Some(delivery) = delivery(tx, &id).await? else { continue };
-        if let Some(notification) = notification(tx, None, &delivery.notification_id).await? {
-            waiting.push((delivery, notification));
-        }
+        let notification = notification_of(&tenant, row)?;
+        let delivery = Delivery {
+            id: row.try_get(9)?,
+            notification_id: notification.id.clone(),
+            channel: Channel::Email,
+            address: row.try_get(10)?,
+            state: DeliveryState::Pending,
+        };
+        waiting.push((delivery, notification));
     }
     Ok(waiting)
+}
+
+/// The time zone of `user_id`'s profile, as last heard (empty: none).
+pub async fn profile_time_zone(tx: &mut TenantTx, user_id: &str) -> Result<String, ApiError> {
+    let zone: Option<(String,)> =
+        sqlx::query_as("SELECT time_zone FROM notification_recipients WHERE organization_id = $1 AND user_id = $2")
+            .bind(tx.tenant().to_string())
+            .bind(user_id)
+            .fetch_optional(tx.connection())
+            .await?;
+    Ok(zone.map(|(zone,)| zone).unwrap_or_default())
 }
 
 pub async fn delivery(tx: &mut TenantTx, id: &str) -> Result<Option<Delivery>, ApiError> {
