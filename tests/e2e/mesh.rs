@@ -6,9 +6,12 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
+use complianceiq_kit::config::DatabaseGroup;
 use complianceiq_kit::mesh::DevAuthority;
 use complianceiq_kit::mesh::certs::{CA_FILE, CERT_FILE, KEY_FILE};
 use complianceiq_kit::mesh::policy::FORWARDED_CLIENT_CERT;
+use complianceiq_proto::complianceiq::audit::v1::ListAuditLogsRequest;
+use complianceiq_proto::complianceiq::audit::v1::audit_service_client::AuditServiceClient;
 use complianceiq_proto::complianceiq::auth::v1::GetJwksRequest;
 use complianceiq_proto::complianceiq::auth::v1::auth_service_client::AuthServiceClient;
 use complianceiq_proto::complianceiq::organization::v1::GetOrganizationRequest;
@@ -28,6 +31,7 @@ platform_tests!(
     a_connection_without_a_client_certificate_is_refused,
     certificates_of_another_ca_are_refused_both_ways,
     the_mesh_policy_refuses_what_it_does_not_name,
+    mesh_refusals_are_chained_in_the_platform_trail,
     calls_within_the_process_meet_the_same_policy_and_access_rules,
 );
 
@@ -182,6 +186,67 @@ async fn the_mesh_policy_refuses_what_it_does_not_name(platform: &TestPlatform) 
     assert_eq!(status.code(), Code::InvalidArgument, "{status:?}");
 }
 
+/// A refusal belongs to no organization (no person's identity was checked): the platform's own
+/// trail chains it, with the caller, the path and the reason, where no tenant reads it.
+async fn mesh_refusals_are_chained_in_the_platform_trail(platform: &TestPlatform) {
+    let tenant = platform.tenant("Refusals").await;
+    let request = authorized(GetOrganizationRequest { org_id: tenant.id().into() }, tenant.token());
+    let status =
+        OrganizationServiceClient::new(platform.channel_as("webhook", "organization")).get_organization(request).await;
+    assert_eq!(status.unwrap_err().code(), Code::PermissionDenied);
+    let ingest = "complianceiq.analysis.v1.AnalysisService/IngestRecords";
+    let status = crate::harness::call_raw(platform.channel_as("gateway", "analysis"), ingest, None).await.unwrap_err();
+    assert_eq!(status.code(), Code::PermissionDenied);
+
+    let platform_trail =
+        "SELECT count(*) FROM audit_logs WHERE organization_id = '00000000-0000-0000-0000-000000000000'";
+    platform.stored_count_reaches(DatabaseGroup::Audit, platform_trail, 2).await;
+    let rows = platform
+        .stored_rows(
+            DatabaseGroup::Audit,
+            "SELECT CAST(sequence AS TEXT), action, resource_id, previous_hash, hash FROM audit_logs \
+             WHERE organization_id = '00000000-0000-0000-0000-000000000000' ORDER BY sequence",
+        )
+        .await;
+    let seen: Vec<_> = rows.iter().map(|row| (row[0].as_str(), row[1].as_str(), row[2].as_str())).collect();
+    // The two modules' outboxes relay independently: either may come first.
+    assert!(
+        seen.contains(&("1", "mesh.call_denied", "/complianceiq.organization.v1.OrganizationService/GetOrganization"))
+            || seen.contains(&(
+                "2",
+                "mesh.call_denied",
+                "/complianceiq.organization.v1.OrganizationService/GetOrganization"
+            )),
+        "{seen:?}"
+    );
+    assert!(
+        seen.iter().any(|(_, action, rpc)| *action == "mesh.call_denied" && *rpc == format!("/{ingest}")),
+        "{seen:?}"
+    );
+    assert_eq!(rows[1][3], rows[0][4], "the second refusal is chained to the first");
+
+    // Entries keep the reason and the refusing module, and are no tenant's.
+    let mut trail = AuditServiceClient::new(platform.channel_as("gateway", "audit"));
+    let listed = trail
+        .list_audit_logs(authorized(ListAuditLogsRequest::default(), tenant.token()))
+        .await
+        .expect("the tenant's own trail")
+        .into_inner();
+    assert!(listed.audit_logs.iter().all(|entry| !entry.action.starts_with("mesh.")), "{listed:?}");
+    let bodies = platform
+        .stored_rows(
+            DatabaseGroup::Audit,
+            "SELECT search_text FROM audit_logs WHERE organization_id = '00000000-0000-0000-0000-000000000000' \
+             AND action = 'mesh.call_denied' ORDER BY sequence",
+        )
+        .await;
+    let text = bodies.concat().join(" ");
+    // The reason names the caller; `refused_by` the module whose server refused.
+    for expected in ["let webhook call", "let gateway call", "organization", "analysis"] {
+        assert!(text.contains(expected), "{expected} missing from {text}");
+    }
+}
+
 /// Where caller and callee share the process, calls skip the network, not the checks. The
 /// channels here point at an address nothing listens on: every answer comes from the process.
 async fn calls_within_the_process_meet_the_same_policy_and_access_rules(platform: &TestPlatform) {
@@ -277,6 +342,13 @@ async fn behind_a_sidecar(platform: &TestPlatform) {
         status.message(),
         "the mesh policy does not let webhook call /complianceiq.user.v1.UserService/ListRoles"
     );
+    // Both kinds of refusal reach the platform's trail.
+    let refusals = "SELECT count(*) FROM audit_logs WHERE organization_id = '00000000-0000-0000-0000-000000000000'";
+    let unauthenticated = format!("{refusals} AND action = 'mesh.call_unauthenticated'");
+    platform.stored_count_reaches(DatabaseGroup::Audit, &unauthenticated, 2).await;
+    platform
+        .stored_count_reaches(DatabaseGroup::Audit, &format!("{refusals} AND action = 'mesh.call_denied'"), 1)
+        .await;
 }
 
 /// Rotation needs a short reload interval; each backend gets its own run.

@@ -13,6 +13,7 @@ mod store;
 
 use std::sync::Arc;
 
+use complianceiq_kit::audit as kit_audit;
 use complianceiq_kit::auth::caller;
 use complianceiq_kit::config::DatabaseGroup;
 use complianceiq_kit::context::{RequestContext, client_address};
@@ -417,10 +418,16 @@ impl EventHandler for Recorder {
 fn entry_of(event: &Event) -> Option<(OrganizationId, AuditLog)> {
     let entry = match &event.payload {
         Some(Payload::AuditRecorded(recorded)) => {
-            let entry = recorded.entry.clone()?;
-            // A module records calls to its own services only: `complianceiq.<module>.v1`.
+            let mut entry = recorded.entry.clone()?;
+            let platform = event.organization_id == OrganizationId::PLATFORM.to_string();
+            let refusal = [kit_audit::MESH_DENIED, kit_audit::MESH_UNAUTHENTICATED].contains(&entry.action.as_str());
+            // A module records calls to its own services only (`complianceiq.<module>.v1`),
+            // and the mesh refusals at its server (whatever path was asked for) in the
+            // platform's trail only, under its own name.
             let service_module = entry.rpc.strip_prefix("/complianceiq.").and_then(|rest| rest.split('.').next());
-            if service_module != Some(event.source.as_str()) {
+            if refusal && platform {
+                entry.metadata.insert("refused_by".into(), event.source.clone());
+            } else if platform || refusal || service_module != Some(event.source.as_str()) {
                 tracing::error!(
                     target: "security",
                     event_id = %event.id,

@@ -9,7 +9,8 @@
 //! The entry is written after the response, in a transaction of its own: a process that dies
 //! between the two loses that one entry (the change itself is committed). Calls outside any
 //! organization (registration, login) have no chain and are not recorded here; the auth
-//! service's security alerts cover their failures.
+//! service's security alerts cover their failures. Calls the mesh policy refuses come before
+//! any identity is checked: [`MeshRefusals`] records them in the platform's own trail.
 
 use std::sync::{Arc, OnceLock};
 use std::task::{Context, Poll};
@@ -29,6 +30,7 @@ use tower::{Layer, Service};
 use crate::auth::Identity;
 use crate::context::{ClientAddress, RequestContext};
 use crate::db::ModuleDatabase;
+use crate::ids::OrganizationId;
 use crate::mesh::CallerModule;
 use crate::time;
 
@@ -271,24 +273,112 @@ impl Pending {
             status_code: code,
             ..Default::default()
         };
-        let database = self.database;
-        // A body dropped as the runtime shuts down has nowhere to write from.
-        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
-            tracing::warn!(target: "security", rpc = %entry.rpc, "an audit entry was lost at shutdown");
-            return;
+        write_entry(self.database, organization, entry, context);
+    }
+}
+
+/// Writes an `audit.recorded` event to the module's outbox, in the background: the response
+/// does not wait for it.
+fn write_entry(database: ModuleDatabase, organization: OrganizationId, entry: AuditLog, context: RequestContext) {
+    // A body dropped as the runtime shuts down has nowhere to write from.
+    let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+        tracing::warn!(target: "security", rpc = %entry.rpc, "an audit entry was lost at shutdown");
+        return;
+    };
+    runtime.spawn(async move {
+        let rpc = entry.rpc.clone();
+        let written = async {
+            let mut tx = database.global_write().await?;
+            let recorded = AuditRecorded { entry: Some(entry) };
+            tx.emit(Some(organization), Payload::AuditRecorded(recorded), &context).await?;
+            tx.commit().await
         };
-        runtime.spawn(async move {
-            let rpc = entry.rpc.clone();
-            let written = async {
-                let mut tx = database.global_write().await?;
-                let recorded = AuditRecorded { entry: Some(entry) };
-                tx.emit(Some(organization), Payload::AuditRecorded(recorded), &context).await?;
-                tx.commit().await
-            };
-            if let Err(error) = written.await {
-                tracing::error!(target: "security", %rpc, %error, "an audit entry could not be written");
-            }
-        });
+        if let Err(error) = written.await {
+            tracing::error!(target: "security", %rpc, %error, "an audit entry could not be written");
+        }
+    });
+}
+
+/// The action of a mesh refusal in the platform's trail: the caller had no module identity.
+pub const MESH_UNAUTHENTICATED: &str = "mesh.call_unauthenticated";
+/// The action of a mesh refusal in the platform's trail: the policy does not name the call.
+pub const MESH_DENIED: &str = "mesh.call_denied";
+/// Mesh refusals recorded per second and module server; a flood beyond it is logged and
+/// counted (as PERMISSION_DENIED and UNAUTHENTICATED calls) but not chained, so refused
+/// callers cannot turn the trail into a write amplifier.
+const MESH_REFUSALS_PER_SECOND: u32 = 20;
+/// Longest path or reason kept in a refusal's entry (both come from the caller).
+const MAX_REFUSAL_TEXT: usize = 512;
+
+/// Records the mesh policy's refusals in the platform's trail ([`OrganizationId::PLATFORM`]):
+/// a refusal comes before any person's identity is checked, so it belongs to no
+/// organization's chain.
+#[derive(Clone)]
+pub(crate) struct MeshRefusals {
+    database: ModuleDatabase,
+    budget: Arc<RefusalBudget>,
+}
+
+#[derive(Default)]
+struct RefusalBudget {
+    second: std::sync::atomic::AtomicI64,
+    recorded: std::sync::atomic::AtomicU32,
+}
+
+impl RefusalBudget {
+    /// Whether one more refusal may be recorded in the current second.
+    fn take(&self, now_micros: i64) -> bool {
+        use std::sync::atomic::Ordering::Relaxed;
+        let second = now_micros / 1_000_000;
+        if self.second.swap(second, Relaxed) != second {
+            self.recorded.store(0, Relaxed);
+        }
+        self.recorded.fetch_add(1, Relaxed) < MESH_REFUSALS_PER_SECOND
+    }
+}
+
+impl MeshRefusals {
+    pub(crate) fn new(database: ModuleDatabase) -> Self {
+        Self { database, budget: Arc::default() }
+    }
+
+    /// Records that `caller` (the module it proved to be, if any) was refused `path`.
+    pub(crate) fn record(
+        &self,
+        request: &http::Request<Body>,
+        path: &str,
+        caller: Option<&str>,
+        peer: Option<std::net::SocketAddr>,
+        status: &Status,
+    ) {
+        let at = time::now_micros();
+        if !self.budget.take(at) {
+            tracing::debug!(target: "security", rpc = %path, "a mesh refusal beyond the recording budget");
+            return;
+        }
+        let clip = |text: &str| text.chars().take(MAX_REFUSAL_TEXT).collect::<String>();
+        let user_agent = request.headers().get("user-agent").and_then(|value| value.to_str().ok()).unwrap_or("");
+        let action = if status.code() == tonic::Code::Unauthenticated { MESH_UNAUTHENTICATED } else { MESH_DENIED };
+        let entry = AuditLog {
+            actor: Some(Actor {
+                service: caller.unwrap_or_default().to_string(),
+                ip_address: peer.map(|peer| peer.ip().to_string()).unwrap_or_default(),
+                user_agent: user_agent.chars().take(MAX_USER_AGENT).collect(),
+                ..Default::default()
+            }),
+            action: action.to_string(),
+            resource_type: "rpc".into(),
+            resource_id: clip(path),
+            outcome: Outcome::Denied as i32,
+            metadata: [("reason".to_string(), clip(status.message()))].into(),
+            event_time: Some(time::to_timestamp(at)),
+            rpc: clip(path),
+            status_code: status.code() as i32,
+            ..Default::default()
+        };
+        let context = RequestContext::from_headers(request.headers());
+        let entry = AuditLog { request_id: context.request_id.clone(), ..entry };
+        write_entry(self.database.clone(), OrganizationId::PLATFORM, entry, context);
     }
 }
 
@@ -359,6 +449,15 @@ impl Drop for Recording {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn mesh_refusals_are_recorded_up_to_a_budget_per_second() {
+        let budget = RefusalBudget::default();
+        let second = 1_700_000_000_000_000;
+        let recorded = (0..100).filter(|offset| budget.take(second + offset)).count();
+        assert_eq!(recorded, MESH_REFUSALS_PER_SECOND as usize);
+        assert!(budget.take(second + 1_000_000), "the next second starts a new budget");
+    }
 
     #[test]
     fn actions_name_the_resource_and_the_verb() {

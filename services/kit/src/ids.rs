@@ -57,6 +57,13 @@ typed_id!(
     /// The tenant: every tenant-owned row carries one.
     OrganizationId
 );
+impl OrganizationId {
+    /// No tenant: the platform's own audit trail (mesh refusals, which come before any
+    /// identity is known), kept apart from every organization's. No one is its member, so no
+    /// tenant token reaches it.
+    pub const PLATFORM: Self = Self(uuid::Uuid::nil());
+}
+
 typed_id!(
     /// A person, shared by the auth and user services.
     UserId

@@ -70,7 +70,11 @@ pub(crate) async fn serve(
         configure().build_v1alpha().map_err(|error| format!("reflection for {module}: {error}"))?;
 
     let routes = routes.add_service(health).add_service(reflection_v1).add_service(reflection_v1alpha);
-    let mesh_policy = MeshPolicyLayer::new(guards.policy, guards.mesh.scope().clone(), guards.mesh.mode(), module.0);
+    let mut mesh_policy =
+        MeshPolicyLayer::new(guards.policy, guards.mesh.scope().clone(), guards.mesh.mode(), module.0);
+    if let Some(database) = &guards.audit {
+        mesh_policy = mesh_policy.recording_refusals_in(database.clone());
+    }
     // One stack for calls from the network and from this process alike.
     let stack = tower::ServiceBuilder::new()
         .layer(MetricsLayer::new(guards.operations.metrics.clone(), module.0))

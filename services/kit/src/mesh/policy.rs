@@ -146,12 +146,29 @@ struct Enforcement {
     scope: TrustScope,
     mode: MeshMode,
     module: &'static str,
+    refusals: Option<crate::audit::MeshRefusals>,
 }
 
 impl MeshPolicyLayer {
     /// Enforcement for `module`'s server.
     pub fn new(policy: Arc<MeshPolicy>, scope: TrustScope, mode: MeshMode, module: &'static str) -> Self {
-        Self { inner: Arc::new(Enforcement { policy, scope, mode, module }) }
+        Self { inner: Arc::new(Enforcement { policy, scope, mode, module, refusals: None }) }
+    }
+
+    /// Also records each refusal in the platform's audit trail, through the outbox of
+    /// `database` (the module's).
+    pub(crate) fn recording_refusals_in(self, database: crate::db::ModuleDatabase) -> Self {
+        let Enforcement { policy, scope, mode, module, .. } = &*self.inner;
+        let refusals = Some(crate::audit::MeshRefusals::new(database));
+        Self {
+            inner: Arc::new(Enforcement {
+                policy: policy.clone(),
+                scope: scope.clone(),
+                mode: *mode,
+                module,
+                refusals,
+            }),
+        }
     }
 }
 
@@ -230,9 +247,9 @@ where
             .headers_mut()
             .remove(crate::context::CLIENT_ADDRESS_HEADER)
             .and_then(|value| value.to_str().ok()?.parse::<std::net::IpAddr>().ok());
+        let address = request.extensions().get::<MeshPeer>().and_then(|peer| peer.address);
         let refusal = match enforcement.caller(&mut request) {
             Err(status) => {
-                let address = request.extensions().get::<MeshPeer>().and_then(|peer| peer.address);
                 tracing::warn!(
                     target: "security",
                     event = "mesh.call_unauthenticated",
@@ -242,7 +259,7 @@ where
                     reason = %status.message(),
                     "a call without a module identity was refused"
                 );
-                Some(status)
+                Some((None, status))
             }
             Ok(caller) if !enforcement.policy.allows(&caller, &path) => {
                 tracing::warn!(
@@ -253,7 +270,9 @@ where
                     method = %path,
                     "the mesh policy refused a call"
                 );
-                Some(tonic::Status::permission_denied(format!("the mesh policy does not let {caller} call {path}")))
+                let status =
+                    tonic::Status::permission_denied(format!("the mesh policy does not let {caller} call {path}"));
+                Some((Some(caller), status))
             }
             Ok(caller) => {
                 if caller == "gateway"
@@ -268,9 +287,12 @@ where
         // Take the service that was polled ready; leave a fresh clone in its place.
         let clone = self.inner.clone();
         let mut inner = std::mem::replace(&mut self.inner, clone);
+        if let (Some((caller, status)), Some(refusals)) = (&refusal, &enforcement.refusals) {
+            refusals.record(&request, &path, caller.as_deref(), address, status);
+        }
         Box::pin(async move {
             match refusal {
-                Some(status) => Ok(status.into_http()),
+                Some((_, status)) => Ok(status.into_http()),
                 None => inner.call(request).await,
             }
         })
