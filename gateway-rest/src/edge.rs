@@ -34,6 +34,7 @@ use tonic::body::Body;
 use tower::{Layer, Service, ServiceExt};
 use tracing::Instrument;
 
+use crate::api_keys::{self, ApiKeyExchange};
 use crate::failures::TokenFailures;
 use crate::routes::{Lookup, Route, RouteTable};
 use crate::status::{http_status, retry_after_seconds, status_json};
@@ -42,8 +43,9 @@ use crate::template::Bindings;
 /// Headers browsers may read from responses.
 const EXPOSED_HEADERS: &str = "grpc-status, grpc-message, grpc-status-details-bin, x-request-id, \
                                ratelimit-limit, ratelimit-remaining, ratelimit-reset, retry-after";
-const ALLOWED_REQUEST_HEADERS: [&str; 8] = [
+const ALLOWED_REQUEST_HEADERS: [&str; 9] = [
     "authorization",
+    "x-api-key",
     "content-type",
     "x-grpc-web",
     "x-user-agent",
@@ -513,6 +515,7 @@ impl RecentPlans {
 /// tenant (its plan's share).
 pub(crate) struct Admission {
     pub routes: Arc<RouteTable>,
+    pub api_keys: Arc<ApiKeyExchange>,
     pub access: Arc<AccessControl>,
     pub cache: Arc<dyn Cache>,
     pub limits: Arc<LeasedLimits>,
@@ -528,7 +531,7 @@ impl Admission {
     async fn admit(
         &self,
         rpc_path: &str,
-        headers: &HeaderMap,
+        headers: &mut HeaderMap,
         client: IpAddr,
     ) -> Result<RateHeaders, (ApiError, Option<RateHeaders>)> {
         let rule = self.routes.access(rpc_path);
@@ -551,7 +554,19 @@ impl Admission {
             };
             return Err((error, None));
         }
-        let identity = match self.access.authorize_rule(rpc_path, rule, headers).await {
+        let key = api_keys::take_presented_key(headers);
+        if let Some(key) = &key {
+            self.exchange(key, headers, client).await?;
+        }
+        let mut verified = self.access.authorize_rule(rpc_path, rule, headers).await;
+        // A key's kept token refused (the key was revoked, or its creator's permissions
+        // changed): once more with a fresh exchange, which says why or reflects the change.
+        if let (Some(key), Err(ApiError::Unauthenticated { .. })) = (&key, &verified) {
+            self.api_keys.forget(key);
+            self.exchange(key, headers, client).await?;
+            verified = self.access.authorize_rule(rpc_path, rule, headers).await;
+        }
+        let identity = match verified {
             Ok(identity) => identity,
             Err(error) => {
                 // Only tokens presented and refused: those cost a check each.
@@ -586,6 +601,22 @@ impl Admission {
         Ok(shown)
     }
 
+    /// Replaces the presented key by a token for it; a refused key counts as a bad token.
+    async fn exchange(
+        &self,
+        key: &str,
+        headers: &mut HeaderMap,
+        client: IpAddr,
+    ) -> Result<(), (ApiError, Option<RateHeaders>)> {
+        let token = self.api_keys.token_for(key).await.map_err(|error| {
+            if matches!(error, ApiError::Unauthenticated { .. }) {
+                self.token_failures.record(client, Instant::now());
+            }
+            (error, None)
+        })?;
+        api_keys::present_token(headers, &token).map_err(|error| (error, None))
+    }
+
     async fn plan(&self, organization: String) -> String {
         let now = Instant::now();
         let stale = match self.recent_plans.get(&organization, now) {
@@ -613,7 +644,9 @@ impl Policy for Admission {
                 return Ok(call_next(next, request).await);
             };
             let facts = facts(&request);
-            let (mut response, rate) = match self.admit(&target.rpc_path, request.headers(), facts.client).await {
+            let rpc_path = target.rpc_path.clone();
+            let mut request = request;
+            let (mut response, rate) = match self.admit(&rpc_path, request.headers_mut(), facts.client).await {
                 Ok(rate) => (call_next(next, request).await, Some(rate)),
                 Err((error, rate)) => (refusal(&self.pool, facts.protocol, &error.into()), rate),
             };

@@ -29,6 +29,7 @@ use tonic::body::Body;
 use tonic::metadata::MetadataMap;
 use tower::{Layer, ServiceExt};
 
+use crate::api_keys::ApiKeyExchange;
 use crate::codec::BytesCodec;
 use crate::edge::{
     Admission, BodyLimit, Cors, Deadline, EdgeService, Facts, Peer, Protocol, RecentPlans, RequestLog, Resolve, Step,
@@ -54,6 +55,8 @@ const IDENTITY_HEADERS: [&str; 9] = [
     "x-forwarded-client-cert",
 ];
 /// Headers copied from a REST request to the gRPC call (besides `Grpc-Metadata-*`).
+/// The service that exchanges API keys for tokens.
+const AUTH_SERVICE: &str = "complianceiq.auth.v1.AuthService";
 const FORWARDED_HEADERS: [&str; 4] = ["authorization", "x-request-id", "traceparent", "tracestate"];
 /// Headers of the HTTP/2 hop itself, never taken from a client's `Grpc-Metadata-*`.
 const TRANSPORT_HEADERS: [&str; 7] =
@@ -85,6 +88,7 @@ pub struct Gateway {
     token_failures: Arc<TokenFailures>,
     recent_plans: Arc<RecentPlans>,
     limits: Arc<LeasedLimits>,
+    api_keys: Arc<ApiKeyExchange>,
 }
 
 impl Gateway {
@@ -114,6 +118,7 @@ impl Gateway {
             }
         }
         let edge_services = edge_services(&services, encoded_descriptor_sets)?;
+        let backends_auth = backends.get(AUTH_SERVICE).cloned();
         let metrics = Arc::new(Metrics::new());
         Ok(Self {
             pool,
@@ -128,6 +133,7 @@ impl Gateway {
             token_failures: Arc::default(),
             recent_plans: Arc::default(),
             limits: Arc::new(LeasedLimits::new(cache, metrics)),
+            api_keys: Arc::new(ApiKeyExchange::new(backends_auth)),
         })
     }
 
@@ -358,6 +364,7 @@ impl Gateway {
             .layer(Step::new(Resolve { routes: self.routes.clone(), pool: self.pool.clone() }))
             .layer(Step::new(Admission {
                 routes: self.routes.clone(),
+                api_keys: self.api_keys.clone(),
                 access: self.access.clone(),
                 cache: self.cache.clone(),
                 limits: self.limits.clone(),

@@ -2,6 +2,7 @@
 //! native gRPC, driven entirely by the contracts' descriptors. Adding an RPC with a
 //! `google.api.http` annotation needs no gateway code.
 
+mod api_keys;
 mod codec;
 mod edge;
 mod failures;

@@ -383,9 +383,22 @@ pub fn document(pool: &DescriptorPool, table: &RouteTable, title: &str, version:
         "paths": paths,
         "components": {
             "schemas": generator.schemas,
-            "securitySchemes": {"bearerAuth": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}}
+            "securitySchemes": {
+                "bearerAuth": {
+                    "type": "http",
+                    "scheme": "bearer",
+                    "bearerFormat": "JWT or API key",
+                    "description": "A person's access token (JWT), or an organization API key (`ciq_...`)."
+                },
+                "apiKeyAuth": {
+                    "type": "apiKey",
+                    "in": "header",
+                    "name": "X-API-Key",
+                    "description": "An organization API key (`ciq_...`), instead of the Authorization header."
+                }
+            }
         },
-        "security": [{"bearerAuth": []}]
+        "security": [{"bearerAuth": []}, {"apiKeyAuth": []}]
     })
 }
 
@@ -404,8 +417,9 @@ mod tests {
         let document = generated();
         let paths = document["paths"].as_object().unwrap();
         let operations: usize = paths.values().map(|item| item.as_object().unwrap().len()).sum();
-        // Every RPC (117) but the one internal (IngestRecords), plus the JWKS's second binding.
-        assert_eq!(operations, 117 - 1 + 1, "every edge RPC, plus the JWKS's second binding");
+        // Every RPC (121) but the two internal ones without a binding (IngestRecords,
+        // ExchangeApiKey), plus the JWKS's second binding.
+        assert_eq!(operations, 121 - 2 + 1, "every edge RPC, plus the JWKS's second binding");
         let login = &document["paths"]["/api/v1/auth/login"]["post"];
         assert_eq!(login["security"], json!([]));
         assert_eq!(

@@ -29,8 +29,8 @@ pub fn rpc_access(path: &str) -> Option<&'static RpcAccess> {
 }
 
 /// Every permission the platform knows: the design's list, plus `roles:create`,
-/// `notifications:send`, `audit:read`, `audit:write` and `webhooks:*` for the services the
-/// design's list does not cover.
+/// `notifications:send`, `audit:read`, `audit:write`, `webhooks:*` and `api_keys:*` for the services
+/// the design's list does not cover.
 pub const PERMISSIONS: &[&str] = &[
     "organizations:create",
     "organizations:read",
@@ -61,4 +61,7 @@ pub const PERMISSIONS: &[&str] = &[
     "webhooks:read",
     "webhooks:update",
     "webhooks:delete",
+    "api_keys:create",
+    "api_keys:read",
+    "api_keys:delete",
 ];

@@ -6,7 +6,10 @@ use std::collections::BTreeSet;
 use std::time::Duration;
 
 use complianceiq_proto::RPC_ACCESS;
-use complianceiq_proto::complianceiq::auth::v1::{LoginRequest, LogoutRequest, RefreshRequest, login_response};
+use complianceiq_proto::complianceiq::auth::v1::{
+    CreateApiKeyRequest, ListApiKeysRequest, LoginRequest, LogoutRequest, RefreshRequest, RevokeApiKeyRequest,
+    login_response,
+};
 use complianceiq_proto::complianceiq::organization::v1::*;
 use complianceiq_proto::complianceiq::user::v1::{
     AssignRoleRequest, CreateRoleRequest, GetCurrentUserRequest, GetUserRequest, ListRolesRequest, ListUsersRequest,
@@ -34,7 +37,7 @@ fn permissions(token: &str) -> Vec<String> {
     claims(token)["permissions"].as_array().unwrap().iter().map(|p| p.as_str().unwrap().to_string()).collect()
 }
 
-async fn create_role(platform: &TestPlatform, tenant: &Tenant, name: &str, permissions: &[&str]) -> Role {
+pub(crate) async fn create_role(platform: &TestPlatform, tenant: &Tenant, name: &str, permissions: &[&str]) -> Role {
     platform
         .users()
         .await
@@ -74,8 +77,9 @@ async fn every_rpc_refuses_a_caller_without_its_permission(platform: &TestPlatfo
             continue;
         }
         if rule.internal {
-            // Between modules only: the mesh refuses the edge's identity before any token.
-            let refused = call_raw(channel.clone(), rpc, None).await.unwrap_err();
+            // Between modules only: the mesh refuses a module it does not name before any
+            // token (no internal RPC names the webhook module).
+            let refused = call_raw(platform.channel_as("webhook", module), rpc, None).await.unwrap_err();
             assert_eq!(refused.code(), Code::PermissionDenied, "{rpc}");
             continue;
         }
@@ -109,10 +113,10 @@ async fn every_rpc_refuses_a_caller_without_its_permission(platform: &TestPlatfo
     }
     assert_eq!(public, 8, "register, login, refresh, forgot/reset password, verify email, verify MFA, JWKS");
     assert_eq!(
-        permission_checked, 20,
-        "6 user and 14 organization RPCs name a permission besides organizations:create"
+        permission_checked, 23,
+        "6 user, 14 organization and 3 API key RPCs name a permission besides organizations:create"
     );
-    assert_eq!(scope_checked, 22, "every user RPC and 14 organization RPCs act in an organization");
+    assert_eq!(scope_checked, 25, "every user RPC, 14 organization RPCs and the API key RPCs act in an organization");
 }
 
 /// Everything of an organization its admin can read, to compare before and after.
@@ -164,6 +168,16 @@ async fn snapshot(platform: &TestPlatform, tenant: &Tenant) -> Vec<String> {
         ),
         format!("{:?}", users.list_users(authorized(ListUsersRequest::default(), token)).await.unwrap().into_inner()),
         format!("{:?}", users.list_roles(authorized(ListRolesRequest::default(), token)).await.unwrap().into_inner()),
+        format!(
+            "{:?}",
+            platform
+                .auth()
+                .await
+                .list_api_keys(authorized(ListApiKeysRequest::default(), token))
+                .await
+                .unwrap()
+                .into_inner()
+        ),
     ]
 }
 
@@ -209,6 +223,22 @@ async fn a_second_organization_sees_changes_and_deletes_nothing_of_the_first(pla
         .await
         .unwrap();
     let invitation_a = platform.token_from_mail("pending@alpha.example.com", "You are invited").await;
+    let key_a = platform
+        .auth()
+        .await
+        .create_api_key(authorized(
+            CreateApiKeyRequest {
+                name: "Alpha key".into(),
+                permissions: vec!["insights:read".into()],
+                expire_time: None,
+            },
+            a.token(),
+        ))
+        .await
+        .unwrap()
+        .into_inner()
+        .api_key
+        .unwrap();
     let before = snapshot(platform, &a).await;
 
     // Organization B, with full rights in B.
@@ -248,6 +278,30 @@ async fn a_second_organization_sees_changes_and_deletes_nothing_of_the_first(pla
     for rpc in ["Register", "VerifyEmail", "ForgotPassword", "ResetPassword", "EnableMfa", "VerifyMfa", "GetJwks"] {
         cover(rpc);
     }
+    // API keys: B's are B's; A's are out of reach.
+    cover("CreateApiKey");
+    let key_b = auth
+        .create_api_key(authorized(
+            CreateApiKeyRequest {
+                name: "Beta key".into(),
+                permissions: vec!["insights:read".into()],
+                expire_time: None,
+            },
+            bt,
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(key_b.api_key.unwrap().organization_id, b.id());
+    cover("ListApiKeys");
+    let listed = auth.list_api_keys(authorized(ListApiKeysRequest::default(), bt)).await.unwrap().into_inner();
+    assert!(listed.api_keys.iter().all(|key| key.organization_id == b.id() && key.id != key_a.id), "{listed:?}");
+    cover("RevokeApiKey");
+    denied(
+        auth.revoke_api_key(authorized(RevokeApiKeyRequest { api_key_id: key_a.id.clone() }, bt)).await,
+        Code::NotFound,
+        "B revokes A's key",
+    );
 
     // user: B's calls see B only.
     cover("GetCurrentUser");

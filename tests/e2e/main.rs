@@ -15,6 +15,7 @@ mod people;
 
 mod access;
 mod analysis;
+mod api_keys;
 mod audit;
 mod conformance;
 mod demo;

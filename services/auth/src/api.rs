@@ -19,10 +19,12 @@ use complianceiq_kit::time;
 use complianceiq_kit::validate;
 use complianceiq_proto::complianceiq::auth::v1::auth_service_server::AuthService;
 use complianceiq_proto::complianceiq::auth::v1::{
-    Account as AccountMessage, EnableMfaRequest, EnableMfaResponse, ForgotPasswordRequest, ForgotPasswordResponse,
-    GetJwksRequest, GetJwksResponse, LoginRequest, LoginResponse, LogoutRequest, LogoutResponse, MfaChallenge,
-    RefreshRequest, RegisterRequest, RegisterResponse, ResetPasswordRequest, ResetPasswordResponse, TokenPair,
-    VerifyEmailRequest, VerifyMfaRequest, VerifyMfaResponse, login_response,
+    Account as AccountMessage, ApiKey, CreateApiKeyRequest, CreateApiKeyResponse, EnableMfaRequest, EnableMfaResponse,
+    ExchangeApiKeyRequest, ExchangeApiKeyResponse, ForgotPasswordRequest, ForgotPasswordResponse, GetJwksRequest,
+    GetJwksResponse, ListApiKeysRequest, ListApiKeysResponse, LoginRequest, LoginResponse, LogoutRequest,
+    LogoutResponse, MfaChallenge, RefreshRequest, RegisterRequest, RegisterResponse, ResetPasswordRequest,
+    ResetPasswordResponse, RevokeApiKeyRequest, TokenPair, VerifyEmailRequest, VerifyMfaRequest, VerifyMfaResponse,
+    login_response,
 };
 use complianceiq_proto::complianceiq::events::v1::event::Payload;
 use complianceiq_proto::complianceiq::events::v1::{SecurityAlert, UserEmailVerified, UserRegistered};
@@ -1053,6 +1055,31 @@ impl AuthService for AuthApi {
 
     async fn verify_mfa(&self, request: Request<VerifyMfaRequest>) -> Result<Response<VerifyMfaResponse>, Status> {
         Ok(Response::new(AuthApi::verify_mfa(self, request).await?))
+    }
+
+    async fn create_api_key(
+        &self,
+        request: Request<CreateApiKeyRequest>,
+    ) -> Result<Response<CreateApiKeyResponse>, Status> {
+        Ok(Response::new(AuthApi::create_api_key(self, request).await?))
+    }
+
+    async fn list_api_keys(
+        &self,
+        request: Request<ListApiKeysRequest>,
+    ) -> Result<Response<ListApiKeysResponse>, Status> {
+        Ok(Response::new(AuthApi::list_api_keys(self, request).await?))
+    }
+
+    async fn revoke_api_key(&self, request: Request<RevokeApiKeyRequest>) -> Result<Response<ApiKey>, Status> {
+        Ok(Response::new(AuthApi::revoke_api_key(self, request).await?))
+    }
+
+    async fn exchange_api_key(
+        &self,
+        request: Request<ExchangeApiKeyRequest>,
+    ) -> Result<Response<ExchangeApiKeyResponse>, Status> {
+        Ok(Response::new(AuthApi::exchange_api_key(self, request).await?))
     }
 
     async fn get_jwks(&self, _request: Request<GetJwksRequest>) -> Result<Response<GetJwksResponse>, Status> {

@@ -2,6 +2,7 @@
 //! access tokens and the keys that sign them, email verification, password reset, MFA.
 
 mod api;
+mod api_keys;
 mod keys;
 mod password;
 mod projection;
@@ -23,8 +24,12 @@ use tokio_util::sync::CancellationToken;
 
 pub use keys::{KeyRing, KeyStore};
 
-const MIGRATIONS: &[Migration] =
-    &[migration!(1, "0001_accounts"), migration!(2, "0002_organization_policies"), migration!(3, "0003_session_start")];
+const MIGRATIONS: &[Migration] = &[
+    migration!(1, "0001_accounts"),
+    migration!(2, "0002_organization_policies"),
+    migration!(3, "0003_session_start"),
+    migration!(4, "0004_api_keys"),
+];
 /// How often expired tokens are deleted.
 const CLEANUP_INTERVAL: Duration = Duration::from_secs(3600);
 

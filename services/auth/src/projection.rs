@@ -6,12 +6,13 @@ use std::sync::Arc;
 use complianceiq_kit::auth::revocations::Revocations;
 use complianceiq_kit::db::ModuleDatabase;
 use complianceiq_kit::error::ApiError;
-use complianceiq_kit::ids::UserId;
+use complianceiq_kit::ids::{OrganizationId, UserId};
 use complianceiq_kit::subscription::EventHandler;
 use complianceiq_kit::time;
 use complianceiq_proto::complianceiq::events::v1::event::Payload;
 use complianceiq_proto::complianceiq::events::v1::{Event, OrganizationCreated, OrganizationUpdated};
 
+use crate::api_keys;
 use crate::store::{self, Membership};
 
 /// Applies `user.authorization_changed`, the organizations' sign-in policy
@@ -48,7 +49,11 @@ impl EventHandler for MembershipProjection {
                     requires_mfa: false,
                 };
                 let mut tx = self.database.global_write().await?;
-                let before = store::recorded_permissions(&mut tx, user, &event.organization_id).await?;
+                let before = store::recorded_permissions(tx.connection(), user, &event.organization_id).await?;
+                let lost = before.as_ref().is_some_and(|(permissions, version)| {
+                    *version < change.version
+                        && (!change.active || permissions.iter().any(|held| !change.permissions.contains(held)))
+                });
                 store::upsert_membership(&mut tx, user, &membership, now).await?;
                 let issued = if change.active {
                     // A demotion cuts off live tokens that carry the lost permissions; the
@@ -72,7 +77,19 @@ impl EventHandler for MembershipProjection {
                     .await?
                 };
                 tx.commit().await?;
-                self.revoke(issued).await
+                self.revoke(issued).await?;
+                // The creator's keys hold at most what the creator holds: their live tokens
+                // go too, and the next exchange reflects the change.
+                if lost && let Ok(organization) = OrganizationId::from_stored(&event.organization_id) {
+                    let mut tx = self.database.write(organization).await?;
+                    let token_ids = api_keys::renew_keys_of_creator(&mut tx, user).await?;
+                    tx.commit().await?;
+                    let horizon = api_keys::revocation_horizon(now);
+                    for token_id in token_ids {
+                        self.revocations.revoke(&token_id, horizon).await?;
+                    }
+                }
+                Ok(())
             }
             Some(Payload::OrganizationCreated(OrganizationCreated { organization: Some(organization), .. }))
             | Some(Payload::OrganizationUpdated(OrganizationUpdated { organization: Some(organization), .. })) => {

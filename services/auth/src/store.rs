@@ -472,7 +472,7 @@ pub async fn active_memberships(tx: &mut GlobalTx, user: UserId) -> Result<Vec<M
 
 /// What a person may currently do in an organization, as last recorded: (permissions, version).
 pub async fn recorded_permissions(
-    tx: &mut GlobalTx,
+    connection: &mut sqlx::AnyConnection,
     user: UserId,
     organization: &str,
 ) -> Result<Option<(Vec<String>, i64)>, ApiError> {
@@ -481,7 +481,7 @@ pub async fn recorded_permissions(
     )
     .bind(user.to_string())
     .bind(organization)
-    .fetch_optional(tx.connection())
+    .fetch_optional(connection)
     .await?;
     row.map(|row| Ok((split_list(row.try_get("permissions")?), row.try_get("version")?))).transpose()
 }

@@ -20,6 +20,8 @@ pub fn policy() -> MeshPolicy {
         Rule { caller: Caller::Module("gateway"), service: ANY_SERVICE, methods: Methods::Edge },
         // Every module verifies access tokens with the keys auth publishes.
         Rule { caller: Caller::AnyModule, service: AUTH, methods: Methods::Only(&["GetJwks"]) },
+        // The edge exchanges API keys for short tokens.
+        Rule { caller: Caller::Module("gateway"), service: AUTH, methods: Methods::Only(&["ExchangeApiKey"]) },
         // Inviting a member checks the roles offered against the user service.
         Rule { caller: Caller::Module("organization"), service: USER, methods: Methods::Only(&["ListRoles"]) },
         // Removing a member applies the user service's role rules (privilege, last admin).
@@ -202,11 +204,14 @@ mod tests {
     }
 
     #[test]
-    fn the_gateway_reaches_every_edge_rpc_and_nothing_internal() {
+    fn the_gateway_reaches_every_edge_rpc_and_of_the_internal_ones_only_the_key_exchange() {
         let policy = policy();
+        let exchange = "/complianceiq.auth.v1.AuthService/ExchangeApiKey";
         for access in complianceiq_proto::RPC_ACCESS {
-            assert_eq!(policy.allows("gateway", access.path), access.edge, "{}", access.path);
+            let expected = access.edge || access.path == exchange;
+            assert_eq!(policy.allows("gateway", access.path), expected, "{}", access.path);
         }
+        assert!(!policy.allows("webhook", exchange));
         assert!(!policy.allows("user", "/complianceiq.organization.v1.OrganizationService/GetOrganization"));
         assert!(policy.allows("webhook", "/complianceiq.auth.v1.AuthService/GetJwks"));
         assert!(!policy.allows("webhook", "/complianceiq.auth.v1.AuthService/Login"));
