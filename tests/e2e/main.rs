@@ -18,6 +18,7 @@ mod analysis;
 mod api_keys;
 mod audit;
 mod conformance;
+mod dashboard;
 mod demo;
 mod distributed;
 mod events;

@@ -25,6 +25,9 @@ const IMPLEMENTED_SERVICES: &[&str] = &[
 
 /// RPCs built in services built only in part.
 const IMPLEMENTED_RPCS: &[&str] = &[
+    "complianceiq.dashboard.v1.DashboardService/GetDashboardSummary",
+    "complianceiq.dashboard.v1.DashboardService/GetInstanceMetrics",
+    "complianceiq.dashboard.v1.DashboardService/GetOrganizationMetrics",
     "complianceiq.instance.v1.InstanceService/CreateInstance",
     "complianceiq.instance.v1.InstanceService/ListInstances",
     "complianceiq.instance.v1.InstanceService/GetInstance",

@@ -56,6 +56,60 @@ pub async fn knows_instance(tx: &mut complianceiq_kit::db::TenantTx, instance_id
     Ok(jobs::store::instance(tx, instance_id).await?.is_some())
 }
 
+/// An instance as the analysis store holds it: where its records link to, and its last
+/// completed sync (run id, ServiceNow's time the data reaches, when it completed).
+#[derive(Clone, Debug, PartialEq)]
+pub struct StoredInstance {
+    pub instance_id: String,
+    pub url: String,
+    pub last_sync_run_id: String,
+    pub data_as_of: String,
+    pub synced_at: i64,
+}
+
+/// The instances of the transaction's organization the store holds (synced, not disconnected).
+pub async fn instances(tx: &mut complianceiq_kit::db::TenantTx) -> Result<Vec<StoredInstance>, ApiError> {
+    use sqlx::Row;
+    let tenant = tx.tenant().to_string();
+    let rows = sqlx::query(
+        "SELECT instance_id, url, last_sync_run_id, data_as_of, updated_at FROM grc_instances \
+         WHERE organization_id = $1 ORDER BY instance_id",
+    )
+    .bind(tenant)
+    .fetch_all(tx.connection())
+    .await?;
+    rows.iter()
+        .map(|row| {
+            Ok(StoredInstance {
+                instance_id: row.try_get(0)?,
+                url: row.try_get(1)?,
+                last_sync_run_id: row.try_get(2)?,
+                data_as_of: row.try_get(3)?,
+                synced_at: row.try_get(4)?,
+            })
+        })
+        .collect()
+}
+
+/// An instance's open issues (state neither closed complete nor closed incomplete) by
+/// ServiceNow priority (1 critical ... 5 planning; 0 when unset), as last synced.
+pub async fn open_issues_by_priority(
+    tx: &mut complianceiq_kit::db::TenantTx,
+    instance_id: &str,
+) -> Result<std::collections::BTreeMap<i64, i64>, ApiError> {
+    use sqlx::Row;
+    let tenant = tx.tenant().to_string();
+    let rows = sqlx::query(
+        "SELECT COALESCE(priority, 0), COUNT(*) FROM grc_issues \
+         WHERE organization_id = $1 AND instance_id = $2 AND is_open = 1 GROUP BY COALESCE(priority, 0)",
+    )
+    .bind(tenant)
+    .bind(instance_id)
+    .fetch_all(tx.connection())
+    .await?;
+    rows.iter().map(|row| Ok((row.try_get::<i64, _>(0)?, row.try_get::<i64, _>(1)?))).collect()
+}
+
 const MIGRATIONS: &[Migration] = &[
     migration!(1, "0001_grc_records"),
     migration!(2, "0002_typed_views"),

@@ -1,18 +1,318 @@
-//! The dashboard service (port 8008, analysis_db): aggregated metrics, analytics and custom reports.
+//! The dashboard service (port 8008, analysis_db): the organization's summary, per-instance and
+//! organization metrics from the standard metric set (`metrics.rs`), read from the analysis
+//! store the analyses, the insights service and the sync keep.
 //!
-//! Not built yet: every RPC answers UNIMPLEMENTED with a message naming it (the contract's
-//! generated default), so callers and the gateway see exactly what is missing.
+//! Answers are cached (the kit cache: Redis in production) under the organization's cache
+//! generation. `sync.completed` and `analysis.completed` start a new generation once what they
+//! change is readable (the sync's point is recorded, the job's insights are taken; until then
+//! the event is redelivered), so a dashboard never keeps numbers older than the last sync or
+//! analysis. A time to live bounds what a lost event could leave behind.
+//!
+//! Not built yet: analytics series and custom reports answer UNIMPLEMENTED.
 
+mod metrics;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use complianceiq_kit::auth::caller;
+use complianceiq_kit::cache::Cache;
 use complianceiq_kit::config::DatabaseGroup;
-use complianceiq_kit::{Module, ModuleName, ModuleParts};
+use complianceiq_kit::db::{ModuleDatabase, TenantTx};
+use complianceiq_kit::error::{ApiError, FieldViolations};
+use complianceiq_kit::ids::OrganizationId;
+use complianceiq_kit::subscription::{EventHandler, Subscription};
+use complianceiq_kit::{Module, ModuleName, ModuleParts, time, validate};
+use complianceiq_proto::EventType;
+use complianceiq_proto::complianceiq::common::v1::TimeRange;
 use complianceiq_proto::complianceiq::dashboard::v1::dashboard_service_server::{
     DashboardService, DashboardServiceServer,
 };
+use complianceiq_proto::complianceiq::dashboard::v1::*;
+use complianceiq_proto::complianceiq::events::v1::Event;
+use complianceiq_proto::complianceiq::events::v1::event::Payload;
+use prost::Message;
+use tonic::{Request, Response, Status};
 
-struct DashboardApi;
+use crate::metrics::Values;
+
+/// The comparison period when a request names none.
+const DEFAULT_PERIOD: Duration = Duration::from_secs(30 * 24 * 3600);
+/// How long a cached answer may live if no event ends its generation first.
+const CACHED_FOR: Duration = Duration::from_secs(300);
+/// How long an organization's generation counter is kept.
+const GENERATION_KEPT: Duration = Duration::from_secs(30 * 24 * 3600);
+const MICROS_PER_HOUR: f64 = 3_600_000_000.0;
+
+fn generation_key(organization: OrganizationId) -> String {
+    format!("dashboard:generation:{organization}")
+}
+
+/// One instance's values now and at the period's start.
+struct InstanceValues {
+    instance: complianceiq_analysis::StoredInstance,
+    now: Values,
+    then: Values,
+}
+
+struct DashboardApi {
+    database: ModuleDatabase,
+    cache: Arc<dyn Cache>,
+}
+
+impl DashboardApi {
+    /// The cached answer for `what` in the organization's current generation, or `compute`'s
+    /// (then cached). A cache that fails is passed over: numbers are computed, never refused.
+    async fn cached<M: Message + Default>(
+        &self,
+        organization: OrganizationId,
+        what: &str,
+        compute: impl Future<Output = Result<M, ApiError>>,
+    ) -> Result<M, ApiError> {
+        let generation = match self.cache.get(&generation_key(organization)).await {
+            Ok(value) => value.and_then(|bytes| String::from_utf8(bytes).ok()).unwrap_or_else(|| "0".into()),
+            Err(error) => {
+                tracing::debug!(%error, "dashboard cache unavailable");
+                return compute.await;
+            }
+        };
+        let key = format!("dashboard:{organization}:{generation}:{what}");
+        if let Ok(Some(bytes)) = self.cache.get(&key).await
+            && let Ok(message) = M::decode(bytes.as_slice())
+        {
+            return Ok(message);
+        }
+        let message = compute.await?;
+        if let Err(error) = self.cache.set(&key, &message.encode_to_vec(), CACHED_FOR).await {
+            tracing::debug!(%error, "caching a dashboard answer");
+        }
+        Ok(message)
+    }
+
+    /// The period asked for (default: the last 30 days), and the cache key part naming it.
+    fn period(violations: &mut FieldViolations, period: Option<&TimeRange>) -> ((i64, i64), String) {
+        let now = time::now_micros();
+        let default = (now - DEFAULT_PERIOD.as_micros() as i64, now);
+        let range = validate::period(violations, period, default);
+        let named = match period {
+            Some(period) if period.start_time.is_some() || period.end_time.is_some() => {
+                format!("{}-{}", range.0, range.1)
+            }
+            _ => "default".into(),
+        };
+        (range, named)
+    }
+
+    /// The values of every instance (or of `only`), now (or at the period's end, when it
+    /// names one in the past) and at the period's start.
+    async fn instance_values(
+        tx: &mut TenantTx,
+        (start, end): (i64, i64),
+        only: Option<&str>,
+    ) -> Result<Vec<InstanceValues>, ApiError> {
+        let now = time::now_micros();
+        let current = (end < now).then_some(end);
+        let mut found = Vec::new();
+        for instance in complianceiq_analysis::instances(tx).await? {
+            if only.is_some_and(|only| only != instance.instance_id) {
+                continue;
+            }
+            let id = instance.instance_id.clone();
+            let mut values = metrics::of_posture(&complianceiq_insights::instance_posture(tx, &id, current).await?);
+            metrics::add_open_issues(&mut values, &complianceiq_analysis::open_issues_by_priority(tx, &id).await?);
+            let hours = (current.unwrap_or(now) - instance.synced_at).max(0) as f64 / MICROS_PER_HOUR;
+            values.insert("hours_since_sync".into(), (10.0 * hours).round() / 10.0);
+            let then = metrics::of_posture(&complianceiq_insights::instance_posture(tx, &id, Some(start)).await?);
+            found.push(InstanceValues { instance, now: values, then });
+        }
+        Ok(found)
+    }
+
+    async fn summary(&self, organization: OrganizationId, period: (i64, i64)) -> Result<DashboardSummary, ApiError> {
+        let mut tx = self.database.read(organization).await?;
+        let instances = Self::instance_values(&mut tx, period, None).await?;
+        tx.commit().await?;
+        let now = metrics::combine(instances.iter().map(|values| &values.now));
+        let then = metrics::combine(instances.iter().map(|values| &values.then));
+        let findings_by_severity = now
+            .iter()
+            .filter_map(|(name, value)| Some((name.strip_prefix("open_insights_")?.to_string(), *value as i64)))
+            .collect();
+        let value = |values: &Values, name: &str| values.get(name).copied().unwrap_or(0.0);
+        Ok(DashboardSummary {
+            organization_id: organization.to_string(),
+            posture_score: value(&now, "posture_score"),
+            metrics: metrics::with_previous(&now, &then),
+            instances: instances
+                .iter()
+                .map(|values| InstanceSummary {
+                    instance_id: values.instance.instance_id.clone(),
+                    instance_name: instance_name(&values.instance.url),
+                    posture_score: value(&values.now, "posture_score"),
+                    critical_findings: (value(&values.now, "open_insights_critical")
+                        + value(&values.now, "open_insights_high")) as i32,
+                    last_sync_time: Some(time::to_timestamp(values.instance.synced_at)),
+                })
+                .collect(),
+            findings_by_severity,
+            compute_time: Some(time::to_timestamp(time::now_micros())),
+        })
+    }
+
+    async fn organization_metrics(
+        &self,
+        organization: OrganizationId,
+        period: (i64, i64),
+    ) -> Result<OrganizationMetrics, ApiError> {
+        let mut tx = self.database.read(organization).await?;
+        let instances = Self::instance_values(&mut tx, period, None).await?;
+        tx.commit().await?;
+        let now = metrics::combine(instances.iter().map(|values| &values.now));
+        let then = metrics::combine(instances.iter().map(|values| &values.then));
+        let computed = time::now_micros();
+        Ok(OrganizationMetrics {
+            organization_id: organization.to_string(),
+            instance_count: instances.len() as i32,
+            totals: Some(instance_metrics(String::new(), &now, &then, computed)),
+            instances: instances
+                .iter()
+                .map(|values| {
+                    instance_metrics(values.instance.instance_id.clone(), &values.now, &values.then, computed)
+                })
+                .collect(),
+            compute_time: Some(time::to_timestamp(computed)),
+        })
+    }
+
+    async fn one_instance(
+        &self,
+        organization: OrganizationId,
+        instance: &str,
+        period: (i64, i64),
+    ) -> Result<InstanceMetrics, ApiError> {
+        let mut tx = self.database.read(organization).await?;
+        let found = Self::instance_values(&mut tx, period, Some(instance)).await?;
+        tx.commit().await?;
+        let values = found.first().ok_or_else(|| ApiError::not_found("Instance", instance))?;
+        Ok(instance_metrics(instance.to_string(), &values.now, &values.then, time::now_micros()))
+    }
+}
+
+/// The instance's host, which names it to the people who use it (the analysis store keeps no
+/// display name).
+fn instance_name(url: &str) -> String {
+    url.split("://").nth(1).unwrap_or(url).split('/').next().unwrap_or_default().to_string()
+}
+
+fn instance_metrics(instance_id: String, now: &Values, then: &Values, computed: i64) -> InstanceMetrics {
+    let count = |name: &str| now.get(name).copied().unwrap_or(0.0) as i64;
+    InstanceMetrics {
+        instance_id,
+        control_count: count("controls_analyzed"),
+        effective_control_count: count("controls_effective"),
+        risk_count: count("risks_analyzed"),
+        high_risk_count: count("understated_risks"),
+        open_issue_count: count("open_issues"),
+        compliance_gap_count: count("compliance_gaps"),
+        metrics: metrics::with_previous(now, then),
+        compute_time: Some(time::to_timestamp(computed)),
+    }
+}
 
 #[tonic::async_trait]
-impl DashboardService for DashboardApi {}
+impl DashboardService for DashboardApi {
+    async fn get_dashboard_summary(
+        &self,
+        request: Request<GetDashboardSummaryRequest>,
+    ) -> Result<Response<DashboardSummary>, Status> {
+        let organization = caller(&request)?.tenant()?;
+        let mut violations = FieldViolations::default();
+        let (period, named) = Self::period(&mut violations, request.get_ref().period.as_ref());
+        violations.check()?;
+        let summary = self.summary(organization, period);
+        Ok(Response::new(self.cached(organization, &format!("summary:{named}"), summary).await?))
+    }
+
+    async fn get_instance_metrics(
+        &self,
+        request: Request<GetInstanceMetricsRequest>,
+    ) -> Result<Response<InstanceMetrics>, Status> {
+        let organization = caller(&request)?.tenant()?;
+        let request = request.into_inner();
+        let mut violations = FieldViolations::default();
+        let instance = violations.uuid("instance_id", &request.instance_id);
+        let (period, named) = Self::period(&mut violations, request.period.as_ref());
+        violations.check()?;
+        let metrics = self.one_instance(organization, &instance, period);
+        Ok(Response::new(self.cached(organization, &format!("instance:{instance}:{named}"), metrics).await?))
+    }
+
+    async fn get_organization_metrics(
+        &self,
+        request: Request<GetOrganizationMetricsRequest>,
+    ) -> Result<Response<OrganizationMetrics>, Status> {
+        let organization = caller(&request)?.tenant()?;
+        let mut violations = FieldViolations::default();
+        let (period, named) = Self::period(&mut violations, request.get_ref().period.as_ref());
+        violations.check()?;
+        let metrics = self.organization_metrics(organization, period);
+        Ok(Response::new(self.cached(organization, &format!("organization:{named}"), metrics).await?))
+    }
+}
+
+/// Starts a new cache generation for the organization of a completed sync or analysis, once
+/// its effect is readable.
+struct Invalidation {
+    database: ModuleDatabase,
+    cache: Arc<dyn Cache>,
+}
+
+impl Invalidation {
+    /// Whether what the event changed can be read yet: the sync's point recorded by the
+    /// analysis service, the job's insights taken by the insights service.
+    async fn readable(&self, organization: OrganizationId, event: &Event) -> Result<bool, ApiError> {
+        let mut tx = self.database.read(organization).await?;
+        let readable = match &event.payload {
+            Some(Payload::SyncCompleted(completed)) => match &completed.sync_run {
+                // Run ids are time-ordered (UUIDv7): a later run recorded counts too. An instance
+                // the store no longer holds was disconnected: nothing to wait for.
+                Some(run) => complianceiq_analysis::instances(&mut tx)
+                    .await?
+                    .iter()
+                    .find(|instance| instance.instance_id == run.instance_id)
+                    .is_none_or(|instance| instance.last_sync_run_id >= run.id),
+                None => true,
+            },
+            Some(Payload::AnalysisCompleted(completed)) => match &completed.job {
+                // A job deleted since, or one whose insights are taken.
+                Some(job) => {
+                    complianceiq_analysis::job(&mut tx, &job.id).await?.is_none()
+                        || complianceiq_insights::insights_taken(&mut tx, &job.id).await?
+                }
+                None => true,
+            },
+            _ => true,
+        };
+        tx.commit().await?;
+        Ok(readable)
+    }
+}
+
+#[tonic::async_trait]
+impl EventHandler for Invalidation {
+    async fn handle(&self, event: &Event) -> Result<(), ApiError> {
+        let Ok(organization) = OrganizationId::from_stored(&event.organization_id) else { return Ok(()) };
+        if !self.readable(organization, event).await? {
+            return Err(ApiError::Unavailable {
+                reason: "NOT_YET_READABLE",
+                message: "what the event changed is not readable yet; the dashboards wait for it".into(),
+                retry_after: Some(Duration::from_secs(1)),
+            });
+        }
+        self.cache.increment(&generation_key(organization), GENERATION_KEPT).await?;
+        Ok(())
+    }
+}
 
 /// The module declaration.
 pub fn module() -> Module {
@@ -23,6 +323,30 @@ pub fn module() -> Module {
         calls: &[],
         migrations: &[],
         reseal: None,
-        build: |_context| Box::pin(async { Ok(ModuleParts::new().service(DashboardServiceServer::new(DashboardApi))) }),
+        build: |context| {
+            Box::pin(async move {
+                let database = context.database()?;
+                let invalidation = Subscription {
+                    consumer: "dashboard-cache",
+                    events: vec![EventType::SyncCompleted, EventType::AnalysisCompleted],
+                    handler: Arc::new(Invalidation { database: database.clone(), cache: context.cache.clone() }),
+                };
+                Ok(ModuleParts::new()
+                    .service(DashboardServiceServer::new(DashboardApi { database, cache: context.cache.clone() }))
+                    .subscription(invalidation))
+            })
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_instance_is_named_by_its_host() {
+        assert_eq!(instance_name("https://acme.service-now.com"), "acme.service-now.com");
+        assert_eq!(instance_name("http://127.0.0.1:8090/path"), "127.0.0.1:8090");
+        assert_eq!(instance_name(""), "");
     }
 }

@@ -52,6 +52,39 @@ const MAX_QUERY_WORDS: usize = 32;
 /// The trends' period when none is given.
 const DEFAULT_TREND_DAYS: i64 = 90;
 
+/// An instance's posture as its analyses left it at a point in time, for the dashboards.
+#[derive(Clone, Debug, Default)]
+pub struct InstancePosture {
+    /// `posture_score` first, then each analysis type's headline score, `open_insights` and
+    /// `open_insights_<severity>` (the instance insights' headline metrics).
+    pub metrics: Vec<Metric>,
+    /// Each analysis type's latest summary metrics (`control_effectiveness` → `effective`).
+    pub summaries: BTreeMap<String, BTreeMap<String, f64>>,
+    /// When its latest analysis that counts ended; `None` before any.
+    pub analysed_at: Option<i64>,
+}
+
+/// The posture of `instance` now (`at` = `None`) or at a past time.
+pub async fn instance_posture(
+    tx: &mut complianceiq_kit::db::TenantTx,
+    instance: &str,
+    at: Option<i64>,
+) -> Result<InstancePosture, ApiError> {
+    let open = store::open_insights(tx, instance, at).await?;
+    let latest = store::latest_snapshots(tx, instance, at.unwrap_or(i64::MAX)).await?;
+    Ok(InstancePosture {
+        metrics: headline_metrics(&latest, &open),
+        summaries: latest.iter().map(|s| (s.analysis_type.clone(), s.metrics.clone())).collect(),
+        analysed_at: latest.iter().map(|snapshot| snapshot.created_at).max(),
+    })
+}
+
+/// Whether the insights of analysis job `job_id` were taken (its `analysis.completed` was
+/// applied), so what depends on them can wait for it.
+pub async fn insights_taken(tx: &mut complianceiq_kit::db::TenantTx, job_id: &str) -> Result<bool, ApiError> {
+    store::has_snapshot(tx, job_id).await
+}
+
 /// Takes a succeeded job's findings as insights, once per job (redeliveries change nothing).
 pub async fn take_insights(
     database: &ModuleDatabase,

@@ -1,0 +1,151 @@
+//! Dashboards: a number on the dashboard is the analysis it summarizes, the answer is cached,
+//! and the next analysis shows (the cache ends with `analysis.completed`, once its insights
+//! are taken); another tenant sees nothing; bad requests say what is wrong.
+
+use std::time::Duration;
+
+use complianceiq_proto::complianceiq::analysis::v1::{
+    AnalysisJob, AnalysisType, AnalyzeControlsRequest, AnalyzeRisksRequest, JobState,
+};
+use complianceiq_proto::complianceiq::common::v1::TimeRange;
+use complianceiq_proto::complianceiq::dashboard::v1::dashboard_service_client::DashboardServiceClient;
+use complianceiq_proto::complianceiq::dashboard::v1::*;
+use complianceiq_proto::complianceiq::insights::v1::GetInstanceInsightsRequest;
+use complianceiq_proto::complianceiq::insights::v1::insights_service_client::InsightsServiceClient;
+use complianceiq_proto::complianceiq::instance::v1::SyncMode;
+use complianceiq_servicenow::sim::SimConfig;
+use tonic::Code;
+
+use crate::analysis::{client as analysis, ended, start_controls};
+use crate::harness::{TestPlatform, violations};
+use crate::instances::simulator;
+use crate::people::{Tenant, authorized};
+use crate::platform_tests;
+use crate::sync::{connected, sync};
+
+platform_tests!(a_dashboard_number_is_the_analysis_it_summarizes_and_follows_the_next);
+
+async fn dashboard(platform: &TestPlatform) -> DashboardServiceClient<tonic::transport::Channel> {
+    DashboardServiceClient::new(platform.channel("dashboard").await)
+}
+
+async fn summary(platform: &TestPlatform, tenant: &Tenant) -> DashboardSummary {
+    let request = authorized(GetDashboardSummaryRequest::default(), tenant.token());
+    dashboard(platform).await.get_dashboard_summary(request).await.expect("the summary").into_inner()
+}
+
+async fn instance_posture(platform: &TestPlatform, tenant: &Tenant, instance: &str) -> f64 {
+    let request = GetInstanceInsightsRequest { instance_id: instance.into(), ..Default::default() };
+    let insights = InsightsServiceClient::new(platform.channel("insights").await)
+        .get_instance_insights(authorized(request, tenant.token()))
+        .await
+        .expect("the instance's insights");
+    insights.into_inner().posture_score
+}
+
+fn summary_metric(job: &AnalysisJob, name: &str) -> f64 {
+    let summary = job.summary.as_ref().expect("a summary");
+    summary.metrics.iter().find(|metric| metric.name == name).map_or(0.0, |metric| metric.value)
+}
+
+/// Reads the summary until `done` holds (30 s at most): the dashboard follows events.
+async fn summary_once(
+    platform: &TestPlatform,
+    tenant: &Tenant,
+    done: impl Fn(&DashboardSummary) -> bool,
+) -> DashboardSummary {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let current = summary(platform, tenant).await;
+        if done(&current) {
+            return current;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "the dashboard never showed it: {current:?}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+async fn a_dashboard_number_is_the_analysis_it_summarizes_and_follows_the_next(platform: &TestPlatform) {
+    let running = simulator(SimConfig { controls: 40, seed: 11, ..SimConfig::default() }).await;
+    let tenant = platform.tenant("Dashboards").await;
+    let instance = connected(platform, &tenant, &running).await;
+    sync(platform, &tenant, &instance.id, SyncMode::Full).await;
+    let request = AnalyzeControlsRequest { instance_id: instance.id.clone(), ..Default::default() };
+    let controls = ended(platform, &tenant, &start_controls(platform, &tenant, request).await).await;
+    assert_eq!(controls.state(), JobState::Succeeded, "{controls:?}");
+
+    // The dashboard's numbers are the analysis's.
+    let first = summary_once(platform, &tenant, |s| s.instances.iter().any(|i| i.posture_score > 0.0)).await;
+    let posture = instance_posture(platform, &tenant, &instance.id).await;
+    assert_eq!(first.posture_score, posture);
+    assert_eq!(first.instances.len(), 1);
+    assert_eq!(first.instances[0].posture_score, posture);
+    let score = controls.summary.as_ref().unwrap().score;
+    let metric = |summary: &DashboardSummary, name: &str| summary.metrics.iter().find(|m| m.name == name).cloned();
+    assert_eq!(metric(&first, "control_effectiveness_score").expect("a control score").value, score);
+    let request = GetInstanceMetricsRequest { instance_id: instance.id.clone(), period: None };
+    let metrics = dashboard(platform)
+        .await
+        .get_instance_metrics(authorized(request.clone(), tenant.token()))
+        .await
+        .expect("instance metrics")
+        .into_inner();
+    assert_eq!(metrics.control_count as f64, summary_metric(&controls, "controls_analyzed"));
+    assert_eq!(metrics.effective_control_count as f64, summary_metric(&controls, "effective"));
+    assert!(metrics.control_count > 0);
+    let organization = dashboard(platform)
+        .await
+        .get_organization_metrics(authorized(GetOrganizationMetricsRequest::default(), tenant.token()))
+        .await
+        .expect("organization metrics")
+        .into_inner();
+    assert_eq!(organization.instance_count, 1);
+    assert_eq!(organization.totals.unwrap().effective_control_count, metrics.effective_control_count);
+
+    // Cached: the same answer until something changes.
+    let again = summary(platform, &tenant).await;
+    assert_eq!(again.compute_time, first.compute_time, "answered from the cache");
+
+    // The next analysis moves the posture (it now averages two scores); the dashboard follows.
+    let request = AnalyzeRisksRequest { instance_id: instance.id.clone(), ..Default::default() };
+    let risks = analysis(platform).await.analyze_risks(authorized(request, tenant.token())).await.unwrap().into_inner();
+    let risks = ended(platform, &tenant, &risks).await;
+    assert_eq!((risks.state(), risks.r#type()), (JobState::Succeeded, AnalysisType::RiskCorrelation));
+    let next = summary_once(platform, &tenant, |s| metric(s, "risk_mitigation_score").is_some()).await;
+    assert_ne!(next.compute_time, first.compute_time);
+    let posture = instance_posture(platform, &tenant, &instance.id).await;
+    assert_eq!(next.posture_score, posture);
+    assert_eq!(metric(&next, "risk_mitigation_score").unwrap().value, risks.summary.as_ref().unwrap().score);
+    assert_eq!(metric(&next, "understated_risks").unwrap().value, summary_metric(&risks, "understated"));
+
+    // Another tenant sees none of it.
+    let other = platform.tenant("Dashboardless").await;
+    let theirs = summary(platform, &other).await;
+    assert!(theirs.instances.is_empty() && theirs.posture_score == 0.0, "{theirs:?}");
+    let status = dashboard(platform)
+        .await
+        .get_instance_metrics(authorized(request_for(&instance.id), other.token()))
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), Code::NotFound, "{status:?}");
+
+    // Bad requests say what is wrong.
+    let status = dashboard(platform)
+        .await
+        .get_instance_metrics(authorized(request_for("not-a-uuid"), tenant.token()))
+        .await
+        .unwrap_err();
+    assert_eq!(violations(&status), [("instance_id".to_string(), "INVALID_FORMAT".to_string())]);
+    let backwards = TimeRange {
+        start_time: Some(complianceiq_kit::time::to_timestamp(2_000_000)),
+        end_time: Some(complianceiq_kit::time::to_timestamp(1_000_000)),
+    };
+    let request = GetDashboardSummaryRequest { period: Some(backwards) };
+    let status =
+        dashboard(platform).await.get_dashboard_summary(authorized(request, tenant.token())).await.unwrap_err();
+    assert_eq!(violations(&status), [("period".to_string(), "INVALID".to_string())]);
+}
+
+fn request_for(instance: &str) -> GetInstanceMetricsRequest {
+    GetInstanceMetricsRequest { instance_id: instance.into(), period: None }
+}
