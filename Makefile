@@ -93,6 +93,7 @@ bench: $(BENCH_PYTHON)
 	$(CARGO) bench -p complianceiq-e2e --bench analysis
 	$(CARGO) bench -p complianceiq-e2e --bench audit
 	$(CARGO) bench -p complianceiq-e2e --bench webhook
+	$(CARGO) bench -p complianceiq-e2e --bench dashboard
 	$(BENCH_PYTHON) tests/bench/request_path.py $${CARGO_TARGET_DIR:-target}/release/complianceiq
 
 ## bench-sync-1m: the sync benchmark on a million-record instance, PostgreSQL only (minutes)
