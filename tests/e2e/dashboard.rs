@@ -1,6 +1,7 @@
 //! Dashboards: a number on the dashboard is the analysis it summarizes, the answer is cached,
 //! and the next analysis shows (the cache ends with `analysis.completed`, once its insights
-//! are taken); another tenant sees nothing; bad requests say what is wrong.
+//! are taken); analytics are the insights trends; another tenant sees nothing; bad requests
+//! say what is wrong.
 
 use std::time::Duration;
 
@@ -10,8 +11,8 @@ use complianceiq_proto::complianceiq::analysis::v1::{
 use complianceiq_proto::complianceiq::common::v1::TimeRange;
 use complianceiq_proto::complianceiq::dashboard::v1::dashboard_service_client::DashboardServiceClient;
 use complianceiq_proto::complianceiq::dashboard::v1::*;
-use complianceiq_proto::complianceiq::insights::v1::GetInstanceInsightsRequest;
 use complianceiq_proto::complianceiq::insights::v1::insights_service_client::InsightsServiceClient;
+use complianceiq_proto::complianceiq::insights::v1::{GetInsightTrendsRequest, GetInstanceInsightsRequest};
 use complianceiq_proto::complianceiq::instance::v1::SyncMode;
 use complianceiq_servicenow::sim::SimConfig;
 use tonic::Code;
@@ -118,10 +119,47 @@ async fn a_dashboard_number_is_the_analysis_it_summarizes_and_follows_the_next(p
     assert_eq!(metric(&next, "risk_mitigation_score").unwrap().value, risks.summary.as_ref().unwrap().score);
     assert_eq!(metric(&next, "understated_risks").unwrap().value, summary_metric(&risks, "understated"));
 
+    // Analytics: the instance's series, the same as its insights trends.
+    let asked = GetAnalyticsRequest { metrics: vec!["posture_score".into()], ..Default::default() };
+    let analytics = dashboard(platform)
+        .await
+        .get_analytics(authorized(asked, tenant.token()))
+        .await
+        .expect("analytics")
+        .into_inner();
+    let trends = InsightsServiceClient::new(platform.channel("insights").await)
+        .get_insight_trends(authorized(
+            GetInsightTrendsRequest {
+                instance_id: instance.id.clone(),
+                metrics: vec!["posture_score".into()],
+                ..Default::default()
+            },
+            tenant.token(),
+        ))
+        .await
+        .expect("trends")
+        .into_inner();
+    assert_eq!(analytics.series, trends.series);
+    assert_eq!(analytics.series.len(), 1);
+    assert_eq!(analytics.series[0].points.iter().map(|p| p.sample_count).sum::<i64>(), 2, "two analyses");
+    let unknown = GetAnalyticsRequest { instance_ids: vec![uuid::Uuid::new_v4().to_string()], ..Default::default() };
+    let status = dashboard(platform).await.get_analytics(authorized(unknown, tenant.token())).await.unwrap_err();
+    assert_eq!(status.code(), Code::NotFound, "{status:?}");
+    let bad = GetAnalyticsRequest { metrics: vec!["nonsense".into()], ..Default::default() };
+    let status = dashboard(platform).await.get_analytics(authorized(bad, tenant.token())).await.unwrap_err();
+    assert_eq!(violations(&status), [("metrics[0]".to_string(), "UNKNOWN_METRIC".to_string())]);
+
     // Another tenant sees none of it.
     let other = platform.tenant("Dashboardless").await;
     let theirs = summary(platform, &other).await;
     assert!(theirs.instances.is_empty() && theirs.posture_score == 0.0, "{theirs:?}");
+    let theirs = dashboard(platform)
+        .await
+        .get_analytics(authorized(GetAnalyticsRequest::default(), other.token()))
+        .await
+        .expect("analytics")
+        .into_inner();
+    assert!(theirs.series.is_empty(), "{theirs:?}");
     let status = dashboard(platform)
         .await
         .get_instance_metrics(authorized(request_for(&instance.id), other.token()))

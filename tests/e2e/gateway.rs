@@ -153,7 +153,9 @@ async fn the_design_paths_work_over_rest(platform: &TestPlatform) {
     assert_eq!((status, &jwks["keys"][0]["alg"]), (StatusCode::OK, &json!("RS256")));
     let (status, _, instances) = rest(platform, Method::GET, "/api/v1/instances", Some(&scoped), None).await;
     assert_eq!((status, &instances["totalSize"]), (StatusCode::OK, &Value::Null), "none yet: zero is omitted");
-    let (status, _, unbuilt) = rest(platform, Method::GET, "/api/v1/dashboard/summary", Some(&scoped), None).await;
+    let (status, _, summary) = rest(platform, Method::GET, "/api/v1/dashboard/summary", Some(&scoped), None).await;
+    assert_eq!((status, &summary["organizationId"]), (StatusCode::OK, &json!(id)));
+    let (status, _, unbuilt) = rest(platform, Method::GET, "/api/v1/dashboard/reports", Some(&scoped), None).await;
     assert_eq!((status, &unbuilt["code"]), (StatusCode::NOT_IMPLEMENTED, &json!(12)));
     let (status, _, deleted) =
         rest(platform, Method::DELETE, &format!("/api/v1/organizations/{id}"), Some(&scoped), None).await;

@@ -28,6 +28,7 @@ const IMPLEMENTED_RPCS: &[&str] = &[
     "complianceiq.dashboard.v1.DashboardService/GetDashboardSummary",
     "complianceiq.dashboard.v1.DashboardService/GetInstanceMetrics",
     "complianceiq.dashboard.v1.DashboardService/GetOrganizationMetrics",
+    "complianceiq.dashboard.v1.DashboardService/GetAnalytics",
     "complianceiq.instance.v1.InstanceService/CreateInstance",
     "complianceiq.instance.v1.InstanceService/ListInstances",
     "complianceiq.instance.v1.InstanceService/GetInstance",

@@ -8,7 +8,8 @@
 //! the event is redelivered), so a dashboard never keeps numbers older than the last sync or
 //! analysis. A time to live bounds what a lost event could leave behind.
 //!
-//! Not built yet: analytics series and custom reports answer UNIMPLEMENTED.
+//! Analytics are the insights trends' series (the same code), per instance, uncached. Not built
+//! yet: custom reports answer UNIMPLEMENTED.
 
 mod metrics;
 
@@ -245,6 +246,40 @@ impl DashboardService for DashboardApi {
         violations.check()?;
         let metrics = self.one_instance(organization, &instance, period);
         Ok(Response::new(self.cached(organization, &format!("instance:{instance}:{named}"), metrics).await?))
+    }
+
+    async fn get_analytics(
+        &self,
+        request: Request<GetAnalyticsRequest>,
+    ) -> Result<Response<GetAnalyticsResponse>, Status> {
+        let organization = caller(&request)?.tenant()?;
+        let request = request.into_inner();
+        let mut violations = FieldViolations::default();
+        let asked = complianceiq_insights::SeriesRequest::parse(
+            &mut violations,
+            &request.metrics,
+            request.period.as_ref(),
+            request.interval,
+        );
+        let wanted: Vec<String> = request
+            .instance_ids
+            .iter()
+            .enumerate()
+            .map(|(index, id)| violations.uuid(&format!("instance_ids[{index}]"), id))
+            .collect();
+        violations.check()?;
+        let mut tx = self.database.read(organization).await?;
+        let known: Vec<String> =
+            complianceiq_analysis::instances(&mut tx).await?.into_iter().map(|instance| instance.instance_id).collect();
+        if let Some(unknown) = wanted.iter().find(|id| !known.contains(id)) {
+            return Err(ApiError::not_found("Instance", unknown.clone()).into());
+        }
+        let mut series = Vec::new();
+        for instance in known.iter().filter(|id| wanted.is_empty() || wanted.contains(id)) {
+            series.extend(asked.series(&mut tx, instance).await?);
+        }
+        tx.commit().await?;
+        Ok(Response::new(GetAnalyticsResponse { series }))
     }
 
     async fn get_organization_metrics(

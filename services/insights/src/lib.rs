@@ -85,6 +85,69 @@ pub async fn insights_taken(tx: &mut complianceiq_kit::db::TenantTx, job_id: &st
     store::has_snapshot(tx, job_id).await
 }
 
+/// What a request for metric series asks: metrics (named as the trends name them), period
+/// and bucket width. Shared by the insights trends and the dashboards' analytics.
+#[derive(Clone, Debug)]
+pub struct SeriesRequest {
+    metrics: Vec<trends::MetricName>,
+    period: (i64, i64),
+    interval: Interval,
+}
+
+impl SeriesRequest {
+    /// Reads the request's fields (`metrics` empty: the standard set; period default the last
+    /// 90 days; interval default from the period's length), naming what is wrong.
+    pub fn parse(
+        violations: &mut FieldViolations,
+        names: &[String],
+        period: Option<&complianceiq_proto::complianceiq::common::v1::TimeRange>,
+        interval: i32,
+    ) -> Self {
+        let now = time::now_micros();
+        let period = validate::period(violations, period, (now - DEFAULT_TREND_DAYS * 86_400_000_000, now + 1));
+        let names: Vec<String> = if names.is_empty() {
+            trends::STANDARD.iter().map(|(name, ..)| name.to_string()).collect()
+        } else {
+            names.to_vec()
+        };
+        let mut metrics = Vec::new();
+        for (index, name) in names.iter().enumerate() {
+            match trends::MetricName::parse(name) {
+                Some(metric) => metrics.push(metric),
+                None => violations.add(
+                    &format!("metrics[{index}]"),
+                    "UNKNOWN_METRIC",
+                    format!(
+                        "{name:?} is not a metric: use {} or <analysis type>.<summary metric>",
+                        trends::STANDARD.iter().map(|(name, ..)| *name).collect::<Vec<_>>().join(", ")
+                    ),
+                ),
+            }
+        }
+        let interval = match Interval::try_from(interval) {
+            Ok(Interval::Unspecified) => trends::default_interval(period),
+            Ok(interval) => interval,
+            Err(_) => {
+                violations.add("interval", "INVALID", "not an interval");
+                Interval::Day
+            }
+        };
+        Self { metrics, period, interval }
+    }
+
+    /// One series per metric of `instance`, from its history entries of the analyses that
+    /// counted (labelled with the instance's id).
+    pub async fn series(
+        &self,
+        tx: &mut complianceiq_kit::db::TenantTx,
+        instance: &str,
+    ) -> Result<Vec<complianceiq_proto::complianceiq::common::v1::TimeSeries>, ApiError> {
+        let mut snapshots = store::snapshots(tx, instance, self.period, None).await?;
+        snapshots.retain(|snapshot| snapshot.applied);
+        Ok(trends::series(&self.metrics, &snapshots, self.interval, instance))
+    }
+}
+
 /// Takes a succeeded job's findings as insights, once per job (redeliveries change nothing).
 pub async fn take_insights(
     database: &ModuleDatabase,
@@ -407,46 +470,13 @@ impl InsightsApi {
     ) -> Result<GetInsightTrendsResponse, ApiError> {
         let mut violations = FieldViolations::default();
         let instance = violations.uuid("instance_id", &request.instance_id);
-        let now = time::now_micros();
-        let period = validate::period(
-            &mut violations,
-            request.period.as_ref(),
-            (now - DEFAULT_TREND_DAYS * 86_400_000_000, now + 1),
-        );
-        let names: Vec<String> = if request.metrics.is_empty() {
-            trends::STANDARD.iter().map(|(name, ..)| name.to_string()).collect()
-        } else {
-            request.metrics.clone()
-        };
-        let mut metrics = Vec::new();
-        for (index, name) in names.iter().enumerate() {
-            match trends::MetricName::parse(name) {
-                Some(metric) => metrics.push(metric),
-                None => violations.add(
-                    &format!("metrics[{index}]"),
-                    "UNKNOWN_METRIC",
-                    format!(
-                        "{name:?} is not a metric: use {} or <analysis type>.<summary metric>",
-                        trends::STANDARD.iter().map(|(name, ..)| *name).collect::<Vec<_>>().join(", ")
-                    ),
-                ),
-            }
-        }
-        let interval = match Interval::try_from(request.interval) {
-            Ok(Interval::Unspecified) => trends::default_interval(period),
-            Ok(interval) => interval,
-            Err(_) => {
-                violations.add("interval", "INVALID", "not an interval");
-                Interval::Day
-            }
-        };
+        let asked = SeriesRequest::parse(&mut violations, &request.metrics, request.period.as_ref(), request.interval);
         violations.check()?;
         let mut tx = self.database.read(organization).await?;
         self.known_instance(&mut tx, &instance).await?;
-        let mut snapshots = store::snapshots(&mut tx, &instance, period, None).await?;
+        let series = asked.series(&mut tx, &instance).await?;
         tx.commit().await?;
-        snapshots.retain(|snapshot| snapshot.applied);
-        Ok(GetInsightTrendsResponse { series: trends::series(&metrics, &snapshots, interval, &instance) })
+        Ok(GetInsightTrendsResponse { series })
     }
 
     async fn compare(
