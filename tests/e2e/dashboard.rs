@@ -13,7 +13,8 @@ use complianceiq_proto::complianceiq::dashboard::v1::dashboard_service_client::D
 use complianceiq_proto::complianceiq::dashboard::v1::*;
 use complianceiq_proto::complianceiq::insights::v1::insights_service_client::InsightsServiceClient;
 use complianceiq_proto::complianceiq::insights::v1::{GetInsightTrendsRequest, GetInstanceInsightsRequest};
-use complianceiq_proto::complianceiq::instance::v1::SyncMode;
+use complianceiq_proto::complianceiq::instance::v1::instance_service_client::InstanceServiceClient;
+use complianceiq_proto::complianceiq::instance::v1::{DeleteInstanceRequest, SyncMode};
 use complianceiq_servicenow::sim::SimConfig;
 use tonic::Code;
 
@@ -166,6 +167,17 @@ async fn a_dashboard_number_is_the_analysis_it_summarizes_and_follows_the_next(p
         .await
         .unwrap_err();
     assert_eq!(status.code(), Code::NotFound, "{status:?}");
+
+    // A deleted instance leaves the dashboard (the cache ends with instance.deleted).
+    InstanceServiceClient::new(platform.channel("instance").await)
+        .delete_instance(authorized(
+            DeleteInstanceRequest { instance_id: instance.id.clone(), etag: String::new() },
+            tenant.token(),
+        ))
+        .await
+        .expect("delete the instance");
+    let emptied = summary_once(platform, &tenant, |s| s.instances.is_empty()).await;
+    assert_eq!(emptied.posture_score, 0.0);
 
     // Bad requests say what is wrong.
     let status = dashboard(platform)

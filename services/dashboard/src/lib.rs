@@ -3,10 +3,10 @@
 //! store the analyses, the insights service and the sync keep.
 //!
 //! Answers are cached (the kit cache: Redis in production) under the organization's cache
-//! generation. `sync.completed` and `analysis.completed` start a new generation once what they
-//! change is readable (the sync's point is recorded, the job's insights are taken; until then
-//! the event is redelivered), so a dashboard never keeps numbers older than the last sync or
-//! analysis. A time to live bounds what a lost event could leave behind.
+//! generation. `sync.completed`, `analysis.completed` and `instance.deleted` start a new
+//! generation once what they change is readable (the sync's point is recorded, the job's
+//! insights are taken, the instance is purged; until then the event is redelivered), so a
+//! dashboard never keeps numbers older than the last sync, analysis or deletion. A time to live bounds what a lost event could leave behind.
 //!
 //! Analytics are the insights trends' series (the same code), per instance, uncached. Not built
 //! yet: custom reports answer UNIMPLEMENTED.
@@ -295,8 +295,8 @@ impl DashboardService for DashboardApi {
     }
 }
 
-/// Starts a new cache generation for the organization of a completed sync or analysis, once
-/// its effect is readable.
+/// Starts a new cache generation for the organization of a completed sync or analysis, or a
+/// deleted instance, once its effect is readable.
 struct Invalidation {
     database: ModuleDatabase,
     cache: Arc<dyn Cache>,
@@ -318,6 +318,11 @@ impl Invalidation {
                     .is_none_or(|instance| instance.last_sync_run_id >= run.id),
                 None => true,
             },
+            // Purged from the analysis store.
+            Some(Payload::InstanceDeleted(deleted)) => complianceiq_analysis::instances(&mut tx)
+                .await?
+                .iter()
+                .all(|instance| instance.instance_id != deleted.instance_id),
             Some(Payload::AnalysisCompleted(completed)) => match &completed.job {
                 // A job deleted since, or one whose insights are taken.
                 Some(job) => {
@@ -363,7 +368,7 @@ pub fn module() -> Module {
                 let database = context.database()?;
                 let invalidation = Subscription {
                     consumer: "dashboard-cache",
-                    events: vec![EventType::SyncCompleted, EventType::AnalysisCompleted],
+                    events: vec![EventType::SyncCompleted, EventType::AnalysisCompleted, EventType::InstanceDeleted],
                     handler: Arc::new(Invalidation { database: database.clone(), cache: context.cache.clone() }),
                 };
                 Ok(ModuleParts::new()
