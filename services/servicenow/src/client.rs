@@ -6,11 +6,12 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use reqwest::Method;
 use serde_json::{Map, Value};
 use tokio::sync::Mutex;
 
 use crate::address::{CheckingResolver, NetworkAccess};
-use crate::query::Query;
+use crate::query::{Condition, Op, Query};
 
 /// The most a page of records may weigh: a hostile or broken "instance" must not stream
 /// without end into the process, which other tenants share.
@@ -75,6 +76,35 @@ impl Default for ClientSettings {
     }
 }
 
+/// What an upsert did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Written {
+    Created,
+    Updated,
+    /// The record already held every value: nothing was sent.
+    Unchanged,
+}
+
+/// An upserted record.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Upserted {
+    pub sys_id: String,
+    pub written: Written,
+}
+
+/// The sys_id of the record a POST or PATCH answered with.
+async fn written_sys_id(response: reqwest::Response, timeout: Duration) -> Result<String, SnError> {
+    let body = read_body(response, MAX_SMALL_BODY_BYTES, timeout).await?;
+    let value: Value = serde_json::from_slice(&body).map_err(|e| SnError::Protocol(format!("not JSON ({e})")))?;
+    value
+        .get("result")
+        .and_then(|result| result.get("sys_id"))
+        .map(flatten_reference)
+        .and_then(|id| id.as_str().map(str::to_string))
+        .filter(|id| !id.is_empty())
+        .ok_or_else(|| SnError::Protocol("the written record's answer holds no sys_id".into()))
+}
+
 /// What went wrong, by stage.
 #[derive(Debug, thiserror::Error, Clone, PartialEq, Eq)]
 pub enum SnError {
@@ -96,9 +126,9 @@ pub enum SnError {
     /// Credentials refused (basic auth, OAuth token request, or token).
     #[error("ServiceNow refused the credentials: {0}")]
     Unauthorized(String),
-    /// The user may not read the table.
-    #[error("the ServiceNow user may not read {table}: {message}")]
-    Forbidden { table: String, message: String },
+    /// The user may not read (or, for a write, write) the table: an ACL.
+    #[error("the ServiceNow user may not {access} {table}: {message}")]
+    Forbidden { access: &'static str, table: String, message: String },
     /// Unknown table or record.
     #[error("not found in ServiceNow: {0}")]
     NotFound(String),
@@ -254,7 +284,7 @@ impl Client {
                 query.append_pair("sysparm_no_count", "true");
             }
         }
-        let response = self.send(table, url).await?;
+        let response = self.send(table, Method::GET, url, None).await?;
         let headers = response.headers().clone();
         let body = read_body(response, MAX_PAGE_BYTES, self.settings.request_timeout).await?;
         // Never the body itself in the error: it could be anything the host serves.
@@ -278,19 +308,117 @@ impl Client {
         })
     }
 
-    /// Sends a GET with authentication, pacing and retries.
-    async fn send(&self, table: &str, url: url::Url) -> Result<reqwest::Response, SnError> {
+    /// The record of `table` whose `key_field` is `key` (a stable id the platform gave it):
+    /// its sys_id and the values of `fields`' columns.
+    async fn find_by_key(
+        &self,
+        table: &str,
+        key_field: &str,
+        key: &str,
+        fields: &Map<String, Value>,
+    ) -> Result<Option<Map<String, Value>>, SnError> {
+        let mut wanted: Vec<&str> = fields.keys().map(String::as_str).collect();
+        wanted.push("sys_id");
+        let request = PageRequest {
+            query: Query { any_of: vec![vec![Condition::new(key_field, Op::Eq, key)]], order_by: Vec::new() },
+            fields: wanted.join(","),
+            limit: 2,
+            ..Default::default()
+        };
+        let mut page = self.page(table, &request).await?;
+        if page.records.len() > 1 {
+            return Err(SnError::Protocol(format!("{table} holds more than one record with {key_field}={key}")));
+        }
+        Ok(page.records.pop())
+    }
+
+    /// Creates or updates the record of `table` whose `key_field` is `key`, so that its columns
+    /// hold `fields`: a POST when there is none, a PATCH of the columns that differ, and no
+    /// write at all when none does. Values compare as the Table API returns them (strings).
+    pub async fn upsert(
+        &self,
+        table: &str,
+        key_field: &str,
+        key: &str,
+        fields: &Map<String, Value>,
+    ) -> Result<Upserted, SnError> {
+        let mut record = fields.clone();
+        record.insert(key_field.to_string(), Value::String(key.to_string()));
+        let found = self.find_by_key(table, key_field, key, &record).await?;
+        let table_url =
+            self.base.join(&format!("api/now/table/{table}")).map_err(|e| SnError::InvalidUrl(e.to_string()))?;
+        let Some(found) = found else {
+            let response = self.send(table, Method::POST, table_url, Some(&Value::Object(record))).await?;
+            let sys_id = written_sys_id(response, self.settings.request_timeout).await?;
+            return Ok(Upserted { sys_id, written: Written::Created });
+        };
+        let sys_id = found.get("sys_id").and_then(Value::as_str).unwrap_or_default().to_string();
+        if sys_id.is_empty() {
+            return Err(SnError::Protocol(format!("a {table} record without a sys_id")));
+        }
+        let as_text = |value: &Value| match value {
+            Value::String(text) => text.clone(),
+            Value::Null => String::new(),
+            other => other.to_string(),
+        };
+        // A column the answer lacks is one the table does not have: ServiceNow ignores it on
+        // write, so it can never match and is not compared.
+        let changed: Map<String, Value> = record
+            .into_iter()
+            .filter(|(name, value)| found.get(name).is_some_and(|found| as_text(found) != as_text(value)))
+            .collect();
+        if changed.is_empty() {
+            return Ok(Upserted { sys_id, written: Written::Unchanged });
+        }
+        let url = self
+            .base
+            .join(&format!("api/now/table/{table}/{sys_id}"))
+            .map_err(|e| SnError::InvalidUrl(e.to_string()))?;
+        let response = self.send(table, Method::PATCH, url, Some(&Value::Object(changed))).await?;
+        written_sys_id(response, self.settings.request_timeout).await?;
+        Ok(Upserted { sys_id, written: Written::Updated })
+    }
+
+    /// Deletes the record of `table` whose `key_field` is `key`; its sys_id, or `None` when
+    /// there was none.
+    pub async fn delete_by_key(&self, table: &str, key_field: &str, key: &str) -> Result<Option<String>, SnError> {
+        let Some(found) = self.find_by_key(table, key_field, key, &Map::new()).await? else { return Ok(None) };
+        let sys_id = found.get("sys_id").and_then(Value::as_str).unwrap_or_default().to_string();
+        let url = self
+            .base
+            .join(&format!("api/now/table/{table}/{sys_id}"))
+            .map_err(|e| SnError::InvalidUrl(e.to_string()))?;
+        match self.send(table, Method::DELETE, url, None).await {
+            Ok(_) | Err(SnError::NotFound(_)) => Ok(Some(sys_id)),
+            Err(error) => Err(error),
+        }
+    }
+
+    /// Sends a request with authentication, pacing and retries. A write that may have been
+    /// applied (no answer, or a 5xx) is not sent again: the caller reads before it writes.
+    async fn send(
+        &self,
+        table: &str,
+        method: Method,
+        url: url::Url,
+        body: Option<&Value>,
+    ) -> Result<reqwest::Response, SnError> {
         let (mut attempts, mut throttled, mut reauthenticated) = (0u32, 0u32, false);
+        let retried = method == Method::GET;
         loop {
             self.pace().await;
             attempts += 1;
-            let request = self.authorize(self.http.get(url.clone()).header("accept", "application/json")).await?;
+            let mut request = self.http.request(method.clone(), url.clone()).header("accept", "application/json");
+            if let Some(body) = body {
+                request = request.header("content-type", "application/json").body(body.to_string());
+            }
+            let request = self.authorize(request).await?;
             let outcome = request.send().await;
             let response = match outcome {
                 Ok(response) => response,
                 Err(error) => {
                     let error = transport_error(&error, self.settings.request_timeout);
-                    if error.is_transient() && attempts < self.settings.max_attempts {
+                    if retried && error.is_transient() && attempts < self.settings.max_attempts {
                         tokio::time::sleep(self.backoff(attempts)).await;
                         continue;
                     }
@@ -318,7 +446,7 @@ impl Client {
                     attempts -= 1;
                     continue;
                 }
-                500..=599 if attempts < self.settings.max_attempts => {
+                500..=599 if retried && attempts < self.settings.max_attempts => {
                     tokio::time::sleep(self.backoff(attempts)).await;
                     continue;
                 }
@@ -327,7 +455,11 @@ impl Client {
             let message = error_message(response).await;
             return Err(match status {
                 401 => SnError::Unauthorized(message),
-                403 => SnError::Forbidden { table: table.to_string(), message },
+                403 => SnError::Forbidden {
+                    access: if retried { "read" } else { "write" },
+                    table: table.to_string(),
+                    message,
+                },
                 404 => SnError::NotFound(message),
                 _ => SnError::Status { status, message },
             });

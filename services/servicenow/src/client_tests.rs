@@ -194,6 +194,7 @@ async fn each_failure_is_named_for_what_it_is() {
     assert_eq!(
         error,
         SnError::Forbidden {
+            access: "read",
             table: "sn_grc_issue".into(),
             message: "User Not Authorized (ACL restricts the record retrieval)".into()
         }
@@ -274,4 +275,44 @@ async fn the_simulators_churn_control_changes_records_for_another_process() {
     assert_eq!(bad.unwrap().status(), 400);
     let read = http.get(churn("changes=1")).basic_auth(&config.username, Some(&config.password)).send().await;
     assert_eq!(read.unwrap().status(), 405);
+}
+
+#[tokio::test]
+async fn upserts_create_once_update_what_differs_and_skip_what_is_equal() {
+    use crate::client::{Upserted, Written};
+    let config = SimConfig { controls: 5, ..SimConfig::default() };
+    let running = start(config.clone()).await;
+    let client = Client::new(&running.url, basic(&config), quick()).unwrap();
+    let fields = |template: &str| -> serde_json::Map<String, serde_json::Value> {
+        [("name", "Posture"), ("template", template), ("unknown_column", "dropped")]
+            .into_iter()
+            .map(|(name, value)| (name.to_string(), value.into()))
+            .collect()
+    };
+    let created = client.upsert("sp_widget", "id", "ciq-1", &fields("<div>1</div>")).await.unwrap();
+    assert_eq!(created.written, Written::Created);
+    let writes = running.simulator.writes();
+    // The same values again: read, nothing written (the column ServiceNow ignored included).
+    let unchanged = client.upsert("sp_widget", "id", "ciq-1", &fields("<div>1</div>")).await.unwrap();
+    assert_eq!(unchanged, Upserted { sys_id: created.sys_id.clone(), written: Written::Unchanged });
+    assert_eq!(running.simulator.writes(), writes);
+    let updated = client.upsert("sp_widget", "id", "ciq-1", &fields("<div>2</div>")).await.unwrap();
+    assert_eq!(updated, Upserted { sys_id: created.sys_id.clone(), written: Written::Updated });
+    let records = running.simulator.written("sp_widget");
+    assert_eq!(records.len(), 1, "an update, not a duplicate");
+    assert_eq!((records[0]["template"].as_str(), records[0].get("unknown_column")), (Some("<div>2</div>"), None));
+    assert_eq!(client.delete_by_key("sp_widget", "id", "ciq-1").await.unwrap(), Some(created.sys_id));
+    assert!(running.simulator.written("sp_widget").is_empty());
+    assert_eq!(client.delete_by_key("sp_widget", "id", "ciq-1").await.unwrap(), None);
+
+    // An ACL that denies writes, and a changed password, are errors that say so.
+    let denied = SimConfig { write_denied_tables: vec!["sp_widget".into()], ..config.clone() };
+    let running = start(denied.clone()).await;
+    let client = Client::new(&running.url, basic(&denied), quick()).unwrap();
+    let error = client.upsert("sp_widget", "id", "ciq-1", &fields("x")).await.unwrap_err();
+    assert!(matches!(&error, SnError::Forbidden { access: "write", .. }), "{error:?}");
+    assert!(error.to_string().contains("may not write sp_widget"), "{error}");
+    running.simulator.change_password("rotated");
+    let error = client.upsert("sp_widget", "id", "ciq-1", &fields("x")).await.unwrap_err();
+    assert!(matches!(error, SnError::Unauthorized(_)), "{error:?}");
 }

@@ -10,7 +10,7 @@ pub mod sim;
 pub mod tables;
 
 pub use address::NetworkAccess;
-pub use client::{Client, ClientSettings, Credentials, Page, PageRequest, SnError};
+pub use client::{Client, ClientSettings, Credentials, Page, PageRequest, SnError, Upserted, Written};
 
 /// Whether `value` has a sys_id's shape: 32 hexadecimal characters.
 pub fn is_sys_id(value: &str) -> bool {

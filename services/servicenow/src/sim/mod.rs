@@ -47,6 +47,8 @@ pub struct SimConfig {
     pub denied_tables: Vec<String>,
     /// Records changed per second by [`Simulator::churn_forever`].
     pub churn_per_second: f64,
+    /// Writable tables the user may read but not write (403 on POST, PATCH and DELETE).
+    pub write_denied_tables: Vec<String>,
 }
 
 impl Default for SimConfig {
@@ -65,6 +67,7 @@ impl Default for SimConfig {
             latency: Duration::ZERO,
             denied_tables: Vec::new(),
             churn_per_second: 0.0,
+            write_denied_tables: Vec::new(),
         }
     }
 }
@@ -130,7 +133,16 @@ pub struct Simulator {
     /// Sorted orders by (table, ORDERBY fields), so a page costs a binary search and the
     /// page, not a sort of the table (a sync pages through a large table hundreds of times).
     pub(crate) orders: Mutex<HashMap<OrderKey, SortedIds>>,
+    /// Records written through the Table API (`sp_widget`): table → sys_id → columns.
+    pub(crate) written: Mutex<BTreeMap<String, WrittenTable>>,
+    /// The password now in force, when an administrator changed it.
+    pub(crate) changed_password: Mutex<Option<String>>,
+    /// Writes (POST, PATCH, DELETE) answered.
+    pub(crate) writes: AtomicU64,
 }
+
+/// A writable table's records by sys_id.
+pub(crate) type WrittenTable = BTreeMap<String, serde_json::Map<String, serde_json::Value>>;
 
 /// Seconds since the epoch, now.
 pub(crate) fn now() -> i64 {
@@ -147,6 +159,9 @@ impl Simulator {
             requests: AtomicU64::new(0),
             tokens: Mutex::new(HashMap::new()),
             orders: Mutex::new(HashMap::new()),
+            written: Mutex::new(BTreeMap::new()),
+            changed_password: Mutex::new(None),
+            writes: AtomicU64::new(0),
         }
     }
 

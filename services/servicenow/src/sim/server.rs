@@ -130,8 +130,9 @@ async fn handle(simulator: &Simulator, request: Request<hyper::body::Incoming>) 
     let Some(rest) = path.strip_prefix("/api/now/table/") else {
         return failure(StatusCode::BAD_REQUEST, "Requested URI does not represent any resource", &path);
     };
-    if request.method() != Method::GET {
-        return failure(StatusCode::METHOD_NOT_ALLOWED, "Method not allowed", "the simulator is read-only");
+    let writable = WRITABLE.iter().any(|(table, _)| rest.split('/').next() == Some(*table));
+    if request.method() != Method::GET && !writable {
+        return failure(StatusCode::METHOD_NOT_ALLOWED, "Method not allowed", "the simulator writes only sp_widget");
     }
     let count = simulator.requests.fetch_add(1, Ordering::Relaxed) + 1;
     if !authenticated(simulator, &request) {
@@ -154,6 +155,10 @@ async fn handle(simulator: &Simulator, request: Request<hyper::body::Incoming>) 
         Some((table, id)) => (table, Some(id)),
         None => (rest, None),
     };
+    if writable {
+        let (table, sys_id) = (table.to_string(), sys_id.map(str::to_string));
+        return written(simulator, request, &table, sys_id.as_deref()).await;
+    }
     if tables::by_name(table).is_none() {
         return failure(StatusCode::BAD_REQUEST, &format!("Invalid table {table}"), "");
     }
@@ -307,12 +312,183 @@ fn link_header(
     links.join(",")
 }
 
+/// Tables the simulator lets a client write, with the columns each keeps: as on a real
+/// instance, a column the table does not have is ignored, not refused.
+const WRITABLE: [(&str, &[&str]); 1] = [(
+    "sp_widget",
+    &[
+        "name",
+        "id",
+        "template",
+        "css",
+        "client_script",
+        "script",
+        "link",
+        "option_schema",
+        "demo_data",
+        "description",
+        "public",
+        "roles",
+    ],
+)];
+
+/// The Table API on a writable table: GET (a query or one record), POST, PATCH, DELETE.
+async fn written(
+    simulator: &Simulator,
+    request: Request<hyper::body::Incoming>,
+    table: &str,
+    sys_id: Option<&str>,
+) -> Response<Body> {
+    let method = request.method().clone();
+    if method != Method::GET && simulator.config.write_denied_tables.iter().any(|denied| denied == table) {
+        return failure(StatusCode::FORBIDDEN, "User Not Authorized", "ACL restricts the record creation or update");
+    }
+    let params: Vec<(String, String)> = request
+        .uri()
+        .query()
+        .map(|query| url::form_urlencoded::parse(query.as_bytes()).into_owned().collect())
+        .unwrap_or_default();
+    let param = |name: &str| params.iter().find(|(key, _)| key == name).map(|(_, value)| value.clone());
+    let columns = WRITABLE.iter().find(|(name, _)| *name == table).map(|(_, columns)| *columns).unwrap_or_default();
+    let body = if method == Method::POST || method == Method::PATCH || method == Method::PUT {
+        let bytes = match request.into_body().collect().await {
+            Ok(body) => body.to_bytes(),
+            Err(_) => return failure(StatusCode::BAD_REQUEST, "unreadable body", ""),
+        };
+        match serde_json::from_slice::<Value>(&bytes) {
+            Ok(Value::Object(fields)) => fields,
+            _ => {
+                return failure(
+                    StatusCode::BAD_REQUEST,
+                    "Exception while reading request",
+                    "The payload is not valid JSON.",
+                );
+            }
+        }
+    } else {
+        Map::new()
+    };
+    if method != Method::GET {
+        simulator.writes.fetch_add(1, Ordering::Relaxed);
+    }
+    let stamp = crate::datetime::format(now());
+    let mut written = simulator.written.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    let records = written.entry(table.to_string()).or_default();
+    // Every column the table has (empty when unset), none it lacks: what ServiceNow answers.
+    let shown = |record: &Map<String, Value>| {
+        let wanted: Option<Vec<String>> =
+            param("sysparm_fields").map(|f| f.split(',').map(|f| f.trim().to_string()).collect());
+        let system = ["sys_id", "sys_created_on", "sys_updated_on", "sys_mod_count"];
+        let record: Map<String, Value> = columns
+            .iter()
+            .chain(&system)
+            .filter(|name| wanted.as_ref().is_none_or(|wanted| wanted.iter().any(|w| w == *name)))
+            .map(|name| (name.to_string(), record.get(*name).cloned().unwrap_or_else(|| Value::String(String::new()))))
+            .collect();
+        Value::Object(record)
+    };
+    let not_found = || {
+        failure(StatusCode::NOT_FOUND, "No Record found", "Record doesn't exist or ACL restricts the record retrieval")
+    };
+    let kept = |fields: Map<String, Value>| -> Map<String, Value> {
+        fields
+            .into_iter()
+            .filter(|(name, _)| columns.contains(&name.as_str()))
+            .map(|(name, value)| {
+                let text = match value {
+                    Value::String(text) => text,
+                    Value::Null => String::new(),
+                    other => other.to_string(),
+                };
+                (name, Value::String(text))
+            })
+            .collect()
+    };
+    match (method, sys_id) {
+        (Method::GET, None) => {
+            let query = match Query::parse(&param("sysparm_query").unwrap_or_default()) {
+                Ok(query) => query,
+                Err(error) => return failure(StatusCode::BAD_REQUEST, "Invalid query", &error),
+            };
+            let found: Vec<Value> = records
+                .values()
+                .filter(|record| query.matches(|name| record.get(name).and_then(Value::as_str).unwrap_or("")))
+                .map(shown)
+                .collect();
+            let total = found.len();
+            let mut response = respond(StatusCode::OK, json!({"result": found}));
+            response.headers_mut().insert("x-total-count", HeaderValue::from(total));
+            response
+        }
+        (Method::GET, Some(id)) => match records.get(id) {
+            Some(record) => respond(StatusCode::OK, json!({"result": shown(record)})),
+            None => not_found(),
+        },
+        (Method::POST, None) => {
+            let id = simulator.write().rng.sys_id();
+            let mut record = kept(body);
+            for (name, value) in [
+                ("sys_id", id.clone()),
+                ("sys_created_on", stamp.clone()),
+                ("sys_updated_on", stamp),
+                ("sys_mod_count", "0".into()),
+            ] {
+                record.insert(name.into(), Value::String(value));
+            }
+            records.insert(id.clone(), record.clone());
+            respond(StatusCode::CREATED, json!({"result": record}))
+        }
+        (Method::PATCH | Method::PUT, Some(id)) => {
+            let Some(record) = records.get_mut(id) else { return not_found() };
+            record.extend(kept(body));
+            let count =
+                record.get("sys_mod_count").and_then(Value::as_str).and_then(|c| c.parse::<u64>().ok()).unwrap_or(0);
+            record.insert("sys_mod_count".into(), Value::String((count + 1).to_string()));
+            record.insert("sys_updated_on".into(), Value::String(stamp));
+            respond(StatusCode::OK, json!({"result": record.clone()}))
+        }
+        (Method::DELETE, Some(id)) => match records.remove(id) {
+            Some(_) => {
+                let mut response = Response::new(Full::new(Bytes::new()));
+                *response.status_mut() = StatusCode::NO_CONTENT;
+                response
+            }
+            None => not_found(),
+        },
+        _ => failure(StatusCode::METHOD_NOT_ALLOWED, "Method not allowed", ""),
+    }
+}
+
+impl Simulator {
+    /// The records written to `table` through the Table API.
+    pub fn written(&self, table: &str) -> Vec<Map<String, Value>> {
+        let written = self.written.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        written.get(table).map(|records| records.values().cloned().collect()).unwrap_or_default()
+    }
+
+    /// Writes (POST, PATCH, DELETE) the Table API answered.
+    pub fn writes(&self) -> u64 {
+        self.writes.load(Ordering::Relaxed)
+    }
+
+    /// The account's password now.
+    fn password(&self) -> String {
+        let changed = self.changed_password.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).clone();
+        changed.unwrap_or_else(|| self.config.password.clone())
+    }
+
+    /// Changes the account's password, as an administrator would: the old one stops working.
+    pub fn change_password(&self, password: &str) {
+        *self.changed_password.lock().unwrap_or_else(|poisoned| poisoned.into_inner()) = Some(password.to_string());
+    }
+}
+
 fn authenticated<B>(simulator: &Simulator, request: &Request<B>) -> bool {
     let Some(authorization) = request.headers().get(header::AUTHORIZATION).and_then(|h| h.to_str().ok()) else {
         return false;
     };
     if let Some(encoded) = authorization.strip_prefix("Basic ") {
-        let expected = format!("{}:{}", simulator.config.username, simulator.config.password);
+        let expected = format!("{}:{}", simulator.config.username, simulator.password());
         return base64::engine::general_purpose::STANDARD
             .decode(encoded.trim())
             .is_ok_and(|given| given == expected.as_bytes());
@@ -335,7 +511,7 @@ async fn oauth(simulator: &Simulator, request: Request<hyper::body::Incoming>) -
     let client_ok = field("client_id") == config.client_id && field("client_secret") == config.client_secret;
     let grant_ok = match field("grant_type") {
         "client_credentials" => true,
-        "password" => field("username") == config.username && field("password") == config.password,
+        "password" => field("username") == config.username && field("password") == simulator.password(),
         _ => {
             return respond(
                 StatusCode::BAD_REQUEST,
