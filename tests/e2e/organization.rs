@@ -128,6 +128,7 @@ async fn bad_requests_name_their_fields_and_write_nothing(platform: &TestPlatfor
                         data_retention_days: 100_000,
                         require_mfa: true,
                         allowed_email_domains: vec!["@@@".into()],
+                        risk_appetite: Some(101),
                     }),
                     ..Default::default()
                 }),
@@ -145,6 +146,7 @@ async fn bad_requests_name_their_fields_and_write_nothing(platform: &TestPlatfor
             "organization.slug",
             "organization.settings.default_timezone",
             "organization.settings.data_retention_days",
+            "organization.settings.risk_appetite",
             "organization.settings.allowed_email_domains[0]",
         ]
     );

@@ -13,6 +13,8 @@ use prost_types::FieldMask;
 pub const MAX_DISPLAY_NAME: usize = 200;
 /// Retention when none is given.
 pub const DEFAULT_RETENTION_DAYS: i64 = 365;
+/// The residual score above which a risk is high, for an organization that set none.
+pub const DEFAULT_RISK_APPETITE: i64 = 50;
 /// Allowed retention, days.
 pub const RETENTION_DAYS: std::ops::RangeInclusive<i64> = 30..=3650;
 /// Time zone when none is given.
@@ -85,6 +87,7 @@ pub struct Settings {
     pub data_retention_days: i64,
     pub require_mfa: bool,
     pub allowed_email_domains: Vec<String>,
+    pub risk_appetite: i64,
 }
 
 impl Default for Settings {
@@ -94,6 +97,7 @@ impl Default for Settings {
             data_retention_days: DEFAULT_RETENTION_DAYS,
             require_mfa: false,
             allowed_email_domains: Vec::new(),
+            risk_appetite: DEFAULT_RISK_APPETITE,
         }
     }
 }
@@ -133,6 +137,7 @@ impl OrganizationRecord {
                 data_retention_days: self.settings.data_retention_days as i32,
                 require_mfa: self.settings.require_mfa,
                 allowed_email_domains: self.settings.allowed_email_domains.clone(),
+                risk_appetite: Some(self.settings.risk_appetite as i32),
             }),
             plan: self.plan as i32,
             create_time: Some(time::to_timestamp(self.created_at)),
@@ -225,17 +230,24 @@ pub enum Mutable {
     DataRetentionDays,
     RequireMfa,
     AllowedEmailDomains,
+    RiskAppetite,
 }
 
 impl Mutable {
-    const SETTINGS: [Mutable; 4] =
-        [Self::DefaultTimezone, Self::DataRetentionDays, Self::RequireMfa, Self::AllowedEmailDomains];
-    const ALL: [Mutable; 5] = [
+    const SETTINGS: [Mutable; 5] = [
+        Self::DefaultTimezone,
+        Self::DataRetentionDays,
+        Self::RequireMfa,
+        Self::AllowedEmailDomains,
+        Self::RiskAppetite,
+    ];
+    const ALL: [Mutable; 6] = [
         Self::DisplayName,
         Self::DefaultTimezone,
         Self::DataRetentionDays,
         Self::RequireMfa,
         Self::AllowedEmailDomains,
+        Self::RiskAppetite,
     ];
 
     /// Mask path.
@@ -246,6 +258,7 @@ impl Mutable {
             Self::DataRetentionDays => "settings.data_retention_days",
             Self::RequireMfa => "settings.require_mfa",
             Self::AllowedEmailDomains => "settings.allowed_email_domains",
+            Self::RiskAppetite => "settings.risk_appetite",
         }
     }
 }
@@ -279,6 +292,9 @@ pub fn fields_to_update(
             }
             if !settings.allowed_email_domains.is_empty() {
                 implied.insert(Mutable::AllowedEmailDomains);
+            }
+            if settings.risk_appetite.is_some() {
+                implied.insert(Mutable::RiskAppetite);
             }
         }
         return Ok(implied);
@@ -343,6 +359,7 @@ pub fn apply_update(
             Mutable::DefaultTimezone => next.settings.default_timezone != current.settings.default_timezone,
             Mutable::DataRetentionDays => next.settings.data_retention_days != current.settings.data_retention_days,
             Mutable::RequireMfa => next.settings.require_mfa != current.settings.require_mfa,
+            Mutable::RiskAppetite => next.settings.risk_appetite != current.settings.risk_appetite,
             Mutable::AllowedEmailDomains => {
                 next.settings.allowed_email_domains != current.settings.allowed_email_domains
             }
@@ -398,6 +415,21 @@ fn settings_from(
     }
     if fields.contains(&Mutable::RequireMfa) {
         settings.require_mfa = given.require_mfa;
+    }
+    if fields.contains(&Mutable::RiskAppetite) {
+        let field = "organization.settings.risk_appetite";
+        settings.risk_appetite = match given.risk_appetite {
+            None => DEFAULT_RISK_APPETITE,
+            Some(appetite @ 0..=100) => i64::from(appetite),
+            Some(appetite) => {
+                violations.add(
+                    field,
+                    "OUT_OF_RANGE",
+                    format!("{field} is a residual score from 0 to 100, not {appetite}"),
+                );
+                DEFAULT_RISK_APPETITE
+            }
+        };
     }
     if fields.contains(&Mutable::AllowedEmailDomains) {
         let field = "organization.settings.allowed_email_domains";
@@ -490,6 +522,7 @@ mod tests {
                 data_retention_days: 5,
                 require_mfa: false,
                 allowed_email_domains: vec!["ok.example".into(), "not a domain".into()],
+                risk_appetite: Some(-1),
             }),
             ..Default::default()
         };
@@ -499,6 +532,7 @@ mod tests {
             ("organization.slug", "INVALID_FORMAT"),
             ("organization.settings.default_timezone", "INVALID_FORMAT"),
             ("organization.settings.data_retention_days", "OUT_OF_RANGE"),
+            ("organization.settings.risk_appetite", "OUT_OF_RANGE"),
             ("organization.settings.allowed_email_domains[1]", "INVALID_FORMAT"),
         ];
         assert_eq!(got, expected.map(|(f, r)| (f.to_string(), r.to_string())));

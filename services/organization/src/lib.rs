@@ -20,7 +20,8 @@ use complianceiq_proto::EventType;
 use complianceiq_proto::complianceiq::organization::v1::organization_service_server::OrganizationServiceServer;
 use complianceiq_proto::complianceiq::user::v1::user_service_client::UserServiceClient;
 
-const MIGRATIONS: &[Migration] = &[migration!(1, "0001_organizations"), migration!(2, "0002_members")];
+const MIGRATIONS: &[Migration] =
+    &[migration!(1, "0001_organizations"), migration!(2, "0002_members"), migration!(3, "0003_risk_appetite")];
 
 /// The module declaration.
 pub fn module() -> Module {

@@ -321,6 +321,7 @@ impl OrganizationApi {
         let link = format!("{}/invitations/accept?token={token}", self.public_url.trim_end_matches('/'));
         let mail = Mail {
             html: None,
+            attachments: Vec::new(),
             to: email,
             subject: format!("You are invited to {} on ComplianceIQ", live.display_name),
             body: format!(

@@ -12,7 +12,7 @@ use crate::domain::{OrganizationRecord, Settings, State, parse_plan, plan_as_str
 macro_rules! columns {
     () => {
         "id, display_name, slug, state, plan, default_timezone, data_retention_days, require_mfa, \
-         allowed_email_domains, revision, created_at, updated_at, deleted_at, purge_at"
+         allowed_email_domains, revision, created_at, updated_at, deleted_at, purge_at, risk_appetite"
     };
 }
 
@@ -30,6 +30,7 @@ fn record(row: &AnyRow) -> Result<OrganizationRecord, ApiError> {
             require_mfa: row.try_get::<i64, _>("require_mfa")? != 0,
             // Domain names cannot contain spaces, so a space-separated list is unambiguous.
             allowed_email_domains: domains.split_whitespace().map(str::to_string).collect(),
+            risk_appetite: row.try_get("risk_appetite")?,
         },
         revision: row.try_get("revision")?,
         created_at: row.try_get("created_at")?,
@@ -49,7 +50,7 @@ pub async fn insert(tx: &mut TenantTx, organization: &OrganizationRecord) -> Res
     let inserted = sqlx::query(concat!(
         "INSERT INTO organizations (",
         columns!(),
-        ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14) ON CONFLICT (slug) DO NOTHING"
+        ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15) ON CONFLICT (slug) DO NOTHING"
     ))
     .bind(tenant)
     .bind(&organization.display_name)
@@ -65,6 +66,7 @@ pub async fn insert(tx: &mut TenantTx, organization: &OrganizationRecord) -> Res
     .bind(organization.updated_at)
     .bind(organization.deleted_at)
     .bind(organization.purge_at)
+    .bind(organization.settings.risk_appetite)
     .execute(tx.connection())
     .await?;
     Ok(inserted.rows_affected() == 1)
@@ -91,7 +93,7 @@ pub async fn update(
     let updated = sqlx::query(
         "UPDATE organizations SET display_name = $2, state = $3, default_timezone = $4, \
          data_retention_days = $5, require_mfa = $6, allowed_email_domains = $7, revision = $8, \
-         updated_at = $9, deleted_at = $10, purge_at = $11 \
+         updated_at = $9, deleted_at = $10, purge_at = $11, risk_appetite = $13 \
          WHERE id = $1 AND revision = $12",
     )
     .bind(tenant)
@@ -106,6 +108,7 @@ pub async fn update(
     .bind(organization.deleted_at)
     .bind(organization.purge_at)
     .bind(expected_revision)
+    .bind(organization.settings.risk_appetite)
     .execute(tx.connection())
     .await?;
     Ok(updated.rows_affected() == 1)
