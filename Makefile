@@ -4,6 +4,8 @@
 CARGO ?= cargo
 BUF_VERSION := 1.75.0
 BUF := .tools/node_modules/.bin/buf
+# The widget tests parse generated HTML with parse5 (and JavaScript with node --check).
+PARSE5 := .tools/node_modules/parse5/package.json
 FUZZ_PYTHON := .tools/venv/bin/python
 FUZZ_EXAMPLES ?= 25
 KUBE_VALIDATE := .tools/venv/bin/kubernetes-validate
@@ -22,7 +24,7 @@ build:
 
 ## test: unit and end-to-end tests; `::servers` variants need CIQ_TEST_POSTGRES_URL, CIQ_TEST_REDIS_URL, CIQ_TEST_NATS_URL
 ## (and the binary, built first, for the distributed test's processes)
-test:
+test: $(PARSE5)
 ifeq ($(SERVERS_GIVEN),)
 	@echo "note: CIQ_TEST_POSTGRES_URL, CIQ_TEST_REDIS_URL and CIQ_TEST_NATS_URL are not all set:"
 	@echo "      running the embedded tests only (.ci/run runs everything against real servers)"
@@ -50,6 +52,9 @@ fmt:
 
 $(BUF):
 	npm install --prefix .tools --no-audit --no-fund --silent @bufbuild/buf@$(BUF_VERSION)
+
+$(PARSE5):
+	npm install --prefix .tools --no-audit --no-fund --silent parse5@7.3.0
 
 buf-lint: $(BUF)
 	$(BUF) lint

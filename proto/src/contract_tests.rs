@@ -225,6 +225,15 @@ fn every_public_rpc_is_annotated_and_matches_the_design_or_is_a_documented_extra
         ("POST", "/api/v1/api-keys"),
         ("GET", "/api/v1/api-keys"),
         ("DELETE", "/api/v1/api-keys/{api_key_id}"),
+        // A custom report's lifecycle and its files: the design lists only create, list and get.
+        ("PATCH", "/api/v1/dashboard/reports/{report_id}"),
+        ("DELETE", "/api/v1/dashboard/reports/{report_id}"),
+        ("POST", "/api/v1/dashboard/reports/{report_id}:run"),
+        ("GET", "/api/v1/dashboard/reports/{report_id}/runs"),
+        ("GET", "/api/v1/dashboard/reports/runs/{run_id}/download"),
+        // A widget's versions and deployment history: the design versions widgets without listing them.
+        ("GET", "/api/v1/widgets/{widget_id}/versions"),
+        ("GET", "/api/v1/widgets/{widget_id}/deployments"),
     ]
     .into_iter()
     .collect();

@@ -29,13 +29,13 @@ platform_tests!(
 
 /// How a request presents the key.
 #[derive(Clone, Copy, Debug)]
-enum Presented {
+pub(crate) enum Presented {
     Bearer,
     Header,
 }
 
 /// A REST call through the gateway with `key`: the status and the body.
-async fn call(
+pub(crate) async fn call(
     platform: &TestPlatform,
     key: &str,
     presented: Presented,
@@ -78,7 +78,12 @@ fn rest_reason(body: &Value) -> String {
         .to_string()
 }
 
-async fn create_key(platform: &TestPlatform, token: &str, name: &str, permissions: &[&str]) -> (String, String) {
+pub(crate) async fn create_key(
+    platform: &TestPlatform,
+    token: &str,
+    name: &str,
+    permissions: &[&str],
+) -> (String, String) {
     let created = platform
         .auth()
         .await

@@ -6,7 +6,7 @@
 use std::time::Duration;
 
 use complianceiq_proto::complianceiq::analysis::v1::{
-    AnalysisJob, AnalysisType, AnalyzeControlsRequest, AnalyzeRisksRequest, JobState,
+    AnalysisJob, AnalysisType, AnalyzeComplianceRequest, AnalyzeControlsRequest, AnalyzeRisksRequest, JobState,
 };
 use complianceiq_proto::complianceiq::common::v1::TimeRange;
 use complianceiq_proto::complianceiq::dashboard::v1::dashboard_service_client::DashboardServiceClient;
@@ -15,6 +15,10 @@ use complianceiq_proto::complianceiq::insights::v1::insights_service_client::Ins
 use complianceiq_proto::complianceiq::insights::v1::{GetInsightTrendsRequest, GetInstanceInsightsRequest};
 use complianceiq_proto::complianceiq::instance::v1::instance_service_client::InstanceServiceClient;
 use complianceiq_proto::complianceiq::instance::v1::{DeleteInstanceRequest, SyncMode};
+use complianceiq_proto::complianceiq::organization::v1::organization_service_client::OrganizationServiceClient;
+use complianceiq_proto::complianceiq::organization::v1::{
+    Organization, OrganizationSettings, UpdateOrganizationRequest,
+};
 use complianceiq_servicenow::sim::SimConfig;
 use tonic::Code;
 
@@ -27,7 +31,7 @@ use crate::sync::{connected, sync};
 
 platform_tests!(a_dashboard_number_is_the_analysis_it_summarizes_and_follows_the_next);
 
-async fn dashboard(platform: &TestPlatform) -> DashboardServiceClient<tonic::transport::Channel> {
+pub(crate) async fn dashboard(platform: &TestPlatform) -> DashboardServiceClient<tonic::transport::Channel> {
     DashboardServiceClient::new(platform.channel("dashboard").await)
 }
 
@@ -51,7 +55,7 @@ fn summary_metric(job: &AnalysisJob, name: &str) -> f64 {
 }
 
 /// Reads the summary until `done` holds (30 s at most): the dashboard follows events.
-async fn summary_once(
+pub(crate) async fn summary_once(
     platform: &TestPlatform,
     tenant: &Tenant,
     done: impl Fn(&DashboardSummary) -> bool,
@@ -120,6 +124,42 @@ async fn a_dashboard_number_is_the_analysis_it_summarizes_and_follows_the_next(p
     assert_eq!(metric(&next, "risk_mitigation_score").unwrap().value, risks.summary.as_ref().unwrap().score);
     assert_eq!(metric(&next, "understated_risks").unwrap().value, summary_metric(&risks, "understated"));
 
+    // High risks: computed residual above the organization's risk appetite (default 50); the
+    // dashboard follows a change of the appetite at once.
+    let residuals: Vec<f64> = crate::analysis::all_results(platform, &tenant, &risks.id)
+        .await
+        .iter()
+        .filter(|result| result.rollup.is_empty())
+        .filter_map(|result| result.values.get("computed_residual").copied())
+        .collect();
+    let above = |appetite: f64| residuals.iter().filter(|residual| **residual > appetite).count() as i64;
+    assert!(above(0.0) > above(50.0), "the simulator's risks straddle the default appetite: {residuals:?}");
+    let high_risks = async || {
+        let request = GetInstanceMetricsRequest { instance_id: instance.id.clone(), period: None };
+        let metrics = dashboard(platform).await.get_instance_metrics(authorized(request, tenant.token())).await;
+        metrics.expect("instance metrics").into_inner().high_risk_count
+    };
+    assert_eq!(high_risks().await, above(50.0));
+    let appetite = UpdateOrganizationRequest {
+        org_id: tenant.id().into(),
+        organization: Some(Organization {
+            settings: Some(OrganizationSettings { risk_appetite: Some(0), ..Default::default() }),
+            ..Default::default()
+        }),
+        update_mask: Some(prost_types::FieldMask { paths: vec!["settings.risk_appetite".into()] }),
+    };
+    let updated = OrganizationServiceClient::new(platform.channel("organization").await)
+        .update_organization(authorized(appetite, tenant.token()))
+        .await
+        .expect("the appetite is set")
+        .into_inner();
+    assert_eq!(updated.settings.and_then(|settings| settings.risk_appetite), Some(0));
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    while high_risks().await != above(0.0) {
+        assert!(tokio::time::Instant::now() < deadline, "the dashboard never followed the new appetite");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+
     // Analytics: the instance's series, the same as its insights trends.
     let asked = GetAnalyticsRequest { metrics: vec!["posture_score".into()], ..Default::default() };
     let analytics = dashboard(platform)
@@ -149,6 +189,38 @@ async fn a_dashboard_number_is_the_analysis_it_summarizes_and_follows_the_next(p
     let bad = GetAnalyticsRequest { metrics: vec!["nonsense".into()], ..Default::default() };
     let status = dashboard(platform).await.get_analytics(authorized(bad, tenant.token())).await.unwrap_err();
     assert_eq!(violations(&status), [("metrics[0]".to_string(), "UNKNOWN_METRIC".to_string())]);
+
+    // Coverage per framework: the compliance gap analysis's policy rollups.
+    let request = AnalyzeComplianceRequest { instance_id: instance.id.clone(), ..Default::default() };
+    let compliance = analysis(platform).await.analyze_compliance(authorized(request, tenant.token())).await.unwrap();
+    let compliance = ended(platform, &tenant, compliance.get_ref()).await;
+    assert_eq!(compliance.state(), JobState::Succeeded, "{compliance:?}");
+    let expected: Vec<(String, i64, f64)> = crate::analysis::all_results(platform, &tenant, &compliance.id)
+        .await
+        .into_iter()
+        .filter(|result| result.rollup == "policy")
+        .map(|result| {
+            (result.subject.unwrap_or_default().sys_id, result.values["covered"] as i64, result.score.unwrap_or(0.0))
+        })
+        .collect();
+    assert!(!expected.is_empty(), "the simulator has policies");
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let request = GetInstanceMetricsRequest { instance_id: instance.id.clone(), period: None };
+        let metrics = dashboard(platform).await.get_instance_metrics(authorized(request, tenant.token())).await;
+        let coverage: Vec<(String, i64, f64)> = metrics
+            .expect("instance metrics")
+            .into_inner()
+            .framework_coverage
+            .into_iter()
+            .map(|framework| (framework.policy_sys_id, framework.covered_requirement_count, framework.coverage_percent))
+            .collect();
+        if coverage == expected {
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "{coverage:?} never became {expected:?}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 
     // Another tenant sees none of it.
     let other = platform.tenant("Dashboardless").await;

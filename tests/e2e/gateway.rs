@@ -155,7 +155,18 @@ async fn the_design_paths_work_over_rest(platform: &TestPlatform) {
     assert_eq!((status, &instances["totalSize"]), (StatusCode::OK, &Value::Null), "none yet: zero is omitted");
     let (status, _, summary) = rest(platform, Method::GET, "/api/v1/dashboard/summary", Some(&scoped), None).await;
     assert_eq!((status, &summary["organizationId"]), (StatusCode::OK, &json!(id)));
-    let (status, _, unbuilt) = rest(platform, Method::GET, "/api/v1/dashboard/reports", Some(&scoped), None).await;
+    let report =
+        json!({"name": "Weekly", "metrics": ["posture_score"], "schedule": "0 6 * * 1", "timeZone": "Europe/Paris"});
+    let (status, _, created) =
+        rest(platform, Method::POST, "/api/v1/dashboard/reports", Some(&scoped), Some(report)).await;
+    assert_eq!(
+        (status, &created["format"], &created["timeZone"]),
+        (StatusCode::OK, &json!("EXPORT_FORMAT_PDF"), &json!("Europe/Paris"))
+    );
+    let runs = format!("/api/v1/dashboard/reports/{}/runs", created["id"].as_str().unwrap_or_default());
+    let (status, _, listed) = rest(platform, Method::GET, &runs, Some(&scoped), None).await;
+    assert_eq!((status, listed), (StatusCode::OK, json!({})), "no run yet");
+    let (status, _, unbuilt) = rest(platform, Method::GET, "/api/v1/ml/models", Some(&scoped), None).await;
     assert_eq!((status, &unbuilt["code"]), (StatusCode::NOT_IMPLEMENTED, &json!(12)));
     let (status, _, deleted) =
         rest(platform, Method::DELETE, &format!("/api/v1/organizations/{id}"), Some(&scoped), None).await;

@@ -21,14 +21,14 @@ use crate::people::{Tenant, authorized};
 
 /// A small SMTP server: accepts every message and files it in the platform's dev mailbox
 /// (where the test harness reads verification mail), as the raw message it received.
-struct SmtpServer {
-    port: u16,
-    mailbox: Arc<Mutex<Option<std::path::PathBuf>>>,
+pub(crate) struct SmtpServer {
+    pub(crate) port: u16,
+    pub(crate) mailbox: Arc<Mutex<Option<std::path::PathBuf>>>,
     received: Arc<Mutex<Vec<String>>>,
 }
 
 impl SmtpServer {
-    async fn start() -> Self {
+    pub(crate) async fn start() -> Self {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let port = listener.local_addr().unwrap().port();
         let mailbox: Arc<Mutex<Option<std::path::PathBuf>>> = Arc::default();
@@ -47,7 +47,7 @@ impl SmtpServer {
 
     /// The notification mails to `to` (not the sign-up's), once there are `count` (20 s at
     /// most).
-    async fn messages_to(&self, to: &str, count: usize) -> Vec<String> {
+    pub(crate) async fn messages_to(&self, to: &str, count: usize) -> Vec<String> {
         let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
         loop {
             let found: Vec<String> = self

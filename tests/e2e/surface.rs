@@ -29,6 +29,14 @@ const IMPLEMENTED_RPCS: &[&str] = &[
     "complianceiq.dashboard.v1.DashboardService/GetInstanceMetrics",
     "complianceiq.dashboard.v1.DashboardService/GetOrganizationMetrics",
     "complianceiq.dashboard.v1.DashboardService/GetAnalytics",
+    "complianceiq.dashboard.v1.DashboardService/CreateReport",
+    "complianceiq.dashboard.v1.DashboardService/ListReports",
+    "complianceiq.dashboard.v1.DashboardService/GetReport",
+    "complianceiq.dashboard.v1.DashboardService/UpdateReport",
+    "complianceiq.dashboard.v1.DashboardService/DeleteReport",
+    "complianceiq.dashboard.v1.DashboardService/RunReport",
+    "complianceiq.dashboard.v1.DashboardService/ListReportRuns",
+    "complianceiq.dashboard.v1.DashboardService/DownloadReportRun",
     "complianceiq.instance.v1.InstanceService/CreateInstance",
     "complianceiq.instance.v1.InstanceService/ListInstances",
     "complianceiq.instance.v1.InstanceService/GetInstance",
@@ -40,6 +48,17 @@ const IMPLEMENTED_RPCS: &[&str] = &[
     "complianceiq.instance.v1.InstanceService/GetSyncRun",
     "complianceiq.instance.v1.InstanceService/CancelSyncRun",
     "complianceiq.instance.v1.InstanceService/ListSyncRuns",
+    "complianceiq.instance.v1.InstanceService/WriteWidgetRecord",
+    "complianceiq.widget.v1.WidgetService/CreateWidget",
+    "complianceiq.widget.v1.WidgetService/ListWidgets",
+    "complianceiq.widget.v1.WidgetService/GetWidget",
+    "complianceiq.widget.v1.WidgetService/UpdateWidget",
+    "complianceiq.widget.v1.WidgetService/DeleteWidget",
+    "complianceiq.widget.v1.WidgetService/DeployWidget",
+    "complianceiq.widget.v1.WidgetService/ListWidgetVersions",
+    "complianceiq.widget.v1.WidgetService/ListWidgetDeployments",
+    "complianceiq.widget.v1.WidgetService/ListWidgetTemplates",
+    "complianceiq.widget.v1.WidgetService/CreateWidgetTemplate",
     "complianceiq.audit.v1.AuditService/CreateAuditLog",
     "complianceiq.audit.v1.AuditService/ListAuditLogs",
     "complianceiq.audit.v1.AuditService/GetAuditLog",
@@ -51,6 +70,7 @@ const IMPLEMENTED_RPCS: &[&str] = &[
     "complianceiq.audit.v1.AuditService/GetAuditReport",
     "complianceiq.audit.v1.AuditService/DownloadAuditReport",
     "complianceiq.notification.v1.NotificationService/SendNotification",
+    "complianceiq.notification.v1.NotificationService/DeliverReport",
     "complianceiq.notification.v1.NotificationService/ListNotifications",
     "complianceiq.notification.v1.NotificationService/GetNotification",
     "complianceiq.notification.v1.NotificationService/MarkNotificationRead",
@@ -214,7 +234,10 @@ async fn rpcs_not_built_yet_say_which_they_are(platform: &TestPlatform) {
     assert_eq!(checked, expected);
     // 121 RPCs: 104 before ListAnalysisResults, GetSavedReport, DeleteSavedReport, GetExport,
     // DownloadExport, VerifyAuditTrail, RedeliverWebhookDelivery, StreamNotifications,
-    // GetAuditReport, DownloadAuditReport, the three notification template RPCs and the four
-    // API key RPCs of the auth service (38 RPCs in the services built whole) were added.
-    assert_eq!(checked, 121 - 38 - IMPLEMENTED_RPCS.len(), "every RPC not built yet was called");
+    // GetAuditReport, DownloadAuditReport, the three notification template RPCs, the four
+    // API key RPCs of the auth service, the report RPCs UpdateReport, DeleteReport, RunReport,
+    // ListReportRuns and DownloadReportRun, and the internal DeliverReport and
+    // WriteWidgetRecord, and ListWidgetVersions and ListWidgetDeployments (38 RPCs in the
+    // services built whole) were added.
+    assert_eq!(checked, 130 - 38 - IMPLEMENTED_RPCS.len(), "every RPC not built yet was called");
 }

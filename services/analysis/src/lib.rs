@@ -50,6 +50,32 @@ pub async fn job(tx: &mut complianceiq_kit::db::TenantTx, job_id: &str) -> Resul
     jobs::store::by_id(tx, job_id).await
 }
 
+/// The subject and rollup results of the instance's latest successful analysis of
+/// `analysis_type` (`risk_correlation`, `compliance_gap` ...) that ended at or before `at`
+/// (now when `None`); empty before any.
+pub async fn latest_results(
+    tx: &mut complianceiq_kit::db::TenantTx,
+    instance_id: &str,
+    analysis_type: &str,
+    at: Option<i64>,
+) -> Result<Vec<AnalysisResult>, ApiError> {
+    let page = complianceiq_kit::paging::PageRequest::parse(100, "", "")?;
+    let recent = jobs::store::list(tx, Some(instance_id), Some(analysis_type), Some("succeeded"), &page).await?;
+    let Some(job) = recent.into_iter().find(|job| at.is_none_or(|at| job.ended_at.is_some_and(|ended| ended <= at)))
+    else {
+        return Ok(Vec::new());
+    };
+    let mut results = Vec::new();
+    let mut after = None;
+    loop {
+        let batch = jobs::store::results(tx, &job.id, after, 1000).await?;
+        let Some((last, _)) = batch.last() else { break };
+        after = Some(*last);
+        results.extend(batch.into_iter().map(|(_, result)| result));
+    }
+    Ok(results)
+}
+
 /// Whether the analysis store knows the instance (it has received its records and it has not
 /// been disconnected since).
 pub async fn knows_instance(tx: &mut complianceiq_kit::db::TenantTx, instance_id: &str) -> Result<bool, ApiError> {

@@ -337,21 +337,15 @@ impl Reports {
 
     /// The file behind a signed link, and its name.
     pub async fn download(&self, request: DownloadAuditReportRequest) -> Result<(HttpBody, String), ApiError> {
-        let mut violations = FieldViolations::default();
-        let id = violations.uuid("report_id", &request.report_id);
-        let organization = violations.uuid("organization_id", &request.organization_id);
-        if request.signature.is_empty() {
-            violations.required("signature");
-        }
-        violations.check()?;
-        let link = LinkParts {
-            organization_id: request.organization_id,
-            id: request.report_id,
-            expires: request.expires,
-            signature: request.signature,
-        };
-        self.links.verify(&link, time::now_micros() / 1_000_000)?;
-        let organization = OrganizationId::from_stored(&organization)?;
+        let (id, organization) = self.links.open(
+            "report_id",
+            LinkParts {
+                organization_id: request.organization_id,
+                id: request.report_id,
+                expires: request.expires,
+                signature: request.signature,
+            },
+        )?;
         let mut tx = self.database.read(organization).await?;
         let record =
             reports_store::by_id(&mut tx, &id).await?.ok_or_else(|| ApiError::not_found("AuditReport", &id))?;

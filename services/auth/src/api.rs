@@ -199,6 +199,7 @@ impl AuthApi {
     fn verification_mail(&self, account: &Account, token: &str) -> Mail {
         Mail {
             html: None,
+            attachments: Vec::new(),
             to: account.email.clone(),
             subject: "Verify your email for ComplianceIQ".into(),
             body: format!(
@@ -528,6 +529,7 @@ impl AuthApi {
             // the owner hears of it in their mailbox.
             self.send_later(Mail {
                 html: None,
+                attachments: Vec::new(),
                 to: account.email.clone(),
                 subject: "Someone tried to register with your email".into(),
                 body: format!(
@@ -768,6 +770,7 @@ impl AuthApi {
         tx.commit().await?;
         self.send_later(Mail {
             html: None,
+            attachments: Vec::new(),
             to: account.email.clone(),
             subject: "Reset your ComplianceIQ password".into(),
             body: format!(

@@ -11,6 +11,8 @@ use serde_json::{Value, json};
 const AUTH: &str = "complianceiq.auth.v1.AuthService";
 const USER: &str = "complianceiq.user.v1.UserService";
 const ANALYSIS: &str = "complianceiq.analysis.v1.AnalysisService";
+const INSTANCE: &str = "complianceiq.instance.v1.InstanceService";
+const NOTIFICATION: &str = "complianceiq.notification.v1.NotificationService";
 
 /// The platform's mesh policy.
 pub fn policy() -> MeshPolicy {
@@ -28,6 +30,10 @@ pub fn policy() -> MeshPolicy {
         Rule { caller: Caller::Module("organization"), service: USER, methods: Methods::Only(&["CheckMemberRemoval"]) },
         // Syncs hand the records they fetch to the analysis store.
         Rule { caller: Caller::Module("instance"), service: ANALYSIS, methods: Methods::Only(&["IngestRecords"]) },
+        // Scheduled reports are mailed through the notification service.
+        Rule { caller: Caller::Module("dashboard"), service: NOTIFICATION, methods: Methods::Only(&["DeliverReport"]) },
+        // Widgets are deployed with the instance's credentials, which stay in the instance service.
+        Rule { caller: Caller::Module("widget"), service: INSTANCE, methods: Methods::Only(&["WriteWidgetRecord"]) },
         // Probes and tooling inside the mesh.
         Rule { caller: Caller::AnyModule, service: "grpc.health.v1.Health", methods: Methods::All },
         Rule { caller: Caller::AnyModule, service: "grpc.reflection.v1.ServerReflection", methods: Methods::All },

@@ -8,10 +8,16 @@
 //! insights are taken, the instance is purged; until then the event is redelivered), so a
 //! dashboard never keeps numbers older than the last sync, analysis or deletion. A time to live bounds what a lost event could leave behind.
 //!
-//! Analytics are the insights trends' series (the same code), per instance, uncached. Not built
-//! yet: custom reports answer UNIMPLEMENTED.
+//! Analytics are the insights trends' series (the same code), per instance, uncached.
+//!
+//! Custom reports (`reports.rs`) render the same metric set on a schedule (`schedule.rs`) into
+//! files (`render.rs`) mailed through the notification service.
 
 mod metrics;
+mod render;
+mod reports;
+mod schedule;
+mod settings;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -22,8 +28,9 @@ use complianceiq_kit::config::DatabaseGroup;
 use complianceiq_kit::db::{ModuleDatabase, TenantTx};
 use complianceiq_kit::error::{ApiError, FieldViolations};
 use complianceiq_kit::ids::OrganizationId;
+use complianceiq_kit::jobs;
 use complianceiq_kit::subscription::{EventHandler, Subscription};
-use complianceiq_kit::{Module, ModuleName, ModuleParts, time, validate};
+use complianceiq_kit::{Module, ModuleName, ModuleParts, migration, time, validate};
 use complianceiq_proto::EventType;
 use complianceiq_proto::complianceiq::common::v1::TimeRange;
 use complianceiq_proto::complianceiq::dashboard::v1::dashboard_service_server::{
@@ -32,6 +39,7 @@ use complianceiq_proto::complianceiq::dashboard::v1::dashboard_service_server::{
 use complianceiq_proto::complianceiq::dashboard::v1::*;
 use complianceiq_proto::complianceiq::events::v1::Event;
 use complianceiq_proto::complianceiq::events::v1::event::Payload;
+use complianceiq_proto::complianceiq::notification::v1::notification_service_client::NotificationServiceClient;
 use prost::Message;
 use tonic::{Request, Response, Status};
 
@@ -42,10 +50,10 @@ const DEFAULT_PERIOD: Duration = Duration::from_secs(30 * 24 * 3600);
 /// How long a cached answer may live if no event ends its generation first.
 const CACHED_FOR: Duration = Duration::from_secs(300);
 /// How long an organization's generation counter is kept.
-const GENERATION_KEPT: Duration = Duration::from_secs(30 * 24 * 3600);
+pub(crate) const GENERATION_KEPT: Duration = Duration::from_secs(30 * 24 * 3600);
 const MICROS_PER_HOUR: f64 = 3_600_000_000.0;
 
-fn generation_key(organization: OrganizationId) -> String {
+pub(crate) fn generation_key(organization: OrganizationId) -> String {
     format!("dashboard:generation:{organization}")
 }
 
@@ -54,11 +62,13 @@ struct InstanceValues {
     instance: complianceiq_analysis::StoredInstance,
     now: Values,
     then: Values,
+    frameworks: Vec<FrameworkCoverage>,
 }
 
 struct DashboardApi {
     database: ModuleDatabase,
     cache: Arc<dyn Cache>,
+    reports: reports::Reports,
 }
 
 impl DashboardApi {
@@ -113,6 +123,7 @@ impl DashboardApi {
     ) -> Result<Vec<InstanceValues>, ApiError> {
         let now = time::now_micros();
         let current = (end < now).then_some(end);
+        let appetite = settings::risk_appetite(tx).await?;
         let mut found = Vec::new();
         for instance in complianceiq_analysis::instances(tx).await? {
             if only.is_some_and(|only| only != instance.instance_id) {
@@ -123,8 +134,14 @@ impl DashboardApi {
             metrics::add_open_issues(&mut values, &complianceiq_analysis::open_issues_by_priority(tx, &id).await?);
             let hours = (current.unwrap_or(now) - instance.synced_at).max(0) as f64 / MICROS_PER_HOUR;
             values.insert("hours_since_sync".into(), (10.0 * hours).round() / 10.0);
-            let then = metrics::of_posture(&complianceiq_insights::instance_posture(tx, &id, Some(start)).await?);
-            found.push(InstanceValues { instance, now: values, then });
+            let risks = complianceiq_analysis::latest_results(tx, &id, "risk_correlation", current).await?;
+            metrics::add_high_risks(&mut values, &risks, appetite);
+            let mut then = metrics::of_posture(&complianceiq_insights::instance_posture(tx, &id, Some(start)).await?);
+            let risks = complianceiq_analysis::latest_results(tx, &id, "risk_correlation", Some(start)).await?;
+            metrics::add_high_risks(&mut then, &risks, appetite);
+            let compliance = complianceiq_analysis::latest_results(tx, &id, "compliance_gap", current).await?;
+            let frameworks = metrics::framework_coverage(&compliance);
+            found.push(InstanceValues { instance, now: values, then, frameworks });
         }
         Ok(found)
     }
@@ -177,8 +194,9 @@ impl DashboardApi {
             totals: Some(instance_metrics(String::new(), &now, &then, computed)),
             instances: instances
                 .iter()
-                .map(|values| {
-                    instance_metrics(values.instance.instance_id.clone(), &values.now, &values.then, computed)
+                .map(|values| InstanceMetrics {
+                    framework_coverage: values.frameworks.clone(),
+                    ..instance_metrics(values.instance.instance_id.clone(), &values.now, &values.then, computed)
                 })
                 .collect(),
             compute_time: Some(time::to_timestamp(computed)),
@@ -195,7 +213,10 @@ impl DashboardApi {
         let found = Self::instance_values(&mut tx, period, Some(instance)).await?;
         tx.commit().await?;
         let values = found.first().ok_or_else(|| ApiError::not_found("Instance", instance))?;
-        Ok(instance_metrics(instance.to_string(), &values.now, &values.then, time::now_micros()))
+        Ok(InstanceMetrics {
+            framework_coverage: values.frameworks.clone(),
+            ..instance_metrics(instance.to_string(), &values.now, &values.then, time::now_micros())
+        })
     }
 }
 
@@ -212,11 +233,12 @@ fn instance_metrics(instance_id: String, now: &Values, then: &Values, computed: 
         control_count: count("controls_analyzed"),
         effective_control_count: count("controls_effective"),
         risk_count: count("risks_analyzed"),
-        high_risk_count: count("understated_risks"),
+        high_risk_count: count("high_risks"),
         open_issue_count: count("open_issues"),
         compliance_gap_count: count("compliance_gaps"),
         metrics: metrics::with_previous(now, then),
         compute_time: Some(time::to_timestamp(computed)),
+        framework_coverage: Vec::new(),
     }
 }
 
@@ -280,6 +302,56 @@ impl DashboardService for DashboardApi {
         }
         tx.commit().await?;
         Ok(Response::new(GetAnalyticsResponse { series }))
+    }
+
+    async fn create_report(&self, request: Request<CreateReportRequest>) -> Result<Response<Report>, Status> {
+        let identity = caller(&request)?;
+        Ok(Response::new(self.reports.create(&identity, request.into_inner()).await?))
+    }
+
+    async fn list_reports(
+        &self,
+        request: Request<ListReportsRequest>,
+    ) -> Result<Response<ListReportsResponse>, Status> {
+        let organization = caller(&request)?.tenant()?;
+        Ok(Response::new(self.reports.list(organization, request.into_inner()).await?))
+    }
+
+    async fn get_report(&self, request: Request<GetReportRequest>) -> Result<Response<Report>, Status> {
+        let organization = caller(&request)?.tenant()?;
+        Ok(Response::new(self.reports.get(organization, request.into_inner()).await?))
+    }
+
+    async fn update_report(&self, request: Request<UpdateReportRequest>) -> Result<Response<Report>, Status> {
+        let organization = caller(&request)?.tenant()?;
+        Ok(Response::new(self.reports.update(organization, request.into_inner()).await?))
+    }
+
+    async fn delete_report(&self, request: Request<DeleteReportRequest>) -> Result<Response<()>, Status> {
+        let organization = caller(&request)?.tenant()?;
+        self.reports.delete(organization, request.into_inner()).await?;
+        Ok(Response::new(()))
+    }
+
+    async fn run_report(&self, request: Request<RunReportRequest>) -> Result<Response<ReportRun>, Status> {
+        let organization = caller(&request)?.tenant()?;
+        Ok(Response::new(self.reports.run_now(organization, request.into_inner()).await?))
+    }
+
+    async fn list_report_runs(
+        &self,
+        request: Request<ListReportRunsRequest>,
+    ) -> Result<Response<ListReportRunsResponse>, Status> {
+        let organization = caller(&request)?.tenant()?;
+        Ok(Response::new(self.reports.runs(organization, request.into_inner()).await?))
+    }
+
+    async fn download_report_run(
+        &self,
+        request: Request<DownloadReportRunRequest>,
+    ) -> Result<Response<complianceiq_proto::google::api::HttpBody>, Status> {
+        let (body, file_name) = self.reports.download(request.into_inner()).await?;
+        Ok(complianceiq_kit::objects::attachment(body, &file_name))
     }
 
     async fn get_organization_metrics(
@@ -360,20 +432,58 @@ pub fn module() -> Module {
         name: ModuleName("dashboard"),
         port: 8008,
         database: Some(DatabaseGroup::Analysis),
-        calls: &[],
-        migrations: &[],
+        // Reports are mailed through the notification service.
+        calls: &["notification"],
+        migrations: &[migration!(1, "0001_reports"), migration!(2, "0002_settings")],
         reseal: None,
         build: |context| {
             Box::pin(async move {
                 let database = context.database()?;
+                let database_for_settings = database.clone();
+                let objects = complianceiq_kit::objects::Objects::from_url(&context.config.object_store_url())
+                    .map_err(|e| format!("dashboard: {e}"))?;
+                let link = |ttl| complianceiq_kit::objects::SignedLinks {
+                    secrets: context.secrets.clone(),
+                    public_url: context.config.mail.public_url.clone(),
+                    ttl,
+                    route: reports::DOWNLOAD_ROUTE,
+                };
+                let notification = NotificationServiceClient::new(context.channel("notification")?)
+                    .max_encoding_message_size(2 * reports::MAX_ATTACHMENT);
+                let reports = reports::Reports {
+                    database: database.clone(),
+                    objects,
+                    links: link(Duration::from_secs(context.config.storage.download_link_seconds.max(1))),
+                    mailed_links: link(reports::MAILED_LINK_VALID),
+                    notification,
+                };
+                let (settings, metrics) = (context.config.jobs.worker_settings(), context.metrics.clone());
+                // A person who asked for a run waits for it: the queue is read more often.
+                let run_settings = jobs::WorkerSettings { poll: Duration::from_millis(200), ..settings.clone() };
+                let runs = Arc::new(reports::RunJobs(reports.clone()));
+                let running = jobs::worker("report-runs", database.clone(), runs, run_settings, metrics.clone());
+                let scheduling = jobs::worker(
+                    "report-schedules",
+                    database.clone(),
+                    Arc::new(reports::ScheduleJobs),
+                    settings,
+                    metrics,
+                );
                 let invalidation = Subscription {
                     consumer: "dashboard-cache",
                     events: vec![EventType::SyncCompleted, EventType::AnalysisCompleted, EventType::InstanceDeleted],
                     handler: Arc::new(Invalidation { database: database.clone(), cache: context.cache.clone() }),
                 };
                 Ok(ModuleParts::new()
-                    .service(DashboardServiceServer::new(DashboardApi { database, cache: context.cache.clone() }))
-                    .subscription(invalidation))
+                    .service(DashboardServiceServer::new(DashboardApi {
+                        database,
+                        cache: context.cache.clone(),
+                        reports,
+                    }))
+                    .subscription(invalidation)
+                    .subscription(settings::subscription(database_for_settings, context.cache.clone()))
+                    .worker(running)
+                    .worker(scheduling))
             })
         },
     }

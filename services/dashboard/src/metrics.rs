@@ -12,9 +12,14 @@
 //!   `controls_not_tested`: the control effectiveness distribution of the latest run.
 //! - `understated_risks`: risks whose recorded residual score is below the one computed from
 //!   their controls' effectiveness (latest risk correlation run).
+//! - `high_risks`: risks whose computed residual score (latest risk correlation run) is above
+//!   the organization's risk appetite (`settings.risk_appetite`, 0 to 100; default 50).
 //! - `compliance_gaps`: requirements with no control, only untested controls, or no effective
 //!   control (latest compliance gap run).
 //! - `open_insights` and `open_insights_<severity>`: open findings.
+//! - Coverage per framework (beside the metrics, `InstanceMetrics.framework_coverage`): per
+//!   policy, requirements with at least one effective control ÷ active requirements, the
+//!   policy rollups of the latest compliance gap run.
 //! - `open_issues` and `open_issues_p<1..5>`: open GRC issues by ServiceNow priority, as last
 //!   synced (no history: no previous value).
 //! - `hours_since_sync`: hours since the instance's last completed sync.
@@ -25,7 +30,9 @@
 use std::collections::BTreeMap;
 
 use complianceiq_insights::InstancePosture;
+use complianceiq_proto::complianceiq::analysis::v1::AnalysisResult;
 use complianceiq_proto::complianceiq::common::v1::Metric;
+use complianceiq_proto::complianceiq::dashboard::v1::FrameworkCoverage;
 
 /// Headline scores, averaged across instances.
 pub const SCORES: [&str; 4] =
@@ -63,6 +70,39 @@ pub fn of_posture(posture: &InstancePosture) -> Values {
     values
 }
 
+/// Adds the count of risks above the appetite, from the latest risk correlation results,
+/// once one has run.
+pub fn add_high_risks(values: &mut Values, risk_results: &[AnalysisResult], appetite: i64) {
+    if values.contains_key("risks_analyzed") {
+        let high = risk_results
+            .iter()
+            .filter(|result| result.rollup.is_empty())
+            .filter_map(|result| result.values.get("computed_residual"))
+            .filter(|residual| **residual > appetite as f64)
+            .count();
+        values.insert("high_risks".into(), high as f64);
+    }
+}
+
+/// Coverage of each policy (framework) from the latest compliance gap results: its rollups.
+pub fn framework_coverage(compliance_results: &[AnalysisResult]) -> Vec<FrameworkCoverage> {
+    compliance_results
+        .iter()
+        .filter(|result| result.rollup == "policy")
+        .map(|result| {
+            let subject = result.subject.clone().unwrap_or_default();
+            let value = |name: &str| result.values.get(name).copied().unwrap_or(0.0) as i64;
+            FrameworkCoverage {
+                policy_sys_id: subject.sys_id,
+                name: subject.display,
+                requirement_count: value("requirements"),
+                covered_requirement_count: value("covered"),
+                coverage_percent: result.score.unwrap_or(0.0),
+            }
+        })
+        .collect()
+}
+
 /// Adds an instance's open issues by priority.
 pub fn add_open_issues(values: &mut Values, by_priority: &BTreeMap<i64, i64>) {
     values.insert("open_issues".into(), by_priority.values().sum::<i64>() as f64);
@@ -95,8 +135,18 @@ pub fn combine<'a>(instances: impl IntoIterator<Item = &'a Values>) -> Values {
     sums
 }
 
+/// Whether `name` is a metric of the set (what a report may ask for).
+pub fn is_known(name: &str) -> bool {
+    const SEVERITIES: [&str; 5] = ["critical", "high", "medium", "low", "info"];
+    SCORES.contains(&name)
+        || SUMMARY_COUNTS.iter().any(|(known, _, _)| *known == name)
+        || ["open_insights", "open_issues", "hours_since_sync", "high_risks"].contains(&name)
+        || name.strip_prefix("open_insights_").is_some_and(|severity| SEVERITIES.contains(&severity))
+        || name.strip_prefix("open_issues_p").is_some_and(|priority| ["1", "2", "3", "4", "5"].contains(&priority))
+}
+
 /// The unit of a metric.
-fn unit(name: &str) -> &'static str {
+pub fn unit(name: &str) -> &'static str {
     match name {
         "compliance_coverage" => "percent",
         name if SCORES.contains(&name) => "score",
@@ -104,7 +154,7 @@ fn unit(name: &str) -> &'static str {
         name if name.starts_with("open_insights") => "insights",
         name if name.starts_with("open_issues") => "issues",
         name if name.starts_with("controls_") => "controls",
-        "risks_analyzed" | "understated_risks" => "risks",
+        "risks_analyzed" | "understated_risks" | "high_risks" => "risks",
         "compliance_gaps" => "requirements",
         _ => "",
     }
@@ -165,6 +215,34 @@ mod tests {
         let metrics = with_previous(&organization, &combine([&a]));
         let posture = metrics.iter().find(|m| m.name == "posture_score").unwrap();
         assert_eq!((posture.value, posture.previous_value, posture.unit.as_str()), (70.5, Some(80.0), "score"));
+    }
+
+    #[test]
+    fn high_risks_are_above_the_appetite_and_coverage_is_the_policy_rollups() {
+        let risk = |residual: f64, rollup: &str| AnalysisResult {
+            rollup: rollup.into(),
+            values: [("computed_residual".to_string(), residual)].into(),
+            ..Default::default()
+        };
+        let results = [risk(50.0, ""), risk(50.1, ""), risk(90.0, "entity"), risk(0.0, "")];
+        let mut values = Values::new();
+        add_high_risks(&mut values, &results, 50);
+        assert!(values.is_empty(), "no risk analysis yet: no count");
+        values.insert("risks_analyzed".into(), 3.0);
+        add_high_risks(&mut values, &results, 50);
+        assert_eq!(values["high_risks"], 1.0, "strictly above, rollups aside");
+        add_high_risks(&mut values, &results, 0);
+        assert_eq!(values["high_risks"], 2.0);
+        let policy = AnalysisResult {
+            rollup: "policy".into(),
+            score: Some(66.7),
+            values: [("requirements".to_string(), 3.0), ("covered".to_string(), 2.0)].into(),
+            ..Default::default()
+        };
+        let coverage = framework_coverage(&[risk(1.0, ""), policy]);
+        assert_eq!(coverage.len(), 1);
+        assert_eq!((coverage[0].requirement_count, coverage[0].covered_requirement_count), (3, 2));
+        assert_eq!(coverage[0].coverage_percent, 66.7);
     }
 
     #[test]

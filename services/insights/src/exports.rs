@@ -253,21 +253,15 @@ impl Exports {
 
     /// The file behind a signed link, and its name.
     pub async fn download(&self, request: DownloadExportRequest) -> Result<(HttpBody, String), ApiError> {
-        let mut violations = FieldViolations::default();
-        let id = violations.uuid("export_id", &request.export_id);
-        let organization = violations.uuid("organization_id", &request.organization_id);
-        if request.signature.is_empty() {
-            violations.required("signature");
-        }
-        violations.check()?;
-        let link = LinkParts {
-            organization_id: request.organization_id.clone(),
-            id: request.export_id.clone(),
-            expires: request.expires,
-            signature: request.signature.clone(),
-        };
-        self.links.verify(&link, time::now_micros() / 1_000_000)?;
-        let organization = OrganizationId::from_stored(&organization)?;
+        let (id, organization) = self.links.open(
+            "export_id",
+            LinkParts {
+                organization_id: request.organization_id,
+                id: request.export_id,
+                expires: request.expires,
+                signature: request.signature,
+            },
+        )?;
         let mut tx = self.database.read(organization).await?;
         let record = exports_store::by_id(&mut tx, &id).await?.ok_or_else(|| ApiError::not_found("Export", &id))?;
         tx.commit().await?;

@@ -61,6 +61,29 @@ pub(crate) fn sealing_context(organization: &str, instance: &str, url: &str) -> 
     format!("instance-credentials:{organization}:{instance}:{url}")
 }
 
+/// A refused or failed write to ServiceNow, as what a person must do about it.
+fn servicenow_refused(error: complianceiq_servicenow::SnError) -> ApiError {
+    use complianceiq_servicenow::SnError;
+    match error {
+        SnError::Unauthorized(_) => ApiError::FailedPrecondition {
+            reason: "SERVICENOW_CREDENTIALS_REFUSED",
+            message: format!(
+                "{error}; the instance's stored credentials no longer work (a changed password?): update them"
+            ),
+        },
+        SnError::Forbidden { .. } => ApiError::FailedPrecondition {
+            reason: "SERVICENOW_WRITE_DENIED",
+            message: format!("{error}; give the integration user write access to sp_widget (the sp_admin role)"),
+        },
+        error if error.is_transient() => ApiError::Unavailable {
+            reason: "SERVICENOW_UNAVAILABLE",
+            message: format!("{error}; try again later"),
+            retry_after: Some(std::time::Duration::from_secs(30)),
+        },
+        error => ApiError::FailedPrecondition { reason: "SERVICENOW_ERROR", message: error.to_string() },
+    }
+}
+
 impl InstanceApi {
     fn seal(&self, organization: &str, record: &InstanceRecord, credentials: &SnCredentials) -> String {
         let context = sealing_context(organization, &record.id, &record.url);
@@ -322,6 +345,46 @@ impl InstanceApi {
         self.run_check(tenant, &id).await
     }
 
+    /// Writes (or deletes) a widget's sp_widget record with the instance's own credentials.
+    async fn write_widget_record(
+        &self,
+        request: WriteWidgetRecordRequest,
+    ) -> Result<WriteWidgetRecordResponse, ApiError> {
+        let mut violations = complianceiq_kit::error::FieldViolations::default();
+        let organization = violations.uuid("organization_id", &request.organization_id);
+        let id = violations.uuid("instance_id", &request.instance_id);
+        let key = request.widget_key.trim();
+        if key.is_empty() || key.len() > 100 || !key.chars().all(|c| c.is_ascii_alphanumeric() || "-_".contains(c)) {
+            violations.add("widget_key", "INVALID", "widget_key must be 1 to 100 letters, digits, - or _");
+        }
+        if !request.delete && request.fields.is_empty() {
+            violations.required("fields");
+        }
+        violations.check()?;
+        let organization = complianceiq_kit::OrganizationId::from_stored(&organization)?;
+        let mut tx = self.database.read(organization).await?;
+        let record = self.load(&mut tx, &id).await?;
+        tx.commit().await?;
+        let credentials = self.open(&organization.to_string(), &record)?;
+        let client = complianceiq_servicenow::Client::new(&record.url, credentials, self.check_settings.clone())
+            .map_err(servicenow_refused)?;
+        const TABLE: &str = "sp_widget";
+        if request.delete {
+            let deleted = client.delete_by_key(TABLE, "id", key).await.map_err(servicenow_refused)?;
+            let write = if deleted.is_some() { WidgetRecordWrite::Deleted } else { WidgetRecordWrite::Absent };
+            return Ok(WriteWidgetRecordResponse { sys_id: deleted.unwrap_or_default(), write: write as i32 });
+        }
+        let fields = request.fields.into_iter().map(|(name, value)| (name, serde_json::Value::String(value))).collect();
+        let upserted = client.upsert(TABLE, "id", key, &fields).await.map_err(servicenow_refused)?;
+        let write = match upserted.written {
+            complianceiq_servicenow::Written::Created => WidgetRecordWrite::Created,
+            complianceiq_servicenow::Written::Updated => WidgetRecordWrite::Updated,
+            complianceiq_servicenow::Written::Unchanged => WidgetRecordWrite::Unchanged,
+        };
+        tracing::info!(instance_id = %id, widget_key = key, write = write.as_str_name(), "widget record written");
+        Ok(WriteWidgetRecordResponse { sys_id: upserted.sys_id, write: write as i32 })
+    }
+
     async fn health(&self, identity: &Identity, request: GetInstanceHealthRequest) -> Result<InstanceHealth, ApiError> {
         let tenant = identity.tenant()?;
         let id = instance_id(&request.instance_id)?;
@@ -513,6 +576,13 @@ impl InstanceApi {
 
 #[tonic::async_trait]
 impl InstanceService for InstanceApi {
+    async fn write_widget_record(
+        &self,
+        request: Request<WriteWidgetRecordRequest>,
+    ) -> Result<Response<WriteWidgetRecordResponse>, Status> {
+        Ok(Response::new(InstanceApi::write_widget_record(self, request.into_inner()).await?))
+    }
+
     async fn sync_instance(&self, request: Request<SyncInstanceRequest>) -> Result<Response<SyncRun>, Status> {
         let identity = caller(&request)?;
         Ok(Response::new(self.start_sync(&identity, request.into_inner()).await?))

@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use lettre::message::{Mailbox, MultiPart, header::ContentType};
+use lettre::message::{Attachment, Mailbox, MultiPart, SinglePart, header::ContentType};
 use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 use tonic::async_trait;
 
@@ -12,7 +12,7 @@ use crate::config::PlatformConfig;
 use crate::error::ApiError;
 
 /// A message to one recipient.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Default)]
 pub struct Mail {
     /// Recipient address.
     pub to: String,
@@ -22,6 +22,22 @@ pub struct Mail {
     pub body: String,
     /// The same as HTML, sent beside the text (multipart/alternative) when given.
     pub html: Option<String>,
+    /// Files sent with it (multipart/mixed).
+    pub attachments: Vec<MailAttachment>,
+}
+
+/// A file attached to a mail.
+#[derive(Clone, Default)]
+pub struct MailAttachment {
+    pub file_name: String,
+    pub content_type: String,
+    pub data: Vec<u8>,
+}
+
+impl std::fmt::Debug for MailAttachment {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} ({}, {} bytes)", self.file_name, self.content_type, self.data.len())
+    }
 }
 
 /// Mail failures.
@@ -50,11 +66,25 @@ pub trait Mailer: Send + Sync + 'static {
 fn build(from: &Mailbox, mail: &Mail) -> Result<Message, MailError> {
     let to: Mailbox = mail.to.parse().map_err(|e| MailError(format!("recipient {:?}: {e}", mail.to)))?;
     let builder = Message::builder().from(from.clone()).to(to).subject(mail.subject.clone());
-    match &mail.html {
-        Some(html) => builder.multipart(MultiPart::alternative_plain_html(mail.body.clone(), html.clone())),
-        None => builder.header(ContentType::TEXT_PLAIN).body(mail.body.clone()),
+    let alternative = || mail.html.clone().map(|html| MultiPart::alternative_plain_html(mail.body.clone(), html));
+    let mut parts = match (alternative(), mail.attachments.is_empty()) {
+        (None, true) => {
+            return builder
+                .header(ContentType::TEXT_PLAIN)
+                .body(mail.body.clone())
+                .map_err(|e| MailError(e.to_string()));
+        }
+        (Some(alternative), true) => return builder.multipart(alternative).map_err(|e| MailError(e.to_string())),
+        (Some(alternative), false) => MultiPart::mixed().multipart(alternative),
+        (None, false) => MultiPart::mixed().singlepart(SinglePart::plain(mail.body.clone())),
+    };
+    for attachment in &mail.attachments {
+        let content_type = ContentType::parse(&attachment.content_type)
+            .map_err(|e| MailError(format!("attachment {:?}: {e}", attachment.file_name)))?;
+        parts =
+            parts.singlepart(Attachment::new(attachment.file_name.clone()).body(attachment.data.clone(), content_type));
     }
-    .map_err(|e| MailError(e.to_string()))
+    builder.multipart(parts).map_err(|e| MailError(e.to_string()))
 }
 
 /// Writes each message to `<dir>/<time>-<recipient>.eml`.
@@ -107,4 +137,37 @@ pub fn from_config(config: &PlatformConfig) -> Result<Arc<dyn Mailer>, MailError
         }
         None => Arc::new(MailboxDirectory { dir: config.data_dir.join("mailbox"), from }),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn attachments_ride_beside_the_text_and_html() {
+        let from: Mailbox = "ComplianceIQ <noreply@example.com>".parse().unwrap();
+        let mail = Mail {
+            to: "ciso@example.com".into(),
+            subject: "Weekly posture".into(),
+            body: "It is attached.".into(),
+            html: Some("<p>It is attached.</p>".into()),
+            attachments: vec![MailAttachment {
+                file_name: "report-weekly.pdf".into(),
+                content_type: "application/pdf".into(),
+                data: b"%PDF-1.7".to_vec(),
+            }],
+        };
+        let text = String::from_utf8(build(&from, &mail).unwrap().formatted()).unwrap();
+        for part in ["multipart/mixed", "multipart/alternative", "text/html", "application/pdf", "report-weekly.pdf"] {
+            assert!(text.contains(part), "{part} in {text}");
+        }
+        let plain = Mail { html: None, ..mail.clone() };
+        let text = String::from_utf8(build(&from, &plain).unwrap().formatted()).unwrap();
+        assert!(text.contains("multipart/mixed") && !text.contains("multipart/alternative"), "{text}");
+        let bad = Mail {
+            attachments: vec![MailAttachment { content_type: "not a type".into(), ..Default::default() }],
+            ..mail
+        };
+        assert!(build(&from, &bad).is_err());
+    }
 }

@@ -185,6 +185,20 @@ impl SignedLinks {
         Ok(())
     }
 
+    /// Checks a download request's link parts (the record's id under the field `id_field`,
+    /// its organization, the expiry and the signature) now: the record's id and organization.
+    pub fn open(&self, id_field: &str, link: LinkParts) -> Result<(String, crate::ids::OrganizationId), ApiError> {
+        let mut violations = crate::error::FieldViolations::default();
+        let id = violations.uuid(id_field, &link.id);
+        let organization = violations.uuid("organization_id", &link.organization_id);
+        if link.signature.is_empty() {
+            violations.required("signature");
+        }
+        violations.check()?;
+        self.verify(&link, time::now_micros() / 1_000_000)?;
+        Ok((id, crate::ids::OrganizationId::from_stored(&organization)?))
+    }
+
     /// A fresh link to the file at `key` of record `id`, and when it expires (seconds).
     pub async fn link(
         &self,

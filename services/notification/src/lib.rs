@@ -42,6 +42,8 @@ use complianceiq_proto::complianceiq::notification::v1::*;
 use complianceiq_proto::{EventPayloadExt, EventType};
 use tonic::{Request, Response, Status};
 
+use complianceiq_kit::mail::{MailAttachment, Mailer};
+
 use crate::email::{Emails, Templates};
 use crate::live::{Live, NotificationStream};
 use crate::routes::{Audience, Content};
@@ -59,6 +61,8 @@ const MAX_BODY: usize = 5000;
 const MAX_TOPIC: usize = 100;
 const MAX_RECIPIENTS: usize = 500;
 const MAX_TOPICS: usize = 100;
+/// The largest file attached to a report's mail (a larger one goes as a link).
+const MAX_ATTACHMENT: usize = 10 * 1024 * 1024;
 
 /// Sends notifications: what the event consumer and SendNotification share.
 struct Notifier {
@@ -271,6 +275,7 @@ impl EventHandler for Members {
 struct NotificationApi {
     notifier: Arc<Notifier>,
     live: Arc<Live>,
+    mailer: Arc<dyn Mailer>,
 }
 
 /// `name` if it names a template there is.
@@ -316,6 +321,61 @@ fn check_channels(
 impl NotificationApi {
     fn database(&self) -> &ModuleDatabase {
         &self.notifier.database
+    }
+
+    /// Mails one report rendering to one recipient, in the organization's report template.
+    async fn deliver_report(&self, request: DeliverReportRequest) -> Result<(), ApiError> {
+        let mut violations = FieldViolations::default();
+        let organization = violations.uuid("organization_id", &request.organization_id);
+        violations.uuid("report_run_id", &request.report_run_id);
+        if request.report_name.trim().is_empty() {
+            violations.required("report_name");
+        }
+        let recipient = validate::email("recipient", &request.recipient, &mut violations);
+        let (link, file) = match &request.content {
+            Some(deliver_report_request::Content::LinkUri(link)) if !link.is_empty() => (link.as_str(), None),
+            Some(deliver_report_request::Content::Attachment(file)) => {
+                if file.file_name.is_empty() || file.content_type.is_empty() {
+                    violations.required("attachment.file_name");
+                }
+                if file.data.len() > MAX_ATTACHMENT {
+                    violations.add(
+                        "attachment.data",
+                        "TOO_LARGE",
+                        format!("at most {MAX_ATTACHMENT} bytes; send a link"),
+                    );
+                }
+                ("", Some(file))
+            }
+            _ => {
+                violations.required("content");
+                ("", None)
+            }
+        };
+        violations.check()?;
+        let organization = OrganizationId::from_stored(&organization)?;
+        let custom = store::custom_template(self.database(), organization, "report").await?;
+        let stamp =
+            |time: &Option<_>| time.as_ref().map(|time: &prost_types::Timestamp| time.to_string()).unwrap_or_default();
+        let (rendered, expires) = (stamp(&request.render_time), stamp(&request.link_expire_time));
+        let content = templates::ReportMail {
+            name: request.report_name.trim(),
+            rendered: &rendered,
+            link,
+            expires: &expires,
+            file: file.map(|file| file.file_name.as_str()).unwrap_or_default(),
+        };
+        let mut mail = self.notifier.templates.report(&recipient, &content, custom.as_ref())?;
+        if let Some(file) = file {
+            mail.attachments.push(MailAttachment {
+                file_name: file.file_name.clone(),
+                content_type: file.content_type.clone(),
+                data: file.data.clone(),
+            });
+        }
+        self.mailer.send(mail).await?;
+        tracing::info!(report_run_id = %request.report_run_id, attached = file.is_some(), "report mailed");
+        Ok(())
     }
 
     async fn send(&self, request: Request<SendNotificationRequest>) -> Result<SendNotificationResponse, ApiError> {
@@ -571,6 +631,14 @@ impl NotificationService for NotificationApi {
         Ok(Response::new(self.send(request).await?))
     }
 
+    async fn deliver_report(
+        &self,
+        request: Request<DeliverReportRequest>,
+    ) -> Result<Response<DeliverReportResponse>, Status> {
+        self.deliver_report(request.into_inner()).await?;
+        Ok(Response::new(DeliverReportResponse {}))
+    }
+
     async fn list_notifications(
         &self,
         request: Request<ListNotificationsRequest>,
@@ -730,7 +798,15 @@ pub fn module() -> Module {
                 let digesting = jobs::worker("notification-digest", database.clone(), digests, settings, metrics);
                 let live = Live::new();
                 Ok(ModuleParts::new()
-                    .service(NotificationServiceServer::new(NotificationApi { notifier, live: live.clone() }))
+                    .service(
+                        // A report's attachment may reach MAX_ATTACHMENT.
+                        NotificationServiceServer::new(NotificationApi {
+                            notifier,
+                            live: live.clone(),
+                            mailer: context.mailer.clone(),
+                        })
+                        .max_decoding_message_size(2 * MAX_ATTACHMENT),
+                    )
                     .worker(live.follower(context.bus.clone()))
                     .subscription(members)
                     .subscription(events)

@@ -11,7 +11,7 @@ use complianceiq_proto::complianceiq::notification::v1::{Notification, Notificat
 use minijinja::Environment;
 
 /// The templates there are.
-pub const NAMES: [&str; 2] = ["notification", "digest"];
+pub const NAMES: [&str; 3] = ["notification", "digest", "report"];
 /// Work one render may do (minijinja's fuel: roughly instructions).
 const FUEL: u64 = 100_000;
 /// Longest part an organization may keep.
@@ -63,12 +63,36 @@ const DIGEST_HTML: &str = r#"<!doctype html>
 </body></html>
 "#;
 
+const REPORT_SUBJECT: &str = "{{ report }}: your ComplianceIQ report of {{ rendered }}";
+
+const REPORT_TEXT: &str = "{{ report }}
+
+Your ComplianceIQ report, rendered {{ rendered }}.
+{% if link %}
+Download it (the link expires {{ expires }}): {{ link }}
+{% else %}
+It is attached: {{ file }}.
+{% endif %}
+--
+ComplianceIQ. You receive this because you are a recipient of this report.
+";
+
+const REPORT_HTML: &str = r#"<!doctype html>
+<html><body style="font-family: sans-serif; max-width: 40em">
+<h2>{{ report }}</h2>
+<p>Your ComplianceIQ report, rendered {{ rendered }}.</p>
+{% if link %}<p><a href="{{ link }}">Download it</a> (the link expires {{ expires }}).</p>{% else %}<p>It is attached: {{ file }}.</p>{% endif %}
+<hr><p style="color: #666; font-size: small">You receive this because you are a recipient of this report.</p>
+</body></html>
+"#;
+
 /// A template's parts under the names the environment knows (the extension picks HTML
 /// escaping).
 fn file_names(name: &str) -> Option<[&'static str; 3]> {
     match name {
         "notification" => Some(["notification.subject", "notification.txt", "notification.html"]),
         "digest" => Some(["digest.subject", "digest.txt", "digest.html"]),
+        "report" => Some(["report.subject", "report.txt", "report.html"]),
         _ => None,
     }
 }
@@ -78,6 +102,7 @@ fn platform_sources(name: &str) -> Option<[&'static str; 3]> {
     match name {
         "notification" => Some([SUBJECT, TEXT, HTML]),
         "digest" => Some([DIGEST_SUBJECT, DIGEST_TEXT, DIGEST_HTML]),
+        "report" => Some([REPORT_SUBJECT, REPORT_TEXT, REPORT_HTML]),
         _ => None,
     }
 }
@@ -131,7 +156,25 @@ fn compose(
             format!("the subject renders to {} characters; 1 to {MAX_SUBJECT}", subject.chars().count()),
         ));
     }
-    Ok(Mail { to: to.into(), subject, body: render(names[1], "text")?, html: Some(render(names[2], "html")?) })
+    Ok(Mail {
+        to: to.into(),
+        subject,
+        body: render(names[1], "text")?,
+        html: Some(render(names[2], "html")?),
+        attachments: Vec::new(),
+    })
+}
+
+/// What a report's mail says.
+pub struct ReportMail<'a> {
+    pub name: &'a str,
+    /// When it was rendered (RFC 3339, UTC).
+    pub rendered: &'a str,
+    /// Its link when it is sent as one (else empty), and when that expires.
+    pub link: &'a str,
+    pub expires: &'a str,
+    /// The attached file's name.
+    pub file: &'a str,
 }
 
 /// The templates: the platform's parsed once; an organization's per mail.
@@ -196,6 +239,24 @@ impl Templates {
         self.render("digest", to, &context, custom)
     }
 
+    /// The mail carrying one rendering of a report: `link` (with its expiry) when it is sent
+    /// as a link, else the file named `file` is attached by the caller.
+    pub fn report(
+        &self,
+        to: &str,
+        report: &ReportMail<'_>,
+        custom: Option<&NotificationTemplate>,
+    ) -> Result<Mail, ApiError> {
+        let context = minijinja::context! {
+            report => report.name,
+            rendered => report.rendered,
+            link => report.link,
+            expires => report.expires,
+            file => report.file,
+        };
+        self.render("report", to, &context, custom)
+    }
+
     fn render(
         &self,
         name: &str,
@@ -247,6 +308,10 @@ impl Templates {
             ..Default::default()
         };
         let context = match template.name.as_str() {
+            "report" => minijinja::context! {
+                report => "Quarterly posture", rendered => "2026-01-01T06:00:00Z", link => "", expires => "",
+                file => "report-quarterly-posture.pdf",
+            },
             "digest" => minijinja::context! {
                 items => vec![Self::item(&sample), Self::item(&sample)],
                 preferences => self.link("/api/v1/notifications/preferences"),
@@ -266,6 +331,28 @@ impl Templates {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_report_mail_carries_its_link_or_names_its_attachment() {
+        let templates = Templates::new("https://ciq.example.com");
+        let linked = ReportMail {
+            name: "Board <pack>",
+            rendered: "2026-12-07T05:00:00Z",
+            link: "https://ciq.example.com/api/v1/dashboard/reports/runs/r1/download?signature=s",
+            expires: "2026-12-14T05:00:00Z",
+            file: "report-board-pack-2026-12-07.pdf",
+        };
+        let mail = templates.report("ciso@example.com", &linked, None).unwrap();
+        assert_eq!(mail.subject, "Board <pack>: your ComplianceIQ report of 2026-12-07T05:00:00Z");
+        assert!(
+            mail.body.contains(&format!("(the link expires 2026-12-14T05:00:00Z): {}", linked.link)),
+            "{}",
+            mail.body
+        );
+        assert!(mail.html.unwrap().contains("Board &lt;pack&gt;"));
+        let attached = templates.report("ciso@example.com", &ReportMail { link: "", ..linked }, None).unwrap();
+        assert!(attached.body.contains("It is attached: report-board-pack-2026-12-07.pdf."), "{}", attached.body);
+    }
 
     #[test]
     fn a_digest_lists_every_notification_in_both_parts() {
