@@ -8,14 +8,14 @@ use std::time::Duration;
 
 use base64::Engine;
 use complianceiq_kit::config::DatabaseGroup;
-use complianceiq_proto::complianceiq::analysis::v1::{AnalyzeControlsRequest, JobState};
+use complianceiq_proto::complianceiq::analysis::v1::{AnalyzeComplianceRequest, AnalyzeControlsRequest, JobState};
 use complianceiq_proto::complianceiq::common::v1::ExportFormat;
 use complianceiq_proto::complianceiq::dashboard::v1::*;
 use complianceiq_proto::complianceiq::instance::v1::SyncMode;
 use complianceiq_servicenow::sim::SimConfig;
 use tonic::Code;
 
-use crate::analysis::{ended, start_controls};
+use crate::analysis::{client as analysis_client, ended, start_controls};
 use crate::dashboard::{dashboard, summary_once};
 use crate::harness::{Backend, TestPlatform, violations};
 use crate::insights::download;
@@ -131,7 +131,15 @@ async fn mailed(platform: &TestPlatform, smtp: &SmtpServer) {
     let request = AnalyzeControlsRequest { instance_id: instance.id.clone(), ..Default::default() };
     let job = ended(platform, &tenant, &start_controls(platform, &tenant, request).await).await;
     assert_eq!(job.state(), JobState::Succeeded, "{job:?}");
-    summary_once(platform, &tenant, |summary| summary.posture_score > 0.0).await;
+    let request = AnalyzeComplianceRequest { instance_id: instance.id.clone(), ..Default::default() };
+    let compliance = analysis_client(platform).await.analyze_compliance(authorized(request, tenant.token())).await;
+    let compliance = ended(platform, &tenant, compliance.expect("compliance analysis").get_ref()).await;
+    assert_eq!(compliance.state(), JobState::Succeeded, "{compliance:?}");
+    // Both analyses are on the dashboard before the report is rendered.
+    summary_once(platform, &tenant, |summary| {
+        summary.posture_score > 0.0 && summary.metrics.iter().any(|metric| metric.name == "compliance_coverage")
+    })
+    .await;
     let mut client = dashboard(platform).await;
 
     // Bad definitions are refused field by field.
@@ -154,7 +162,7 @@ async fn mailed(platform: &TestPlatform, smtp: &SmtpServer) {
     let definition = Report {
         name: "Weekly posture".into(),
         description: "Control effectiveness for the board".into(),
-        metrics: METRICS.iter().map(|name| name.to_string()).collect(),
+        metrics: METRICS.iter().chain(&["framework_coverage"]).map(|name| name.to_string()).collect(),
         format: ExportFormat::Pdf as i32,
         recipients: vec![RECIPIENT.into()],
         schedule: "0 6 * * 1".into(),
@@ -195,6 +203,13 @@ async fn mailed(platform: &TestPlatform, smtp: &SmtpServer) {
         assert!(text.contains(&format!("{name} {value}")), "{name} {value} in {text}");
     }
     assert!(totals.metrics.iter().any(|metric| metric.name == "controls_analyzed" && metric.value > 0.0), "{totals:?}");
+    // Coverage per framework: one row per policy of the instance, its percent as the API's.
+    let frameworks = &organization.instances[0].framework_coverage;
+    assert!(!frameworks.is_empty(), "the compliance analysis covers the simulator's policies");
+    assert_eq!(text.matches("framework_coverage:").count(), frameworks.len(), "{text}");
+    for framework in frameworks {
+        assert!(text.contains(&format!(" {} - percent", framework.coverage_percent)), "{framework:?} in {text}");
+    }
 
     // The run is listed, scheduled, delivered; its link opens the same file.
     let runs = run_ended(platform, &tenant, &report.id, 1).await;

@@ -135,8 +135,14 @@ pub fn combine<'a>(instances: impl IntoIterator<Item = &'a Values>) -> Values {
     sums
 }
 
-/// Whether `name` is a metric of the set (what a report may ask for).
+/// A report item beside the metrics: the coverage of each policy, per instance.
+pub const FRAMEWORK_COVERAGE: &str = "framework_coverage";
+
+/// Whether `name` is a metric of the set, or [`FRAMEWORK_COVERAGE`] (what a report may ask for).
 pub fn is_known(name: &str) -> bool {
+    if name == FRAMEWORK_COVERAGE {
+        return true;
+    }
     const SEVERITIES: [&str; 5] = ["critical", "high", "medium", "low", "info"];
     SCORES.contains(&name)
         || SUMMARY_COUNTS.iter().any(|(known, _, _)| *known == name)

@@ -1,12 +1,15 @@
 //! A custom report rendered to a file: one table of the chosen metrics for the selection as a
 //! whole (combined as the organization metrics are) and for each instance, each value beside
-//! the one `comparison_days` earlier. Numbers are written as the API returns them.
+//! the one `comparison_days` earlier. Numbers are written as the API returns them. The
+//! report's `framework_coverage` item lists each policy's coverage, per instance.
 
 use complianceiq_kit::document::{CONTENT_WIDTH, Pages};
 use complianceiq_kit::time;
 use complianceiq_proto::complianceiq::common::v1::ExportFormat;
 
-use crate::metrics::{self, Values};
+use complianceiq_proto::complianceiq::dashboard::v1::FrameworkCoverage;
+
+use crate::metrics::{self, FRAMEWORK_COVERAGE, Values};
 
 /// One block of values: the selection's, or one instance's.
 pub struct Section {
@@ -16,6 +19,8 @@ pub struct Section {
     pub instance_id: String,
     pub now: Values,
     pub then: Values,
+    /// Coverage per policy (instances only).
+    pub frameworks: Vec<FrameworkCoverage>,
 }
 
 /// What a rendering holds.
@@ -40,19 +45,38 @@ pub fn number(value: Option<f64>) -> String {
     value.map(|value| value.to_string()).unwrap_or_else(|| "-".into())
 }
 
+/// A section's `(metric, value, previous, unit)` rows, in the report's order; coverage per
+/// framework as one row per policy (`framework_coverage: <policy>`, no previous value).
+fn section_rows(content: &Content<'_>, section: &Section) -> Vec<[String; 4]> {
+    let mut rows = Vec::new();
+    for name in content.metrics {
+        if name == FRAMEWORK_COVERAGE {
+            rows.extend(section.frameworks.iter().map(|framework| {
+                [
+                    format!("{FRAMEWORK_COVERAGE}: {}", framework.name),
+                    number(Some(framework.coverage_percent)),
+                    "-".into(),
+                    "percent".into(),
+                ]
+            }));
+            continue;
+        }
+        rows.push([
+            name.clone(),
+            number(section.now.get(name).copied()),
+            number(section.then.get(name).copied()),
+            metrics::unit(name).to_string(),
+        ]);
+    }
+    rows
+}
+
 /// `(scope, instance id, metric, value, previous, unit)` rows, in the report's order.
 fn rows(content: &Content<'_>) -> Vec<[String; 6]> {
     let mut rows = Vec::new();
     for section in &content.sections {
-        for name in content.metrics {
-            rows.push([
-                section.title.clone(),
-                section.instance_id.clone(),
-                name.clone(),
-                number(section.now.get(name).copied()),
-                number(section.then.get(name).copied()),
-                metrics::unit(name).to_string(),
-            ]);
+        for [metric, value, previous, unit] in section_rows(content, section) {
+            rows.push([section.title.clone(), section.instance_id.clone(), metric, value, previous, unit]);
         }
     }
     rows
@@ -117,18 +141,7 @@ fn pdf(content: &Content<'_>) -> Vec<u8> {
     for section in &content.sections {
         pages.gap(10.0);
         pages.line(&section.title, 12.0, true);
-        let rows: Vec<Vec<String>> = content
-            .metrics
-            .iter()
-            .map(|name| {
-                vec![
-                    name.clone(),
-                    number(section.now.get(name).copied()),
-                    number(section.then.get(name).copied()),
-                    metrics::unit(name).to_string(),
-                ]
-            })
-            .collect();
+        let rows: Vec<Vec<String>> = section_rows(content, section).into_iter().map(Vec::from).collect();
         pages.table(&["Metric", "Value", "Previous", "Unit"], &widths, &rows);
     }
     let name = content.name.to_string();
@@ -176,6 +189,7 @@ mod tests {
                 instance_id: String::new(),
                 now: [("posture_score".to_string(), 72.5)].into(),
                 then: Values::new(),
+                frameworks: Vec::new(),
             }],
             generated_at: 1_767_225_600_000_000,
         }

@@ -801,12 +801,14 @@ impl Reports {
             instance_id: String::new(),
             now: metrics::combine(chosen.iter().map(|values| &values.now)),
             then: metrics::combine(chosen.iter().map(|values| &values.then)),
+            frameworks: Vec::new(),
         }];
         sections.extend(chosen.iter().map(|values| Section {
             title: instance_name(&values.instance.url),
             instance_id: values.instance.instance_id.clone(),
             now: values.now.clone(),
             then: values.then.clone(),
+            frameworks: values.frameworks.clone(),
         }));
         Ok(Content {
             name: &definition.name,
