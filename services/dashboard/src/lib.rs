@@ -120,6 +120,7 @@ impl DashboardApi {
         tx: &mut TenantTx,
         (start, end): (i64, i64),
         only: Option<&str>,
+        frameworks: bool,
     ) -> Result<Vec<InstanceValues>, ApiError> {
         let now = time::now_micros();
         let current = (end < now).then_some(end);
@@ -139,8 +140,14 @@ impl DashboardApi {
             let mut then = metrics::of_posture(&complianceiq_insights::instance_posture(tx, &id, Some(start)).await?);
             let risks = complianceiq_analysis::latest_results(tx, &id, "risk_correlation", Some(start)).await?;
             metrics::add_high_risks(&mut then, &risks, appetite);
-            let compliance = complianceiq_analysis::latest_results(tx, &id, "compliance_gap", current).await?;
-            let frameworks = metrics::framework_coverage(&compliance);
+            // Read only by those who show them (the summary does not).
+            let frameworks = if frameworks {
+                metrics::framework_coverage(
+                    &complianceiq_analysis::latest_results(tx, &id, "compliance_gap", current).await?,
+                )
+            } else {
+                Vec::new()
+            };
             found.push(InstanceValues { instance, now: values, then, frameworks });
         }
         Ok(found)
@@ -148,7 +155,7 @@ impl DashboardApi {
 
     async fn summary(&self, organization: OrganizationId, period: (i64, i64)) -> Result<DashboardSummary, ApiError> {
         let mut tx = self.database.read(organization).await?;
-        let instances = Self::instance_values(&mut tx, period, None).await?;
+        let instances = Self::instance_values(&mut tx, period, None, false).await?;
         tx.commit().await?;
         let now = metrics::combine(instances.iter().map(|values| &values.now));
         let then = metrics::combine(instances.iter().map(|values| &values.then));
@@ -183,7 +190,7 @@ impl DashboardApi {
         period: (i64, i64),
     ) -> Result<OrganizationMetrics, ApiError> {
         let mut tx = self.database.read(organization).await?;
-        let instances = Self::instance_values(&mut tx, period, None).await?;
+        let instances = Self::instance_values(&mut tx, period, None, true).await?;
         tx.commit().await?;
         let now = metrics::combine(instances.iter().map(|values| &values.now));
         let then = metrics::combine(instances.iter().map(|values| &values.then));
@@ -210,7 +217,7 @@ impl DashboardApi {
         period: (i64, i64),
     ) -> Result<InstanceMetrics, ApiError> {
         let mut tx = self.database.read(organization).await?;
-        let found = Self::instance_values(&mut tx, period, Some(instance)).await?;
+        let found = Self::instance_values(&mut tx, period, Some(instance), true).await?;
         tx.commit().await?;
         let values = found.first().ok_or_else(|| ApiError::not_found("Instance", instance))?;
         Ok(InstanceMetrics {

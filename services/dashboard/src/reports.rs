@@ -788,7 +788,7 @@ impl Reports {
         let now = time::now_micros();
         let start = now - i64::from(definition.comparison_days.max(1)) * 24 * 3600 * 1_000_000;
         let mut tx = self.database.read(organization).await?;
-        let instances = DashboardApi::instance_values(&mut tx, (start, now), None).await?;
+        let instances = DashboardApi::instance_values(&mut tx, (start, now), None, true).await?;
         tx.commit().await?;
         let chosen: Vec<_> = instances
             .iter()

@@ -511,12 +511,10 @@ impl WidgetService for WidgetApi {
         loop {
             let rows = store::widgets_page(&mut tx, &after, page.fetch_limit()).await?;
             let exhausted = (rows.len() as i64) < page.fetch_limit();
-            for row in rows {
+            for (row, definition) in rows {
                 after = row.id.clone();
-                let version = store::version(&mut tx, &row.id, row.version).await?;
-                let Some(version) = version else { continue };
-                if only == WidgetType::Unspecified || version.definition.r#type == only as i32 {
-                    found.push(Self::to_proto(&organization.to_string(), &row, &version.definition));
+                if only == WidgetType::Unspecified || definition.r#type == only as i32 {
+                    found.push(Self::to_proto(&organization.to_string(), &row, &definition));
                 }
             }
             if exhausted || found.len() as i64 >= page.fetch_limit() {
@@ -571,19 +569,17 @@ impl WidgetService for WidgetApi {
         let mut found = store::versions(&mut tx, &id, before, page.fetch_limit()).await?;
         tx.commit().await?;
         let next_page_token = page.finish(&mut found, |version| vec![version.version.to_string()]);
+        let organization = organization.to_string();
         let versions = found
             .into_iter()
             .map(|version| WidgetVersion {
                 version: version.version as i32,
-                widget: Some(Self::to_proto(&organization.to_string(), &row, &version.definition)),
+                widget: Some(Widget {
+                    version: version.version as i32,
+                    ..Self::to_proto(&organization, &row, &version.definition)
+                }),
                 created_by: version.created_by,
                 create_time: Some(time::to_timestamp(version.created_at)),
-            })
-            .map(|mut version| {
-                if let Some(widget) = version.widget.as_mut() {
-                    widget.version = version.version;
-                }
-                version
             })
             .collect();
         Ok(Response::new(ListWidgetVersionsResponse { versions, next_page_token }))

@@ -132,18 +132,22 @@ pub async fn widget(tx: &mut TenantTx, id: &str) -> Result<Option<WidgetRow>, Ap
     row.as_ref().map(widget_row).transpose()
 }
 
-/// Widgets newest first (ids are time-ordered) after the id `after`.
-pub async fn widgets_page(tx: &mut TenantTx, after: &str, limit: i64) -> Result<Vec<WidgetRow>, ApiError> {
+/// Widgets newest first (ids are time-ordered) after the id `after`, each with its current
+/// version's definition (one query).
+pub async fn widgets_page(tx: &mut TenantTx, after: &str, limit: i64) -> Result<Vec<(WidgetRow, Widget)>, ApiError> {
     let tenant = tx.tenant().to_string();
-    let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
-        "SELECT {WIDGET_COLUMNS} FROM widgets WHERE organization_id = $1 AND ($2 = '' OR id < $2) ORDER BY id DESC LIMIT $3"
-    )))
+    let rows = sqlx::query(
+        "SELECT w.id, w.name, w.version, w.state, w.created_at, w.updated_at, v.definition FROM widgets w \
+         JOIN widget_versions v ON v.organization_id = w.organization_id AND v.widget_id = w.id \
+         AND v.version = w.version WHERE w.organization_id = $1 AND ($2 = '' OR w.id < $2) \
+         ORDER BY w.id DESC LIMIT $3",
+    )
     .bind(tenant)
     .bind(after)
     .bind(limit)
     .fetch_all(tx.connection())
     .await?;
-    rows.iter().map(widget_row).collect()
+    rows.iter().map(|row| Ok((widget_row(row)?, decode(&row.try_get::<Vec<u8>, _>(6)?)?))).collect()
 }
 
 /// Deletes a widget with its versions and deployment history.
