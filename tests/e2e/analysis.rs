@@ -85,7 +85,7 @@ pub async fn all_results(platform: &TestPlatform, tenant: &Tenant, job: &str) ->
     }
 }
 
-fn records(simulator: &Simulator, table: &str) -> Vec<BTreeMap<&'static str, String>> {
+pub fn records(simulator: &Simulator, table: &str) -> Vec<BTreeMap<&'static str, String>> {
     simulator.ids(table).iter().filter_map(|id| simulator.record(table, id)).collect()
 }
 
@@ -353,7 +353,7 @@ async fn control_effectiveness_equals_the_definitions_computed_from_the_instance
     }
 }
 
-fn is_active(control: &BTreeMap<&'static str, String>) -> bool {
+pub fn is_active(control: &BTreeMap<&'static str, String>) -> bool {
     control["state"] != "draft" && control["state"] != "retired"
 }
 

@@ -30,6 +30,7 @@ mod kit_backends;
 mod latency;
 mod members;
 mod mesh;
+mod ml;
 mod notifications;
 pub mod observability;
 mod organization;

@@ -62,6 +62,9 @@ pub struct Control {
     pub entity: Option<String>,
     /// ServiceNow's weight of the control in a risk (1–10); unset counts as 1.
     pub weighting: Option<i64>,
+    pub key_control: bool,
+    /// How often it is tested (`monthly`, `quarterly` ...).
+    pub frequency: String,
 }
 
 impl Control {
@@ -185,8 +188,8 @@ impl ControlData {
             row.try_get::<Option<String>, _>(index)
         };
         let mut data = ControlData::default();
-        let controls = "SELECT sys_id, number, name, state, status, requirement_sys_id, entity_sys_id, weighting \
-                        FROM grc_control_versions WHERE organization_id = $1 AND instance_id = $2 \
+        let controls = "SELECT sys_id, number, name, state, status, requirement_sys_id, entity_sys_id, weighting, \
+                        key_control, frequency FROM grc_control_versions WHERE organization_id = $1 AND instance_id = $2 \
                         AND valid_from <= $3 AND valid_to > $3 ORDER BY sys_id";
         let rows = snapshot.rows(tx, controls).await?;
         for row in &rows {
@@ -199,6 +202,8 @@ impl ControlData {
                 requirement: optional(row, 5)?,
                 entity: optional(row, 6)?,
                 weighting: row.try_get(7)?,
+                key_control: row.try_get::<Option<i64>, _>(8)?.unwrap_or(0) != 0,
+                frequency: text(row, 9)?,
             });
         }
         let rows = snapshot

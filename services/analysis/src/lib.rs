@@ -8,11 +8,11 @@
 //! (`findings` names their kinds and ids).
 
 mod compliance;
-mod controls;
+pub mod controls;
 pub mod findings;
 mod ingest;
 mod jobs;
-mod predictive;
+pub mod predictive;
 mod retention;
 mod risks;
 

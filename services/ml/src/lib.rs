@@ -1,16 +1,470 @@
-//! The ml service (port 8011, analysis_db (model metadata) and object storage (models)): model training, versioned models, predictions and evaluation.
+//! The ml service (port 8011, analysis_db (model metadata) and object storage (models)):
+//! models trained on an organization's own synced GRC data, versioned, and used for
+//! predictions.
 //!
-//! Not built yet: every RPC answers UNIMPLEMENTED with a message naming it (the contract's
-//! generated default), so callers and the gateway see exactly what is missing.
+//! Built so far: the registry (TrainModel as a job on the kit's queue, ListModels, GetModel,
+//! DeleteModel) and Predict, for the control failure model (`failure`: logistic regression on
+//! time-split data, scored on the held-out month against the base rate and the recency
+//! baseline). EvaluateModel and the other model kinds answer UNIMPLEMENTED or refuse the kind
+//! with a field violation.
 
+mod failure;
+mod store;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use complianceiq_analysis::controls::{ControlData, Snapshot};
+use complianceiq_kit::auth::{Identity, caller};
 use complianceiq_kit::config::DatabaseGroup;
-use complianceiq_kit::{Module, ModuleName, ModuleParts};
+use complianceiq_kit::db::{Migration, ModuleDatabase, TenantTx};
+use complianceiq_kit::error::{ApiError, FieldViolations};
+use complianceiq_kit::ids::OrganizationId;
+use complianceiq_kit::jobs::{self, Ending, Job, JobHandler, Stop};
+use complianceiq_kit::objects::Objects;
+use complianceiq_kit::paging::PageRequest;
+use complianceiq_kit::subscription::{EventHandler, Subscription};
+use complianceiq_kit::{Module, ModuleName, ModuleParts, migration, time};
+use complianceiq_proto::EventType;
+use complianceiq_proto::complianceiq::events::v1::Event;
+use complianceiq_proto::complianceiq::events::v1::event::Payload;
 use complianceiq_proto::complianceiq::ml::v1::ml_service_server::{MlService, MlServiceServer};
+use complianceiq_proto::complianceiq::ml::v1::*;
+use complianceiq_servicenow::datetime;
+use sqlx::Row;
+use tokio_util::sync::CancellationToken;
+use tonic::{Request, Response, Status};
 
-struct MlApi;
+use crate::failure::{ControlFacts, Fitted, IssueSpan};
+use crate::store::ModelRecord;
+
+const MIGRATIONS: &[Migration] = &[migration!(1, "0001_models")];
+
+/// The queue's name for training jobs.
+const KIND: &str = "ml_train";
+/// Longest model name.
+const MAX_NAME: usize = 100;
+/// Most records one Predict call names.
+const MAX_RECORDS: usize = 1000;
+/// Horizon of a prediction when none is asked for, and the longest.
+const DEFAULT_HORIZON_DAYS: i32 = 30;
+const MAX_HORIZON_DAYS: i32 = 365;
+/// Features listed per prediction.
+const TOP_CONTRIBUTIONS: usize = 5;
+
+#[derive(Clone)]
+struct Models {
+    database: ModuleDatabase,
+    objects: Objects,
+}
+
+/// An instance's data as the control failure model reads it.
+struct TrainingData {
+    controls: Vec<ControlFacts>,
+    /// ServiceNow time the data reaches, and the same in seconds.
+    data_as_of: String,
+    as_of: i64,
+}
+
+/// Reads the active controls of an instance with their results and issues, as last synced.
+async fn training_data(tx: &mut TenantTx, instance: &str) -> Result<TrainingData, ApiError> {
+    let stored = complianceiq_analysis::instances(tx)
+        .await?
+        .into_iter()
+        .find(|stored| stored.instance_id == instance)
+        .ok_or_else(|| ApiError::not_found("Instance", instance))?;
+    let Some(as_of) = datetime::parse(&stored.data_as_of) else {
+        return Err(ApiError::FailedPrecondition {
+            reason: "NOT_SYNCED",
+            message: format!("instance {instance} has no completed sync to learn from"),
+        });
+    };
+    let snapshot = Snapshot { instance, point: Snapshot::CURRENT };
+    let window = (stored.data_as_of.as_str(), stored.data_as_of.as_str());
+    let records = ControlData::load(tx, None, snapshot, window, false).await?;
+    let mut history = complianceiq_analysis::predictive::load_history(tx, snapshot, &stored.data_as_of).await?;
+    let mut issues: HashMap<String, Vec<IssueSpan>> = HashMap::new();
+    let rows = sqlx::query(
+        "SELECT control_sys_id, priority, opened_at, closed_at, is_open FROM grc_issues \
+         WHERE organization_id = $1 AND instance_id = $2 AND control_sys_id IS NOT NULL",
+    )
+    .bind(tx.tenant().to_string())
+    .bind(instance)
+    .fetch_all(tx.connection())
+    .await?;
+    for row in &rows {
+        let opened = row.try_get::<Option<String>, _>(2)?.as_deref().and_then(datetime::parse);
+        let closed = row.try_get::<Option<String>, _>(3)?.as_deref().and_then(datetime::parse);
+        let is_open = row.try_get::<i64, _>(4)? != 0;
+        // A closed issue without its closing time cannot be placed in the past: left out.
+        let (Some(opened), true) = (opened, is_open || closed.is_some()) else { continue };
+        let span = IssueSpan {
+            priority: row.try_get::<Option<i64>, _>(1)?.unwrap_or(0),
+            opened,
+            closed: if is_open { None } else { closed },
+        };
+        issues.entry(row.try_get(0)?).or_default().push(span);
+    }
+    let controls = records
+        .controls
+        .into_iter()
+        .filter(|control| control.is_active())
+        .map(|control| {
+            let mut results = history.remove(&control.sys_id).unwrap_or_default();
+            results.sort_unstable();
+            ControlFacts {
+                issues: issues.remove(&control.sys_id).unwrap_or_default(),
+                sys_id: control.sys_id,
+                key_control: control.key_control,
+                weighting: control.weighting,
+                frequency: control.frequency,
+                results,
+            }
+        })
+        .collect();
+    Ok(TrainingData { controls, data_as_of: stored.data_as_of, as_of })
+}
+
+fn model_id(field: &str, value: &str) -> Result<String, ApiError> {
+    let mut violations = FieldViolations::default();
+    let id = violations.uuid(field, value);
+    violations.check()?;
+    Ok(id)
+}
+
+/// Parameters a control failure model takes: `l2`, the penalty (chosen on the validation
+/// month when not given).
+fn parameters(violations: &mut FieldViolations, given: &HashMap<String, String>) -> Option<f64> {
+    let mut l2 = None;
+    for (key, value) in given {
+        match key.as_str() {
+            "l2" => match value.parse::<f64>() {
+                Ok(penalty) if (0.0..=1000.0).contains(&penalty) => l2 = Some(penalty),
+                _ => violations.add("parameters[l2]", "INVALID", "l2 must be a number from 0 to 1000"),
+            },
+            _ => violations.add(
+                &format!("parameters[{key}]"),
+                "UNKNOWN_PARAMETER",
+                "a control failure model takes one parameter, l2",
+            ),
+        }
+    }
+    l2
+}
+
+impl Models {
+    async fn train(&self, identity: &Identity, request: TrainModelRequest) -> Result<Model, ApiError> {
+        let organization = identity.tenant()?;
+        let mut violations = FieldViolations::default();
+        let name = request.name.trim().to_string();
+        if name.is_empty() {
+            violations.required("name");
+        } else if name.chars().count() > MAX_NAME || name.chars().any(char::is_control) {
+            violations.add("name", "INVALID", format!("a name has 1 to {MAX_NAME} printable characters"));
+        }
+        match ModelKind::try_from(request.kind) {
+            Ok(ModelKind::ControlFailure) => {}
+            Ok(ModelKind::Unspecified) => violations.required("kind"),
+            Ok(_) => {
+                violations.add("kind", "NOT_SUPPORTED", "only MODEL_KIND_CONTROL_FAILURE models can be trained so far")
+            }
+            Err(_) => violations.add("kind", "INVALID", "kind is not a ModelKind"),
+        }
+        let instance = violations.uuid("instance_id", &request.instance_id);
+        parameters(&mut violations, &request.parameters);
+        violations.check()?;
+        let mut tx = self.database.write(organization).await?;
+        let stored = complianceiq_analysis::instances(&mut tx)
+            .await?
+            .into_iter()
+            .find(|stored| stored.instance_id == instance)
+            .ok_or_else(|| ApiError::not_found("Instance", &instance))?;
+        if datetime::parse(&stored.data_as_of).is_none() {
+            return Err(ApiError::FailedPrecondition {
+                reason: "NOT_SYNCED",
+                message: format!("instance {instance} has no completed sync to learn from"),
+            });
+        }
+        let id = uuid::Uuid::now_v7().to_string();
+        let record = ModelRecord {
+            artifact_key: format!("models/{organization}/{id}.json"),
+            id: id.clone(),
+            version: store::next_version(&mut tx, &name).await?,
+            name,
+            kind: ModelKind::ControlFailure as i32,
+            state: "training".into(),
+            instance_id: instance,
+            parameters: request.parameters,
+            code_version: env!("CARGO_PKG_VERSION").into(),
+            created_by: identity.user_id.to_string(),
+            created_at: time::now_micros(),
+            ..Default::default()
+        };
+        store::insert(&mut tx, &record).await?;
+        jobs::enqueue(&mut tx, KIND, &id).await?;
+        tx.commit().await?;
+        Ok(record.to_proto(&organization.to_string()))
+    }
+
+    async fn get(&self, organization: OrganizationId, request: GetModelRequest) -> Result<Model, ApiError> {
+        let id = model_id("model_id", &request.model_id)?;
+        let mut tx = self.database.read(organization).await?;
+        let record = store::by_id(&mut tx, &id).await?.ok_or_else(|| ApiError::not_found("Model", &id))?;
+        tx.commit().await?;
+        Ok(record.to_proto(&organization.to_string()))
+    }
+
+    async fn list(
+        &self,
+        organization: OrganizationId,
+        request: ListModelsRequest,
+    ) -> Result<ListModelsResponse, ApiError> {
+        let mut violations = FieldViolations::default();
+        let kind = match ModelKind::try_from(request.kind) {
+            Ok(ModelKind::Unspecified) => None,
+            Ok(kind) => Some(kind as i64),
+            Err(_) => {
+                violations.add("kind", "INVALID", "kind is not a ModelKind");
+                None
+            }
+        };
+        let state = match ModelState::try_from(request.state) {
+            Ok(state) => store::state_name(state),
+            Err(_) => {
+                violations.add("state", "INVALID", "state is not a ModelState");
+                None
+            }
+        };
+        violations.check()?;
+        let filters = format!("kind={kind:?};state={state:?}");
+        let page = PageRequest::parse(request.page_size, &request.page_token, &filters)?;
+        let mut tx = self.database.read(organization).await?;
+        let mut records = store::list(&mut tx, kind, state, &page).await?;
+        tx.commit().await?;
+        let next_page_token =
+            page.finish(&mut records, |record| vec![record.created_at.to_string(), record.id.clone()]);
+        let organization = organization.to_string();
+        Ok(ListModelsResponse {
+            models: records.iter().map(|record| record.to_proto(&organization)).collect(),
+            next_page_token,
+        })
+    }
+
+    async fn delete(&self, organization: OrganizationId, request: DeleteModelRequest) -> Result<(), ApiError> {
+        let id = model_id("model_id", &request.model_id)?;
+        let mut tx = self.database.write(organization).await?;
+        let key = store::delete(&mut tx, &id).await?.ok_or_else(|| ApiError::not_found("Model", &id))?;
+        tx.commit().await?;
+        // After the commit: a failed delete leaves an orphan file, never a model without its file.
+        self.objects.delete(&key).await
+    }
+
+    async fn predict(
+        &self,
+        organization: OrganizationId,
+        request: PredictRequest,
+    ) -> Result<PredictResponse, ApiError> {
+        let mut violations = FieldViolations::default();
+        let id = violations.uuid("model_id", &request.model_id);
+        let horizon_days = match request.horizon_days {
+            0 => DEFAULT_HORIZON_DAYS,
+            days if (1..=MAX_HORIZON_DAYS).contains(&days) => days,
+            _ => {
+                violations.add("horizon_days", "OUT_OF_RANGE", format!("horizon_days is 1 to {MAX_HORIZON_DAYS}"));
+                0
+            }
+        };
+        if request.record_ids.len() > MAX_RECORDS {
+            violations.add("record_ids", "TOO_MANY", format!("at most {MAX_RECORDS} records per call"));
+        }
+        violations.check()?;
+        let mut tx = self.database.read(organization).await?;
+        let record = store::by_id(&mut tx, &id).await?.ok_or_else(|| ApiError::not_found("Model", &id))?;
+        if record.state != "ready" && record.state != "archived" {
+            return Err(ApiError::FailedPrecondition {
+                reason: "MODEL_NOT_READY",
+                message: format!("model {id} is {}; only a trained model predicts", record.state),
+            });
+        }
+        let data = training_data(&mut tx, &record.instance_id).await?;
+        tx.commit().await?;
+        let bytes =
+            self.objects.get(&record.artifact_key).await?.ok_or_else(|| ApiError::not_found("Model artifact", &id))?;
+        let model: Fitted =
+            serde_json::from_slice(&bytes).map_err(|e| ApiError::internal(format!("model artifact {id}: {e}")))?;
+        let mut violations = FieldViolations::default();
+        let wanted: Vec<&ControlFacts> = if request.record_ids.is_empty() {
+            data.controls.iter().collect()
+        } else {
+            let by_id: HashMap<&str, &ControlFacts> =
+                data.controls.iter().map(|control| (control.sys_id.as_str(), control)).collect();
+            let mut wanted = Vec::new();
+            for (index, sys_id) in request.record_ids.iter().enumerate() {
+                match by_id.get(sys_id.as_str()) {
+                    Some(control) => wanted.push(*control),
+                    None => violations.add(
+                        &format!("record_ids[{index}]"),
+                        "UNKNOWN_RECORD",
+                        "not an active control of the model's instance",
+                    ),
+                }
+            }
+            wanted
+        };
+        violations.check()?;
+        let target_time = time::to_timestamp((data.as_of + i64::from(horizon_days) * 86_400) * 1_000_000);
+        // A control's next test, from everything collected up to the data's point.
+        let predictions = wanted
+            .iter()
+            .filter_map(|control| {
+                let features = control.features_at(data.as_of + 1)?;
+                let value = model.probability(&features);
+                Some(Prediction {
+                    record_id: control.sys_id.clone(),
+                    value,
+                    lower_bound: 0.0,
+                    upper_bound: 0.0,
+                    target_time: Some(target_time),
+                    feature_contributions: model.contributions(&features, TOP_CONTRIBUTIONS).into_iter().collect(),
+                })
+            })
+            .collect();
+        Ok(PredictResponse { model_id: id, predictions })
+    }
+
+    async fn load(&self, job: &Job) -> Result<Option<ModelRecord>, ApiError> {
+        let mut tx = self.database.read(job.organization).await?;
+        let record = store::by_id(&mut tx, &job.id).await?;
+        tx.commit().await?;
+        Ok(record)
+    }
+}
+
+impl JobHandler for Models {
+    const KIND: &'static str = KIND;
+
+    async fn execute(&self, job: &Job, stop: &CancellationToken) -> Result<(), Stop> {
+        if stop.is_cancelled() {
+            return Err(Stop::Shutdown);
+        }
+        let Some(mut record) = self.load(job).await? else { return Ok(()) };
+        if record.state != "training" {
+            return Ok(());
+        }
+        let mut tx = self.database.read(job.organization).await?;
+        let data = training_data(&mut tx, &record.instance_id).await?;
+        tx.commit().await?;
+        let mut violations = FieldViolations::default();
+        let l2 = parameters(&mut violations, &record.parameters);
+        let started = std::time::Instant::now();
+        let as_of = data.as_of;
+        // Fitting is CPU work: off the runtime's threads.
+        let trained = tokio::task::spawn_blocking(move || failure::train(&data.controls, as_of, l2))
+            .await
+            .map_err(|e| Stop::Failed(format!("training stopped: {e}")))?
+            .map_err(Stop::Failed)?;
+        if stop.is_cancelled() {
+            return Err(Stop::Shutdown);
+        }
+        let artifact = serde_json::to_vec(&trained.model).map_err(|e| Stop::Failed(format!("artifact: {e}")))?;
+        self.objects.put(&record.artifact_key, artifact).await?;
+        record.state = "ready".into();
+        record.metrics = trained.metrics;
+        record.features = trained.model.features.clone();
+        record.training_examples = trained.examples as i64;
+        record.data_as_of = data.data_as_of;
+        record.trained_at = Some(time::now_micros());
+        let mut tx = self.database.write(job.organization).await?;
+        if store::by_id(&mut tx, &record.id).await?.is_none() {
+            // Deleted while it trained.
+            drop(tx);
+            self.objects.delete(&record.artifact_key).await?;
+            return Ok(());
+        }
+        store::save(&mut tx, &record).await?;
+        store::archive_older(&mut tx, &record.name, record.version).await?;
+        job.extend_lease(&mut tx).await?;
+        tx.commit().await?;
+        tracing::info!(
+            model_id = %record.id,
+            examples = record.training_examples,
+            auc = record.metrics.get("auc").copied().unwrap_or_default(),
+            fit_ms = started.elapsed().as_millis(),
+            "model trained"
+        );
+        Ok(())
+    }
+
+    async fn record_end(&self, tx: &mut TenantTx, job: &Job, ending: &Ending) -> Result<(), ApiError> {
+        let Some(mut record) = store::by_id(tx, &job.id).await? else { return Ok(()) };
+        if record.state != "training" {
+            return Ok(());
+        }
+        record.state = "failed".into();
+        record.error = ending.failure().unwrap_or_else(|| "training ended without a model".into());
+        record.trained_at = Some(time::now_micros());
+        store::save(tx, &record).await?;
+        tracing::info!(model_id = %record.id, error = %record.error, "model training failed");
+        Ok(())
+    }
+}
+
+/// Models learnt from a disconnected instance go with its data.
+struct InstancePurge {
+    database: ModuleDatabase,
+    objects: Objects,
+}
 
 #[tonic::async_trait]
-impl MlService for MlApi {}
+impl EventHandler for InstancePurge {
+    async fn handle(&self, event: &Event) -> Result<(), ApiError> {
+        let Some(Payload::InstanceDeleted(deleted)) = &event.payload else { return Ok(()) };
+        let Ok(organization) = OrganizationId::from_stored(&event.organization_id) else { return Ok(()) };
+        let mut tx = self.database.write(organization).await?;
+        let keys = store::purge(&mut tx, &deleted.instance_id).await?;
+        tx.commit().await?;
+        for key in &keys {
+            if let Err(error) = self.objects.delete(key).await {
+                tracing::warn!(object_key = %key, error = %error, "a model file of a disconnected instance stayed");
+            }
+        }
+        Ok(())
+    }
+}
+
+struct MlApi {
+    models: Models,
+}
+
+#[tonic::async_trait]
+impl MlService for MlApi {
+    async fn train_model(&self, request: Request<TrainModelRequest>) -> Result<Response<Model>, Status> {
+        let identity = caller(&request)?;
+        Ok(Response::new(self.models.train(&identity, request.into_inner()).await?))
+    }
+
+    async fn list_models(&self, request: Request<ListModelsRequest>) -> Result<Response<ListModelsResponse>, Status> {
+        let organization = caller(&request)?.tenant()?;
+        Ok(Response::new(self.models.list(organization, request.into_inner()).await?))
+    }
+
+    async fn get_model(&self, request: Request<GetModelRequest>) -> Result<Response<Model>, Status> {
+        let organization = caller(&request)?.tenant()?;
+        Ok(Response::new(self.models.get(organization, request.into_inner()).await?))
+    }
+
+    async fn predict(&self, request: Request<PredictRequest>) -> Result<Response<PredictResponse>, Status> {
+        let organization = caller(&request)?.tenant()?;
+        Ok(Response::new(self.models.predict(organization, request.into_inner()).await?))
+    }
+
+    async fn delete_model(&self, request: Request<DeleteModelRequest>) -> Result<Response<()>, Status> {
+        let organization = caller(&request)?.tenant()?;
+        self.models.delete(organization, request.into_inner()).await?;
+        Ok(Response::new(()))
+    }
+}
 
 /// The module declaration.
 pub fn module() -> Module {
@@ -19,8 +473,28 @@ pub fn module() -> Module {
         port: 8011,
         database: Some(DatabaseGroup::Analysis),
         calls: &[],
-        migrations: &[],
+        migrations: MIGRATIONS,
         reseal: None,
-        build: |_context| Box::pin(async { Ok(ModuleParts::new().service(MlServiceServer::new(MlApi))) }),
+        build: |context| {
+            Box::pin(async move {
+                let database = context.database()?;
+                let objects = Objects::from_url(&context.config.object_store_url()).map_err(|e| format!("ml: {e}"))?;
+                let models = Models { database: database.clone(), objects: objects.clone() };
+                let purge = Subscription {
+                    consumer: "ml-instance-purge",
+                    events: vec![EventType::InstanceDeleted],
+                    handler: Arc::new(InstancePurge { database: database.clone(), objects }),
+                };
+                // A person waits for a model: the queue is read more often than the default.
+                let settings =
+                    jobs::WorkerSettings { poll: Duration::from_millis(200), ..context.config.jobs.worker_settings() };
+                let worker =
+                    jobs::worker("ml-training", database, Arc::new(models.clone()), settings, context.metrics.clone());
+                Ok(ModuleParts::new()
+                    .service(MlServiceServer::new(MlApi { models }))
+                    .subscription(purge)
+                    .worker(worker))
+            })
+        },
     }
 }

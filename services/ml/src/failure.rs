@@ -1,0 +1,418 @@
+//! The control failure model: the probability that a control fails its next indicator test.
+//!
+//! An example is one indicator result of an active control; its label is whether the result
+//! failed, and its features are computed only from what was known before it was collected
+//! (the control's earlier results, the issues open at that time, and the control's fixed
+//! attributes). ServiceNow's current `status` is not a feature: it is set from the same
+//! results later and would leak the future into past examples.
+//!
+//! Splits are by time, never random: the test set is the most recent 30 days of results (up
+//! to the latest result collected by the data's `data_as_of`), the validation set the 30 days
+//! before that, training everything earlier.
+//! The L2 penalty is chosen on validation (log loss), the model refitted on training and
+//! validation, and scored once on the test month beside two references: the base rate (the
+//! failure rate of the fitting data) and the recency baseline of the predictive analysis.
+
+use std::collections::HashMap;
+
+use serde::{Deserialize, Serialize};
+use smartcore::linalg::basic::arrays::Array;
+use smartcore::linalg::basic::matrix::DenseMatrix;
+use smartcore::linear::logistic_regression::{LogisticRegression, LogisticRegressionParameters};
+
+use complianceiq_analysis::predictive;
+
+const DAY: i64 = 86_400;
+/// Days of the test set, and of the validation set before it.
+pub const HOLDOUT_DAYS: i64 = 30;
+/// L2 penalties tried on the validation month.
+const PENALTIES: [f64; 4] = [0.0, 0.1, 1.0, 10.0];
+/// Fewest fitting examples a model is trained on.
+pub const MIN_EXAMPLES: usize = 50;
+
+/// The features, in the order the model reads them.
+pub const FEATURES: [&str; 17] = [
+    "failure_rate_30d",
+    "log_results_30d",
+    "failure_rate_90d",
+    "log_results_90d",
+    "failure_rate_365d",
+    "log_results_365d",
+    "recency_weighted_failure_rate",
+    "trend_30d_minus_90d",
+    "years_since_last_failure",
+    "open_issues_p1",
+    "open_issues_p2",
+    "open_issues_p3",
+    "key_control",
+    "weighting",
+    "frequency_monthly",
+    "frequency_quarterly",
+    "frequency_annually",
+];
+
+/// An issue on a control: priority, opened and (if known) closed, in seconds.
+#[derive(Clone, Debug)]
+pub struct IssueSpan {
+    pub priority: i64,
+    pub opened: i64,
+    pub closed: Option<i64>,
+}
+
+/// What the model knows of a control.
+#[derive(Clone, Debug, Default)]
+pub struct ControlFacts {
+    pub sys_id: String,
+    pub key_control: bool,
+    pub weighting: Option<i64>,
+    pub frequency: String,
+    /// (collection time in seconds, passed), oldest first.
+    pub results: Vec<(i64, bool)>,
+    pub issues: Vec<IssueSpan>,
+}
+
+impl ControlFacts {
+    /// The features at time `at`, from what was collected strictly before it; None before
+    /// the control's first result (nothing to predict from).
+    pub fn features_at(&self, at: i64) -> Option<Vec<f64>> {
+        let known = &self.results[..self.results.partition_point(|(collected, _)| *collected < at)];
+        if known.is_empty() {
+            return None;
+        }
+        let window = |days: i64| {
+            let since = at - days * DAY;
+            let recent = &known[known.partition_point(|(collected, _)| *collected < since)..];
+            let failed = recent.iter().filter(|(_, passed)| !passed).count();
+            let rate = if recent.is_empty() { 0.0 } else { failed as f64 / recent.len() as f64 };
+            (rate, (1.0 + recent.len() as f64).ln())
+        };
+        let (rate_30, count_30) = window(30);
+        let (rate_90, count_90) = window(90);
+        let (rate_365, count_365) = window(365);
+        let recency = predictive::failure_probability(known, at - 1).unwrap_or(0.0);
+        let since_failure = known
+            .iter()
+            .rev()
+            .find(|(_, passed)| !passed)
+            .map_or(1.0, |(collected, _)| ((at - collected) as f64 / (365 * DAY) as f64).min(1.0));
+        let open = |priority: i64| {
+            self.issues
+                .iter()
+                .filter(|issue| {
+                    issue.priority == priority && issue.opened < at && issue.closed.is_none_or(|closed| closed >= at)
+                })
+                .count() as f64
+        };
+        let frequency = |name: &str| f64::from(u8::from(self.frequency == name));
+        Some(vec![
+            rate_30,
+            count_30,
+            rate_90,
+            count_90,
+            rate_365,
+            count_365,
+            recency,
+            rate_30 - rate_90,
+            since_failure,
+            open(1),
+            open(2),
+            open(3),
+            f64::from(u8::from(self.key_control)),
+            self.weighting.unwrap_or(1) as f64 / 10.0,
+            frequency("monthly"),
+            frequency("quarterly"),
+            frequency("annually"),
+        ])
+    }
+}
+
+/// One example: when, the features, whether it failed.
+#[derive(Clone, Debug)]
+pub struct Example {
+    pub at: i64,
+    pub features: Vec<f64>,
+    pub failed: bool,
+}
+
+/// Every result with history before it, up to `as_of`, as an example.
+pub fn examples(controls: &[ControlFacts], as_of: i64) -> Vec<Example> {
+    let mut examples = Vec::new();
+    for control in controls {
+        for (collected, passed) in control.results.iter().filter(|(collected, _)| *collected <= as_of) {
+            if let Some(features) = control.features_at(*collected) {
+                examples.push(Example { at: *collected, features, failed: !passed });
+            }
+        }
+    }
+    examples
+}
+
+/// A fitted model: standardisation and logistic weights, serialised as the artifact.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct Fitted {
+    pub features: Vec<String>,
+    pub means: Vec<f64>,
+    pub scales: Vec<f64>,
+    pub weights: Vec<f64>,
+    pub intercept: f64,
+    pub l2: f64,
+}
+
+impl Fitted {
+    fn standardised(&self, features: &[f64]) -> Vec<f64> {
+        features.iter().zip(self.means.iter().zip(&self.scales)).map(|(x, (mean, scale))| (x - mean) / scale).collect()
+    }
+
+    /// The probability of failure.
+    pub fn probability(&self, features: &[f64]) -> f64 {
+        let z = self.standardised(features);
+        sigmoid(self.intercept + z.iter().zip(&self.weights).map(|(x, w)| x * w).sum::<f64>())
+    }
+
+    /// Each feature's share of the log-odds (weight × standardised value), largest first.
+    pub fn contributions(&self, features: &[f64], top: usize) -> Vec<(String, f64)> {
+        let z = self.standardised(features);
+        let mut parts: Vec<(String, f64)> =
+            self.features.iter().zip(z.iter().zip(&self.weights)).map(|(name, (x, w))| (name.clone(), x * w)).collect();
+        parts.sort_by(|a, b| b.1.abs().total_cmp(&a.1.abs()));
+        parts.truncate(top);
+        parts
+    }
+}
+
+fn sigmoid(x: f64) -> f64 {
+    1.0 / (1.0 + (-x).exp())
+}
+
+/// Fits a logistic regression with penalty `l2` on standardised features.
+pub fn fit(examples: &[&Example], l2: f64) -> Result<Fitted, String> {
+    let width = FEATURES.len();
+    let count = examples.len() as f64;
+    let mut means = vec![0.0; width];
+    for example in examples {
+        for (mean, x) in means.iter_mut().zip(&example.features) {
+            *mean += x / count;
+        }
+    }
+    let mut scales = vec![0.0; width];
+    for example in examples {
+        for ((scale, mean), x) in scales.iter_mut().zip(&means).zip(&example.features) {
+            *scale += (x - mean).powi(2) / count;
+        }
+    }
+    // A constant feature carries nothing: scale 1 keeps it at 0 after centring.
+    let scales: Vec<f64> =
+        scales.into_iter().map(|variance| if variance > 1e-12 { variance.sqrt() } else { 1.0 }).collect();
+    let rows: Vec<Vec<f64>> = examples
+        .iter()
+        .map(|example| example.features.iter().zip(means.iter().zip(&scales)).map(|(x, (m, s))| (x - m) / s).collect())
+        .collect();
+    let labels: Vec<i32> = examples.iter().map(|example| i32::from(example.failed)).collect();
+    if labels.iter().all(|label| *label == labels[0]) {
+        return Err("every fitting example has the same outcome; a model needs both passes and failures".into());
+    }
+    let matrix = DenseMatrix::from_2d_vec(&rows).map_err(|e| format!("features: {e}"))?;
+    let parameters = LogisticRegressionParameters::default().with_alpha(l2);
+    let model = LogisticRegression::fit(&matrix, &labels, parameters).map_err(|e| format!("fitting: {e}"))?;
+    let coefficients = model.coefficients();
+    let weights = (0..width).map(|column| *coefficients.get((0, column))).collect();
+    let intercept = *model.intercept().get((0, 0));
+    Ok(Fitted {
+        features: FEATURES.iter().map(|name| name.to_string()).collect(),
+        means,
+        scales,
+        weights,
+        intercept,
+        l2,
+    })
+}
+
+/// ROC AUC by the rank-sum: the chance a failed example scores above a passed one (ties
+/// count half). None without both outcomes.
+pub fn roc_auc(scored: &[(f64, bool)]) -> Option<f64> {
+    let positives = scored.iter().filter(|(_, failed)| *failed).count();
+    let negatives = scored.len() - positives;
+    if positives == 0 || negatives == 0 {
+        return None;
+    }
+    let mut order: Vec<&(f64, bool)> = scored.iter().collect();
+    order.sort_by(|a, b| a.0.total_cmp(&b.0));
+    let mut rank_sum = 0.0;
+    let mut start = 0;
+    while start < order.len() {
+        let end = start + order[start..].iter().take_while(|(score, _)| *score == order[start].0).count();
+        // Ranks start at 1; tied scores share the mean of their ranks.
+        let mean_rank = (start + 1 + end) as f64 / 2.0;
+        rank_sum += mean_rank * order[start..end].iter().filter(|(_, failed)| *failed).count() as f64;
+        start = end;
+    }
+    let positives = positives as f64;
+    Some((rank_sum - positives * (positives + 1.0) / 2.0) / (positives * negatives as f64))
+}
+
+/// Mean of (p − outcome)².
+pub fn brier(scored: &[(f64, bool)]) -> f64 {
+    if scored.is_empty() {
+        return 0.0;
+    }
+    scored.iter().map(|(p, failed)| (p - f64::from(u8::from(*failed))).powi(2)).sum::<f64>() / scored.len() as f64
+}
+
+fn log_loss(scored: &[(f64, bool)]) -> f64 {
+    let clamp = |p: f64| p.clamp(1e-9, 1.0 - 1e-9);
+    -scored.iter().map(|(p, failed)| if *failed { clamp(*p).ln() } else { (1.0 - clamp(*p)).ln() }).sum::<f64>()
+        / scored.len().max(1) as f64
+}
+
+/// A trained model and how it did.
+#[derive(Clone, Debug)]
+pub struct Trained {
+    pub model: Fitted,
+    pub metrics: HashMap<String, f64>,
+    pub examples: usize,
+}
+
+/// Splits by time, picks the penalty on validation, refits, scores the test month. `l2`
+/// fixes the penalty instead of choosing it.
+pub fn train(controls: &[ControlFacts], as_of: i64, l2: Option<f64>) -> Result<Trained, String> {
+    let examples = examples(controls, as_of);
+    let Some(latest) = examples.iter().map(|example| example.at).max() else {
+        return Err("no indicator result with an earlier one to learn from".into());
+    };
+    let test_from = latest - HOLDOUT_DAYS * DAY;
+    let validation_from = test_from - HOLDOUT_DAYS * DAY;
+    let training: Vec<&Example> = examples.iter().filter(|e| e.at <= validation_from).collect();
+    let validation: Vec<&Example> = examples.iter().filter(|e| e.at > validation_from && e.at <= test_from).collect();
+    let test: Vec<&Example> = examples.iter().filter(|e| e.at > test_from).collect();
+    if training.len() < MIN_EXAMPLES {
+        return Err(format!(
+            "{} results before the most recent {} days to learn from; at least {MIN_EXAMPLES} are needed",
+            training.len(),
+            2 * HOLDOUT_DAYS
+        ));
+    }
+    let chosen = match l2 {
+        Some(l2) => l2,
+        None if validation.is_empty() => 1.0,
+        None => {
+            let mut best = (f64::INFINITY, 1.0);
+            for penalty in PENALTIES {
+                let model = fit(&training, penalty)?;
+                let scored: Vec<(f64, bool)> =
+                    validation.iter().map(|e| (model.probability(&e.features), e.failed)).collect();
+                let loss = log_loss(&scored);
+                if loss < best.0 {
+                    best = (loss, penalty);
+                }
+            }
+            best.1
+        }
+    };
+    let fitting: Vec<&Example> = training.iter().chain(&validation).copied().collect();
+    let model = fit(&fitting, chosen)?;
+    let base_rate = fitting.iter().filter(|e| e.failed).count() as f64 / fitting.len() as f64;
+    let recency_column = FEATURES.iter().position(|name| *name == "recency_weighted_failure_rate").unwrap_or(0);
+    let scored: Vec<(f64, bool)> = test.iter().map(|e| (model.probability(&e.features), e.failed)).collect();
+    let recency: Vec<(f64, bool)> = test.iter().map(|e| (e.features[recency_column], e.failed)).collect();
+    let constant: Vec<(f64, bool)> = test.iter().map(|e| (base_rate, e.failed)).collect();
+    let mut metrics = HashMap::from([
+        ("base_rate".to_string(), base_rate),
+        ("brier".to_string(), brier(&scored)),
+        ("brier_base_rate".to_string(), brier(&constant)),
+        ("brier_recency_baseline".to_string(), brier(&recency)),
+        ("log_loss".to_string(), log_loss(&scored)),
+        ("l2".to_string(), chosen),
+        ("training_examples".to_string(), training.len() as f64),
+        ("validation_examples".to_string(), validation.len() as f64),
+        ("test_examples".to_string(), test.len() as f64),
+        ("test_failures".to_string(), test.iter().filter(|e| e.failed).count() as f64),
+    ]);
+    if let Some(auc) = roc_auc(&scored) {
+        metrics.insert("auc".into(), auc);
+    }
+    if let Some(auc) = roc_auc(&recency) {
+        metrics.insert("auc_recency_baseline".into(), auc);
+    }
+    Ok(Trained { model, metrics, examples: fitting.len() })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Controls of two kinds: a failing kind that fails 60 % of its tests and a sound kind
+    /// that fails 8 %, tested weekly for a year (the simulator's structure).
+    fn population(seed: u64) -> Vec<ControlFacts> {
+        let mut state = seed;
+        let mut next = move || {
+            state = state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            (state >> 11) as f64 / (1u64 << 53) as f64
+        };
+        (0..80)
+            .map(|index| {
+                let failing = index % 4 == 0;
+                let results =
+                    (0..52).map(|week| (week * 7 * DAY, next() >= if failing { 0.6 } else { 0.08 })).collect();
+                ControlFacts { sys_id: format!("c{index}"), frequency: "monthly".into(), results, ..Default::default() }
+            })
+            .collect()
+    }
+
+    #[test]
+    fn features_see_only_the_past() {
+        let control = ControlFacts {
+            results: vec![(10 * DAY, false), (20 * DAY, true), (30 * DAY, false)],
+            issues: vec![IssueSpan { priority: 1, opened: 15 * DAY, closed: Some(25 * DAY) }],
+            ..Default::default()
+        };
+        assert_eq!(control.features_at(10 * DAY), None, "nothing before the first result");
+        let at_20 = control.features_at(20 * DAY).unwrap();
+        assert_eq!(at_20[0], 1.0, "one result known, failed");
+        assert_eq!(at_20[9], 1.0, "the P1 issue is open on day 20");
+        let at_30 = control.features_at(30 * DAY).unwrap();
+        assert_eq!(at_30[0], 0.5, "the result of day 30 itself is not known at day 30");
+        assert_eq!(at_30[9], 0.0, "closed on day 25");
+        assert_eq!(examples(&[control], 30 * DAY).len(), 2);
+    }
+
+    #[test]
+    fn the_auc_counts_ordered_pairs_and_ties_half() {
+        assert_eq!(roc_auc(&[(0.9, true), (0.1, false)]), Some(1.0));
+        assert_eq!(roc_auc(&[(0.1, true), (0.9, false)]), Some(0.0));
+        assert_eq!(roc_auc(&[(0.5, true), (0.5, false)]), Some(0.5));
+        assert_eq!(roc_auc(&[(0.8, true), (0.2, true), (0.5, false)]), Some(0.5));
+        assert_eq!(roc_auc(&[(0.5, true)]), None);
+        assert!((brier(&[(1.0, true), (0.5, false)]) - 0.125).abs() < 1e-12);
+    }
+
+    #[test]
+    fn a_model_learns_which_controls_fail_and_beats_the_base_rate_on_the_later_month() {
+        let controls = population(7);
+        let as_of = 51 * 7 * DAY;
+        let trained = train(&controls, as_of, None).unwrap();
+        let metrics = &trained.metrics;
+        assert!(metrics["auc"] > 0.75, "{metrics:?}");
+        assert!(metrics["brier"] < metrics["brier_base_rate"], "{metrics:?}");
+        assert!(metrics["auc"] > metrics["auc_recency_baseline"], "{metrics:?}");
+        assert!(metrics["brier"] < metrics["brier_recency_baseline"], "{metrics:?}");
+        // The weight of the long failure rate points the right way.
+        let column = FEATURES.iter().position(|name| *name == "failure_rate_365d").unwrap();
+        assert!(trained.model.weights[column] > 0.0, "{:?}", trained.model);
+        // The artifact round-trips and predicts the same.
+        let json = serde_json::to_string(&trained.model).unwrap();
+        let back: Fitted = serde_json::from_str(&json).unwrap();
+        let features = controls[0].features_at(as_of + 1).unwrap();
+        assert!((back.probability(&features) - trained.model.probability(&features)).abs() < 1e-12);
+        assert!(back.probability(&features) > back.probability(&controls[1].features_at(as_of + 1).unwrap()));
+        assert_eq!(back.contributions(&features, 3).len(), 3);
+    }
+
+    #[test]
+    fn too_little_history_or_one_outcome_is_refused_with_the_reason() {
+        let few = vec![ControlFacts { results: vec![(0, true), (DAY, true)], ..Default::default() }];
+        assert!(train(&few, 100 * DAY, None).unwrap_err().contains("at least 50"));
+        let always =
+            vec![ControlFacts { results: (0..200).map(|day| (day * DAY, true)).collect(), ..Default::default() }];
+        assert!(train(&always, 200 * DAY, Some(1.0)).unwrap_err().contains("same outcome"));
+    }
+}

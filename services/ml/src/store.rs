@@ -1,0 +1,250 @@
+//! The model registry (`ml_models`): every query filters by the transaction's tenant.
+
+use std::collections::HashMap;
+
+use complianceiq_kit::db::TenantTx;
+use complianceiq_kit::error::ApiError;
+use complianceiq_kit::paging::PageRequest;
+use complianceiq_kit::time;
+use complianceiq_proto::complianceiq::ml::v1::{Model, ModelState};
+use sqlx::Row;
+
+/// A stored model version.
+#[derive(Clone, Debug, Default)]
+pub struct ModelRecord {
+    pub id: String,
+    pub name: String,
+    pub version: i64,
+    pub kind: i32,
+    pub state: String,
+    pub instance_id: String,
+    pub parameters: HashMap<String, String>,
+    pub metrics: HashMap<String, f64>,
+    pub features: Vec<String>,
+    pub training_examples: i64,
+    pub artifact_key: String,
+    pub data_as_of: String,
+    pub code_version: String,
+    pub error: String,
+    pub created_by: String,
+    pub created_at: i64,
+    pub trained_at: Option<i64>,
+}
+
+impl ModelRecord {
+    pub fn to_proto(&self, organization: &str) -> Model {
+        let state = match self.state.as_str() {
+            "training" => ModelState::Training,
+            "ready" => ModelState::Ready,
+            "failed" => ModelState::Failed,
+            "archived" => ModelState::Archived,
+            _ => ModelState::Unspecified,
+        };
+        Model {
+            id: self.id.clone(),
+            organization_id: organization.to_string(),
+            name: self.name.clone(),
+            version: self.version as i32,
+            kind: self.kind,
+            state: state as i32,
+            instance_id: self.instance_id.clone(),
+            parameters: self.parameters.clone(),
+            metrics: self.metrics.clone(),
+            training_examples: self.training_examples,
+            artifact_uri: if self.state == "ready" || self.state == "archived" {
+                self.artifact_key.clone()
+            } else {
+                String::new()
+            },
+            error: self.error.clone(),
+            create_time: Some(time::to_timestamp(self.created_at)),
+            train_end_time: self.trained_at.map(time::to_timestamp),
+            data_as_of: self.data_as_of.clone(),
+            features: self.features.clone(),
+            code_version: self.code_version.clone(),
+        }
+    }
+}
+
+pub fn state_name(state: ModelState) -> Option<&'static str> {
+    match state {
+        ModelState::Training => Some("training"),
+        ModelState::Ready => Some("ready"),
+        ModelState::Failed => Some("failed"),
+        ModelState::Archived => Some("archived"),
+        ModelState::Unspecified => None,
+    }
+}
+
+const COLUMNS: &str = "id, name, version, kind, state, instance_id, parameters, metrics, features, \
+                       training_examples, artifact_key, data_as_of, code_version, error, created_by, created_at, \
+                       trained_at";
+
+fn json<T: serde::de::DeserializeOwned + Default>(text: &str) -> T {
+    serde_json::from_str(text).unwrap_or_default()
+}
+
+fn record(row: &sqlx::any::AnyRow) -> Result<ModelRecord, ApiError> {
+    Ok(ModelRecord {
+        id: row.try_get(0)?,
+        name: row.try_get(1)?,
+        version: row.try_get(2)?,
+        kind: row.try_get::<i64, _>(3)? as i32,
+        state: row.try_get(4)?,
+        instance_id: row.try_get(5)?,
+        parameters: json(&row.try_get::<String, _>(6)?),
+        metrics: json(&row.try_get::<String, _>(7)?),
+        features: json(&row.try_get::<String, _>(8)?),
+        training_examples: row.try_get(9)?,
+        artifact_key: row.try_get(10)?,
+        data_as_of: row.try_get(11)?,
+        code_version: row.try_get(12)?,
+        error: row.try_get(13)?,
+        created_by: row.try_get(14)?,
+        created_at: row.try_get(15)?,
+        trained_at: row.try_get(16)?,
+    })
+}
+
+fn to_json(value: &impl serde::Serialize) -> String {
+    serde_json::to_string(value).unwrap_or_default()
+}
+
+/// The next version of a name (1 for a new name).
+pub async fn next_version(tx: &mut TenantTx, name: &str) -> Result<i64, ApiError> {
+    let tenant = tx.tenant().to_string();
+    let row = sqlx::query("SELECT MAX(version) FROM ml_models WHERE organization_id = $1 AND name = $2")
+        .bind(tenant)
+        .bind(name)
+        .fetch_one(tx.connection())
+        .await?;
+    Ok(row.try_get::<Option<i64>, _>(0)?.unwrap_or(0) + 1)
+}
+
+pub async fn insert(tx: &mut TenantTx, model: &ModelRecord) -> Result<(), ApiError> {
+    let tenant = tx.tenant().to_string();
+    sqlx::query(sqlx::AssertSqlSafe(format!(
+        "INSERT INTO ml_models (organization_id, {COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, \
+         $13, $14, $15, $16, $17, $18)"
+    )))
+    .bind(tenant)
+    .bind(&model.id)
+    .bind(&model.name)
+    .bind(model.version)
+    .bind(i64::from(model.kind))
+    .bind(&model.state)
+    .bind(&model.instance_id)
+    .bind(to_json(&model.parameters))
+    .bind(to_json(&model.metrics))
+    .bind(to_json(&model.features))
+    .bind(model.training_examples)
+    .bind(&model.artifact_key)
+    .bind(&model.data_as_of)
+    .bind(&model.code_version)
+    .bind(&model.error)
+    .bind(&model.created_by)
+    .bind(model.created_at)
+    .bind(model.trained_at)
+    .execute(tx.connection())
+    .await?;
+    Ok(())
+}
+
+/// Writes a training's outcome.
+pub async fn save(tx: &mut TenantTx, model: &ModelRecord) -> Result<(), ApiError> {
+    let tenant = tx.tenant().to_string();
+    sqlx::query(
+        "UPDATE ml_models SET state = $3, metrics = $4, features = $5, training_examples = $6, data_as_of = $7, \
+         error = $8, trained_at = $9 WHERE organization_id = $1 AND id = $2",
+    )
+    .bind(tenant)
+    .bind(&model.id)
+    .bind(&model.state)
+    .bind(to_json(&model.metrics))
+    .bind(to_json(&model.features))
+    .bind(model.training_examples)
+    .bind(&model.data_as_of)
+    .bind(&model.error)
+    .bind(model.trained_at)
+    .execute(tx.connection())
+    .await?;
+    Ok(())
+}
+
+/// The earlier ready versions of a name step aside for a newly trained one.
+pub async fn archive_older(tx: &mut TenantTx, name: &str, version: i64) -> Result<(), ApiError> {
+    let tenant = tx.tenant().to_string();
+    sqlx::query(
+        "UPDATE ml_models SET state = 'archived' WHERE organization_id = $1 AND name = $2 AND version < $3 \
+         AND state = 'ready'",
+    )
+    .bind(tenant)
+    .bind(name)
+    .bind(version)
+    .execute(tx.connection())
+    .await?;
+    Ok(())
+}
+
+pub async fn by_id(tx: &mut TenantTx, id: &str) -> Result<Option<ModelRecord>, ApiError> {
+    let tenant = tx.tenant().to_string();
+    let row = sqlx::query(sqlx::AssertSqlSafe(format!(
+        "SELECT {COLUMNS} FROM ml_models WHERE organization_id = $1 AND id = $2"
+    )))
+    .bind(tenant)
+    .bind(id)
+    .fetch_optional(tx.connection())
+    .await?;
+    row.as_ref().map(record).transpose()
+}
+
+/// Newest first.
+pub async fn list(
+    tx: &mut TenantTx,
+    kind: Option<i64>,
+    state: Option<&str>,
+    page: &PageRequest,
+) -> Result<Vec<ModelRecord>, ApiError> {
+    let tenant = tx.tenant().to_string();
+    let (before_created, before_id) = match &page.after {
+        Some(key) if key.len() == 2 => (key[0].parse::<i64>().ok(), key[1].clone()),
+        _ => (None, String::new()),
+    };
+    let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+        "SELECT {COLUMNS} FROM ml_models WHERE organization_id = $1 AND ($2 IS NULL OR kind = $2) \
+         AND ($3 IS NULL OR state = $3) AND ($4 IS NULL OR created_at < $4 OR (created_at = $4 AND id < $5)) \
+         ORDER BY created_at DESC, id DESC LIMIT $6"
+    )))
+    .bind(tenant)
+    .bind(kind)
+    .bind(state)
+    .bind(before_created)
+    .bind(before_id)
+    .bind(page.fetch_limit())
+    .fetch_all(tx.connection())
+    .await?;
+    rows.iter().map(record).collect()
+}
+
+/// Removes a model; its artifact's key when it was there.
+pub async fn delete(tx: &mut TenantTx, id: &str) -> Result<Option<String>, ApiError> {
+    let tenant = tx.tenant().to_string();
+    let row = sqlx::query("DELETE FROM ml_models WHERE organization_id = $1 AND id = $2 RETURNING artifact_key")
+        .bind(tenant)
+        .bind(id)
+        .fetch_optional(tx.connection())
+        .await?;
+    row.map(|row| Ok(row.try_get(0)?)).transpose()
+}
+
+/// Removes an instance's models; returns their artifacts' keys.
+pub async fn purge(tx: &mut TenantTx, instance: &str) -> Result<Vec<String>, ApiError> {
+    let tenant = tx.tenant().to_string();
+    let rows =
+        sqlx::query("DELETE FROM ml_models WHERE organization_id = $1 AND instance_id = $2 RETURNING artifact_key")
+            .bind(tenant)
+            .bind(instance)
+            .fetch_all(tx.connection())
+            .await?;
+    rows.iter().map(|row| Ok(row.try_get(0)?)).collect()
+}
