@@ -86,10 +86,10 @@ BENCH_PYTHON := .tools/bench-venv/bin/python
 
 $(BENCH_PYTHON):
 	python3 -m venv .tools/bench-venv
-	.tools/bench-venv/bin/pip install --quiet --disable-pip-version-check fastapi==0.115.14 uvicorn==0.54.0 uvloop==0.23.0 httptools==0.9.0 asyncpg==0.32.0 pyjwt==2.15.1 cryptography==50.0.2
+	.tools/bench-venv/bin/pip install --quiet --disable-pip-version-check fastapi==0.115.14 uvicorn==0.54.0 uvloop==0.23.0 httptools==0.9.0 asyncpg==0.32.0 pyjwt==2.15.1 cryptography==50.0.2 scikit-learn==1.7.2
 
 ## bench: the gateway against direct gRPC, sync throughput against direct inserts, the control
-## analysis against one SQL aggregate, and the request
+## analysis against one SQL aggregate, the control failure model against scikit-learn, and the request
 ## path against the design's FastAPI + asyncpg stack (release build; needs CIQ_TEST_*, h2load, pgbench); see BENCHMARKS.md
 bench: $(BENCH_PYTHON)
 	$(CARGO) build --release --bin complianceiq
@@ -99,6 +99,7 @@ bench: $(BENCH_PYTHON)
 	$(CARGO) bench -p complianceiq-e2e --bench audit
 	$(CARGO) bench -p complianceiq-e2e --bench webhook
 	$(CARGO) bench -p complianceiq-e2e --bench dashboard
+	CIQ_BENCH_PYTHON=$(BENCH_PYTHON) $(CARGO) bench -p complianceiq-e2e --bench ml
 	$(BENCH_PYTHON) tests/bench/request_path.py $${CARGO_TARGET_DIR:-target}/release/complianceiq
 
 ## bench-sync-1m: the sync benchmark on a million-record instance, PostgreSQL only (minutes)

@@ -28,7 +28,15 @@ PASSWORD = "fuzzing is a form of honesty"
 
 # Services whose RPCs are built; the others answer UNIMPLEMENTED (501) by design until
 # their issues land, and join this list then.
-BUILT = ["AuthService", "UserService", "OrganizationService", "NotificationService", "WebhookService", "AuditService"]
+BUILT = [
+    "AuthService",
+    "UserService",
+    "OrganizationService",
+    "NotificationService",
+    "WebhookService",
+    "AuditService",
+    "MlService",
+]
 # Operations that would end the fuzzing person's session or organization midway.
 SESSION_ENDING = ["AuthService_Logout", "OrganizationService_DeleteOrganization"]
 # Server streams stay open until the token expires; the e2e tests read them instead.

@@ -166,10 +166,10 @@ async fn the_design_paths_work_over_rest(platform: &TestPlatform) {
     let runs = format!("/api/v1/dashboard/reports/{}/runs", created["id"].as_str().unwrap_or_default());
     let (status, _, listed) = rest(platform, Method::GET, &runs, Some(&scoped), None).await;
     assert_eq!((status, listed), (StatusCode::OK, json!({})), "no run yet");
-    let evaluation = json!({"modelId": uuid::Uuid::now_v7().to_string()});
-    let (status, _, unbuilt) =
+    let evaluation = json!({"modelId": uuid::Uuid::now_v7().to_string(), "threshold": 0.3});
+    let (status, _, unknown) =
         rest(platform, Method::POST, "/api/v1/ml/evaluate", Some(&scoped), Some(evaluation)).await;
-    assert_eq!((status, &unbuilt["code"]), (StatusCode::NOT_IMPLEMENTED, &json!(12)));
+    assert_eq!((status, &unknown["code"]), (StatusCode::NOT_FOUND, &json!(5)));
     let (status, _, deleted) =
         rest(platform, Method::DELETE, &format!("/api/v1/organizations/{id}"), Some(&scoped), None).await;
     assert_eq!((status, deleted), (StatusCode::OK, json!({})));

@@ -1,11 +1,12 @@
 //! The ml service: a control failure model trained on a tenant's synced history, split by
 //! time, checked against the simulator's own records (the split's sizes, the structure it
-//! plants: non-compliant controls fail more), versioned, used for predictions, refused on bad
-//! input and invisible to another tenant.
+//! plants: non-compliant controls fail more), evaluated, versioned, used for predictions,
+//! refused on bad input and invisible to another tenant.
 
 use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
 
+use complianceiq_kit::config::DatabaseGroup;
 use complianceiq_proto::complianceiq::instance::v1::SyncMode;
 use complianceiq_proto::complianceiq::ml::v1::ml_service_client::MlServiceClient;
 use complianceiq_proto::complianceiq::ml::v1::*;
@@ -158,6 +159,37 @@ async fn a_control_failure_model_learns_the_tenants_history_and_predicts_for_it_
     assert_eq!(model.features.len(), 17);
     assert!(!model.artifact_uri.is_empty() && !model.code_version.is_empty());
 
+    // The evaluation of the test month repeats the training's numbers; a longer window reaches
+    // into the fitting data and says so; a calibration table covers every prediction.
+    let evaluate = |request: EvaluateModelRequest| {
+        let mut ml = ml.clone();
+        let token = token.clone();
+        async move { ml.evaluate_model(authorized(request, &token)).await }
+    };
+    let month = EvaluateModelRequest { model_id: model.id.clone(), ..Default::default() };
+    let evaluation = evaluate(month).await.unwrap().into_inner();
+    assert_eq!(evaluation.example_count, test as i64);
+    assert!(!evaluation.overlaps_training);
+    for metric in ["auc", "brier", "auc_recency_baseline", "brier_base_rate"] {
+        assert!((evaluation.metrics[metric] - metrics[metric]).abs() < 1e-9, "{metric}: {evaluation:?}");
+    }
+    assert_eq!(evaluation.calibration.iter().map(|band| band.count).sum::<i64>(), test as i64);
+    assert_eq!(evaluation.metrics["failures"], metrics["test_failures"]);
+    let quarter =
+        EvaluateModelRequest { model_id: model.id.clone(), window_days: 90, threshold: 0.3, ..Default::default() };
+    let quarter = evaluate(quarter).await.unwrap().into_inner();
+    assert!(quarter.overlaps_training && quarter.example_count > test as i64 && quarter.threshold == 0.3);
+    let bad = EvaluateModelRequest {
+        model_id: model.id.clone(),
+        window_days: 30,
+        holdout_fraction: 0.2,
+        threshold: 1.5,
+        ..Default::default()
+    };
+    let refused = evaluate(bad).await.unwrap_err();
+    let fields: Vec<String> = violations(&refused).into_iter().map(|(field, _)| field).collect();
+    assert_eq!(fields, vec!["window_days".to_string(), "threshold".to_string()]);
+
     // Predictions for every active control with history, higher for the failing kind.
     let all = PredictRequest { model_id: model.id.clone(), ..Default::default() };
     let predicted = ml.predict(authorized(all, &token)).await.unwrap().into_inner();
@@ -201,6 +233,8 @@ async fn a_control_failure_model_learns_the_tenants_history_and_predicts_for_it_
     assert_eq!(trained(platform, &tenant, &second).await.state(), ModelState::Ready);
     let first = ml.get_model(authorized(GetModelRequest { model_id: model.id.clone() }, &token)).await.unwrap();
     assert_eq!(first.into_inner().state(), ModelState::Archived);
+    let trained_events = "SELECT COUNT(*) FROM ciq_outbox WHERE event_type = 'model.trained'";
+    assert_eq!(platform.stored_count(DatabaseGroup::Analysis, trained_events).await, 2, "model.trained per version");
     let ready = ListModelsRequest { state: ModelState::Ready as i32, ..Default::default() };
     let listed = ml.list_models(authorized(ready, &token)).await.unwrap().into_inner();
     assert_eq!(listed.models.iter().map(|m| m.id.clone()).collect::<Vec<_>>(), vec![second.id.clone()]);
@@ -221,6 +255,8 @@ async fn a_control_failure_model_learns_the_tenants_history_and_predicts_for_it_
     assert!(none.models.is_empty());
     let deleted = ml.delete_model(authorized(DeleteModelRequest { model_id: second.id.clone() }, other.token())).await;
     assert_eq!(deleted.unwrap_err().code(), Code::NotFound);
+    let judged = EvaluateModelRequest { model_id: second.id.clone(), ..Default::default() };
+    assert_eq!(ml.evaluate_model(authorized(judged, other.token())).await.unwrap_err().code(), Code::NotFound);
     let borrowed = ml.train_model(authorized(request("Borrowed", &instance.id), other.token())).await.unwrap_err();
     assert_eq!(borrowed.code(), Code::NotFound);
 

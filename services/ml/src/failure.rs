@@ -272,18 +272,36 @@ pub struct Trained {
     pub examples: usize,
 }
 
+/// Examples split by time.
+pub struct Split<'a> {
+    pub training: Vec<&'a Example>,
+    pub validation: Vec<&'a Example>,
+    pub test: Vec<&'a Example>,
+    /// Test examples were collected after this time.
+    pub test_from: i64,
+}
+
+/// The test set is the last 30 days up to the latest example, validation the 30 days before,
+/// training everything earlier; None without examples.
+pub fn split(examples: &[Example]) -> Option<Split<'_>> {
+    let latest = examples.iter().map(|example| example.at).max()?;
+    let test_from = latest - HOLDOUT_DAYS * DAY;
+    let validation_from = test_from - HOLDOUT_DAYS * DAY;
+    Some(Split {
+        training: examples.iter().filter(|e| e.at <= validation_from).collect(),
+        validation: examples.iter().filter(|e| e.at > validation_from && e.at <= test_from).collect(),
+        test: examples.iter().filter(|e| e.at > test_from).collect(),
+        test_from,
+    })
+}
+
 /// Splits by time, picks the penalty on validation, refits, scores the test month. `l2`
 /// fixes the penalty instead of choosing it.
 pub fn train(controls: &[ControlFacts], as_of: i64, l2: Option<f64>) -> Result<Trained, String> {
     let examples = examples(controls, as_of);
-    let Some(latest) = examples.iter().map(|example| example.at).max() else {
+    let Some(Split { training, validation, test, test_from }) = split(&examples) else {
         return Err("no indicator result with an earlier one to learn from".into());
     };
-    let test_from = latest - HOLDOUT_DAYS * DAY;
-    let validation_from = test_from - HOLDOUT_DAYS * DAY;
-    let training: Vec<&Example> = examples.iter().filter(|e| e.at <= validation_from).collect();
-    let validation: Vec<&Example> = examples.iter().filter(|e| e.at > validation_from && e.at <= test_from).collect();
-    let test: Vec<&Example> = examples.iter().filter(|e| e.at > test_from).collect();
     if training.len() < MIN_EXAMPLES {
         return Err(format!(
             "{} results before the most recent {} days to learn from; at least {MIN_EXAMPLES} are needed",
@@ -326,6 +344,7 @@ pub fn train(controls: &[ControlFacts], as_of: i64, l2: Option<f64>) -> Result<T
         ("validation_examples".to_string(), validation.len() as f64),
         ("test_examples".to_string(), test.len() as f64),
         ("test_failures".to_string(), test.iter().filter(|e| e.failed).count() as f64),
+        ("test_window_start".to_string(), test_from as f64),
     ]);
     if let Some(auc) = roc_auc(&scored) {
         metrics.insert("auc".into(), auc);
@@ -334,6 +353,112 @@ pub fn train(controls: &[ControlFacts], as_of: i64, l2: Option<f64>) -> Result<T
         metrics.insert("auc_recency_baseline".into(), auc);
     }
     Ok(Trained { model, metrics, examples: fitting.len() })
+}
+
+/// Which results an evaluation scores.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Window {
+    /// The last this many days of results, up to the latest collected.
+    Days(i64),
+    /// This share of the most recent examples.
+    Fraction(f64),
+}
+
+/// Ten bands of predicted probability.
+const BANDS: usize = 10;
+
+/// One calibration band: [lower, upper), predictions, mean predicted, observed failure rate.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Band {
+    pub lower: f64,
+    pub upper: f64,
+    pub count: usize,
+    pub mean_predicted: f64,
+    pub observed_rate: f64,
+}
+
+/// An evaluation's numbers.
+#[derive(Clone, Debug)]
+pub struct Evaluated {
+    pub metrics: HashMap<String, f64>,
+    pub examples: usize,
+    pub window_start: i64,
+    pub calibration: Vec<Band>,
+}
+
+/// Scores `model` on the results in `window` of `controls`' data up to `as_of`: ranking (AUC),
+/// calibration (Brier, bands) and precision/recall at `threshold`, beside the base rate (the
+/// failure rate before the window) and the recency baseline.
+pub fn evaluate(
+    model: &Fitted,
+    controls: &[ControlFacts],
+    as_of: i64,
+    window: Window,
+    threshold: f64,
+) -> Result<Evaluated, String> {
+    let mut examples = examples(controls, as_of);
+    examples.sort_by_key(|example| example.at);
+    let Some(latest) = examples.last().map(|example| example.at) else {
+        return Err("no indicator result with an earlier one to evaluate on".into());
+    };
+    let split = match window {
+        Window::Days(days) => examples.partition_point(|example| example.at <= latest - days * DAY),
+        Window::Fraction(share) => {
+            examples.len() - ((examples.len() as f64 * share).ceil() as usize).min(examples.len())
+        }
+    };
+    let (before, evaluated) = examples.split_at(split);
+    if evaluated.is_empty() {
+        return Err("no result in the window to evaluate on".into());
+    }
+    let base_rate =
+        if before.is_empty() { 0.0 } else { before.iter().filter(|e| e.failed).count() as f64 / before.len() as f64 };
+    let recency_column = FEATURES.iter().position(|name| *name == "recency_weighted_failure_rate").unwrap_or(0);
+    let scored: Vec<(f64, bool)> = evaluated.iter().map(|e| (model.probability(&e.features), e.failed)).collect();
+    let recency: Vec<(f64, bool)> = evaluated.iter().map(|e| (e.features[recency_column], e.failed)).collect();
+    let constant: Vec<(f64, bool)> = evaluated.iter().map(|e| (base_rate, e.failed)).collect();
+    let predicted_failures = scored.iter().filter(|(p, _)| *p >= threshold).count();
+    let true_failures = scored.iter().filter(|(p, failed)| *p >= threshold && *failed).count();
+    let failures = scored.iter().filter(|(_, failed)| *failed).count();
+    let ratio = |part: usize, whole: usize| if whole == 0 { 0.0 } else { part as f64 / whole as f64 };
+    let mut metrics = HashMap::from([
+        ("brier".to_string(), brier(&scored)),
+        ("log_loss".to_string(), log_loss(&scored)),
+        ("precision".to_string(), ratio(true_failures, predicted_failures)),
+        ("recall".to_string(), ratio(true_failures, failures)),
+        ("base_rate".to_string(), base_rate),
+        ("brier_base_rate".to_string(), brier(&constant)),
+        ("brier_recency_baseline".to_string(), brier(&recency)),
+        ("failures".to_string(), failures as f64),
+    ]);
+    if let Some(auc) = roc_auc(&scored) {
+        metrics.insert("auc".into(), auc);
+    }
+    if let Some(auc) = roc_auc(&recency) {
+        metrics.insert("auc_recency_baseline".into(), auc);
+    }
+    let calibration = (0..BANDS)
+        .map(|band| {
+            let (lower, upper) = (band as f64 / BANDS as f64, (band + 1) as f64 / BANDS as f64);
+            let members: Vec<&(f64, bool)> = scored
+                .iter()
+                .filter(|(p, _)| *p >= lower && (*p < upper || (band == BANDS - 1 && *p <= upper)))
+                .collect();
+            let count = members.len();
+            Band {
+                lower,
+                upper,
+                count,
+                mean_predicted: if count == 0 {
+                    0.0
+                } else {
+                    members.iter().map(|(p, _)| p).sum::<f64>() / count as f64
+                },
+                observed_rate: ratio(members.iter().filter(|(_, failed)| *failed).count(), count),
+            }
+        })
+        .collect();
+    Ok(Evaluated { metrics, examples: evaluated.len(), window_start: evaluated[0].at, calibration })
 }
 
 #[cfg(test)]
@@ -405,6 +530,29 @@ mod tests {
         assert!((back.probability(&features) - trained.model.probability(&features)).abs() < 1e-12);
         assert!(back.probability(&features) > back.probability(&controls[1].features_at(as_of + 1).unwrap()));
         assert_eq!(back.contributions(&features, 3).len(), 3);
+    }
+
+    #[test]
+    fn an_evaluation_scores_the_window_and_tells_calibration_precision_and_recall() {
+        let controls = population(11);
+        let as_of = 51 * 7 * DAY;
+        let model = train(&controls, as_of, Some(1.0)).unwrap().model;
+        let evaluated = evaluate(&model, &controls, as_of, Window::Days(70), 0.5).unwrap();
+        // Weekly results: the last 70 days up to the latest hold 10 weeks of each control.
+        assert_eq!(evaluated.examples, 80 * 10);
+        assert_eq!(evaluated.window_start, 42 * 7 * DAY);
+        let bands = &evaluated.calibration;
+        assert_eq!(bands.len(), 10);
+        assert_eq!(bands.iter().map(|band| band.count).sum::<usize>(), evaluated.examples);
+        // Calibrated where it counts: the bands holding most predictions come true about as often.
+        for band in bands.iter().filter(|band| band.count >= 100) {
+            assert!((band.mean_predicted - band.observed_rate).abs() < 0.1, "{band:?}");
+        }
+        let metrics = &evaluated.metrics;
+        assert!(metrics["precision"] > 0.4 && metrics["recall"] > 0.4, "{metrics:?}");
+        let share = evaluate(&model, &controls, as_of, Window::Fraction(0.25), 0.5).unwrap();
+        assert_eq!(share.examples, (80.0 * 51.0 * 0.25f64).ceil() as usize);
+        assert!(evaluate(&model, &[], as_of, Window::Days(30), 0.5).is_err());
     }
 
     #[test]

@@ -3,12 +3,11 @@
 //! predictions.
 //!
 //! Built so far: the registry (TrainModel as a job on the kit's queue, ListModels, GetModel,
-//! DeleteModel) and Predict, for the control failure model (`failure`: logistic regression on
-//! time-split data, scored on the held-out month against the base rate and the recency
-//! baseline). EvaluateModel and the other model kinds answer UNIMPLEMENTED or refuse the kind
-//! with a field violation.
+//! DeleteModel), Predict and EvaluateModel, for the control failure model (`failure`: logistic
+//! regression on time-split data, scored on the held-out month against the base rate and the
+//! recency baseline). The other model kinds are refused with a field violation.
 
-mod failure;
+pub mod failure;
 mod store;
 
 use std::collections::HashMap;
@@ -18,17 +17,18 @@ use std::time::Duration;
 use complianceiq_analysis::controls::{ControlData, Snapshot};
 use complianceiq_kit::auth::{Identity, caller};
 use complianceiq_kit::config::DatabaseGroup;
+use complianceiq_kit::context::RequestContext;
 use complianceiq_kit::db::{Migration, ModuleDatabase, TenantTx};
 use complianceiq_kit::error::{ApiError, FieldViolations};
-use complianceiq_kit::ids::OrganizationId;
+use complianceiq_kit::ids::{OrganizationId, UserId};
 use complianceiq_kit::jobs::{self, Ending, Job, JobHandler, Stop};
 use complianceiq_kit::objects::Objects;
 use complianceiq_kit::paging::PageRequest;
 use complianceiq_kit::subscription::{EventHandler, Subscription};
 use complianceiq_kit::{Module, ModuleName, ModuleParts, migration, time};
 use complianceiq_proto::EventType;
-use complianceiq_proto::complianceiq::events::v1::Event;
 use complianceiq_proto::complianceiq::events::v1::event::Payload;
+use complianceiq_proto::complianceiq::events::v1::{Event, ModelTrained};
 use complianceiq_proto::complianceiq::ml::v1::ml_service_server::{MlService, MlServiceServer};
 use complianceiq_proto::complianceiq::ml::v1::*;
 use complianceiq_servicenow::datetime;
@@ -50,6 +50,8 @@ const MAX_RECORDS: usize = 1000;
 /// Horizon of a prediction when none is asked for, and the longest.
 const DEFAULT_HORIZON_DAYS: i32 = 30;
 const MAX_HORIZON_DAYS: i32 = 365;
+/// Days of results an evaluation scores when none are asked for.
+const DEFAULT_WINDOW_DAYS: i64 = 30;
 /// Features listed per prediction.
 const TOP_CONTRIBUTIONS: usize = 5;
 
@@ -281,18 +283,9 @@ impl Models {
         violations.check()?;
         let mut tx = self.database.read(organization).await?;
         let record = store::by_id(&mut tx, &id).await?.ok_or_else(|| ApiError::not_found("Model", &id))?;
-        if record.state != "ready" && record.state != "archived" {
-            return Err(ApiError::FailedPrecondition {
-                reason: "MODEL_NOT_READY",
-                message: format!("model {id} is {}; only a trained model predicts", record.state),
-            });
-        }
+        let model = self.ready(&record).await?;
         let data = training_data(&mut tx, &record.instance_id).await?;
         tx.commit().await?;
-        let bytes =
-            self.objects.get(&record.artifact_key).await?.ok_or_else(|| ApiError::not_found("Model artifact", &id))?;
-        let model: Fitted =
-            serde_json::from_slice(&bytes).map_err(|e| ApiError::internal(format!("model artifact {id}: {e}")))?;
         let mut violations = FieldViolations::default();
         let wanted: Vec<&ControlFacts> = if request.record_ids.is_empty() {
             data.controls.iter().collect()
@@ -331,6 +324,89 @@ impl Models {
             })
             .collect();
         Ok(PredictResponse { model_id: id, predictions })
+    }
+
+    async fn evaluate(
+        &self,
+        organization: OrganizationId,
+        request: EvaluateModelRequest,
+    ) -> Result<Evaluation, ApiError> {
+        let mut violations = FieldViolations::default();
+        let id = violations.uuid("model_id", &request.model_id);
+        let instance = (!request.instance_id.is_empty()).then(|| violations.uuid("instance_id", &request.instance_id));
+        let window = match (request.holdout_fraction, request.window_days) {
+            (0.0, 0) => failure::Window::Days(DEFAULT_WINDOW_DAYS),
+            (fraction, 0) if (0.05..=0.5).contains(&fraction) => failure::Window::Fraction(fraction),
+            (_, 0) => {
+                violations.add("holdout_fraction", "OUT_OF_RANGE", "holdout_fraction is 0.05 to 0.5");
+                failure::Window::Days(DEFAULT_WINDOW_DAYS)
+            }
+            (fraction, days) if fraction == 0.0 && (1..=MAX_HORIZON_DAYS).contains(&days) => {
+                failure::Window::Days(i64::from(days))
+            }
+            (0.0, _) => {
+                violations.add("window_days", "OUT_OF_RANGE", format!("window_days is 1 to {MAX_HORIZON_DAYS}"));
+                failure::Window::Days(DEFAULT_WINDOW_DAYS)
+            }
+            _ => {
+                violations.add("window_days", "CONFLICT", "set window_days or holdout_fraction, not both");
+                failure::Window::Days(DEFAULT_WINDOW_DAYS)
+            }
+        };
+        let threshold = match request.threshold {
+            0.0 => 0.5,
+            threshold if threshold > 0.0 && threshold < 1.0 => threshold,
+            _ => {
+                violations.add("threshold", "OUT_OF_RANGE", "threshold lies strictly between 0 and 1");
+                0.5
+            }
+        };
+        violations.check()?;
+        let mut tx = self.database.read(organization).await?;
+        let record = store::by_id(&mut tx, &id).await?.ok_or_else(|| ApiError::not_found("Model", &id))?;
+        let model = self.ready(&record).await?;
+        let instance = instance.unwrap_or_else(|| record.instance_id.clone());
+        let data = training_data(&mut tx, &instance).await?;
+        tx.commit().await?;
+        let evaluated = failure::evaluate(&model, &data.controls, data.as_of, window, threshold)
+            .map_err(|message| ApiError::FailedPrecondition { reason: "NOTHING_TO_EVALUATE", message })?;
+        let test_window_start = record.metrics.get("test_window_start").copied().unwrap_or(f64::MAX) as i64;
+        Ok(Evaluation {
+            model_id: id,
+            metrics: evaluated.metrics,
+            example_count: evaluated.examples as i64,
+            evaluate_time: Some(time::to_timestamp(time::now_micros())),
+            calibration: evaluated
+                .calibration
+                .into_iter()
+                .map(|band| CalibrationBin {
+                    lower: band.lower,
+                    upper: band.upper,
+                    count: band.count as i64,
+                    mean_predicted: band.mean_predicted,
+                    observed_rate: band.observed_rate,
+                })
+                .collect(),
+            threshold,
+            window_start_time: Some(time::to_timestamp(evaluated.window_start * 1_000_000)),
+            overlaps_training: instance == record.instance_id && evaluated.window_start < test_window_start,
+        })
+    }
+
+    /// The fitted model of a trained version.
+    async fn ready(&self, record: &ModelRecord) -> Result<Fitted, ApiError> {
+        if record.state != "ready" && record.state != "archived" {
+            return Err(ApiError::FailedPrecondition {
+                reason: "MODEL_NOT_READY",
+                message: format!("model {} is {}; only a trained model predicts", record.id, record.state),
+            });
+        }
+        let bytes = self
+            .objects
+            .get(&record.artifact_key)
+            .await?
+            .ok_or_else(|| ApiError::not_found("Model artifact", &record.id))?;
+        serde_json::from_slice(&bytes).map_err(|e| ApiError::internal(format!("model artifact {}: {e}", record.id)))
     }
 
     async fn load(&self, job: &Job) -> Result<Option<ModelRecord>, ApiError> {
@@ -385,6 +461,18 @@ impl JobHandler for Models {
         store::save(&mut tx, &record).await?;
         store::archive_older(&mut tx, &record.name, record.version).await?;
         job.extend_lease(&mut tx).await?;
+        let trained = ModelTrained {
+            model_id: record.id.clone(),
+            name: record.name.clone(),
+            version: record.version as i32,
+            metrics: record.metrics.clone(),
+        };
+        let context = RequestContext {
+            request_id: record.id.clone(),
+            actor_user_id: UserId::from_stored(&record.created_by).ok(),
+            traceparent: None,
+        };
+        tx.emit(Payload::ModelTrained(trained), &context).await?;
         tx.commit().await?;
         tracing::info!(
             model_id = %record.id,
@@ -457,6 +545,11 @@ impl MlService for MlApi {
     async fn predict(&self, request: Request<PredictRequest>) -> Result<Response<PredictResponse>, Status> {
         let organization = caller(&request)?.tenant()?;
         Ok(Response::new(self.models.predict(organization, request.into_inner()).await?))
+    }
+
+    async fn evaluate_model(&self, request: Request<EvaluateModelRequest>) -> Result<Response<Evaluation>, Status> {
+        let organization = caller(&request)?.tenant()?;
+        Ok(Response::new(self.models.evaluate(organization, request.into_inner()).await?))
     }
 
     async fn delete_model(&self, request: Request<DeleteModelRequest>) -> Result<Response<()>, Status> {

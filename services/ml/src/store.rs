@@ -146,7 +146,15 @@ pub async fn insert(tx: &mut TenantTx, model: &ModelRecord) -> Result<(), ApiErr
     .bind(model.created_at)
     .bind(model.trained_at)
     .execute(tx.connection())
-    .await?;
+    .await
+    .map_err(|error| match &error {
+        // Two trainings of one name at once: the later takes the next number on a retry.
+        sqlx::Error::Database(database) if database.is_unique_violation() => ApiError::Aborted {
+            reason: "CONCURRENT_VERSION",
+            message: format!("version {} of {} was created at the same time; try again", model.version, model.name),
+        },
+        _ => error.into(),
+    })?;
     Ok(())
 }
 
