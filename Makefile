@@ -99,7 +99,7 @@ bench: $(BENCH_PYTHON)
 	$(CARGO) bench -p complianceiq-e2e --bench audit
 	$(CARGO) bench -p complianceiq-e2e --bench webhook
 	$(CARGO) bench -p complianceiq-e2e --bench dashboard
-	CIQ_BENCH_PYTHON=$(BENCH_PYTHON) $(CARGO) bench -p complianceiq-e2e --bench ml
+	CIQ_BENCH_PYTHON=$(CURDIR)/$(BENCH_PYTHON) $(CARGO) bench -p complianceiq-e2e --bench ml
 	$(BENCH_PYTHON) tests/bench/request_path.py $${CARGO_TARGET_DIR:-target}/release/complianceiq
 
 ## bench-sync-1m: the sync benchmark on a million-record instance, PostgreSQL only (minutes)

@@ -157,6 +157,11 @@ async fn a_control_failure_model_learns_the_tenants_history_and_predicts_for_it_
     assert!(metrics["brier"] < metrics["brier_base_rate"], "{metrics:?}");
     assert!(metrics["brier"] < metrics["brier_recency_baseline"], "{metrics:?}");
     assert_eq!(model.features.len(), 17);
+    // Logistic regression and a random forest were fitted on the training months; the lower
+    // validation log loss chose.
+    let (logistic, forest) = (metrics["validation_log_loss_logistic"], metrics["validation_log_loss_random_forest"]);
+    let chosen = if forest < logistic { "random_forest" } else { "logistic" };
+    assert_eq!(model.parameters["algorithm"], chosen, "{metrics:?}");
     assert!(!model.artifact_uri.is_empty() && !model.code_version.is_empty());
 
     // The evaluation of the test month repeats the training's numbers; a longer window reaches
@@ -227,10 +232,17 @@ async fn a_control_failure_model_learns_the_tenants_history_and_predicts_for_it_
     let refused = ml.predict(authorized(unknown, &token)).await.unwrap_err();
     assert_eq!(violations(&refused), vec![("record_ids[1]".to_string(), "UNKNOWN_RECORD".to_string())]);
 
-    // A second version of the name archives the first.
-    let second = ml.train_model(authorized(request("Failures", &instance.id), &token)).await.unwrap().into_inner();
+    // A second version of the name, a forest asked for, archives the first.
+    let forest = TrainModelRequest {
+        parameters: [("algorithm".to_string(), "random_forest".to_string())].into(),
+        ..request("Failures", &instance.id)
+    };
+    let second = ml.train_model(authorized(forest, &token)).await.unwrap().into_inner();
     assert_eq!(second.version, 2);
-    assert_eq!(trained(platform, &tenant, &second).await.state(), ModelState::Ready);
+    let second_trained = trained(platform, &tenant, &second).await;
+    assert_eq!(second_trained.state(), ModelState::Ready);
+    assert_eq!(second_trained.parameters["algorithm"], "random_forest");
+    assert!(second_trained.metrics["brier"] < second_trained.metrics["brier_base_rate"], "{second_trained:?}");
     let first = ml.get_model(authorized(GetModelRequest { model_id: model.id.clone() }, &token)).await.unwrap();
     assert_eq!(first.into_inner().state(), ModelState::Archived);
     let trained_events = "SELECT COUNT(*) FROM ciq_outbox WHERE event_type = 'model.trained'";

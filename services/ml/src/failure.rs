@@ -16,6 +16,7 @@
 use std::collections::HashMap;
 
 use serde::{Deserialize, Serialize};
+use smartcore::ensemble::random_forest_regressor::{RandomForestRegressor, RandomForestRegressorParameters};
 use smartcore::linalg::basic::arrays::Array;
 use smartcore::linalg::basic::matrix::DenseMatrix;
 use smartcore::linear::logistic_regression::{LogisticRegression, LogisticRegressionParameters};
@@ -227,6 +228,165 @@ pub fn fit(examples: &[&Example], l2: f64) -> Result<Fitted, String> {
     })
 }
 
+/// How a model learns: logistic regression, or a random forest of regression trees on the 0/1
+/// outcome (each leaf's share of failures is a probability; smartcore's classifier forest
+/// gives no probabilities).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Algorithm {
+    Logistic,
+    RandomForest,
+}
+
+impl Algorithm {
+    pub fn parse(name: &str) -> Option<Self> {
+        match name {
+            "logistic" => Some(Self::Logistic),
+            "random_forest" => Some(Self::RandomForest),
+            _ => None,
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Logistic => "logistic",
+            Self::RandomForest => "random_forest",
+        }
+    }
+}
+
+/// What TrainModel's parameters fix; the rest is chosen on the validation month.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct Options {
+    pub l2: Option<f64>,
+    pub algorithm: Option<Algorithm>,
+}
+
+type Forest = RandomForestRegressor<f64, f64, DenseMatrix<f64>, Vec<f64>>;
+
+/// A fitted random forest and the fitting data's feature means (for contributions).
+#[derive(Debug, Serialize, Deserialize)]
+pub struct ForestModel {
+    pub features: Vec<String>,
+    pub means: Vec<f64>,
+    forest: Forest,
+}
+
+impl ForestModel {
+    fn predict_rows(&self, rows: &[Vec<f64>]) -> Vec<f64> {
+        let Ok(matrix) = DenseMatrix::from_2d_vec(&rows.to_vec()) else { return vec![0.0; rows.len()] };
+        match self.forest.predict(&matrix) {
+            Ok(values) => values.into_iter().map(|p| p.clamp(0.0, 1.0)).collect(),
+            Err(_) => vec![0.0; rows.len()],
+        }
+    }
+
+    /// Each feature's share: how much the probability drops when that feature alone is set to
+    /// its mean over the fitting data.
+    fn contributions(&self, features: &[f64], top: usize) -> Vec<(String, f64)> {
+        let mut rows = vec![features.to_vec()];
+        for (column, mean) in self.means.iter().enumerate() {
+            let mut row = features.to_vec();
+            row[column] = *mean;
+            rows.push(row);
+        }
+        let predicted = self.predict_rows(&rows);
+        let mut parts: Vec<(String, f64)> = self
+            .features
+            .iter()
+            .enumerate()
+            .map(|(column, name)| (name.clone(), predicted[0] - predicted[column + 1]))
+            .collect();
+        parts.sort_by(|a, b| b.1.abs().total_cmp(&a.1.abs()));
+        parts.truncate(top);
+        parts
+    }
+}
+
+/// Fits a forest of 100 trees (depth at most 8, at least 20 examples per leaf, 4 features
+/// tried per split).
+pub fn fit_forest(examples: &[&Example]) -> Result<ForestModel, String> {
+    let width = FEATURES.len();
+    let count = examples.len() as f64;
+    let mut means = vec![0.0; width];
+    for example in examples {
+        for (mean, x) in means.iter_mut().zip(&example.features) {
+            *mean += x / count;
+        }
+    }
+    if examples.iter().all(|example| example.failed == examples[0].failed) {
+        return Err("every fitting example has the same outcome; a model needs both passes and failures".into());
+    }
+    let rows: Vec<Vec<f64>> = examples.iter().map(|example| example.features.clone()).collect();
+    let labels: Vec<f64> = examples.iter().map(|example| f64::from(u8::from(example.failed))).collect();
+    let matrix = DenseMatrix::from_2d_vec(&rows).map_err(|e| format!("features: {e}"))?;
+    let parameters = RandomForestRegressorParameters::default()
+        .with_n_trees(100)
+        .with_max_depth(8)
+        .with_min_samples_leaf(20)
+        .with_m(4)
+        .with_seed(17);
+    let forest = Forest::fit(&matrix, &labels, parameters).map_err(|e| format!("fitting: {e}"))?;
+    Ok(ForestModel { features: FEATURES.iter().map(|name| name.to_string()).collect(), means, forest })
+}
+
+/// A trained model of either algorithm: the artifact.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(tag = "algorithm", rename_all = "snake_case")]
+pub enum Learned {
+    Logistic(Fitted),
+    RandomForest(ForestModel),
+}
+
+impl Learned {
+    pub fn algorithm(&self) -> Algorithm {
+        match self {
+            Self::Logistic(_) => Algorithm::Logistic,
+            Self::RandomForest(_) => Algorithm::RandomForest,
+        }
+    }
+
+    pub fn features(&self) -> &[String] {
+        match self {
+            Self::Logistic(model) => &model.features,
+            Self::RandomForest(model) => &model.features,
+        }
+    }
+
+    /// The probability of failure.
+    pub fn probability(&self, features: &[f64]) -> f64 {
+        match self {
+            Self::Logistic(model) => model.probability(features),
+            Self::RandomForest(model) => model.predict_rows(&[features.to_vec()])[0],
+        }
+    }
+
+    /// Probabilities of many examples at once.
+    fn probabilities(&self, examples: &[&Example]) -> Vec<f64> {
+        match self {
+            Self::Logistic(model) => examples.iter().map(|e| model.probability(&e.features)).collect(),
+            Self::RandomForest(model) => {
+                model.predict_rows(&examples.iter().map(|e| e.features.clone()).collect::<Vec<_>>())
+            }
+        }
+    }
+
+    /// The largest contributions to a prediction: in log-odds for the logistic model, in
+    /// probability for the forest.
+    pub fn contributions(&self, features: &[f64], top: usize) -> Vec<(String, f64)> {
+        match self {
+            Self::Logistic(model) => model.contributions(features, top),
+            Self::RandomForest(model) => model.contributions(features, top),
+        }
+    }
+}
+
+fn learn(examples: &[&Example], algorithm: Algorithm, l2: f64) -> Result<Learned, String> {
+    Ok(match algorithm {
+        Algorithm::Logistic => Learned::Logistic(fit(examples, l2)?),
+        Algorithm::RandomForest => Learned::RandomForest(fit_forest(examples)?),
+    })
+}
+
 /// ROC AUC by the rank-sum: the chance a failed example scores above a passed one (ties
 /// count half). None without both outcomes.
 pub fn roc_auc(scored: &[(f64, bool)]) -> Option<f64> {
@@ -265,9 +425,9 @@ fn log_loss(scored: &[(f64, bool)]) -> f64 {
 }
 
 /// A trained model and how it did.
-#[derive(Clone, Debug)]
+#[derive(Debug)]
 pub struct Trained {
-    pub model: Fitted,
+    pub model: Learned,
     pub metrics: HashMap<String, f64>,
     pub examples: usize,
 }
@@ -297,7 +457,7 @@ pub fn split(examples: &[Example]) -> Option<Split<'_>> {
 
 /// Splits by time, picks the penalty on validation, refits, scores the test month. `l2`
 /// fixes the penalty instead of choosing it.
-pub fn train(controls: &[ControlFacts], as_of: i64, l2: Option<f64>) -> Result<Trained, String> {
+pub fn train(controls: &[ControlFacts], as_of: i64, options: Options) -> Result<Trained, String> {
     let examples = examples(controls, as_of);
     let Some(Split { training, validation, test, test_from }) = split(&examples) else {
         return Err("no indicator result with an earlier one to learn from".into());
@@ -309,16 +469,19 @@ pub fn train(controls: &[ControlFacts], as_of: i64, l2: Option<f64>) -> Result<T
             2 * HOLDOUT_DAYS
         ));
     }
-    let chosen = match l2 {
+    let validation_loss = |model: &Learned| {
+        let scored: Vec<(f64, bool)> =
+            model.probabilities(&validation).into_iter().zip(validation.iter().map(|e| e.failed)).collect();
+        log_loss(&scored)
+    };
+    let mut choice = HashMap::new();
+    let chosen = match options.l2 {
         Some(l2) => l2,
         None if validation.is_empty() => 1.0,
         None => {
             let mut best = (f64::INFINITY, 1.0);
             for penalty in PENALTIES {
-                let model = fit(&training, penalty)?;
-                let scored: Vec<(f64, bool)> =
-                    validation.iter().map(|e| (model.probability(&e.features), e.failed)).collect();
-                let loss = log_loss(&scored);
+                let loss = validation_loss(&Learned::Logistic(fit(&training, penalty)?));
                 if loss < best.0 {
                     best = (loss, penalty);
                 }
@@ -326,14 +489,26 @@ pub fn train(controls: &[ControlFacts], as_of: i64, l2: Option<f64>) -> Result<T
             best.1
         }
     };
+    let algorithm = match options.algorithm {
+        Some(algorithm) => algorithm,
+        None if validation.is_empty() => Algorithm::Logistic,
+        None => {
+            let logistic = validation_loss(&learn(&training, Algorithm::Logistic, chosen)?);
+            let forest = validation_loss(&learn(&training, Algorithm::RandomForest, chosen)?);
+            choice.insert("validation_log_loss_logistic".to_string(), logistic);
+            choice.insert("validation_log_loss_random_forest".to_string(), forest);
+            if forest < logistic { Algorithm::RandomForest } else { Algorithm::Logistic }
+        }
+    };
     let fitting: Vec<&Example> = training.iter().chain(&validation).copied().collect();
-    let model = fit(&fitting, chosen)?;
+    let model = learn(&fitting, algorithm, chosen)?;
     let base_rate = fitting.iter().filter(|e| e.failed).count() as f64 / fitting.len() as f64;
     let recency_column = FEATURES.iter().position(|name| *name == "recency_weighted_failure_rate").unwrap_or(0);
-    let scored: Vec<(f64, bool)> = test.iter().map(|e| (model.probability(&e.features), e.failed)).collect();
+    let scored: Vec<(f64, bool)> = model.probabilities(&test).into_iter().zip(test.iter().map(|e| e.failed)).collect();
     let recency: Vec<(f64, bool)> = test.iter().map(|e| (e.features[recency_column], e.failed)).collect();
     let constant: Vec<(f64, bool)> = test.iter().map(|e| (base_rate, e.failed)).collect();
-    let mut metrics = HashMap::from([
+    let mut metrics = choice;
+    metrics.extend([
         ("base_rate".to_string(), base_rate),
         ("brier".to_string(), brier(&scored)),
         ("brier_base_rate".to_string(), brier(&constant)),
@@ -346,6 +521,9 @@ pub fn train(controls: &[ControlFacts], as_of: i64, l2: Option<f64>) -> Result<T
         ("test_failures".to_string(), test.iter().filter(|e| e.failed).count() as f64),
         ("test_window_start".to_string(), test_from as f64),
     ]);
+    if algorithm == Algorithm::RandomForest {
+        metrics.remove("l2");
+    }
     if let Some(auc) = roc_auc(&scored) {
         metrics.insert("auc".into(), auc);
     }
@@ -390,7 +568,7 @@ pub struct Evaluated {
 /// calibration (Brier, bands) and precision/recall at `threshold`, beside the base rate (the
 /// failure rate before the window) and the recency baseline.
 pub fn evaluate(
-    model: &Fitted,
+    model: &Learned,
     controls: &[ControlFacts],
     as_of: i64,
     window: Window,
@@ -414,7 +592,9 @@ pub fn evaluate(
     let base_rate =
         if before.is_empty() { 0.0 } else { before.iter().filter(|e| e.failed).count() as f64 / before.len() as f64 };
     let recency_column = FEATURES.iter().position(|name| *name == "recency_weighted_failure_rate").unwrap_or(0);
-    let scored: Vec<(f64, bool)> = evaluated.iter().map(|e| (model.probability(&e.features), e.failed)).collect();
+    let evaluated: Vec<&Example> = evaluated.iter().collect();
+    let scored: Vec<(f64, bool)> =
+        model.probabilities(&evaluated).into_iter().zip(evaluated.iter().map(|e| e.failed)).collect();
     let recency: Vec<(f64, bool)> = evaluated.iter().map(|e| (e.features[recency_column], e.failed)).collect();
     let constant: Vec<(f64, bool)> = evaluated.iter().map(|e| (base_rate, e.failed)).collect();
     let predicted_failures = scored.iter().filter(|(p, _)| *p >= threshold).count();
@@ -514,7 +694,8 @@ mod tests {
     fn a_model_learns_which_controls_fail_and_beats_the_base_rate_on_the_later_month() {
         let controls = population(7);
         let as_of = 51 * 7 * DAY;
-        let trained = train(&controls, as_of, None).unwrap();
+        let logistic = Options { algorithm: Some(Algorithm::Logistic), ..Default::default() };
+        let trained = train(&controls, as_of, logistic).unwrap();
         let metrics = &trained.metrics;
         assert!(metrics["auc"] > 0.75, "{metrics:?}");
         assert!(metrics["brier"] < metrics["brier_base_rate"], "{metrics:?}");
@@ -522,10 +703,11 @@ mod tests {
         assert!(metrics["brier"] < metrics["brier_recency_baseline"], "{metrics:?}");
         // The weight of the long failure rate points the right way.
         let column = FEATURES.iter().position(|name| *name == "failure_rate_365d").unwrap();
-        assert!(trained.model.weights[column] > 0.0, "{:?}", trained.model);
+        let Learned::Logistic(fitted) = &trained.model else { panic!("asked for a logistic model") };
+        assert!(fitted.weights[column] > 0.0, "{fitted:?}");
         // The artifact round-trips and predicts the same.
         let json = serde_json::to_string(&trained.model).unwrap();
-        let back: Fitted = serde_json::from_str(&json).unwrap();
+        let back: Learned = serde_json::from_str(&json).unwrap();
         let features = controls[0].features_at(as_of + 1).unwrap();
         assert!((back.probability(&features) - trained.model.probability(&features)).abs() < 1e-12);
         assert!(back.probability(&features) > back.probability(&controls[1].features_at(as_of + 1).unwrap()));
@@ -533,10 +715,36 @@ mod tests {
     }
 
     #[test]
+    fn a_forest_learns_too_and_the_validation_month_picks_the_algorithm() {
+        let controls = population(5);
+        let as_of = 51 * 7 * DAY;
+        let forest = Options { algorithm: Some(Algorithm::RandomForest), ..Default::default() };
+        let trained = train(&controls, as_of, forest).unwrap();
+        let metrics = &trained.metrics;
+        assert!(metrics["auc"] > 0.75 && metrics["brier"] < metrics["brier_base_rate"], "{metrics:?}");
+        assert!(!metrics.contains_key("l2"), "a forest has no penalty");
+        let json = serde_json::to_string(&trained.model).unwrap();
+        let back: Learned = serde_json::from_str(&json).unwrap();
+        assert_eq!(back.algorithm(), Algorithm::RandomForest);
+        let features = controls[0].features_at(as_of + 1).unwrap();
+        assert_eq!(back.probability(&features), trained.model.probability(&features));
+        let contributions = back.contributions(&features, 5);
+        assert_eq!(contributions.len(), 5);
+        assert!(contributions.windows(2).all(|pair| pair[0].1.abs() >= pair[1].1.abs()));
+        // Unfixed, both are fitted on the training months and the validation month decides.
+        let chosen = train(&controls, as_of, Options::default()).unwrap();
+        let (logistic, forest) =
+            (chosen.metrics["validation_log_loss_logistic"], chosen.metrics["validation_log_loss_random_forest"]);
+        let expected = if forest < logistic { Algorithm::RandomForest } else { Algorithm::Logistic };
+        assert_eq!(chosen.model.algorithm(), expected);
+    }
+
+    #[test]
     fn an_evaluation_scores_the_window_and_tells_calibration_precision_and_recall() {
         let controls = population(11);
         let as_of = 51 * 7 * DAY;
-        let model = train(&controls, as_of, Some(1.0)).unwrap().model;
+        let options = Options { l2: Some(1.0), algorithm: Some(Algorithm::Logistic) };
+        let model = train(&controls, as_of, options).unwrap().model;
         let evaluated = evaluate(&model, &controls, as_of, Window::Days(70), 0.5).unwrap();
         // Weekly results: the last 70 days up to the latest hold 10 weeks of each control.
         assert_eq!(evaluated.examples, 80 * 10);
@@ -558,9 +766,12 @@ mod tests {
     #[test]
     fn too_little_history_or_one_outcome_is_refused_with_the_reason() {
         let few = vec![ControlFacts { results: vec![(0, true), (DAY, true)], ..Default::default() }];
-        assert!(train(&few, 100 * DAY, None).unwrap_err().contains("at least 50"));
+        assert!(train(&few, 100 * DAY, Options::default()).unwrap_err().contains("at least 50"));
         let always =
             vec![ControlFacts { results: (0..200).map(|day| (day * DAY, true)).collect(), ..Default::default() }];
-        assert!(train(&always, 200 * DAY, Some(1.0)).unwrap_err().contains("same outcome"));
+        for algorithm in [Algorithm::Logistic, Algorithm::RandomForest] {
+            let options = Options { l2: Some(1.0), algorithm: Some(algorithm) };
+            assert!(train(&always, 200 * DAY, options).unwrap_err().contains("same outcome"));
+        }
     }
 }

@@ -36,7 +36,7 @@ use sqlx::Row;
 use tokio_util::sync::CancellationToken;
 use tonic::{Request, Response, Status};
 
-use crate::failure::{ControlFacts, Fitted, IssueSpan};
+use crate::failure::{Algorithm, ControlFacts, IssueSpan, Learned, Options};
 use crate::store::ModelRecord;
 
 const MIGRATIONS: &[Migration] = &[migration!(1, "0001_models")];
@@ -135,24 +135,28 @@ fn model_id(field: &str, value: &str) -> Result<String, ApiError> {
     Ok(id)
 }
 
-/// Parameters a control failure model takes: `l2`, the penalty (chosen on the validation
-/// month when not given).
-fn parameters(violations: &mut FieldViolations, given: &HashMap<String, String>) -> Option<f64> {
-    let mut l2 = None;
+/// Parameters a control failure model takes: `algorithm` (`logistic` or `random_forest`) and
+/// `l2`, the logistic penalty; what is not given is chosen on the validation month.
+fn parameters(violations: &mut FieldViolations, given: &HashMap<String, String>) -> Options {
+    let mut options = Options::default();
     for (key, value) in given {
         match key.as_str() {
             "l2" => match value.parse::<f64>() {
-                Ok(penalty) if (0.0..=1000.0).contains(&penalty) => l2 = Some(penalty),
+                Ok(penalty) if (0.0..=1000.0).contains(&penalty) => options.l2 = Some(penalty),
                 _ => violations.add("parameters[l2]", "INVALID", "l2 must be a number from 0 to 1000"),
+            },
+            "algorithm" => match Algorithm::parse(value) {
+                Some(algorithm) => options.algorithm = Some(algorithm),
+                None => violations.add("parameters[algorithm]", "INVALID", "algorithm is logistic or random_forest"),
             },
             _ => violations.add(
                 &format!("parameters[{key}]"),
                 "UNKNOWN_PARAMETER",
-                "a control failure model takes one parameter, l2",
+                "a control failure model takes algorithm and l2",
             ),
         }
     }
-    l2
+    options
 }
 
 impl Models {
@@ -394,7 +398,7 @@ impl Models {
     }
 
     /// The fitted model of a trained version.
-    async fn ready(&self, record: &ModelRecord) -> Result<Fitted, ApiError> {
+    async fn ready(&self, record: &ModelRecord) -> Result<Learned, ApiError> {
         if record.state != "ready" && record.state != "archived" {
             return Err(ApiError::FailedPrecondition {
                 reason: "MODEL_NOT_READY",
@@ -432,11 +436,11 @@ impl JobHandler for Models {
         let data = training_data(&mut tx, &record.instance_id).await?;
         tx.commit().await?;
         let mut violations = FieldViolations::default();
-        let l2 = parameters(&mut violations, &record.parameters);
+        let options = parameters(&mut violations, &record.parameters);
         let started = std::time::Instant::now();
         let as_of = data.as_of;
         // Fitting is CPU work: off the runtime's threads.
-        let trained = tokio::task::spawn_blocking(move || failure::train(&data.controls, as_of, l2))
+        let trained = tokio::task::spawn_blocking(move || failure::train(&data.controls, as_of, options))
             .await
             .map_err(|e| Stop::Failed(format!("training stopped: {e}")))?
             .map_err(Stop::Failed)?;
@@ -447,7 +451,8 @@ impl JobHandler for Models {
         self.objects.put(&record.artifact_key, artifact).await?;
         record.state = "ready".into();
         record.metrics = trained.metrics;
-        record.features = trained.model.features.clone();
+        record.features = trained.model.features().to_vec();
+        record.parameters.insert("algorithm".into(), trained.model.algorithm().name().into());
         record.training_examples = trained.examples as i64;
         record.data_as_of = data.data_as_of;
         record.trained_at = Some(time::now_micros());

@@ -163,7 +163,7 @@ pub async fn save(tx: &mut TenantTx, model: &ModelRecord) -> Result<(), ApiError
     let tenant = tx.tenant().to_string();
     sqlx::query(
         "UPDATE ml_models SET state = $3, metrics = $4, features = $5, training_examples = $6, data_as_of = $7, \
-         error = $8, trained_at = $9 WHERE organization_id = $1 AND id = $2",
+         error = $8, trained_at = $9, parameters = $10 WHERE organization_id = $1 AND id = $2",
     )
     .bind(tenant)
     .bind(&model.id)
@@ -174,6 +174,7 @@ pub async fn save(tx: &mut TenantTx, model: &ModelRecord) -> Result<(), ApiError
     .bind(&model.data_as_of)
     .bind(&model.error)
     .bind(model.trained_at)
+    .bind(to_json(&model.parameters))
     .execute(tx.connection())
     .await?;
     Ok(())
