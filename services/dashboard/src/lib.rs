@@ -423,7 +423,7 @@ impl EventHandler for Invalidation {
         let Ok(organization) = OrganizationId::from_stored(&event.organization_id) else { return Ok(()) };
         if !self.readable(organization, event).await? {
             return Err(ApiError::Unavailable {
-                reason: "NOT_YET_READABLE",
+                reason: complianceiq_kit::subscription::NOT_YET_READABLE,
                 message: "what the event changed is not readable yet; the dashboards wait for it".into(),
                 retry_after: Some(Duration::from_secs(1)),
             });

@@ -32,6 +32,13 @@ pub type EventOwner = fn(EventType) -> &'static str;
 /// publisher may say in it).
 pub const EVERY_MODULE: &str = "*";
 
+/// The reason (of an `ApiError::Unavailable`) a handler gives when what an event changed is
+/// not readable yet because another module has still to take it in: an expected wait, retried
+/// like any failure but logged quietly for its first deliveries.
+pub const NOT_YET_READABLE: &str = "NOT_YET_READABLE";
+/// Deliveries of a NOT_YET_READABLE event logged at debug level before a warning.
+const QUIET_WAITS: u32 = 5;
+
 /// Reacts to events. Called at least once per event; the kit filters repeats it already
 /// recorded as handled.
 #[async_trait]
@@ -260,15 +267,27 @@ async fn consume(subscription: &Subscription, consumption: &Consumption, deliver
         }
         Err(error) => {
             let wait = consumption.settings.retry_backoff(delivery.delivered);
-            tracing::warn!(
-                consumer,
-                event_id = %event.id,
-                event_type = %event.r#type,
-                deliveries = delivery.delivered,
-                retry_in_ms = wait.as_millis() as u64,
-                %error,
-                "handler failed; the event will be redelivered"
-            );
+            let waiting = matches!(&error, ApiError::Unavailable { reason, .. } if *reason == NOT_YET_READABLE);
+            if waiting && delivery.delivered < QUIET_WAITS {
+                tracing::debug!(
+                    consumer,
+                    event_id = %event.id,
+                    event_type = %event.r#type,
+                    deliveries = delivery.delivered,
+                    retry_in_ms = wait.as_millis() as u64,
+                    "what the event changed is not readable yet; it will be redelivered"
+                );
+            } else {
+                tracing::warn!(
+                    consumer,
+                    event_id = %event.id,
+                    event_type = %event.r#type,
+                    deliveries = delivery.delivered,
+                    retry_in_ms = wait.as_millis() as u64,
+                    %error,
+                    "handler failed; the event will be redelivered"
+                );
+            }
             record("retried");
             if let Err(error) = delivery.retry_after(wait).await {
                 tracing::warn!(consumer, event_id = %event.id, %error, "asking for redelivery");
