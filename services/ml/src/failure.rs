@@ -185,16 +185,32 @@ fn sigmoid(x: f64) -> f64 {
     1.0 / (1.0 + (-x).exp())
 }
 
-/// Fits a logistic regression with penalty `l2` on standardised features.
-pub fn fit(examples: &[&Example], l2: f64) -> Result<Fitted, String> {
-    let width = FEATURES.len();
+/// Each feature's mean over `examples`.
+fn feature_means(examples: &[&Example]) -> Vec<f64> {
     let count = examples.len() as f64;
-    let mut means = vec![0.0; width];
+    let mut means = vec![0.0; FEATURES.len()];
     for example in examples {
         for (mean, x) in means.iter_mut().zip(&example.features) {
             *mean += x / count;
         }
     }
+    means
+}
+
+/// A model learns nothing from one outcome alone.
+fn both_outcomes(examples: &[&Example]) -> Result<(), String> {
+    if examples.iter().all(|example| example.failed == examples[0].failed) {
+        return Err("every fitting example has the same outcome; a model needs both passes and failures".into());
+    }
+    Ok(())
+}
+
+/// Fits a logistic regression with penalty `l2` on standardised features.
+pub fn fit(examples: &[&Example], l2: f64) -> Result<Fitted, String> {
+    both_outcomes(examples)?;
+    let width = FEATURES.len();
+    let count = examples.len() as f64;
+    let means = feature_means(examples);
     let mut scales = vec![0.0; width];
     for example in examples {
         for ((scale, mean), x) in scales.iter_mut().zip(&means).zip(&example.features) {
@@ -209,9 +225,6 @@ pub fn fit(examples: &[&Example], l2: f64) -> Result<Fitted, String> {
         .map(|example| example.features.iter().zip(means.iter().zip(&scales)).map(|(x, (m, s))| (x - m) / s).collect())
         .collect();
     let labels: Vec<i32> = examples.iter().map(|example| i32::from(example.failed)).collect();
-    if labels.iter().all(|label| *label == labels[0]) {
-        return Err("every fitting example has the same outcome; a model needs both passes and failures".into());
-    }
     let matrix = DenseMatrix::from_2d_vec(&rows).map_err(|e| format!("features: {e}"))?;
     let parameters = LogisticRegressionParameters::default().with_alpha(l2);
     let model = LogisticRegression::fit(&matrix, &labels, parameters).map_err(|e| format!("fitting: {e}"))?;
@@ -305,17 +318,8 @@ impl ForestModel {
 /// Fits a forest of 100 trees (depth at most 8, at least 20 examples per leaf, 4 features
 /// tried per split).
 pub fn fit_forest(examples: &[&Example]) -> Result<ForestModel, String> {
-    let width = FEATURES.len();
-    let count = examples.len() as f64;
-    let mut means = vec![0.0; width];
-    for example in examples {
-        for (mean, x) in means.iter_mut().zip(&example.features) {
-            *mean += x / count;
-        }
-    }
-    if examples.iter().all(|example| example.failed == examples[0].failed) {
-        return Err("every fitting example has the same outcome; a model needs both passes and failures".into());
-    }
+    both_outcomes(examples)?;
+    let means = feature_means(examples);
     let rows: Vec<Vec<f64>> = examples.iter().map(|example| example.features.clone()).collect();
     let labels: Vec<f64> = examples.iter().map(|example| f64::from(u8::from(example.failed))).collect();
     let matrix = DenseMatrix::from_2d_vec(&rows).map_err(|e| format!("features: {e}"))?;
@@ -408,6 +412,35 @@ pub fn roc_auc(scored: &[(f64, bool)]) -> Option<f64> {
     }
     let positives = positives as f64;
     Some((rank_sum - positives * (positives + 1.0) / 2.0) / (positives * negatives as f64))
+}
+
+/// Scores `model` on `examples` beside the baselines: the model's, the base rate's (a constant
+/// `base_rate`) and the recency baseline's Brier score, the model's log loss, and the AUC of
+/// the model and of the baseline. Returns the model's (probability, failed) pairs too.
+fn scored_beside_baselines(
+    model: &Learned,
+    examples: &[&Example],
+    base_rate: f64,
+) -> (Vec<(f64, bool)>, HashMap<String, f64>) {
+    let recency_column = FEATURES.iter().position(|name| *name == "recency_weighted_failure_rate").unwrap_or(0);
+    let scored: Vec<(f64, bool)> =
+        model.probabilities(examples).into_iter().zip(examples.iter().map(|e| e.failed)).collect();
+    let recency: Vec<(f64, bool)> = examples.iter().map(|e| (e.features[recency_column], e.failed)).collect();
+    let constant: Vec<(f64, bool)> = examples.iter().map(|e| (base_rate, e.failed)).collect();
+    let mut metrics = HashMap::from([
+        ("base_rate".to_string(), base_rate),
+        ("brier".to_string(), brier(&scored)),
+        ("brier_base_rate".to_string(), brier(&constant)),
+        ("brier_recency_baseline".to_string(), brier(&recency)),
+        ("log_loss".to_string(), log_loss(&scored)),
+    ]);
+    if let Some(auc) = roc_auc(&scored) {
+        metrics.insert("auc".into(), auc);
+    }
+    if let Some(auc) = roc_auc(&recency) {
+        metrics.insert("auc_recency_baseline".into(), auc);
+    }
+    (scored, metrics)
 }
 
 /// Mean of (p − outcome)².
@@ -503,17 +536,9 @@ pub fn train(controls: &[ControlFacts], as_of: i64, options: Options) -> Result<
     let fitting: Vec<&Example> = training.iter().chain(&validation).copied().collect();
     let model = learn(&fitting, algorithm, chosen)?;
     let base_rate = fitting.iter().filter(|e| e.failed).count() as f64 / fitting.len() as f64;
-    let recency_column = FEATURES.iter().position(|name| *name == "recency_weighted_failure_rate").unwrap_or(0);
-    let scored: Vec<(f64, bool)> = model.probabilities(&test).into_iter().zip(test.iter().map(|e| e.failed)).collect();
-    let recency: Vec<(f64, bool)> = test.iter().map(|e| (e.features[recency_column], e.failed)).collect();
-    let constant: Vec<(f64, bool)> = test.iter().map(|e| (base_rate, e.failed)).collect();
-    let mut metrics = choice;
+    let (_, mut metrics) = scored_beside_baselines(&model, &test, base_rate);
+    metrics.extend(choice);
     metrics.extend([
-        ("base_rate".to_string(), base_rate),
-        ("brier".to_string(), brier(&scored)),
-        ("brier_base_rate".to_string(), brier(&constant)),
-        ("brier_recency_baseline".to_string(), brier(&recency)),
-        ("log_loss".to_string(), log_loss(&scored)),
         ("l2".to_string(), chosen),
         ("training_examples".to_string(), training.len() as f64),
         ("validation_examples".to_string(), validation.len() as f64),
@@ -523,12 +548,6 @@ pub fn train(controls: &[ControlFacts], as_of: i64, options: Options) -> Result<
     ]);
     if algorithm == Algorithm::RandomForest {
         metrics.remove("l2");
-    }
-    if let Some(auc) = roc_auc(&scored) {
-        metrics.insert("auc".into(), auc);
-    }
-    if let Some(auc) = roc_auc(&recency) {
-        metrics.insert("auc_recency_baseline".into(), auc);
     }
     Ok(Trained { model, metrics, examples: fitting.len() })
 }
@@ -591,32 +610,17 @@ pub fn evaluate(
     }
     let base_rate =
         if before.is_empty() { 0.0 } else { before.iter().filter(|e| e.failed).count() as f64 / before.len() as f64 };
-    let recency_column = FEATURES.iter().position(|name| *name == "recency_weighted_failure_rate").unwrap_or(0);
     let evaluated: Vec<&Example> = evaluated.iter().collect();
-    let scored: Vec<(f64, bool)> =
-        model.probabilities(&evaluated).into_iter().zip(evaluated.iter().map(|e| e.failed)).collect();
-    let recency: Vec<(f64, bool)> = evaluated.iter().map(|e| (e.features[recency_column], e.failed)).collect();
-    let constant: Vec<(f64, bool)> = evaluated.iter().map(|e| (base_rate, e.failed)).collect();
+    let (scored, mut metrics) = scored_beside_baselines(model, &evaluated, base_rate);
     let predicted_failures = scored.iter().filter(|(p, _)| *p >= threshold).count();
     let true_failures = scored.iter().filter(|(p, failed)| *p >= threshold && *failed).count();
     let failures = scored.iter().filter(|(_, failed)| *failed).count();
     let ratio = |part: usize, whole: usize| if whole == 0 { 0.0 } else { part as f64 / whole as f64 };
-    let mut metrics = HashMap::from([
-        ("brier".to_string(), brier(&scored)),
-        ("log_loss".to_string(), log_loss(&scored)),
+    metrics.extend([
         ("precision".to_string(), ratio(true_failures, predicted_failures)),
         ("recall".to_string(), ratio(true_failures, failures)),
-        ("base_rate".to_string(), base_rate),
-        ("brier_base_rate".to_string(), brier(&constant)),
-        ("brier_recency_baseline".to_string(), brier(&recency)),
         ("failures".to_string(), failures as f64),
     ]);
-    if let Some(auc) = roc_auc(&scored) {
-        metrics.insert("auc".into(), auc);
-    }
-    if let Some(auc) = roc_auc(&recency) {
-        metrics.insert("auc_recency_baseline".into(), auc);
-    }
     let calibration = (0..BANDS)
         .map(|band| {
             let (lower, upper) = (band as f64 / BANDS as f64, (band + 1) as f64 / BANDS as f64);

@@ -59,6 +59,32 @@ const TOP_CONTRIBUTIONS: usize = 5;
 struct Models {
     database: ModuleDatabase,
     objects: Objects,
+    /// Fitted models by artifact key (an artifact never changes): Predict and EvaluateModel
+    /// would otherwise fetch and parse a forest of megabytes on every call. Callers read the
+    /// model's row first, so a model deleted elsewhere is refused before its cached entry.
+    fitted: Arc<std::sync::Mutex<HashMap<String, Arc<Learned>>>>,
+}
+
+/// Fitted models kept per process.
+const FITTED_KEPT: usize = 32;
+
+/// The instance of the store and the time (seconds) its last completed sync reaches.
+async fn synced_instance(
+    tx: &mut TenantTx,
+    instance: &str,
+) -> Result<(complianceiq_analysis::StoredInstance, i64), ApiError> {
+    let stored = complianceiq_analysis::instances(tx)
+        .await?
+        .into_iter()
+        .find(|stored| stored.instance_id == instance)
+        .ok_or_else(|| ApiError::not_found("Instance", instance))?;
+    match datetime::parse(&stored.data_as_of) {
+        Some(as_of) => Ok((stored, as_of)),
+        None => Err(ApiError::FailedPrecondition {
+            reason: "NOT_SYNCED",
+            message: format!("instance {instance} has no completed sync to learn from"),
+        }),
+    }
 }
 
 /// An instance's data as the control failure model reads it.
@@ -71,17 +97,7 @@ struct TrainingData {
 
 /// Reads the active controls of an instance with their results and issues, as last synced.
 async fn training_data(tx: &mut TenantTx, instance: &str) -> Result<TrainingData, ApiError> {
-    let stored = complianceiq_analysis::instances(tx)
-        .await?
-        .into_iter()
-        .find(|stored| stored.instance_id == instance)
-        .ok_or_else(|| ApiError::not_found("Instance", instance))?;
-    let Some(as_of) = datetime::parse(&stored.data_as_of) else {
-        return Err(ApiError::FailedPrecondition {
-            reason: "NOT_SYNCED",
-            message: format!("instance {instance} has no completed sync to learn from"),
-        });
-    };
+    let (stored, as_of) = synced_instance(tx, instance).await?;
     let snapshot = Snapshot { instance, point: Snapshot::CURRENT };
     let window = (stored.data_as_of.as_str(), stored.data_as_of.as_str());
     let records = ControlData::load(tx, None, snapshot, window, false).await?;
@@ -181,17 +197,7 @@ impl Models {
         parameters(&mut violations, &request.parameters);
         violations.check()?;
         let mut tx = self.database.write(organization).await?;
-        let stored = complianceiq_analysis::instances(&mut tx)
-            .await?
-            .into_iter()
-            .find(|stored| stored.instance_id == instance)
-            .ok_or_else(|| ApiError::not_found("Instance", &instance))?;
-        if datetime::parse(&stored.data_as_of).is_none() {
-            return Err(ApiError::FailedPrecondition {
-                reason: "NOT_SYNCED",
-                message: format!("instance {instance} has no completed sync to learn from"),
-            });
-        }
+        synced_instance(&mut tx, &instance).await?;
         let id = uuid::Uuid::now_v7().to_string();
         let record = ModelRecord {
             artifact_key: format!("models/{organization}/{id}.json"),
@@ -262,6 +268,7 @@ impl Models {
         let mut tx = self.database.write(organization).await?;
         let key = store::delete(&mut tx, &id).await?.ok_or_else(|| ApiError::not_found("Model", &id))?;
         tx.commit().await?;
+        self.fitted.lock().unwrap_or_else(|e| e.into_inner()).remove(&key);
         // After the commit: a failed delete leaves an orphan file, never a model without its file.
         self.objects.delete(&key).await
     }
@@ -398,19 +405,31 @@ impl Models {
     }
 
     /// The fitted model of a trained version.
-    async fn ready(&self, record: &ModelRecord) -> Result<Learned, ApiError> {
+    async fn ready(&self, record: &ModelRecord) -> Result<Arc<Learned>, ApiError> {
         if record.state != "ready" && record.state != "archived" {
             return Err(ApiError::FailedPrecondition {
                 reason: "MODEL_NOT_READY",
                 message: format!("model {} is {}; only a trained model predicts", record.id, record.state),
             });
         }
+        if let Some(fitted) = self.fitted.lock().unwrap_or_else(|e| e.into_inner()).get(&record.artifact_key) {
+            return Ok(fitted.clone());
+        }
         let bytes = self
             .objects
             .get(&record.artifact_key)
             .await?
             .ok_or_else(|| ApiError::not_found("Model artifact", &record.id))?;
-        serde_json::from_slice(&bytes).map_err(|e| ApiError::internal(format!("model artifact {}: {e}", record.id)))
+        let fitted: Arc<Learned> = Arc::new(
+            serde_json::from_slice(&bytes)
+                .map_err(|e| ApiError::internal(format!("model artifact {}: {e}", record.id)))?,
+        );
+        let mut kept = self.fitted.lock().unwrap_or_else(|e| e.into_inner());
+        if kept.len() >= FITTED_KEPT {
+            kept.clear();
+        }
+        kept.insert(record.artifact_key.clone(), fitted.clone());
+        Ok(fitted)
     }
 
     async fn load(&self, job: &Job) -> Result<Option<ModelRecord>, ApiError> {
@@ -577,7 +596,8 @@ pub fn module() -> Module {
             Box::pin(async move {
                 let database = context.database()?;
                 let objects = Objects::from_url(&context.config.object_store_url()).map_err(|e| format!("ml: {e}"))?;
-                let models = Models { database: database.clone(), objects: objects.clone() };
+                let models =
+                    Models { database: database.clone(), objects: objects.clone(), fitted: Default::default() };
                 let purge = Subscription {
                     consumer: "ml-instance-purge",
                     events: vec![EventType::InstanceDeleted],
