@@ -202,6 +202,10 @@ fn every_public_rpc_is_annotated_and_matches_the_design_or_is_a_documented_extra
         ("POST", "/api/v1/instances/{instance_id}/sync-runs/{sync_run_id}:cancel"),
         // A job's results, subject by subject: the design's jobs return only a summary.
         ("GET", "/api/v1/analysis/jobs/{job_id}/results"),
+        // Anomalies in indicator values, and the regulatory text scan: the design's ML service
+        // names both, without endpoints.
+        ("POST", "/api/v1/analysis/anomalies"),
+        ("POST", "/api/v1/ml/scan"),
         // One saved report, and deleting it: the design lists only save and list.
         ("GET", "/api/v1/insights/saved/{report_id}"),
         ("DELETE", "/api/v1/insights/saved/{report_id}"),

@@ -33,6 +33,7 @@ platform_tests!(
     risk_scores_that_are_not_numbers_read_as_none,
     a_replay_on_a_past_sync_reads_the_data_as_it_stood_then,
     retention_removes_analyses_and_versions_past_the_setting_and_nothing_else,
+    an_anomaly_planted_in_indicator_values_is_found_and_becomes_an_insight,
 );
 
 pub async fn client(platform: &TestPlatform) -> AnalysisServiceClient<tonic::transport::Channel> {
@@ -897,4 +898,91 @@ async fn retention_removes_analyses_and_versions_past_the_setting_and_nothing_el
     assert_eq!(rows_of_job(platform, "insight_snapshots", other_job).await, 1);
     assert!(rows_of_job(platform, "insight_changes", other_job).await > 0);
     analysis.get_analysis_job(authorized(get(other_job), other.token())).await.unwrap();
+}
+
+async fn an_anomaly_planted_in_indicator_values_is_found_and_becomes_an_insight(platform: &TestPlatform) {
+    use complianceiq_proto::complianceiq::insights::v1::insights_service_client::InsightsServiceClient;
+    use complianceiq_proto::complianceiq::insights::v1::{InsightCategory, SearchInsightsRequest};
+
+    let running = simulator(SimConfig { controls: 40, seed: 11, ..SimConfig::default() }).await;
+    // A passing result of the last ten days (usual values 90–100) reads 250: a feed gone wrong.
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() as i64;
+    let planted = records(&running.simulator, "sn_grc_indicator_result")
+        .into_iter()
+        .find(|fields| {
+            fields["passed"] == "true"
+                && datetime::parse(&fields["collection_date"]).is_some_and(|at| at > now - 10 * 86_400)
+        })
+        .expect("a recent passing result");
+    let (planted, indicator) = (planted["sys_id"].clone(), planted["indicator"].clone());
+    assert!(running.simulator.edit("sn_grc_indicator_result", &planted, &[("value", "250")]));
+    let tenant = platform.tenant("Anomalies").await;
+    let instance = connected(platform, &tenant, &running).await;
+    sync(platform, &tenant, &instance.id, SyncMode::Full).await;
+    // The store sees the completed sync shortly after the run ends.
+    ended(
+        platform,
+        &tenant,
+        &start_controls(
+            platform,
+            &tenant,
+            AnalyzeControlsRequest { instance_id: instance.id.clone(), ..Default::default() },
+        )
+        .await,
+    )
+    .await;
+
+    let mut analysis = client(platform).await;
+    let request = DetectAnomaliesRequest { instance_id: instance.id.clone(), ..Default::default() };
+    let job = analysis.detect_anomalies(authorized(request, tenant.token())).await.unwrap().into_inner();
+    let job = ended(platform, &tenant, &job).await;
+    assert_eq!((job.state(), job.r#type()), (JobState::Succeeded, AnalysisType::AnomalyDetection), "{job:?}");
+    let results = all_results(platform, &tenant, &job.id).await;
+    let found = results
+        .iter()
+        .find(|r| r.subject.as_ref().unwrap().sys_id == indicator)
+        .expect("the planted result's indicator is judged");
+    assert_eq!(found.findings, vec!["INDICATOR_ANOMALY"], "{found:?}");
+    assert_eq!(found.sources[0].sys_id, planted, "the planted value is the most extreme: {found:?}");
+    assert_eq!(found.values["worst_value"], 250.0);
+    assert!(found.values["worst_z"] >= 3.5 && found.values["worst_median"] >= 90.0, "{:?}", found.values);
+    let summary = job.summary.clone().unwrap();
+    let metric = |name: &str| summary.metrics.iter().find(|m| m.name == name).unwrap().value;
+    assert!(metric("indicators_examined") >= results.len() as f64 && metric("anomalies") >= 1.0, "{summary:?}");
+
+    // The finding becomes an anomaly insight naming the result.
+    insights_took_in(platform, &job).await;
+    let mut insights = InsightsServiceClient::new(platform.channel("insights").await);
+    let search = SearchInsightsRequest {
+        categories: vec![InsightCategory::Anomaly as i32],
+        page_size: 1000,
+        ..Default::default()
+    };
+    let found = insights.search_insights(authorized(search.clone(), tenant.token())).await.unwrap().into_inner();
+    let insight = found
+        .insights
+        .iter()
+        .find(|insight| insight.subject.as_ref().is_some_and(|s| s.sys_id == indicator))
+        .expect("an anomaly insight on the indicator");
+    assert!(insight.record_ids.contains(&planted), "{insight:?}");
+    assert!(insight.summary.contains("250") && insight.title.contains("unusual"), "{insight:?}");
+    // Another tenant sees none of it.
+    let other = platform.tenant("Anomalies elsewhere").await;
+    let theirs = insights.search_insights(authorized(search, other.token())).await.unwrap().into_inner();
+    assert_eq!(theirs.total_size, 0);
+    let request = GetAnalysisJobRequest { job_id: job.id.clone() };
+    let status = analysis.get_analysis_job(authorized(request, other.token())).await.unwrap_err();
+    assert_eq!(status.code(), Code::NotFound);
+
+    // Parameters out of range are refused, naming the field.
+    for (request, field) in [
+        (DetectAnomaliesRequest { window_days: 400, ..Default::default() }, "window_days"),
+        (DetectAnomaliesRequest { threshold: 1.0, ..Default::default() }, "threshold"),
+        (DetectAnomaliesRequest { threshold: f64::NAN, ..Default::default() }, "threshold"),
+        (DetectAnomaliesRequest { indicator_ids: vec!["x".into()], ..Default::default() }, "indicator_ids[0]"),
+    ] {
+        let request = DetectAnomaliesRequest { instance_id: instance.id.clone(), ..request };
+        let status = analysis.detect_anomalies(authorized(request, tenant.token())).await.unwrap_err();
+        assert_eq!((status.code(), violations(&status)[0].0.as_str()), (Code::InvalidArgument, field));
+    }
 }

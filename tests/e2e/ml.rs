@@ -21,7 +21,10 @@ use crate::people::{Tenant, authorized};
 use crate::platform_tests;
 use crate::sync::{connected, sync};
 
-platform_tests!(a_control_failure_model_learns_the_tenants_history_and_predicts_for_it_alone);
+platform_tests!(
+    a_control_failure_model_learns_the_tenants_history_and_predicts_for_it_alone,
+    a_regulation_paraphrasing_a_requirement_maps_to_it_and_uncovered_clauses_are_gaps,
+);
 
 const DAY: i64 = 86_400;
 
@@ -278,4 +281,92 @@ async fn a_control_failure_model_learns_the_tenants_history_and_predicts_for_it_
     assert_eq!(ml.predict(authorized(gone, &token)).await.unwrap_err().code(), Code::NotFound);
     let still = PredictRequest { model_id: second.id.clone(), record_ids: named, ..Default::default() };
     assert_eq!(ml.predict(authorized(still, &token)).await.unwrap().into_inner().predictions.len(), 2);
+}
+
+/// The sample regulation the repository ships (docs/samples).
+const REGULATION: &str = include_str!("../../docs/samples/regulation.txt");
+
+async fn a_regulation_paraphrasing_a_requirement_maps_to_it_and_uncovered_clauses_are_gaps(platform: &TestPlatform) {
+    let running = simulator(SimConfig { controls: 40, seed: 5, ..SimConfig::default() }).await;
+    // One requirement restated in the organization's words; clause 4.2 of the sample
+    // regulation paraphrases it ("re-examine every privileged account ... once per quarter").
+    let requirement = records(&running.simulator, "sn_compliance_policy_statement")
+        .into_iter()
+        .find(|requirement| requirement["active"] == "true")
+        .expect("an active requirement");
+    let requirement = requirement["sys_id"].clone();
+    let description = "Privileged accounts on production systems are reviewed every quarter by the system owner, \
+                       and accounts that are no longer needed are removed.";
+    let edit = [("name", "Privileged access review"), ("description", description)];
+    assert!(running.simulator.edit("sn_compliance_policy_statement", &requirement, &edit));
+    let implementing: Vec<String> = records(&running.simulator, "sn_compliance_control")
+        .into_iter()
+        .filter(|control| is_active(control) && control["content"] == requirement)
+        .map(|control| control["sys_id"].clone())
+        .collect();
+    let tenant = platform.tenant("Regulation").await;
+    let instance = connected(platform, &tenant, &running).await;
+    sync(platform, &tenant, &instance.id, SyncMode::Full).await;
+
+    let mut ml = client(platform).await;
+    let request =
+        ScanRegulationRequest { instance_id: instance.id.clone(), text: REGULATION.into(), ..Default::default() };
+    // The store sees the completed sync shortly after the run ends.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    let scan = loop {
+        match ml.scan_regulation(authorized(request.clone(), tenant.token())).await {
+            Ok(scan) => break scan.into_inner(),
+            Err(status) if matches!(status.code(), Code::NotFound | Code::FailedPrecondition) => {
+                assert!(tokio::time::Instant::now() < deadline, "the store never saw the sync: {status:?}");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            Err(status) => panic!("scanning: {status:?}"),
+        }
+    };
+    let clause = |reference: &str| scan.clauses.iter().find(|c| c.reference == reference).expect(reference);
+    let numbered: Vec<&str> = scan.clauses.iter().map(|c| c.reference.as_str()).filter(|r| !r.is_empty()).collect();
+    assert_eq!(numbered, ["1.1", "2.1", "2.2", "3.1", "3.2", "4.1", "4.2", "5.1", "5.2", "6.1", "7.1", "7.2"]);
+    let planted = clause("4.2");
+    let best = &planted.matches[0];
+    assert_eq!(best.requirement.as_ref().unwrap().sys_id, requirement, "{planted:?}");
+    assert!(best.score >= 0.3 && !planted.possible_gap, "{planted:?}");
+    for term in ["privileg", "account", "quart"] {
+        assert!(best.terms.iter().any(|t| t == term), "{term} explains the match: {:?}", best.terms);
+    }
+    let mut controls: Vec<String> = best.controls.iter().map(|c| c.sys_id.clone()).collect();
+    controls.sort();
+    let mut implementing = implementing;
+    implementing.sort();
+    assert_eq!(controls, implementing, "the requirement's active controls");
+    // Subjects the organization never wrote a requirement about are possible gaps; a clause on
+    // a topic it covers (incident response) is not.
+    assert!(clause("7.1").possible_gap && clause("7.2").possible_gap, "{:?}", clause("7.1"));
+    let incidents = clause("5.1");
+    assert!(!incidents.possible_gap, "{incidents:?}");
+    assert!(incidents.matches.iter().all(|m| m.terms.iter().any(|t| t == "incident")), "{incidents:?}");
+    assert_eq!(scan.possible_gaps, scan.clauses.iter().filter(|c| c.possible_gap).count() as i32);
+    assert!(scan.requirements_compared > 0 && !scan.data_as_of.is_empty());
+    // Every match is at least the minimum score, the best first, and at most max_matches.
+    for clause in &scan.clauses {
+        assert!(clause.matches.len() <= 3);
+        assert!(clause.matches.windows(2).all(|pair| pair[0].score >= pair[1].score));
+        assert!(clause.matches.iter().all(|m| m.score >= 0.2));
+    }
+
+    // Bad input is refused, naming the field; another tenant cannot scan against the instance.
+    for (request, field) in [
+        (ScanRegulationRequest { text: " ".into(), ..Default::default() }, "text"),
+        (ScanRegulationRequest { text: "x".repeat(1024 * 1024 + 1), ..Default::default() }, "text"),
+        (ScanRegulationRequest { min_score: 1.5, ..Default::default() }, "min_score"),
+        (ScanRegulationRequest { min_score: f64::NAN, ..Default::default() }, "min_score"),
+        (ScanRegulationRequest { max_matches: 21, ..Default::default() }, "max_matches"),
+    ] {
+        let text = if request.text.is_empty() { REGULATION.to_string() } else { request.text.clone() };
+        let request = ScanRegulationRequest { instance_id: instance.id.clone(), text, ..request };
+        let status = ml.scan_regulation(authorized(request, tenant.token())).await.unwrap_err();
+        assert_eq!((status.code(), violations(&status)[0].0.as_str()), (Code::InvalidArgument, field), "{status:?}");
+    }
+    let other = platform.tenant("Regulation elsewhere").await;
+    let status = ml.scan_regulation(authorized(request, other.token())).await.unwrap_err();
+    assert_eq!(status.code(), Code::NotFound, "{status:?}");
 }

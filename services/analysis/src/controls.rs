@@ -99,6 +99,8 @@ pub struct Risk {
 pub struct Requirement {
     pub name: String,
     pub reference: String,
+    /// What it requires, in ServiceNow's words (read by the regulatory text scan).
+    pub description: String,
     pub policy: Option<String>,
     pub active: bool,
 }
@@ -225,7 +227,7 @@ impl ControlData {
         let rows = snapshot
             .rows(
                 tx,
-                "SELECT sys_id, name, reference, policy_sys_id, active FROM grc_requirement_versions \
+                "SELECT sys_id, name, reference, policy_sys_id, active, description FROM grc_requirement_versions \
                  WHERE organization_id = $1 AND instance_id = $2 AND valid_from <= $3 AND valid_to > $3",
             )
             .await?;
@@ -235,6 +237,7 @@ impl ControlData {
                 reference: text(row, 2)?,
                 policy: optional(row, 3)?,
                 active: row.try_get::<i64, _>(4)? != 0,
+                description: text(row, 5)?,
             };
             data.requirements.insert(text(row, 0)?, requirement);
         }

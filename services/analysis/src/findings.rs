@@ -6,7 +6,7 @@ use complianceiq_proto::complianceiq::analysis::v1::AnalysisResult;
 use complianceiq_proto::complianceiq::common::v1::Severity;
 use complianceiq_proto::complianceiq::insights::v1::InsightCategory;
 
-use crate::{compliance, controls, predictive, risks};
+use crate::{anomalies, compliance, controls, predictive, risks};
 
 /// A kind of finding.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -62,6 +62,12 @@ pub const KINDS: &[FindingKind] = &[
         name: predictive::LIKELY_FAILURE,
         analysis_type: "predictive",
         category: InsightCategory::Prediction,
+        severity: Severity::Medium,
+    },
+    FindingKind {
+        name: anomalies::INDICATOR_ANOMALY,
+        analysis_type: "anomaly_detection",
+        category: InsightCategory::Anomaly,
         severity: Severity::Medium,
     },
 ];

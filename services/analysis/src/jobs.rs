@@ -26,7 +26,7 @@ use sqlx::Row;
 use tokio_util::sync::CancellationToken;
 
 use crate::controls::{self, ControlData, Links, Snapshot};
-use crate::{compliance, findings, predictive, risks};
+use crate::{anomalies, compliance, findings, predictive, risks};
 
 /// Days of indicator results an analysis reads when no period is given.
 pub const DEFAULT_PERIOD_DAYS: i64 = 90;
@@ -114,6 +114,7 @@ pub fn analysis_type(name: &str) -> AnalysisType {
         "risk_correlation" => AnalysisType::RiskCorrelation,
         "compliance_gap" => AnalysisType::ComplianceGap,
         "predictive" => AnalysisType::Predictive,
+        "anomaly_detection" => AnalysisType::AnomalyDetection,
         _ => AnalysisType::Unspecified,
     }
 }
@@ -125,6 +126,7 @@ fn type_name(analysis_type: AnalysisType) -> Option<&'static str> {
         AnalysisType::RiskCorrelation => Some("risk_correlation"),
         AnalysisType::ComplianceGap => Some("compliance_gap"),
         AnalysisType::Predictive => Some("predictive"),
+        AnalysisType::AnomalyDetection => Some("anomaly_detection"),
     }
 }
 
@@ -716,6 +718,31 @@ impl Jobs {
         self.start(identity, &request.instance_id, "predictive", parameters, violations).await
     }
 
+    /// Starts the anomaly analysis of indicator values.
+    pub async fn detect_anomalies(
+        &self,
+        identity: &Identity,
+        request: DetectAnomaliesRequest,
+    ) -> Result<AnalysisJob, ApiError> {
+        let mut violations = FieldViolations::default();
+        let mut parameters = BTreeMap::new();
+        sys_ids(&mut violations, &mut parameters, "indicator_ids", &request.indicator_ids);
+        match request.window_days {
+            0 => {}
+            1..=365 => {
+                parameters.insert("window_days".to_string(), request.window_days.to_string());
+            }
+            _ => violations.add("window_days", "OUT_OF_RANGE", "window_days must be between 1 and 365"),
+        }
+        let threshold = request.threshold;
+        if (2.0..=50.0).contains(&threshold) {
+            parameters.insert("threshold".to_string(), threshold.to_string());
+        } else if threshold != 0.0 {
+            violations.add("threshold", "OUT_OF_RANGE", "threshold (a robust z-score) must be between 2 and 50");
+        }
+        self.start(identity, &request.instance_id, "anomaly_detection", parameters, violations).await
+    }
+
     /// Queues a job of `analysis_type` on the instance's last completed sync.
     async fn start(
         &self,
@@ -1019,6 +1046,23 @@ fn predictive_summary(
     }
 }
 
+fn anomaly_summary(results: &[AnalysisResult], counts: &anomalies::Summary, records: usize) -> AnalysisSummary {
+    let scores: Vec<f64> = results.iter().filter_map(|result| result.score).collect();
+    AnalysisSummary {
+        score: mean(&scores),
+        records_analyzed: records as i64,
+        findings_by_severity: findings_by_severity(results),
+        insight_ids: Vec::new(),
+        metrics: vec![
+            metric("indicators_examined", counts.indicators as f64, "indicators"),
+            metric("indicators_with_anomalies", counts.with_anomalies as f64, "indicators"),
+            metric("results_examined", counts.results as f64, "results"),
+            metric("anomalies", counts.anomalies as f64, "results"),
+            metric("indicators_without_baseline", counts.without_baseline as f64, "indicators"),
+        ],
+    }
+}
+
 impl JobHandler for AnalysisJobs {
     const KIND: &'static str = KIND;
 
@@ -1055,7 +1099,12 @@ impl JobHandler for AnalysisJobs {
             _ => self.database.try_read(job.organization).await?,
         };
         let parallel_reads = second.is_some();
-        let data = ControlData::load(&mut tx, second.as_mut(), snapshot, (&start, &end), with_risks).await?;
+        // The anomaly analysis reads indicator values only.
+        let data = if record.analysis_type == "anomaly_detection" {
+            ControlData::default()
+        } else {
+            ControlData::load(&mut tx, second.as_mut(), snapshot, (&start, &end), with_risks).await?
+        };
         if let Some(second) = second {
             second.commit().await?;
         }
@@ -1063,6 +1112,11 @@ impl JobHandler for AnalysisJobs {
             predictive::load_history(&mut tx, snapshot, &record.data_as_of).await?
         } else {
             predictive::History::new()
+        };
+        let indicators = if record.analysis_type == "anomaly_detection" {
+            anomalies::load(&mut tx, snapshot, &record.data_as_of).await?
+        } else {
+            Vec::new()
         };
         tx.commit().await?;
         let read_ms = reading.elapsed().as_millis();
@@ -1101,6 +1155,20 @@ impl JobHandler for AnalysisJobs {
                 let results = predictive::analyze(&data, &history, as_of, &links);
                 let backtest = predictive::backtest(&data, &history, as_of);
                 let summary = predictive_summary(&results, &backtest, &history);
+                (results, summary)
+            }
+            "anomaly_detection" => {
+                let number = |name: &str, default: f64| {
+                    record.parameters.get(name).and_then(|value| value.parse().ok()).unwrap_or(default)
+                };
+                let settings = anomalies::Settings {
+                    as_of: datetime::parse(&record.data_as_of).unwrap_or_default(),
+                    window_days: number("window_days", anomalies::DEFAULT_WINDOW_DAYS as f64) as i64,
+                    threshold: number("threshold", anomalies::DEFAULT_THRESHOLD),
+                };
+                let (results, counts) = anomalies::analyze(&indicators, &only("indicator_ids"), settings, &links);
+                let records = indicators.iter().map(|indicator| indicator.readings.len()).sum::<usize>();
+                let summary = anomaly_summary(&results, &counts, records);
                 (results, summary)
             }
             other => return Err(Stop::Failed(format!("analyses of type {other} are not built yet"))),

@@ -3,10 +3,11 @@
 //!
 //! Built so far: the store of synced records (`IngestRecords`, called by the instance
 //! service), analysis jobs on the kit's job queue (start, read, list, cancel, delete, results),
-//! the control effectiveness, risk, compliance gap and predictive (baseline) analyses, and
-//! replay of an instance's latest analyses. Findings become insights in the insights service
+//! the control effectiveness, risk, compliance gap, predictive (baseline) and anomaly
+//! analyses, and replay of an instance's latest analyses. Findings become insights in the insights service
 //! (`findings` names their kinds and ids).
 
+pub mod anomalies;
 mod compliance;
 pub mod controls;
 pub mod findings;
@@ -228,6 +229,14 @@ impl AnalysisService for AnalysisApi {
     ) -> Result<Response<AnalysisJob>, Status> {
         let identity = caller(&request)?;
         Ok(Response::new(self.jobs.run_predictive(&identity, request.into_inner()).await?))
+    }
+
+    async fn detect_anomalies(
+        &self,
+        request: Request<DetectAnomaliesRequest>,
+    ) -> Result<Response<AnalysisJob>, Status> {
+        let identity = caller(&request)?;
+        Ok(Response::new(self.jobs.detect_anomalies(&identity, request.into_inner()).await?))
     }
 
     async fn analyze_compliance(

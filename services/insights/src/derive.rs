@@ -13,7 +13,7 @@ pub const POSTURE_TYPES: &[&str] = &["control_effectiveness", "risk_correlation"
 
 /// The request fields that restrict a job to some subjects; such a job resolves only insights
 /// about the subjects it analysed.
-const RESTRICTING_PARAMETERS: &[&str] = &["control_ids", "risk_ids", "policy_ids"];
+const RESTRICTING_PARAMETERS: &[&str] = &["control_ids", "risk_ids", "policy_ids", "indicator_ids"];
 
 /// The insights a job's results produce, one per finding, in result order. A finding of a kind
 /// this version does not know is skipped (with a warning): it has no wording yet.
@@ -232,6 +232,39 @@ fn wording(kind: &FindingKind, record: &str, result: &AnalysisResult) -> Wording
                 format!("Check whether the owner of {record} can remediate before the next scheduled test."),
             ],
         ),
+        "INDICATOR_ANOMALY" => {
+            let anomalies = result.values.get("anomalies").copied().unwrap_or(0.0);
+            let z = result.values.get("worst_z").copied().unwrap_or(0.0);
+            let usual = if result.values.get("seasonal").copied().unwrap_or(0.0) > 0.0 {
+                "the median of its earlier results on the same weekday"
+            } else {
+                "the median of its earlier results"
+            };
+            (
+                if anomalies == 1.0 {
+                    format!("Indicator {record} reported an unusual value")
+                } else {
+                    format!("Indicator {record} reported {} unusual values", number(anomalies))
+                },
+                format!(
+                    "In the last {} days, {} of the {} results of {record} lay {} or more robust standard deviations \
+                     from its usual values. The most extreme, {}, is {} robust standard deviations {} {}, {usual} (from {} earlier results).",
+                    value("window_days"),
+                    number(anomalies),
+                    value("results"),
+                    value("threshold"),
+                    value("worst_value"),
+                    number((10.0 * z.abs()).round() / 10.0),
+                    if z > 0.0 { "above" } else { "below" },
+                    value("worst_median"),
+                    value("baseline_results")
+                ),
+                vec![
+                    format!("Check how the unusual results of {record} were collected: a feed or entry error?"),
+                    "If the values are real, review the control the indicator tests.".to_string(),
+                ],
+            )
+        }
         other => (format!("{other} on {record}"), format!("The analysis found {other} on {record}."), Vec::new()),
     };
     Wording { title, summary, recommendations }

@@ -6,15 +6,18 @@
 //! DeleteModel), Predict and EvaluateModel, for the control failure model (`failure`: logistic
 //! regression on time-split data, scored on the held-out month against the base rate and the
 //! recency baseline). The other model kinds are refused with a field violation.
+//! ScanRegulation (`regulation`) maps the clauses of a regulation's text to the requirements
+//! of an instance; it needs no training (the index is built from the requirements per call).
 
 pub mod failure;
+pub mod regulation;
 mod store;
 
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use complianceiq_analysis::controls::{ControlData, Snapshot};
+use complianceiq_analysis::controls::{ControlData, Links, Requirement, Snapshot};
 use complianceiq_kit::auth::{Identity, caller};
 use complianceiq_kit::config::DatabaseGroup;
 use complianceiq_kit::context::RequestContext;
@@ -27,6 +30,7 @@ use complianceiq_kit::paging::PageRequest;
 use complianceiq_kit::subscription::{EventHandler, Subscription};
 use complianceiq_kit::{Module, ModuleName, ModuleParts, migration, time};
 use complianceiq_proto::EventType;
+use complianceiq_proto::complianceiq::analysis::v1::RecordLink;
 use complianceiq_proto::complianceiq::events::v1::event::Payload;
 use complianceiq_proto::complianceiq::events::v1::{Event, ModelTrained};
 use complianceiq_proto::complianceiq::ml::v1::ml_service_server::{MlService, MlServiceServer};
@@ -52,6 +56,13 @@ const DEFAULT_HORIZON_DAYS: i32 = 30;
 const MAX_HORIZON_DAYS: i32 = 365;
 /// Days of results an evaluation scores when none are asked for.
 const DEFAULT_WINDOW_DAYS: i64 = 30;
+/// Longest regulation text scanned, in bytes, and most clauses in it.
+const MAX_TEXT_BYTES: usize = 1024 * 1024;
+const MAX_CLAUSES: usize = 5000;
+/// Similarity from which a requirement matches a clause when none is asked for.
+const DEFAULT_MIN_SCORE: f64 = 0.2;
+const DEFAULT_MAX_MATCHES: i32 = 3;
+const MAX_MATCHES: i32 = 20;
 /// Features listed per prediction.
 const TOP_CONTRIBUTIONS: usize = 5;
 
@@ -176,6 +187,109 @@ fn parameters(violations: &mut FieldViolations, given: &HashMap<String, String>)
 }
 
 impl Models {
+    async fn scan(
+        &self,
+        organization: OrganizationId,
+        request: ScanRegulationRequest,
+    ) -> Result<ScanRegulationResponse, ApiError> {
+        let mut violations = FieldViolations::default();
+        let instance = violations.uuid("instance_id", &request.instance_id);
+        if request.text.trim().is_empty() {
+            violations.required("text");
+        } else if request.text.len() > MAX_TEXT_BYTES {
+            violations.add("text", "TOO_LONG", format!("a text has at most {MAX_TEXT_BYTES} bytes"));
+        }
+        let min_score = match request.min_score {
+            0.0 => DEFAULT_MIN_SCORE,
+            score if (0.0..=1.0).contains(&score) => score,
+            _ => {
+                violations.add("min_score", "OUT_OF_RANGE", "min_score is a similarity from 0 to 1");
+                0.0
+            }
+        };
+        let max_matches = match request.max_matches {
+            0 => DEFAULT_MAX_MATCHES,
+            count if (1..=MAX_MATCHES).contains(&count) => count,
+            _ => {
+                violations.add("max_matches", "OUT_OF_RANGE", format!("max_matches is 1 to {MAX_MATCHES}"));
+                0
+            }
+        };
+        let clauses = regulation::clauses(&request.text);
+        if clauses.len() > MAX_CLAUSES {
+            violations.add("text", "TOO_MANY_CLAUSES", format!("a text has at most {MAX_CLAUSES} clauses"));
+        }
+        violations.check()?;
+        let mut tx = self.database.read(organization).await?;
+        let (stored, _) = synced_instance(&mut tx, &instance).await?;
+        let snapshot = Snapshot { instance: &instance, point: Snapshot::CURRENT };
+        let window = (stored.data_as_of.as_str(), stored.data_as_of.as_str());
+        let data = ControlData::load(&mut tx, None, snapshot, window, false).await?;
+        tx.commit().await?;
+        let links = Links { instance_url: &stored.url };
+        let mut requirements: Vec<(&String, &Requirement)> =
+            data.requirements.iter().filter(|(_, requirement)| requirement.active).collect();
+        requirements.sort_by(|a, b| a.0.cmp(b.0));
+        let mut controls: HashMap<&str, Vec<RecordLink>> = HashMap::new();
+        for control in data.controls.iter().filter(|control| control.is_active()) {
+            if let Some(requirement) = &control.requirement {
+                let display = if control.number.is_empty() { &control.name } else { &control.number };
+                controls.entry(requirement).or_default().push(links.record(
+                    "sn_compliance_control",
+                    &control.sys_id,
+                    display,
+                ));
+            }
+        }
+        let texts: Vec<String> =
+            requirements.iter().map(|(_, r)| format!("{}\n{}\n{}", r.name, r.reference, r.description)).collect();
+        // Indexing and scoring a long text is CPU work: off the runtime's threads.
+        let scored = tokio::task::spawn_blocking(move || {
+            let index = regulation::Index::new(&texts);
+            clauses
+                .into_iter()
+                .map(|clause| {
+                    let matches = index.matches(&clause.text, min_score, max_matches as usize);
+                    (clause, matches)
+                })
+                .collect::<Vec<_>>()
+        })
+        .await
+        .map_err(|error| ApiError::Internal(format!("scanning the text: {error}")))?;
+        let mut response = ScanRegulationResponse {
+            requirements_compared: requirements.len() as i32,
+            data_as_of: stored.data_as_of.clone(),
+            ..Default::default()
+        };
+        for (index, (clause, matches)) in scored.into_iter().enumerate() {
+            let possible_gap = matches.as_ref().is_some_and(Vec::is_empty);
+            response.possible_gaps += i32::from(possible_gap);
+            let matches = matches
+                .unwrap_or_default()
+                .into_iter()
+                .map(|found| {
+                    let (sys_id, requirement) = requirements[found.document];
+                    let display =
+                        if requirement.reference.is_empty() { &requirement.name } else { &requirement.reference };
+                    ClauseMatch {
+                        requirement: Some(links.record("sn_compliance_policy_statement", sys_id, display)),
+                        score: (found.score * 1000.0).round() / 1000.0,
+                        terms: found.terms,
+                        controls: controls.get(sys_id.as_str()).cloned().unwrap_or_default(),
+                    }
+                })
+                .collect();
+            response.clauses.push(Clause {
+                index: index as i32,
+                reference: clause.reference,
+                text: clause.text,
+                matches,
+                possible_gap,
+            });
+        }
+        Ok(response)
+    }
+
     async fn train(&self, identity: &Identity, request: TrainModelRequest) -> Result<Model, ApiError> {
         let organization = identity.tenant()?;
         let mut violations = FieldViolations::default();
@@ -574,6 +688,14 @@ impl MlService for MlApi {
     async fn evaluate_model(&self, request: Request<EvaluateModelRequest>) -> Result<Response<Evaluation>, Status> {
         let organization = caller(&request)?.tenant()?;
         Ok(Response::new(self.models.evaluate(organization, request.into_inner()).await?))
+    }
+
+    async fn scan_regulation(
+        &self,
+        request: Request<ScanRegulationRequest>,
+    ) -> Result<Response<ScanRegulationResponse>, Status> {
+        let organization = caller(&request)?.tenant()?;
+        Ok(Response::new(self.models.scan(organization, request.into_inner()).await?))
     }
 
     async fn delete_model(&self, request: Request<DeleteModelRequest>) -> Result<Response<()>, Status> {

@@ -203,6 +203,7 @@ fn kind_of(analysis_type: i32) -> &'static str {
         Ok(AnalysisType::RiskCorrelation) => "Risk correlation",
         Ok(AnalysisType::ComplianceGap) => "Compliance gap",
         Ok(AnalysisType::Predictive) => "Predictive",
+        Ok(AnalysisType::AnomalyDetection) => "Anomaly detection",
         _ => "An",
     }
 }
