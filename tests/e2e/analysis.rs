@@ -523,7 +523,18 @@ async fn risks_gaps_and_predictions_equal_the_definitions_computed_from_the_inst
     let request =
         RunPredictiveAnalysisRequest { instance_id: instance.id.clone(), model_id: "m1".into(), ..Default::default() };
     let status = analysis.run_predictive_analysis(authorized(request, tenant.token())).await.unwrap_err();
-    assert_eq!(status.code(), Code::NotFound, "no trained model yet: {status:?}");
+    assert_eq!((status.code(), violations(&status)[0].0.as_str()), (Code::InvalidArgument, "model_id"));
+    // A model the organization does not have fails the job, saying so.
+    let missing = uuid::Uuid::now_v7().to_string();
+    let request = RunPredictiveAnalysisRequest {
+        instance_id: instance.id.clone(),
+        model_id: missing.clone(),
+        ..Default::default()
+    };
+    let job = analysis.run_predictive_analysis(authorized(request, tenant.token())).await.unwrap().into_inner();
+    let job = ended(platform, &tenant, &job).await;
+    assert_eq!(job.state(), JobState::Failed, "{job:?}");
+    assert!(job.error.contains(&missing), "{}", job.error);
 
     // A job cancelled right after it was started (the worker looks every half second, and a
     // claimed job checks between its steps) ends CANCELLED with no results.

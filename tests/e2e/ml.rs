@@ -14,7 +14,9 @@ use complianceiq_servicenow::datetime;
 use complianceiq_servicenow::sim::{SimConfig, Simulator};
 use tonic::Code;
 
-use crate::analysis::{is_active, records};
+use complianceiq_proto::complianceiq::analysis::v1::{AnalysisJob, JobState, RunPredictiveAnalysisRequest};
+
+use crate::analysis::{all_results, is_active, records};
 use crate::harness::{TestPlatform, violations};
 use crate::instances::simulator;
 use crate::people::{Tenant, authorized};
@@ -260,6 +262,57 @@ async fn a_control_failure_model_learns_the_tenants_history_and_predicts_for_it_
     let next = ml.list_models(authorized(next, &token)).await.unwrap().into_inner();
     assert_eq!((next.models[0].id.clone(), next.next_page_token), (model.id.clone(), String::new()));
 
+    // The newest version becomes the default; the predictive analysis then scores with it: its
+    // probabilities are the model's, and the job names the model it used.
+    let default = SetDefaultModelRequest { model_id: second.id.clone() };
+    assert!(ml.set_default_model(authorized(default, &token)).await.unwrap().into_inner().is_default);
+    let job = predictive_job(platform, &tenant, &instance.id).await;
+    assert_eq!(job.parameters.get("model_id"), Some(&second.id), "{job:?}");
+    let analysed: BTreeMap<String, f64> = all_results(platform, &tenant, &job.id)
+        .await
+        .into_iter()
+        .map(|result| (result.subject.unwrap().sys_id, result.score.unwrap()))
+        .collect();
+    let all = PredictRequest { model_id: second.id.clone(), ..Default::default() };
+    let predicted: BTreeMap<String, f64> = ml
+        .predict(authorized(all, &token))
+        .await
+        .unwrap()
+        .into_inner()
+        .predictions
+        .into_iter()
+        .map(|prediction| (prediction.record_id, (1000.0 * prediction.value).round() / 10.0))
+        .collect();
+    assert_eq!(analysed, predicted, "the analysis's probabilities are the default model's");
+    let summary = job.summary.unwrap();
+    let model_auc = summary.metrics.iter().find(|metric| metric.name == "model_auc").map(|metric| metric.value);
+    assert_eq!(model_auc, Some(second_trained.metrics["auc"]));
+    // One default per kind: naming the first (archived, still usable) moves it.
+    let default = SetDefaultModelRequest { model_id: model.id.clone() };
+    assert!(ml.set_default_model(authorized(default, &token)).await.unwrap().into_inner().is_default);
+    let defaults: Vec<String> = ml
+        .list_models(authorized(ListModelsRequest::default(), &token))
+        .await
+        .unwrap()
+        .into_inner()
+        .models
+        .into_iter()
+        .filter(|m| m.is_default)
+        .map(|m| m.id)
+        .collect();
+    assert_eq!(defaults, vec![model.id.clone()]);
+    let bad = ml.set_default_model(authorized(SetDefaultModelRequest { model_id: "x".into() }, &token)).await;
+    assert_eq!(violations(&bad.unwrap_err())[0].0, "model_id");
+    // ScoreControls is the analysis service's alone: the edge refuses it.
+    let score = "complianceiq.ml.v1.MlService/ScoreControls";
+    let edge = tonic::transport::Channel::from_shared(format!("http://{}", platform.address("gateway")))
+        .unwrap()
+        .connect_lazy();
+    let status = crate::harness::call_raw(edge, score, Some(&token)).await.unwrap_err();
+    assert_eq!((status.code(), crate::harness::reason(&status).as_str()), (Code::PermissionDenied, "INTERNAL_RPC"));
+    let status = crate::harness::call_raw(platform.channel_as("gateway", "ml"), score, None).await.unwrap_err();
+    assert_eq!(status.code(), Code::PermissionDenied, "{status:?}");
+
     // Another tenant sees, uses and deletes nothing, and cannot train on this instance.
     let other = platform.tenant("Other learner").await;
     let hidden = ml.get_model(authorized(GetModelRequest { model_id: second.id.clone() }, other.token())).await;
@@ -274,6 +327,8 @@ async fn a_control_failure_model_learns_the_tenants_history_and_predicts_for_it_
     assert_eq!(ml.evaluate_model(authorized(judged, other.token())).await.unwrap_err().code(), Code::NotFound);
     let borrowed = ml.train_model(authorized(request("Borrowed", &instance.id), other.token())).await.unwrap_err();
     assert_eq!(borrowed.code(), Code::NotFound);
+    let taken = ml.set_default_model(authorized(SetDefaultModelRequest { model_id: second.id.clone() }, other.token()));
+    assert_eq!(taken.await.unwrap_err().code(), Code::NotFound);
 
     // Deleting a model ends its use.
     ml.delete_model(authorized(DeleteModelRequest { model_id: model.id.clone() }, &token)).await.unwrap();
@@ -281,6 +336,19 @@ async fn a_control_failure_model_learns_the_tenants_history_and_predicts_for_it_
     assert_eq!(ml.predict(authorized(gone, &token)).await.unwrap_err().code(), Code::NotFound);
     let still = PredictRequest { model_id: second.id.clone(), record_ids: named, ..Default::default() };
     assert_eq!(ml.predict(authorized(still, &token)).await.unwrap().into_inner().predictions.len(), 2);
+    // The default was the deleted model: the predictive analysis is back to its baseline.
+    let job = predictive_job(platform, &tenant, &instance.id).await;
+    assert!(!job.parameters.contains_key("model_id"), "{job:?}");
+}
+
+/// Runs the predictive analysis of an instance to its end; it must succeed.
+async fn predictive_job(platform: &TestPlatform, tenant: &Tenant, instance: &str) -> AnalysisJob {
+    let mut analysis = crate::analysis::client(platform).await;
+    let request = RunPredictiveAnalysisRequest { instance_id: instance.into(), ..Default::default() };
+    let job = analysis.run_predictive_analysis(authorized(request, tenant.token())).await.unwrap().into_inner();
+    let job = crate::analysis::ended(platform, tenant, &job).await;
+    assert_eq!(job.state(), JobState::Succeeded, "{job:?}");
+    job
 }
 
 /// The sample regulation the repository ships (docs/samples).

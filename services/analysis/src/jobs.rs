@@ -25,6 +25,10 @@ use prost::Message;
 use sqlx::Row;
 use tokio_util::sync::CancellationToken;
 
+use complianceiq_kit::mesh::MeshChannel;
+use complianceiq_proto::complianceiq::ml::v1::ml_service_client::MlServiceClient;
+use complianceiq_proto::complianceiq::ml::v1::{ScoreControlsRequest, ScoreControlsResponse};
+
 use crate::controls::{self, ControlData, Links, Snapshot};
 use crate::{anomalies, compliance, findings, predictive, risks};
 
@@ -396,9 +400,11 @@ pub mod store {
     pub async fn save(tx: &mut TenantTx, job: &JobRecord) -> Result<(), ApiError> {
         let tenant = tx.tenant().to_string();
         let summary = job.summary.as_ref().map(Message::encode_to_vec).unwrap_or_default();
+        // Parameters change once: a predictive job notes the model it used.
+        let parameters = serde_json::to_string(&job.parameters).map_err(|e| ApiError::internal(e.to_string()))?;
         sqlx::query(
             "UPDATE analysis_jobs SET state = $1, progress_percent = $2, summary = $3, error = $4, started_at = $5, \
-             ended_at = $6 WHERE organization_id = $7 AND id = $8",
+             ended_at = $6, parameters = $9 WHERE organization_id = $7 AND id = $8",
         )
         .bind(&job.state)
         .bind(job.progress_percent)
@@ -408,6 +414,7 @@ pub mod store {
         .bind(job.ended_at)
         .bind(tenant)
         .bind(&job.id)
+        .bind(parameters)
         .execute(tx.connection())
         .await?;
         Ok(())
@@ -711,9 +718,10 @@ impl Jobs {
             _ => violations.add("horizon_days", "OUT_OF_RANGE", "horizon_days must be between 1 and 365"),
         }
         if !request.model_id.is_empty() {
-            violations.check()?;
-            // No model is trained yet: the baseline needs none (leave model_id empty).
-            return Err(ApiError::not_found("Model", &request.model_id));
+            // Whether it is a ready control failure model is the ML service's to say when the
+            // job runs (a job naming another model fails with the reason).
+            let model = violations.uuid("model_id", &request.model_id);
+            parameters.insert("model_id".to_string(), model);
         }
         self.start(identity, &request.instance_id, "predictive", parameters, violations).await
     }
@@ -893,9 +901,29 @@ impl Jobs {
 /// Runs analysis jobs from the kit's queue.
 pub struct AnalysisJobs {
     pub database: ModuleDatabase,
+    /// The ML service, for the predictive analysis's trained model.
+    pub ml: MlServiceClient<MeshChannel>,
 }
 
 impl AnalysisJobs {
+    /// The ML service's scores for a predictive job: from the model the job names, else the
+    /// organization's default; none without either (the job keeps to the baseline).
+    async fn model_scores(&self, job: &Job, record: &JobRecord) -> Result<ScoreControlsResponse, Stop> {
+        let request = ScoreControlsRequest {
+            organization_id: job.organization.to_string(),
+            instance_id: record.instance_id.clone(),
+            model_id: record.parameters.get("model_id").cloned().unwrap_or_default(),
+            data_as_of: record.data_as_of.clone(),
+        };
+        match self.ml.clone().score_controls(request).await {
+            Ok(response) => Ok(response.into_inner()),
+            Err(status) if matches!(status.code(), tonic::Code::Unavailable | tonic::Code::DeadlineExceeded) => {
+                Err(Stop::Retry(format!("the ML service is unavailable: {}", status.message())))
+            }
+            Err(status) => Err(Stop::Failed(format!("the model could not score the controls: {}", status.message()))),
+        }
+    }
+
     async fn load(&self, job: &Job) -> Result<JobRecord, ApiError> {
         let mut tx = self.database.read(job.organization).await?;
         let record =
@@ -1027,7 +1055,19 @@ fn predictive_summary(
     results: &[AnalysisResult],
     backtest: &predictive::Backtest,
     history: &predictive::History,
+    model: Option<&complianceiq_proto::complianceiq::ml::v1::Model>,
 ) -> AnalysisSummary {
+    // The model's own scores on its held-out month, beside the baseline's backtest.
+    let model_metrics = model.into_iter().flat_map(|model| {
+        [
+            ("auc", "model_auc", "auc"),
+            ("brier", "model_brier", "brier"),
+            ("auc_recency_baseline", "baseline_auc", "auc"),
+        ]
+        .into_iter()
+        .filter_map(|(key, name, unit)| Some(metric(name, *model.metrics.get(key)?, unit)))
+        .collect::<Vec<_>>()
+    });
     let probabilities: Vec<f64> = results.iter().filter_map(|result| result.score).collect();
     let likely = results.iter().filter(|r| r.findings.iter().any(|f| f == predictive::LIKELY_FAILURE)).count();
     AnalysisSummary {
@@ -1042,7 +1082,10 @@ fn predictive_summary(
             metric("brier", backtest.brier, "brier"),
             metric("brier_base_rate", backtest.brier_base_rate, "brier"),
             metric("base_rate", backtest.base_rate, "ratio"),
-        ],
+        ]
+        .into_iter()
+        .chain(model_metrics)
+        .collect(),
     }
 }
 
@@ -1120,7 +1163,17 @@ impl JobHandler for AnalysisJobs {
         };
         tx.commit().await?;
         let read_ms = reading.elapsed().as_millis();
+        let scored = if record.analysis_type == "predictive" {
+            self.model_scores(job, &record).await?
+        } else {
+            ScoreControlsResponse::default()
+        };
         let mut record = self.between_steps(job, stop).await?;
+        if let Some(model) = scored.model.as_ref() {
+            // The job says which model it used (a replay uses the same one).
+            record.parameters.insert("model_id".into(), model.id.clone());
+            record.parameters.insert("model".into(), format!("{} v{}", model.name, model.version));
+        }
         record.progress_percent = 60;
         self.progress(job, &record).await?;
 
@@ -1152,9 +1205,12 @@ impl JobHandler for AnalysisJobs {
             }
             "predictive" => {
                 let as_of = datetime::parse(&record.data_as_of).unwrap_or_default();
-                let results = predictive::analyze(&data, &history, as_of, &links);
+                let results = match &scored.model {
+                    Some(model) => predictive::analyze_with_model(&data, &history, model, &scored.predictions, &links),
+                    None => predictive::analyze(&data, &history, as_of, &links),
+                };
                 let backtest = predictive::backtest(&data, &history, as_of);
-                let summary = predictive_summary(&results, &backtest, &history);
+                let summary = predictive_summary(&results, &backtest, &history, scored.model.as_ref());
                 (results, summary)
             }
             "anomaly_detection" => {
@@ -1232,9 +1288,10 @@ impl JobHandler for AnalysisJobs {
 /// The worker, for the module's parts.
 pub fn worker(
     database: ModuleDatabase,
+    ml: MlServiceClient<MeshChannel>,
     settings: jobs::WorkerSettings,
     metrics: Arc<complianceiq_kit::metrics::Metrics>,
 ) -> complianceiq_kit::module::Worker {
-    let handler = Arc::new(AnalysisJobs { database: database.clone() });
+    let handler = Arc::new(AnalysisJobs { database: database.clone(), ml });
     jobs::worker("analysis-jobs", database, handler, settings, metrics)
 }

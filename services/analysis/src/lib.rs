@@ -31,6 +31,7 @@ use complianceiq_proto::complianceiq::analysis::v1::analysis_service_server::{An
 use complianceiq_proto::complianceiq::analysis::v1::*;
 use complianceiq_proto::complianceiq::events::v1::Event;
 use complianceiq_proto::complianceiq::events::v1::event::Payload;
+use complianceiq_proto::complianceiq::ml::v1::ml_service_client::MlServiceClient;
 use tonic::{Request, Response, Status, Streaming};
 
 pub use jobs::{JobRecord, analysis_type};
@@ -289,7 +290,7 @@ pub fn module() -> Module {
         name: ModuleName("analysis"),
         port: 8005,
         database: Some(DatabaseGroup::Analysis),
-        calls: &[],
+        calls: &["ml"],
         migrations: MIGRATIONS,
         reseal: None,
         build: |context| {
@@ -310,6 +311,7 @@ pub fn module() -> Module {
                     database: database.clone(),
                     purge: retention::PURGE,
                 };
+                let ml = MlServiceClient::new(context.channel("ml")?);
                 let api = AnalysisApi { database: database.clone(), jobs: jobs::Jobs { database: database.clone() } };
                 Ok(ModuleParts::new()
                     .service(AnalysisServiceServer::new(api))
@@ -317,7 +319,7 @@ pub fn module() -> Module {
                     .subscription(allowances)
                     .subscription(retention.subscription("analysis-retention"))
                     .worker(retention.worker())
-                    .worker(jobs::worker(database, context.config.jobs.worker_settings(), context.metrics.clone())))
+                    .worker(jobs::worker(database, ml, context.config.jobs.worker_settings(), context.metrics.clone())))
             })
         },
     }

@@ -1,7 +1,10 @@
 //! The predictive baseline (docs/architecture.md, "Analyses"): each active control's
 //! probability of failing its next test, from its whole indicator history up to `data_as_of`,
 //! as a recency-weighted failure rate: p = Σ wᵢ·failedᵢ ÷ Σ wᵢ with wᵢ = 0.5^(ageᵢ ÷ 30 days).
-//! It needs no model; a trained one (the ML service) plugs in behind the same RPC later.
+//! It needs no model. With a trained control failure model (the one the job names, else the
+//! organization's default: the ML service's ScoreControls), the probabilities are the model's,
+//! each with its largest contributions (`contribution:<feature>` values); the backtest stays
+//! the baseline's, and the model's own held-out scores join the summary.
 //!
 //! Backtest: the same estimate made at `data_as_of` − 30 days from the results before it,
 //! scored against every result of the last 30 days by the Brier score (mean of (p − failed)²),
@@ -123,6 +126,47 @@ pub fn analyze(data: &ControlData, history: &History, as_of: i64, links: &Links<
             values: [("probability".to_string(), p), ("history_results".to_string(), own.len() as f64)]
                 .into_iter()
                 .collect(),
+            findings: if p >= 0.5 { vec![LIKELY_FAILURE.to_string()] } else { Vec::new() },
+            ..Default::default()
+        });
+    }
+    results
+}
+
+/// The prefix of a result's values that carry a model's contributions, by feature.
+pub const CONTRIBUTION: &str = "contribution:";
+
+/// A result per active control the model scored, as `analyze` makes them, from the model's
+/// probabilities; `model_version` says which version of the model scored.
+pub fn analyze_with_model(
+    data: &ControlData,
+    history: &History,
+    model: &complianceiq_proto::complianceiq::ml::v1::Model,
+    predictions: &[complianceiq_proto::complianceiq::ml::v1::Prediction],
+    links: &Links<'_>,
+) -> Vec<AnalysisResult> {
+    let by_control: HashMap<&str, &complianceiq_proto::complianceiq::ml::v1::Prediction> =
+        predictions.iter().map(|prediction| (prediction.record_id.as_str(), prediction)).collect();
+    let mut results = Vec::new();
+    for control in data.controls.iter().filter(|c| c.is_active()) {
+        let Some(prediction) = by_control.get(control.sys_id.as_str()) else { continue };
+        let p = prediction.value.clamp(0.0, 1.0);
+        let own = history.get(&control.sys_id).map(Vec::len).unwrap_or_default();
+        let display = if control.number.is_empty() { control.name.clone() } else { control.number.clone() };
+        let mut values: HashMap<String, f64> = [
+            ("probability".to_string(), p),
+            ("history_results".to_string(), own as f64),
+            ("model_version".to_string(), f64::from(model.version)),
+        ]
+        .into_iter()
+        .collect();
+        for (feature, contribution) in &prediction.feature_contributions {
+            values.insert(format!("{CONTRIBUTION}{feature}"), *contribution);
+        }
+        results.push(AnalysisResult {
+            subject: Some(links.record("sn_compliance_control", &control.sys_id, &display)),
+            score: Some(controls::one_decimal(100.0 * p)),
+            values,
             findings: if p >= 0.5 { vec![LIKELY_FAILURE.to_string()] } else { Vec::new() },
             ..Default::default()
         });

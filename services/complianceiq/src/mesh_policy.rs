@@ -13,6 +13,7 @@ const USER: &str = "complianceiq.user.v1.UserService";
 const ANALYSIS: &str = "complianceiq.analysis.v1.AnalysisService";
 const INSTANCE: &str = "complianceiq.instance.v1.InstanceService";
 const NOTIFICATION: &str = "complianceiq.notification.v1.NotificationService";
+const ML: &str = "complianceiq.ml.v1.MlService";
 
 /// The platform's mesh policy.
 pub fn policy() -> MeshPolicy {
@@ -34,6 +35,8 @@ pub fn policy() -> MeshPolicy {
         Rule { caller: Caller::Module("dashboard"), service: NOTIFICATION, methods: Methods::Only(&["DeliverReport"]) },
         // Widgets are deployed with the instance's credentials, which stay in the instance service.
         Rule { caller: Caller::Module("widget"), service: INSTANCE, methods: Methods::Only(&["WriteWidgetRecord"]) },
+        // The predictive analysis scores controls with the organization's trained model.
+        Rule { caller: Caller::Module("analysis"), service: ML, methods: Methods::Only(&["ScoreControls"]) },
         // Probes and tooling inside the mesh.
         Rule { caller: Caller::AnyModule, service: "grpc.health.v1.Health", methods: Methods::All },
         Rule { caller: Caller::AnyModule, service: "grpc.reflection.v1.ServerReflection", methods: Methods::All },

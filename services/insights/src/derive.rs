@@ -222,11 +222,20 @@ fn wording(kind: &FindingKind, record: &str, result: &AnalysisResult) -> Wording
         ),
         "LIKELY_FAILURE" => (
             format!("Control {record} is likely to fail its next test ({score}%)"),
-            format!(
-                "From its {} indicator results, recent ones weighing most (a 30-day half-life), {record} fails \
-                 its next test with a probability of {score}%.",
-                value("history_results")
-            ),
+            match result.values.get("model_version") {
+                Some(version) => format!(
+                    "Version {} of the organization's control failure model gives {record} a probability of \
+                     {score}% of failing its next test, from its {} indicator results and its open issues.{}",
+                    number(*version),
+                    value("history_results"),
+                    strongest_contributions(result)
+                ),
+                None => format!(
+                    "From its {} indicator results, recent ones weighing most (a 30-day half-life), {record} fails \
+                     its next test with a probability of {score}%.",
+                    value("history_results")
+                ),
+            },
             vec![
                 format!("Test {record} early and review its recent failures."),
                 format!("Check whether the owner of {record} can remediate before the next scheduled test."),
@@ -268,6 +277,19 @@ fn wording(kind: &FindingKind, record: &str, result: &AnalysisResult) -> Wording
         other => (format!("{other} on {record}"), format!("The analysis found {other} on {record}."), Vec::new()),
     };
     Wording { title, summary, recommendations }
+}
+
+/// The model's features that raise a probability most, as a sentence ("" without any).
+fn strongest_contributions(result: &AnalysisResult) -> String {
+    let mut raising: Vec<(&str, f64)> = result
+        .values
+        .iter()
+        .filter_map(|(name, value)| Some((name.strip_prefix(complianceiq_analysis::predictive::CONTRIBUTION)?, *value)))
+        .filter(|(_, value)| *value > 0.0)
+        .collect();
+    raising.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(b.0)));
+    let names: Vec<String> = raising.iter().take(3).map(|(name, _)| name.replace('_', " ")).collect();
+    if names.is_empty() { String::new() } else { format!(" What raises it most: {}.", names.join(", ")) }
 }
 
 /// Severity names as history and summaries count them.

@@ -43,7 +43,7 @@ use tonic::{Request, Response, Status};
 use crate::failure::{Algorithm, ControlFacts, IssueSpan, Learned, Options};
 use crate::store::ModelRecord;
 
-const MIGRATIONS: &[Migration] = &[migration!(1, "0001_models")];
+const MIGRATIONS: &[Migration] = &[migration!(1, "0001_models"), migration!(2, "0002_default_models")];
 
 /// The queue's name for training jobs.
 const KIND: &str = "ml_train";
@@ -153,6 +153,26 @@ async fn training_data(tx: &mut TenantTx, instance: &str) -> Result<TrainingData
         })
         .collect();
     Ok(TrainingData { controls, data_as_of: stored.data_as_of, as_of })
+}
+
+/// Each control's probability of failing its next test after `as_of`, from what was collected
+/// by then, with its largest contributions; controls without results are left out.
+fn predictions(model: &Learned, controls: &[&ControlFacts], as_of: i64, horizon_days: i32) -> Vec<Prediction> {
+    let target_time = time::to_timestamp((as_of + i64::from(horizon_days) * 86_400) * 1_000_000);
+    controls
+        .iter()
+        .filter_map(|control| {
+            let features = control.features_at(as_of + 1)?;
+            Some(Prediction {
+                record_id: control.sys_id.clone(),
+                value: model.probability(&features),
+                lower_bound: 0.0,
+                upper_bound: 0.0,
+                target_time: Some(target_time),
+                feature_contributions: model.contributions(&features, TOP_CONTRIBUTIONS).into_iter().collect(),
+            })
+        })
+        .collect()
 }
 
 fn model_id(field: &str, value: &str) -> Result<String, ApiError> {
@@ -431,24 +451,61 @@ impl Models {
             wanted
         };
         violations.check()?;
-        let target_time = time::to_timestamp((data.as_of + i64::from(horizon_days) * 86_400) * 1_000_000);
-        // A control's next test, from everything collected up to the data's point.
-        let predictions = wanted
-            .iter()
-            .filter_map(|control| {
-                let features = control.features_at(data.as_of + 1)?;
-                let value = model.probability(&features);
-                Some(Prediction {
-                    record_id: control.sys_id.clone(),
-                    value,
-                    lower_bound: 0.0,
-                    upper_bound: 0.0,
-                    target_time: Some(target_time),
-                    feature_contributions: model.contributions(&features, TOP_CONTRIBUTIONS).into_iter().collect(),
-                })
-            })
-            .collect();
+        let predictions = predictions(&model, &wanted, data.as_of, horizon_days);
         Ok(PredictResponse { model_id: id, predictions })
+    }
+
+    async fn set_default(
+        &self,
+        organization: OrganizationId,
+        request: SetDefaultModelRequest,
+    ) -> Result<Model, ApiError> {
+        let id = model_id("model_id", &request.model_id)?;
+        let mut tx = self.database.write(organization).await?;
+        let mut record = store::by_id(&mut tx, &id).await?.ok_or_else(|| ApiError::not_found("Model", &id))?;
+        if record.state != "ready" && record.state != "archived" {
+            return Err(ApiError::FailedPrecondition {
+                reason: "MODEL_NOT_READY",
+                message: format!("model {id} is {}; only a trained model can be the default", record.state),
+            });
+        }
+        store::set_default(&mut tx, &record).await?;
+        tx.commit().await?;
+        record.is_default = true;
+        Ok(record.to_proto(&organization.to_string()))
+    }
+
+    /// The predictive analysis's scores: the named model, else the organization's default
+    /// control failure model, else none (the analysis keeps to its baseline).
+    async fn score_controls(&self, request: ScoreControlsRequest) -> Result<ScoreControlsResponse, ApiError> {
+        let organization = OrganizationId::parse_field("organization_id", &request.organization_id)?;
+        let mut violations = FieldViolations::default();
+        let instance = violations.uuid("instance_id", &request.instance_id);
+        let named = (!request.model_id.is_empty()).then(|| violations.uuid("model_id", &request.model_id));
+        violations.check()?;
+        let mut tx = self.database.read(organization).await?;
+        let record = match &named {
+            Some(id) => Some(store::by_id(&mut tx, id).await?.ok_or_else(|| ApiError::not_found("Model", id))?),
+            None => store::default_of(&mut tx, ModelKind::ControlFailure as i64).await?,
+        };
+        let Some(record) = record else {
+            tx.commit().await?;
+            return Ok(ScoreControlsResponse::default());
+        };
+        if record.kind != ModelKind::ControlFailure as i32 {
+            return Err(ApiError::FailedPrecondition {
+                reason: "WRONG_MODEL_KIND",
+                message: format!("model {} does not predict control failures", record.id),
+            });
+        }
+        let model = self.ready(&record).await?;
+        let data = training_data(&mut tx, &instance).await?;
+        tx.commit().await?;
+        // The analysis's own point in time, when it reads an earlier sync than the latest.
+        let as_of = datetime::parse(&request.data_as_of).map_or(data.as_of, |asked| asked.min(data.as_of));
+        let controls: Vec<&ControlFacts> = data.controls.iter().collect();
+        let predictions = predictions(&model, &controls, as_of, DEFAULT_HORIZON_DAYS);
+        Ok(ScoreControlsResponse { model: Some(record.to_proto(&organization.to_string())), predictions })
     }
 
     async fn evaluate(
@@ -696,6 +753,18 @@ impl MlService for MlApi {
     ) -> Result<Response<ScanRegulationResponse>, Status> {
         let organization = caller(&request)?.tenant()?;
         Ok(Response::new(self.models.scan(organization, request.into_inner()).await?))
+    }
+
+    async fn set_default_model(&self, request: Request<SetDefaultModelRequest>) -> Result<Response<Model>, Status> {
+        let organization = caller(&request)?.tenant()?;
+        Ok(Response::new(self.models.set_default(organization, request.into_inner()).await?))
+    }
+
+    async fn score_controls(
+        &self,
+        request: Request<ScoreControlsRequest>,
+    ) -> Result<Response<ScoreControlsResponse>, Status> {
+        Ok(Response::new(self.models.score_controls(request.into_inner()).await?))
     }
 
     async fn delete_model(&self, request: Request<DeleteModelRequest>) -> Result<Response<()>, Status> {

@@ -29,6 +29,7 @@ pub struct ModelRecord {
     pub created_by: String,
     pub created_at: i64,
     pub trained_at: Option<i64>,
+    pub is_default: bool,
 }
 
 impl ModelRecord {
@@ -62,6 +63,7 @@ impl ModelRecord {
             data_as_of: self.data_as_of.clone(),
             features: self.features.clone(),
             code_version: self.code_version.clone(),
+            is_default: self.is_default,
         }
     }
 }
@@ -78,7 +80,7 @@ pub fn state_name(state: ModelState) -> Option<&'static str> {
 
 const COLUMNS: &str = "id, name, version, kind, state, instance_id, parameters, metrics, features, \
                        training_examples, artifact_key, data_as_of, code_version, error, created_by, created_at, \
-                       trained_at";
+                       trained_at, is_default";
 
 fn json<T: serde::de::DeserializeOwned + Default>(text: &str) -> T {
     serde_json::from_str(text).unwrap_or_default()
@@ -103,6 +105,7 @@ fn record(row: &sqlx::any::AnyRow) -> Result<ModelRecord, ApiError> {
         created_by: row.try_get(14)?,
         created_at: row.try_get(15)?,
         trained_at: row.try_get(16)?,
+        is_default: row.try_get::<i64, _>(17)? != 0,
     })
 }
 
@@ -125,7 +128,7 @@ pub async fn insert(tx: &mut TenantTx, model: &ModelRecord) -> Result<(), ApiErr
     let tenant = tx.tenant().to_string();
     sqlx::query(sqlx::AssertSqlSafe(format!(
         "INSERT INTO ml_models (organization_id, {COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, \
-         $13, $14, $15, $16, $17, $18)"
+         $13, $14, $15, $16, $17, $18, $19)"
     )))
     .bind(tenant)
     .bind(&model.id)
@@ -145,6 +148,7 @@ pub async fn insert(tx: &mut TenantTx, model: &ModelRecord) -> Result<(), ApiErr
     .bind(&model.created_by)
     .bind(model.created_at)
     .bind(model.trained_at)
+    .bind(i64::from(model.is_default))
     .execute(tx.connection())
     .await
     .map_err(|error| match &error {
@@ -202,6 +206,35 @@ pub async fn by_id(tx: &mut TenantTx, id: &str) -> Result<Option<ModelRecord>, A
     )))
     .bind(tenant)
     .bind(id)
+    .fetch_optional(tx.connection())
+    .await?;
+    row.as_ref().map(record).transpose()
+}
+
+/// Makes `model` its kind's default; the kind's previous default stops being one.
+pub async fn set_default(tx: &mut TenantTx, model: &ModelRecord) -> Result<(), ApiError> {
+    let tenant = tx.tenant().to_string();
+    sqlx::query("UPDATE ml_models SET is_default = 0 WHERE organization_id = $1 AND kind = $2 AND is_default = 1")
+        .bind(&tenant)
+        .bind(i64::from(model.kind))
+        .execute(tx.connection())
+        .await?;
+    sqlx::query("UPDATE ml_models SET is_default = 1 WHERE organization_id = $1 AND id = $2")
+        .bind(tenant)
+        .bind(&model.id)
+        .execute(tx.connection())
+        .await?;
+    Ok(())
+}
+
+/// The organization's default model of `kind`.
+pub async fn default_of(tx: &mut TenantTx, kind: i64) -> Result<Option<ModelRecord>, ApiError> {
+    let tenant = tx.tenant().to_string();
+    let row = sqlx::query(sqlx::AssertSqlSafe(format!(
+        "SELECT {COLUMNS} FROM ml_models WHERE organization_id = $1 AND kind = $2 AND is_default = 1"
+    )))
+    .bind(tenant)
+    .bind(kind)
     .fetch_optional(tx.connection())
     .await?;
     row.as_ref().map(record).transpose()
