@@ -6,7 +6,9 @@
 //!
 //! `cargo bench -p complianceiq-e2e --bench ml` (part of `make bench`). The data has the
 //! simulator's structure: a fifth of the controls fail 60 % of their tests, the others 8 %;
-//! issues of priority 1–3 open on failing controls now and then.
+//! issues of priority 1–3 open on failing controls now and then; turning points (a fifth of
+//! the sound controls were failing until a remediation, two fifths of the failing ones began
+//! failing, 20–260 days before the year's end), each with the issue that tracked the spell.
 
 use std::io::Write;
 use std::time::{Duration, Instant};
@@ -35,10 +37,21 @@ fn population(controls: usize) -> Vec<ControlFacts> {
     (0..controls)
         .map(|index| {
             let failing = rng.next() < 0.2;
-            let rate = if failing { 0.6 } else { 0.08 };
-            let results = (0..WEEKS)
-                .map(|week| (week * 7 * DAY + (rng.next() * DAY as f64) as i64, rng.next() >= rate))
-                .collect();
+            let turns = rng.next() < if failing { 0.4 } else { 0.2 };
+            let turn = (WEEKS * 7 - 20 - (rng.next() * 240.0) as i64) * DAY;
+            // Remediated at `turn`: failing before. Began failing at `turn`: failing since.
+            let failing_at = |time: i64| if turns { (time >= turn) == failing } else { failing };
+            let mut results = Vec::new();
+            let mut first_failure_in_spell = None;
+            for week in 0..WEEKS {
+                let collected = week * 7 * DAY + (rng.next() * DAY as f64) as i64;
+                let failing_then = failing_at(collected);
+                let passed = rng.next() >= if failing_then { 0.6 } else { 0.08 };
+                if turns && failing_then && !passed && first_failure_in_spell.is_none() {
+                    first_failure_in_spell = Some(collected);
+                }
+                results.push((collected, passed));
+            }
             let mut issues = Vec::new();
             for _ in 0..4 {
                 if rng.next() < if failing { 0.5 } else { 0.05 } {
@@ -46,6 +59,10 @@ fn population(controls: usize) -> Vec<ControlFacts> {
                     let priority = 1 + (rng.next() * 3.0) as i64;
                     issues.push(IssueSpan { priority, opened, closed: Some(opened + 30 * DAY) });
                 }
+            }
+            if let Some(opened) = first_failure_in_spell {
+                let closed = (!failing).then_some(turn);
+                issues.push(IssueSpan { priority: 2, opened, closed });
             }
             ControlFacts {
                 sys_id: format!("{index:032x}"),

@@ -95,7 +95,7 @@ fn roc_auc(scored: &[(f64, bool)]) -> f64 {
 }
 
 async fn a_control_failure_model_learns_the_tenants_history_and_predicts_for_it_alone(platform: &TestPlatform) {
-    let running = simulator(SimConfig { controls: 500, ..SimConfig::default() }).await;
+    let running = simulator(SimConfig { controls: 2000, ..SimConfig::default() }).await;
     let tenant = platform.tenant("Learning").await;
     let instance = connected(platform, &tenant, &running).await;
     let mut ml = client(platform).await;
@@ -153,15 +153,17 @@ async fn a_control_failure_model_learns_the_tenants_history_and_predicts_for_it_
     assert_eq!(model.training_examples, fitting, "{metrics:?}");
     assert_eq!(metrics["test_examples"], test as f64, "{metrics:?}");
     // Thresholds: the simulator's non-compliant controls fail 60 % of their tests, the others
-    // 8 %, so no model ranks the test month's failures better than the oracle, and the recency
-    // baseline already comes close to it (both ~0.77 here). The model must rank within 0.05
-    // of the oracle and no worse than the baseline (0.02 for sampling), and be calibrated
-    // better than both the base rate and the baseline (Brier).
+    // 8 %, so no model ranks the test month's failures better than the oracle (~0.80 here).
+    // Some controls turned (remediated, or failing since lately, each with the issue that
+    // tracked the spell), which the recency baseline follows only slowly (~0.76 here) and the
+    // issue features see at once. The model must rank within 0.05 of the oracle and above the
+    // baseline (~0.79 here, over ~1,100 test results), and be calibrated better than both the
+    // base rate and the baseline (Brier).
     assert!(metrics["auc"] >= oracle - 0.05, "oracle {oracle}: {metrics:?}");
-    assert!(metrics["auc"] >= metrics["auc_recency_baseline"] - 0.02, "{metrics:?}");
+    assert!(metrics["auc"] > metrics["auc_recency_baseline"], "{metrics:?}");
     assert!(metrics["brier"] < metrics["brier_base_rate"], "{metrics:?}");
     assert!(metrics["brier"] < metrics["brier_recency_baseline"], "{metrics:?}");
-    assert_eq!(model.features.len(), 17);
+    assert_eq!(model.features, complianceiq_ml::failure::FEATURES);
     // Logistic regression and a random forest were fitted on the training months; the lower
     // validation log loss chose.
     let (logistic, forest) = (metrics["validation_log_loss_logistic"], metrics["validation_log_loss_random_forest"]);
@@ -339,6 +341,16 @@ async fn a_control_failure_model_learns_the_tenants_history_and_predicts_for_it_
     // The default was the deleted model: the predictive analysis is back to its baseline.
     let job = predictive_job(platform, &tenant, &instance.id).await;
     assert!(!job.parameters.contains_key("model_id"), "{job:?}");
+    // A model fitted on another feature list (an earlier platform version) is refused, not
+    // read with the features in the wrong places.
+    let older = format!("UPDATE ml_models SET features = '[\"failure_rate_30d\"]' WHERE id = '{}'", second.id);
+    platform.execute_as_owner(DatabaseGroup::Analysis, &older).await;
+    let outdated = PredictRequest { model_id: second.id.clone(), ..Default::default() };
+    let refused = ml.predict(authorized(outdated, &token)).await.unwrap_err();
+    assert_eq!(
+        (refused.code(), crate::harness::reason(&refused).as_str()),
+        (Code::FailedPrecondition, "MODEL_OUTDATED")
+    );
 }
 
 /// Runs the predictive analysis of an instance to its end; it must succeed.

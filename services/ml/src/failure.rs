@@ -32,7 +32,7 @@ const PENALTIES: [f64; 4] = [0.0, 0.1, 1.0, 10.0];
 pub const MIN_EXAMPLES: usize = 50;
 
 /// The features, in the order the model reads them.
-pub const FEATURES: [&str; 17] = [
+pub const FEATURES: [&str; 19] = [
     "failure_rate_30d",
     "log_results_30d",
     "failure_rate_90d",
@@ -45,6 +45,8 @@ pub const FEATURES: [&str; 17] = [
     "open_issues_p1",
     "open_issues_p2",
     "open_issues_p3",
+    "years_since_issue_opened",
+    "years_since_issue_closed",
     "key_control",
     "weighting",
     "frequency_monthly",
@@ -104,6 +106,21 @@ impl ControlFacts {
                 })
                 .count() as f64
         };
+        // How lately an issue was opened (a spell of failures began) or closed (a remediation):
+        // the issue's age in years, capped at 1, and 1 without one.
+        let age = |time: i64| ((at - time) as f64 / (365 * DAY) as f64).min(1.0);
+        let since_opened = self
+            .issues
+            .iter()
+            .filter(|issue| issue.opened < at && issue.closed.is_none_or(|closed| closed >= at))
+            .map(|issue| age(issue.opened))
+            .fold(1.0, f64::min);
+        let since_closed = self
+            .issues
+            .iter()
+            .filter_map(|issue| issue.closed.filter(|closed| *closed < at))
+            .map(age)
+            .fold(1.0, f64::min);
         let frequency = |name: &str| f64::from(u8::from(self.frequency == name));
         Some(vec![
             rate_30,
@@ -118,6 +135,8 @@ impl ControlFacts {
             open(1),
             open(2),
             open(3),
+            since_opened,
+            since_closed,
             f64::from(u8::from(self.key_control)),
             self.weighting.unwrap_or(1) as f64 / 10.0,
             frequency("monthly"),

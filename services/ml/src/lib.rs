@@ -583,6 +583,17 @@ impl Models {
                 message: format!("model {} is {}; only a trained model predicts", record.id, record.state),
             });
         }
+        // A model fitted on another feature list (an earlier version of the platform) would read
+        // this version's features in the wrong places.
+        if record.features.iter().map(String::as_str).ne(failure::FEATURES) {
+            return Err(ApiError::FailedPrecondition {
+                reason: "MODEL_OUTDATED",
+                message: format!(
+                    "model {} was trained by version {} on other features; train a new version",
+                    record.id, record.code_version
+                ),
+            });
+        }
         if let Some(fitted) = self.fitted.lock().unwrap_or_else(|e| e.into_inner()).get(&record.artifact_key) {
             return Ok(fitted.clone());
         }

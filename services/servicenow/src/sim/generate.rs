@@ -264,6 +264,11 @@ pub(crate) fn generate(seed: u64, controls: usize, now: i64) -> State {
         }
     }
 
+    // Turning points, as real control histories have them, drawn from their own stream so the
+    // rest of the instance stays what the seed made it.
+    let mut turns = Rng(seed ^ 0x7475_726e_696e_6773);
+    let mut turned: BTreeMap<String, Turn> = BTreeMap::new();
+
     // Indicators on most controls, with monthly results for the past year.
     for control in &control_ids {
         if !state.rng.chance(0.7) {
@@ -289,23 +294,109 @@ pub(crate) fn generate(seed: u64, controls: usize, now: i64) -> State {
             ],
         );
         let failing = state.tables[tables::CONTROLS.name][control].get("status").is_some_and(|s| s == "non_compliant");
+        let turn = turned.entry(control.clone()).or_insert_with(|| Turn::draw(&mut turns, failing, now));
         for months_ago in 1..=12 {
             let collected = in_month(&mut state.rng, now, months_ago);
-            let fields = result_fields(&mut state.rng, &indicator, collected, failing);
+            let fields = result_fields(&mut state.rng, &indicator, collected, turn.failing_at(collected, failing));
+            if fields.iter().any(|(name, value)| *name == "passed" && value == "false") {
+                turn.failed(collected, failing);
+            }
             insert(&mut state, tables::INDICATOR_RESULTS, collected, collected, fields);
         }
     }
 
-    // Issues: mostly on failing controls.
+    // Issues: mostly on failing controls; a control with a turning point has the issue that
+    // tracked its failing spell.
     for control in &control_ids {
         let failing = state.tables[tables::CONTROLS.name][control].get("status").is_some_and(|s| s == "non_compliant");
         if failing || state.rng.chance(0.05) {
-            let (created, updated) = history(&mut state.rng, now);
-            let fields = issue_fields(&mut state, control, &entities, &users, created, now);
+            let (mut created, mut updated) = history(&mut state.rng, now);
+            let mut fields = issue_fields(&mut state, control, &entities, &users, created, now);
+            if let Some(spell) = turned.remove(control).and_then(|turn| turn.spell(now)) {
+                (created, updated) = spell.shape(&mut fields);
+            }
+            insert(&mut state, tables::ISSUES, created, updated, fields);
+        }
+    }
+    // Remediated controls the loop above gave no issue get theirs (after everything else the
+    // seed makes, so that stays as it was).
+    for (control, turn) in turned {
+        if let Some(spell) = turn.spell(now).filter(|spell| spell.closed.is_some()) {
+            let mut fields = issue_fields(&mut state, &control, &entities, &users, spell.opened, now);
+            let (created, updated) = spell.shape(&mut fields);
             insert(&mut state, tables::ISSUES, created, updated, fields);
         }
     }
     state
+}
+
+/// A control's turning point: a control now compliant that was failing until it was
+/// remediated (`at`), or one now non-compliant that began failing at `at`. Most have none.
+#[derive(Clone, Copy, Debug, Default)]
+struct Turn {
+    at: Option<i64>,
+    /// The spell's first failed test.
+    first_failure: Option<i64>,
+}
+
+/// A failing spell's issue: opened at its first failed test, closed at the remediation.
+struct Spell {
+    opened: i64,
+    closed: Option<i64>,
+}
+
+impl Turn {
+    /// A fifth of compliant controls were remediated, and two fifths of non-compliant ones
+    /// began failing, between 20 and 260 days ago.
+    fn draw(rng: &mut Rng, failing: bool, now: i64) -> Turn {
+        let share = if failing { 0.4 } else { 0.2 };
+        let turns = rng.chance(share);
+        let at = now - (20 + rng.below(240)) as i64 * DAY;
+        Turn { at: turns.then_some(at), first_failure: None }
+    }
+
+    /// Whether the control fails at the rates of a failing control at `time`.
+    fn failing_at(&self, time: i64, failing_now: bool) -> bool {
+        match self.at {
+            None => failing_now,
+            // Remediated at `at`: failing before. Began failing at `at`: failing since.
+            Some(at) => (time >= at) == failing_now,
+        }
+    }
+
+    fn failed(&mut self, time: i64, failing_now: bool) {
+        if self.at.is_some() && self.failing_at(time, failing_now) {
+            self.first_failure = Some(self.first_failure.map_or(time, |first| first.min(time)));
+        }
+    }
+
+    /// The spell's issue, when the control turned and failed a test in the spell.
+    fn spell(&self, now: i64) -> Option<Spell> {
+        let (at, opened) = (self.at?, self.first_failure?);
+        // A spell that ended (remediated) is the one before `at`.
+        Some(if opened < at {
+            Spell { opened, closed: Some(at.min(now - 60)) }
+        } else {
+            Spell { opened, closed: None }
+        })
+    }
+}
+
+impl Spell {
+    /// Writes the spell's times and state into an issue's fields; the record's created and
+    /// updated times.
+    fn shape(&self, fields: &mut [(&'static str, String)]) -> (i64, i64) {
+        for (name, value) in fields.iter_mut() {
+            match *name {
+                "opened_at" => *value = datetime::format(self.opened),
+                "closed_at" => *value = self.closed.map(datetime::format).unwrap_or_default(),
+                "state" => *value = if self.closed.is_some() { "3" } else { "1" }.into(),
+                "due_date" => *value = datetime::format_date(self.opened + 30 * DAY),
+                _ => {}
+            }
+        }
+        (self.opened, self.closed.unwrap_or(self.opened))
+    }
 }
 
 fn control_fields(
