@@ -353,6 +353,43 @@ async fn a_control_failure_model_learns_the_tenants_history_and_predicts_for_it_
     );
 }
 
+/// A one-page PDF showing `text` line by line in Helvetica, moving down with `Td` as word
+/// processors do.
+fn pdf_of(text: &str) -> Vec<u8> {
+    use lopdf::content::{Content, Operation};
+    use lopdf::{Document, Object, Stream, dictionary};
+    let mut document = Document::with_version("1.5");
+    let pages = document.new_object_id();
+    let font = document.add_object(dictionary! {"Type" => "Font", "Subtype" => "Type1", "BaseFont" => "Helvetica"});
+    let resources = document.add_object(dictionary! {"Font" => dictionary! {"F1" => font}});
+    let mut operations = vec![
+        Operation::new("BT", vec![]),
+        Operation::new("Tf", vec!["F1".into(), 9.into()]),
+        Operation::new("Td", vec![40.into(), 800.into()]),
+    ];
+    for line in text.lines() {
+        operations.push(Operation::new("Tj", vec![Object::string_literal(line)]));
+        operations.push(Operation::new("Td", vec![0.into(), (-11).into()]));
+    }
+    operations.push(Operation::new("ET", vec![]));
+    let content = Content { operations }.encode().unwrap();
+    let content = document.add_object(Stream::new(dictionary! {}, content));
+    let page = document.add_object(dictionary! {"Type" => "Page", "Parent" => pages, "Contents" => content});
+    let tree = dictionary! {
+        "Type" => "Pages",
+        "Kids" => vec![page.into()],
+        "Count" => 1,
+        "Resources" => resources,
+        "MediaBox" => vec![0.into(), 0.into(), 595.into(), 842.into()],
+    };
+    document.objects.insert(pages, Object::Dictionary(tree));
+    let catalog = document.add_object(dictionary! {"Type" => "Catalog", "Pages" => pages});
+    document.trailer.set("Root", catalog);
+    let mut bytes = Vec::new();
+    document.save_to(&mut bytes).unwrap();
+    bytes
+}
+
 /// Runs the predictive analysis of an instance to its end; it must succeed.
 async fn predictive_job(platform: &TestPlatform, tenant: &Tenant, instance: &str) -> AnalysisJob {
     let mut analysis = crate::analysis::client(platform).await;
@@ -431,6 +468,32 @@ async fn a_regulation_paraphrasing_a_requirement_maps_to_it_and_uncovered_clause
         assert!(clause.matches.len() <= 3);
         assert!(clause.matches.windows(2).all(|pair| pair[0].score >= pair[1].score));
         assert!(clause.matches.iter().all(|m| m.score >= 0.2));
+    }
+
+    // The same regulation as a PDF (a line per text line, as a word processor writes it) scans
+    // to the same clauses and the same best match.
+    let from_pdf =
+        ScanRegulationRequest { instance_id: instance.id.clone(), pdf: pdf_of(REGULATION), ..Default::default() };
+    let from_pdf = ml.scan_regulation(authorized(from_pdf, tenant.token())).await.unwrap().into_inner();
+    // (Helvetica's standard encoding shows ' as a typographic apostrophe.)
+    let texts = |scan: &ScanRegulationResponse| -> Vec<(String, String)> {
+        scan.clauses.iter().map(|c| (c.reference.clone(), c.text.replace('\u{2019}', "'"))).collect()
+    };
+    assert_eq!(texts(&from_pdf), texts(&scan));
+    let planted = from_pdf.clauses.iter().find(|c| c.reference == "4.2").unwrap();
+    assert_eq!(planted.matches[0].requirement.as_ref().unwrap().sys_id, requirement);
+    for (request, field, reason) in [
+        (
+            ScanRegulationRequest { text: REGULATION.into(), pdf: pdf_of("1.1 Both."), ..Default::default() },
+            "pdf",
+            "ONE_OF",
+        ),
+        (ScanRegulationRequest { pdf: b"%PDF-1.7 torn".to_vec(), ..Default::default() }, "pdf", "UNREADABLE"),
+        (ScanRegulationRequest { pdf: pdf_of(""), ..Default::default() }, "pdf", "NO_TEXT"),
+    ] {
+        let request = ScanRegulationRequest { instance_id: instance.id.clone(), ..request };
+        let status = ml.scan_regulation(authorized(request, tenant.token())).await.unwrap_err();
+        assert_eq!(violations(&status), vec![(field.to_string(), reason.to_string())], "{status:?}");
     }
 
     // Bad input is refused, naming the field; another tenant cannot scan against the instance.

@@ -59,6 +59,8 @@ const DEFAULT_WINDOW_DAYS: i64 = 30;
 /// Longest regulation text scanned, in bytes, and most clauses in it.
 const MAX_TEXT_BYTES: usize = 1024 * 1024;
 const MAX_CLAUSES: usize = 5000;
+/// Largest PDF scanned (the request's 4 MiB limit less room for the rest).
+const MAX_PDF_BYTES: usize = 3 * 1024 * 1024;
 /// Similarity from which a requirement matches a clause when none is asked for.
 const DEFAULT_MIN_SCORE: f64 = 0.2;
 const DEFAULT_MAX_MATCHES: i32 = 3;
@@ -214,11 +216,41 @@ impl Models {
     ) -> Result<ScanRegulationResponse, ApiError> {
         let mut violations = FieldViolations::default();
         let instance = violations.uuid("instance_id", &request.instance_id);
-        if request.text.trim().is_empty() {
-            violations.required("text");
-        } else if request.text.len() > MAX_TEXT_BYTES {
-            violations.add("text", "TOO_LONG", format!("a text has at most {MAX_TEXT_BYTES} bytes"));
-        }
+        let text = match (request.text.trim().is_empty(), request.pdf.is_empty()) {
+            (true, true) => {
+                violations.add("text", "REQUIRED", "give the regulation as text or as a pdf");
+                String::new()
+            }
+            (false, false) => {
+                violations.add("pdf", "ONE_OF", "give the regulation as text or as a pdf, not both");
+                String::new()
+            }
+            (true, false) if request.pdf.len() > MAX_PDF_BYTES => {
+                violations.add("pdf", "TOO_LONG", format!("a PDF has at most {MAX_PDF_BYTES} bytes"));
+                String::new()
+            }
+            (true, false) => {
+                let pdf = request.pdf;
+                // Parsing is CPU work: off the runtime's threads.
+                match tokio::task::spawn_blocking(move || regulation::pdf_text(&pdf)).await {
+                    Ok(Ok(text)) if !text.trim().is_empty() => text,
+                    Ok(Ok(_)) => {
+                        violations.add("pdf", "NO_TEXT", "the PDF holds no text (a scan needs OCR first)");
+                        String::new()
+                    }
+                    Ok(Err(reason)) => {
+                        violations.add("pdf", "UNREADABLE", reason);
+                        String::new()
+                    }
+                    Err(error) => return Err(ApiError::internal(format!("reading the PDF: {error}"))),
+                }
+            }
+            (false, true) if request.text.len() > MAX_TEXT_BYTES => {
+                violations.add("text", "TOO_LONG", format!("a text has at most {MAX_TEXT_BYTES} bytes"));
+                String::new()
+            }
+            (false, true) => request.text,
+        };
         let min_score = match request.min_score {
             0.0 => DEFAULT_MIN_SCORE,
             score if (0.0..=1.0).contains(&score) => score,
@@ -235,7 +267,7 @@ impl Models {
                 0
             }
         };
-        let clauses = regulation::clauses(&request.text);
+        let clauses = regulation::clauses(&text);
         if clauses.len() > MAX_CLAUSES {
             violations.add("text", "TOO_MANY_CLAUSES", format!("a text has at most {MAX_CLAUSES} clauses"));
         }

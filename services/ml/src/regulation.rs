@@ -4,7 +4,10 @@
 //! - Clauses: a line opening with a clause number ("4.2", "4.2.1", "(b)", "b)", "Article 7",
 //!   "§ 3", a bullet) starts a clause; so does a paragraph after a blank line. A paragraph
 //!   without a number that does not end as a sentence does ('.', ';', ':') is a heading or a
-//!   title, not a clause. A clause with fewer than `MIN_TERMS` terms is not scored.
+//!   title, not a clause, and so is a line naming a part ("Part 2. Access", "Chapter IV").
+//!   A clause with fewer than `MIN_TERMS` terms is not scored.
+//! - A PDF's text is read line by line (`pdf_text`): a vertical move or the end of a text
+//!   object ends a line, a page ends a paragraph.
 //! - A requirement matches a clause when they share `MIN_SHARED_TERMS` terms and their score
 //!   reaches the minimum: one common word ("access", "change") is not evidence.
 //! - Terms: lower-cased words of letters and digits, stop words left out, each reduced to a
@@ -52,6 +55,10 @@ pub fn clauses(text: &str) -> Vec<ClauseText> {
             finish(&mut current);
             continue;
         }
+        if is_part_heading(line) {
+            finish(&mut current);
+            continue;
+        }
         if let Some((reference, rest)) = numbered(line) {
             finish(&mut current);
             current = Some((ClauseText { reference, text: rest.to_string() }, true));
@@ -67,6 +74,114 @@ pub fn clauses(text: &str) -> Vec<ClauseText> {
     }
     finish(&mut current);
     found
+}
+
+/// "Part 2. Access", "Chapter IV", "Title 3", "Annex A": a heading over clauses.
+fn is_part_heading(line: &str) -> bool {
+    let mut words = line.split_whitespace();
+    let (Some(first), Some(second)) = (words.next(), words.next()) else { return false };
+    let label = second.trim_end_matches(['.', ':']);
+    // "Part 2", "Part IV", "Annex A"; not "Part of the fee ...".
+    let numeral = !label.is_empty()
+        && label.len() <= 6
+        && (label.chars().all(|c| c.is_ascii_digit())
+            || label.chars().all(|c| "IVXLCDM".contains(c))
+            || (label.len() == 1 && label.chars().all(|c| c.is_ascii_uppercase())));
+    ["part", "chapter", "title", "annex", "schedule", "appendix"].contains(&first.to_lowercase().as_str())
+        && numeral
+        && words.count() <= 8
+}
+
+/// Most pages of a PDF read, and most bytes one page's content may inflate to.
+const MAX_PDF_PAGES: usize = 500;
+const MAX_PAGE_CONTENT: usize = 8 * 1024 * 1024;
+
+/// The text of a PDF, a line per line of text: a vertical move (`Td`, `TD`, `T*`, `Tm`, `'`,
+/// `"`) or the end of a text object ends a line, and a page ends a paragraph. The error says
+/// why it cannot be read (lopdf's own extraction runs lines together where a PDF moves down
+/// with `Td`, as most do).
+pub fn pdf_text(bytes: &[u8]) -> Result<String, String> {
+    // A malformed file must not take the process down with it.
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| read_pdf(bytes)))
+        .unwrap_or_else(|_| Err("the PDF could not be parsed".to_string()))
+}
+
+fn read_pdf(bytes: &[u8]) -> Result<String, String> {
+    use lopdf::Object;
+    let document = lopdf::Document::load_mem(bytes).map_err(|e| format!("not a readable PDF: {e}"))?;
+    let pages = document.get_pages();
+    if pages.len() > MAX_PDF_PAGES {
+        return Err(format!("a PDF has at most {MAX_PDF_PAGES} pages"));
+    }
+    let mut text = String::new();
+    for page in pages.into_values() {
+        let fonts = document.get_page_fonts(page).map_err(|e| format!("page fonts: {e}"))?;
+        let encodings: BTreeMap<Vec<u8>, lopdf::Encoding> = fonts
+            .into_iter()
+            .filter_map(|(name, font)| {
+                Some((name, font.get_font_encoding_with_limit(&document, MAX_PAGE_CONTENT).ok()?))
+            })
+            .collect();
+        let content =
+            document.get_page_content_with_limit(page, MAX_PAGE_CONTENT).map_err(|e| format!("page content: {e}"))?;
+        let content = lopdf::content::Content::decode(&content).map_err(|e| format!("page content: {e}"))?;
+        let mut encoding = None;
+        let mut line = String::new();
+        let end_line = |text: &mut String, line: &mut String| {
+            if !line.trim().is_empty() {
+                text.push_str(line.trim());
+                text.push('\n');
+            }
+            line.clear();
+        };
+        let show = |line: &mut String, encoding: Option<&lopdf::Encoding>, operand: &Object| match operand {
+            Object::String(bytes, _) => {
+                if let Some(encoding) = encoding {
+                    line.push_str(&lopdf::Document::decode_text(encoding, bytes).unwrap_or_default());
+                }
+            }
+            // A large negative kerning in a TJ array is a space between words.
+            Object::Integer(shift) if *shift < -200 => line.push(' '),
+            Object::Real(shift) if *shift < -200.0 => line.push(' '),
+            _ => {}
+        };
+        for operation in &content.operations {
+            let operands = &operation.operands;
+            match operation.operator.as_str() {
+                "Tf" => {
+                    encoding = match operands.first() {
+                        Some(Object::Name(name)) => encodings.get(name),
+                        _ => None,
+                    }
+                }
+                "Tj" => operands.iter().for_each(|operand| show(&mut line, encoding, operand)),
+                "TJ" => {
+                    if let Some(Object::Array(items)) = operands.first() {
+                        items.iter().for_each(|item| show(&mut line, encoding, item));
+                    }
+                }
+                "'" | "\"" => {
+                    end_line(&mut text, &mut line);
+                    if let Some(operand) = operands.last() {
+                        show(&mut line, encoding, operand);
+                    }
+                }
+                "Td" | "TD" => {
+                    let down = operands.get(1).and_then(|operand| operand.as_float().ok()).unwrap_or(0.0);
+                    if down != 0.0 {
+                        end_line(&mut text, &mut line);
+                    } else if !line.ends_with(' ') && !line.is_empty() {
+                        line.push(' ');
+                    }
+                }
+                "T*" | "Tm" | "ET" => end_line(&mut text, &mut line),
+                _ => {}
+            }
+        }
+        end_line(&mut text, &mut line);
+        text.push('\n');
+    }
+    Ok(text)
 }
 
 /// The clause number a line opens with, and the rest of the line.
@@ -322,6 +437,13 @@ mod tests {
         assert_eq!(found[6].text, "A paragraph that wraps.");
         // Numbers inside a sentence do not start a clause.
         assert_eq!(clauses("Keep logs for 90 days.\n2024 was a year.").len(), 1);
+        // A part's heading ends the clause before it and is none itself, even without a blank
+        // line (as in text read from a PDF).
+        let found = clauses("1.1 Keep records.\nPart 2. Access\n2.1 Restrict access.\nPart of the fee is due.");
+        let texts: Vec<&str> = found.iter().map(|c| c.text.as_str()).collect();
+        assert_eq!(texts, ["Keep records.", "Restrict access. Part of the fee is due."]);
+        assert!(is_part_heading("Chapter IV") && is_part_heading("Annex A: Definitions"));
+        assert!(pdf_text(b"%PDF-1.5 not really").is_err() && pdf_text(b"").is_err());
     }
 
     #[test]
