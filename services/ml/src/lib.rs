@@ -3,11 +3,14 @@
 //! predictions.
 //!
 //! Built so far: the registry (TrainModel as a job on the kit's queue, ListModels, GetModel,
-//! DeleteModel), Predict and EvaluateModel, for the control failure model (`failure`: logistic
-//! regression on time-split data, scored on the held-out month against the base rate and the
-//! recency baseline). The other model kinds are refused with a field violation.
-//! ScanRegulation (`regulation`) maps the clauses of a regulation's text to the requirements
-//! of an instance; it needs no training (the index is built from the requirements per call).
+//! DeleteModel, SetDefaultModel), Predict and EvaluateModel, for the control failure model
+//! (`failure`: logistic regression or a random forest on time-split data, scored on the
+//! held-out month against the base rate and the recency baseline), and ScoreControls, with
+//! which the predictive analysis uses the organization's default model. The other model kinds
+//! are refused with a field violation (anomalies are the analysis service's DetectAnomalies:
+//! an indicator's own history is its baseline, nothing to train). ScanRegulation
+//! (`regulation`) maps the clauses of a regulation's text or PDF to the requirements of an
+//! instance; it needs no training (the index is built from the requirements per call).
 
 pub mod failure;
 pub mod regulation;
@@ -354,8 +357,20 @@ impl Models {
         match ModelKind::try_from(request.kind) {
             Ok(ModelKind::ControlFailure) => {}
             Ok(ModelKind::Unspecified) => violations.required("kind"),
-            Ok(_) => {
-                violations.add("kind", "NOT_SUPPORTED", "only MODEL_KIND_CONTROL_FAILURE models can be trained so far")
+            Ok(ModelKind::AnomalyDetection) => violations.add(
+                "kind",
+                "NOT_SUPPORTED",
+                "anomalies need no training: DetectAnomalies (POST /api/v1/analysis/anomalies) judges each indicator \
+                 by its own history",
+            ),
+            Ok(ModelKind::RegulatoryNlp) => violations.add(
+                "kind",
+                "NOT_SUPPORTED",
+                "the regulatory scan needs no training: ScanRegulation (POST /api/v1/ml/scan) indexes the \
+                 requirements on each call",
+            ),
+            Ok(ModelKind::RiskForecast) => {
+                violations.add("kind", "NOT_SUPPORTED", "risk forecast models cannot be trained yet")
             }
             Err(_) => violations.add("kind", "INVALID", "kind is not a ModelKind"),
         }
