@@ -183,13 +183,19 @@ impl Fitted {
         features.iter().zip(self.means.iter().zip(&self.scales)).map(|(x, (mean, scale))| (x - mean) / scale).collect()
     }
 
-    /// The probability of failure.
-    pub fn probability(&self, features: &[f64]) -> f64 {
+    /// The intercept plus each weight × standardised value: the log-odds of failure for the
+    /// logistic model, the prediction itself for a linear regression.
+    pub fn linear(&self, features: &[f64]) -> f64 {
         let z = self.standardised(features);
-        sigmoid(self.intercept + z.iter().zip(&self.weights).map(|(x, w)| x * w).sum::<f64>())
+        self.intercept + z.iter().zip(&self.weights).map(|(x, w)| x * w).sum::<f64>()
     }
 
-    /// Each feature's share of the log-odds (weight × standardised value), largest first.
+    /// The probability of failure.
+    pub fn probability(&self, features: &[f64]) -> f64 {
+        sigmoid(self.linear(features))
+    }
+
+    /// Each feature's share of the linear part (weight × standardised value), largest first.
     pub fn contributions(&self, features: &[f64], top: usize) -> Vec<(String, f64)> {
         let z = self.standardised(features);
         let mut parts: Vec<(String, f64)> =
@@ -204,16 +210,42 @@ fn sigmoid(x: f64) -> f64 {
     1.0 / (1.0 + (-x).exp())
 }
 
-/// Each feature's mean over `examples`.
-fn feature_means(examples: &[&Example]) -> Vec<f64> {
-    let count = examples.len() as f64;
-    let mut means = vec![0.0; FEATURES.len()];
-    for example in examples {
-        for (mean, x) in means.iter_mut().zip(&example.features) {
+/// Each column's mean over `rows`.
+fn column_means<'a>(rows: impl ExactSizeIterator<Item = &'a [f64]>, width: usize) -> Vec<f64> {
+    let count = rows.len() as f64;
+    let mut means = vec![0.0; width];
+    for row in rows {
+        for (mean, x) in means.iter_mut().zip(row) {
             *mean += x / count;
         }
     }
     means
+}
+
+/// Each feature's mean over `examples`.
+fn feature_means(examples: &[&Example]) -> Vec<f64> {
+    column_means(examples.iter().map(|example| example.features.as_slice()), FEATURES.len())
+}
+
+/// Standardisation of `rows` (`width` columns): each column's mean and standard deviation, and
+/// the rows centred and scaled by them. A constant column gets scale 1 (it carries nothing and
+/// stays 0 after centring).
+pub(crate) fn standardise(rows: &[&[f64]], width: usize) -> (Vec<f64>, Vec<f64>, Vec<Vec<f64>>) {
+    let count = rows.len() as f64;
+    let means = column_means(rows.iter().copied(), width);
+    let mut scales = vec![0.0; width];
+    for row in rows {
+        for ((scale, mean), x) in scales.iter_mut().zip(&means).zip(*row) {
+            *scale += (x - mean).powi(2) / count;
+        }
+    }
+    let scales: Vec<f64> =
+        scales.into_iter().map(|variance| if variance > 1e-12 { variance.sqrt() } else { 1.0 }).collect();
+    let standardised = rows
+        .iter()
+        .map(|row| row.iter().zip(means.iter().zip(&scales)).map(|(x, (m, s))| (x - m) / s).collect())
+        .collect();
+    (means, scales, standardised)
 }
 
 /// A model learns nothing from one outcome alone.
@@ -228,21 +260,8 @@ fn both_outcomes(examples: &[&Example]) -> Result<(), String> {
 pub fn fit(examples: &[&Example], l2: f64) -> Result<Fitted, String> {
     both_outcomes(examples)?;
     let width = FEATURES.len();
-    let count = examples.len() as f64;
-    let means = feature_means(examples);
-    let mut scales = vec![0.0; width];
-    for example in examples {
-        for ((scale, mean), x) in scales.iter_mut().zip(&means).zip(&example.features) {
-            *scale += (x - mean).powi(2) / count;
-        }
-    }
-    // A constant feature carries nothing: scale 1 keeps it at 0 after centring.
-    let scales: Vec<f64> =
-        scales.into_iter().map(|variance| if variance > 1e-12 { variance.sqrt() } else { 1.0 }).collect();
-    let rows: Vec<Vec<f64>> = examples
-        .iter()
-        .map(|example| example.features.iter().zip(means.iter().zip(&scales)).map(|(x, (m, s))| (x - m) / s).collect())
-        .collect();
+    let features: Vec<&[f64]> = examples.iter().map(|example| example.features.as_slice()).collect();
+    let (means, scales, rows) = standardise(&features, width);
     let labels: Vec<i32> = examples.iter().map(|example| i32::from(example.failed)).collect();
     let matrix = DenseMatrix::from_2d_vec(&rows).map_err(|e| format!("features: {e}"))?;
     let parameters = LogisticRegressionParameters::default().with_alpha(l2);

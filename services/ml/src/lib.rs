@@ -3,17 +3,20 @@
 //! predictions.
 //!
 //! Built so far: the registry (TrainModel as a job on the kit's queue, ListModels, GetModel,
-//! DeleteModel, SetDefaultModel), Predict and EvaluateModel, for the control failure model
-//! (`failure`: logistic regression or a random forest on time-split data, scored on the
-//! held-out month against the base rate and the recency baseline), and ScoreControls, with
-//! which the predictive analysis uses the organization's default model. The other model kinds
-//! are refused with a field violation (anomalies are the analysis service's DetectAnomalies:
-//! an indicator's own history is its baseline, nothing to train). ScanRegulation
+//! DeleteModel, SetDefaultModel), Predict and EvaluateModel, for two kinds: the control failure
+//! model (`failure`: logistic regression or a random forest on time-split data, scored on the
+//! held-out month against the base rate and the recency baseline) and the risk model (`risk`:
+//! ridge regression of the recorded residual score on the controls' effectiveness and history,
+//! scored on held-out risks against the mean and the risk analysis's rule); and ScoreControls,
+//! with which the predictive analysis uses the organization's default failure model. The other
+//! kinds are refused with a field violation (anomalies are the analysis service's
+//! DetectAnomalies: an indicator's own history is its baseline, nothing to train). ScanRegulation
 //! (`regulation`) maps the clauses of a regulation's text or PDF to the requirements of an
 //! instance; it needs no training (the index is built from the requirements per call).
 
 pub mod failure;
 pub mod regulation;
+pub mod risk;
 mod store;
 
 use std::collections::HashMap;
@@ -44,6 +47,7 @@ use tokio_util::sync::CancellationToken;
 use tonic::{Request, Response, Status};
 
 use crate::failure::{Algorithm, ControlFacts, IssueSpan, Learned, Options};
+use crate::risk::{RiskFacts, RiskModel};
 use crate::store::ModelRecord;
 
 const MIGRATIONS: &[Migration] = &[migration!(1, "0001_models"), migration!(2, "0002_default_models")];
@@ -78,7 +82,19 @@ struct Models {
     /// Fitted models by artifact key (an artifact never changes): Predict and EvaluateModel
     /// would otherwise fetch and parse a forest of megabytes on every call. Callers read the
     /// model's row first, so a model deleted elsewhere is refused before its cached entry.
-    fitted: Arc<std::sync::Mutex<HashMap<String, Arc<Learned>>>>,
+    fitted: Arc<std::sync::Mutex<HashMap<String, Arc<Artifact>>>>,
+}
+
+/// A fitted model of either kind that trains: its artifact, read by the model's kind.
+#[derive(Debug)]
+enum Artifact {
+    Failure(Learned),
+    Risk(RiskModel),
+}
+
+/// The features a model of `kind` reads in this version of the platform.
+fn features_of(kind: i32) -> &'static [&'static str] {
+    if kind == ModelKind::RiskForecast as i32 { &risk::FEATURES } else { &failure::FEATURES }
 }
 
 /// Fitted models kept per process.
@@ -103,20 +119,23 @@ async fn synced_instance(
     }
 }
 
-/// An instance's data as the control failure model reads it.
+/// An instance's data as the models read it.
 struct TrainingData {
     controls: Vec<ControlFacts>,
+    /// The risks, their linked controls as indices into `controls`.
+    risks: Vec<RiskFacts>,
     /// ServiceNow time the data reaches, and the same in seconds.
     data_as_of: String,
     as_of: i64,
 }
 
-/// Reads the active controls of an instance with their results and issues, as last synced.
+/// Reads the active controls of an instance with their results and issues, and its risks, as
+/// last synced.
 async fn training_data(tx: &mut TenantTx, instance: &str) -> Result<TrainingData, ApiError> {
     let (stored, as_of) = synced_instance(tx, instance).await?;
     let snapshot = Snapshot { instance, point: Snapshot::CURRENT };
     let window = (stored.data_as_of.as_str(), stored.data_as_of.as_str());
-    let records = ControlData::load(tx, None, snapshot, window, false).await?;
+    let records = ControlData::load(tx, None, snapshot, window, true).await?;
     let mut history = complianceiq_analysis::predictive::load_history(tx, snapshot, &stored.data_as_of).await?;
     let mut issues: HashMap<String, Vec<IssueSpan>> = HashMap::new();
     let rows = sqlx::query(
@@ -140,7 +159,7 @@ async fn training_data(tx: &mut TenantTx, instance: &str) -> Result<TrainingData
         };
         issues.entry(row.try_get(0)?).or_default().push(span);
     }
-    let controls = records
+    let controls: Vec<ControlFacts> = records
         .controls
         .into_iter()
         .filter(|control| control.is_active())
@@ -157,7 +176,27 @@ async fn training_data(tx: &mut TenantTx, instance: &str) -> Result<TrainingData
             }
         })
         .collect();
-    Ok(TrainingData { controls, data_as_of: stored.data_as_of, as_of })
+    let position: HashMap<&str, usize> =
+        controls.iter().enumerate().map(|(index, control)| (control.sys_id.as_str(), index)).collect();
+    let mut linked: HashMap<&str, Vec<usize>> = HashMap::new();
+    for (risk, control) in &records.risk_controls {
+        if let Some(index) = position.get(control.as_str()) {
+            linked.entry(risk.as_str()).or_default().push(*index);
+        }
+    }
+    let risks = records
+        .risks
+        .iter()
+        .filter_map(|risk| {
+            Some(RiskFacts {
+                sys_id: risk.sys_id.clone(),
+                inherent: risk.inherent_score?,
+                recorded: risk.residual_score,
+                controls: linked.remove(risk.sys_id.as_str()).unwrap_or_default(),
+            })
+        })
+        .collect();
+    Ok(TrainingData { controls, risks, data_as_of: stored.data_as_of, as_of })
 }
 
 /// Each control's probability of failing its next test after `as_of`, from what was collected
@@ -180,6 +219,54 @@ fn predictions(model: &Learned, controls: &[&ControlFacts], as_of: i64, horizon_
         .collect()
 }
 
+/// Each risk's residual score as the model reads its controls at the data's time, with the
+/// band of the validation errors and the largest contributions (in residual-score points).
+fn risk_predictions(model: &RiskModel, risks: &[&RiskFacts], data: &TrainingData) -> Vec<Prediction> {
+    let target_time = time::to_timestamp(data.as_of * 1_000_000);
+    risks
+        .iter()
+        .map(|risk| {
+            let predicted = model.predict(&risk.features_at(&data.controls, data.as_of + 1), TOP_CONTRIBUTIONS);
+            Prediction {
+                record_id: risk.sys_id.clone(),
+                value: predicted.value,
+                lower_bound: predicted.lower,
+                upper_bound: predicted.upper,
+                target_time: Some(target_time),
+                feature_contributions: predicted.contributions.into_iter().collect(),
+            }
+        })
+        .collect()
+}
+
+/// The subjects a Predict call names (every one when it names none), or a field violation per
+/// unknown id.
+fn chosen<'a, T>(
+    all: &'a [T],
+    wanted: &[String],
+    sys_id: impl Fn(&T) -> &String,
+    what: &str,
+) -> Result<Vec<&'a T>, ApiError> {
+    if wanted.is_empty() {
+        return Ok(all.iter().collect());
+    }
+    let by_id: HashMap<&str, &T> = all.iter().map(|subject| (sys_id(subject).as_str(), subject)).collect();
+    let mut violations = FieldViolations::default();
+    let mut found = Vec::new();
+    for (index, id) in wanted.iter().enumerate() {
+        match by_id.get(id.as_str()) {
+            Some(subject) => found.push(*subject),
+            None => violations.add(
+                &format!("record_ids[{index}]"),
+                "UNKNOWN_RECORD",
+                format!("not {what} of the model's instance"),
+            ),
+        }
+    }
+    violations.check()?;
+    Ok(found)
+}
+
 fn model_id(field: &str, value: &str) -> Result<String, ApiError> {
     let mut violations = FieldViolations::default();
     let id = violations.uuid(field, value);
@@ -187,25 +274,31 @@ fn model_id(field: &str, value: &str) -> Result<String, ApiError> {
     Ok(id)
 }
 
-/// Parameters a control failure model takes: `algorithm` (`logistic` or `random_forest`) and
-/// `l2`, the logistic penalty; what is not given is chosen on the validation month.
-fn parameters(violations: &mut FieldViolations, given: &HashMap<String, String>) -> Options {
+/// Parameters a model takes: `l2`, the penalty (logistic or ridge), and for a control failure
+/// model `algorithm` (`logistic` or `random_forest`), for a risk model only `ridge`; what is
+/// not given is chosen on validation.
+fn parameters(violations: &mut FieldViolations, kind: ModelKind, given: &HashMap<String, String>) -> Options {
     let mut options = Options::default();
+    let risk = kind == ModelKind::RiskForecast;
     for (key, value) in given {
         match key.as_str() {
             "l2" => match value.parse::<f64>() {
-                Ok(penalty) if (0.0..=1000.0).contains(&penalty) => options.l2 = Some(penalty),
+                Ok(penalty) if (0.0..=1000.0).contains(&penalty) && !(risk && penalty == 0.0) => {
+                    options.l2 = Some(penalty)
+                }
+                _ if risk => violations.add("parameters[l2]", "INVALID", "l2 must be a number above 0, at most 1000"),
                 _ => violations.add("parameters[l2]", "INVALID", "l2 must be a number from 0 to 1000"),
             },
+            "algorithm" if risk => {
+                if value != "ridge" {
+                    violations.add("parameters[algorithm]", "INVALID", "a risk model's algorithm is ridge")
+                }
+            }
             "algorithm" => match Algorithm::parse(value) {
                 Some(algorithm) => options.algorithm = Some(algorithm),
                 None => violations.add("parameters[algorithm]", "INVALID", "algorithm is logistic or random_forest"),
             },
-            _ => violations.add(
-                &format!("parameters[{key}]"),
-                "UNKNOWN_PARAMETER",
-                "a control failure model takes algorithm and l2",
-            ),
+            _ => violations.add(&format!("parameters[{key}]"), "UNKNOWN_PARAMETER", "a model takes algorithm and l2"),
         }
     }
     options
@@ -354,8 +447,9 @@ impl Models {
         } else if name.chars().count() > MAX_NAME || name.chars().any(char::is_control) {
             violations.add("name", "INVALID", format!("a name has 1 to {MAX_NAME} printable characters"));
         }
+        let kind = ModelKind::try_from(request.kind).unwrap_or_default();
         match ModelKind::try_from(request.kind) {
-            Ok(ModelKind::ControlFailure) => {}
+            Ok(ModelKind::ControlFailure | ModelKind::RiskForecast) => {}
             Ok(ModelKind::Unspecified) => violations.required("kind"),
             Ok(ModelKind::AnomalyDetection) => violations.add(
                 "kind",
@@ -369,13 +463,10 @@ impl Models {
                 "the regulatory scan needs no training: ScanRegulation (POST /api/v1/ml/scan) indexes the \
                  requirements on each call",
             ),
-            Ok(ModelKind::RiskForecast) => {
-                violations.add("kind", "NOT_SUPPORTED", "risk forecast models cannot be trained yet")
-            }
             Err(_) => violations.add("kind", "INVALID", "kind is not a ModelKind"),
         }
         let instance = violations.uuid("instance_id", &request.instance_id);
-        parameters(&mut violations, &request.parameters);
+        parameters(&mut violations, kind, &request.parameters);
         violations.check()?;
         let mut tx = self.database.write(organization).await?;
         synced_instance(&mut tx, &instance).await?;
@@ -385,7 +476,7 @@ impl Models {
             id: id.clone(),
             version: store::next_version(&mut tx, &name).await?,
             name,
-            kind: ModelKind::ControlFailure as i32,
+            kind: kind as i32,
             state: "training".into(),
             instance_id: instance,
             parameters: request.parameters,
@@ -478,27 +569,16 @@ impl Models {
         let model = self.ready(&record).await?;
         let data = training_data(&mut tx, &record.instance_id).await?;
         tx.commit().await?;
-        let mut violations = FieldViolations::default();
-        let wanted: Vec<&ControlFacts> = if request.record_ids.is_empty() {
-            data.controls.iter().collect()
-        } else {
-            let by_id: HashMap<&str, &ControlFacts> =
-                data.controls.iter().map(|control| (control.sys_id.as_str(), control)).collect();
-            let mut wanted = Vec::new();
-            for (index, sys_id) in request.record_ids.iter().enumerate() {
-                match by_id.get(sys_id.as_str()) {
-                    Some(control) => wanted.push(*control),
-                    None => violations.add(
-                        &format!("record_ids[{index}]"),
-                        "UNKNOWN_RECORD",
-                        "not an active control of the model's instance",
-                    ),
-                }
+        let predictions = match &*model {
+            Artifact::Failure(model) => {
+                let wanted = chosen(&data.controls, &request.record_ids, |c| &c.sys_id, "an active control")?;
+                predictions(model, &wanted, data.as_of, horizon_days)
             }
-            wanted
+            Artifact::Risk(model) => {
+                let wanted = chosen(&data.risks, &request.record_ids, |r| &r.sys_id, "a risk")?;
+                risk_predictions(model, &wanted, &data)
+            }
         };
-        violations.check()?;
-        let predictions = predictions(&model, &wanted, data.as_of, horizon_days);
         Ok(PredictResponse { model_id: id, predictions })
     }
 
@@ -546,12 +626,15 @@ impl Models {
             });
         }
         let model = self.ready(&record).await?;
+        let Artifact::Failure(model) = &*model else {
+            return Err(ApiError::internal(format!("model {} holds no failure model", record.id)));
+        };
         let data = training_data(&mut tx, &instance).await?;
         tx.commit().await?;
         // The analysis's own point in time, when it reads an earlier sync than the latest.
         let as_of = datetime::parse(&request.data_as_of).map_or(data.as_of, |asked| asked.min(data.as_of));
         let controls: Vec<&ControlFacts> = data.controls.iter().collect();
-        let predictions = predictions(&model, &controls, as_of, DEFAULT_HORIZON_DAYS);
+        let predictions = predictions(model, &controls, as_of, DEFAULT_HORIZON_DAYS);
         Ok(ScoreControlsResponse { model: Some(record.to_proto(&organization.to_string())), predictions })
     }
 
@@ -597,7 +680,37 @@ impl Models {
         let instance = instance.unwrap_or_else(|| record.instance_id.clone());
         let data = training_data(&mut tx, &instance).await?;
         tx.commit().await?;
-        let evaluated = failure::evaluate(&model, &data.controls, data.as_of, window, threshold)
+        let model = match &*model {
+            Artifact::Failure(model) => model,
+            Artifact::Risk(model) => {
+                let mut violations = FieldViolations::default();
+                let windowed = [
+                    ("holdout_fraction", request.holdout_fraction != 0.0),
+                    ("window_days", request.window_days != 0),
+                    ("threshold", request.threshold != 0.0),
+                ];
+                for (field, _) in windowed.iter().filter(|(_, set)| *set) {
+                    violations.add(
+                        field,
+                        "NOT_APPLICABLE",
+                        "a risk model is scored on risks, not on a window of results",
+                    );
+                }
+                violations.check()?;
+                // Its own instance: only the risks the training held out.
+                let own = instance == record.instance_id;
+                let (metrics, count) = risk::evaluate(model, &data.risks, &data.controls, data.as_of, own)
+                    .map_err(|message| ApiError::FailedPrecondition { reason: "NOTHING_TO_EVALUATE", message })?;
+                return Ok(Evaluation {
+                    model_id: id,
+                    metrics,
+                    example_count: count as i64,
+                    evaluate_time: Some(time::to_timestamp(time::now_micros())),
+                    ..Default::default()
+                });
+            }
+        };
+        let evaluated = failure::evaluate(model, &data.controls, data.as_of, window, threshold)
             .map_err(|message| ApiError::FailedPrecondition { reason: "NOTHING_TO_EVALUATE", message })?;
         let test_window_start = record.metrics.get("test_window_start").copied().unwrap_or(f64::MAX) as i64;
         Ok(Evaluation {
@@ -623,7 +736,7 @@ impl Models {
     }
 
     /// The fitted model of a trained version.
-    async fn ready(&self, record: &ModelRecord) -> Result<Arc<Learned>, ApiError> {
+    async fn ready(&self, record: &ModelRecord) -> Result<Arc<Artifact>, ApiError> {
         if record.state != "ready" && record.state != "archived" {
             return Err(ApiError::FailedPrecondition {
                 reason: "MODEL_NOT_READY",
@@ -632,7 +745,7 @@ impl Models {
         }
         // A model fitted on another feature list (an earlier version of the platform) would read
         // this version's features in the wrong places.
-        if record.features.iter().map(String::as_str).ne(failure::FEATURES) {
+        if record.features.iter().map(String::as_str).ne(features_of(record.kind).iter().copied()) {
             return Err(ApiError::FailedPrecondition {
                 reason: "MODEL_OUTDATED",
                 message: format!(
@@ -649,10 +762,12 @@ impl Models {
             .get(&record.artifact_key)
             .await?
             .ok_or_else(|| ApiError::not_found("Model artifact", &record.id))?;
-        let fitted: Arc<Learned> = Arc::new(
-            serde_json::from_slice(&bytes)
-                .map_err(|e| ApiError::internal(format!("model artifact {}: {e}", record.id)))?,
-        );
+        let unreadable = |e: serde_json::Error| ApiError::internal(format!("model artifact {}: {e}", record.id));
+        let fitted = Arc::new(if record.kind == ModelKind::RiskForecast as i32 {
+            Artifact::Risk(serde_json::from_slice(&bytes).map_err(unreadable)?)
+        } else {
+            Artifact::Failure(serde_json::from_slice(&bytes).map_err(unreadable)?)
+        });
         let mut kept = self.fitted.lock().unwrap_or_else(|e| e.into_inner());
         if kept.len() >= FITTED_KEPT {
             kept.clear();
@@ -667,6 +782,38 @@ impl Models {
         tx.commit().await?;
         Ok(record)
     }
+}
+
+/// What a training produced: the serialised artifact and what the model's row records.
+struct Fit {
+    artifact: Vec<u8>,
+    metrics: HashMap<String, f64>,
+    features: Vec<String>,
+    algorithm: &'static str,
+    examples: usize,
+}
+
+/// Trains a model of `kind` on `data`.
+fn fit(kind: ModelKind, data: &TrainingData, options: Options) -> Result<Fit, String> {
+    let serialised = |e: serde_json::Error| format!("artifact: {e}");
+    if kind == ModelKind::RiskForecast {
+        let trained = risk::train(&data.risks, &data.controls, data.as_of, options.l2)?;
+        return Ok(Fit {
+            artifact: serde_json::to_vec(&trained.model).map_err(serialised)?,
+            features: trained.model.features().to_vec(),
+            metrics: trained.metrics,
+            algorithm: "ridge",
+            examples: trained.examples,
+        });
+    }
+    let trained = failure::train(&data.controls, data.as_of, options)?;
+    Ok(Fit {
+        artifact: serde_json::to_vec(&trained.model).map_err(serialised)?,
+        features: trained.model.features().to_vec(),
+        metrics: trained.metrics,
+        algorithm: trained.model.algorithm().name(),
+        examples: trained.examples,
+    })
 }
 
 impl JobHandler for Models {
@@ -684,25 +831,25 @@ impl JobHandler for Models {
         let data = training_data(&mut tx, &record.instance_id).await?;
         tx.commit().await?;
         let mut violations = FieldViolations::default();
-        let options = parameters(&mut violations, &record.parameters);
+        let kind = ModelKind::try_from(record.kind).unwrap_or_default();
+        let options = parameters(&mut violations, kind, &record.parameters);
         let started = std::time::Instant::now();
-        let as_of = data.as_of;
+        let data_as_of = data.data_as_of.clone();
         // Fitting is CPU work: off the runtime's threads.
-        let trained = tokio::task::spawn_blocking(move || failure::train(&data.controls, as_of, options))
+        let trained = tokio::task::spawn_blocking(move || fit(kind, &data, options))
             .await
             .map_err(|e| Stop::Failed(format!("training stopped: {e}")))?
             .map_err(Stop::Failed)?;
         if stop.is_cancelled() {
             return Err(Stop::Shutdown);
         }
-        let artifact = serde_json::to_vec(&trained.model).map_err(|e| Stop::Failed(format!("artifact: {e}")))?;
-        self.objects.put(&record.artifact_key, artifact).await?;
+        self.objects.put(&record.artifact_key, trained.artifact).await?;
         record.state = "ready".into();
         record.metrics = trained.metrics;
-        record.features = trained.model.features().to_vec();
-        record.parameters.insert("algorithm".into(), trained.model.algorithm().name().into());
+        record.features = trained.features;
+        record.parameters.insert("algorithm".into(), trained.algorithm.into());
         record.training_examples = trained.examples as i64;
-        record.data_as_of = data.data_as_of;
+        record.data_as_of = data_as_of;
         record.trained_at = Some(time::now_micros());
         let mut tx = self.database.write(job.organization).await?;
         if store::by_id(&mut tx, &record.id).await?.is_none() {
@@ -731,6 +878,7 @@ impl JobHandler for Models {
             model_id = %record.id,
             examples = record.training_examples,
             auc = record.metrics.get("auc").copied().unwrap_or_default(),
+            mae = record.metrics.get("mae").copied().unwrap_or_default(),
             fit_ms = started.elapsed().as_millis(),
             "model trained"
         );

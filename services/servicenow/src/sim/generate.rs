@@ -327,7 +327,47 @@ pub(crate) fn generate(seed: u64, controls: usize, now: i64) -> State {
             insert(&mut state, tables::ISSUES, created, updated, fields);
         }
     }
+    assess_residuals(&mut state, Rng(seed ^ 0x7265_7369_6475_616c));
     state
+}
+
+/// Residual scores as assessors record them: a risk's controls take off a share of its inherent
+/// score by how they work (a compliant key control most, a failing control little), weighted
+/// by their weighting, with the assessor's judgement as ±15% noise; the result is the nearest
+/// likelihood × impact within the inherent ones. Risks without controls keep their drawn score.
+/// From its own stream, after everything else, so the rest stays what the seed made it.
+fn assess_residuals(state: &mut State, mut judgement: Rng) {
+    let mut mitigation: BTreeMap<String, (f64, f64)> = BTreeMap::new();
+    for link in state.tables[tables::RISK_CONTROLS.name].values() {
+        let (Some(risk), Some(control)) = (link.get("sn_risk_risk"), link.get("sn_compliance_control")) else {
+            continue;
+        };
+        let Some(control) = state.tables[tables::CONTROLS.name].get(control) else { continue };
+        let field = |name: &str| control.get(name).map(String::as_str);
+        let share = match (field("status"), field("key_control")) {
+            (Some("non_compliant"), _) => 0.1,
+            (_, Some("true")) => 0.8,
+            _ => 0.6,
+        };
+        let weight: f64 = field("weighting").and_then(|w| w.parse().ok()).unwrap_or(1.0);
+        let (weights, weighted) = mitigation.entry(risk.clone()).or_default();
+        *weights += weight;
+        *weighted += weight * share;
+    }
+    let risks = state.tables.get_mut(tables::RISKS.name).expect("every table exists");
+    for (risk, (weights, weighted)) in mitigation {
+        let Some(record) = risks.get_mut(&risk) else { continue };
+        let inherent = |name: &str| record.get(name).and_then(|v| v.parse::<usize>().ok()).unwrap_or(3).max(1);
+        let (likelihood, impact) = (inherent("inherent_likelihood"), inherent("inherent_impact"));
+        let target = (likelihood * impact) as f64 * (1.0 - weighted / weights) * (0.85 + 0.3 * judgement.unit());
+        let (l, i) = (1..=likelihood)
+            .flat_map(|l| (1..=impact).map(move |i| (l, i)))
+            .min_by(|a, b| ((a.0 * a.1) as f64 - target).abs().total_cmp(&((b.0 * b.1) as f64 - target).abs()))
+            .unwrap_or((1, 1));
+        record.insert("residual_likelihood", l.to_string());
+        record.insert("residual_impact", i.to_string());
+        record.insert("residual_score", (l * i).to_string());
+    }
 }
 
 /// A control's turning point: a control now compliant that was failing until it was

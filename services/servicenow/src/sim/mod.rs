@@ -101,9 +101,14 @@ impl Rng {
         (self.next() % n.max(1) as u64) as usize
     }
 
+    /// Uniform in `[0, 1)`.
+    pub(crate) fn unit(&mut self) -> f64 {
+        (self.next() >> 11) as f64 / (1u64 << 53) as f64
+    }
+
     /// True with probability `p`.
     pub(crate) fn chance(&mut self, p: f64) -> bool {
-        (self.next() >> 11) as f64 / (1u64 << 53) as f64 <= p
+        self.unit() <= p
     }
 
     pub(crate) fn sys_id(&mut self) -> String {
