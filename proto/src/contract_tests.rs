@@ -208,6 +208,8 @@ fn every_public_rpc_is_annotated_and_matches_the_design_or_is_a_documented_extra
         ("POST", "/api/v1/ml/scan"),
         // Choosing the model the predictive analysis uses: the design keeps model versions.
         ("POST", "/api/v1/ml/models/{model_id}:setDefault"),
+        // Stopping a training: the design's training runs as a job.
+        ("POST", "/api/v1/ml/models/{model_id}:cancel"),
         // One saved report, and deleting it: the design lists only save and list.
         ("GET", "/api/v1/insights/saved/{report_id}"),
         ("DELETE", "/api/v1/insights/saved/{report_id}"),

@@ -13,7 +13,7 @@
 use std::io::Write;
 use std::time::{Duration, Instant};
 
-use complianceiq_ml::failure::{self, Algorithm, ControlFacts, IssueSpan, Options};
+use complianceiq_ml::failure::{self, Algorithm, ControlFacts, IssueSpan, Options, Progress};
 
 const DAY: i64 = 86_400;
 const WEEKS: i64 = 52;
@@ -127,7 +127,7 @@ fn main() {
         for _ in 0..3 {
             let started = Instant::now();
             let options = Options { algorithm, ..Default::default() };
-            trained = Some(failure::train(&controls, as_of, options).expect("a model"));
+            trained = Some(failure::train(&controls, as_of, options, &Progress::default()).expect("a model"));
             times.push(started.elapsed());
         }
         (trained.expect("trained"), median(times))

@@ -352,6 +352,36 @@ async fn a_control_failure_model_learns_the_tenants_history_and_predicts_for_it_
         (refused.code(), crate::harness::reason(&refused).as_str()),
         (Code::FailedPrecondition, "MODEL_OUTDATED")
     );
+
+    // A training reports its progress and stops when asked (between two fits), keeping nothing;
+    // only a training can be cancelled.
+    let stopped = ml.train_model(authorized(request("Stopped", &instance.id), &token)).await.unwrap().into_inner();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let current = GetModelRequest { model_id: stopped.id.clone() };
+        let current = ml.get_model(authorized(current, &token)).await.unwrap().into_inner();
+        assert_eq!(current.state(), ModelState::Training, "{current:?}");
+        if current.progress_percent > 0 {
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "no progress reported: {current:?}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let cancel = || CancelTrainingRequest { model_id: stopped.id.clone() };
+    let asked = ml.cancel_training(authorized(cancel(), &token)).await.unwrap().into_inner();
+    let ended = trained(platform, &tenant, &asked).await;
+    assert_eq!((ended.state(), ended.error.as_str()), (ModelState::Cancelled, "cancelled on request"), "{ended:?}");
+    assert!(ended.progress_percent < 100 && ended.artifact_uri.is_empty() && ended.metrics.is_empty(), "{ended:?}");
+    let again = ml.cancel_training(authorized(cancel(), &token)).await.unwrap_err();
+    assert_eq!(
+        (again.code(), crate::harness::reason(&again).as_str()),
+        (Code::FailedPrecondition, "MODEL_NOT_TRAINING")
+    );
+    let foreign = ml.cancel_training(authorized(cancel(), other.token())).await.unwrap_err();
+    assert_eq!(foreign.code(), Code::NotFound);
+    let listed = ListModelsRequest { state: ModelState::Cancelled as i32, ..Default::default() };
+    let listed = ml.list_models(authorized(listed, &token)).await.unwrap().into_inner().models;
+    assert_eq!(listed.into_iter().map(|m| m.id).collect::<Vec<_>>(), vec![stopped.id.clone()]);
 }
 
 async fn a_risk_model_learns_how_assessors_credit_controls_and_explains_each_residual(platform: &TestPlatform) {

@@ -14,6 +14,7 @@
 //! failure rate of the fitting data) and the recency baseline of the predictive analysis.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 
 use serde::{Deserialize, Serialize};
 use smartcore::ensemble::random_forest_regressor::{RandomForestRegressor, RandomForestRegressorParameters};
@@ -30,6 +31,35 @@ pub const HOLDOUT_DAYS: i64 = 30;
 const PENALTIES: [f64; 4] = [0.0, 0.1, 1.0, 10.0];
 /// Fewest fitting examples a model is trained on.
 pub const MIN_EXAMPLES: usize = 50;
+
+/// A training's progress (0 to 100), reported by the fitting thread, and a request to stop it,
+/// honoured between two fits (a fit itself runs to its end).
+#[derive(Debug, Default)]
+pub struct Progress {
+    percent: AtomicU8,
+    stop: AtomicBool,
+}
+
+impl Progress {
+    /// The fit has reached `percent`; an error once stopping was asked.
+    pub fn reach(&self, percent: u8) -> Result<(), String> {
+        self.percent.fetch_max(percent.min(100), Ordering::Relaxed);
+        if self.stopped() { Err("training cancelled".into()) } else { Ok(()) }
+    }
+
+    pub fn percent(&self) -> u8 {
+        self.percent.load(Ordering::Relaxed)
+    }
+
+    /// Asks the fit to stop at its next step.
+    pub fn stop(&self) {
+        self.stop.store(true, Ordering::Relaxed);
+    }
+
+    pub fn stopped(&self) -> bool {
+        self.stop.load(Ordering::Relaxed)
+    }
+}
 
 /// The features, in the order the model reads them.
 pub const FEATURES: [&str; 19] = [
@@ -527,9 +557,11 @@ pub fn split(examples: &[Example]) -> Option<Split<'_>> {
 }
 
 /// Splits by time, picks the penalty on validation, refits, scores the test month. `l2`
-/// fixes the penalty instead of choosing it.
-pub fn train(controls: &[ControlFacts], as_of: i64, options: Options) -> Result<Trained, String> {
+/// fixes the penalty instead of choosing it. Reports to `progress` between fits and stops
+/// there when asked.
+pub fn train(controls: &[ControlFacts], as_of: i64, options: Options, progress: &Progress) -> Result<Trained, String> {
     let examples = examples(controls, as_of);
+    progress.reach(20)?;
     let Some(Split { training, validation, test, test_from }) = split(&examples) else {
         return Err("no indicator result with an earlier one to learn from".into());
     };
@@ -551,7 +583,8 @@ pub fn train(controls: &[ControlFacts], as_of: i64, options: Options) -> Result<
         None if validation.is_empty() => 1.0,
         None => {
             let mut best = (f64::INFINITY, 1.0);
-            for penalty in PENALTIES {
+            for (step, penalty) in PENALTIES.into_iter().enumerate() {
+                progress.reach(20 + 5 * step as u8)?;
                 let loss = validation_loss(&Learned::Logistic(fit(&training, penalty)?));
                 if loss < best.0 {
                     best = (loss, penalty);
@@ -564,7 +597,9 @@ pub fn train(controls: &[ControlFacts], as_of: i64, options: Options) -> Result<
         Some(algorithm) => algorithm,
         None if validation.is_empty() => Algorithm::Logistic,
         None => {
+            progress.reach(40)?;
             let logistic = validation_loss(&learn(&training, Algorithm::Logistic, chosen)?);
+            progress.reach(45)?;
             let forest = validation_loss(&learn(&training, Algorithm::RandomForest, chosen)?);
             choice.insert("validation_log_loss_logistic".to_string(), logistic);
             choice.insert("validation_log_loss_random_forest".to_string(), forest);
@@ -572,7 +607,9 @@ pub fn train(controls: &[ControlFacts], as_of: i64, options: Options) -> Result<
         }
     };
     let fitting: Vec<&Example> = training.iter().chain(&validation).copied().collect();
+    progress.reach(70)?;
     let model = learn(&fitting, algorithm, chosen)?;
+    progress.reach(90)?;
     let base_rate = fitting.iter().filter(|e| e.failed).count() as f64 / fitting.len() as f64;
     let (_, mut metrics) = scored_beside_baselines(&model, &test, base_rate);
     metrics.extend(choice);
@@ -737,7 +774,7 @@ mod tests {
         let controls = population(7);
         let as_of = 51 * 7 * DAY;
         let logistic = Options { algorithm: Some(Algorithm::Logistic), ..Default::default() };
-        let trained = train(&controls, as_of, logistic).unwrap();
+        let trained = train(&controls, as_of, logistic, &Progress::default()).unwrap();
         let metrics = &trained.metrics;
         assert!(metrics["auc"] > 0.75, "{metrics:?}");
         assert!(metrics["brier"] < metrics["brier_base_rate"], "{metrics:?}");
@@ -761,7 +798,7 @@ mod tests {
         let controls = population(5);
         let as_of = 51 * 7 * DAY;
         let forest = Options { algorithm: Some(Algorithm::RandomForest), ..Default::default() };
-        let trained = train(&controls, as_of, forest).unwrap();
+        let trained = train(&controls, as_of, forest, &Progress::default()).unwrap();
         let metrics = &trained.metrics;
         assert!(metrics["auc"] > 0.75 && metrics["brier"] < metrics["brier_base_rate"], "{metrics:?}");
         assert!(!metrics.contains_key("l2"), "a forest has no penalty");
@@ -774,7 +811,7 @@ mod tests {
         assert_eq!(contributions.len(), 5);
         assert!(contributions.windows(2).all(|pair| pair[0].1.abs() >= pair[1].1.abs()));
         // Unfixed, both are fitted on the training months and the validation month decides.
-        let chosen = train(&controls, as_of, Options::default()).unwrap();
+        let chosen = train(&controls, as_of, Options::default(), &Progress::default()).unwrap();
         let (logistic, forest) =
             (chosen.metrics["validation_log_loss_logistic"], chosen.metrics["validation_log_loss_random_forest"]);
         let expected = if forest < logistic { Algorithm::RandomForest } else { Algorithm::Logistic };
@@ -786,7 +823,7 @@ mod tests {
         let controls = population(11);
         let as_of = 51 * 7 * DAY;
         let options = Options { l2: Some(1.0), algorithm: Some(Algorithm::Logistic) };
-        let model = train(&controls, as_of, options).unwrap().model;
+        let model = train(&controls, as_of, options, &Progress::default()).unwrap().model;
         let evaluated = evaluate(&model, &controls, as_of, Window::Days(70), 0.5).unwrap();
         // Weekly results: the last 70 days up to the latest hold 10 weeks of each control.
         assert_eq!(evaluated.examples, 80 * 10);
@@ -808,12 +845,25 @@ mod tests {
     #[test]
     fn too_little_history_or_one_outcome_is_refused_with_the_reason() {
         let few = vec![ControlFacts { results: vec![(0, true), (DAY, true)], ..Default::default() }];
-        assert!(train(&few, 100 * DAY, Options::default()).unwrap_err().contains("at least 50"));
+        assert!(train(&few, 100 * DAY, Options::default(), &Progress::default()).unwrap_err().contains("at least 50"));
         let always =
             vec![ControlFacts { results: (0..200).map(|day| (day * DAY, true)).collect(), ..Default::default() }];
         for algorithm in [Algorithm::Logistic, Algorithm::RandomForest] {
             let options = Options { l2: Some(1.0), algorithm: Some(algorithm) };
-            assert!(train(&always, 200 * DAY, options).unwrap_err().contains("same outcome"));
+            assert!(train(&always, 200 * DAY, options, &Progress::default()).unwrap_err().contains("same outcome"));
         }
+    }
+
+    #[test]
+    fn a_training_reports_its_progress_and_stops_when_asked() {
+        let controls = population(11);
+        let as_of = 51 * 7 * DAY;
+        let progress = Progress::default();
+        train(&controls, as_of, Options::default(), &progress).unwrap();
+        assert_eq!(progress.percent(), 90);
+        let stopped = Progress::default();
+        stopped.stop();
+        assert_eq!(train(&controls, as_of, Options::default(), &stopped).unwrap_err(), "training cancelled");
+        assert_eq!(stopped.percent(), 20, "stopped at its first step");
     }
 }

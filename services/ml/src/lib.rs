@@ -46,11 +46,12 @@ use sqlx::Row;
 use tokio_util::sync::CancellationToken;
 use tonic::{Request, Response, Status};
 
-use crate::failure::{Algorithm, ControlFacts, IssueSpan, Learned, Options};
+use crate::failure::{Algorithm, ControlFacts, IssueSpan, Learned, Options, Progress};
 use crate::risk::{RiskFacts, RiskModel};
 use crate::store::ModelRecord;
 
-const MIGRATIONS: &[Migration] = &[migration!(1, "0001_models"), migration!(2, "0002_default_models")];
+const MIGRATIONS: &[Migration] =
+    &[migration!(1, "0001_models"), migration!(2, "0002_default_models"), migration!(3, "0003_training_progress")];
 
 /// The queue's name for training jobs.
 const KIND: &str = "ml_train";
@@ -99,6 +100,8 @@ fn features_of(kind: i32) -> &'static [&'static str] {
 
 /// Fitted models kept per process.
 const FITTED_KEPT: usize = 32;
+/// How often a training writes its progress and reads whether to stop.
+const CHECKPOINT_EVERY: Duration = Duration::from_millis(500);
 
 /// The instance of the store and the time (seconds) its last completed sync reaches.
 async fn synced_instance(
@@ -776,6 +779,64 @@ impl Models {
         Ok(fitted)
     }
 
+    /// Writes a training's progress (extending the job's lease); whether to stop it.
+    async fn checkpoint(&self, job: &Job, percent: u8) -> Result<bool, ApiError> {
+        let mut tx = self.database.write(job.organization).await?;
+        let stop = store::checkpoint(&mut tx, &job.id, i64::from(percent)).await?;
+        job.extend_lease(&mut tx).await?;
+        tx.commit().await?;
+        Ok(stop)
+    }
+
+    /// Waits for a fit, writing its progress as it goes and passing on a request to stop it
+    /// (a person's, a deleted model, or the process shutting down).
+    async fn watch(
+        &self,
+        job: &Job,
+        stop: &CancellationToken,
+        progress: &Progress,
+        mut fitting: tokio::task::JoinHandle<Result<Fit, String>>,
+    ) -> Result<Fit, Stop> {
+        let mut ticks = tokio::time::interval(CHECKPOINT_EVERY);
+        ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let joined = loop {
+            tokio::select! {
+                joined = &mut fitting => break joined,
+                _ = stop.cancelled(), if !progress.stopped() => progress.stop(),
+                _ = ticks.tick(), if !progress.stopped() => match self.checkpoint(job, progress.percent()).await {
+                    Ok(false) => {}
+                    Ok(true) => progress.stop(),
+                    Err(error) => {
+                        progress.stop();
+                        return Err(error.into());
+                    }
+                },
+            }
+        };
+        let fitted = joined.map_err(|e| Stop::Failed(format!("training stopped: {e}")))?;
+        if stop.is_cancelled() {
+            return Err(Stop::Shutdown);
+        }
+        if progress.stopped() {
+            return Err(Stop::Cancelled);
+        }
+        fitted.map_err(Stop::Failed)
+    }
+
+    async fn cancel(&self, organization: OrganizationId, request: CancelTrainingRequest) -> Result<Model, ApiError> {
+        let id = model_id("model_id", &request.model_id)?;
+        let mut tx = self.database.write(organization).await?;
+        let record = store::by_id(&mut tx, &id).await?.ok_or_else(|| ApiError::not_found("Model", &id))?;
+        if !store::request_cancel(&mut tx, &id).await? {
+            return Err(ApiError::FailedPrecondition {
+                reason: "MODEL_NOT_TRAINING",
+                message: format!("model {id} is {}; only a training can be cancelled", record.state),
+            });
+        }
+        tx.commit().await?;
+        Ok(record.to_proto(&organization.to_string()))
+    }
+
     async fn load(&self, job: &Job) -> Result<Option<ModelRecord>, ApiError> {
         let mut tx = self.database.read(job.organization).await?;
         let record = store::by_id(&mut tx, &job.id).await?;
@@ -794,10 +855,10 @@ struct Fit {
 }
 
 /// Trains a model of `kind` on `data`.
-fn fit(kind: ModelKind, data: &TrainingData, options: Options) -> Result<Fit, String> {
+fn fit(kind: ModelKind, data: &TrainingData, options: Options, progress: &Progress) -> Result<Fit, String> {
     let serialised = |e: serde_json::Error| format!("artifact: {e}");
     if kind == ModelKind::RiskForecast {
-        let trained = risk::train(&data.risks, &data.controls, data.as_of, options.l2)?;
+        let trained = risk::train(&data.risks, &data.controls, data.as_of, options.l2, progress)?;
         return Ok(Fit {
             artifact: serde_json::to_vec(&trained.model).map_err(serialised)?,
             features: trained.model.features().to_vec(),
@@ -806,7 +867,7 @@ fn fit(kind: ModelKind, data: &TrainingData, options: Options) -> Result<Fit, St
             examples: trained.examples,
         });
     }
-    let trained = failure::train(&data.controls, data.as_of, options)?;
+    let trained = failure::train(&data.controls, data.as_of, options, progress)?;
     Ok(Fit {
         artifact: serde_json::to_vec(&trained.model).map_err(serialised)?,
         features: trained.model.features().to_vec(),
@@ -827,6 +888,10 @@ impl JobHandler for Models {
         if record.state != "training" {
             return Ok(());
         }
+        // Cancelled while it waited on the queue.
+        if self.checkpoint(job, 0).await? {
+            return Err(Stop::Cancelled);
+        }
         let mut tx = self.database.read(job.organization).await?;
         let data = training_data(&mut tx, &record.instance_id).await?;
         tx.commit().await?;
@@ -835,16 +900,16 @@ impl JobHandler for Models {
         let options = parameters(&mut violations, kind, &record.parameters);
         let started = std::time::Instant::now();
         let data_as_of = data.data_as_of.clone();
+        let progress = Arc::new(Progress::default());
         // Fitting is CPU work: off the runtime's threads.
-        let trained = tokio::task::spawn_blocking(move || fit(kind, &data, options))
-            .await
-            .map_err(|e| Stop::Failed(format!("training stopped: {e}")))?
-            .map_err(Stop::Failed)?;
-        if stop.is_cancelled() {
-            return Err(Stop::Shutdown);
-        }
+        let fitting = tokio::task::spawn_blocking({
+            let progress = progress.clone();
+            move || fit(kind, &data, options, &progress)
+        });
+        let trained = self.watch(job, stop, &progress, fitting).await?;
         self.objects.put(&record.artifact_key, trained.artifact).await?;
         record.state = "ready".into();
+        record.progress_percent = 100;
         record.metrics = trained.metrics;
         record.features = trained.features;
         record.parameters.insert("algorithm".into(), trained.algorithm.into());
@@ -852,11 +917,11 @@ impl JobHandler for Models {
         record.data_as_of = data_as_of;
         record.trained_at = Some(time::now_micros());
         let mut tx = self.database.write(job.organization).await?;
-        if store::by_id(&mut tx, &record.id).await?.is_none() {
-            // Deleted while it trained.
+        // Deleted, or cancelled after the last checkpoint: a cancel that was answered OK holds.
+        if store::checkpoint(&mut tx, &record.id, i64::from(progress.percent())).await? {
             drop(tx);
             self.objects.delete(&record.artifact_key).await?;
-            return Ok(());
+            return Err(Stop::Cancelled);
         }
         store::save(&mut tx, &record).await?;
         store::archive_older(&mut tx, &record.name, record.version).await?;
@@ -890,11 +955,13 @@ impl JobHandler for Models {
         if record.state != "training" {
             return Ok(());
         }
-        record.state = "failed".into();
-        record.error = ending.failure().unwrap_or_else(|| "training ended without a model".into());
+        (record.state, record.error) = match ending {
+            Ending::Cancelled => ("cancelled".into(), "cancelled on request".into()),
+            _ => ("failed".into(), ending.failure().unwrap_or_else(|| "training ended without a model".into())),
+        };
         record.trained_at = Some(time::now_micros());
         store::save(tx, &record).await?;
-        tracing::info!(model_id = %record.id, error = %record.error, "model training failed");
+        tracing::info!(model_id = %record.id, state = %record.state, error = %record.error, "model training ended");
         Ok(())
     }
 }
@@ -971,6 +1038,11 @@ impl MlService for MlApi {
         request: Request<ScoreControlsRequest>,
     ) -> Result<Response<ScoreControlsResponse>, Status> {
         Ok(Response::new(self.models.score_controls(request.into_inner()).await?))
+    }
+
+    async fn cancel_training(&self, request: Request<CancelTrainingRequest>) -> Result<Response<Model>, Status> {
+        let organization = caller(&request)?.tenant()?;
+        Ok(Response::new(self.models.cancel(organization, request.into_inner()).await?))
     }
 
     async fn delete_model(&self, request: Request<DeleteModelRequest>) -> Result<Response<()>, Status> {

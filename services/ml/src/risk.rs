@@ -20,7 +20,7 @@ use smartcore::linalg::basic::arrays::Array;
 use smartcore::linalg::basic::matrix::DenseMatrix;
 use smartcore::linear::ridge_regression::{RidgeRegression, RidgeRegressionParameters};
 
-use crate::failure::{ControlFacts, Fitted, standardise};
+use crate::failure::{ControlFacts, Fitted, Progress, standardise};
 
 const DAY: i64 = 86_400;
 /// Penalties tried on the validation risks.
@@ -259,9 +259,16 @@ pub struct Trained {
 }
 
 /// Splits the risks, picks the penalty on validation (or takes `l2`), refits and scores the
-/// test risks.
-pub fn train(risks: &[RiskFacts], controls: &[ControlFacts], as_of: i64, l2: Option<f64>) -> Result<Trained, String> {
+/// test risks, reporting to `progress` between fits and stopping there when asked.
+pub fn train(
+    risks: &[RiskFacts],
+    controls: &[ControlFacts],
+    as_of: i64,
+    l2: Option<f64>,
+    progress: &Progress,
+) -> Result<Trained, String> {
     let examples = examples(risks, controls, as_of);
+    progress.reach(20)?;
     let part = |range: std::ops::Range<u64>| -> Vec<&Example> {
         examples.iter().filter(|example| range.contains(&bucket(&example.risk.sys_id))).collect()
     };
@@ -281,7 +288,8 @@ pub fn train(risks: &[RiskFacts], controls: &[ControlFacts], as_of: i64, l2: Opt
         Some(l2) => l2,
         None => {
             let mut best = (f64::INFINITY, 1.0);
-            for penalty in PENALTIES {
+            for (step, penalty) in PENALTIES.into_iter().enumerate() {
+                progress.reach(20 + 10 * step as u8)?;
                 let mae = validation_mae(&fit(&training, penalty)?);
                 if mae < best.0 {
                     best = (mae, penalty);
@@ -290,12 +298,14 @@ pub fn train(risks: &[RiskFacts], controls: &[ControlFacts], as_of: i64, l2: Opt
             best.1
         }
     };
+    progress.reach(70)?;
     let on_training = fit(&training, chosen)?;
     let mut misses: Vec<f64> =
         validation.iter().map(|example| example.recorded - on_training.value(&example.features)).collect();
     misses.sort_by(f64::total_cmp);
     let fitting: Vec<&Example> = training.iter().chain(&validation).copied().collect();
     let mut model = fit(&fitting, chosen)?;
+    progress.reach(90)?;
     model.interval = (quantile(&misses, INTERVAL.0), quantile(&misses, INTERVAL.1));
     let mut metrics = scored_beside_baselines(&model, &test, model.linear.intercept);
     metrics.extend([
@@ -408,7 +418,7 @@ mod tests {
     #[test]
     fn the_model_beats_the_mean_and_the_rule_on_the_held_out_risks_and_explains_itself() {
         let (controls, risks) = population(7);
-        let trained = train(&risks, &controls, NOW, None).unwrap();
+        let trained = train(&risks, &controls, NOW, None, &Progress::default()).unwrap();
         let metric = |name: &str| trained.metrics[name];
         assert!(metric("mae") < 0.8 * metric("mae_mean_baseline"), "{:?}", trained.metrics);
         assert!(metric("mae") < metric("mae_rule_baseline"), "{:?}", trained.metrics);
@@ -433,12 +443,18 @@ mod tests {
     #[test]
     fn too_few_risks_are_refused_with_the_reason() {
         let (controls, risks) = population(3);
-        let error = train(&risks[..20], &controls, NOW, None).unwrap_err();
+        let error = train(&risks[..20], &controls, NOW, None, &Progress::default()).unwrap_err();
         assert!(error.contains("20 risks"), "{error}");
         let unrecorded: Vec<RiskFacts> = risks.iter().map(|r| RiskFacts { recorded: None, ..r.clone() }).collect();
         assert!(
-            evaluate(&train(&risks, &controls, NOW, Some(1.0)).unwrap().model, &unrecorded, &controls, NOW, false)
-                .is_err()
+            evaluate(
+                &train(&risks, &controls, NOW, Some(1.0), &Progress::default()).unwrap().model,
+                &unrecorded,
+                &controls,
+                NOW,
+                false
+            )
+            .is_err()
         );
     }
 }

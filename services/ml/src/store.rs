@@ -30,6 +30,7 @@ pub struct ModelRecord {
     pub created_at: i64,
     pub trained_at: Option<i64>,
     pub is_default: bool,
+    pub progress_percent: i64,
 }
 
 impl ModelRecord {
@@ -39,8 +40,10 @@ impl ModelRecord {
             "ready" => ModelState::Ready,
             "failed" => ModelState::Failed,
             "archived" => ModelState::Archived,
+            "cancelled" => ModelState::Cancelled,
             _ => ModelState::Unspecified,
         };
+        let artifact = self.state == "ready" || self.state == "archived";
         Model {
             id: self.id.clone(),
             organization_id: organization.to_string(),
@@ -52,11 +55,7 @@ impl ModelRecord {
             parameters: self.parameters.clone(),
             metrics: self.metrics.clone(),
             training_examples: self.training_examples,
-            artifact_uri: if self.state == "ready" || self.state == "archived" {
-                self.artifact_key.clone()
-            } else {
-                String::new()
-            },
+            artifact_uri: if artifact { self.artifact_key.clone() } else { String::new() },
             error: self.error.clone(),
             create_time: Some(time::to_timestamp(self.created_at)),
             train_end_time: self.trained_at.map(time::to_timestamp),
@@ -64,6 +63,8 @@ impl ModelRecord {
             features: self.features.clone(),
             code_version: self.code_version.clone(),
             is_default: self.is_default,
+            // A model trained before progress was recorded has 0 stored; a trained one is whole.
+            progress_percent: if artifact { 100 } else { self.progress_percent as i32 },
         }
     }
 }
@@ -74,13 +75,14 @@ pub fn state_name(state: ModelState) -> Option<&'static str> {
         ModelState::Ready => Some("ready"),
         ModelState::Failed => Some("failed"),
         ModelState::Archived => Some("archived"),
+        ModelState::Cancelled => Some("cancelled"),
         ModelState::Unspecified => None,
     }
 }
 
 const COLUMNS: &str = "id, name, version, kind, state, instance_id, parameters, metrics, features, \
                        training_examples, artifact_key, data_as_of, code_version, error, created_by, created_at, \
-                       trained_at, is_default";
+                       trained_at, is_default, progress_percent";
 
 fn json<T: serde::de::DeserializeOwned + Default>(text: &str) -> T {
     serde_json::from_str(text).unwrap_or_default()
@@ -106,6 +108,7 @@ fn record(row: &sqlx::any::AnyRow) -> Result<ModelRecord, ApiError> {
         created_at: row.try_get(15)?,
         trained_at: row.try_get(16)?,
         is_default: row.try_get::<i64, _>(17)? != 0,
+        progress_percent: row.try_get(18)?,
     })
 }
 
@@ -128,7 +131,7 @@ pub async fn insert(tx: &mut TenantTx, model: &ModelRecord) -> Result<(), ApiErr
     let tenant = tx.tenant().to_string();
     sqlx::query(sqlx::AssertSqlSafe(format!(
         "INSERT INTO ml_models (organization_id, {COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, \
-         $13, $14, $15, $16, $17, $18, $19)"
+         $13, $14, $15, $16, $17, $18, $19, $20)"
     )))
     .bind(tenant)
     .bind(&model.id)
@@ -149,6 +152,7 @@ pub async fn insert(tx: &mut TenantTx, model: &ModelRecord) -> Result<(), ApiErr
     .bind(model.created_at)
     .bind(model.trained_at)
     .bind(i64::from(model.is_default))
+    .bind(model.progress_percent)
     .execute(tx.connection())
     .await
     .map_err(|error| match &error {
@@ -167,7 +171,7 @@ pub async fn save(tx: &mut TenantTx, model: &ModelRecord) -> Result<(), ApiError
     let tenant = tx.tenant().to_string();
     sqlx::query(
         "UPDATE ml_models SET state = $3, metrics = $4, features = $5, training_examples = $6, data_as_of = $7, \
-         error = $8, trained_at = $9, parameters = $10 WHERE organization_id = $1 AND id = $2",
+         error = $8, trained_at = $9, parameters = $10, progress_percent = $11 WHERE organization_id = $1 AND id = $2",
     )
     .bind(tenant)
     .bind(&model.id)
@@ -179,9 +183,39 @@ pub async fn save(tx: &mut TenantTx, model: &ModelRecord) -> Result<(), ApiError
     .bind(&model.error)
     .bind(model.trained_at)
     .bind(to_json(&model.parameters))
+    .bind(model.progress_percent)
     .execute(tx.connection())
     .await?;
     Ok(())
+}
+
+/// Records a training's progress; whether someone asked to stop it (or deleted the model,
+/// which stops it too).
+pub async fn checkpoint(tx: &mut TenantTx, id: &str, percent: i64) -> Result<bool, ApiError> {
+    let tenant = tx.tenant().to_string();
+    let row = sqlx::query(
+        "UPDATE ml_models SET progress_percent = $3 WHERE organization_id = $1 AND id = $2 AND state = 'training' \
+         RETURNING cancel_requested",
+    )
+    .bind(tenant)
+    .bind(id)
+    .bind(percent)
+    .fetch_optional(tx.connection())
+    .await?;
+    Ok(row.map(|row| row.try_get::<i64, _>(0)).transpose()?.is_none_or(|requested| requested != 0))
+}
+
+/// Asks a training to stop; false when the model is not training (any more).
+pub async fn request_cancel(tx: &mut TenantTx, id: &str) -> Result<bool, ApiError> {
+    let tenant = tx.tenant().to_string();
+    let done = sqlx::query(
+        "UPDATE ml_models SET cancel_requested = 1 WHERE organization_id = $1 AND id = $2 AND state = 'training'",
+    )
+    .bind(tenant)
+    .bind(id)
+    .execute(tx.connection())
+    .await?;
+    Ok(done.rows_affected() == 1)
 }
 
 /// The earlier ready versions of a name step aside for a newly trained one.
