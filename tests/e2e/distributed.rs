@@ -215,10 +215,24 @@ impl Platform {
         child.kill().await.unwrap();
     }
 
+    fn log(&self, module: &str) -> String {
+        std::fs::read_to_string(self.logs.join(format!("{module}.log"))).unwrap_or_default()
+    }
+
     fn log_tail(&self, module: &str) -> String {
-        let text = std::fs::read_to_string(self.logs.join(format!("{module}.log"))).unwrap_or_default();
+        let text = self.log(module);
         let lines: Vec<&str> = text.lines().collect();
         lines[lines.len().saturating_sub(30)..].join("\n")
+    }
+
+    /// The last warnings and errors `module` logged.
+    fn errors(&self, module: &str) -> String {
+        let text = self.log(module);
+        let lines: Vec<&str> = text
+            .lines()
+            .filter(|line| line.contains(r#""level":"ERROR""#) || line.contains(r#""level":"WARN""#))
+            .collect();
+        lines[lines.len().saturating_sub(10)..].join("\n")
     }
 
     async fn stop(mut self, postgres: PostgresDatabase) {
@@ -420,6 +434,10 @@ async fn separate_processes() {
     if outcome.is_err() {
         for module in ["gateway", "organization", "user", "auth"] {
             eprintln!("--- {module} log ---\n{}", platform.log_tail(module));
+        }
+        // An internal error's cause is logged where it happened, by reference.
+        for &module in &names {
+            eprintln!("--- {module} errors ---\n{}", platform.errors(module));
         }
     }
     platform.stop(postgres).await;

@@ -41,6 +41,10 @@ pub async fn ingest(
     let instance = complianceiq_kit::ids::parse_uuid("header.instance_id", &header.instance_id)?.to_string();
     let sync_run = complianceiq_kit::ids::parse_uuid("header.sync_run_id", &header.sync_run_id)?.to_string();
     let mut tx = database.write(organization).await?;
+    // Streams of one instance take turns: a page sent again while its first delivery is
+    // still being stored (a sync resumed after its process died) must see that delivery's
+    // rows, or both would count the records as new and insert their references twice.
+    tx.serialize_on(&format!("grc-records:{instance}")).await?;
     crate::jobs::store::note_instance(&mut tx, &instance, &header.instance_url).await?;
     let mut stats: BTreeMap<String, TableIngestStats> = BTreeMap::new();
     let mut present: HashMap<String, HashSet<String>> = HashMap::new();

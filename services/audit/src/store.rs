@@ -34,17 +34,6 @@ fn search_text(entry: &AuditLog) -> String {
     validate::words(&parts.iter().map(|part| part.as_str()).collect::<Vec<_>>().join(" ")).join(" ")
 }
 
-/// One writer per organization's chain at a time (SQLite's write lock already is).
-async fn lock_chain(tx: &mut TenantTx) -> Result<(), ApiError> {
-    if tx.backend() == Backend::Postgres {
-        sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended('audit:' || $1, 0))")
-            .bind(tx.tenant().to_string())
-            .execute(tx.connection())
-            .await?;
-    }
-    Ok(())
-}
-
 /// Where retention cut an organization's chain: the last entry removed and its hash.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Checkpoint {
@@ -96,7 +85,7 @@ pub async fn prune(
     sign: impl Fn(&Checkpoint) -> String,
 ) -> Result<Option<Checkpoint>, ApiError> {
     let tenant = tx.tenant().to_string();
-    lock_chain(tx).await?;
+    tx.serialize_on("audit").await?;
     let (first, last): (Option<i64>, Option<i64>) =
         sqlx::query_as("SELECT MIN(sequence), MAX(sequence) FROM audit_logs WHERE organization_id = $1")
             .bind(&tenant)
@@ -227,7 +216,7 @@ impl StoredRow {
 /// and chain fields.
 pub async fn append(tx: &mut TenantTx, event_id: &str, mut entry: AuditLog) -> Result<AuditLog, ApiError> {
     let tenant = tx.tenant().to_string();
-    lock_chain(tx).await?;
+    tx.serialize_on("audit").await?;
     let statement = format!("SELECT {COLUMNS} FROM audit_logs WHERE organization_id = $1 AND event_id = $2");
     let existing = sqlx::query(sqlx::AssertSqlSafe(statement))
         .bind(&tenant)

@@ -185,6 +185,20 @@ impl TenantTx {
     pub fn backend(&self) -> Backend {
         self.core.database.backend()
     }
+
+    /// Holds, until this transaction ends, the organization's lock named `name`: writers
+    /// that must not interleave (an audit chain, the records of one instance) queue on it.
+    /// SQLite's single writer already serializes every write transaction.
+    pub async fn serialize_on(&mut self, name: &str) -> Result<(), ApiError> {
+        if self.backend() == Backend::Postgres {
+            sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended($1 || ':' || $2, 0))")
+                .bind(name)
+                .bind(self.tenant.clone())
+                .execute(self.connection())
+                .await?;
+        }
+        Ok(())
+    }
 }
 
 /// A transaction over data that belongs to no organization: the auth service's accounts
