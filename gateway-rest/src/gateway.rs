@@ -294,8 +294,9 @@ impl Gateway {
         client: IpAddr,
         request_id: &str,
     ) -> Result<Response<Body>, tonic::Status> {
-        let message =
-            transcode::request_message(route, bindings, parts.uri.query(), body).map_err(tonic::Status::from)?;
+        let content_type = parts.headers.get(header::CONTENT_TYPE).and_then(|value| value.to_str().ok());
+        let message = transcode::request_message(route, bindings, parts.uri.query(), content_type, body)
+            .map_err(tonic::Status::from)?;
         let channel = self.backend(&route.rpc_path)?;
         let mut grpc = tonic::client::Grpc::new(channel);
         grpc.ready().await.map_err(|e| unavailable(&route.rpc_path, &e))?;

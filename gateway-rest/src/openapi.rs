@@ -288,8 +288,13 @@ impl Generator<'_> {
             BodyMapping::Field(field) => {
                 excluded.insert(field.name().to_string());
                 let required = behaviors(self.pool, field).contains(&REQUIRED);
-                let schema = self.field_schema(field);
-                request_body = Some(json!({"required": required, "content": {"application/json": {"schema": schema}}}));
+                let content = if crate::transcode::is_http_body(field) {
+                    // An upload: the body is the file itself.
+                    json!({"*/*": {"schema": {"type": "string", "format": "binary"}}})
+                } else {
+                    json!({"application/json": {"schema": self.field_schema(field)}})
+                };
+                request_body = Some(json!({"required": required, "content": content}));
                 self.query_parameters(&input, "", &excluded, 0, &mut parameters);
             }
             BodyMapping::None => self.query_parameters(&input, "", &excluded, 0, &mut parameters),
@@ -417,9 +422,9 @@ mod tests {
         let document = generated();
         let paths = document["paths"].as_object().unwrap();
         let operations: usize = paths.values().map(|item| item.as_object().unwrap().len()).sum();
-        // Every RPC (135) but the five internal ones without a binding (IngestRecords,
+        // Every RPC (137) but the five internal ones without a binding (IngestRecords,
         // ExchangeApiKey, DeliverReport, WriteWidgetRecord, ScoreControls), plus the JWKS's second binding.
-        assert_eq!(operations, 135 - 5 + 1, "every edge RPC, plus the JWKS's second binding");
+        assert_eq!(operations, 137 - 5 + 1, "every edge RPC, plus the JWKS's second binding");
         let login = &document["paths"]["/api/v1/auth/login"]["post"];
         assert_eq!(login["security"], json!([]));
         assert_eq!(

@@ -138,11 +138,14 @@ fn set_path(message: &mut DynamicMessage, path: &str, raw: &str) -> Result<(), A
     Ok(())
 }
 
-/// Builds the request message of a route from the path bindings, the query and the body.
+/// Builds the request message of a route from the path bindings, the query and the body: JSON,
+/// or the raw bytes with their `content_type` where the body is a `google.api.HttpBody` field
+/// (grpc-gateway's rule for uploads).
 pub fn request_message(
     route: &Route,
     bindings: &[(String, String)],
     query: Option<&str>,
+    content_type: Option<&str>,
     body: &[u8],
 ) -> Result<DynamicMessage, ApiError> {
     let input = route.method.input();
@@ -183,6 +186,16 @@ pub fn request_message(
             Some(json) => deserialize(json)?,
             None => DynamicMessage::new(input.clone()),
         },
+        BodyMapping::Field(field) if is_http_body(field) => {
+            let mut message = DynamicMessage::new(input.clone());
+            if let Kind::Message(descriptor) = field.kind() {
+                let mut raw = DynamicMessage::new(descriptor);
+                raw.set_field_by_name("content_type", Value::String(content_type.unwrap_or_default().to_string()));
+                raw.set_field_by_name("data", Value::Bytes(bytes::Bytes::copy_from_slice(body)));
+                message.set_field(field, Value::Message(raw));
+            }
+            message
+        }
         BodyMapping::Field(field) => match body_json()? {
             Some(json) => deserialize(serde_json::json!({ field.json_name(): json }))?,
             None => DynamicMessage::new(input.clone()),
@@ -246,6 +259,11 @@ pub fn response_json(route: &Route, bytes: &[u8]) -> Result<Vec<u8>, ApiError> {
 
 /// The full name of the message whose responses are raw HTTP bodies (grpc-gateway's rule).
 pub const HTTP_BODY: &str = "google.api.HttpBody";
+
+/// Whether a request field takes the body raw.
+pub fn is_http_body(field: &FieldDescriptor) -> bool {
+    matches!(field.kind(), Kind::Message(message) if message.full_name() == HTTP_BODY)
+}
 
 /// A `google.api.HttpBody` response: its content type and bytes, sent as they are.
 pub fn http_body(route: &Route, bytes: &[u8]) -> Result<(String, Vec<u8>), ApiError> {

@@ -210,6 +210,9 @@ fn every_public_rpc_is_annotated_and_matches_the_design_or_is_a_documented_extra
         ("POST", "/api/v1/ml/models/{model_id}:setDefault"),
         // Stopping a training: the design's training runs as a job.
         ("POST", "/api/v1/ml/models/{model_id}:cancel"),
+        // Uploading a regulation larger than a request takes, for the scan.
+        ("POST", "/api/v1/ml/documents"),
+        ("PUT", "/api/v1/ml/documents/{document_id}/content"),
         // One saved report, and deleting it: the design lists only save and list.
         ("GET", "/api/v1/insights/saved/{report_id}"),
         ("DELETE", "/api/v1/insights/saved/{report_id}"),

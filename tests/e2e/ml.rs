@@ -646,4 +646,131 @@ async fn a_regulation_paraphrasing_a_requirement_maps_to_it_and_uncovered_clause
     let other = platform.tenant("Regulation elsewhere").await;
     let status = ml.scan_regulation(authorized(request, other.token())).await.unwrap_err();
     assert_eq!(status.code(), Code::NotFound, "{status:?}");
+
+    uploaded_regulations_scan_like_sent_ones(platform, &tenant, &other, &instance.id, &texts(&scan)).await;
+}
+
+/// PUTs `bytes` to an upload link through the edge (the link names the public address).
+async fn put(platform: &TestPlatform, link: &str, content_type: &str, bytes: Vec<u8>) -> (u16, String) {
+    let url = url::Url::parse(link).expect("an absolute link");
+    let local = format!("http://{}{}?{}", platform.address("gateway"), url.path(), url.query().unwrap_or_default());
+    complianceiq_kit::crypto::install_tls_crypto_provider();
+    let response = reqwest::Client::new()
+        .put(local)
+        .header(reqwest::header::CONTENT_TYPE, content_type)
+        .body(bytes)
+        .send()
+        .await
+        .expect("the edge answers");
+    (response.status().as_u16(), response.text().await.unwrap())
+}
+
+/// A regulation uploaded as a document (a PDF, then a text) scans to the clauses of the same
+/// regulation sent in the request; the link takes only its file, only its type, only with its
+/// signature; another tenant cannot scan the document; an expired document is refused, and
+/// its file and row are purged.
+async fn uploaded_regulations_scan_like_sent_ones(
+    platform: &TestPlatform,
+    tenant: &Tenant,
+    other: &Tenant,
+    instance: &str,
+    expected: &[(String, String)],
+) {
+    let mut ml = client(platform).await;
+    let start = |file_name: &str, content_type: &str| CreateDocumentUploadRequest {
+        file_name: file_name.into(),
+        content_type: content_type.into(),
+    };
+    let upload = ml
+        .create_document_upload(authorized(start("regulation.pdf", "application/pdf"), tenant.token()))
+        .await
+        .unwrap()
+        .into_inner();
+    let document = upload.document.clone().unwrap();
+    assert_eq!((document.file_name.as_str(), document.organization_id.as_str()), ("regulation.pdf", tenant.id()));
+    let lifetime = document.expire_time.unwrap().seconds - document.create_time.unwrap().seconds;
+    assert_eq!(lifetime, 24 * 3600, "a document is kept a day");
+    // Locally the edge's request limit bounds a file (4 MiB by default).
+    assert_eq!(upload.max_bytes, 4 * 1024 * 1024);
+    let scan = |document_id: &str| ScanRegulationRequest {
+        instance_id: instance.into(),
+        document_id: document_id.into(),
+        ..Default::default()
+    };
+    let status = ml.scan_regulation(authorized(scan(&document.id), tenant.token())).await.unwrap_err();
+    assert_eq!(
+        (status.code(), crate::harness::reason(&status).as_str()),
+        (Code::FailedPrecondition, "DOCUMENT_NOT_UPLOADED")
+    );
+
+    // Refused: another type than the document's, a tampered signature, an empty file.
+    let pdf = pdf_of(REGULATION);
+    let (status, body) = put(platform, &upload.upload_uri, "text/plain", pdf.clone()).await;
+    assert!(status == 400 && body.contains("CONTENT_TYPE_MISMATCH"), "{status} {body}");
+    let tampered = upload.upload_uri.replace("signature=", "signature=x");
+    let (status, body) = put(platform, &tampered, "application/pdf", pdf.clone()).await;
+    assert!(status == 403 && body.contains("LINK_INVALID"), "{status} {body}");
+    let (status, body) = put(platform, &upload.upload_uri, "application/pdf", Vec::new()).await;
+    assert_eq!(status, 400, "{body}");
+    let too_large = vec![b' '; upload.max_bytes as usize + 1];
+    let (status, body) = put(platform, &upload.upload_uri, "application/pdf", too_large).await;
+    assert_eq!(status, 413, "{body}");
+    let (status, body) = put(platform, &upload.upload_uri, "application/pdf", pdf).await;
+    assert_eq!(status, 200, "{body}");
+
+    let from_document = ml.scan_regulation(authorized(scan(&document.id), tenant.token())).await.unwrap().into_inner();
+    let texts: Vec<(String, String)> =
+        from_document.clauses.iter().map(|c| (c.reference.clone(), c.text.replace('\u{2019}', "'"))).collect();
+    assert_eq!(texts, expected);
+    let status = ml.scan_regulation(authorized(scan(&document.id), other.token())).await.unwrap_err();
+    assert_eq!(status.code(), Code::NotFound, "another tenant's document: {status:?}");
+    let both = ScanRegulationRequest { text: REGULATION.into(), ..scan(&document.id) };
+    let status = ml.scan_regulation(authorized(both, tenant.token())).await.unwrap_err();
+    assert_eq!(violations(&status), vec![("document_id".to_string(), "ONE_OF".to_string())]);
+
+    // A text document, its type with a charset.
+    let text = ml
+        .create_document_upload(authorized(start("regulation.txt", "text/plain; charset=utf-8"), tenant.token()))
+        .await
+        .unwrap()
+        .into_inner();
+    let (status, body) = put(platform, &text.upload_uri, "text/plain; charset=utf-8", REGULATION.into()).await;
+    assert_eq!(status, 200, "{body}");
+    let text_id = text.document.unwrap().id;
+    let from_text = ml.scan_regulation(authorized(scan(&text_id), tenant.token())).await.unwrap().into_inner();
+    assert_eq!(from_text.clauses.len(), expected.len());
+
+    // Bad requests name their field.
+    for (request, field, reason) in [
+        (start("", "application/pdf"), "file_name", "REQUIRED"),
+        (start(&"a".repeat(256), "application/pdf"), "file_name", "TOO_LONG"),
+        (start("r.docx", "application/msword"), "content_type", "UNSUPPORTED"),
+        (start("r.pdf", ""), "content_type", "REQUIRED"),
+    ] {
+        let status = ml.create_document_upload(authorized(request, tenant.token())).await.unwrap_err();
+        assert_eq!(violations(&status), vec![(field.to_string(), reason.to_string())], "{status:?}");
+    }
+
+    // Expired (backdated), the document is refused at once and purged by its queued job.
+    let count = format!("SELECT COUNT(*) FROM ml_documents WHERE id = '{}'", document.id);
+    assert_eq!(platform.stored_count(DatabaseGroup::Analysis, &count).await, 1);
+    let objects = complianceiq_kit::objects::Objects::from_url(&platform.config.object_store_url()).unwrap();
+    let file = format!("documents/{}/{}", tenant.id(), document.id);
+    assert!(objects.get(&file).await.unwrap().is_some(), "the uploaded file is stored");
+    platform
+        .execute_as_owner(
+            DatabaseGroup::Analysis,
+            &format!(
+                "UPDATE ml_documents SET expires_at = 1 WHERE id = '{0}'; \
+                 UPDATE ciq_jobs SET lease_until = 1 WHERE kind = 'ml_document_expiry' AND job_id = '{0}'",
+                document.id
+            ),
+        )
+        .await;
+    let status = ml.scan_regulation(authorized(scan(&document.id), tenant.token())).await.unwrap_err();
+    assert_eq!(status.code(), Code::NotFound, "{status:?}");
+    platform.stored_count_reaches(DatabaseGroup::Analysis, &count, 0).await;
+    assert!(objects.get(&file).await.unwrap().is_none(), "the file went before its row");
+    let (status, _) = put(platform, &upload.upload_uri, "application/pdf", pdf_of(REGULATION)).await;
+    assert_eq!(status, 404, "a purged document takes no file");
 }

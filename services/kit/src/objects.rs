@@ -92,8 +92,17 @@ impl Objects {
     /// A presigned GET URL valid for `ttl`, where the store signs links itself (S3); `None`
     /// for a local directory, whose files the platform serves through signed links of its own.
     pub async fn presigned_get(&self, key: &str, ttl: Duration) -> Result<Option<String>, ApiError> {
+        self.presigned(http::Method::GET, key, ttl).await
+    }
+
+    /// Like [`Objects::presigned_get`], a URL that takes the file at `key` by PUT.
+    pub async fn presigned_put(&self, key: &str, ttl: Duration) -> Result<Option<String>, ApiError> {
+        self.presigned(http::Method::PUT, key, ttl).await
+    }
+
+    async fn presigned(&self, method: http::Method, key: &str, ttl: Duration) -> Result<Option<String>, ApiError> {
         let Some(s3) = &self.s3 else { return Ok(None) };
-        let url = s3.signed_url(http::Method::GET, &self.path(key)?, ttl).await.map_err(unavailable)?;
+        let url = s3.signed_url(method, &self.path(key)?, ttl).await.map_err(unavailable)?;
         Ok(Some(url.to_string()))
     }
 }
@@ -131,8 +140,8 @@ pub struct LinkParts {
     pub signature: String,
 }
 
-/// Download links that expire. On S3 they are the bucket's presigned URLs; with a local
-/// directory they lead to the platform's own download route, signed with a key derived from
+/// Download (and upload) links that expire. On S3 they are the bucket's presigned URLs; with
+/// a local directory they lead to the platform's own download (or upload) route, signed with a key derived from
 /// the encryption keys: the signature and expiry are the link's authorization, so a link can
 /// be handed to a browser or a mail recipient without a token.
 #[derive(Clone)]
@@ -140,7 +149,7 @@ pub struct SignedLinks {
     pub secrets: Arc<SecretBox>,
     pub public_url: String,
     pub ttl: Duration,
-    /// The download route, `{id}` standing for the record, e.g.
+    /// The download (or upload) route, `{id}` standing for the record, e.g.
     /// `/api/v1/insights/exports/{id}/download`; it is also what a signature covers besides
     /// the parts, so a link cannot be moved to another kind of file.
     pub route: &'static str,
@@ -173,13 +182,13 @@ impl SignedLinks {
         if !valid {
             return Err(ApiError::PermissionDenied {
                 reason: "LINK_INVALID",
-                message: "this download link is not one the platform signed".into(),
+                message: "this link is not one the platform signed".into(),
             });
         }
         if link.expires <= now {
             return Err(ApiError::PermissionDenied {
                 reason: "LINK_EXPIRED",
-                message: "this download link has expired; reading the file's record again hands out a new one".into(),
+                message: "this link has expired; reading the file's record again hands out a new one".into(),
             });
         }
         Ok(())
@@ -207,13 +216,28 @@ impl SignedLinks {
         organization: &str,
         id: &str,
     ) -> Result<(String, i64), ApiError> {
+        let presigned = objects.presigned_get(key, self.ttl).await?;
+        Ok(self.presigned_or_signed(presigned, organization, id))
+    }
+
+    /// A fresh link that takes the file at `key` of record `id` by PUT (the route is then an
+    /// upload route), and when it expires (seconds).
+    pub async fn upload_link(
+        &self,
+        objects: &Objects,
+        key: &str,
+        organization: &str,
+        id: &str,
+    ) -> Result<(String, i64), ApiError> {
+        let presigned = objects.presigned_put(key, self.ttl).await?;
+        Ok(self.presigned_or_signed(presigned, organization, id))
+    }
+
+    fn presigned_or_signed(&self, presigned: Option<String>, organization: &str, id: &str) -> (String, i64) {
         let expires =
             (time::now_micros() / 1_000_000).saturating_add(i64::try_from(self.ttl.as_secs()).unwrap_or(i64::MAX));
-        let uri = match objects.presigned_get(key, self.ttl).await? {
-            Some(presigned) => presigned,
-            None => self.sign(organization, id, expires),
-        };
-        Ok((uri, expires))
+        let uri = presigned.unwrap_or_else(|| self.sign(organization, id, expires));
+        (uri, expires)
     }
 }
 

@@ -12,8 +12,10 @@
 //! kinds are refused with a field violation (anomalies are the analysis service's
 //! DetectAnomalies: an indicator's own history is its baseline, nothing to train). ScanRegulation
 //! (`regulation`) maps the clauses of a regulation's text or PDF to the requirements of an
-//! instance; it needs no training (the index is built from the requirements per call).
+//! instance; it needs no training (the index is built from the requirements per call). A PDF
+//! larger than a request takes is uploaded first (`documents`: CreateDocumentUpload, UploadDocument).
 
+pub mod documents;
 pub mod failure;
 pub mod regulation;
 pub mod risk;
@@ -31,7 +33,7 @@ use complianceiq_kit::db::{Migration, ModuleDatabase, TenantTx};
 use complianceiq_kit::error::{ApiError, FieldViolations};
 use complianceiq_kit::ids::{OrganizationId, UserId};
 use complianceiq_kit::jobs::{self, Ending, Job, JobHandler, Stop};
-use complianceiq_kit::objects::Objects;
+use complianceiq_kit::objects::{Objects, SignedLinks};
 use complianceiq_kit::paging::PageRequest;
 use complianceiq_kit::subscription::{EventHandler, Subscription};
 use complianceiq_kit::{Module, ModuleName, ModuleParts, migration, time};
@@ -46,12 +48,17 @@ use sqlx::Row;
 use tokio_util::sync::CancellationToken;
 use tonic::{Request, Response, Status};
 
+use crate::documents::{Documents, Source};
 use crate::failure::{Algorithm, ControlFacts, IssueSpan, Learned, Options, Progress};
 use crate::risk::{RiskFacts, RiskModel};
 use crate::store::ModelRecord;
 
-const MIGRATIONS: &[Migration] =
-    &[migration!(1, "0001_models"), migration!(2, "0002_default_models"), migration!(3, "0003_training_progress")];
+const MIGRATIONS: &[Migration] = &[
+    migration!(1, "0001_models"),
+    migration!(2, "0002_default_models"),
+    migration!(3, "0003_training_progress"),
+    migration!(4, "0004_documents"),
+];
 
 /// The queue's name for training jobs.
 const KIND: &str = "ml_train";
@@ -119,6 +126,23 @@ async fn synced_instance(
             reason: "NOT_SYNCED",
             message: format!("instance {instance} has no completed sync to learn from"),
         }),
+    }
+}
+
+/// The text of a PDF given in `field`, or a violation of it.
+async fn read_pdf(violations: &mut FieldViolations, field: &str, pdf: Vec<u8>) -> Result<String, ApiError> {
+    // Parsing is CPU work: off the runtime's threads.
+    match tokio::task::spawn_blocking(move || regulation::pdf_text(&pdf)).await {
+        Ok(Ok(text)) if !text.trim().is_empty() => Ok(text),
+        Ok(Ok(_)) => {
+            violations.add(field, "NO_TEXT", "the PDF holds no text (a scan needs OCR first)");
+            Ok(String::new())
+        }
+        Ok(Err(reason)) => {
+            violations.add(field, "UNREADABLE", reason);
+            Ok(String::new())
+        }
+        Err(error) => Err(ApiError::internal(format!("reading the PDF: {error}"))),
     }
 }
 
@@ -308,47 +332,43 @@ fn parameters(violations: &mut FieldViolations, kind: ModelKind, given: &HashMap
 }
 
 impl Models {
+    /// Maps a regulation's clauses to requirements; `document` is the file of the request's
+    /// `document_id`, read beforehand.
     async fn scan(
         &self,
         organization: OrganizationId,
         request: ScanRegulationRequest,
+        document: Option<Source>,
     ) -> Result<ScanRegulationResponse, ApiError> {
         let mut violations = FieldViolations::default();
         let instance = violations.uuid("instance_id", &request.instance_id);
-        let text = match (request.text.trim().is_empty(), request.pdf.is_empty()) {
-            (true, true) => {
-                violations.add("text", "REQUIRED", "give the regulation as text or as a pdf");
-                String::new()
-            }
-            (false, false) => {
-                violations.add("pdf", "ONE_OF", "give the regulation as text or as a pdf, not both");
-                String::new()
-            }
-            (true, false) if request.pdf.len() > MAX_PDF_BYTES => {
-                violations.add("pdf", "TOO_LONG", format!("a PDF has at most {MAX_PDF_BYTES} bytes"));
-                String::new()
-            }
-            (true, false) => {
-                let pdf = request.pdf;
-                // Parsing is CPU work: off the runtime's threads.
-                match tokio::task::spawn_blocking(move || regulation::pdf_text(&pdf)).await {
-                    Ok(Ok(text)) if !text.trim().is_empty() => text,
-                    Ok(Ok(_)) => {
-                        violations.add("pdf", "NO_TEXT", "the PDF holds no text (a scan needs OCR first)");
-                        String::new()
-                    }
-                    Ok(Err(reason)) => {
-                        violations.add("pdf", "UNREADABLE", reason);
-                        String::new()
-                    }
-                    Err(error) => return Err(ApiError::internal(format!("reading the PDF: {error}"))),
+        let text = match document {
+            Some(Source::Pdf(pdf)) => read_pdf(&mut violations, "document_id", pdf).await?,
+            Some(Source::Text(text)) => text,
+            None => match (request.text.trim().is_empty(), request.pdf.is_empty()) {
+                (true, true) => {
+                    violations.add("text", "REQUIRED", "give the regulation as text, as a pdf or as a document_id");
+                    String::new()
                 }
-            }
-            (false, true) if request.text.len() > MAX_TEXT_BYTES => {
-                violations.add("text", "TOO_LONG", format!("a text has at most {MAX_TEXT_BYTES} bytes"));
-                String::new()
-            }
-            (false, true) => request.text,
+                (false, false) => {
+                    violations.add("pdf", "ONE_OF", "give the regulation as text or as a pdf, not both");
+                    String::new()
+                }
+                (true, false) if request.pdf.len() > MAX_PDF_BYTES => {
+                    violations.add(
+                        "pdf",
+                        "TOO_LONG",
+                        format!("a PDF has at most {MAX_PDF_BYTES} bytes (upload a larger one: CreateDocumentUpload)"),
+                    );
+                    String::new()
+                }
+                (true, false) => read_pdf(&mut violations, "pdf", request.pdf).await?,
+                (false, true) if request.text.len() > MAX_TEXT_BYTES => {
+                    violations.add("text", "TOO_LONG", format!("a text has at most {MAX_TEXT_BYTES} bytes"));
+                    String::new()
+                }
+                (false, true) => request.text,
+            },
         };
         let min_score = match request.min_score {
             0.0 => DEFAULT_MIN_SCORE,
@@ -991,6 +1011,7 @@ impl EventHandler for InstancePurge {
 
 struct MlApi {
     models: Models,
+    documents: Documents,
 }
 
 #[tonic::async_trait]
@@ -1025,7 +1046,25 @@ impl MlService for MlApi {
         request: Request<ScanRegulationRequest>,
     ) -> Result<Response<ScanRegulationResponse>, Status> {
         let organization = caller(&request)?.tenant()?;
-        Ok(Response::new(self.models.scan(organization, request.into_inner()).await?))
+        let request = request.into_inner();
+        let document = match request.document_id.as_str() {
+            "" => None,
+            _ if !request.text.trim().is_empty() || !request.pdf.is_empty() => {
+                return Err(ApiError::invalid_field(
+                    "document_id",
+                    "ONE_OF",
+                    "give the regulation as text, as a pdf or as a document_id, only one",
+                )
+                .into());
+            }
+            id => {
+                let mut violations = FieldViolations::default();
+                let id = violations.uuid("document_id", id);
+                violations.check()?;
+                Some(self.documents.read(organization, &id).await?)
+            }
+        };
+        Ok(Response::new(self.models.scan(organization, request, document).await?))
     }
 
     async fn set_default_model(&self, request: Request<SetDefaultModelRequest>) -> Result<Response<Model>, Status> {
@@ -1043,6 +1082,18 @@ impl MlService for MlApi {
     async fn cancel_training(&self, request: Request<CancelTrainingRequest>) -> Result<Response<Model>, Status> {
         let organization = caller(&request)?.tenant()?;
         Ok(Response::new(self.models.cancel(organization, request.into_inner()).await?))
+    }
+
+    async fn create_document_upload(
+        &self,
+        request: Request<CreateDocumentUploadRequest>,
+    ) -> Result<Response<DocumentUpload>, Status> {
+        let identity = caller(&request)?;
+        Ok(Response::new(self.documents.create_upload(&identity, request.into_inner()).await?))
+    }
+
+    async fn upload_document(&self, request: Request<UploadDocumentRequest>) -> Result<Response<Document>, Status> {
+        Ok(Response::new(self.documents.upload(request.into_inner()).await?))
     }
 
     async fn delete_model(&self, request: Request<DeleteModelRequest>) -> Result<Response<()>, Status> {
@@ -1067,6 +1118,17 @@ pub fn module() -> Module {
                 let objects = Objects::from_url(&context.config.object_store_url()).map_err(|e| format!("ml: {e}"))?;
                 let models =
                     Models { database: database.clone(), objects: objects.clone(), fitted: Default::default() };
+                let documents = Documents {
+                    database: database.clone(),
+                    objects: objects.clone(),
+                    links: SignedLinks {
+                        secrets: context.secrets.clone(),
+                        public_url: context.config.mail.public_url.clone(),
+                        ttl: Duration::from_secs(context.config.storage.download_link_seconds.max(1)),
+                        route: documents::UPLOAD_ROUTE,
+                    },
+                    max_request_bytes: context.config.gateway.max_body_bytes,
+                };
                 let purge = Subscription {
                     consumer: "ml-instance-purge",
                     events: vec![EventType::InstanceDeleted],
@@ -1077,10 +1139,12 @@ pub fn module() -> Module {
                     jobs::WorkerSettings { poll: Duration::from_millis(200), ..context.config.jobs.worker_settings() };
                 let worker =
                     jobs::worker("ml-training", database, Arc::new(models.clone()), settings, context.metrics.clone());
-                Ok(ModuleParts::new()
-                    .service(MlServiceServer::new(MlApi { models }))
-                    .subscription(purge)
-                    .worker(worker))
+                let expiry =
+                    documents.clone().expiry_worker(context.config.jobs.worker_settings(), context.metrics.clone());
+                // An uploaded document reaches the service whole (the edge bounds it first).
+                let service = MlServiceServer::new(MlApi { models, documents })
+                    .max_decoding_message_size(documents::MAX_PDF_BYTES + 64 * 1024);
+                Ok(ModuleParts::new().service(service).subscription(purge).worker(worker).worker(expiry))
             })
         },
     }

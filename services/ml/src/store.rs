@@ -324,3 +324,79 @@ pub async fn purge(tx: &mut TenantTx, instance: &str) -> Result<Vec<String>, Api
             .await?;
     rows.iter().map(|row| Ok(row.try_get(0)?)).collect()
 }
+
+/// An uploaded regulation (`ml_documents`); its file is in object storage under [`DocumentRecord::key`].
+#[derive(Clone, Debug, Default)]
+pub struct DocumentRecord {
+    pub id: String,
+    pub file_name: String,
+    pub content_type: String,
+    pub created_by: String,
+    pub created_at: i64,
+    pub expires_at: i64,
+}
+
+impl DocumentRecord {
+    /// The file's object key.
+    pub fn key(&self, organization: &str) -> String {
+        document_key(organization, &self.id)
+    }
+}
+
+pub fn document_key(organization: &str, id: &str) -> String {
+    format!("documents/{organization}/{id}")
+}
+
+pub async fn insert_document(tx: &mut TenantTx, document: &DocumentRecord) -> Result<(), ApiError> {
+    let tenant = tx.tenant().to_string();
+    sqlx::query(
+        "INSERT INTO ml_documents (organization_id, id, file_name, content_type, created_by, created_at, expires_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7)",
+    )
+    .bind(tenant)
+    .bind(&document.id)
+    .bind(&document.file_name)
+    .bind(&document.content_type)
+    .bind(&document.created_by)
+    .bind(document.created_at)
+    .bind(document.expires_at)
+    .execute(tx.connection())
+    .await?;
+    Ok(())
+}
+
+/// The document `id` unless it has expired by `now`.
+pub async fn document(tx: &mut TenantTx, id: &str, now: i64) -> Result<Option<DocumentRecord>, ApiError> {
+    let tenant = tx.tenant().to_string();
+    let row = sqlx::query(
+        "SELECT id, file_name, content_type, created_by, created_at, expires_at FROM ml_documents \
+         WHERE organization_id = $1 AND id = $2 AND expires_at > $3",
+    )
+    .bind(tenant)
+    .bind(id)
+    .bind(now)
+    .fetch_optional(tx.connection())
+    .await?;
+    row.map(|row| {
+        Ok(DocumentRecord {
+            id: row.try_get(0)?,
+            file_name: row.try_get(1)?,
+            content_type: row.try_get(2)?,
+            created_by: row.try_get(3)?,
+            created_at: row.try_get(4)?,
+            expires_at: row.try_get(5)?,
+        })
+    })
+    .transpose()
+}
+
+/// Removes document `id`'s row.
+pub async fn delete_document(tx: &mut TenantTx, id: &str) -> Result<(), ApiError> {
+    let tenant = tx.tenant().to_string();
+    sqlx::query("DELETE FROM ml_documents WHERE organization_id = $1 AND id = $2")
+        .bind(tenant)
+        .bind(id)
+        .execute(tx.connection())
+        .await?;
+    Ok(())
+}
