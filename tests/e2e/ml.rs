@@ -27,6 +27,7 @@ platform_tests!(
     a_control_failure_model_learns_the_tenants_history_and_predicts_for_it_alone,
     a_risk_model_learns_how_assessors_credit_controls_and_explains_each_residual,
     a_regulation_paraphrasing_a_requirement_maps_to_it_and_uncovered_clauses_are_gaps,
+    trainings_and_documents_are_bounded_per_organization,
 );
 
 const DAY: i64 = 86_400;
@@ -773,4 +774,77 @@ async fn uploaded_regulations_scan_like_sent_ones(
     assert!(objects.get(&file).await.unwrap().is_none(), "the file went before its row");
     let (status, _) = put(platform, &upload.upload_uri, "application/pdf", pdf_of(REGULATION)).await;
     assert_eq!(status, 404, "a purged document takes no file");
+}
+
+/// An organization trains at most three models at once and keeps at most a hundred documents;
+/// a refusal says so with RESOURCE_EXHAUSTED, and the bound lifts as trainings end and
+/// documents expire. Another organization is not held back by the first one's.
+async fn trainings_and_documents_are_bounded_per_organization(platform: &TestPlatform) {
+    let tenant = platform.tenant("Busy").await;
+    let other = platform.tenant("Idle").await;
+    let mut ml = client(platform).await;
+    let busy: Vec<String> = (1..=3)
+        .map(|version| {
+            format!(
+                "('{}', 'busy-{version}', 'busy', {version}, 1, 'training', 'i', '{{}}', '{{}}', '[]', 0, 'k', '', '', '', 'u', 0)",
+                tenant.id()
+            )
+        })
+        .collect();
+    platform
+        .execute_as_owner(
+            DatabaseGroup::Analysis,
+            &format!(
+                "INSERT INTO ml_models (organization_id, id, name, version, kind, state, instance_id, parameters, \
+                 metrics, features, training_examples, artifact_key, data_as_of, code_version, error, created_by, \
+                 created_at) VALUES {}",
+                busy.join(", ")
+            ),
+        )
+        .await;
+    let train = || TrainModelRequest {
+        name: "next".into(),
+        kind: ModelKind::ControlFailure as i32,
+        instance_id: uuid::Uuid::now_v7().to_string(),
+        ..Default::default()
+    };
+    let status = ml.train_model(authorized(train(), tenant.token())).await.unwrap_err();
+    assert_eq!(
+        (status.code(), crate::harness::reason(&status).as_str()),
+        (Code::ResourceExhausted, "TRAINING_LIMIT"),
+        "{status:?}"
+    );
+    // Past the bound, the request is judged on its own (the instance is unknown).
+    let status = ml.train_model(authorized(train(), other.token())).await.unwrap_err();
+    assert_eq!(status.code(), Code::NotFound, "{status:?}");
+    platform
+        .execute_as_owner(DatabaseGroup::Analysis, "UPDATE ml_models SET state = 'failed' WHERE id = 'busy-1'")
+        .await;
+    let status = ml.train_model(authorized(train(), tenant.token())).await.unwrap_err();
+    assert_eq!(status.code(), Code::NotFound, "one training ended: {status:?}");
+
+    let far = 4_000_000_000_000_000_i64;
+    platform
+        .execute_as_owner(
+            DatabaseGroup::Analysis,
+            &format!(
+                "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 100) \
+                 INSERT INTO ml_documents (organization_id, id, file_name, content_type, created_by, created_at, \
+                 expires_at) SELECT '{}', 'kept-' || i, 'r.pdf', 'application/pdf', 'u', 0, {far} FROM n",
+                tenant.id()
+            ),
+        )
+        .await;
+    let upload = || CreateDocumentUploadRequest { file_name: "r.pdf".into(), content_type: "application/pdf".into() };
+    let status = ml.create_document_upload(authorized(upload(), tenant.token())).await.unwrap_err();
+    assert_eq!(
+        (status.code(), crate::harness::reason(&status).as_str()),
+        (Code::ResourceExhausted, "DOCUMENT_LIMIT"),
+        "{status:?}"
+    );
+    ml.create_document_upload(authorized(upload(), other.token())).await.unwrap();
+    platform
+        .execute_as_owner(DatabaseGroup::Analysis, "UPDATE ml_documents SET expires_at = 1 WHERE id = 'kept-1'")
+        .await;
+    ml.create_document_upload(authorized(upload(), tenant.token())).await.unwrap();
 }

@@ -29,6 +29,8 @@ pub const UPLOAD_ROUTE: &str = "/api/v1/ml/documents/{id}/content";
 /// The queue's name for a document's purge at its expiry.
 const KIND: &str = "ml_document_expiry";
 const MAX_FILE_NAME: usize = 255;
+/// Documents an organization keeps at once (each up to 16 MiB of storage).
+const MAX_DOCUMENTS: i64 = 100;
 pub const PDF: &str = "application/pdf";
 pub const TEXT: &str = "text/plain";
 
@@ -96,6 +98,19 @@ impl Documents {
             expires_at: now + DOCUMENT_TTL.as_micros() as i64,
         };
         let mut tx = self.database.write(organization).await?;
+        tx.serialize_on("ml-documents").await?;
+        let kept = store::count_documents(&mut tx, now).await?;
+        if kept >= MAX_DOCUMENTS {
+            return Err(ApiError::ResourceExhausted {
+                reason: "DOCUMENT_LIMIT",
+                message: format!(
+                    "this organization keeps {kept} documents and at most {MAX_DOCUMENTS}: each goes {} hours after \
+                     its upload began",
+                    DOCUMENT_TTL.as_secs() / 3600
+                ),
+                retry_after: None,
+            });
+        }
         store::insert_document(&mut tx, &record).await?;
         jobs::enqueue_at(&mut tx, KIND, &record.id, record.expires_at).await?;
         tx.commit().await?;

@@ -62,6 +62,8 @@ const MIGRATIONS: &[Migration] = &[
 
 /// The queue's name for training jobs.
 const KIND: &str = "ml_train";
+/// Models an organization trains at once: training is CPU work shared by every tenant.
+const MAX_TRAININGS: i64 = 3;
 /// Longest model name.
 const MAX_NAME: usize = 100;
 /// Most records one Predict call names.
@@ -492,6 +494,19 @@ impl Models {
         parameters(&mut violations, kind, &request.parameters);
         violations.check()?;
         let mut tx = self.database.write(organization).await?;
+        // One registration at a time per organization: versions are numbered, trainings counted.
+        tx.serialize_on("ml-models").await?;
+        let training = store::count_training(&mut tx).await?;
+        if training >= MAX_TRAININGS {
+            return Err(ApiError::ResourceExhausted {
+                reason: "TRAINING_LIMIT",
+                message: format!(
+                    "{training} models of this organization are training and at most {MAX_TRAININGS} train at once: \
+                     wait for one to end, or cancel one"
+                ),
+                retry_after: Some(Duration::from_secs(30)),
+            });
+        }
         synced_instance(&mut tx, &instance).await?;
         let id = uuid::Uuid::now_v7().to_string();
         let record = ModelRecord {

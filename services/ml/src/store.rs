@@ -191,6 +191,27 @@ pub async fn save(tx: &mut TenantTx, model: &ModelRecord) -> Result<(), ApiError
 
 /// Records a training's progress; whether someone asked to stop it (or deleted the model,
 /// which stops it too).
+/// Models of the organization still training.
+pub async fn count_training(tx: &mut TenantTx) -> Result<i64, ApiError> {
+    let tenant = tx.tenant().to_string();
+    let row = sqlx::query("SELECT COUNT(*) FROM ml_models WHERE organization_id = $1 AND state = 'training'")
+        .bind(tenant)
+        .fetch_one(tx.connection())
+        .await?;
+    Ok(row.try_get(0)?)
+}
+
+/// Documents of the organization not yet expired at `now`.
+pub async fn count_documents(tx: &mut TenantTx, now: i64) -> Result<i64, ApiError> {
+    let tenant = tx.tenant().to_string();
+    let row = sqlx::query("SELECT COUNT(*) FROM ml_documents WHERE organization_id = $1 AND expires_at > $2")
+        .bind(tenant)
+        .bind(now)
+        .fetch_one(tx.connection())
+        .await?;
+    Ok(row.try_get(0)?)
+}
+
 pub async fn checkpoint(tx: &mut TenantTx, id: &str, percent: i64) -> Result<bool, ApiError> {
     let tenant = tx.tenant().to_string();
     let row = sqlx::query(
