@@ -22,7 +22,7 @@ run:
 build:
 	$(CARGO) build --workspace --all-targets
 
-## test: unit and end-to-end tests; `::servers` variants need CIQ_TEST_POSTGRES_URL, CIQ_TEST_REDIS_URL, CIQ_TEST_NATS_URL
+## test: unit and end-to-end tests, then the SDK examples against `complianceiq dev`; `::servers` variants need CIQ_TEST_POSTGRES_URL, CIQ_TEST_REDIS_URL, CIQ_TEST_NATS_URL
 ## (and the binary, built first, for the distributed test's processes)
 test: $(PARSE5)
 ifeq ($(SERVERS_GIVEN),)
@@ -41,6 +41,7 @@ else
 	$(CARGO) test --workspace --no-fail-fast
 endif
 endif
+	sdk/run-examples.sh
 
 ## lint: formatting, clippy with warnings as errors, and buf lint of the contracts
 lint: buf-lint
