@@ -13,7 +13,7 @@ OVERLAYS := dev prod
 SERVERS_GIVEN := $(and $(CIQ_TEST_POSTGRES_URL),$(CIQ_TEST_REDIS_URL),$(CIQ_TEST_NATS_URL))
 HAVE_NEXTEST := $(shell $(CARGO) nextest --version >/dev/null 2>&1 && echo yes)
 
-.PHONY: run build test lint fmt buf-lint api-fuzz k8s bench bench-sync-1m clean
+.PHONY: run build test lint fmt buf-lint sdk-generate api-fuzz k8s bench bench-sync-1m clean
 
 ## run: every module in one process on SQLite, an in-process bus and cache (data in .complianceiq/)
 run:
@@ -22,7 +22,7 @@ run:
 build:
 	$(CARGO) build --workspace --all-targets
 
-## test: unit and end-to-end tests, then the SDK examples against `complianceiq dev`; `::servers` variants need CIQ_TEST_POSTGRES_URL, CIQ_TEST_REDIS_URL, CIQ_TEST_NATS_URL
+## test: unit and end-to-end tests, then the SDKs (sdk/check.sh: generated code current, Python tests, examples against `complianceiq dev`); `::servers` variants need CIQ_TEST_POSTGRES_URL, CIQ_TEST_REDIS_URL, CIQ_TEST_NATS_URL
 ## (and the binary, built first, for the distributed test's processes)
 test: $(PARSE5)
 ifeq ($(SERVERS_GIVEN),)
@@ -41,7 +41,7 @@ else
 	$(CARGO) test --workspace --no-fail-fast
 endif
 endif
-	sdk/run-examples.sh
+	sdk/check.sh
 
 ## lint: formatting, clippy with warnings as errors, and buf lint of the contracts
 lint: buf-lint
@@ -56,6 +56,11 @@ $(BUF):
 
 $(PARSE5):
 	npm install --prefix .tools --no-audit --no-fund --silent parse5@7.3.0
+
+## sdk-generate: regenerate the Python SDK's messages and stubs from proto/
+sdk-generate:
+	sdk/check.sh --venv-only
+	sdk/python/generate.sh .tools/sdk-venv/bin/python
 
 buf-lint: $(BUF)
 	$(BUF) lint
