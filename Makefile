@@ -57,8 +57,10 @@ $(BUF):
 $(PARSE5):
 	npm install --prefix .tools --no-audit --no-fund --silent parse5@7.3.0
 
-## sdk-generate: regenerate the Python SDK's messages and stubs from proto/
+## sdk-generate: regenerate the TypeScript and Python SDKs' code from proto/ (buf.gen.yaml, sdk/python/generate.sh)
 sdk-generate:
+	npm ci --prefix sdk/typescript --no-audit --no-fund --silent
+	sdk/typescript/node_modules/.bin/buf generate
 	sdk/check.sh --venv-only
 	sdk/python/generate.sh .tools/sdk-venv/bin/python
 

@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
-# The client SDKs as `make test` checks them: the Python SDK's generated code current against
-# proto/, its unit tests run on the installed package, then every example against a fresh
-# `complianceiq dev` (embedded: SQLite, in-process bus and cache, its demo's ServiceNow
-# simulator): each signs up, creates an organization, connects the simulator, syncs and reads
-# analysis results. (The Rust SDK's unit tests are part of the workspace's.)
+# The client SDKs as `make test` checks them: the TypeScript and Python SDKs' generated code
+# current against proto/, their unit tests (Python's on the installed package), then every
+# example against a fresh `complianceiq dev` (embedded: SQLite, in-process bus and cache, its
+# demo's ServiceNow simulator): each signs up, creates an organization, connects the
+# simulator, syncs and reads analysis results. (The Rust SDK's unit tests are the workspace's.)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 target="${CARGO_TARGET_DIR:-target}"
@@ -16,6 +16,18 @@ if [ ! -x "$venv/bin/python" ]; then
     grpcio-tools==1.85.1 grpcio==1.85.1 protobuf==7.36.2 googleapis-common-protos==1.76.0
 fi
 [ "${1:-}" = "--venv-only" ] && exit 0
+
+echo "==> TypeScript SDK: generated code current against proto/, unit tests"
+npm ci --prefix sdk/typescript --no-audit --no-fund --silent
+fresh="$(mktemp -d -t ciq-sdk-gen-XXXXXX)"
+sdk/typescript/node_modules/.bin/buf generate -o "$fresh"
+if ! diff -r sdk/typescript/src/gen "$fresh/sdk/typescript/src/gen" >/dev/null; then
+  diff -r sdk/typescript/src/gen "$fresh/sdk/typescript/src/gen" | head -20
+  echo "sdk/typescript/src/gen is stale: run make sdk-generate"
+  exit 1
+fi
+rm -rf "$fresh"
+npm test --prefix sdk/typescript --silent
 
 echo "==> Python SDK: generated code current against proto/"
 fresh="$(mktemp -d -t ciq-sdk-gen-XXXXXX)"
@@ -51,6 +63,10 @@ export CIQ_MAILBOX="$data/mailbox" CIQ_SIMULATOR_URL="http://127.0.0.1:$((8090 +
 
 echo "==> Rust SDK: examples/quickstart.rs"
 CIQ_ENDPOINT="http://127.0.0.1:$((8080 + offset))" timeout 300 "$target/debug/examples/quickstart" \
+  || { tail -50 "$data/platform.log"; exit 1; }
+
+echo "==> TypeScript SDK: examples/quickstart.ts (grpc-web)"
+CIQ_ENDPOINT="http://127.0.0.1:$((8080 + offset))" timeout 300 node sdk/typescript/dist/examples/quickstart.js \
   || { tail -50 "$data/platform.log"; exit 1; }
 
 echo "==> Python SDK: examples/quickstart.py"
