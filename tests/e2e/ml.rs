@@ -740,6 +740,12 @@ async fn uploaded_regulations_scan_like_sent_ones(
     let text_id = text.document.unwrap().id;
     let from_text = ml.scan_regulation(authorized(scan(&text_id), tenant.token())).await.unwrap().into_inner();
     assert_eq!(from_text.clauses.len(), expected.len());
+    // A second upload replaces the first.
+    let shorter = "1.1 Privileged accounts are reviewed every quarter by their owner.";
+    let (status, body) = put(platform, &text.upload_uri, "text/plain", shorter.into()).await;
+    assert_eq!(status, 200, "{body}");
+    let replaced = ml.scan_regulation(authorized(scan(&text_id), tenant.token())).await.unwrap().into_inner();
+    assert_eq!(replaced.clauses.iter().map(|c| c.reference.as_str()).collect::<Vec<_>>(), ["1.1"]);
 
     // Bad requests name their field.
     for (request, field, reason) in [
