@@ -927,6 +927,17 @@ async fn an_anomaly_planted_in_indicator_values_is_found_and_becomes_an_insight(
         .expect("a recent passing result");
     let (planted, indicator) = (planted["sys_id"].clone(), planted["indicator"].clone());
     assert!(running.simulator.edit("sn_grc_indicator_result", &planted, &[("value", "250")]));
+    // Another indicator's recent result holds text, as ServiceNow allows: it is no reading (not
+    // a 0, not a failed job).
+    let garbled = records(&running.simulator, "sn_grc_indicator_result")
+        .into_iter()
+        .find(|fields| {
+            fields["indicator"] != indicator
+                && datetime::parse(&fields["collection_date"]).is_some_and(|at| at > now - 10 * 86_400)
+        })
+        .expect("a recent result of another indicator")["sys_id"]
+        .clone();
+    assert!(running.simulator.edit("sn_grc_indicator_result", &garbled, &[("value", "n/a")]));
     let tenant = platform.tenant("Anomalies").await;
     let instance = connected(platform, &tenant, &running).await;
     sync(platform, &tenant, &instance.id, SyncMode::Full).await;
@@ -956,6 +967,8 @@ async fn an_anomaly_planted_in_indicator_values_is_found_and_becomes_an_insight(
     assert_eq!(found.findings, vec!["INDICATOR_ANOMALY"], "{found:?}");
     assert_eq!(found.sources[0].sys_id, planted, "the planted value is the most extreme: {found:?}");
     assert_eq!(found.values["worst_value"], 250.0);
+    let sources: Vec<&str> = results.iter().flat_map(|r| &r.sources).map(|s| s.sys_id.as_str()).collect();
+    assert!(!sources.contains(&garbled.as_str()), "a text value is no reading");
     // Judged against the median of the indicator's results before the 30-day window (too few
     // per weekday for a seasonal one).
     let window_start = job.data_as_of_time.as_ref().unwrap().seconds - 30 * 86_400;

@@ -148,6 +148,7 @@ const MIGRATIONS: &[Migration] = &[
     migration!(7, "0007_ingest_plans"),
     migration!(8, "0008_record_versions"),
     migration!(9, "0009_parse_records_once"),
+    migration!(10, "0010_numeric_indicator_values"),
 ];
 
 /// Forgets an instance's records when it is disconnected.
