@@ -324,5 +324,15 @@ mod tests {
         let url = objects.presigned_get("exports/org/a.pdf", Duration::from_secs(900)).await.unwrap().unwrap();
         assert!(url.contains("/ciq/exports/org/a.pdf?"), "{url}");
         assert!(url.contains("X-Amz-Expires=900") && url.contains("X-Amz-Signature="), "{url}");
+
+        // An upload link is the store's too, signed for PUT: the same key's download link
+        // carries another signature, so neither works as the other.
+        let signature = |link: &str| link.split("X-Amz-Signature=").nth(1).unwrap_or_default().to_string();
+        let get = objects.presigned_get("documents/org/d", Duration::from_secs(900)).await.unwrap().unwrap();
+        let (put, expires) = links().upload_link(&objects, "documents/org/d", "org", "d").await.unwrap();
+        assert!(put.contains("/ciq/documents/org/d?") && put.contains("X-Amz-Signature="), "{put}");
+        assert!(!put.contains("/api/v1/"), "not the platform's own route: {put}");
+        assert_ne!(signature(&put), signature(&get));
+        assert!(expires > time::now_micros() / 1_000_000);
     }
 }
