@@ -89,6 +89,11 @@ impl Objects {
         }
     }
 
+    /// Whether the store signs links itself (S3), so uploads bypass the platform.
+    pub fn signs_links(&self) -> bool {
+        self.s3.is_some()
+    }
+
     /// A presigned GET URL valid for `ttl`, where the store signs links itself (S3); `None`
     /// for a local directory, whose files the platform serves through signed links of its own.
     pub async fn presigned_get(&self, key: &str, ttl: Duration) -> Result<Option<String>, ApiError> {
@@ -301,6 +306,8 @@ mod tests {
         assert_eq!(objects.get("exports/org/a.csv").await.unwrap().as_deref(), Some(&b"two"[..]));
         assert!(dir.join("exports/org/a.csv").is_file());
         assert_eq!(objects.presigned_get("exports/org/a.csv", Duration::from_secs(60)).await.unwrap(), None);
+        assert_eq!(objects.presigned_put("exports/org/a.csv", Duration::from_secs(60)).await.unwrap(), None);
+        assert!(!objects.signs_links(), "the platform's own routes serve a local directory");
         objects.delete("exports/org/a.csv").await.unwrap();
         objects.delete("exports/org/a.csv").await.unwrap();
         assert_eq!(objects.get("exports/org/a.csv").await.unwrap(), None);
@@ -321,6 +328,7 @@ mod tests {
             .unwrap();
         let s3 = Arc::new(s3);
         let objects = Objects { store: s3.clone(), prefix: "ciq".into(), s3: Some(s3) };
+        assert!(objects.signs_links());
         let url = objects.presigned_get("exports/org/a.pdf", Duration::from_secs(900)).await.unwrap().unwrap();
         assert!(url.contains("/ciq/exports/org/a.pdf?"), "{url}");
         assert!(url.contains("X-Amz-Expires=900") && url.contains("X-Amz-Signature="), "{url}");

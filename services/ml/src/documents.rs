@@ -117,9 +117,9 @@ impl Documents {
         let tenant = organization.to_string();
         let key = record.key(&tenant);
         let (upload_uri, expires) = self.links.upload_link(&self.objects, &key, &tenant, &record.id).await?;
-        let presigned = !upload_uri.contains(&UPLOAD_ROUTE.replace("{id}", &record.id));
         let most = Self::max_bytes(&record.content_type);
-        let max_bytes = if presigned { most } else { most.min(self.max_request_bytes) };
+        // Through the platform's own route, the edge's request limit bounds the file too.
+        let max_bytes = if self.objects.signs_links() { most } else { most.min(self.max_request_bytes) };
         Ok(DocumentUpload {
             document: Some(Self::to_proto(&tenant, &record)),
             upload_uri,
