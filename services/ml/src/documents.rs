@@ -13,7 +13,7 @@ use complianceiq_kit::jobs::{self, Ending, Job, JobHandler, Stop};
 use complianceiq_kit::objects::{LinkParts, Objects, SignedLinks};
 use complianceiq_kit::time;
 use complianceiq_proto::complianceiq::ml::v1::{
-    CreateDocumentUploadRequest, Document, DocumentUpload, UploadDocumentRequest,
+    CreateDocumentUploadRequest, Document, DocumentUpload, ScanRegulationRequest, UploadDocumentRequest,
 };
 use tokio_util::sync::CancellationToken;
 
@@ -80,8 +80,7 @@ impl Documents {
             violations.add("file_name", "INVALID", "a file name holds no control characters");
         }
         violations.max_chars("file_name", file_name, MAX_FILE_NAME);
-        // A parameter such as `; charset=utf-8` is allowed; the type is what counts.
-        let content_type = request.content_type.split(';').next().unwrap_or_default().trim().to_ascii_lowercase();
+        let content_type = media_type(&request.content_type);
         if content_type.is_empty() {
             violations.required("content_type");
         } else if content_type != PDF && content_type != TEXT {
@@ -141,7 +140,7 @@ impl Documents {
         )?;
         let record = self.find(organization, &id).await?;
         let content = request.content.unwrap_or_default();
-        let sent_type = content.content_type.split(';').next().unwrap_or_default().trim().to_ascii_lowercase();
+        let sent_type = media_type(&content.content_type);
         if sent_type != record.content_type {
             return Err(ApiError::invalid_field(
                 "content",
@@ -164,8 +163,30 @@ impl Documents {
         record.ok_or_else(|| ApiError::not_found("Document", id))
     }
 
+    /// The uploaded file a scan names in `document_id`, if it names one (then only that).
+    pub async fn for_scan(
+        &self,
+        organization: OrganizationId,
+        request: &ScanRegulationRequest,
+    ) -> Result<Option<Source>, ApiError> {
+        if request.document_id.is_empty() {
+            return Ok(None);
+        }
+        if !request.text.trim().is_empty() || !request.pdf.is_empty() {
+            return Err(ApiError::invalid_field(
+                "document_id",
+                "ONE_OF",
+                "give the regulation as text, as a pdf or as a document_id, only one",
+            ));
+        }
+        let mut violations = FieldViolations::default();
+        let id = violations.uuid("document_id", &request.document_id);
+        violations.check()?;
+        Ok(Some(self.read(organization, &id).await?))
+    }
+
     /// The file of document `id` (the field `document_id` of a scan) as it was uploaded.
-    pub async fn read(&self, organization: OrganizationId, id: &str) -> Result<Source, ApiError> {
+    async fn read(&self, organization: OrganizationId, id: &str) -> Result<Source, ApiError> {
         let record = self.find(organization, id).await?;
         let bytes = self.objects.get(&record.key(&organization.to_string())).await?.ok_or_else(|| {
             ApiError::FailedPrecondition {
@@ -191,6 +212,11 @@ impl Documents {
     ) -> complianceiq_kit::module::Worker {
         jobs::worker("ml-document-expiry", self.database.clone(), std::sync::Arc::new(self), settings, metrics)
     }
+}
+
+/// A content type without its parameters (`text/plain; charset=utf-8` is `text/plain`).
+fn media_type(content_type: &str) -> String {
+    content_type.split(';').next().unwrap_or_default().trim().to_ascii_lowercase()
 }
 
 fn check_size(record: &DocumentRecord, size: usize) -> Result<(), ApiError> {

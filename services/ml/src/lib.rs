@@ -1062,23 +1062,7 @@ impl MlService for MlApi {
     ) -> Result<Response<ScanRegulationResponse>, Status> {
         let organization = caller(&request)?.tenant()?;
         let request = request.into_inner();
-        let document = match request.document_id.as_str() {
-            "" => None,
-            _ if !request.text.trim().is_empty() || !request.pdf.is_empty() => {
-                return Err(ApiError::invalid_field(
-                    "document_id",
-                    "ONE_OF",
-                    "give the regulation as text, as a pdf or as a document_id, only one",
-                )
-                .into());
-            }
-            id => {
-                let mut violations = FieldViolations::default();
-                let id = violations.uuid("document_id", id);
-                violations.check()?;
-                Some(self.documents.read(organization, &id).await?)
-            }
-        };
+        let document = self.documents.for_scan(organization, &request).await?;
         Ok(Response::new(self.models.scan(organization, request, document).await?))
     }
 
