@@ -9,6 +9,8 @@ COPY Cargo.toml Cargo.lock ./
 COPY proto proto
 COPY services services
 COPY gateway-rest gateway-rest
+# The web console, built and checked in (console/check.sh keeps it matching its sources).
+COPY console/dist console/dist
 COPY tests tests
 RUN --mount=type=cache,target=/usr/local/cargo/registry \
     --mount=type=cache,target=/src/target \

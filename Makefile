@@ -13,7 +13,7 @@ OVERLAYS := dev prod
 SERVERS_GIVEN := $(and $(CIQ_TEST_POSTGRES_URL),$(CIQ_TEST_REDIS_URL),$(CIQ_TEST_NATS_URL))
 HAVE_NEXTEST := $(shell $(CARGO) nextest --version >/dev/null 2>&1 && echo yes)
 
-.PHONY: run build test lint fmt buf-lint sdk-generate api-fuzz k8s bench bench-sync-1m clean
+.PHONY: run build test lint fmt buf-lint sdk-generate console console-screenshots api-fuzz k8s bench bench-sync-1m clean
 
 ## run: every module in one process on SQLite, an in-process bus and cache (data in .complianceiq/)
 run:
@@ -63,6 +63,16 @@ sdk-generate:
 	sdk/typescript/node_modules/.bin/buf generate
 	sdk/check.sh --venv-only
 	sdk/python/generate.sh .tools/sdk-venv/bin/python
+
+## console: rebuild the web console into console/dist (checked in; the gateway embeds it)
+console:
+	npm ci --prefix sdk/typescript --no-audit --no-fund --silent
+	npm ci --prefix console --no-audit --no-fund --silent
+	node console/build.mjs console/dist
+
+## console-screenshots: the SDK and console checks, keeping a screenshot of every page in docs/console
+console-screenshots:
+	CIQ_SCREENSHOTS=$(CURDIR)/docs/console sdk/check.sh
 
 buf-lint: $(BUF)
 	$(BUF) lint

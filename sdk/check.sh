@@ -3,7 +3,8 @@
 # current against proto/, their unit tests (Python's on the installed package), then every
 # example against a fresh `complianceiq dev` (embedded: SQLite, in-process bus and cache, its
 # demo's ServiceNow simulator): each signs up, creates an organization, connects the
-# simulator, syncs and reads analysis results. (The Rust SDK's unit tests are the workspace's.)
+# simulator, syncs and reads analysis results; then the web console (console/check.sh), whose
+# browser test runs against the same platform. (The Rust SDK's unit tests are the workspace's.)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 target="${CARGO_TARGET_DIR:-target}"
@@ -43,6 +44,8 @@ echo "==> Python SDK: unit tests on the installed package"
 "$venv/bin/pip" install --quiet --disable-pip-version-check --no-deps --force-reinstall ./sdk/python
 (cd sdk/python/tests && "../../../$venv/bin/python" -m unittest -q test_client)
 
+console/check.sh
+
 cargo build -q --bin complianceiq
 cargo build -q -p complianceiq-sdk --example quickstart
 
@@ -71,4 +74,9 @@ CIQ_ENDPOINT="http://127.0.0.1:$((8080 + offset))" timeout 300 node sdk/typescri
 
 echo "==> Python SDK: examples/quickstart.py"
 CIQ_ENDPOINT="127.0.0.1:$((8080 + offset))" timeout 300 "$venv/bin/python" sdk/python/examples/quickstart.py \
+  || { tail -50 "$data/platform.log"; exit 1; }
+
+echo "==> console: end to end in Chromium (console/e2e/console.e2e.mjs)"
+# Mailed links name localhost (the platform's public URL), so the browser uses that origin.
+CIQ_DEMO_FILE="$data/demo.json" CIQ_SCREENSHOTS="${CIQ_SCREENSHOTS:-}" timeout 600 console/check.sh e2e "http://localhost:$((8080 + offset))" \
   || { tail -50 "$data/platform.log"; exit 1; }

@@ -62,6 +62,7 @@ pub(crate) enum Protocol {
     Health,
     Ready,
     OpenApi,
+    Console,
     Grpc,
     GrpcWeb,
     Rest,
@@ -74,6 +75,7 @@ impl Protocol {
             Self::Health => "health",
             Self::Ready => "ready",
             Self::OpenApi => "openapi",
+            Self::Console => "console",
             Self::Grpc => "grpc",
             Self::GrpcWeb => "grpc-web",
             Self::Rest => "rest",
@@ -91,6 +93,9 @@ impl Protocol {
             (&Method::GET, "/readyz") => return Self::Ready,
             (&Method::GET, "/openapi.json") => return Self::OpenApi,
             _ => {}
+        }
+        if crate::console::is_console(request) {
+            return Self::Console;
         }
         if content_type.starts_with("application/grpc-web") {
             Self::GrpcWeb
@@ -434,7 +439,7 @@ impl Policy for Resolve {
                     return Box::pin(async move { Ok(response) });
                 }
             },
-            Protocol::Preflight | Protocol::Health | Protocol::Ready | Protocol::OpenApi => None,
+            Protocol::Preflight | Protocol::Health | Protocol::Ready | Protocol::OpenApi | Protocol::Console => None,
         };
         if let Some(target) = target {
             request.extensions_mut().insert(target);

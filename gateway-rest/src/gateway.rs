@@ -394,6 +394,7 @@ impl Gateway {
             (Protocol::Health, _) => json_response(StatusCode::OK, r#"{"status":"SERVING"}"#),
             (Protocol::Ready, _) => self.readiness().await,
             (Protocol::OpenApi, _) => json_response(StatusCode::OK, self.openapi.clone()),
+            (Protocol::Console, _) => crate::console::serve(&request),
             (Protocol::Grpc, None) => match self.edge_services.clone().oneshot(request).await {
                 Ok(response) => response,
                 Err(never) => match never {},

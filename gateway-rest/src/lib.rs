@@ -4,6 +4,7 @@
 
 mod api_keys;
 mod codec;
+mod console;
 mod edge;
 mod failures;
 mod gateway;

@@ -536,3 +536,36 @@ async fn the_openapi_document_covers_the_conformance_features() {
     assert!(search.contains(&"nested.kind") && search.contains(&"colors") && !search.contains(&"labels"), "{search:?}");
     let _ = Message::encode_to_vec(&Everything::default());
 }
+
+/// The console's files come from the binary under a policy that runs only the edge's own
+/// script; the paths mailed links use lead to the console; nothing else is served as a file.
+#[tokio::test]
+async fn the_edge_serves_the_console_under_a_strict_policy() {
+    let edge = edge().await;
+    for (path, content_type, marker) in [
+        ("/", "text/html", "/console/app.js"),
+        ("/verify-email?token=abc", "text/html", "/console/app.js"),
+        ("/invitations/accept?token=abc", "text/html", "/console/app.js"),
+        ("/console/app.js", "text/javascript", "grpc-web"),
+        ("/console/app.css", "text/css", "--accent"),
+    ] {
+        let (status, headers, body) = edge.call(reqwest::Method::GET, path, None).await;
+        assert_eq!(status, StatusCode::OK, "{path}");
+        let served = headers["content-type"].to_str().unwrap();
+        assert!(served.starts_with(content_type), "{path}: {served}");
+        let policy = headers["content-security-policy"].to_str().unwrap();
+        assert!(policy.contains("script-src 'self'") && policy.contains("frame-ancestors 'none'"), "{policy}");
+        assert!(!policy.contains("unsafe"), "{policy}");
+        assert_eq!(headers["x-content-type-options"], "nosniff");
+        assert!(body.as_str().unwrap().contains(marker), "{path} lacks {marker}");
+    }
+    let (status, headers, body) = edge.call(reqwest::Method::HEAD, "/console/app.js", None).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(headers["content-length"].to_str().unwrap().parse::<usize>().unwrap() > 10_000);
+    assert_eq!(body, Value::String(String::new()));
+    // Not the console's: the REST router answers, as before.
+    let (status, _) = edge.get("/console/other.js").await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let (status, _, _) = edge.call(reqwest::Method::POST, "/", Some("{}")).await;
+    assert_ne!(status, StatusCode::OK);
+}

@@ -115,6 +115,7 @@ export class Credentials {
   private token = "";
   private renewAt?: number;
   private renewing?: Promise<boolean>;
+  private onRenewed?: (tokens: TokenPair) => void;
 
   private constructor(
     readonly kind: Kind,
@@ -137,9 +138,19 @@ export class Credentials {
     return new Credentials("token", accessToken);
   }
 
-  /** A person's session from Login or Refresh: refreshed before expiry and once on refusal. */
-  static session(tokens: TokenPair): Credentials {
-    return new Credentials("session", tokens.accessToken, tokens.refreshToken, tokens.organizationId, tokens.expiresIn);
+  /** A person's session from Login or Refresh: refreshed before expiry and once on refusal.
+   *  Refresh tokens are single use: `onRenewed` hears every new pair, for a caller that keeps
+   *  the session (a browser tab across reloads). */
+  static session(tokens: TokenPair, onRenewed?: (tokens: TokenPair) => void): Credentials {
+    const credentials = new Credentials(
+      "session",
+      tokens.accessToken,
+      tokens.refreshToken,
+      tokens.organizationId,
+      tokens.expiresIn,
+    );
+    credentials.onRenewed = onRenewed;
+    return credentials;
   }
 
   /** An organization API key, exchanged for its minute-long access tokens. */
@@ -184,6 +195,7 @@ export class Credentials {
         this.token = tokens.accessToken;
         this.refreshToken = tokens.refreshToken;
         this.renewAt = tokens.expiresIn > 0 ? this.renewTime(tokens.expiresIn) : undefined;
+        this.onRenewed?.(tokens);
         return true;
       }
       if (this.kind === "apiKey") {

@@ -191,13 +191,16 @@ test("retries stop at the policy, and other errors are not retried", async () =>
 
 test("a refused session token is refreshed once and the call repeated", async () => {
   seen.validToken = "no token yet";
+  const renewed: string[] = [];
   const session = Credentials.session(
     create(TokenPairSchema, { accessToken: "expired", refreshToken: "refresh-0", organizationId: "org-1" }),
+    (tokens) => renewed.push(tokens.refreshToken),
   );
   const users = platform(session).client(UserService);
   assert.equal((await users.getCurrentUser({})).id, "me");
   assert.deepEqual(seen.calls.map(([, token]) => token), ["expired", "access-1"]);
   assert.deepEqual(seen.refreshes.map((r) => [r.refreshToken, r.organizationId]), [["refresh-0", "org-1"]]);
+  assert.deepEqual(renewed, ["refresh-1"], "the keeper of the session hears the new pair");
   seen.validToken = "none";
   seen.revoked = true;
   const revoked = await refused(users.getCurrentUser({}));

@@ -12,7 +12,7 @@ use std::process::ExitCode;
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 use clap::{Parser, Subcommand};
-use complianceiq_kit::config::{LogFormat, PlatformConfig};
+use complianceiq_kit::config::{DEFAULT_PUBLIC_URL, LogFormat, PlatformConfig};
 use complianceiq_kit::runtime::{self, RunningPlatform};
 use complianceiq_kit::telemetry;
 
@@ -190,7 +190,13 @@ async fn main() -> ExitCode {
 
 async fn run(command: Command) -> Result<(), String> {
     match command {
-        Command::Dev { no_demo, demo_port, config } => {
+        Command::Dev { no_demo, demo_port, mut config } => {
+            // Mailed links lead to the console this process serves, wherever its ports moved.
+            let gateway_port = complianceiq_gateway::module().port;
+            if std::env::var_os("CIQ_PUBLIC_URL").is_none() && config.mail.public_url == DEFAULT_PUBLIC_URL {
+                config.mail.public_url = format!("http://localhost:{}", config.listen.port_for(gateway_port));
+            }
+            let config_public_url = config.mail.public_url.clone();
             let telemetry = telemetry::init(&config.telemetry, LogFormat::Pretty, "complianceiq")?;
             std::fs::create_dir_all(&config.data_dir)
                 .map_err(|e| format!("creating data directory {}: {e}", config.data_dir.display()))?;
@@ -203,7 +209,9 @@ async fn run(command: Command) -> Result<(), String> {
             } else {
                 Some(complianceiq::demo::start(&platform, &data_dir, demo_port, platform.shutdown_token()).await?)
             };
+            let console = format!("{}/", config_public_url.trim_end_matches('/'));
             print_banner(&platform, Some(&data_dir));
+            println!("  console: {console}");
             if let Some(demo) = demo {
                 println!("  demo: sign in as {} / {} (organization \"Demo Organization\");", demo.email, demo.password);
                 println!("        its ServiceNow instance is the simulator at {}, synced hourly", demo.simulator_url);

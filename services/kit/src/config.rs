@@ -234,6 +234,9 @@ pub struct SecurityConfig {
     pub trusted_proxies: u8,
 }
 
+/// Where mailed links lead unless configured: the edge's design port on this machine.
+pub const DEFAULT_PUBLIC_URL: &str = "http://localhost:8080";
+
 /// Outgoing mail.
 #[derive(Args, Clone, Debug)]
 pub struct MailConfig {
@@ -245,7 +248,7 @@ pub struct MailConfig {
     #[arg(long = "mail-from", env = "CIQ_MAIL_FROM", default_value = "ComplianceIQ <no-reply@complianceiq.local>")]
     pub from: String,
     /// Base URL of the web application, for links in mail.
-    #[arg(long = "public-url", env = "CIQ_PUBLIC_URL", default_value = "http://localhost:8080")]
+    #[arg(long = "public-url", env = "CIQ_PUBLIC_URL", default_value = DEFAULT_PUBLIC_URL)]
     pub public_url: String,
 }
 
