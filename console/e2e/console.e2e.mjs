@@ -14,7 +14,11 @@ import { createHmac } from "node:crypto";
 import { mkdirSync, readFileSync, readdirSync } from "node:fs";
 import { join } from "node:path";
 
+import { createRequire } from "node:module";
+
 import { chromium } from "playwright-core";
+
+const axeSource = readFileSync(createRequire(import.meta.url).resolve("axe-core/axe.min.js"), "utf8");
 
 const base = (process.env.CIQ_CONSOLE_URL ?? "http://localhost:8080").replace(/\/$/, "");
 const mailbox = process.env.CIQ_MAILBOX ?? ".complianceiq/mailbox";
@@ -68,6 +72,19 @@ function totp(secret) {
   return String((mac.readUInt32BE(offset) & 0x7fffffff) % 1_000_000).padStart(6, "0");
 }
 
+/** WCAG 2 A and AA rules (axe-core) on the page as drawn: no serious or critical violation.
+ *  (Evaluated through the debugging protocol, which the page's CSP does not govern.) */
+async function accessible(page, name) {
+  await page.evaluate(axeSource);
+  const violations = await page.evaluate(async () => {
+    const result = await globalThis.axe.run(document, { runOnly: ["wcag2a", "wcag2aa"] });
+    return result.violations
+      .filter((v) => v.impact === "serious" || v.impact === "critical")
+      .map((v) => `${v.id} (${v.impact}): ${v.help} at ${v.nodes.slice(0, 3).map((n) => `${n.target.join(" ")} ${n.failureSummary ?? ""}`).join("; ")}`);
+  });
+  assert.deepEqual(violations, [], `accessibility of the ${name} page`);
+}
+
 async function shoot(page, name) {
   if (!screenshots) return;
   mkdirSync(screenshots, { recursive: true });
@@ -100,6 +117,7 @@ try {
   await page.goto(`${base}/`);
   await page.waitForURL(/#\/sign-in$/);
   await page.getByRole("heading", { name: "Sign in" }).waitFor();
+  await accessible(page, "sign-in");
   await shoot(page, "sign-in");
 
   if (process.env.CIQ_DEMO_FILE) {
@@ -198,6 +216,7 @@ try {
   await page.getByRole("button", { name: "Run analysis" }).click();
   await page.waitForURL(/#\/analysis\/[^/]+$/);
   await page.getByRole("heading", { name: "Risk matrix" }).waitFor({ timeout: 120_000 });
+  await accessible(page, "analysis");
   await shoot(page, "risk-analysis");
 
   step("every page draws, and none fails");
@@ -221,6 +240,7 @@ try {
     await page.waitForFunction(() => ![...document.querySelectorAll("main .card")].some((c) => c.children.length < 2));
     const errors = await page.getByRole("alert").allTextContents();
     assert.deepEqual(errors, [], `the ${name} page shows no error`);
+    await accessible(page, name);
     if (name === "insights") {
       await page.getByRole("img", { name: /Scores over/ }).waitFor();
       await page.getByRole("button", { name: "Export CSV" }).first().click();
@@ -236,6 +256,49 @@ try {
     }
     await shoot(page, name);
   }
+
+  step("create a widget from a template and deploy it into the instance");
+  await page.goto(`${base}/#/widgets`);
+  await page.getByLabel("Name", { exact: true }).fill("Posture gauge");
+  await page.getByRole("button", { name: "Create widget" }).click();
+  await page.getByRole("button", { name: "Deploy to Simulator" }).first().click();
+  await page.getByRole("table", { name: /Deployments of/ }).getByText("succeeded").waitFor({ timeout: 60_000 });
+  await page.getByRole("table", { name: "Widgets" }).getByText("deployed", { exact: true }).waitFor();
+  await shoot(page, "widgets");
+
+  step("invite a colleague, who signs up and accepts the mailed invitation");
+  const colleague = `colleague-${stamp}@example.com`;
+  await page.goto(`${base}/#/organization`);
+  await page.getByLabel("Email", { exact: true }).fill(colleague);
+  await page.getByRole("button", { name: "Send invitation" }).click();
+  await page.getByRole("table", { name: "Members" }).getByText(colleague).first().waitFor();
+  const invitation = (await letter(colleague, "invitations/accept?token=")).match(/https?:\/\/\S+\/invitations\/accept\?token=\S+/)?.[0];
+  assert.ok(invitation, "the invitation carries a link");
+  const other = await context.newPage(); // a tab of its own: its own session
+  other.on("pageerror", (error) => failures.push(`page error: ${error.message}`));
+  await other.goto(`${base}/#/sign-up`);
+  await other.getByLabel("Full name").fill("Colleague");
+  await other.getByLabel("Work email").fill(colleague);
+  await other.getByLabel("Password (at least 12 characters)").fill(password);
+  await other.getByRole("button", { name: "Create account" }).click();
+  await other.getByText(`We sent a verification link to ${colleague}`).waitFor();
+  await other.goto((await letter(colleague, "verify-email?token=")).match(/https?:\/\/\S+\/verify-email\?token=\S+/)[0]);
+  await other.getByText(`${colleague} is verified`).waitFor();
+  await other.goto(`${base}/#/sign-in`);
+  await other.getByLabel("Email").fill(colleague);
+  await other.getByLabel("Password").fill(password);
+  await other.getByRole("button", { name: "Sign in" }).click();
+  await other.getByRole("heading", { name: "Create your organization" }).waitFor();
+  await other.goto(invitation);
+  await other.getByText("You joined the organization").waitFor();
+  await other.getByRole("link", { name: "Continue" }).click();
+  await other.getByRole("heading", { name: "Overview", level: 1 }).waitFor();
+  await other.getByRole("link", { name: "Organization", exact: true }).click();
+  await other.getByText(`Console E2E ${stamp}`).first().waitFor();
+  await other.close();
+  await page.reload();
+  const joined = page.getByRole("table", { name: "Members" }).getByRole("row").filter({ hasText: colleague });
+  await joined.getByText("active").waitFor();
 
   step("turn on two-factor authentication, then sign in with a code");
   await page.goto(`${base}/#/account`);

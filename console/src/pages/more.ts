@@ -14,13 +14,14 @@ import { NotificationService } from "../../../sdk/typescript/src/gen/compliancei
 import type { Notification } from "../../../sdk/typescript/src/gen/complianceiq/notification/v1/notification_pb.js";
 import { DeliveryOutcome, WebhookService, WebhookState } from "../../../sdk/typescript/src/gen/complianceiq/webhook/v1/webhook_pb.js";
 import type { Webhook, WebhookDelivery } from "../../../sdk/typescript/src/gen/complianceiq/webhook/v1/webhook_pb.js";
-import { DeploymentState, WidgetService, WidgetState, WidgetType } from "../../../sdk/typescript/src/gen/complianceiq/widget/v1/widget_pb.js";
+import { DeploymentAction, DeploymentState, WidgetService, WidgetState, WidgetType } from "../../../sdk/typescript/src/gen/complianceiq/widget/v1/widget_pb.js";
 import type { Widget, WidgetDeployment } from "../../../sdk/typescript/src/gen/complianceiq/widget/v1/widget_pb.js";
 import { Severity } from "../../../sdk/typescript/src/gen/complianceiq/common/v1/common_pb.js";
 import { items } from "../../../sdk/typescript/src/index.js";
 import type { PageContext } from "../main.js";
 import * as session from "../session.js";
-import { attempt, badge, enumLabel, field, form, h, section, table, time } from "../ui.js";
+import { attempt, badge, choice, enumLabel, field, form, h, section, table, time } from "../ui.js";
+import { allInstances } from "./instances.js";
 
 type Tone = "good" | "bad" | "busy" | "neutral";
 
@@ -97,48 +98,88 @@ export async function widgetsPage({ main }: PageContext) {
   const deployments = section("Deployments");
   const deployed = h("div");
   deployments.append(h("p", { class: "muted" }, "Choose a widget to see where it is deployed."), deployed);
-  main.append(list, deployments);
-  await attempt(list, async () => {
+  const create = section("New widget");
+  main.append(list, create, deployments);
+  const instances = (await attempt(create, allInstances)) ?? [];
+  const instanceName = (id: string) => instances.find((i) => i.id === id)?.name ?? id;
+  async function showDeployments(w: Widget) {
+    const page = await service.listWidgetDeployments({ widgetId: w.id, pageSize: 50 });
+    deployed.replaceChildren(
+      table(
+        `Deployments of ${w.name}`,
+        [
+          { title: "When", value: (d: WidgetDeployment) => Number(d.createTime?.seconds ?? 0), render: (d) => time(d.createTime) },
+          { title: "Version", value: (d) => d.widgetVersion, numeric: true },
+          { title: "Instance", value: (d) => instanceName(d.instanceId) },
+          { title: "Action", value: (d) => enumLabel(DeploymentAction, d.action) },
+          { title: "State", value: (d) => d.state, render: (d) => toned(DeploymentState, d.state, [DeploymentState.SUCCEEDED], [DeploymentState.FAILED]) },
+          { title: "ServiceNow record", value: (d) => d.servicenowSysId },
+          { title: "Error", value: (d) => d.error },
+        ],
+        page.deployments,
+        "Never deployed.",
+      ),
+    );
+  }
+  const holder = h("div");
+  list.append(holder);
+  async function drawList() {
     const widgets: Widget[] = [];
     for await (const w of items(service.listWidgets, { pageSize: 100 }, (p) => p.widgets)) widgets.push(w);
-    list.append(
+    holder.replaceChildren(
       table(
         "Widgets",
         [
           {
             title: "Name",
             value: (w: Widget) => w.name,
+            render: (w) => h("button", { type: "button", class: "link", onclick: () => attempt(deployments, () => showDeployments(w)) }, w.name),
+          },
+          { title: "Type", value: (w) => enumLabel(WidgetType, w.type) },
+          { title: "Instance", value: (w) => instanceName(w.config?.filters.instance_id ?? "") },
+          { title: "Version", value: (w) => w.version, numeric: true },
+          { title: "State", value: (w) => w.state, render: (w) => toned(WidgetState, w.state, [WidgetState.DEPLOYED], [WidgetState.DEPLOY_FAILED]) },
+          { title: "Updated", value: (w) => Number(w.updateTime?.seconds ?? 0), render: (w) => time(w.updateTime) },
+          {
+            title: "Deploy",
+            value: () => "",
             render: (w) =>
               h("button", {
                 type: "button",
                 class: "link",
                 onclick: () =>
-                  attempt(deployments, async () => {
-                    const page = await service.listWidgetDeployments({ widgetId: w.id, pageSize: 50 });
-                    deployed.replaceChildren(
-                      table(
-                        `Deployments of ${w.name}`,
-                        [
-                          { title: "When", value: (d: WidgetDeployment) => Number(d.createTime?.seconds ?? 0), render: (d) => time(d.createTime) },
-                          { title: "Version", value: (d) => d.widgetVersion, numeric: true },
-                          { title: "Instance", value: (d) => d.instanceId },
-                          { title: "State", value: (d) => d.state, render: (d) => toned(DeploymentState, d.state, [DeploymentState.SUCCEEDED], [DeploymentState.FAILED]) },
-                          { title: "Error", value: (d) => d.error },
-                        ],
-                        page.deployments,
-                        "Never deployed.",
-                      ),
-                    );
+                  attempt(list, async () => {
+                    await service.deployWidget({ widgetId: w.id, instanceId: w.config?.filters.instance_id ?? "" });
+                    await Promise.all([showDeployments(w), drawList()]);
                   }),
-              }, w.name),
+              }, `Deploy to ${instanceName(w.config?.filters.instance_id ?? "")}`),
           },
-          { title: "Type", value: (w) => enumLabel(WidgetType, w.type) },
-          { title: "Version", value: (w) => w.version, numeric: true },
-          { title: "State", value: (w) => w.state, render: (w) => toned(WidgetState, w.state, [WidgetState.DEPLOYED], [WidgetState.DEPLOY_FAILED]) },
-          { title: "Updated", value: (w) => Number(w.updateTime?.seconds ?? 0), render: (w) => time(w.updateTime) },
         ],
         widgets,
-        "No widget yet: create one through the API or an SDK.",
+        "No widget yet: create one below.",
+      ),
+    );
+  }
+  await attempt(list, drawList);
+  await attempt(create, async () => {
+    const templates = await service.listWidgetTemplates({ pageSize: 100 });
+    create.append(
+      h("p", { class: "muted" }, "A widget shows the platform's findings on a ServiceNow Service Portal page; deploying writes it into the instance."),
+      form(
+        "New widget",
+        [
+          field("Name", "name"),
+          choice("Template", "templateId", templates.templates.map((t) => [t.id, t.name])),
+          choice("Instance", "instanceId", instances.map((i) => [i.id, i.name])),
+        ],
+        "Create widget",
+        async ({ name, templateId, instanceId }) => {
+          const template = templates.templates.find((t) => t.id === templateId);
+          await service.createWidget({
+            widget: { name, templateId, type: template?.type, config: { filters: { instance_id: instanceId } } },
+          });
+          window.dispatchEvent(new HashChangeEvent("hashchange"));
+        },
       ),
     );
   });
@@ -163,7 +204,7 @@ export async function notificationsPage({ main, onLeave }: PageContext) {
           { title: "Title", value: (n) => n.title, render: (n) => (n.read ? n.title : h("strong", {}, n.title)) },
           { title: "Message", value: (n) => n.body },
           {
-            title: "",
+            title: "Read",
             value: (n) => (n.read ? 1 : 0),
             render: (n) =>
               n.read

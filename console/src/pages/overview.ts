@@ -1,18 +1,26 @@
 // The organization at a glance: posture, findings by severity and each instance's state.
 
+import { timestampDate } from "@bufbuild/protobuf/wkt";
+
 import { DashboardService } from "../../../sdk/typescript/src/gen/complianceiq/dashboard/v1/dashboard_pb.js";
 import type { InstanceSummary } from "../../../sdk/typescript/src/gen/complianceiq/dashboard/v1/dashboard_pb.js";
 import type { PageContext } from "../main.js";
 import * as session from "../session.js";
-import { attempt, h, metrics, section, table, time } from "../ui.js";
+import { attempt, h, lineChart, metrics, section, table, time } from "../ui.js";
 
 export async function overviewPage({ main }: PageContext) {
   main.append(h("h1", {}, "Overview"));
+  const names = new Map<string, string>();
   const summary = section("Compliance posture");
   main.append(summary);
   await attempt(summary, async () => {
     const found = await session.client(DashboardService).getDashboardSummary({});
-    const severities = Object.entries(found.findingsBySeverity);
+    for (const instance of found.instances) names.set(instance.instanceId, instance.instanceName);
+    // Worst first, whatever order the map arrived in.
+    const rank = ["critical", "high", "medium", "low", "info"];
+    const severities = Object.entries(found.findingsBySeverity).sort(
+      ([a], [b]) => rank.indexOf(a.toLowerCase()) - rank.indexOf(b.toLowerCase()),
+    );
     const total = severities.reduce((sum, [, count]) => sum + Number(count), 0);
     summary.append(
       h(
@@ -43,11 +51,25 @@ export async function overviewPage({ main }: PageContext) {
         [
           { title: "Instance", value: (i: InstanceSummary) => i.instanceName, render: (i) => h("a", { href: `#/instance/${i.instanceId}` }, i.instanceName) },
           { title: "Posture", value: (i) => i.postureScore, numeric: true, render: (i) => i.postureScore.toFixed(1) },
-          { title: "Critical findings", value: (i) => i.criticalFindings, numeric: true },
+          { title: "Open critical and high", value: (i) => i.criticalFindings, numeric: true },
           { title: "Last sync", value: (i) => Number(i.lastSyncTime?.seconds ?? 0), render: (i) => time(i.lastSyncTime) },
         ],
         found.instances,
         "No instance yet.",
+      ),
+    );
+  });
+  const trends = section("Over time");
+  main.append(trends);
+  await attempt(trends, async () => {
+    const analytics = await session.client(DashboardService).getAnalytics({});
+    trends.append(
+      lineChart(
+        "The organization's scores by day",
+        analytics.series.map((s) => ({
+          name: [s.metric.replace(/_/g, " "), names.get(s.labels.instance_id) ?? ""].filter(Boolean).join(" · "),
+          points: s.points.map((p) => ({ time: p.time ? timestampDate(p.time) : new Date(0), value: p.value })),
+        })),
       ),
     );
   });
