@@ -1,7 +1,7 @@
 // Who is signed in: the token pair, kept in the tab's sessionStorage (gone with the tab) and
 // renewed through the SDK, which hands every rotated pair back to be kept.
 
-import { create, fromJsonString, toJsonString } from "@bufbuild/protobuf";
+import { fromJsonString, toJsonString } from "@bufbuild/protobuf";
 import { createGrpcWebTransport } from "@connectrpc/connect-web";
 import type { DescService } from "@bufbuild/protobuf";
 import type { Client } from "@connectrpc/connect";
@@ -72,11 +72,6 @@ export function publicClient<T extends DescService>(service: T): Client<T> {
   return anonymous.client(service);
 }
 
-/** A client whose calls carry the given token, as is (what the forged-token check uses). */
-export function clientWithToken<T extends DescService>(service: T, token: string): Client<T> {
-  return anonymous.withCredentials(Credentials.token(token)).client(service);
-}
-
 /** The claims of the session's access token, read (not verified: the platform verifies). */
 export function claims(): Record<string, unknown> {
   const token = current?.tokens.accessToken ?? "";
@@ -87,5 +82,3 @@ export function claims(): Record<string, unknown> {
     return {};
   }
 }
-
-export { create };
