@@ -233,6 +233,7 @@ fn every_public_rpc_is_annotated_and_matches_the_design_or_is_a_documented_extra
         // In-app notifications as they arrive: the design's in-app channel needs polling otherwise.
         ("GET", "/api/v1/notifications:stream"),
         // Organization API keys for partners and widgets (service accounts).
+        ("GET", "/api/v1/auth/organizations"),
         ("POST", "/api/v1/api-keys"),
         ("GET", "/api/v1/api-keys"),
         ("DELETE", "/api/v1/api-keys/{api_key_id}"),

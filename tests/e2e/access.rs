@@ -278,6 +278,18 @@ async fn a_second_organization_sees_changes_and_deletes_nothing_of_the_first(pla
     for rpc in ["Register", "VerifyEmail", "ForgotPassword", "ResetPassword", "EnableMfa", "VerifyMfa", "GetJwks"] {
         cover(rpc);
     }
+    // A person's organizations are the caller's own memberships: B's admin sees B only.
+    cover("ListAccountOrganizations");
+    let listed = auth
+        .list_account_organizations(authorized(
+            complianceiq_proto::complianceiq::auth::v1::ListAccountOrganizationsRequest {},
+            bt,
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    let ids: Vec<&str> = listed.organizations.iter().map(|o| o.organization_id.as_str()).collect();
+    assert_eq!(ids, [b.id()], "B lists its own organization only");
     // API keys: B's are B's; A's are out of reach.
     cover("CreateApiKey");
     let key_b = auth

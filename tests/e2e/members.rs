@@ -20,6 +20,7 @@ platform_tests!(
     plans_limit_members_and_plan_changes_go_through_billing,
     usage_counts_what_other_services_report,
     teams_group_members,
+    a_person_lists_the_organizations_they_belong_to_and_nothing_else,
 );
 
 fn invite(tenant: &Tenant, email: &str) -> tonic::Request<AddMemberRequest> {
@@ -350,4 +351,53 @@ async fn teams_group_members(platform: &TestPlatform) {
         .unwrap()
         .into_inner();
     assert!(empty.teams.is_empty());
+}
+
+/// ListAccountOrganizations: every organization of the caller with its name and the caller's
+/// roles, the latest first; another tenant's person, an API key and an anonymous caller see
+/// nothing of them.
+async fn a_person_lists_the_organizations_they_belong_to_and_nothing_else(platform: &TestPlatform) {
+    use complianceiq_proto::complianceiq::auth::v1::{ExchangeApiKeyRequest, ListAccountOrganizationsRequest};
+
+    let tenant = platform.tenant("Switcher One").await;
+    let other = platform.tenant("Switcher Other").await;
+    let second = platform
+        .organizations()
+        .await
+        .create_organization(authorized(
+            CreateOrganizationRequest {
+                organization: Some(Organization { display_name: "Switcher Two".into(), ..Default::default() }),
+            },
+            tenant.token(),
+        ))
+        .await
+        .expect("a second organization")
+        .into_inner();
+    let mut auth = platform.auth().await;
+    let list = |token: &str| authorized(ListAccountOrganizationsRequest {}, token);
+    // The second membership reaches the auth service by event.
+    let mut listed = Vec::new();
+    for _ in 0..200 {
+        listed =
+            auth.list_account_organizations(list(tenant.token())).await.expect("listed").into_inner().organizations;
+        if listed.len() == 2 && listed.iter().all(|o| !o.display_name.is_empty()) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let names: Vec<(&str, &str)> =
+        listed.iter().map(|o| (o.organization_id.as_str(), o.display_name.as_str())).collect();
+    assert_eq!(names, [(second.id.as_str(), "Switcher Two"), (tenant.id(), "Switcher One")], "{listed:?}");
+    assert!(listed.iter().all(|o| o.roles == ["Organization Admin"]), "the creator administers both: {listed:?}");
+
+    let others = auth.list_account_organizations(list(other.token())).await.unwrap().into_inner().organizations;
+    assert_eq!(others.iter().map(|o| o.organization_id.as_str()).collect::<Vec<_>>(), [other.id()]);
+
+    let (_, secret) = crate::api_keys::create_key(platform, tenant.token(), "lister", &["insights:read"]).await;
+    let key_token = auth.exchange_api_key(ExchangeApiKeyRequest { secret }).await.unwrap().into_inner().access_token;
+    let of_key = auth.list_account_organizations(list(&key_token)).await.unwrap().into_inner().organizations;
+    assert!(of_key.is_empty(), "an API key is no member of anything: {of_key:?}");
+
+    let anonymous = auth.list_account_organizations(ListAccountOrganizationsRequest {}).await.unwrap_err();
+    assert_eq!(anonymous.code(), Code::Unauthenticated);
 }

@@ -19,12 +19,13 @@ use complianceiq_kit::time;
 use complianceiq_kit::validate;
 use complianceiq_proto::complianceiq::auth::v1::auth_service_server::AuthService;
 use complianceiq_proto::complianceiq::auth::v1::{
-    Account as AccountMessage, ApiKey, CreateApiKeyRequest, CreateApiKeyResponse, EnableMfaRequest, EnableMfaResponse,
-    ExchangeApiKeyRequest, ExchangeApiKeyResponse, ForgotPasswordRequest, ForgotPasswordResponse, GetJwksRequest,
-    GetJwksResponse, ListApiKeysRequest, ListApiKeysResponse, LoginRequest, LoginResponse, LogoutRequest,
-    LogoutResponse, MfaChallenge, RefreshRequest, RegisterRequest, RegisterResponse, ResetPasswordRequest,
-    ResetPasswordResponse, RevokeApiKeyRequest, TokenPair, VerifyEmailRequest, VerifyMfaRequest, VerifyMfaResponse,
-    login_response,
+    Account as AccountMessage, AccountOrganization, ApiKey, CreateApiKeyRequest, CreateApiKeyResponse,
+    EnableMfaRequest, EnableMfaResponse, ExchangeApiKeyRequest, ExchangeApiKeyResponse, ForgotPasswordRequest,
+    ForgotPasswordResponse, GetJwksRequest, GetJwksResponse, ListAccountOrganizationsRequest,
+    ListAccountOrganizationsResponse, ListApiKeysRequest, ListApiKeysResponse, LoginRequest, LoginResponse,
+    LogoutRequest, LogoutResponse, MfaChallenge, RefreshRequest, RegisterRequest, RegisterResponse,
+    ResetPasswordRequest, ResetPasswordResponse, RevokeApiKeyRequest, TokenPair, VerifyEmailRequest, VerifyMfaRequest,
+    VerifyMfaResponse, login_response,
 };
 use complianceiq_proto::complianceiq::events::v1::event::Payload;
 use complianceiq_proto::complianceiq::events::v1::{SecurityAlert, UserEmailVerified, UserRegistered};
@@ -1054,6 +1055,28 @@ impl AuthService for AuthApi {
 
     async fn enable_mfa(&self, request: Request<EnableMfaRequest>) -> Result<Response<EnableMfaResponse>, Status> {
         Ok(Response::new(AuthApi::enable_mfa(self, request).await?))
+    }
+
+    async fn list_account_organizations(
+        &self,
+        request: Request<ListAccountOrganizationsRequest>,
+    ) -> Result<Response<ListAccountOrganizationsResponse>, Status> {
+        // The caller's own memberships only: the token's subject is the key (an API key's
+        // token names the key, which belongs to no organization as a member).
+        let identity = caller(&request)?;
+        let mut tx = self.database.global_read().await?;
+        let memberships = store::named_memberships(&mut tx, identity.user_id).await?;
+        tx.commit().await?;
+        let organizations = memberships
+            .into_iter()
+            .map(|(membership, display_name)| AccountOrganization {
+                organization_id: membership.organization_id,
+                display_name,
+                roles: membership.roles,
+                require_mfa: membership.requires_mfa,
+            })
+            .collect();
+        Ok(Response::new(ListAccountOrganizationsResponse { organizations }))
     }
 
     async fn verify_mfa(&self, request: Request<VerifyMfaRequest>) -> Result<Response<VerifyMfaResponse>, Status> {

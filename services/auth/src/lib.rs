@@ -29,6 +29,7 @@ const MIGRATIONS: &[Migration] = &[
     migration!(2, "0002_organization_policies"),
     migration!(3, "0003_session_start"),
     migration!(4, "0004_api_keys"),
+    migration!(5, "0005_organization_names"),
 ];
 /// How often expired tokens are deleted.
 const CLEANUP_INTERVAL: Duration = Duration::from_secs(3600);

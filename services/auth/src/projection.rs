@@ -96,7 +96,15 @@ impl EventHandler for MembershipProjection {
                 let require_mfa = organization.settings.as_ref().is_some_and(|settings| settings.require_mfa);
                 let version = organization.update_time.as_ref().map(time::from_timestamp).unwrap_or(now);
                 let mut tx = self.database.global_write().await?;
-                store::upsert_organization_policy(&mut tx, &organization.id, require_mfa, version, now).await?;
+                store::upsert_organization_policy(
+                    &mut tx,
+                    &organization.id,
+                    &organization.display_name,
+                    require_mfa,
+                    version,
+                    now,
+                )
+                .await?;
                 tx.commit().await
             }
             Some(Payload::OrganizationDeleted(deleted)) => {

@@ -458,16 +458,21 @@ fn membership(row: &AnyRow) -> Result<Membership, ApiError> {
 
 /// The user's active memberships, most recently changed first.
 pub async fn active_memberships(tx: &mut GlobalTx, user: UserId) -> Result<Vec<Membership>, ApiError> {
+    Ok(named_memberships(tx, user).await?.into_iter().map(|(membership, _)| membership).collect())
+}
+
+/// The user's active memberships with each organization's name, most recently changed first.
+pub async fn named_memberships(tx: &mut GlobalTx, user: UserId) -> Result<Vec<(Membership, String)>, ApiError> {
     let rows = sqlx::query(
         "SELECT m.organization_id, m.roles, m.permissions, m.active, m.version, \
-                COALESCE(p.require_mfa, 0) AS require_mfa \
+                COALESCE(p.require_mfa, 0) AS require_mfa, COALESCE(p.display_name, '') AS display_name \
          FROM account_memberships m LEFT JOIN organization_policies p ON p.organization_id = m.organization_id \
          WHERE m.user_id = $1 AND m.active = 1 ORDER BY m.updated_at DESC, m.organization_id",
     )
     .bind(user.to_string())
     .fetch_all(tx.connection())
     .await?;
-    rows.iter().map(membership).collect()
+    rows.iter().map(|row| Ok((membership(row)?, row.try_get("display_name")?))).collect()
 }
 
 /// What a person may currently do in an organization, as last recorded: (permissions, version).
@@ -511,18 +516,20 @@ pub async fn live_access(
 pub async fn upsert_organization_policy(
     tx: &mut GlobalTx,
     organization: &str,
+    display_name: &str,
     require_mfa: bool,
     version: i64,
     now: i64,
 ) -> Result<(), ApiError> {
     sqlx::query(
-        "INSERT INTO organization_policies (organization_id, require_mfa, version, updated_at) \
-         VALUES ($1, $2, $3, $4) \
-         ON CONFLICT (organization_id) DO UPDATE SET require_mfa = excluded.require_mfa, \
-           version = excluded.version, updated_at = excluded.updated_at \
+        "INSERT INTO organization_policies (organization_id, display_name, require_mfa, version, updated_at) \
+         VALUES ($1, $2, $3, $4, $5) \
+         ON CONFLICT (organization_id) DO UPDATE SET display_name = excluded.display_name, \
+           require_mfa = excluded.require_mfa, version = excluded.version, updated_at = excluded.updated_at \
          WHERE organization_policies.version < excluded.version",
     )
     .bind(organization)
+    .bind(display_name)
     .bind(i64::from(require_mfa))
     .bind(version)
     .bind(now)

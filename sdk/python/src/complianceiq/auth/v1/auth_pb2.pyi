@@ -295,3 +295,25 @@ class ExchangeApiKeyResponse(_message.Message):
     access_token: str
     expires_in: int
     def __init__(self, access_token: _Optional[str] = ..., expires_in: _Optional[int] = ...) -> None: ...
+
+class ListAccountOrganizationsRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class AccountOrganization(_message.Message):
+    __slots__ = ("organization_id", "display_name", "roles", "require_mfa")
+    ORGANIZATION_ID_FIELD_NUMBER: _ClassVar[int]
+    DISPLAY_NAME_FIELD_NUMBER: _ClassVar[int]
+    ROLES_FIELD_NUMBER: _ClassVar[int]
+    REQUIRE_MFA_FIELD_NUMBER: _ClassVar[int]
+    organization_id: str
+    display_name: str
+    roles: _containers.RepeatedScalarFieldContainer[str]
+    require_mfa: bool
+    def __init__(self, organization_id: _Optional[str] = ..., display_name: _Optional[str] = ..., roles: _Optional[_Iterable[str]] = ..., require_mfa: _Optional[bool] = ...) -> None: ...
+
+class ListAccountOrganizationsResponse(_message.Message):
+    __slots__ = ("organizations",)
+    ORGANIZATIONS_FIELD_NUMBER: _ClassVar[int]
+    organizations: _containers.RepeatedCompositeFieldContainer[AccountOrganization]
+    def __init__(self, organizations: _Optional[_Iterable[_Union[AccountOrganization, _Mapping]]] = ...) -> None: ...

@@ -72,6 +72,11 @@ class AuthServiceStub:
                 request_serializer=complianceiq_dot_auth_dot_v1_dot_auth__pb2.VerifyEmailRequest.SerializeToString,
                 response_deserializer=complianceiq_dot_auth_dot_v1_dot_auth__pb2.Account.FromString,
                 _registered_method=True)
+        self.ListAccountOrganizations = channel.unary_unary(
+                '/complianceiq.auth.v1.AuthService/ListAccountOrganizations',
+                request_serializer=complianceiq_dot_auth_dot_v1_dot_auth__pb2.ListAccountOrganizationsRequest.SerializeToString,
+                response_deserializer=complianceiq_dot_auth_dot_v1_dot_auth__pb2.ListAccountOrganizationsResponse.FromString,
+                _registered_method=True)
         self.EnableMfa = channel.unary_unary(
                 '/complianceiq.auth.v1.AuthService/EnableMfa',
                 request_serializer=complianceiq_dot_auth_dot_v1_dot_auth__pb2.EnableMfaRequest.SerializeToString,
@@ -160,6 +165,14 @@ class AuthServiceServicer:
 
     def VerifyEmail(self, request, context):
         """Confirms an email address with a single-use verification token.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListAccountOrganizations(self, request, context):
+        """The organizations the caller belongs to, with their roles in each: what a person may
+        switch to (Refresh with its id). Not in the design; added for the console's switcher.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -255,6 +268,11 @@ def add_AuthServiceServicer_to_server(servicer, server):
                     servicer.VerifyEmail,
                     request_deserializer=complianceiq_dot_auth_dot_v1_dot_auth__pb2.VerifyEmailRequest.FromString,
                     response_serializer=complianceiq_dot_auth_dot_v1_dot_auth__pb2.Account.SerializeToString,
+            ),
+            'ListAccountOrganizations': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListAccountOrganizations,
+                    request_deserializer=complianceiq_dot_auth_dot_v1_dot_auth__pb2.ListAccountOrganizationsRequest.FromString,
+                    response_serializer=complianceiq_dot_auth_dot_v1_dot_auth__pb2.ListAccountOrganizationsResponse.SerializeToString,
             ),
             'EnableMfa': grpc.unary_unary_rpc_method_handler(
                     servicer.EnableMfa,
@@ -484,6 +502,33 @@ class AuthService:
             '/complianceiq.auth.v1.AuthService/VerifyEmail',
             complianceiq_dot_auth_dot_v1_dot_auth__pb2.VerifyEmailRequest.SerializeToString,
             complianceiq_dot_auth_dot_v1_dot_auth__pb2.Account.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListAccountOrganizations(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/complianceiq.auth.v1.AuthService/ListAccountOrganizations',
+            complianceiq_dot_auth_dot_v1_dot_auth__pb2.ListAccountOrganizationsRequest.SerializeToString,
+            complianceiq_dot_auth_dot_v1_dot_auth__pb2.ListAccountOrganizationsResponse.FromString,
             options,
             channel_credentials,
             insecure,
