@@ -128,7 +128,7 @@ try {
     await page.getByRole("button", { name: "Sign in" }).click();
     await page.getByRole("heading", { name: "Overview", level: 1 }).waitFor();
     await page.getByRole("link", { name: "Organization", exact: true }).click();
-    await page.getByText("Demo Organization").first().waitFor();
+    await page.getByRole("main").getByText("Demo Organization").first().waitFor();
     await page.getByRole("button", { name: "Sign out" }).click();
     await page.waitForURL(/#\/sign-in$/);
   }
@@ -294,11 +294,27 @@ try {
   await other.getByRole("link", { name: "Continue" }).click();
   await other.getByRole("heading", { name: "Overview", level: 1 }).waitFor();
   await other.getByRole("link", { name: "Organization", exact: true }).click();
-  await other.getByText(`Console E2E ${stamp}`).first().waitFor();
+  await other.getByRole("main").getByText(`Console E2E ${stamp}`).first().waitFor();
   await other.close();
   await page.reload();
   const joined = page.getByRole("table", { name: "Members" }).getByRole("row").filter({ hasText: colleague });
   await joined.getByText("active").waitFor();
+
+  step("create a second organization, then switch back to the first");
+  await page.goto(`${base}/#/organization`);
+  await page.getByRole("textbox", { name: "Organization name" }).fill(`Second ${stamp}`);
+  await page.getByRole("button", { name: "Create and switch" }).click();
+  await page.getByRole("heading", { name: "Overview", level: 1 }).waitFor();
+  const switcher = page.getByRole("combobox", { name: "Organization", exact: true });
+  await switcher.waitFor();
+  await page.getByRole("link", { name: "Organization", exact: true }).click();
+  await page.getByRole("main").getByText(`Second ${stamp}`).first().waitFor();
+  await switcher.selectOption({ label: `Console E2E ${stamp}` });
+  await page.getByRole("heading", { name: "Overview", level: 1 }).waitFor();
+  await page.getByRole("link", { name: "Organization", exact: true }).click();
+  await page.getByRole("main").getByText(`Console E2E ${stamp}`).first().waitFor();
+  await page.getByRole("link", { name: "Instances", exact: true }).click();
+  await page.getByRole("table", { name: "Instances" }).getByText("Simulator").waitFor();
 
   step("turn on two-factor authentication, then sign in with a code");
   await page.goto(`${base}/#/account`);

@@ -5,7 +5,16 @@
 import { AuthService } from "../../sdk/typescript/src/gen/complianceiq/auth/v1/auth_pb.js";
 import { h } from "./ui.js";
 import * as session from "./session.js";
-import { accountPage, forgotPasswordPage, invitationPage, resetPasswordPage, signInPage, signUpPage, verifyEmailPage } from "./pages/auth.js";
+import {
+  accountPage,
+  forgotPasswordPage,
+  invitationPage,
+  resetPasswordPage,
+  signInPage,
+  signUpPage,
+  switchOrganization,
+  verifyEmailPage,
+} from "./pages/auth.js";
 import { newOrganizationPage, organizationPage } from "./pages/organization.js";
 import { instancePage, instancesPage } from "./pages/instances.js";
 import { analysesPage, analysisPage } from "./pages/analyses.js";
@@ -69,6 +78,36 @@ function navigation(active: string): HTMLElement {
   );
 }
 
+/** The organizations the person belongs to, to switch between (filled once listed). */
+function switcher(): HTMLElement {
+  const select = h("select", { id: "organization-switcher", "aria-label": "Organization" });
+  const holder = h("span", { class: "switcher", hidden: true }, select);
+  void session
+    .client(AuthService)
+    .listAccountOrganizations({})
+    .then(({ organizations }) => {
+      if (organizations.length < 2) return;
+      select.replaceChildren(
+        ...organizations.map((o) => h("option", { value: o.organizationId }, o.displayName || o.organizationId)),
+      );
+      select.value = session.organizationId();
+      holder.hidden = false;
+    })
+    .catch(() => undefined);
+  select.addEventListener("change", async () => {
+    select.disabled = true;
+    try {
+      await switchOrganization(select.value);
+      window.location.hash = "#/overview";
+      void route();
+    } catch {
+      select.value = session.organizationId();
+      select.disabled = false;
+    }
+  });
+  return holder;
+}
+
 function header(): HTMLElement {
   const claims = session.claims();
   return h(
@@ -79,6 +118,7 @@ function header(): HTMLElement {
       h(
         "div",
         { class: "who" },
+        session.organizationId() && switcher(),
         h("span", { class: "muted" }, String(claims.email ?? "")),
         h(
           "button",

@@ -76,6 +76,18 @@ export async function organizationPage({ main }: PageContext) {
     );
   });
 
+  main.append(
+    section(
+      "Another organization",
+      h("p", { class: "muted" }, "Create a separate organization (another business unit or client); switch between them at the top."),
+      form("Create another organization", [field("Organization name", "displayName")], "Create and switch", async ({ displayName }) => {
+        const organization = await organizations.createOrganization({ organization: { displayName } });
+        await switchOrganization(organization.id);
+        window.location.hash = "#/overview";
+      }),
+    ),
+  );
+
   const roleSection = section("Roles");
   main.append(roleSection);
   roleSection.append(
