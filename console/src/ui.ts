@@ -61,6 +61,16 @@ export function badge(text: string, tone: "good" | "bad" | "busy" | "neutral" = 
   return h("span", { class: `badge ${tone}` }, text);
 }
 
+/** An enum value as a badge, its look chosen by which of the groups holds the value. */
+export function statusBadge<E extends number>(
+  names: object,
+  value: E,
+  tones: { good?: E[]; bad?: E[]; busy?: E[] },
+): HTMLElement {
+  const tone = tones.good?.includes(value) ? "good" : tones.bad?.includes(value) ? "bad" : tones.busy?.includes(value) ? "busy" : "neutral";
+  return badge(enumLabel(names, value), tone);
+}
+
 /** What a failed call says to a person: its message, reason and field violations. */
 export function errorBox(error: unknown): HTMLElement {
   const failure = PlatformError.from(error);

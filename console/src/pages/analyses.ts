@@ -11,12 +11,11 @@ import type { AnalysisJob, AnalysisResult } from "../../../sdk/typescript/src/ge
 import { items } from "../../../sdk/typescript/src/index.js";
 import type { PageContext } from "../main.js";
 import * as session from "../session.js";
-import { attempt, badge, choice, enumLabel, form, h, heatMap, metrics, recordLink, section, table, time } from "../ui.js";
+import { attempt, choice, enumLabel, form, h, heatMap, metrics, recordLink, section, statusBadge, table, time } from "../ui.js";
 import { allInstances } from "./instances.js";
 
 function jobBadge(state: JobState): HTMLElement {
-  const tone = state === JobState.SUCCEEDED ? "good" : state === JobState.FAILED ? "bad" : state === JobState.QUEUED || state === JobState.RUNNING ? "busy" : "neutral";
-  return badge(enumLabel(JobState, state), tone);
+  return statusBadge(JobState, state, { good: [JobState.SUCCEEDED], bad: [JobState.FAILED], busy: [JobState.QUEUED, JobState.RUNNING] });
 }
 
 const STARTS: [AnalysisType, string][] = [
@@ -150,7 +149,10 @@ function resultsTable(all: AnalysisResult[]): HTMLElement {
       {
         title: "Rating",
         value: (r) => enumLabel(EffectivenessRating, r.rating),
-        render: (r) => (r.rating ? badge(enumLabel(EffectivenessRating, r.rating), r.rating === EffectivenessRating.EFFECTIVE ? "good" : r.rating === EffectivenessRating.INEFFECTIVE ? "bad" : "neutral") : "—"),
+        render: (r) =>
+          r.rating
+            ? statusBadge(EffectivenessRating, r.rating, { good: [EffectivenessRating.EFFECTIVE], bad: [EffectivenessRating.INEFFECTIVE] })
+            : "—",
       },
       ...valueNames.map((name) => ({
         title: name.replace(/_/g, " "),

@@ -14,12 +14,11 @@ import {
 import type { Insight, InsightHistoryEntry, MetricComparison } from "../../../sdk/typescript/src/gen/complianceiq/insights/v1/insights_pb.js";
 import type { PageContext } from "../main.js";
 import * as session from "../session.js";
-import { attempt, badge, choice, enumLabel, field, form, h, lineChart, metrics, recordLink, section, table, time } from "../ui.js";
+import { attempt, choice, enumLabel, field, form, h, lineChart, metrics, recordLink, section, statusBadge, table, time } from "../ui.js";
 import { allInstances } from "./instances.js";
 
 function severityBadge(severity: Severity): HTMLElement {
-  const tone = severity >= Severity.HIGH ? "bad" : severity === Severity.MEDIUM ? "busy" : "neutral";
-  return badge(enumLabel(Severity, severity), tone);
+  return statusBadge(Severity, severity, { bad: [Severity.HIGH, Severity.CRITICAL], busy: [Severity.MEDIUM] });
 }
 
 function insightTable(caption: string, insights: Insight[], onExport?: (insight: Insight) => void): HTMLElement {

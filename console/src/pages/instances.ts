@@ -12,16 +12,14 @@ import type { Instance, SyncRun } from "../../../sdk/typescript/src/gen/complian
 import { items } from "../../../sdk/typescript/src/index.js";
 import type { PageContext } from "../main.js";
 import * as session from "../session.js";
-import { attempt, badge, choice, enumLabel, field, form, h, section, table, time } from "../ui.js";
+import { attempt, badge, choice, enumLabel, field, form, h, section, statusBadge, table, time } from "../ui.js";
 
-export function syncBadge(state: SyncState): HTMLElement {
-  const tone = state === SyncState.SUCCEEDED ? "good" : state === SyncState.FAILED ? "bad" : state === SyncState.RUNNING || state === SyncState.PENDING ? "busy" : "neutral";
-  return badge(enumLabel(SyncState, state), tone);
+function syncBadge(state: SyncState): HTMLElement {
+  return statusBadge(SyncState, state, { good: [SyncState.SUCCEEDED], bad: [SyncState.FAILED], busy: [SyncState.PENDING, SyncState.RUNNING] });
 }
 
-export function healthBadge(status: HealthStatus): HTMLElement {
-  const tone = status === HealthStatus.HEALTHY ? "good" : status === HealthStatus.UNHEALTHY ? "bad" : "neutral";
-  return badge(enumLabel(HealthStatus, status), tone);
+function healthBadge(status: HealthStatus): HTMLElement {
+  return statusBadge(HealthStatus, status, { good: [HealthStatus.HEALTHY], bad: [HealthStatus.UNHEALTHY] });
 }
 
 export async function allInstances(): Promise<Instance[]> {

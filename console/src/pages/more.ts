@@ -20,15 +20,8 @@ import { Severity } from "../../../sdk/typescript/src/gen/complianceiq/common/v1
 import { items } from "../../../sdk/typescript/src/index.js";
 import type { PageContext } from "../main.js";
 import * as session from "../session.js";
-import { attempt, badge, choice, enumLabel, field, form, h, section, table, time } from "../ui.js";
+import { attempt, badge, choice, enumLabel, field, form, h, section, statusBadge, table, time } from "../ui.js";
 import { allInstances } from "./instances.js";
-
-type Tone = "good" | "bad" | "busy" | "neutral";
-
-function toned<E extends number>(names: object, value: E, good: E[], bad: E[]): HTMLElement {
-  const tone: Tone = good.includes(value) ? "good" : bad.includes(value) ? "bad" : "neutral";
-  return badge(enumLabel(names, value), tone);
-}
 
 export async function dashboardsPage({ main }: PageContext) {
   const service = session.client(DashboardService);
@@ -112,7 +105,7 @@ export async function widgetsPage({ main }: PageContext) {
           { title: "Version", value: (d) => d.widgetVersion, numeric: true },
           { title: "Instance", value: (d) => instanceName(d.instanceId) },
           { title: "Action", value: (d) => enumLabel(DeploymentAction, d.action) },
-          { title: "State", value: (d) => d.state, render: (d) => toned(DeploymentState, d.state, [DeploymentState.SUCCEEDED], [DeploymentState.FAILED]) },
+          { title: "State", value: (d) => d.state, render: (d) => statusBadge(DeploymentState, d.state, { good: [DeploymentState.SUCCEEDED], bad: [DeploymentState.FAILED] }) },
           { title: "ServiceNow record", value: (d) => d.servicenowSysId },
           { title: "Error", value: (d) => d.error },
         ],
@@ -138,7 +131,7 @@ export async function widgetsPage({ main }: PageContext) {
           { title: "Type", value: (w) => enumLabel(WidgetType, w.type) },
           { title: "Instance", value: (w) => instanceName(w.config?.filters.instance_id ?? "") },
           { title: "Version", value: (w) => w.version, numeric: true },
-          { title: "State", value: (w) => w.state, render: (w) => toned(WidgetState, w.state, [WidgetState.DEPLOYED], [WidgetState.DEPLOY_FAILED]) },
+          { title: "State", value: (w) => w.state, render: (w) => statusBadge(WidgetState, w.state, { good: [WidgetState.DEPLOYED], bad: [WidgetState.DEPLOY_FAILED] }) },
           { title: "Updated", value: (w) => Number(w.updateTime?.seconds ?? 0), render: (w) => time(w.updateTime) },
           {
             title: "Deploy",
@@ -200,7 +193,7 @@ export async function notificationsPage({ main, onLeave }: PageContext) {
         "Notifications",
         [
           { title: "When", value: (n: Notification) => Number(n.createTime?.seconds ?? 0), render: (n) => time(n.createTime) },
-          { title: "Severity", value: (n) => n.severity, render: (n) => toned(Severity, n.severity, [], [Severity.HIGH, Severity.CRITICAL]) },
+          { title: "Severity", value: (n) => n.severity, render: (n) => statusBadge(Severity, n.severity, { bad: [Severity.HIGH, Severity.CRITICAL] }) },
           { title: "Title", value: (n) => n.title, render: (n) => (n.read ? n.title : h("strong", {}, n.title)) },
           { title: "Message", value: (n) => n.body },
           {
@@ -292,7 +285,7 @@ export async function auditPage({ main }: PageContext) {
           { title: "Who", value: (l) => l.actor?.email || l.actor?.service || l.actor?.userId || "" },
           { title: "Action", value: (l) => l.action },
           { title: "Resource", value: (l) => `${l.resourceType} ${l.resourceId}` },
-          { title: "Outcome", value: (l) => l.outcome, render: (l) => toned(Outcome, l.outcome, [Outcome.SUCCESS], [Outcome.FAILURE, Outcome.DENIED]) },
+          { title: "Outcome", value: (l) => l.outcome, render: (l) => statusBadge(Outcome, l.outcome, { good: [Outcome.SUCCESS], bad: [Outcome.FAILURE, Outcome.DENIED] }) },
           { title: "From", value: (l) => l.actor?.ipAddress ?? "" },
         ],
         page.auditLogs,
@@ -317,7 +310,7 @@ export async function webhooksPage({ main }: PageContext) {
         [
           { title: "When", value: (d: WebhookDelivery) => Number(d.createTime?.seconds ?? 0), render: (d) => time(d.createTime) },
           { title: "Event", value: (d) => d.eventType },
-          { title: "Outcome", value: (d) => d.outcome, render: (d) => toned(DeliveryOutcome, d.outcome, [DeliveryOutcome.SUCCEEDED], [DeliveryOutcome.FAILED]) },
+          { title: "Outcome", value: (d) => d.outcome, render: (d) => statusBadge(DeliveryOutcome, d.outcome, { good: [DeliveryOutcome.SUCCEEDED], bad: [DeliveryOutcome.FAILED] }) },
           { title: "Attempts", value: (d) => d.attemptCount, numeric: true },
           { title: "HTTP", value: (d) => d.responseStatus, numeric: true },
           { title: "Latency (ms)", value: (d) => d.latencyMs, numeric: true },
@@ -336,7 +329,7 @@ export async function webhooksPage({ main }: PageContext) {
         [
           { title: "URL", value: (w: Webhook) => w.url, render: (w) => h("button", { type: "button", class: "link", onclick: () => attempt(deliveries, () => showDeliveries(w)) }, w.url) },
           { title: "Events", value: (w) => w.eventTypes.join(", ") },
-          { title: "State", value: (w) => w.state, render: (w) => toned(WebhookState, w.state, [WebhookState.ACTIVE], [WebhookState.FAILING]) },
+          { title: "State", value: (w) => w.state, render: (w) => statusBadge(WebhookState, w.state, { good: [WebhookState.ACTIVE], bad: [WebhookState.FAILING] }) },
           { title: "Failures in a row", value: (w) => w.consecutiveFailures, numeric: true },
           {
             title: "Test",
