@@ -80,7 +80,18 @@ fn write_access_table(pool: &prost_reflect::DescriptorPool, out: &Path) {
             let permission = field("permission").as_str().unwrap_or_default().to_string();
             let allow_unscoped = field("allow_unscoped").as_bool().unwrap_or(false);
             let internal = field("internal").as_bool().unwrap_or(false);
+            let staff = field("staff").as_bool().unwrap_or(false);
+            let open_to_staff = field("open_to_staff").as_bool().unwrap_or(false);
             assert!(!public || permission.is_empty(), "{path} is public and names a permission");
+            assert!(
+                !staff || (!public && permission.is_empty() && !allow_unscoped && !internal && !open_to_staff),
+                "{path} is for staff: no other caller rules"
+            );
+            // The audit layer records a staff call's reason, in the organization it names.
+            assert!(
+                !staff || method.input().get_field_by_name("reason").is_some(),
+                "{path} is for staff and its request has no `reason`"
+            );
             assert!(
                 !internal || (!public && permission.is_empty() && !allow_unscoped && !options.has_extension(&http)),
                 "{path} is internal: no token rules and no google.api.http binding"
@@ -109,7 +120,7 @@ fn write_access_table(pool: &prost_reflect::DescriptorPool, out: &Path) {
                     .any(|verb| method.name().starts_with(verb))
             };
             rows.push(format!(
-                "    RpcAccess {{ path: {path:?}, public: {public}, permission: {permission}, allow_unscoped: {allow_unscoped}, internal: {internal}, edge: {edge}, mutating: {mutating} }},"
+                "    RpcAccess {{ path: {path:?}, public: {public}, permission: {permission}, allow_unscoped: {allow_unscoped}, internal: {internal}, staff: {staff}, open_to_staff: {open_to_staff}, edge: {edge}, mutating: {mutating} }},"
             ));
         }
     }

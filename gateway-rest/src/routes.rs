@@ -92,6 +92,8 @@ fn access_rule(pool: &DescriptorPool, method: &MethodDescriptor) -> Option<RpcAc
         permission: permission.map(|p| &*Box::leak(p.into_boxed_str())),
         allow_unscoped: field("allow_unscoped").and_then(|v| v.as_bool()).unwrap_or(false),
         internal: field("internal").and_then(|v| v.as_bool()).unwrap_or(false),
+        staff: field("staff").and_then(|v| v.as_bool()).unwrap_or(false),
+        open_to_staff: field("open_to_staff").and_then(|v| v.as_bool()).unwrap_or(false),
         edge: pool.get_extension_by_name("google.api.http").is_some_and(|http| options.has_extension(&http)),
         // The edge does not record calls (the module serving one does): unknown RPCs count
         // as mutating, the safe side.

@@ -13,6 +13,10 @@ pub struct RpcAccess {
     pub allow_unscoped: bool,
     /// Called by other modules only, without a person's token; the mesh policy names them.
     pub internal: bool,
+    /// Called by platform staff only, with a staff token; audited even when it reads.
+    pub staff: bool,
+    /// A staff token may call it too (the caller's own session).
+    pub open_to_staff: bool,
     /// Served at the edge: the RPC has a `google.api.http` binding, so the gateway may
     /// forward it.
     pub edge: bool,

@@ -27,10 +27,11 @@ platform_tests!(
     permissions_flow_into_the_next_token_and_cannot_be_escalated,
 );
 
-const SERVICES: [&str; 3] = [
+const SERVICES: [&str; 4] = [
     "complianceiq.auth.v1.AuthService",
     "complianceiq.user.v1.UserService",
     "complianceiq.organization.v1.OrganizationService",
+    "complianceiq.organization.v1.StaffService",
 ];
 
 fn permissions(token: &str) -> Vec<String> {
@@ -67,7 +68,7 @@ async fn every_rpc_refuses_a_caller_without_its_permission(platform: &TestPlatfo
     assert_eq!(held, ["insights:read", "organizations:create"]);
     let unscoped = platform.person("drifter@example.com").await;
 
-    let (mut public, mut permission_checked, mut scope_checked) = (0, 0, 0);
+    let (mut public, mut permission_checked, mut scope_checked, mut staff_checked) = (0, 0, 0, 0);
     for rule in RPC_ACCESS.iter().filter(|rule| SERVICES.iter().any(|s| rule.path.starts_with(&format!("/{s}/")))) {
         let rpc = &rule.path[1..];
         let module = rpc.split('.').nth(1).unwrap();
@@ -85,6 +86,16 @@ async fn every_rpc_refuses_a_caller_without_its_permission(platform: &TestPlatfo
         }
         let anonymous = call_raw(channel.clone(), rpc, None).await.unwrap_err();
         assert_eq!((anonymous.code(), reason(&anonymous).as_str()), (Code::Unauthenticated, "TOKEN_MISSING"), "{rpc}");
+        if rule.staff {
+            // No tenant token reaches the staff API: not its organization's admin, not a
+            // person in none.
+            for token in [tenant.token(), unscoped.token()] {
+                let status = call_raw(channel.clone(), rpc, Some(token)).await.unwrap_err();
+                assert_eq!((status.code(), reason(&status).as_str()), (Code::PermissionDenied, "STAFF_ONLY"), "{rpc}");
+            }
+            staff_checked += 1;
+            continue;
+        }
         if !rule.allow_unscoped {
             let status = call_raw(channel.clone(), rpc, Some(unscoped.token())).await.unwrap_err();
             assert_eq!(
@@ -117,6 +128,7 @@ async fn every_rpc_refuses_a_caller_without_its_permission(platform: &TestPlatfo
         "6 user, 14 organization and 3 API key RPCs name a permission besides organizations:create"
     );
     assert_eq!(scope_checked, 25, "every user RPC, 14 organization RPCs and the API key RPCs act in an organization");
+    assert_eq!(staff_checked, 5, "the staff service's four RPCs and ResetMemberMfa");
 }
 
 /// Everything of an organization its admin can read, to compare before and after.
@@ -564,7 +576,21 @@ async fn a_second_organization_sees_changes_and_deletes_nothing_of_the_first(pla
         "A's usage",
     );
 
-    // The table covers every RPC of the three services.
+    // The staff API is no tenant's: B's admin reaches none of it, about A or anyone.
+    for rpc in [
+        "complianceiq.organization.v1.StaffService/ListOrganizations",
+        "complianceiq.organization.v1.StaffService/GetOrganizationHealth",
+        "complianceiq.organization.v1.StaffService/SuspendOrganization",
+        "complianceiq.organization.v1.StaffService/RestoreOrganization",
+        "complianceiq.auth.v1.AuthService/ResetMemberMfa",
+    ] {
+        cover(rpc.rsplit('/').next().unwrap());
+        let module = rpc.split('.').nth(1).unwrap();
+        let status = call_raw(platform.channel(module).await, rpc, Some(bt)).await.unwrap_err();
+        assert_eq!((status.code(), reason(&status).as_str()), (Code::PermissionDenied, "STAFF_ONLY"), "{rpc}");
+    }
+
+    // The table covers every RPC of the four services.
     let all: BTreeSet<String> = RPC_ACCESS
         .iter()
         .filter(|rule| !rule.internal && SERVICES.iter().any(|s| rule.path.starts_with(&format!("/{s}/"))))

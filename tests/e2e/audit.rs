@@ -33,7 +33,7 @@ async fn audit(platform: &TestPlatform) -> AuditServiceClient<tonic::transport::
 
 /// The tenant's trail as `token` reads it, oldest first, from `since` on (microseconds of
 /// the calls' start), once it holds at least `count` entries.
-async fn trail(platform: &TestPlatform, token: &str, since: i64, count: usize) -> Vec<AuditLog> {
+pub(crate) async fn trail(platform: &TestPlatform, token: &str, since: i64, count: usize) -> Vec<AuditLog> {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
     let period = TimeRange { start_time: Some(complianceiq_kit::time::to_timestamp(since)), end_time: None };
     loop {

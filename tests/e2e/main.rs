@@ -37,6 +37,7 @@ mod organization;
 mod postgres;
 pub mod receiver;
 mod reports;
+mod staff;
 mod stripe;
 mod surface;
 mod sync;

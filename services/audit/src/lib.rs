@@ -423,11 +423,14 @@ fn entry_of(event: &Event) -> Option<(OrganizationId, AuditLog)> {
             let refusal = [kit_audit::MESH_DENIED, kit_audit::MESH_UNAUTHENTICATED].contains(&entry.action.as_str());
             // A module records calls to its own services only (`complianceiq.<module>.v1`),
             // and the mesh refusals at its server (whatever path was asked for) in the
-            // platform's trail only, under its own name.
+            // platform's trail only, under its own name. Staff calls naming no organization
+            // (searches across them) are the platform trail's other entries.
             let service_module = entry.rpc.strip_prefix("/complianceiq.").and_then(|rest| rest.split('.').next());
+            let own_rpc = service_module == Some(event.source.as_str());
+            let staff = entry.metadata.get("actor_role").is_some_and(|role| role == kit_audit::STAFF_ROLE);
             if refusal && platform {
                 entry.metadata.insert("refused_by".into(), event.source.clone());
-            } else if platform || refusal || service_module != Some(event.source.as_str()) {
+            } else if refusal || !own_rpc || (platform && !staff) {
                 tracing::error!(
                     target: "security",
                     event_id = %event.id,

@@ -24,8 +24,8 @@ use complianceiq_proto::complianceiq::auth::v1::{
     ForgotPasswordResponse, GetJwksRequest, GetJwksResponse, ListAccountOrganizationsRequest,
     ListAccountOrganizationsResponse, ListApiKeysRequest, ListApiKeysResponse, LoginRequest, LoginResponse,
     LogoutRequest, LogoutResponse, MfaChallenge, RefreshRequest, RegisterRequest, RegisterResponse,
-    ResetPasswordRequest, ResetPasswordResponse, RevokeApiKeyRequest, TokenPair, VerifyEmailRequest, VerifyMfaRequest,
-    VerifyMfaResponse, login_response,
+    ResetMemberMfaRequest, ResetMemberMfaResponse, ResetPasswordRequest, ResetPasswordResponse, RevokeApiKeyRequest,
+    TokenPair, VerifyEmailRequest, VerifyMfaRequest, VerifyMfaResponse, login_response,
 };
 use complianceiq_proto::complianceiq::events::v1::event::Payload;
 use complianceiq_proto::complianceiq::events::v1::{SecurityAlert, UserEmailVerified, UserRegistered};
@@ -38,6 +38,10 @@ use crate::{password, totp};
 const REFRESH_TOKEN_SECONDS: i64 = 7 * 24 * 3600;
 /// However often it is refreshed, a session ends this long after its login.
 const SESSION_SECONDS: i64 = 30 * 24 * 3600;
+/// A staff session (sign-in with password and second factor) lasts a working day.
+const STAFF_SESSION_SECONDS: i64 = 8 * 3600;
+/// The role name a staff token carries (the design's "Super Admin").
+const STAFF_ROLE: &str = "super_admin";
 const VERIFY_EMAIL_SECONDS: i64 = 24 * 3600;
 const RESET_PASSWORD_SECONDS: i64 = 3600;
 const MFA_ENROLLMENT_SECONDS: i64 = 600;
@@ -46,7 +50,7 @@ const MFA_CHALLENGE_ATTEMPTS: i64 = 5;
 /// Wrong second-factor codes of one account, across challenges, before its second factor
 /// is locked for a window: a correct password must not buy unlimited guesses.
 const MFA_ACCOUNT_FAILURE_LIMIT: i64 = 10;
-const RECOVERY_CODES: usize = 10;
+pub(crate) const RECOVERY_CODES: usize = 10;
 /// Failed logins are counted in windows of this length.
 const LOGIN_WINDOW: Duration = Duration::from_secs(900);
 /// Failures of one account before it is locked for a window.
@@ -92,9 +96,18 @@ fn mfa_required(organization: &str) -> ApiError {
     }
 }
 
-/// Refuses a membership in an organization that requires a second factor the account lacks.
-fn check_mfa_policy(account: &Account, membership: Option<&Membership>) -> Result<(), ApiError> {
+fn suspended(organization: &str) -> ApiError {
+    ApiError::PermissionDenied {
+        reason: "ORGANIZATION_SUSPENDED",
+        message: format!("organization {organization} is suspended; contact ComplianceIQ support"),
+    }
+}
+
+/// Refuses a membership in an organization that staff suspended, or that requires a second
+/// factor the account lacks.
+fn check_organization_policy(account: &Account, membership: Option<&Membership>) -> Result<(), ApiError> {
     match membership {
+        Some(membership) if membership.suspended => Err(suspended(&membership.organization_id)),
         Some(membership) if membership.requires_mfa && !account.mfa_enabled => {
             Err(mfa_required(&membership.organization_id))
         }
@@ -103,7 +116,7 @@ fn check_mfa_policy(account: &Account, membership: Option<&Membership>) -> Resul
 }
 
 /// An alert of `kind` about the account `user_id` (empty: unknown), from `address`.
-fn security_alert(
+pub(crate) fn security_alert(
     kind: &str,
     severity: &str,
     user_id: String,
@@ -122,7 +135,11 @@ fn security_alert(
 /// Raises a security alert about an account in every organization it belongs to, so each
 /// one's audit trail shows it; the person is told once (`notify` is `false` on the other
 /// copies). An account in no organization: one alert with none (it joins no trail).
-async fn raise_alert(tx: &mut GlobalTx, alert: SecurityAlert, context: &RequestContext) -> Result<(), ApiError> {
+pub(crate) async fn raise_alert(
+    tx: &mut GlobalTx,
+    alert: SecurityAlert,
+    context: &RequestContext,
+) -> Result<(), ApiError> {
     let organizations = match UserId::from_stored(&alert.user_id) {
         Ok(user) => store::active_memberships(tx, user).await?,
         Err(_) => Vec::new(),
@@ -145,19 +162,19 @@ fn unauthenticated(reason: &'static str, message: &str) -> ApiError {
     ApiError::Unauthenticated { reason, message: message.into() }
 }
 
-fn normalized_recovery_code(code: &str) -> String {
+pub(crate) fn normalized_recovery_code(code: &str) -> String {
     code.chars().filter(|c| c.is_ascii_alphanumeric()).collect::<String>().to_ascii_uppercase()
 }
 
 /// 16 symbols of 32 (80 bits): `XXXX-XXXX-XXXX-XXXX`, unambiguous letters and digits.
-fn new_recovery_code() -> String {
+pub(crate) fn new_recovery_code() -> String {
     let alphabet = b"ABCDEFGHJKLMNPQRSTUVWXYZ23456789";
     // 256 is a multiple of 32: no bias.
     let code: String = random_bytes(16).iter().map(|b| alphabet[(*b as usize) % alphabet.len()] as char).collect();
     format!("{}-{}-{}-{}", &code[..4], &code[4..8], &code[8..12], &code[12..])
 }
 
-fn recovery_context(user: UserId) -> String {
+pub(crate) fn recovery_context(user: UserId) -> String {
     format!("recovery-code:{user}")
 }
 
@@ -168,7 +185,7 @@ impl AuthApi {
 
     /// Mail goes out after the response, so its latency (or the lack of a message for an
     /// unknown address) never shows in response times.
-    fn send_later(&self, mail: Mail) {
+    pub(crate) fn send_later(&self, mail: Mail) {
         let mailer = self.mailer.clone();
         tokio::spawn(async move {
             let to = mail.to.clone();
@@ -354,7 +371,7 @@ impl AuthApi {
         Ok(())
     }
 
-    fn account_message(account: &Account, memberships: &[Membership]) -> AccountMessage {
+    pub(crate) fn account_message(account: &Account, memberships: &[Membership]) -> AccountMessage {
         AccountMessage {
             id: account.id.to_string(),
             email: account.email.clone(),
@@ -385,7 +402,10 @@ impl AuthApi {
                 },
             );
         }
-        Ok(fallback.and_then(|id| memberships.iter().find(|m| m.organization_id == id)).or(memberships.first()))
+        let open = |m: &&Membership| !m.suspended;
+        Ok(fallback
+            .and_then(|id| memberships.iter().filter(open).find(|m| m.organization_id == id))
+            .or(memberships.iter().find(open)))
     }
 
     /// Signs an access token and stores a new refresh token (in `family`, or a new one).
@@ -401,27 +421,38 @@ impl AuthApi {
             Some(previous) => (previous.family_id.clone(), previous.session_started_at),
             None => (uuid::Uuid::now_v7().to_string(), now),
         };
+        // Staff act in no organization, with shorter tokens and sessions.
+        let staff = account.staff;
+        let membership = membership.filter(|_| !staff);
+        let (access_seconds, session_seconds) = if staff {
+            (jwt::STAFF_ACCESS_TOKEN_SECONDS, STAFF_SESSION_SECONDS)
+        } else {
+            (jwt::ACCESS_TOKEN_SECONDS, SESSION_SECONDS)
+        };
         // A refresh token never outlives its session.
         let refresh_expires_at =
-            (now + REFRESH_TOKEN_SECONDS * MICROS).min(session_started_at + SESSION_SECONDS * MICROS);
+            (now + REFRESH_TOKEN_SECONDS * MICROS).min(session_started_at + session_seconds * MICROS);
         let issued_at = seconds(now);
         let mut permissions: Vec<String> = membership.map(|m| m.permissions.clone()).unwrap_or_default();
-        for personal in PERSONAL_PERMISSIONS {
+        for personal in PERSONAL_PERMISSIONS.iter().filter(|_| !staff) {
             if !permissions.iter().any(|p| p == personal) {
                 permissions.push(personal.to_string());
             }
         }
+        let roles =
+            if staff { vec![STAFF_ROLE.to_string()] } else { membership.map(|m| m.roles.clone()).unwrap_or_default() };
         let claims = Claims {
             user_id: account.id.to_string(),
             organization_id: membership.map(|m| m.organization_id.clone()),
             email: account.email.clone(),
-            roles: membership.map(|m| m.roles.clone()).unwrap_or_default(),
+            roles,
             permissions,
-            exp: issued_at + jwt::ACCESS_TOKEN_SECONDS,
+            exp: issued_at + access_seconds,
             iat: issued_at,
             iss: jwt::ISSUER.into(),
             jti: uuid::Uuid::new_v4().to_string(),
             nbf: None,
+            staff,
         };
         let access_token = {
             let keys = self.keys.current();
@@ -455,7 +486,7 @@ impl AuthApi {
             access_token,
             refresh_token,
             token_type: "Bearer".into(),
-            expires_in: jwt::ACCESS_TOKEN_SECONDS as i32,
+            expires_in: access_seconds as i32,
             refresh_expires_in: ((refresh_expires_at - now) / MICROS) as i32,
             organization_id: claims.organization_id.unwrap_or_default(),
         })
@@ -522,6 +553,7 @@ impl AuthApi {
             password_changed_at: now,
             created_at: now,
             updated_at: now,
+            staff: false,
         };
         let mut tx = self.database.global_write().await?;
         if !store::insert_account(&mut tx, &account).await? {
@@ -614,16 +646,25 @@ impl AuthApi {
             }
         }
         self.cache.delete(&format!("login-failures:account:{email_key}")).await?;
+        if account.staff && !account.mfa_enabled {
+            // `staff add` enrols the second factor; an account without one is not signed in.
+            return Err(ApiError::FailedPrecondition {
+                reason: "MFA_REQUIRED",
+                message:
+                    "staff accounts sign in with a second factor; ask an operator to run `complianceiq staff add` again"
+                        .into(),
+            });
+        }
 
         let mut tx = self.database.global_write().await?;
         let memberships = store::active_memberships(&mut tx, account.id).await?;
         let mut membership = Self::choose(&memberships, requested, account.last_organization_id.as_deref())?;
         if requested.is_some() {
-            check_mfa_policy(&account, membership)?;
-        } else if check_mfa_policy(&account, membership).is_err() {
+            check_organization_policy(&account, membership)?;
+        } else if check_organization_policy(&account, membership).is_err() {
             // Not asked for: sign in to an organization the person may enter as they are, or
             // to none, so they can still enroll a second factor.
-            membership = memberships.iter().find(|m| check_mfa_policy(&account, Some(m)).is_ok());
+            membership = memberships.iter().find(|m| check_organization_policy(&account, Some(m)).is_ok());
         }
         if account.mfa_enabled {
             self.check_mfa_lock(account.id).await?;
@@ -725,7 +766,7 @@ impl AuthApi {
             }
         };
         // A policy that changed since sign-in applies from the next refresh on.
-        check_mfa_policy(&account, membership)?;
+        check_organization_policy(&account, membership)?;
         let tokens = self.issue(&mut tx, &mut account, membership, Some(&stored), now).await?;
         tx.commit().await?;
         Ok(tokens)
@@ -955,7 +996,7 @@ impl AuthApi {
         }
         let memberships = store::active_memberships(&mut tx, user).await?;
         let membership = memberships.iter().find(|m| m.organization_id == scope);
-        check_mfa_policy(&account, membership)?;
+        check_organization_policy(&account, membership)?;
         let tokens = self.issue(&mut tx, &mut account, membership, None, now).await?;
         tx.commit().await?;
         self.cache.delete(&key).await?;
@@ -1106,6 +1147,13 @@ impl AuthService for AuthApi {
         request: Request<ExchangeApiKeyRequest>,
     ) -> Result<Response<ExchangeApiKeyResponse>, Status> {
         Ok(Response::new(AuthApi::exchange_api_key(self, request).await?))
+    }
+
+    async fn reset_member_mfa(
+        &self,
+        request: Request<ResetMemberMfaRequest>,
+    ) -> Result<Response<ResetMemberMfaResponse>, Status> {
+        Ok(Response::new(AuthApi::reset_member_mfa(self, request).await?))
     }
 
     async fn get_jwks(&self, _request: Request<GetJwksRequest>) -> Result<Response<GetJwksResponse>, Status> {

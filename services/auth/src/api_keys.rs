@@ -228,26 +228,22 @@ pub async fn revoke(tx: &mut TenantTx, id: &str, now: i64) -> Result<bool, ApiEr
     Ok(revoked.rows_affected() == 1)
 }
 
-/// The ids of the live tokens of the keys `creator` made in the organization, after starting
-/// a new generation of each (so the next exchange reflects a change of their permissions).
-pub async fn renew_keys_of_creator(tx: &mut TenantTx, creator: UserId) -> Result<Vec<String>, ApiError> {
-    let statement = format!(
-        "SELECT {COLUMNS} FROM api_keys WHERE organization_id = $1 AND creator_user_id = $2 AND revoked_at IS NULL"
-    );
-    let rows = sqlx::query(sqlx::AssertSqlSafe(statement))
+/// The ids of the live tokens of the organization's keys (those `creator` made, or all), after
+/// starting a new generation of each (so the next exchange reflects a change of their
+/// permissions, or is refused).
+pub async fn renew_keys(tx: &mut TenantTx, creator: Option<UserId>) -> Result<Vec<String>, ApiError> {
+    const SCOPE: &str = "organization_id = $1 AND ($2 IS NULL OR creator_user_id = $2) AND revoked_at IS NULL";
+    let rows = sqlx::query(sqlx::AssertSqlSafe(format!("SELECT {COLUMNS} FROM api_keys WHERE {SCOPE}")))
         .bind(tx.tenant().to_string())
-        .bind(creator.to_string())
+        .bind(creator.map(|creator| creator.to_string()))
         .fetch_all(tx.connection())
         .await?;
     let keys = rows.iter().map(StoredKey::read).collect::<Result<Vec<_>, _>>()?;
-    sqlx::query(
-        "UPDATE api_keys SET generation = generation + 1 \
-         WHERE organization_id = $1 AND creator_user_id = $2 AND revoked_at IS NULL",
-    )
-    .bind(tx.tenant().to_string())
-    .bind(creator.to_string())
-    .execute(tx.connection())
-    .await?;
+    sqlx::query(sqlx::AssertSqlSafe(format!("UPDATE api_keys SET generation = generation + 1 WHERE {SCOPE}")))
+        .bind(tx.tenant().to_string())
+        .bind(creator.map(|creator| creator.to_string()))
+        .execute(tx.connection())
+        .await?;
     Ok(keys.iter().map(StoredKey::token_id).collect())
 }
 
@@ -280,6 +276,12 @@ pub async fn exchange(tx: &mut TenantTx, key_id: uuid::Uuid, secret: &str, now: 
     if key.expires_at.is_some_and(|at| at <= now) {
         return Err(invalid_key("API_KEY_EXPIRED", "the API key has expired"));
     }
+    if store::organization_suspended(tx.connection(), &key.organization_id).await? {
+        return Err(ApiError::PermissionDenied {
+            reason: "ORGANIZATION_SUSPENDED",
+            message: "the API key's organization is suspended; contact ComplianceIQ support".into(),
+        });
+    }
     // The auth service's copy of memberships belongs to no one organization's rows.
     let Some((held, _)) = store::recorded_permissions(tx.connection(), key.creator, &key.organization_id).await? else {
         return Err(invalid_key(
@@ -301,6 +303,7 @@ pub async fn exchange(tx: &mut TenantTx, key_id: uuid::Uuid, secret: &str, now: 
         iss: jwt::ISSUER.into(),
         jti: key.token_id(),
         nbf: None,
+        staff: false,
     })
 }
 

@@ -7,6 +7,7 @@ mod keys;
 mod password;
 mod projection;
 mod reseal;
+pub mod staff;
 mod store;
 pub mod totp;
 
@@ -30,6 +31,7 @@ const MIGRATIONS: &[Migration] = &[
     migration!(3, "0003_session_start"),
     migration!(4, "0004_api_keys"),
     migration!(5, "0005_organization_names"),
+    migration!(6, "0006_staff_and_suspension"),
 ];
 /// How often expired tokens are deleted.
 const CLEANUP_INTERVAL: Duration = Duration::from_secs(3600);

@@ -11,11 +11,12 @@ use complianceiq_kit::subscription::EventHandler;
 use complianceiq_kit::time;
 use complianceiq_proto::complianceiq::events::v1::event::Payload;
 use complianceiq_proto::complianceiq::events::v1::{Event, OrganizationCreated, OrganizationUpdated};
+use complianceiq_proto::complianceiq::organization::v1::OrganizationState;
 
 use crate::api_keys;
 use crate::store::{self, Membership};
 
-/// Applies `user.authorization_changed`, the organizations' sign-in policy
+/// Applies `user.authorization_changed`, the organizations' sign-in policy and suspension
 /// (`organization.created`/`updated`) and `organization.deleted`. Leaving an
 /// organization (or its deletion) also ends the sessions scoped to it, and cuts off their
 /// live access tokens, so a removed member loses access at once rather than at expiry.
@@ -47,6 +48,7 @@ impl EventHandler for MembershipProjection {
                     active: change.active,
                     version: change.version,
                     requires_mfa: false,
+                    suspended: false,
                 };
                 let mut tx = self.database.global_write().await?;
                 let before = store::recorded_permissions(tx.connection(), user, &event.organization_id).await?;
@@ -82,7 +84,7 @@ impl EventHandler for MembershipProjection {
                 // go too, and the next exchange reflects the change.
                 if lost && let Ok(organization) = OrganizationId::from_stored(&event.organization_id) {
                     let mut tx = self.database.write(organization).await?;
-                    let token_ids = api_keys::renew_keys_of_creator(&mut tx, user).await?;
+                    let token_ids = api_keys::renew_keys(&mut tx, Some(user)).await?;
                     tx.commit().await?;
                     let horizon = api_keys::revocation_horizon(now);
                     for token_id in token_ids {
@@ -93,19 +95,39 @@ impl EventHandler for MembershipProjection {
             }
             Some(Payload::OrganizationCreated(OrganizationCreated { organization: Some(organization), .. }))
             | Some(Payload::OrganizationUpdated(OrganizationUpdated { organization: Some(organization), .. })) => {
-                let require_mfa = organization.settings.as_ref().is_some_and(|settings| settings.require_mfa);
-                let version = organization.update_time.as_ref().map(time::from_timestamp).unwrap_or(now);
+                let suspended = organization.state() == OrganizationState::Suspended;
+                let policy = store::OrganizationPolicy {
+                    organization: &organization.id,
+                    display_name: &organization.display_name,
+                    require_mfa: organization.settings.as_ref().is_some_and(|settings| settings.require_mfa),
+                    suspended,
+                    version: organization.update_time.as_ref().map(time::from_timestamp).unwrap_or(now),
+                };
                 let mut tx = self.database.global_write().await?;
-                store::upsert_organization_policy(
+                let recorded = store::upsert_organization_policy(&mut tx, &policy, now).await?;
+                if !(recorded && suspended) {
+                    return tx.commit().await;
+                }
+                // Suspended: every session in it ends now, and its API keys' live tokens too
+                // (their next exchange is refused while it stays suspended).
+                let issued = store::revoke(
                     &mut tx,
-                    &organization.id,
-                    &organization.display_name,
-                    require_mfa,
-                    version,
+                    store::Sessions::Organization { organization: &organization.id, user: None },
+                    "organization_suspended",
                     now,
                 )
                 .await?;
-                tx.commit().await
+                tx.commit().await?;
+                self.revoke(issued).await?;
+                let organization = OrganizationId::from_stored(&organization.id)?;
+                let mut tx = self.database.write(organization).await?;
+                let key_tokens = api_keys::renew_keys(&mut tx, None).await?;
+                tx.commit().await?;
+                let horizon = api_keys::revocation_horizon(now);
+                for token_id in key_tokens {
+                    self.revocations.revoke(&token_id, horizon).await?;
+                }
+                Ok(())
             }
             Some(Payload::OrganizationDeleted(deleted)) => {
                 let mut tx = self.database.global_write().await?;

@@ -68,13 +68,15 @@ pub struct Account {
     pub password_changed_at: i64,
     pub created_at: i64,
     pub updated_at: i64,
+    /// Platform staff: set only by `complianceiq staff add`.
+    pub staff: bool,
 }
 
 macro_rules! account_columns {
     () => {
         "id, email, full_name, password_hash, state, email_verified, mfa_enabled, mfa_secret, \
          mfa_pending_secret, mfa_pending_expires_at, mfa_last_used_step, last_organization_id, \
-         last_login_at, password_changed_at, created_at, updated_at"
+         last_login_at, password_changed_at, created_at, updated_at, staff"
     };
 }
 
@@ -96,6 +98,7 @@ fn account(row: &AnyRow) -> Result<Account, ApiError> {
         password_changed_at: row.try_get("password_changed_at")?,
         created_at: row.try_get("created_at")?,
         updated_at: row.try_get("updated_at")?,
+        staff: row.try_get::<i64, _>("staff")? != 0,
     })
 }
 
@@ -104,7 +107,7 @@ pub async fn insert_account(tx: &mut GlobalTx, account: &Account) -> Result<bool
     let inserted = sqlx::query(concat!(
         "INSERT INTO accounts (",
         account_columns!(),
-        ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16) ON CONFLICT (email) DO NOTHING"
+        ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17) ON CONFLICT (email) DO NOTHING"
     ))
     .bind(account.id.to_string())
     .bind(&account.email)
@@ -122,6 +125,7 @@ pub async fn insert_account(tx: &mut GlobalTx, account: &Account) -> Result<bool
     .bind(account.password_changed_at)
     .bind(account.created_at)
     .bind(account.updated_at)
+    .bind(i64::from(account.staff))
     .execute(tx.connection())
     .await?;
     Ok(inserted.rows_affected() == 1)
@@ -439,6 +443,8 @@ pub struct Membership {
     pub version: i64,
     /// The organization requires a second factor of its members.
     pub requires_mfa: bool,
+    /// Platform staff suspended the organization: no token is issued for it.
+    pub suspended: bool,
 }
 
 fn split_list(text: String) -> Vec<String> {
@@ -453,6 +459,7 @@ fn membership(row: &AnyRow) -> Result<Membership, ApiError> {
         active: row.try_get::<i64, _>("active")? != 0,
         version: row.try_get("version")?,
         requires_mfa: row.try_get::<i64, _>("require_mfa")? != 0,
+        suspended: row.try_get::<i64, _>("suspended")? != 0,
     })
 }
 
@@ -465,7 +472,8 @@ pub async fn active_memberships(tx: &mut GlobalTx, user: UserId) -> Result<Vec<M
 pub async fn named_memberships(tx: &mut GlobalTx, user: UserId) -> Result<Vec<(Membership, String)>, ApiError> {
     let rows = sqlx::query(
         "SELECT m.organization_id, m.roles, m.permissions, m.active, m.version, \
-                COALESCE(p.require_mfa, 0) AS require_mfa, COALESCE(p.display_name, '') AS display_name \
+                COALESCE(p.require_mfa, 0) AS require_mfa, COALESCE(p.display_name, '') AS display_name, \
+                COALESCE(p.suspended, 0) AS suspended \
          FROM account_memberships m LEFT JOIN organization_policies p ON p.organization_id = m.organization_id \
          WHERE m.user_id = $1 AND m.active = 1 ORDER BY m.updated_at DESC, m.organization_id",
     )
@@ -511,31 +519,61 @@ pub async fn live_access(
     issued(rows)
 }
 
-/// Records an organization's sign-in policy as of `version` (its last change, in
-/// microseconds); older versions are ignored.
+/// An organization's sign-in policy, as its events last described it.
+pub struct OrganizationPolicy<'a> {
+    pub organization: &'a str,
+    pub display_name: &'a str,
+    pub require_mfa: bool,
+    pub suspended: bool,
+    /// Its last change, in microseconds.
+    pub version: i64,
+}
+
+/// Records an organization's sign-in policy; an older version than the stored one changes
+/// nothing. Returns whether it was recorded.
 pub async fn upsert_organization_policy(
     tx: &mut GlobalTx,
-    organization: &str,
-    display_name: &str,
-    require_mfa: bool,
-    version: i64,
+    policy: &OrganizationPolicy<'_>,
     now: i64,
-) -> Result<(), ApiError> {
-    sqlx::query(
-        "INSERT INTO organization_policies (organization_id, display_name, require_mfa, version, updated_at) \
-         VALUES ($1, $2, $3, $4, $5) \
+) -> Result<bool, ApiError> {
+    let recorded = sqlx::query(
+        "INSERT INTO organization_policies (organization_id, display_name, require_mfa, suspended, version, updated_at) \
+         VALUES ($1, $2, $3, $4, $5, $6) \
          ON CONFLICT (organization_id) DO UPDATE SET display_name = excluded.display_name, \
-           require_mfa = excluded.require_mfa, version = excluded.version, updated_at = excluded.updated_at \
+           require_mfa = excluded.require_mfa, suspended = excluded.suspended, version = excluded.version, \
+           updated_at = excluded.updated_at \
          WHERE organization_policies.version < excluded.version",
     )
-    .bind(organization)
-    .bind(display_name)
-    .bind(i64::from(require_mfa))
-    .bind(version)
+    .bind(policy.organization)
+    .bind(policy.display_name)
+    .bind(i64::from(policy.require_mfa))
+    .bind(i64::from(policy.suspended))
+    .bind(policy.version)
     .bind(now)
     .execute(tx.connection())
     .await?;
-    Ok(())
+    Ok(recorded.rows_affected() == 1)
+}
+
+/// Whether staff suspended the organization.
+pub async fn organization_suspended(
+    connection: &mut sqlx::AnyConnection,
+    organization: &str,
+) -> Result<bool, ApiError> {
+    let suspended: Option<i64> =
+        sqlx::query_scalar("SELECT suspended FROM organization_policies WHERE organization_id = $1")
+            .bind(organization)
+            .fetch_optional(connection)
+            .await?;
+    Ok(suspended.unwrap_or(0) != 0)
+}
+
+/// Every staff account, by email.
+pub async fn staff_accounts(tx: &mut GlobalTx) -> Result<Vec<Account>, ApiError> {
+    let rows = sqlx::query(concat!("SELECT ", account_columns!(), " FROM accounts WHERE staff = 1 ORDER BY email"))
+        .fetch_all(tx.connection())
+        .await?;
+    rows.iter().map(account).collect()
 }
 
 /// Records a newer version of a membership; older or equal versions are ignored (events

@@ -89,6 +89,39 @@ enum Command {
         #[command(flatten)]
         config: PlatformConfig,
     },
+    /// Platform staff (Super Admin): accounts that belong to no organization and use the staff
+    /// API across organizations. Made only here, never through the API.
+    Staff {
+        #[command(subcommand)]
+        action: StaffAction,
+    },
+}
+
+#[derive(Subcommand)]
+enum StaffAction {
+    /// Create a staff account with a random password and an enrolled second factor, printed
+    /// once; for an existing staff account, replace both and end its sessions.
+    Add {
+        /// The staff member's email (not one of a tenant account).
+        email: String,
+        /// Their name.
+        #[arg(long)]
+        name: String,
+        #[command(flatten)]
+        config: PlatformConfig,
+    },
+    /// List staff accounts.
+    List {
+        #[command(flatten)]
+        config: PlatformConfig,
+    },
+    /// Disable a staff account and end its sessions.
+    Remove {
+        /// The staff member's email.
+        email: String,
+        #[command(flatten)]
+        config: PlatformConfig,
+    },
 }
 
 #[derive(clap::Args)]
@@ -269,6 +302,7 @@ async fn run(command: Command) -> Result<(), String> {
             println!("every stored secret is sealed under the first key; older keys can be removed");
             Ok(())
         }
+        Command::Staff { action } => staff(action).await,
         Command::Manifests { root, check, trust_domain, namespace } => {
             let scope = complianceiq_kit::mesh::TrustScope { trust_domain, namespace };
             let files = complianceiq::manifests::render(&complianceiq::modules(), &complianceiq::mesh_policy(), &scope);
@@ -294,6 +328,45 @@ async fn run(command: Command) -> Result<(), String> {
             Ok(())
         }
     }
+}
+
+async fn staff(action: StaffAction) -> Result<(), String> {
+    let config = match &action {
+        StaffAction::Add { config, .. } | StaffAction::List { config } | StaffAction::Remove { config, .. } => config,
+    };
+    let (database, secrets) =
+        runtime::operator_access(config, &complianceiq_auth::module()).await.map_err(|e| e.to_string())?;
+    let result = async {
+        match &action {
+            StaffAction::Add { email, name, .. } => {
+                let added = complianceiq_auth::staff::add(&database, &secrets, email, name).await?;
+                let verb = if added.replaced { "replaced the credentials of" } else { "created" };
+                println!("{verb} staff account {} ({})", added.email, added.user_id);
+                println!("hand these to them over a secure channel; they are not shown again:");
+                println!("  password:      {}", added.password);
+                println!("  authenticator: {}", added.provisioning_uri);
+                println!("  recovery codes:");
+                for code in &added.recovery_codes {
+                    println!("    {code}");
+                }
+            }
+            StaffAction::List { .. } => {
+                for (email, name, active) in complianceiq_auth::staff::list(&database).await? {
+                    println!("{email:<40} {:<8} {name}", if active { "active" } else { "disabled" });
+                }
+            }
+            StaffAction::Remove { email, .. } => {
+                if !complianceiq_auth::staff::remove(&database, email).await? {
+                    return Err(complianceiq_kit::ApiError::not_found("StaffAccount", email.clone()));
+                }
+                println!("disabled staff account {email}; its sessions ended");
+            }
+        }
+        Ok(())
+    }
+    .await;
+    database.close().await;
+    result.map_err(|error| error.to_string())
 }
 
 /// `serve` runs modules as separate processes, which only works with shared servers: an

@@ -125,8 +125,9 @@ where
         let ready = self.inner.clone();
         let mut inner = std::mem::replace(&mut self.inner, ready);
         let path = request.uri().path().to_string();
-        let mutating = complianceiq_proto::rpc_access(&path).is_some_and(|rule| rule.mutating);
-        let Some(method) = method_of(&path).filter(|_| mutating) else {
+        // Staff calls are recorded even when they only read: the tenant sees what support saw.
+        let audited = complianceiq_proto::rpc_access(&path).is_some_and(|rule| rule.mutating || rule.staff);
+        let Some(method) = method_of(&path).filter(|_| audited) else {
             return Box::pin(inner.call(request));
         };
         let caller = VerifiedCaller::default();
@@ -235,7 +236,12 @@ impl Pending {
     /// Writes the entry (in the background: the response does not wait for it).
     fn finish(self, code: i32, request: Option<DynamicMessage>, response: Option<DynamicMessage>) {
         let identity = self.caller.0.get().cloned();
-        let Some(organization) = identity.as_ref().and_then(|identity| identity.organization_id) else {
+        let staff = identity.as_ref().is_some_and(|identity| identity.staff);
+        let organization = if staff {
+            staff_trail(request.as_ref(), code)
+        } else if let Some(organization) = identity.as_ref().and_then(|identity| identity.organization_id) {
+            organization
+        } else {
             tracing::debug!(rpc = %self.path, code, "a call outside any organization: no audit trail to record it in");
             return;
         };
@@ -271,10 +277,33 @@ impl Pending {
             event_time: Some(time::to_timestamp(self.at)),
             rpc: self.path,
             status_code: code,
+            metadata: if staff { staff_metadata(request.as_ref()) } else { Default::default() },
             ..Default::default()
         };
         write_entry(self.database, organization, entry, context);
     }
+}
+
+/// Where a staff call is recorded: in the trail of the organization it names, so the tenant
+/// sees it; a search across organizations, or a call naming none that exists (a malformed
+/// or unknown id), in the platform's.
+fn staff_trail(request: Option<&DynamicMessage>, code: i32) -> OrganizationId {
+    const INVALID_ARGUMENT: i32 = 3;
+    const NOT_FOUND: i32 = 5;
+    request
+        .and_then(|message| named_id(message, true))
+        .filter(|_| code != INVALID_ARGUMENT && code != NOT_FOUND)
+        .and_then(|id| OrganizationId::from_stored(&id).ok())
+        .unwrap_or(OrganizationId::PLATFORM)
+}
+
+/// A staff call's entry says so, with the reason it gave.
+fn staff_metadata(request: Option<&DynamicMessage>) -> std::collections::HashMap<String, String> {
+    let reason = request
+        .and_then(|message| message.get_field_by_name("reason"))
+        .and_then(|value| value.as_str().map(|reason| reason.trim().chars().take(500).collect::<String>()))
+        .unwrap_or_default();
+    [("actor_role".to_string(), STAFF_ROLE.to_string()), ("reason".to_string(), reason)].into()
 }
 
 /// Writes an `audit.recorded` event to the module's outbox, in the background: the response
@@ -298,6 +327,9 @@ fn write_entry(database: ModuleDatabase, organization: OrganizationId, entry: Au
         }
     });
 }
+
+/// `actor_role` in the metadata of a staff call's entry.
+pub const STAFF_ROLE: &str = "platform_staff";
 
 /// The action of a mesh refusal in the platform's trail: the caller had no module identity.
 pub const MESH_UNAUTHENTICATED: &str = "mesh.call_unauthenticated";

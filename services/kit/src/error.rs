@@ -57,6 +57,20 @@ impl FieldViolations {
         }
     }
 
+    /// Requires the reason a staff call gives (it goes into the tenant's audit trail): 5 to
+    /// 500 characters, something a person reading the trail can follow up on.
+    pub fn reason(&mut self, field: &str, value: &str) {
+        if value.trim().chars().count() < 5 {
+            self.add(
+                field,
+                "REQUIRED",
+                format!("{field} is required: say why, e.g. the support ticket (5-500 characters)"),
+            );
+        } else {
+            self.max_chars(field, value, 500);
+        }
+    }
+
     /// Parses an optional UUID field: empty gives `None`, a malformed value a violation.
     pub fn optional_uuid(&mut self, field: &str, value: &str) -> Option<uuid::Uuid> {
         if value.is_empty() {

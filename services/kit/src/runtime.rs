@@ -19,7 +19,7 @@ use crate::bus::{EventBus, InProcessBus, NatsBus};
 use crate::cache::{Cache, MemoryCache, RedisCache};
 use crate::config::{DatabaseGroup, PlatformConfig, RunMode};
 use crate::db::migrate::{self, KIT_MIGRATIONS, MigrationReport, MigrationSet};
-use crate::db::{Backend, Database, redact_url};
+use crate::db::{Backend, Database, ModuleDatabase, redact_url};
 use crate::mesh::{Mesh, MeshPolicy};
 use crate::module::{Module, ModuleContext};
 use crate::ops::Operations;
@@ -386,20 +386,31 @@ pub async fn reseal_secrets(
     config: &PlatformConfig,
     modules: &[Module],
 ) -> Result<Vec<(&'static str, u64)>, StartError> {
-    crate::crypto::install_tls_crypto_provider();
-    let secrets = Arc::new(secret_box(config)?);
     let mut counts = Vec::new();
     for module in modules {
-        let (Some(reseal), Some(group)) = (module.reseal, module.database) else { continue };
-        let url = config.database.url_for(group, &config.data_dir);
-        let database = Database::connect(group, &url, 2).await.map_err(|e| StartError(e.to_string()))?;
-        let resealed = reseal(database.for_module(module.name), secrets.clone()).await;
+        let Some(reseal) = module.reseal else { continue };
+        let (database, secrets) = operator_access(config, module).await?;
+        let resealed = reseal(database.clone(), secrets).await;
         database.close().await;
         let resealed =
             resealed.map_err(|error| StartError(format!("re-sealing the secrets of {}: {error:?}", module.name)))?;
         counts.push((module.name.0, resealed));
     }
     Ok(counts)
+}
+
+/// A module's database and the platform's encryption keys, for an operator command run beside
+/// the platform (`rotate-encryption-key`, `staff add`). Close the database when done.
+pub async fn operator_access(
+    config: &PlatformConfig,
+    module: &Module,
+) -> Result<(ModuleDatabase, Arc<SecretBox>), StartError> {
+    crate::crypto::install_tls_crypto_provider();
+    let group = module.database.ok_or_else(|| StartError(format!("module {} has no database", module.name)))?;
+    let secrets = Arc::new(secret_box(config)?);
+    let url = config.database.url_for(group, &config.data_dir);
+    let database = Database::connect(group, &url, 2).await.map_err(|e| StartError(e.to_string()))?;
+    Ok((database.for_module(module.name), secrets))
 }
 
 /// The encryption keys: configured, or (in development) generated into the data directory.

@@ -17,7 +17,8 @@ use tonic::{Request, Response, Status};
 
 use crate::billing::BillingProvider;
 
-/// The organization service.
+/// The organization service (and the staff API, which shares its state).
+#[derive(Clone)]
 pub struct OrganizationApi {
     pub(crate) database: ModuleDatabase,
     pub(crate) users: UserServiceClient<MeshChannel>,

@@ -6,6 +6,7 @@ mod billing;
 mod domain;
 mod members;
 mod organizations;
+mod staff;
 mod store;
 mod subscription;
 
@@ -18,10 +19,15 @@ use complianceiq_kit::subscription::Subscription;
 use complianceiq_kit::{Module, ModuleContext, ModuleName, ModuleParts, migration};
 use complianceiq_proto::EventType;
 use complianceiq_proto::complianceiq::organization::v1::organization_service_server::OrganizationServiceServer;
+use complianceiq_proto::complianceiq::organization::v1::staff_service_server::StaffServiceServer;
 use complianceiq_proto::complianceiq::user::v1::user_service_client::UserServiceClient;
 
-const MIGRATIONS: &[Migration] =
-    &[migration!(1, "0001_organizations"), migration!(2, "0002_members"), migration!(3, "0003_risk_appetite")];
+const MIGRATIONS: &[Migration] = &[
+    migration!(1, "0001_organizations"),
+    migration!(2, "0002_members"),
+    migration!(3, "0003_risk_appetite"),
+    migration!(4, "0004_directory"),
+];
 
 /// The module declaration.
 pub fn module() -> Module {
@@ -64,5 +70,8 @@ async fn build(context: ModuleContext) -> Result<ModuleParts, BuildError> {
         ],
         handler: Arc::new(subscription::UsageCounter { database }),
     };
-    Ok(ModuleParts::new().service(OrganizationServiceServer::new(api)).subscription(usage))
+    Ok(ModuleParts::new()
+        .service(OrganizationServiceServer::new(api.clone()))
+        .service(StaffServiceServer::new(api))
+        .subscription(usage))
 }

@@ -28,7 +28,7 @@ const SLUG_ATTEMPTS: usize = 5;
 
 pub(crate) type Authorization = Option<MetadataValue<Ascii>>;
 
-fn not_found(id: OrganizationId) -> ApiError {
+pub(crate) fn not_found(id: OrganizationId) -> ApiError {
     ApiError::not_found("Organization", id.to_string())
 }
 
@@ -45,7 +45,7 @@ fn check_etag(given: &str, current: &OrganizationRecord) -> Result<(), ApiError>
     Ok(())
 }
 
-fn concurrent_change() -> ApiError {
+pub(crate) fn concurrent_change() -> ApiError {
     ApiError::Aborted {
         reason: "CONCURRENT_MODIFICATION",
         message: "the organization was changed by another request at the same time; retry".into(),

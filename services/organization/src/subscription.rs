@@ -57,7 +57,7 @@ pub(crate) fn message(record: &SubscriptionRecord, organization: OrganizationId)
     })
 }
 
-async fn current(tx: &mut TenantTx) -> Result<SubscriptionRecord, ApiError> {
+pub(crate) async fn current(tx: &mut TenantTx) -> Result<SubscriptionRecord, ApiError> {
     let id = tx.organization_id();
     store::find_live(tx).await?.ok_or_else(|| ApiError::not_found("Organization", id.to_string()))?;
     subscriptions::get(tx).await?.ok_or_else(|| ApiError::internal("organization without a subscription"))
@@ -202,28 +202,33 @@ impl OrganizationApi {
         let organization = path_tenant(identity, &request.org_id)?;
         let mut tx = self.database.read(organization).await?;
         let subscription = current(&mut tx).await?;
-        let limits = billing::limits(parse_plan(&subscription.plan)?);
-        let period = subscription.current_period_start;
-        let usage = Usage {
-            organization_id: organization.to_string(),
-            period_start_time: Some(time::to_timestamp(period)),
-            period_end_time: Some(time::to_timestamp(subscription.current_period_end)),
-            instances: Some(UsageQuota {
-                used: subscriptions::usage(&mut tx, INSTANCES, 0).await?,
-                limit: limits.max_instances.into(),
-            }),
-            members: Some(UsageQuota { used: members::count_open(&mut tx).await?, limit: limits.max_members.into() }),
-            analyses: Some(UsageQuota {
-                used: subscriptions::usage(&mut tx, ANALYSES, period).await?,
-                limit: limits.max_analyses_per_month.into(),
-            }),
-            synced_records: subscriptions::usage(&mut tx, SYNCED_RECORDS, period).await?,
-            // Nothing is kept in object storage yet (exports and models arrive with their services).
-            storage_bytes: 0,
-        };
+        let usage = usage_of(&mut tx, &subscription).await?;
         tx.commit().await?;
         Ok(usage)
     }
+}
+
+/// The usage of the transaction's organization in `subscription`'s current period.
+pub(crate) async fn usage_of(tx: &mut TenantTx, subscription: &SubscriptionRecord) -> Result<Usage, ApiError> {
+    let limits = billing::limits(parse_plan(&subscription.plan)?);
+    let period = subscription.current_period_start;
+    Ok(Usage {
+        organization_id: tx.organization_id().to_string(),
+        period_start_time: Some(time::to_timestamp(period)),
+        period_end_time: Some(time::to_timestamp(subscription.current_period_end)),
+        instances: Some(UsageQuota {
+            used: subscriptions::usage(tx, INSTANCES, 0).await?,
+            limit: limits.max_instances.into(),
+        }),
+        members: Some(UsageQuota { used: members::count_open(tx).await?, limit: limits.max_members.into() }),
+        analyses: Some(UsageQuota {
+            used: subscriptions::usage(tx, ANALYSES, period).await?,
+            limit: limits.max_analyses_per_month.into(),
+        }),
+        synced_records: subscriptions::usage(tx, SYNCED_RECORDS, period).await?,
+        // Nothing is kept in object storage yet (exports and models arrive with their services).
+        storage_bytes: 0,
+    })
 }
 
 /// Counts usage from other services' events.
@@ -255,6 +260,11 @@ impl EventHandler for UsageCounter {
         };
         let period = if per_period { subscription.current_period_start } else { 0 };
         subscriptions::add_usage(&mut tx, metric, period, delta).await?;
+        if let Some(Payload::SyncCompleted(completed)) = &event.payload {
+            let ended = completed.sync_run.as_ref().and_then(|run| run.end_time.as_ref());
+            let at = ended.or(event.occur_time.as_ref()).map(time::from_timestamp).unwrap_or_else(time::now_micros);
+            store::directory::note_sync(&mut tx, at).await?;
+        }
         tx.commit().await
     }
 }

@@ -13,6 +13,8 @@ use serde::{Deserialize, Serialize};
 pub const ISSUER: &str = "complianceiq-auth-service";
 /// Lifetime of an access token.
 pub const ACCESS_TOKEN_SECONDS: i64 = 15 * 60;
+/// Lifetime of a staff access token: cross-tenant power is held briefly.
+pub const STAFF_ACCESS_TOKEN_SECONDS: i64 = 10 * 60;
 /// Clock skew tolerated between services, seconds.
 pub const LEEWAY_SECONDS: i64 = 10;
 /// Longest token accepted; real ones are well under 2 KiB.
@@ -42,6 +44,10 @@ pub struct Claims {
     /// Not-before; never issued by us, honoured when present.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub nbf: Option<i64>,
+    /// Platform staff (Super Admin): no organization, no permissions; only the contracts'
+    /// `staff` RPCs take it. Absent from every tenant token.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub staff: bool,
 }
 
 #[derive(Serialize, Deserialize)]

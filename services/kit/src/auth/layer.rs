@@ -109,6 +109,22 @@ impl AccessControl {
             message: "the access token carries malformed ids".into(),
         })?;
         verified(&identity);
+        // Staff tokens and tenant tokens open disjoint sets of RPCs.
+        if identity.staff && !(rule.staff || rule.open_to_staff || rule.public) {
+            return Err(ApiError::PermissionDenied {
+                reason: "STAFF_TOKEN",
+                message: "a staff token is for the staff API only; tenant calls need a member's token".into(),
+            });
+        }
+        if rule.staff {
+            if !identity.staff {
+                return Err(ApiError::PermissionDenied {
+                    reason: "STAFF_ONLY",
+                    message: "this call is for ComplianceIQ platform staff".into(),
+                });
+            }
+            return Ok(Some(identity));
+        }
         if !rule.public {
             if identity.organization_id.is_none() && !rule.allow_unscoped {
                 return Err(ApiError::PermissionDenied {

@@ -26,6 +26,8 @@ pub struct Identity {
     pub token_id: String,
     /// Token expiry, seconds since the epoch.
     pub expires_at: i64,
+    /// Platform staff (see [`jwt::Claims::staff`]).
+    pub staff: bool,
 }
 
 impl Identity {
@@ -43,6 +45,7 @@ impl Identity {
             permissions: claims.permissions,
             token_id: claims.jti,
             expires_at: claims.exp,
+            staff: claims.staff,
         })
     }
 

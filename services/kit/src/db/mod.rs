@@ -258,6 +258,11 @@ pub struct ModuleDatabase {
 }
 
 impl ModuleDatabase {
+    /// Closes the pool (an operator command's, when it is done).
+    pub async fn close(&self) {
+        self.database.close().await;
+    }
+
     /// A read-write transaction scoped to `organization`.
     pub async fn write(&self, organization: OrganizationId) -> Result<TenantTx, ApiError> {
         TenantTx::begin(&self.database, self.module, organization, Access::ReadWrite).await

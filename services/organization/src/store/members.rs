@@ -132,6 +132,17 @@ pub async fn count_open(tx: &mut TenantTx) -> Result<i64, ApiError> {
     Ok(row.try_get(0)?)
 }
 
+/// Memberships in `state` (`active`, `invited`).
+pub async fn count_in_state(tx: &mut TenantTx, state: &str) -> Result<i64, ApiError> {
+    let tenant = tx.tenant().to_string();
+    let row = sqlx::query("SELECT COUNT(*) FROM memberships WHERE organization_id = $1 AND state = $2")
+        .bind(tenant)
+        .bind(state)
+        .fetch_one(tx.connection())
+        .await?;
+    Ok(row.try_get(0)?)
+}
+
 /// A page of memberships in join order, with the total matching.
 pub async fn list_page(
     tx: &mut TenantTx,

@@ -69,7 +69,11 @@ pub async fn insert(tx: &mut TenantTx, organization: &OrganizationRecord) -> Res
     .bind(organization.settings.risk_appetite)
     .execute(tx.connection())
     .await?;
-    Ok(inserted.rows_affected() == 1)
+    let inserted = inserted.rows_affected() == 1;
+    if inserted {
+        directory::mirror(tx, organization).await?;
+    }
+    Ok(inserted)
 }
 
 /// The tenant's organization unless it was deleted.
@@ -111,9 +115,14 @@ pub async fn update(
     .bind(organization.settings.risk_appetite)
     .execute(tx.connection())
     .await?;
-    Ok(updated.rows_affected() == 1)
+    let updated = updated.rows_affected() == 1;
+    if updated {
+        directory::mirror(tx, organization).await?;
+    }
+    Ok(updated)
 }
 
+pub mod directory;
 pub mod members;
 pub mod subscriptions;
 pub mod teams;
@@ -127,5 +136,5 @@ pub async fn set_plan(tx: &mut TenantTx, plan: &str, now: i64) -> Result<(), Api
         .bind(now)
         .execute(tx.connection())
         .await?;
-    Ok(())
+    directory::set_plan(tx, plan, now).await
 }

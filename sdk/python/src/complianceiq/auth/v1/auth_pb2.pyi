@@ -317,3 +317,21 @@ class ListAccountOrganizationsResponse(_message.Message):
     ORGANIZATIONS_FIELD_NUMBER: _ClassVar[int]
     organizations: _containers.RepeatedCompositeFieldContainer[AccountOrganization]
     def __init__(self, organizations: _Optional[_Iterable[_Union[AccountOrganization, _Mapping]]] = ...) -> None: ...
+
+class ResetMemberMfaRequest(_message.Message):
+    __slots__ = ("organization_id", "user_id", "reason")
+    ORGANIZATION_ID_FIELD_NUMBER: _ClassVar[int]
+    USER_ID_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    organization_id: str
+    user_id: str
+    reason: str
+    def __init__(self, organization_id: _Optional[str] = ..., user_id: _Optional[str] = ..., reason: _Optional[str] = ...) -> None: ...
+
+class ResetMemberMfaResponse(_message.Message):
+    __slots__ = ("account", "sessions_revoked")
+    ACCOUNT_FIELD_NUMBER: _ClassVar[int]
+    SESSIONS_REVOKED_FIELD_NUMBER: _ClassVar[int]
+    account: Account
+    sessions_revoked: int
+    def __init__(self, account: _Optional[_Union[Account, _Mapping]] = ..., sessions_revoked: _Optional[int] = ...) -> None: ...

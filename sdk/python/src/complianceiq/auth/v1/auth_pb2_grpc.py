@@ -112,6 +112,11 @@ class AuthServiceStub:
                 request_serializer=complianceiq_dot_auth_dot_v1_dot_auth__pb2.GetJwksRequest.SerializeToString,
                 response_deserializer=complianceiq_dot_auth_dot_v1_dot_auth__pb2.GetJwksResponse.FromString,
                 _registered_method=True)
+        self.ResetMemberMfa = channel.unary_unary(
+                '/complianceiq.auth.v1.AuthService/ResetMemberMfa',
+                request_serializer=complianceiq_dot_auth_dot_v1_dot_auth__pb2.ResetMemberMfaRequest.SerializeToString,
+                response_deserializer=complianceiq_dot_auth_dot_v1_dot_auth__pb2.ResetMemberMfaResponse.FromString,
+                _registered_method=True)
 
 
 class AuthServiceServicer:
@@ -231,6 +236,16 @@ class AuthServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ResetMemberMfa(self, request, context):
+        """Platform staff: turns off a member's two-factor authentication on a support request (a
+        lost authenticator and lost recovery codes). Their sessions end and they are told by mail;
+        they sign in with their password and enroll again (an organization requiring MFA lets them
+        in to nothing but enrolment). Recorded in the organization's audit trail with the reason.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_AuthServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -308,6 +323,11 @@ def add_AuthServiceServicer_to_server(servicer, server):
                     servicer.GetJwks,
                     request_deserializer=complianceiq_dot_auth_dot_v1_dot_auth__pb2.GetJwksRequest.FromString,
                     response_serializer=complianceiq_dot_auth_dot_v1_dot_auth__pb2.GetJwksResponse.SerializeToString,
+            ),
+            'ResetMemberMfa': grpc.unary_unary_rpc_method_handler(
+                    servicer.ResetMemberMfa,
+                    request_deserializer=complianceiq_dot_auth_dot_v1_dot_auth__pb2.ResetMemberMfaRequest.FromString,
+                    response_serializer=complianceiq_dot_auth_dot_v1_dot_auth__pb2.ResetMemberMfaResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -718,6 +738,33 @@ class AuthService:
             '/complianceiq.auth.v1.AuthService/GetJwks',
             complianceiq_dot_auth_dot_v1_dot_auth__pb2.GetJwksRequest.SerializeToString,
             complianceiq_dot_auth_dot_v1_dot_auth__pb2.GetJwksResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ResetMemberMfa(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/complianceiq.auth.v1.AuthService/ResetMemberMfa',
+            complianceiq_dot_auth_dot_v1_dot_auth__pb2.ResetMemberMfaRequest.SerializeToString,
+            complianceiq_dot_auth_dot_v1_dot_auth__pb2.ResetMemberMfaResponse.FromString,
             options,
             channel_credentials,
             insecure,

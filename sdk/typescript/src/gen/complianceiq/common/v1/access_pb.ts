@@ -12,7 +12,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file complianceiq/common/v1/access.proto.
  */
 export const file_complianceiq_common_v1_access: GenFile = /*@__PURE__*/
-  fileDesc("CiNjb21wbGlhbmNlaXEvY29tbW9uL3YxL2FjY2Vzcy5wcm90bxIWY29tcGxpYW5jZWlxLmNvbW1vbi52MSJWCgZBY2Nlc3MSDgoGcHVibGljGAEgASgIEhIKCnBlcm1pc3Npb24YAiABKAkSFgoOYWxsb3dfdW5zY29wZWQYAyABKAgSEAoIaW50ZXJuYWwYBCABKAg6WAoGYWNjZXNzEh4uZ29vZ2xlLnByb3RvYnVmLk1ldGhvZE9wdGlvbnMYtIcDIAEoCzIeLmNvbXBsaWFuY2VpcS5jb21tb24udjEuQWNjZXNzUgZhY2Nlc3NiBnByb3RvMw", [file_google_protobuf_descriptor]);
+  fileDesc("CiNjb21wbGlhbmNlaXEvY29tbW9uL3YxL2FjY2Vzcy5wcm90bxIWY29tcGxpYW5jZWlxLmNvbW1vbi52MSJ8CgZBY2Nlc3MSDgoGcHVibGljGAEgASgIEhIKCnBlcm1pc3Npb24YAiABKAkSFgoOYWxsb3dfdW5zY29wZWQYAyABKAgSEAoIaW50ZXJuYWwYBCABKAgSDQoFc3RhZmYYBSABKAgSFQoNb3Blbl90b19zdGFmZhgGIAEoCDpYCgZhY2Nlc3MSHi5nb29nbGUucHJvdG9idWYuTWV0aG9kT3B0aW9ucxi0hwMgASgLMh4uY29tcGxpYW5jZWlxLmNvbW1vbi52MS5BY2Nlc3NSBmFjY2Vzc2IGcHJvdG8z", [file_google_protobuf_descriptor]);
 
 /**
  * The caller an RPC requires.
@@ -50,6 +50,25 @@ export type Access = Message<"complianceiq.common.v1.Access"> & {
    * @generated from field: bool internal = 4;
    */
   internal: boolean;
+
+  /**
+   * Called by platform staff only (Super Admin, ComplianceIQ internal): the caller's token must
+   * be a staff token, which no tenant token is. The request names the organization it acts on
+   * (or none, for searches across organizations) and a reason; the call is recorded in that
+   * organization's audit trail (else the platform's) whether it reads or changes.
+   *
+   * @generated from field: bool staff = 5;
+   */
+  staff: boolean;
+
+  /**
+   * A staff token may call this RPC too. Staff tokens pass only `staff` RPCs, public ones and
+   * these (the caller's own session, such as Logout): a staff account is no organization's
+   * member and cannot become one.
+   *
+   * @generated from field: bool open_to_staff = 6;
+   */
+  openToStaff: boolean;
 };
 
 /**
