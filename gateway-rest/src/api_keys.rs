@@ -120,6 +120,16 @@ fn refused_exchange(status: &tonic::Status) -> ApiError {
                 .unwrap_or("API_KEY_INVALID");
             ApiError::Unauthenticated { reason, message: status.message().to_string() }
         }
+        // The key is fine, its organization is not open (staff suspended it).
+        tonic::Code::PermissionDenied
+            if complianceiq_kit::error::detail::<ErrorInfo>(status, "google.rpc.ErrorInfo")
+                .is_some_and(|info| info.reason == "ORGANIZATION_SUSPENDED") =>
+        {
+            ApiError::PermissionDenied {
+                reason: "ORGANIZATION_SUSPENDED",
+                message: "the API key's organization is suspended; contact ComplianceIQ support".into(),
+            }
+        }
         tonic::Code::Unavailable | tonic::Code::DeadlineExceeded | tonic::Code::ResourceExhausted => {
             ApiError::Unavailable {
                 reason: "AUTH_UNAVAILABLE",

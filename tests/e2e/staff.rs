@@ -213,6 +213,13 @@ async fn a_suspended_organization_refuses_its_members_until_restored_and_its_tra
     let (member, _) = platform.member(&tenant, "analyst@cobalt.example.com", &[]).await;
     let (password, seed) = add_staff(platform, STAFF_EMAIL).await.unwrap();
     let staff = staff_login(platform, STAFF_EMAIL, &password, &seed, now_seconds() / 30).await;
+    let (_, key) = crate::api_keys::create_key(platform, tenant.token(), "Partner", &["organizations:read"]).await;
+    let read_with_key = || async {
+        let url = format!("http://{}/api/v1/organizations/{}", platform.address("gateway"), tenant.id());
+        let response = reqwest::Client::new().get(url).bearer_auth(&key).send().await.unwrap();
+        (response.status().as_u16(), response.text().await.unwrap())
+    };
+    assert_eq!(read_with_key().await.0, 200);
 
     // A tenant's own admin cannot suspend (or restore) anything.
     let mut api = staff_api(platform).await;
@@ -265,6 +272,12 @@ async fn a_suspended_organization_refuses_its_members_until_restored_and_its_tra
         let refused = platform.auth().await.login(login).await.unwrap_err();
         assert_eq!((refused.code(), reason(&refused).as_str()), (Code::PermissionDenied, "ORGANIZATION_SUSPENDED"));
     }
+    // Its API keys too: their live tokens are revoked and the next exchange is refused.
+    eventually("the suspension reaching the API key", || async {
+        let (status, body) = read_with_key().await;
+        status == 403 && body.contains("ORGANIZATION_SUSPENDED")
+    })
+    .await;
     // Signing in without naming it gives a token for no organization, not for it.
     let login = LoginRequest { email: member.email.clone(), password: PASSWORD.into(), organization_id: String::new() };
     let tokens = match platform.auth().await.login(login).await.unwrap().into_inner().result {
@@ -306,10 +319,14 @@ async fn a_suspended_organization_refuses_its_members_until_restored_and_its_tra
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 
+    eventually("the API key working again", || async { read_with_key().await.0 == 200 }).await;
+
     // The tenant sees each staff call, with who, why and how it ended; the refused attempt
     // of its own admin is there too.
     let entries = staff_entries(platform, admin.token(), since, 3).await;
-    let by_staff: Vec<(String, i32, String)> = entries
+    // Each entry is written in the background after its call: their order in the chain is
+    // not the calls' order.
+    let mut by_staff: Vec<(String, i32, String)> = entries
         .iter()
         .filter(|entry| entry.metadata.get("actor_role").map(String::as_str) == Some("platform_staff"))
         .map(|entry| {
@@ -317,16 +334,17 @@ async fn a_suspended_organization_refuses_its_members_until_restored_and_its_tra
             (entry.action.clone(), entry.status_code, entry.metadata["reason"].clone())
         })
         .collect();
+    by_staff.sort();
     assert_eq!(
         by_staff,
         [
+            ("organization.restore".to_string(), 0, "TICKET-2002 review cleared".to_string()),
             ("organization.suspend".to_string(), 0, "TICKET-2002 payment fraud under review".to_string()),
             (
                 "organization.suspend".to_string(),
                 Code::FailedPrecondition as i32,
                 "TICKET-2002 payment fraud under review".to_string()
             ),
-            ("organization.restore".to_string(), 0, "TICKET-2002 review cleared".to_string()),
         ],
         "{entries:#?}"
     );
