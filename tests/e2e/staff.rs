@@ -10,8 +10,8 @@ use complianceiq_auth::totp;
 use complianceiq_kit::config::DatabaseGroup;
 use complianceiq_kit::runtime;
 use complianceiq_proto::complianceiq::auth::v1::{
-    EnableMfaRequest, LoginRequest, LogoutRequest, RefreshRequest, ResetMemberMfaRequest, TokenPair, VerifyMfaRequest,
-    login_response,
+    EnableMfaRequest, ForgotPasswordRequest, LoginRequest, LogoutRequest, RefreshRequest, ResetMemberMfaRequest,
+    TokenPair, VerifyMfaRequest, login_response,
 };
 use complianceiq_proto::complianceiq::organization::v1::organization_service_client::OrganizationServiceClient;
 use complianceiq_proto::complianceiq::organization::v1::staff_service_client::StaffServiceClient;
@@ -193,8 +193,14 @@ async fn staff_sign_in_with_a_second_factor_and_reach_only_the_staff_api(platfor
     let unknown_read = format!("{platform_trail} AND action = 'organization_health.get'");
     platform.stored_count_reaches(DatabaseGroup::Audit, &unknown_read, 1).await;
 
-    // A staff session ends like anyone's.
+    // Staff passwords come from an operator, never from a mailed link.
     let mut auth = platform.auth().await;
+    auth.forgot_password(ForgotPasswordRequest { email: STAFF_EMAIL.into() }).await.expect("the usual answer");
+    let mailbox = platform.config.data_dir.join("mailbox");
+    let mail = crate::people::mail_from_mailbox(&mailbox, STAFF_EMAIL, "Your ComplianceIQ staff password").await;
+    assert!(mail.contains("complianceiq staff add") && !mail.contains("Token:"), "{mail}");
+
+    // A staff session ends like anyone's.
     auth.logout(authorized(LogoutRequest { refresh_token: tokens.refresh_token.clone(), all_sessions: false }, token))
         .await
         .expect("staff log out");

@@ -806,6 +806,22 @@ impl AuthApi {
         let Some(account) = self.find_by_email(&email).await?.filter(|account| account.state != State::Disabled) else {
             return Ok(());
         };
+        if account.staff {
+            // Staff credentials come from an operator only; the answer stays the same.
+            self.send_later(Mail {
+                html: None,
+                attachments: Vec::new(),
+                to: account.email.clone(),
+                subject: "Your ComplianceIQ staff password".into(),
+                body: "Hello,
+
+someone asked to reset the password of this staff account. Staff passwords are                        not reset by mail: ask an operator to run `complianceiq staff add` for you again.
+"
+                    .into(),
+            });
+            tracing::warn!(target: "security", user_id = %account.id, "password reset asked for a staff account");
+            return Ok(());
+        }
         let mut tx = self.database.global_write().await?;
         let token =
             Self::new_email_token(&mut tx, &account, EmailPurpose::ResetPassword, RESET_PASSWORD_SECONDS).await?;
