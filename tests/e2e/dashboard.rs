@@ -86,6 +86,7 @@ async fn a_dashboard_number_is_the_analysis_it_summarizes_and_follows_the_next(p
     assert_eq!(first.posture_score, posture);
     assert_eq!(first.instances.len(), 1);
     assert_eq!(first.instances[0].posture_score, posture);
+    assert_eq!(first.instances[0].instance_name, instance.name, "named as its people named it");
     let score = controls.summary.as_ref().unwrap().score;
     let metric = |summary: &DashboardSummary, name: &str| summary.metrics.iter().find(|m| m.name == name).cloned();
     assert_eq!(metric(&first, "control_effectiveness_score").expect("a control score").value, score);

@@ -45,7 +45,7 @@ pub async fn ingest(
     // still being stored (a sync resumed after its process died) must see that delivery's
     // rows, or both would count the records as new and insert their references twice.
     tx.serialize_on(&format!("grc-records:{instance}")).await?;
-    crate::jobs::store::note_instance(&mut tx, &instance, &header.instance_url).await?;
+    crate::jobs::store::note_instance(&mut tx, &instance, &header.instance_url, &header.instance_name).await?;
     let mut stats: BTreeMap<String, TableIngestStats> = BTreeMap::new();
     let mut present: HashMap<String, HashSet<String>> = HashMap::new();
     let mut missing = Vec::new();

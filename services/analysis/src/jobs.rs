@@ -169,20 +169,22 @@ fn job_record(row: &sqlx::any::AnyRow) -> Result<JobRecord, ApiError> {
 pub mod store {
     use super::*;
 
-    /// Notes an instance the store receives records of, with its URL when the ingest header
-    /// carries one.
-    pub async fn note_instance(tx: &mut TenantTx, instance: &str, url: &str) -> Result<(), ApiError> {
+    /// Notes an instance the store receives records of, with its URL and name when the ingest
+    /// header carries them.
+    pub async fn note_instance(tx: &mut TenantTx, instance: &str, url: &str, name: &str) -> Result<(), ApiError> {
         let tenant = tx.tenant().to_string();
         sqlx::query(
-            "INSERT INTO grc_instances (organization_id, instance_id, url, last_sync_run_id, data_as_of, updated_at) \
-             VALUES ($1, $2, $3, '', '', $4) ON CONFLICT (organization_id, instance_id) DO UPDATE SET \
+            "INSERT INTO grc_instances (organization_id, instance_id, url, name, last_sync_run_id, data_as_of, updated_at) \
+             VALUES ($1, $2, $3, $5, '', '', $4) ON CONFLICT (organization_id, instance_id) DO UPDATE SET \
              url = CASE WHEN excluded.url <> '' THEN excluded.url ELSE grc_instances.url END, \
+             name = CASE WHEN excluded.name <> '' THEN excluded.name ELSE grc_instances.name END, \
              updated_at = excluded.updated_at",
         )
         .bind(tenant)
         .bind(instance)
         .bind(url)
         .bind(time::now_micros())
+        .bind(name)
         .execute(tx.connection())
         .await?;
         Ok(())

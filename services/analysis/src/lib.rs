@@ -90,6 +90,8 @@ pub async fn knows_instance(tx: &mut complianceiq_kit::db::TenantTx, instance_id
 pub struct StoredInstance {
     pub instance_id: String,
     pub url: String,
+    /// Its name in ComplianceIQ as of its last sync (empty for data synced before names came).
+    pub name: String,
     pub last_sync_run_id: String,
     pub data_as_of: String,
     pub synced_at: i64,
@@ -100,7 +102,7 @@ pub async fn instances(tx: &mut complianceiq_kit::db::TenantTx) -> Result<Vec<St
     use sqlx::Row;
     let tenant = tx.tenant().to_string();
     let rows = sqlx::query(
-        "SELECT instance_id, url, last_sync_run_id, data_as_of, updated_at FROM grc_instances \
+        "SELECT instance_id, url, last_sync_run_id, data_as_of, updated_at, name FROM grc_instances \
          WHERE organization_id = $1 ORDER BY instance_id",
     )
     .bind(tenant)
@@ -114,6 +116,7 @@ pub async fn instances(tx: &mut complianceiq_kit::db::TenantTx) -> Result<Vec<St
                 last_sync_run_id: row.try_get(2)?,
                 data_as_of: row.try_get(3)?,
                 synced_at: row.try_get(4)?,
+                name: row.try_get(5)?,
             })
         })
         .collect()
@@ -149,6 +152,7 @@ const MIGRATIONS: &[Migration] = &[
     migration!(8, "0008_record_versions"),
     migration!(9, "0009_parse_records_once"),
     migration!(10, "0010_numeric_indicator_values"),
+    migration!(11, "0011_instance_names"),
 ];
 
 /// Forgets an instance's records when it is disconnected.

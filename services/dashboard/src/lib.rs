@@ -172,7 +172,7 @@ impl DashboardApi {
                 .iter()
                 .map(|values| InstanceSummary {
                     instance_id: values.instance.instance_id.clone(),
-                    instance_name: instance_name(&values.instance.url),
+                    instance_name: instance_name(&values.instance),
                     posture_score: value(&values.now, "posture_score"),
                     critical_findings: (value(&values.now, "open_insights_critical")
                         + value(&values.now, "open_insights_high")) as i32,
@@ -227,9 +227,13 @@ impl DashboardApi {
     }
 }
 
-/// The instance's host, which names it to the people who use it (the analysis store keeps no
-/// display name).
-fn instance_name(url: &str) -> String {
+/// The instance's name as its people gave it; for data synced before the store kept names,
+/// its URL's host.
+fn instance_name(instance: &complianceiq_analysis::StoredInstance) -> String {
+    if !instance.name.is_empty() {
+        return instance.name.clone();
+    }
+    let url = &instance.url;
     url.split("://").nth(1).unwrap_or(url).split('/').next().unwrap_or_default().to_string()
 }
 
@@ -500,10 +504,22 @@ pub fn module() -> Module {
 mod tests {
     use super::*;
 
+    fn stored(url: &str, name: &str) -> complianceiq_analysis::StoredInstance {
+        complianceiq_analysis::StoredInstance {
+            instance_id: "i".into(),
+            url: url.into(),
+            name: name.into(),
+            last_sync_run_id: String::new(),
+            data_as_of: String::new(),
+            synced_at: 0,
+        }
+    }
+
     #[test]
-    fn an_instance_is_named_by_its_host() {
-        assert_eq!(instance_name("https://acme.service-now.com"), "acme.service-now.com");
-        assert_eq!(instance_name("http://127.0.0.1:8090/path"), "127.0.0.1:8090");
-        assert_eq!(instance_name(""), "");
+    fn an_instance_is_named_by_its_name_else_its_host() {
+        assert_eq!(instance_name(&stored("https://acme.service-now.com", "Acme Production")), "Acme Production");
+        assert_eq!(instance_name(&stored("https://acme.service-now.com", "")), "acme.service-now.com");
+        assert_eq!(instance_name(&stored("http://127.0.0.1:8090/path", "")), "127.0.0.1:8090");
+        assert_eq!(instance_name(&stored("", "")), "");
     }
 }

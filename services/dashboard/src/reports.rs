@@ -804,7 +804,7 @@ impl Reports {
             frameworks: Vec::new(),
         }];
         sections.extend(chosen.iter().map(|values| Section {
-            title: instance_name(&values.instance.url),
+            title: instance_name(&values.instance),
             instance_id: values.instance.instance_id.clone(),
             now: values.now.clone(),
             then: values.then.clone(),

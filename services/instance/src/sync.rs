@@ -203,7 +203,7 @@ impl SyncJobs {
             settings: self.settings.clone(),
             organization: job.organization,
             job: job.clone(),
-            instance_url: std::sync::OnceLock::new(),
+            instance: std::sync::OnceLock::new(),
         }
     }
 }
@@ -226,8 +226,8 @@ struct Runner {
     settings: SyncSettings,
     organization: OrganizationId,
     job: Job,
-    /// Set once the run has read its instance.
-    instance_url: std::sync::OnceLock<String>,
+    /// The instance's (URL, name), set once the run has read it.
+    instance: std::sync::OnceLock<(String, String)>,
 }
 
 impl Runner {
@@ -264,7 +264,7 @@ impl Runner {
             .ok_or_else(|| Stop::Failed("the instance was disconnected".into()))?;
         let watermarks = store::watermarks(&mut tx, &run.instance_id).await?;
         tx.commit().await?;
-        let _ = self.instance_url.set(instance.url.clone());
+        let _ = self.instance.set((instance.url.clone(), instance.name.clone()));
         let credentials = self.api.open(&self.organization.to_string(), &instance)?;
         let client = Client::new(&instance.url, credentials, self.settings.client.clone())
             .map_err(|e| Stop::Failed(e.to_string()))?;
@@ -408,11 +408,13 @@ impl Runner {
         run: &RunRecord,
         mut messages: Vec<IngestRecordsRequest>,
     ) -> Result<IngestRecordsResponse, Stop> {
-        // The store links results to records through the instance's URL.
+        // The store links results to records through the instance's URL, and dashboards
+        // name it.
         if let Some(Item::Header(header)) = messages.first_mut().and_then(|message| message.item.as_mut())
-            && let Some(url) = self.instance_url.get()
+            && let Some((url, name)) = self.instance.get()
         {
             header.instance_url = url.clone();
+            header.instance_name = name.clone();
         }
         let mut analysis = self.analysis.clone();
         analysis.ingest_records(tokio_stream::iter(messages)).await.map(tonic::Response::into_inner).map_err(|status| {
@@ -570,6 +572,7 @@ fn header(run: &RunRecord, organization: OrganizationId) -> IngestRecordsRequest
             sync_run_id: run.id.clone(),
             // Filled in by `Runner::ingest`, which knows the instance.
             instance_url: String::new(),
+            instance_name: String::new(),
         })),
     }
 }

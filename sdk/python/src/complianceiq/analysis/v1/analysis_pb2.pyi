@@ -298,16 +298,18 @@ class CompleteSync(_message.Message):
     def __init__(self, data_as_of: _Optional[str] = ...) -> None: ...
 
 class IngestHeader(_message.Message):
-    __slots__ = ("organization_id", "instance_id", "sync_run_id", "instance_url")
+    __slots__ = ("organization_id", "instance_id", "sync_run_id", "instance_url", "instance_name")
     ORGANIZATION_ID_FIELD_NUMBER: _ClassVar[int]
     INSTANCE_ID_FIELD_NUMBER: _ClassVar[int]
     SYNC_RUN_ID_FIELD_NUMBER: _ClassVar[int]
     INSTANCE_URL_FIELD_NUMBER: _ClassVar[int]
+    INSTANCE_NAME_FIELD_NUMBER: _ClassVar[int]
     organization_id: str
     instance_id: str
     sync_run_id: str
     instance_url: str
-    def __init__(self, organization_id: _Optional[str] = ..., instance_id: _Optional[str] = ..., sync_run_id: _Optional[str] = ..., instance_url: _Optional[str] = ...) -> None: ...
+    instance_name: str
+    def __init__(self, organization_id: _Optional[str] = ..., instance_id: _Optional[str] = ..., sync_run_id: _Optional[str] = ..., instance_url: _Optional[str] = ..., instance_name: _Optional[str] = ...) -> None: ...
 
 class GrcRecord(_message.Message):
     __slots__ = ("table", "sys_id", "updated_on", "fields")
