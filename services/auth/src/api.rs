@@ -50,7 +50,7 @@ const MFA_CHALLENGE_ATTEMPTS: i64 = 5;
 /// Wrong second-factor codes of one account, across challenges, before its second factor
 /// is locked for a window: a correct password must not buy unlimited guesses.
 const MFA_ACCOUNT_FAILURE_LIMIT: i64 = 10;
-pub(crate) const RECOVERY_CODES: usize = 10;
+const RECOVERY_CODES: usize = 10;
 /// Failed logins are counted in windows of this length.
 const LOGIN_WINDOW: Duration = Duration::from_secs(900);
 /// Failures of one account before it is locked for a window.
@@ -162,19 +162,29 @@ fn unauthenticated(reason: &'static str, message: &str) -> ApiError {
     ApiError::Unauthenticated { reason, message: message.into() }
 }
 
-pub(crate) fn normalized_recovery_code(code: &str) -> String {
+fn normalized_recovery_code(code: &str) -> String {
     code.chars().filter(|c| c.is_ascii_alphanumeric()).collect::<String>().to_ascii_uppercase()
 }
 
 /// 16 symbols of 32 (80 bits): `XXXX-XXXX-XXXX-XXXX`, unambiguous letters and digits.
-pub(crate) fn new_recovery_code() -> String {
+/// A fresh set of recovery codes for `user`: (the codes, to show once; their keyed hashes, to store).
+pub(crate) fn new_recovery_codes(secrets: &SecretBox, user: UserId) -> (Vec<String>, Vec<String>) {
+    let codes: Vec<String> = (0..RECOVERY_CODES).map(|_| new_recovery_code()).collect();
+    let hashes = codes
+        .iter()
+        .map(|code| secrets.keyed_hash(normalized_recovery_code(code).as_bytes(), &recovery_context(user)))
+        .collect();
+    (codes, hashes)
+}
+
+fn new_recovery_code() -> String {
     let alphabet = b"ABCDEFGHJKLMNPQRSTUVWXYZ23456789";
     // 256 is a multiple of 32: no bias.
     let code: String = random_bytes(16).iter().map(|b| alphabet[(*b as usize) % alphabet.len()] as char).collect();
     format!("{}-{}-{}-{}", &code[..4], &code[4..8], &code[8..12], &code[12..])
 }
 
-pub(crate) fn recovery_context(user: UserId) -> String {
+fn recovery_context(user: UserId) -> String {
     format!("recovery-code:{user}")
 }
 
@@ -364,7 +374,7 @@ impl AuthApi {
     }
 
     /// Cuts off access tokens issued with revoked refresh tokens.
-    async fn revoke_access(&self, issued: &[IssuedAccess]) -> Result<(), ApiError> {
+    pub(crate) async fn revoke_access(&self, issued: &[IssuedAccess]) -> Result<(), ApiError> {
         for access in issued {
             self.revocations.revoke(&access.token_id, access.expires_at).await?;
         }
@@ -1041,13 +1051,7 @@ someone asked to reset the password of this staff account. Staff passwords are  
         let step = totp::matching_step(&secret, &code, seconds(now), None).ok_or_else(|| {
             ApiError::invalid_field("code", "INCORRECT", "code does not match; check the authenticator app's clock")
         })?;
-        let codes: Vec<String> = (0..RECOVERY_CODES).map(|_| new_recovery_code()).collect();
-        let hashes: Vec<String> = codes
-            .iter()
-            .map(|code| {
-                self.secrets.keyed_hash(normalized_recovery_code(code).as_bytes(), &recovery_context(account.id))
-            })
-            .collect();
+        let (codes, hashes) = new_recovery_codes(&self.secrets, account.id);
         account.mfa_secret = Some(pending);
         account.mfa_enabled = true;
         account.mfa_pending_secret = None;

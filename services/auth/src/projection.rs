@@ -32,6 +32,24 @@ impl MembershipProjection {
         }
         Ok(())
     }
+
+    /// Starts a new generation of the organization's keys (`creator`'s, or all) and cuts off
+    /// their live tokens.
+    async fn renew_keys(
+        &self,
+        organization: OrganizationId,
+        creator: Option<UserId>,
+        now: i64,
+    ) -> Result<(), ApiError> {
+        let mut tx = self.database.write(organization).await?;
+        let token_ids = api_keys::renew_keys(&mut tx, creator).await?;
+        tx.commit().await?;
+        let horizon = api_keys::revocation_horizon(now);
+        for token_id in token_ids {
+            self.revocations.revoke(&token_id, horizon).await?;
+        }
+        Ok(())
+    }
 }
 
 #[tonic::async_trait]
@@ -83,13 +101,7 @@ impl EventHandler for MembershipProjection {
                 // The creator's keys hold at most what the creator holds: their live tokens
                 // go too, and the next exchange reflects the change.
                 if lost && let Ok(organization) = OrganizationId::from_stored(&event.organization_id) {
-                    let mut tx = self.database.write(organization).await?;
-                    let token_ids = api_keys::renew_keys(&mut tx, Some(user)).await?;
-                    tx.commit().await?;
-                    let horizon = api_keys::revocation_horizon(now);
-                    for token_id in token_ids {
-                        self.revocations.revoke(&token_id, horizon).await?;
-                    }
+                    self.renew_keys(organization, Some(user), now).await?;
                 }
                 Ok(())
             }
@@ -120,14 +132,7 @@ impl EventHandler for MembershipProjection {
                 tx.commit().await?;
                 self.revoke(issued).await?;
                 let organization = OrganizationId::from_stored(&organization.id)?;
-                let mut tx = self.database.write(organization).await?;
-                let key_tokens = api_keys::renew_keys(&mut tx, None).await?;
-                tx.commit().await?;
-                let horizon = api_keys::revocation_horizon(now);
-                for token_id in key_tokens {
-                    self.revocations.revoke(&token_id, horizon).await?;
-                }
-                Ok(())
+                self.renew_keys(organization, None, now).await
             }
             Some(Payload::OrganizationDeleted(deleted)) => {
                 let mut tx = self.database.global_write().await?;

@@ -16,9 +16,7 @@ use complianceiq_kit::{time, validate};
 use complianceiq_proto::complianceiq::auth::v1::{ResetMemberMfaRequest, ResetMemberMfaResponse};
 use tonic::Request;
 
-use crate::api::{
-    AuthApi, RECOVERY_CODES, new_recovery_code, normalized_recovery_code, raise_alert, recovery_context, security_alert,
-};
+use crate::api::{AuthApi, new_recovery_codes, raise_alert, security_alert};
 use crate::store::{self, Account, State};
 use crate::{password, totp};
 
@@ -98,11 +96,7 @@ pub async fn add(
     } else if !store::insert_account(&mut tx, &account).await? {
         return Err(ApiError::internal("a staff account appeared concurrently; run the command again"));
     }
-    let recovery_codes: Vec<String> = (0..RECOVERY_CODES).map(|_| new_recovery_code()).collect();
-    let hashes: Vec<String> = recovery_codes
-        .iter()
-        .map(|code| secrets.keyed_hash(normalized_recovery_code(code).as_bytes(), &recovery_context(account.id)))
-        .collect();
+    let (recovery_codes, hashes) = new_recovery_codes(secrets, account.id);
     store::replace_recovery_codes(&mut tx, account.id, &hashes).await?;
     tx.commit().await?;
     Ok(StaffCredentials {
@@ -189,9 +183,7 @@ impl AuthApi {
         let alert = security_alert("mfa.reset_by_staff", "SEVERITY_HIGH", account.id.to_string(), None, metadata);
         raise_alert(&mut tx, alert, &context).await?;
         tx.commit().await?;
-        for access in &issued {
-            self.revocations.revoke(&access.token_id, access.expires_at).await?;
-        }
+        self.revoke_access(&issued).await?;
         self.send_later(Mail {
             html: None,
             attachments: Vec::new(),

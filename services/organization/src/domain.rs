@@ -50,7 +50,7 @@ impl State {
         }
     }
 
-    fn to_proto(self) -> OrganizationState {
+    pub fn to_proto(self) -> OrganizationState {
         match self {
             Self::Active => OrganizationState::Active,
             Self::Suspended => OrganizationState::Suspended,

@@ -35,11 +35,7 @@ fn target(organization_id: &str, reason: &str) -> Result<OrganizationId, ApiErro
 }
 
 fn summary(entry: DirectoryEntry) -> Result<OrganizationSummary, ApiError> {
-    let state = match State::parse(&entry.state)? {
-        State::Active => OrganizationState::Active,
-        State::Suspended => OrganizationState::Suspended,
-        State::Deleted => OrganizationState::Deleted,
-    };
+    let state = State::parse(&entry.state)?.to_proto();
     Ok(OrganizationSummary {
         id: entry.id,
         display_name: entry.display_name,
@@ -66,23 +62,11 @@ impl OrganizationApi {
         violations.check()?;
         let filters = format!("{}\u{1f}{state}", request.query.trim().to_lowercase());
         let page = PageRequest::parse(request.page_size, &request.page_token, &filters)?;
-        let after = match &page.after {
+        let invalid = || ApiError::invalid_field("page_token", "INVALID", "page_token is not a token this API issued");
+        let after = match page.after.as_deref() {
             None => None,
-            Some(key) => match key.as_slice() {
-                [created, id] => Some((
-                    created.parse().map_err(|_| {
-                        ApiError::invalid_field("page_token", "INVALID", "page_token is not a token this API issued")
-                    })?,
-                    id.clone(),
-                )),
-                _ => {
-                    return Err(ApiError::invalid_field(
-                        "page_token",
-                        "INVALID",
-                        "page_token is not a token this API issued",
-                    ));
-                }
-            },
+            Some([created, id]) => Some((created.parse().map_err(|_| invalid())?, id.clone())),
+            Some(_) => return Err(invalid()),
         };
         let search = Search { text: &request.query, state, after, limit: page.fetch_limit() };
         let mut tx = self.database.global_read().await?;
