@@ -12,6 +12,8 @@ import {
   resetPasswordPage,
   signInPage,
   signUpPage,
+  singleSignOnPage,
+  ssoPage,
   switchOrganization,
   verifyEmailPage,
 } from "./pages/auth.js";
@@ -38,6 +40,7 @@ const PUBLIC: Record<string, Page> = {
   "sign-in": signInPage,
   "sign-up": signUpPage,
   "forgot-password": forgotPasswordPage,
+  "single-sign-on": singleSignOnPage,
 };
 
 const PAGES: [string, string, Page][] = [
@@ -151,6 +154,7 @@ async function route() {
     "/reset-password": resetPasswordPage,
     "/invitations/accept": invitationPage,
     "/forgot-password": forgotPasswordPage,
+    "/sso": ssoPage,
   };
   const [name, ...args] = window.location.hash.replace(/^#\/?/, "").split("/").map(decodeURIComponent);
   let page: Page | undefined;

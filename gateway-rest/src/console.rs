@@ -15,7 +15,7 @@ const STYLE: &[u8] = include_bytes!("../../console/dist/app.css");
 
 /// Paths the platform's mail links to (verification, password reset, invitations): the
 /// console's page, which reads the token from the address.
-const MAILED_PATHS: [&str; 4] = ["/verify-email", "/reset-password", "/forgot-password", "/invitations/accept"];
+const MAILED_PATHS: [&str; 5] = ["/verify-email", "/reset-password", "/forgot-password", "/invitations/accept", "/sso"];
 
 /// Scripts and styles from the edge itself only, calls only to the edge, no framing: a
 /// string from the platform can never run as script in the page.

@@ -26,7 +26,7 @@ use prost_reflect::DescriptorPool;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tonic::body::Body;
-use tonic::metadata::MetadataMap;
+use tonic::metadata::{MetadataMap, MetadataValue};
 use tower::{Layer, ServiceExt};
 
 use crate::api_keys::ApiKeyExchange;
@@ -302,6 +302,15 @@ impl Gateway {
         grpc.ready().await.map_err(|e| unavailable(&route.rpc_path, &e))?;
         let mut request = tonic::Request::new(transcode::encode(&message));
         *request.metadata_mut() = self.metadata_for(&parts.headers, client, request_id);
+        let raw = route.method.output().full_name() == transcode::HTTP_BODY;
+        if raw
+            && let Some(cookie) =
+                parts.headers.get(header::COOKIE).and_then(|v| MetadataValue::try_from(v.as_bytes()).ok())
+        {
+            // Browser endpoints (HttpBody answers) see the browser's cookies: a single sign-on
+            // binds its state to the browser that started it.
+            request.metadata_mut().insert("cookie", cookie);
+        }
         let path: http::uri::PathAndQuery = route.rpc_path.parse().map_err(|_| tonic::Status::internal("RPC path"))?;
         if route.method.is_client_streaming() {
             return Err(tonic::Status::unimplemented("client-streaming RPCs are not offered over REST; use gRPC"));
@@ -316,7 +325,7 @@ impl Gateway {
         }
         let response =
             grpc.unary(request, path, BytesCodec).await.map_err(|status| backend_failure(&route.rpc_path, status))?;
-        if route.method.output().full_name() == transcode::HTTP_BODY {
+        if raw {
             return raw_response(route, response);
         }
         let json = transcode::response_json(route, response.get_ref()).map_err(tonic::Status::from)?;
@@ -506,16 +515,26 @@ impl hyper::body::Body for UnsizedBody {
 /// A status the backend sent passes as it is; one made from a transport failure (it keeps the
 /// error as its source) gets a message naming what is unavailable, not the socket's words.
 /// A `google.api.HttpBody` answer as the HTTP response itself, with the backend's
-/// `content-disposition` (a download's file name) carried over.
+/// `content-disposition` (a download's file name) and `set-cookie` carried over; a
+/// `location` makes it a redirect (303 See Other: browser endpoints such as single sign-on).
 fn raw_response(route: &Route, response: tonic::Response<Vec<u8>>) -> Result<Response<Body>, tonic::Status> {
     let (content_type, data) = transcode::http_body(route, response.get_ref()).map_err(tonic::Status::from)?;
     let mut http = Response::new(crate::edge::full(data));
+    let metadata = response.metadata();
     let headers = http.headers_mut();
     headers.insert(http::header::CONTENT_TYPE, crate::edge::header_value(content_type));
-    if let Some(disposition) = response.metadata().get("content-disposition").and_then(|v| v.to_str().ok()) {
+    if let Some(disposition) = metadata.get("content-disposition").and_then(|v| v.to_str().ok()) {
         headers.insert(http::header::CONTENT_DISPOSITION, crate::edge::header_value(disposition));
     }
+    for cookie in metadata.get_all("set-cookie").iter().filter_map(|v| http::HeaderValue::from_bytes(v.as_bytes()).ok())
+    {
+        headers.append(http::header::SET_COOKIE, cookie);
+    }
     headers.insert(http::header::CACHE_CONTROL, http::HeaderValue::from_static("private, no-store"));
+    if let Some(location) = metadata.get("location").and_then(|v| http::HeaderValue::from_bytes(v.as_bytes()).ok()) {
+        headers.insert(http::header::LOCATION, location);
+        *http.status_mut() = StatusCode::SEE_OTHER;
+    }
     Ok(http)
 }
 

@@ -422,9 +422,10 @@ mod tests {
         let document = generated();
         let paths = document["paths"].as_object().unwrap();
         let operations: usize = paths.values().map(|item| item.as_object().unwrap().len()).sum();
-        // Every RPC (143) but the five internal ones without a binding (IngestRecords,
-        // ExchangeApiKey, DeliverReport, WriteWidgetRecord, ScoreControls), plus the JWKS's second binding.
-        assert_eq!(operations, 143 - 5 + 1, "every edge RPC, plus the JWKS's second binding");
+        // Every RPC (153) but the six internal ones without a binding (IngestRecords,
+        // ExchangeApiKey, DeliverReport, WriteWidgetRecord, ScoreControls, ProvisionSsoMember),
+        // plus the JWKS's second binding.
+        assert_eq!(operations, 153 - 6 + 1, "every edge RPC, plus the JWKS's second binding");
         let login = &document["paths"]["/api/v1/auth/login"]["post"];
         assert_eq!(login["security"], json!([]));
         assert_eq!(

@@ -240,6 +240,17 @@ fn every_public_rpc_is_annotated_and_matches_the_design_or_is_a_documented_extra
         ("POST", "/api/v1/staff/organizations/{organization_id}:suspend"),
         ("POST", "/api/v1/staff/organizations/{organization_id}:restore"),
         ("POST", "/api/v1/staff/organizations/{organization_id}/members/{user_id}:resetMfa"),
+        // Single sign-on (the design's "OAuth2/SAML integration for enterprise SSO"): the
+        // organization's provider and domains, and the browser endpoints of a sign-in.
+        ("GET", "/api/v1/organizations/{org_id}/sso"),
+        ("PUT", "/api/v1/organizations/{org_id}/sso"),
+        ("DELETE", "/api/v1/organizations/{org_id}/sso"),
+        ("POST", "/api/v1/organizations/{org_id}/sso/domains"),
+        ("POST", "/api/v1/organizations/{org_id}/sso/domains/{domain}:verify"),
+        ("DELETE", "/api/v1/organizations/{org_id}/sso/domains/{domain}"),
+        ("GET", "/api/v1/auth/sso/start"),
+        ("GET", "/api/v1/auth/sso/oidc/callback"),
+        ("POST", "/api/v1/auth/sso/token"),
         ("POST", "/api/v1/api-keys"),
         ("GET", "/api/v1/api-keys"),
         ("DELETE", "/api/v1/api-keys/{api_key_id}"),

@@ -122,12 +122,20 @@ async fn every_rpc_refuses_a_caller_without_its_permission(platform: &TestPlatfo
             None => {}
         }
     }
-    assert_eq!(public, 8, "register, login, refresh, forgot/reset password, verify email, verify MFA, JWKS");
     assert_eq!(
-        permission_checked, 23,
-        "6 user, 14 organization and 3 API key RPCs name a permission besides organizations:create"
+        public, 11,
+        "register, login, refresh, forgot/reset password, verify email, verify MFA, JWKS, and the three single \
+         sign-on browser endpoints"
     );
-    assert_eq!(scope_checked, 25, "every user RPC, 14 organization RPCs and the API key RPCs act in an organization");
+    assert_eq!(
+        permission_checked, 29,
+        "6 user, 14 organization, 3 API key and 6 single sign-on RPCs name a permission besides organizations:create"
+    );
+    assert_eq!(
+        scope_checked, 31,
+        "every user RPC, 14 organization RPCs, the API key and the single sign-on configuration RPCs act in an \
+         organization"
+    );
     assert_eq!(staff_checked, 5, "the staff service's four RPCs and ResetMemberMfa");
 }
 
@@ -326,6 +334,66 @@ async fn a_second_organization_sees_changes_and_deletes_nothing_of_the_first(pla
         Code::NotFound,
         "B revokes A's key",
     );
+
+    // Single sign-on: A's configuration and domains are out of B's reach, whatever B sends.
+    use complianceiq_proto::complianceiq::auth::v1 as sso;
+    cover("GetSsoConfig");
+    denied(
+        auth.get_sso_config(authorized(sso::GetSsoConfigRequest { org_id: at.clone() }, bt)).await,
+        Code::PermissionDenied,
+        "B reads A's SSO",
+    );
+    cover("UpdateSsoConfig");
+    denied(
+        auth.update_sso_config(authorized(
+            sso::UpdateSsoConfigRequest { org_id: at.clone(), config: Some(sso::SsoConfig::default()) },
+            bt,
+        ))
+        .await,
+        Code::PermissionDenied,
+        "B configures A's SSO",
+    );
+    cover("DeleteSsoConfig");
+    denied(
+        auth.delete_sso_config(authorized(sso::DeleteSsoConfigRequest { org_id: at.clone() }, bt)).await,
+        Code::PermissionDenied,
+        "B removes A's SSO",
+    );
+    cover("AddSsoDomain");
+    denied(
+        auth.add_sso_domain(authorized(
+            sso::AddSsoDomainRequest { org_id: at.clone(), domain: "alpha.example.com".into() },
+            bt,
+        ))
+        .await,
+        Code::PermissionDenied,
+        "B claims a domain for A",
+    );
+    cover("VerifySsoDomain");
+    denied(
+        auth.verify_sso_domain(authorized(
+            sso::VerifySsoDomainRequest { org_id: at.clone(), domain: "alpha.example.com".into() },
+            bt,
+        ))
+        .await,
+        Code::PermissionDenied,
+        "B verifies A's domain",
+    );
+    cover("RemoveSsoDomain");
+    denied(
+        auth.remove_sso_domain(authorized(
+            sso::RemoveSsoDomainRequest { org_id: at.clone(), domain: "alpha.example.com".into() },
+            bt,
+        ))
+        .await,
+        Code::PermissionDenied,
+        "B removes A's domain",
+    );
+    // The browser endpoints act for whoever the provider vouches for, in the organization
+    // their verified domain names (sso.rs covers them end to end).
+    for rpc in ["StartSso", "FinishOidcSso", "ExchangeSsoTicket"] {
+        cover(rpc);
+    }
 
     // user: B's calls see B only.
     cover("GetCurrentUser");

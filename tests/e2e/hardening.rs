@@ -938,6 +938,23 @@ mod rotating_the_encryption_key_reseals_every_secret {
         let instance = connect(platform, &tenant, instance, false).await.unwrap();
         let receiver = crate::receiver::Receiver::start().await;
         let webhook = crate::webhooks::subscribe(platform, &tenant, &receiver, &["sync.failed"]).await;
+        // And a single sign-on provider's client secret.
+        let provider = crate::identity_provider::OidcProvider::start().await;
+        let sso = |secret: &str| complianceiq_proto::complianceiq::auth::v1::UpdateSsoConfigRequest {
+            org_id: tenant.id().into(),
+            config: Some(complianceiq_proto::complianceiq::auth::v1::SsoConfig {
+                provider: Some(complianceiq_proto::complianceiq::auth::v1::sso_config::Provider::Oidc(
+                    complianceiq_proto::complianceiq::auth::v1::OidcProvider {
+                        issuer: provider.issuer.clone(),
+                        client_id: crate::identity_provider::CLIENT_ID.into(),
+                        client_secret: secret.into(),
+                        ..Default::default()
+                    },
+                )),
+                ..Default::default()
+            }),
+        };
+        auth.update_sso_config(authorized(sso(crate::identity_provider::CLIENT_SECRET), tenant.token())).await.unwrap();
 
         // The operator puts a new key first and keeps the old one, then re-seals.
         let old = std::fs::read_to_string(platform.config.data_dir.join("keys").join("encryption-keys")).unwrap();
@@ -945,7 +962,7 @@ mod rotating_the_encryption_key_reseals_every_secret {
         let mut both = platform.config.clone();
         both.security.encryption_keys = Some(format!("{new},{}", old.trim()));
         let counts = complianceiq_kit::runtime::reseal_secrets(&both, &complianceiq::modules()).await.unwrap();
-        assert_eq!(counts, vec![("auth", 1), ("instance", 1), ("webhook", 1)]);
+        assert_eq!(counts, vec![("auth", 2), ("instance", 1), ("webhook", 1)]);
         // Nothing is left to do: a second run (as after an interruption) re-seals nothing.
         let again = complianceiq_kit::runtime::reseal_secrets(&both, &complianceiq::modules()).await.unwrap();
         assert_eq!(again, vec![("auth", 0), ("instance", 0), ("webhook", 0)]);
@@ -964,6 +981,13 @@ mod rotating_the_encryption_key_reseals_every_secret {
         let test = complianceiq_proto::complianceiq::webhook::v1::TestWebhookRequest { webhook_id: webhook.id.clone() };
         let tested = crate::webhooks::webhooks(platform).await.test_webhook(authorized(test, tenant.token())).await;
         assert_eq!(tested.expect("the webhook secret opens under the new key alone").get_ref().response_status, 204);
+        // Saving without a new secret opens the stored one to discover the provider.
+        platform
+            .auth()
+            .await
+            .update_sso_config(authorized(sso(""), tenant.token()))
+            .await
+            .expect("the SSO secret opens");
         let login = LoginRequest {
             email: tenant.admin.email.clone(),
             password: PASSWORD.into(),

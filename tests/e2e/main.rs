@@ -11,6 +11,7 @@
 
 mod harness;
 mod identity;
+pub mod identity_provider;
 mod people;
 
 mod access;
@@ -37,6 +38,7 @@ mod organization;
 mod postgres;
 pub mod receiver;
 mod reports;
+mod sso;
 mod staff;
 mod stripe;
 mod surface;

@@ -57,6 +57,7 @@ export async function signInPage({ main }: PageContext) {
     main,
     "Sign in",
     step,
+    h("p", {}, h("a", { href: "#/single-sign-on" }, "Sign in through your organization (single sign-on)")),
     h("p", {}, h("a", { href: "#/sign-up" }, "Create an account"), " · ", h("a", { href: "#/forgot-password" }, "Forgot your password?")),
   );
 }
@@ -96,6 +97,40 @@ export async function verifyEmailPage({ main, args: [token] }: PageContext) {
   }
   main.append(h("p", {}, h("a", { href: "/#/sign-in" }, "Sign in")));
   leaveMailedLink("#/verified");
+}
+
+/** Single sign-on leaves the console for the organization's identity provider, which sends
+ * the browser back to /sso. */
+export async function singleSignOnPage({ main }: PageContext) {
+  centered(
+    main,
+    "Sign in through your organization",
+    form("Single sign-on", [field("Work email", "email", { type: "email", autocomplete: "username" })], "Continue", async ({ email }) => {
+      window.location.assign(`/api/v1/auth/sso/start?email=${encodeURIComponent(email)}`);
+    }),
+    h("p", {}, h("a", { href: "#/sign-in" }, "Sign in with a password")),
+  );
+}
+
+/** Where single sign-on lands: the ticket (or the refusal) is in the URL's fragment. */
+export async function ssoPage({ main }: PageContext) {
+  const outcome = new URLSearchParams(window.location.hash.replace(/^#/, ""));
+  centered(main, "Single sign-on");
+  const ticket = outcome.get("ticket");
+  if (!ticket) {
+    main.append(
+      h("p", { class: "error", role: "alert" }, outcome.get("message") ?? "The sign-in did not complete."),
+      h("p", {}, h("a", { href: "/#/sign-in" }, "Back to sign in")),
+    );
+    return;
+  }
+  const tokens = await attempt(main, () => session.publicClient(AuthService).exchangeSsoTicket({ ticket }));
+  if (tokens) {
+    leaveMailedLink("#/overview");
+    finishSignIn(tokens);
+  } else {
+    main.append(h("p", {}, h("a", { href: "/#/sign-in" }, "Back to sign in")));
+  }
 }
 
 export async function forgotPasswordPage({ main }: PageContext) {

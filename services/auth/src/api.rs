@@ -27,8 +27,13 @@ use complianceiq_proto::complianceiq::auth::v1::{
     ResetMemberMfaRequest, ResetMemberMfaResponse, ResetPasswordRequest, ResetPasswordResponse, RevokeApiKeyRequest,
     TokenPair, VerifyEmailRequest, VerifyMfaRequest, VerifyMfaResponse, login_response,
 };
+use complianceiq_proto::complianceiq::auth::v1::{
+    AddSsoDomainRequest, DeleteSsoConfigRequest, ExchangeSsoTicketRequest, FinishOidcSsoRequest, GetSsoConfigRequest,
+    RemoveSsoDomainRequest, SsoConfig, SsoDomain, StartSsoRequest, UpdateSsoConfigRequest, VerifySsoDomainRequest,
+};
 use complianceiq_proto::complianceiq::events::v1::event::Payload;
 use complianceiq_proto::complianceiq::events::v1::{SecurityAlert, UserEmailVerified, UserRegistered};
+use complianceiq_proto::google::api::HttpBody;
 use tonic::{Request, Response, Status};
 
 use crate::keys::KeyStore;
@@ -73,6 +78,7 @@ pub struct AuthApi {
     pub(crate) mailer: Arc<dyn Mailer>,
     pub(crate) secrets: Arc<SecretBox>,
     pub(crate) public_url: String,
+    pub(crate) sso: crate::sso::SsoParts,
     /// A hash of a random password: checked when the email is unknown, so that answer takes
     /// as long as a wrong password and does not reveal which emails exist.
     pub(crate) decoy_hash: String,
@@ -103,15 +109,34 @@ fn suspended(organization: &str) -> ApiError {
     }
 }
 
-/// Refuses a membership in an organization that staff suspended, or that requires a second
-/// factor the account lacks.
-fn check_organization_policy(account: &Account, membership: Option<&Membership>) -> Result<(), ApiError> {
-    match membership {
-        Some(membership) if membership.suspended => Err(suspended(&membership.organization_id)),
-        Some(membership) if membership.requires_mfa && !account.mfa_enabled => {
-            Err(mfa_required(&membership.organization_id))
-        }
-        _ => Ok(()),
+fn sso_required(organization: &str) -> ApiError {
+    ApiError::FailedPrecondition {
+        reason: "SSO_REQUIRED",
+        message: format!(
+            "organization {organization} requires single sign-on: sign in through your identity provider \
+             (GET /api/v1/auth/sso/start?email=...)"
+        ),
+    }
+}
+
+/// Refuses a membership in an organization that staff suspended, that requires single sign-on
+/// of a session that did not begin with its provider (`sso_organization`), or that requires a
+/// second factor the account lacks (a single sign-on leaves the factor to the provider).
+fn check_organization_policy(
+    account: &Account,
+    membership: Option<&Membership>,
+    sso_organization: Option<&str>,
+) -> Result<(), ApiError> {
+    let Some(membership) = membership else { return Ok(()) };
+    let by_its_provider = sso_organization == Some(membership.organization_id.as_str());
+    if membership.suspended {
+        Err(suspended(&membership.organization_id))
+    } else if membership.requires_sso && !by_its_provider {
+        Err(sso_required(&membership.organization_id))
+    } else if membership.requires_mfa && !account.mfa_enabled && !by_its_provider {
+        Err(mfa_required(&membership.organization_id))
+    } else {
+        Ok(())
     }
 }
 
@@ -419,7 +444,7 @@ impl AuthApi {
     }
 
     /// Signs an access token and stores a new refresh token (in `family`, or a new one).
-    async fn issue(
+    pub(crate) async fn issue(
         &self,
         tx: &mut GlobalTx,
         account: &mut Account,
@@ -668,13 +693,17 @@ impl AuthApi {
 
         let mut tx = self.database.global_write().await?;
         let memberships = store::active_memberships(&mut tx, account.id).await?;
+        if let Some(first) = memberships.first().filter(|_| memberships.iter().all(|m| m.requires_sso)) {
+            // Every organization of theirs takes sign-ins through its provider only.
+            return Err(sso_required(&first.organization_id));
+        }
         let mut membership = Self::choose(&memberships, requested, account.last_organization_id.as_deref())?;
         if requested.is_some() {
-            check_organization_policy(&account, membership)?;
-        } else if check_organization_policy(&account, membership).is_err() {
+            check_organization_policy(&account, membership, None)?;
+        } else if check_organization_policy(&account, membership, None).is_err() {
             // Not asked for: sign in to an organization the person may enter as they are, or
             // to none, so they can still enroll a second factor.
-            membership = memberships.iter().find(|m| check_organization_policy(&account, Some(m)).is_ok());
+            membership = memberships.iter().find(|m| check_organization_policy(&account, Some(m), None).is_ok());
         }
         if account.mfa_enabled {
             self.check_mfa_lock(account.id).await?;
@@ -733,8 +762,20 @@ impl AuthApi {
         violations.check()?;
 
         let now = time::now_micros();
+        let token_hash = sha256_hex(request.refresh_token.as_bytes());
+        // A session that began with single sign-on asks its provider first (outside the
+        // transaction: the provider may take seconds).
+        let mut tx = self.database.global_read().await?;
+        let live = store::refresh_token_by_hash(&mut tx, &token_hash)
+            .await?
+            .filter(|token| token.revoked_at.is_none() && token.rotated_at.is_none() && token.expires_at > now);
+        tx.commit().await?;
+        let sso = match live {
+            Some(token) => self.check_sso_session(&token.family_id, now).await?,
+            None => None,
+        };
         let mut tx = self.database.global_write().await?;
-        let stored = store::refresh_token_by_hash(&mut tx, &sha256_hex(request.refresh_token.as_bytes()))
+        let stored = store::refresh_token_by_hash(&mut tx, &token_hash)
             .await?
             .ok_or_else(|| unauthenticated("REFRESH_TOKEN_INVALID", "the refresh token is not valid; log in again"))?;
         if stored.revoked_at.is_some() {
@@ -776,7 +817,14 @@ impl AuthApi {
             }
         };
         // A policy that changed since sign-in applies from the next refresh on.
-        check_organization_policy(&account, membership)?;
+        check_organization_policy(
+            &account,
+            membership,
+            sso.as_ref().map(|(session, _)| session.organization_id.as_str()),
+        )?;
+        if let Some((session, Some(grant))) = &sso {
+            crate::sso::store::update_grant(&mut tx, &session.family_id, grant, now).await?;
+        }
         let tokens = self.issue(&mut tx, &mut account, membership, Some(&stored), now).await?;
         tx.commit().await?;
         Ok(tokens)
@@ -1022,7 +1070,7 @@ someone asked to reset the password of this staff account. Staff passwords are  
         }
         let memberships = store::active_memberships(&mut tx, user).await?;
         let membership = memberships.iter().find(|m| m.organization_id == scope);
-        check_organization_policy(&account, membership)?;
+        check_organization_policy(&account, membership, None)?;
         let tokens = self.issue(&mut tx, &mut account, membership, None, now).await?;
         tx.commit().await?;
         self.cache.delete(&key).await?;
@@ -1072,6 +1120,60 @@ someone asked to reset the password of this staff account. Staff passwords are  
 
 #[tonic::async_trait]
 impl AuthService for AuthApi {
+    async fn get_sso_config(&self, request: Request<GetSsoConfigRequest>) -> Result<Response<SsoConfig>, Status> {
+        let identity = caller(&request)?;
+        Ok(Response::new(self.get_sso_config(&identity, &request.get_ref().org_id).await?))
+    }
+
+    async fn update_sso_config(&self, request: Request<UpdateSsoConfigRequest>) -> Result<Response<SsoConfig>, Status> {
+        let identity = caller(&request)?;
+        Ok(Response::new(AuthApi::update_sso_config(self, &identity, request.into_inner()).await?))
+    }
+
+    async fn delete_sso_config(&self, request: Request<DeleteSsoConfigRequest>) -> Result<Response<()>, Status> {
+        let identity = caller(&request)?;
+        AuthApi::delete_sso_config(self, &identity, &request.get_ref().org_id).await?;
+        Ok(Response::new(()))
+    }
+
+    async fn add_sso_domain(&self, request: Request<AddSsoDomainRequest>) -> Result<Response<SsoDomain>, Status> {
+        let identity = caller(&request)?;
+        Ok(Response::new(AuthApi::add_sso_domain(self, &identity, request.into_inner()).await?))
+    }
+
+    async fn verify_sso_domain(&self, request: Request<VerifySsoDomainRequest>) -> Result<Response<SsoDomain>, Status> {
+        let identity = caller(&request)?;
+        let request = request.get_ref();
+        Ok(Response::new(AuthApi::verify_sso_domain(self, &identity, &request.org_id, &request.domain).await?))
+    }
+
+    async fn remove_sso_domain(&self, request: Request<RemoveSsoDomainRequest>) -> Result<Response<()>, Status> {
+        let identity = caller(&request)?;
+        let request = request.get_ref();
+        AuthApi::remove_sso_domain(self, &identity, &request.org_id, &request.domain).await?;
+        Ok(Response::new(()))
+    }
+
+    async fn start_sso(&self, request: Request<StartSsoRequest>) -> Result<Response<HttpBody>, Status> {
+        self.throttle_address(self.address(&request), "sso").await?;
+        Ok(AuthApi::start_sso(self, request.into_inner()).await?)
+    }
+
+    async fn finish_oidc_sso(&self, request: Request<FinishOidcSsoRequest>) -> Result<Response<HttpBody>, Status> {
+        self.throttle_address(self.address(&request), "sso").await?;
+        let context = RequestContext::of(&request);
+        let (metadata, _, request) = request.into_parts();
+        Ok(AuthApi::finish_oidc_sso(self, &metadata, request, &context).await)
+    }
+
+    async fn exchange_sso_ticket(
+        &self,
+        request: Request<ExchangeSsoTicketRequest>,
+    ) -> Result<Response<TokenPair>, Status> {
+        self.throttle_address(self.address(&request), "sso").await?;
+        Ok(Response::new(AuthApi::exchange_sso_ticket(self, request.into_inner()).await?))
+    }
+
     async fn register(&self, request: Request<RegisterRequest>) -> Result<Response<RegisterResponse>, Status> {
         let (context, address) = (RequestContext::of(&request), self.address(&request));
         Ok(Response::new(AuthApi::register(self, request.into_inner(), address, &context).await?))

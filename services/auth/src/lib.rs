@@ -7,6 +7,7 @@ mod keys;
 mod password;
 mod projection;
 mod reseal;
+mod sso;
 pub mod staff;
 mod store;
 pub mod totp;
@@ -21,6 +22,7 @@ use complianceiq_kit::subscription::Subscription;
 use complianceiq_kit::{Module, ModuleContext, ModuleName, ModuleParts, migration, time};
 use complianceiq_proto::EventType;
 use complianceiq_proto::complianceiq::auth::v1::auth_service_server::AuthServiceServer;
+use complianceiq_proto::complianceiq::organization::v1::organization_service_client::OrganizationServiceClient;
 use tokio_util::sync::CancellationToken;
 
 pub use keys::{KeyRing, KeyStore};
@@ -32,6 +34,7 @@ const MIGRATIONS: &[Migration] = &[
     migration!(4, "0004_api_keys"),
     migration!(5, "0005_organization_names"),
     migration!(6, "0006_staff_and_suspension"),
+    migration!(7, "0007_single_sign_on"),
 ];
 /// How often expired tokens are deleted.
 const CLEANUP_INTERVAL: Duration = Duration::from_secs(3600);
@@ -42,7 +45,8 @@ pub fn module() -> Module {
         name: ModuleName("auth"),
         port: 8001,
         database: Some(DatabaseGroup::Auth),
-        calls: &[],
+        // Single sign-on makes a first-time person a member (just in time).
+        calls: &["organization"],
         migrations: MIGRATIONS,
         build: |context| Box::pin(build(context)),
         reseal: Some(|database, secrets| Box::pin(reseal::reseal(database, secrets))),
@@ -76,6 +80,15 @@ async fn build(context: ModuleContext) -> Result<ModuleParts, BuildError> {
         mailer: context.mailer.clone(),
         secrets: context.secrets.clone(),
         public_url: context.config.mail.public_url.clone(),
+        sso: sso::SsoParts {
+            http: sso::oidc::ProviderHttp::new(if context.config.sso.private_networks_allowed(context.config.mode) {
+                complianceiq_kit::address::NetworkAccess::AllowPrivate
+            } else {
+                complianceiq_kit::address::NetworkAccess::PublicOnly
+            })?,
+            dns_server: context.config.sso.dns_server.or_else(sso::dns::system_server),
+            organizations: OrganizationServiceClient::new(context.channel("organization")?),
+        },
         decoy_hash,
     };
 

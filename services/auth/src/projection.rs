@@ -67,6 +67,7 @@ impl EventHandler for MembershipProjection {
                     version: change.version,
                     requires_mfa: false,
                     suspended: false,
+                    requires_sso: false,
                 };
                 let mut tx = self.database.global_write().await?;
                 let before = store::recorded_permissions(tx.connection(), user, &event.organization_id).await?;

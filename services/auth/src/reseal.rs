@@ -1,6 +1,7 @@
-//! Re-sealing MFA seeds under the current encryption key after a rotation
-//! (`complianceiq rotate-encryption-key`), a committed batch at a time, so an interrupted run
-//! resumes: only seeds under another key are selected.
+//! Re-sealing MFA seeds and single sign-on secrets (providers' client secrets, their refresh
+//! tokens) under the current encryption key after a rotation (`complianceiq
+//! rotate-encryption-key`), a committed batch at a time, so an interrupted run resumes: only
+//! secrets under another key are selected.
 
 use std::sync::Arc;
 
@@ -12,8 +13,12 @@ use crate::store;
 
 const BATCH: i64 = 100;
 
-/// Re-seals every account's MFA seeds not under the current key; returns how many.
+/// Re-seals every secret of the module not under the current key; returns how many.
 pub async fn reseal(database: ModuleDatabase, secrets: Arc<SecretBox>) -> Result<u64, ApiError> {
+    Ok(reseal_mfa_seeds(&database, &secrets).await? + crate::sso::reseal(&database, &secrets).await?)
+}
+
+async fn reseal_mfa_seeds(database: &ModuleDatabase, secrets: &SecretBox) -> Result<u64, ApiError> {
     let current = format!("v1:{}:%", secrets.current_key_id());
     let mut resealed = 0;
     loop {

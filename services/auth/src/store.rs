@@ -445,6 +445,8 @@ pub struct Membership {
     pub requires_mfa: bool,
     /// Platform staff suspended the organization: no token is issued for it.
     pub suspended: bool,
+    /// The organization requires single sign-on: only sessions that began with it get tokens.
+    pub requires_sso: bool,
 }
 
 fn split_list(text: String) -> Vec<String> {
@@ -460,6 +462,7 @@ fn membership(row: &AnyRow) -> Result<Membership, ApiError> {
         version: row.try_get("version")?,
         requires_mfa: row.try_get::<i64, _>("require_mfa")? != 0,
         suspended: row.try_get::<i64, _>("suspended")? != 0,
+        requires_sso: row.try_get::<i64, _>("require_sso")? != 0,
     })
 }
 
@@ -473,7 +476,7 @@ pub async fn named_memberships(tx: &mut GlobalTx, user: UserId) -> Result<Vec<(M
     let rows = sqlx::query(
         "SELECT m.organization_id, m.roles, m.permissions, m.active, m.version, \
                 COALESCE(p.require_mfa, 0) AS require_mfa, COALESCE(p.display_name, '') AS display_name, \
-                COALESCE(p.suspended, 0) AS suspended \
+                COALESCE(p.suspended, 0) AS suspended, COALESCE(p.require_sso, 0) AS require_sso \
          FROM account_memberships m LEFT JOIN organization_policies p ON p.organization_id = m.organization_id \
          WHERE m.user_id = $1 AND m.active = 1 ORDER BY m.updated_at DESC, m.organization_id",
     )

@@ -14,6 +14,7 @@ const ANALYSIS: &str = "complianceiq.analysis.v1.AnalysisService";
 const INSTANCE: &str = "complianceiq.instance.v1.InstanceService";
 const NOTIFICATION: &str = "complianceiq.notification.v1.NotificationService";
 const ML: &str = "complianceiq.ml.v1.MlService";
+const ORGANIZATION: &str = "complianceiq.organization.v1.OrganizationService";
 
 /// The platform's mesh policy.
 pub fn policy() -> MeshPolicy {
@@ -29,6 +30,8 @@ pub fn policy() -> MeshPolicy {
         Rule { caller: Caller::Module("organization"), service: USER, methods: Methods::Only(&["ListRoles"]) },
         // Removing a member applies the user service's role rules (privilege, last admin).
         Rule { caller: Caller::Module("organization"), service: USER, methods: Methods::Only(&["CheckMemberRemoval"]) },
+        // A person's first single sign-on makes them a member of the organization.
+        Rule { caller: Caller::Module("auth"), service: ORGANIZATION, methods: Methods::Only(&["ProvisionSsoMember"]) },
         // Syncs hand the records they fetch to the analysis store.
         Rule { caller: Caller::Module("instance"), service: ANALYSIS, methods: Methods::Only(&["IngestRecords"]) },
         // Scheduled reports are mailed through the notification service.

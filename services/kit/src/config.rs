@@ -426,6 +426,31 @@ impl Default for InstanceConfig {
     }
 }
 
+/// Single sign-on: how the platform reaches identity providers and DNS.
+#[derive(Args, Clone, Debug, Default)]
+pub struct SsoSettings {
+    /// Whether identity provider URLs may point at loopback and private networks and use
+    /// plain http (`true` or `false`). Unset: allowed by `dev`, refused by `serve`: a tenant
+    /// admin types the issuer, so it is checked like any tenant URL.
+    #[arg(
+        id = "sso_allow_private_networks",
+        long = "sso-allow-private-networks",
+        env = "CIQ_SSO_ALLOW_PRIVATE_NETWORKS"
+    )]
+    pub allow_private_networks: Option<bool>,
+    /// The DNS server (`address:port`) asked for domain verification TXT records. Unset: the
+    /// first `nameserver` of /etc/resolv.conf.
+    #[arg(long = "sso-dns-server", env = "CIQ_SSO_DNS_SERVER")]
+    pub dns_server: Option<std::net::SocketAddr>,
+}
+
+impl SsoSettings {
+    /// Whether private networks are allowed in `mode`.
+    pub fn private_networks_allowed(&self, mode: RunMode) -> bool {
+        self.allow_private_networks.unwrap_or(mode == RunMode::Development)
+    }
+}
+
 /// Object storage for rendered files (exports, reports, model artifacts).
 #[derive(Args, Clone, Debug, Default)]
 pub struct StorageConfig {
@@ -655,6 +680,8 @@ pub struct PlatformConfig {
     pub audit: AuditConfig,
     #[command(flatten)]
     pub sms: SmsConfig,
+    #[command(flatten)]
+    pub sso: SsoSettings,
     /// Set by the command, not by a flag.
     #[arg(skip)]
     pub mode: RunMode,
@@ -714,6 +741,7 @@ impl PlatformConfig {
             webhook: WebhookConfig::default(),
             audit: AuditConfig::default(),
             sms: SmsConfig { api_url: "https://api.twilio.com".into(), ..Default::default() },
+            sso: SsoSettings::default(),
             mode: RunMode::Development,
         }
     }

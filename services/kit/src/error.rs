@@ -197,7 +197,8 @@ impl ApiError {
         }
     }
 
-    fn reason(&self) -> &'static str {
+    /// The stable reason a client can match on (`ErrorInfo.reason`).
+    pub fn reason(&self) -> &'static str {
         match self {
             Self::InvalidArgument { .. } => "INVALID_REQUEST",
             Self::NotFound { .. } => "RESOURCE_NOT_FOUND",

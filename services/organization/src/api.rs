@@ -81,6 +81,14 @@ impl OrganizationService for OrganizationApi {
         handle!(self, request, remove_member)
     }
 
+    async fn provision_sso_member(
+        &self,
+        request: Request<ProvisionSsoMemberRequest>,
+    ) -> Result<Response<Member>, Status> {
+        let context = RequestContext::of(&request);
+        Ok(Response::new(self.provision_sso_member(&context, request.into_inner()).await?))
+    }
+
     async fn accept_invitation(&self, request: Request<AcceptInvitationRequest>) -> Result<Response<Member>, Status> {
         handle!(self, request, accept_invitation)
     }

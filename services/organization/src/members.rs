@@ -17,7 +17,7 @@ use complianceiq_proto::complianceiq::events::v1::{MemberInvited, MemberJoined, 
 use complianceiq_proto::complianceiq::organization::v1::{
     AcceptInvitationRequest, AddMemberRequest, AddTeamMemberRequest, CreateTeamRequest, DeleteTeamRequest,
     ListMembersRequest, ListMembersResponse, ListTeamsRequest, ListTeamsResponse, Member, MemberState,
-    RemoveMemberRequest, RemoveTeamMemberRequest, Team,
+    ProvisionSsoMemberRequest, RemoveMemberRequest, RemoveTeamMemberRequest, Team,
 };
 use complianceiq_proto::complianceiq::user::v1::{CheckMemberRemovalRequest, ListRolesRequest};
 
@@ -83,6 +83,20 @@ fn team_message(team: &TeamRecord, organization: OrganizationId, members: Vec<St
 }
 
 /// Member operations need the organization to still exist.
+/// Refuses one more member or invitation beyond the plan's limit.
+async fn check_member_limit(tx: &mut TenantTx) -> Result<(), ApiError> {
+    let plan = subscriptions::get(tx).await?.map(|s| s.plan).unwrap_or_else(|| "free".into());
+    let limit = i64::from(billing::limits(parse_plan(&plan)?).max_members);
+    if limit > 0 && members::count_open(tx).await? >= limit {
+        return Err(ApiError::ResourceExhausted {
+            reason: "PLAN_LIMIT_REACHED",
+            message: format!("the {plan} plan allows {limit} members including invitations; upgrade the subscription"),
+            retry_after: None,
+        });
+    }
+    Ok(())
+}
+
 async fn require_live(tx: &mut TenantTx) -> Result<crate::domain::OrganizationRecord, ApiError> {
     let id = tx.organization_id();
     store::find_live(tx).await?.ok_or_else(|| ApiError::not_found("Organization", id.to_string()))
@@ -274,17 +288,7 @@ impl OrganizationApi {
                 ));
             }
         }
-        let plan = subscriptions::get(&mut tx).await?.map(|s| s.plan).unwrap_or_else(|| "free".into());
-        let limit = i64::from(billing::limits(parse_plan(&plan)?).max_members);
-        if limit > 0 && members::count_open(&mut tx).await? >= limit {
-            return Err(ApiError::ResourceExhausted {
-                reason: "PLAN_LIMIT_REACHED",
-                message: format!(
-                    "the {plan} plan allows {limit} members including invitations; upgrade the subscription"
-                ),
-                retry_after: None,
-            });
-        }
+        check_member_limit(&mut tx).await?;
         let expires = time::after(now, INVITATION_LIFETIME);
         let record = MembershipRecord {
             id: complianceiq_kit::uuid::Uuid::now_v7().to_string(),
@@ -405,6 +409,98 @@ impl OrganizationApi {
         let member = self.member_with_teams(&mut tx, &record).await?;
         tx.commit().await?;
         tracing::info!(organization_id = %organization, user_id = %identity.user_id, "invitation accepted");
+        Ok(member)
+    }
+
+    /// Just-in-time membership after a single sign-on (called by the auth module).
+    pub(crate) async fn provision_sso_member(
+        &self,
+        context: &RequestContext,
+        request: ProvisionSsoMemberRequest,
+    ) -> Result<Member, ApiError> {
+        let organization = OrganizationId::parse_field("organization_id", &request.organization_id)?;
+        let user = UserId::parse_field("user_id", &request.user_id)?.to_string();
+        let mut violations = FieldViolations::default();
+        let email = validate::email("email", &request.email, &mut violations);
+        let mut role_ids: Vec<String> = Vec::new();
+        for (index, role) in request.role_ids.iter().enumerate() {
+            let id = violations.uuid(&format!("role_ids[{index}]"), role);
+            if !id.is_empty() && !role_ids.contains(&id) {
+                role_ids.push(id);
+            }
+        }
+        violations.check()?;
+        let now = time::now_micros();
+        let mut tx = self.database.write(organization).await?;
+        require_live(&mut tx).await?;
+        if let Some(record) = members::active_of_user(&mut tx, &user).await? {
+            let member = self.member_with_teams(&mut tx, &record).await?;
+            tx.commit().await?;
+            return Ok(member);
+        }
+        let record = match members::open_by_email(&mut tx, &email).await? {
+            // An invitation for the address is accepted, with its roles and the provider's.
+            Some(mut invited) if invited.state == "invited" => {
+                invited.user_id = Some(user.clone());
+                invited.state = "active".into();
+                invited.joined_at = Some(now);
+                invited.updated_at = now;
+                for role in role_ids {
+                    if !invited.role_ids.contains(&role) {
+                        invited.role_ids.push(role);
+                    }
+                }
+                members::update(&mut tx, &invited).await?;
+                invited
+            }
+            Some(_) => {
+                return Err(ApiError::AlreadyExists {
+                    resource_type: "Member",
+                    name: email,
+                    message: "this email is already a member under another account".into(),
+                });
+            }
+            None => {
+                check_member_limit(&mut tx).await?;
+                let record = MembershipRecord {
+                    id: complianceiq_kit::uuid::Uuid::now_v7().to_string(),
+                    user_id: Some(user.clone()),
+                    email: email.clone(),
+                    state: "active".into(),
+                    role_ids,
+                    team_ids: Vec::new(),
+                    invited_by: "single-sign-on".into(),
+                    invited_at: None,
+                    invite_expires_at: None,
+                    joined_at: Some(now),
+                    removed_at: None,
+                    created_at: now,
+                    updated_at: now,
+                };
+                if !members::insert(&mut tx, &record).await? {
+                    return Err(ApiError::Aborted {
+                        reason: "CONCURRENT_SIGN_IN",
+                        message: "the membership is being made by another sign-in; try again".into(),
+                    });
+                }
+                record
+            }
+        };
+        for team in &record.team_ids {
+            if teams::by_id(&mut tx, team).await?.is_some() {
+                teams::add_member(&mut tx, team, &user, now).await?;
+            }
+        }
+        let joined = MemberJoined {
+            user_id: user,
+            role_ids: record.role_ids.clone(),
+            member_id: record.id.clone(),
+            email: record.email.clone(),
+        };
+        tx.emit(Payload::MemberJoined(joined), context).await?;
+        let member = self.member_with_teams(&mut tx, &record).await?;
+        tx.commit().await?;
+        tracing::info!(organization_id = %organization, member_id = %record.id, "member joined by single sign-on");
         Ok(member)
     }
 

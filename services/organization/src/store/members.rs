@@ -101,6 +101,19 @@ pub async fn active_of_user(tx: &mut TenantTx, user: &str) -> Result<Option<Memb
     row.as_ref().map(record).transpose()
 }
 
+/// The open (invited or active) membership of an email.
+pub async fn open_by_email(tx: &mut TenantTx, email: &str) -> Result<Option<MembershipRecord>, ApiError> {
+    let tenant = tx.tenant().to_string();
+    let row = sqlx::query(AssertSqlSafe(format!(
+        "SELECT {COLUMNS} FROM memberships WHERE organization_id = $1 AND email = $2 AND state <> 'removed'"
+    )))
+    .bind(tenant)
+    .bind(email)
+    .fetch_optional(tx.connection())
+    .await?;
+    row.as_ref().map(record).transpose()
+}
+
 /// Writes a membership's mutable columns.
 pub async fn update(tx: &mut TenantTx, membership: &MembershipRecord) -> Result<(), ApiError> {
     let tenant = tx.tenant().to_string();

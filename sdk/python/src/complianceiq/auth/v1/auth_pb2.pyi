@@ -3,6 +3,8 @@ import datetime
 from complianceiq.common.v1 import access_pb2 as _access_pb2
 from google.api import annotations_pb2 as _annotations_pb2
 from google.api import field_behavior_pb2 as _field_behavior_pb2
+from google.api import httpbody_pb2 as _httpbody_pb2
+from google.protobuf import empty_pb2 as _empty_pb2
 from google.protobuf import timestamp_pb2 as _timestamp_pb2
 from google.protobuf.internal import containers as _containers
 from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
@@ -335,3 +337,131 @@ class ResetMemberMfaResponse(_message.Message):
     account: Account
     sessions_revoked: int
     def __init__(self, account: _Optional[_Union[Account, _Mapping]] = ..., sessions_revoked: _Optional[int] = ...) -> None: ...
+
+class GetSsoConfigRequest(_message.Message):
+    __slots__ = ("org_id",)
+    ORG_ID_FIELD_NUMBER: _ClassVar[int]
+    org_id: str
+    def __init__(self, org_id: _Optional[str] = ...) -> None: ...
+
+class OidcProvider(_message.Message):
+    __slots__ = ("issuer", "client_id", "client_secret", "client_secret_set", "extra_scopes", "groups_claim")
+    ISSUER_FIELD_NUMBER: _ClassVar[int]
+    CLIENT_ID_FIELD_NUMBER: _ClassVar[int]
+    CLIENT_SECRET_FIELD_NUMBER: _ClassVar[int]
+    CLIENT_SECRET_SET_FIELD_NUMBER: _ClassVar[int]
+    EXTRA_SCOPES_FIELD_NUMBER: _ClassVar[int]
+    GROUPS_CLAIM_FIELD_NUMBER: _ClassVar[int]
+    issuer: str
+    client_id: str
+    client_secret: str
+    client_secret_set: bool
+    extra_scopes: _containers.RepeatedScalarFieldContainer[str]
+    groups_claim: str
+    def __init__(self, issuer: _Optional[str] = ..., client_id: _Optional[str] = ..., client_secret: _Optional[str] = ..., client_secret_set: _Optional[bool] = ..., extra_scopes: _Optional[_Iterable[str]] = ..., groups_claim: _Optional[str] = ...) -> None: ...
+
+class GroupRoleMapping(_message.Message):
+    __slots__ = ("group", "role_ids")
+    GROUP_FIELD_NUMBER: _ClassVar[int]
+    ROLE_IDS_FIELD_NUMBER: _ClassVar[int]
+    group: str
+    role_ids: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, group: _Optional[str] = ..., role_ids: _Optional[_Iterable[str]] = ...) -> None: ...
+
+class SsoDomain(_message.Message):
+    __slots__ = ("domain", "verified", "verification_record_name", "verification_record_value", "verify_time")
+    DOMAIN_FIELD_NUMBER: _ClassVar[int]
+    VERIFIED_FIELD_NUMBER: _ClassVar[int]
+    VERIFICATION_RECORD_NAME_FIELD_NUMBER: _ClassVar[int]
+    VERIFICATION_RECORD_VALUE_FIELD_NUMBER: _ClassVar[int]
+    VERIFY_TIME_FIELD_NUMBER: _ClassVar[int]
+    domain: str
+    verified: bool
+    verification_record_name: str
+    verification_record_value: str
+    verify_time: _timestamp_pb2.Timestamp
+    def __init__(self, domain: _Optional[str] = ..., verified: _Optional[bool] = ..., verification_record_name: _Optional[str] = ..., verification_record_value: _Optional[str] = ..., verify_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+
+class SsoConfig(_message.Message):
+    __slots__ = ("org_id", "oidc", "require_sso", "default_role_ids", "group_role_mappings", "domains", "redirect_uri", "update_time")
+    ORG_ID_FIELD_NUMBER: _ClassVar[int]
+    OIDC_FIELD_NUMBER: _ClassVar[int]
+    REQUIRE_SSO_FIELD_NUMBER: _ClassVar[int]
+    DEFAULT_ROLE_IDS_FIELD_NUMBER: _ClassVar[int]
+    GROUP_ROLE_MAPPINGS_FIELD_NUMBER: _ClassVar[int]
+    DOMAINS_FIELD_NUMBER: _ClassVar[int]
+    REDIRECT_URI_FIELD_NUMBER: _ClassVar[int]
+    UPDATE_TIME_FIELD_NUMBER: _ClassVar[int]
+    org_id: str
+    oidc: OidcProvider
+    require_sso: bool
+    default_role_ids: _containers.RepeatedScalarFieldContainer[str]
+    group_role_mappings: _containers.RepeatedCompositeFieldContainer[GroupRoleMapping]
+    domains: _containers.RepeatedCompositeFieldContainer[SsoDomain]
+    redirect_uri: str
+    update_time: _timestamp_pb2.Timestamp
+    def __init__(self, org_id: _Optional[str] = ..., oidc: _Optional[_Union[OidcProvider, _Mapping]] = ..., require_sso: _Optional[bool] = ..., default_role_ids: _Optional[_Iterable[str]] = ..., group_role_mappings: _Optional[_Iterable[_Union[GroupRoleMapping, _Mapping]]] = ..., domains: _Optional[_Iterable[_Union[SsoDomain, _Mapping]]] = ..., redirect_uri: _Optional[str] = ..., update_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+
+class UpdateSsoConfigRequest(_message.Message):
+    __slots__ = ("org_id", "config")
+    ORG_ID_FIELD_NUMBER: _ClassVar[int]
+    CONFIG_FIELD_NUMBER: _ClassVar[int]
+    org_id: str
+    config: SsoConfig
+    def __init__(self, org_id: _Optional[str] = ..., config: _Optional[_Union[SsoConfig, _Mapping]] = ...) -> None: ...
+
+class DeleteSsoConfigRequest(_message.Message):
+    __slots__ = ("org_id",)
+    ORG_ID_FIELD_NUMBER: _ClassVar[int]
+    org_id: str
+    def __init__(self, org_id: _Optional[str] = ...) -> None: ...
+
+class AddSsoDomainRequest(_message.Message):
+    __slots__ = ("org_id", "domain")
+    ORG_ID_FIELD_NUMBER: _ClassVar[int]
+    DOMAIN_FIELD_NUMBER: _ClassVar[int]
+    org_id: str
+    domain: str
+    def __init__(self, org_id: _Optional[str] = ..., domain: _Optional[str] = ...) -> None: ...
+
+class VerifySsoDomainRequest(_message.Message):
+    __slots__ = ("org_id", "domain")
+    ORG_ID_FIELD_NUMBER: _ClassVar[int]
+    DOMAIN_FIELD_NUMBER: _ClassVar[int]
+    org_id: str
+    domain: str
+    def __init__(self, org_id: _Optional[str] = ..., domain: _Optional[str] = ...) -> None: ...
+
+class RemoveSsoDomainRequest(_message.Message):
+    __slots__ = ("org_id", "domain")
+    ORG_ID_FIELD_NUMBER: _ClassVar[int]
+    DOMAIN_FIELD_NUMBER: _ClassVar[int]
+    org_id: str
+    domain: str
+    def __init__(self, org_id: _Optional[str] = ..., domain: _Optional[str] = ...) -> None: ...
+
+class StartSsoRequest(_message.Message):
+    __slots__ = ("email", "organization_id")
+    EMAIL_FIELD_NUMBER: _ClassVar[int]
+    ORGANIZATION_ID_FIELD_NUMBER: _ClassVar[int]
+    email: str
+    organization_id: str
+    def __init__(self, email: _Optional[str] = ..., organization_id: _Optional[str] = ...) -> None: ...
+
+class FinishOidcSsoRequest(_message.Message):
+    __slots__ = ("code", "state", "error", "error_description")
+    CODE_FIELD_NUMBER: _ClassVar[int]
+    STATE_FIELD_NUMBER: _ClassVar[int]
+    ERROR_FIELD_NUMBER: _ClassVar[int]
+    ERROR_DESCRIPTION_FIELD_NUMBER: _ClassVar[int]
+    code: str
+    state: str
+    error: str
+    error_description: str
+    def __init__(self, code: _Optional[str] = ..., state: _Optional[str] = ..., error: _Optional[str] = ..., error_description: _Optional[str] = ...) -> None: ...
+
+class ExchangeSsoTicketRequest(_message.Message):
+    __slots__ = ("ticket",)
+    TICKET_FIELD_NUMBER: _ClassVar[int]
+    ticket: str
+    def __init__(self, ticket: _Optional[str] = ...) -> None: ...

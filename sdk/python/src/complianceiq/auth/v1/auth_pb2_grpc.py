@@ -4,6 +4,8 @@ import grpc
 import warnings
 
 from complianceiq.auth.v1 import auth_pb2 as complianceiq_dot_auth_dot_v1_dot_auth__pb2
+from google.api import httpbody_pb2 as google_dot_api_dot_httpbody__pb2
+from google.protobuf import empty_pb2 as google_dot_protobuf_dot_empty__pb2
 
 GRPC_GENERATED_VERSION = '1.85.1'
 GRPC_VERSION = grpc.__version__
@@ -116,6 +118,51 @@ class AuthServiceStub:
                 '/complianceiq.auth.v1.AuthService/ResetMemberMfa',
                 request_serializer=complianceiq_dot_auth_dot_v1_dot_auth__pb2.ResetMemberMfaRequest.SerializeToString,
                 response_deserializer=complianceiq_dot_auth_dot_v1_dot_auth__pb2.ResetMemberMfaResponse.FromString,
+                _registered_method=True)
+        self.GetSsoConfig = channel.unary_unary(
+                '/complianceiq.auth.v1.AuthService/GetSsoConfig',
+                request_serializer=complianceiq_dot_auth_dot_v1_dot_auth__pb2.GetSsoConfigRequest.SerializeToString,
+                response_deserializer=complianceiq_dot_auth_dot_v1_dot_auth__pb2.SsoConfig.FromString,
+                _registered_method=True)
+        self.UpdateSsoConfig = channel.unary_unary(
+                '/complianceiq.auth.v1.AuthService/UpdateSsoConfig',
+                request_serializer=complianceiq_dot_auth_dot_v1_dot_auth__pb2.UpdateSsoConfigRequest.SerializeToString,
+                response_deserializer=complianceiq_dot_auth_dot_v1_dot_auth__pb2.SsoConfig.FromString,
+                _registered_method=True)
+        self.DeleteSsoConfig = channel.unary_unary(
+                '/complianceiq.auth.v1.AuthService/DeleteSsoConfig',
+                request_serializer=complianceiq_dot_auth_dot_v1_dot_auth__pb2.DeleteSsoConfigRequest.SerializeToString,
+                response_deserializer=google_dot_protobuf_dot_empty__pb2.Empty.FromString,
+                _registered_method=True)
+        self.AddSsoDomain = channel.unary_unary(
+                '/complianceiq.auth.v1.AuthService/AddSsoDomain',
+                request_serializer=complianceiq_dot_auth_dot_v1_dot_auth__pb2.AddSsoDomainRequest.SerializeToString,
+                response_deserializer=complianceiq_dot_auth_dot_v1_dot_auth__pb2.SsoDomain.FromString,
+                _registered_method=True)
+        self.VerifySsoDomain = channel.unary_unary(
+                '/complianceiq.auth.v1.AuthService/VerifySsoDomain',
+                request_serializer=complianceiq_dot_auth_dot_v1_dot_auth__pb2.VerifySsoDomainRequest.SerializeToString,
+                response_deserializer=complianceiq_dot_auth_dot_v1_dot_auth__pb2.SsoDomain.FromString,
+                _registered_method=True)
+        self.RemoveSsoDomain = channel.unary_unary(
+                '/complianceiq.auth.v1.AuthService/RemoveSsoDomain',
+                request_serializer=complianceiq_dot_auth_dot_v1_dot_auth__pb2.RemoveSsoDomainRequest.SerializeToString,
+                response_deserializer=google_dot_protobuf_dot_empty__pb2.Empty.FromString,
+                _registered_method=True)
+        self.StartSso = channel.unary_unary(
+                '/complianceiq.auth.v1.AuthService/StartSso',
+                request_serializer=complianceiq_dot_auth_dot_v1_dot_auth__pb2.StartSsoRequest.SerializeToString,
+                response_deserializer=google_dot_api_dot_httpbody__pb2.HttpBody.FromString,
+                _registered_method=True)
+        self.FinishOidcSso = channel.unary_unary(
+                '/complianceiq.auth.v1.AuthService/FinishOidcSso',
+                request_serializer=complianceiq_dot_auth_dot_v1_dot_auth__pb2.FinishOidcSsoRequest.SerializeToString,
+                response_deserializer=google_dot_api_dot_httpbody__pb2.HttpBody.FromString,
+                _registered_method=True)
+        self.ExchangeSsoTicket = channel.unary_unary(
+                '/complianceiq.auth.v1.AuthService/ExchangeSsoTicket',
+                request_serializer=complianceiq_dot_auth_dot_v1_dot_auth__pb2.ExchangeSsoTicketRequest.SerializeToString,
+                response_deserializer=complianceiq_dot_auth_dot_v1_dot_auth__pb2.TokenPair.FromString,
                 _registered_method=True)
 
 
@@ -246,6 +293,78 @@ class AuthServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def GetSsoConfig(self, request, context):
+        """Single sign-on: the organization's identity provider, its verified email domains, and
+        whether members must sign in through it. Secrets are never returned.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def UpdateSsoConfig(self, request, context):
+        """Creates or replaces the organization's identity provider. An OpenID Connect issuer is
+        discovered before it is saved, so a typo fails here rather than at someone's sign-in.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def DeleteSsoConfig(self, request, context):
+        """Removes the identity provider; members sign in with passwords again (existing single
+        sign-on sessions end).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def AddSsoDomain(self, request, context):
+        """Claims an email domain for single sign-on. It routes sign-ins only once verified: publish
+        the returned TXT record in the domain's DNS, then call VerifySsoDomain.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def VerifySsoDomain(self, request, context):
+        """Looks the domain's TXT record up and marks the domain verified when it carries the
+        token. A domain is verified for one organization at most.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RemoveSsoDomain(self, request, context):
+        """Gives a domain up; sign-ins of its addresses are no longer routed to this organization.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def StartSso(self, request, context):
+        """Browser endpoint: starts a single sign-on for an email address (its verified domain names
+        the organization) or an organization, and answers with a redirect (303) to the identity
+        provider. The browser gets a cookie that binds the sign-in to it.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def FinishOidcSso(self, request, context):
+        """Browser endpoint: where an OpenID Connect provider sends the browser back. Checks state,
+        PKCE, the ID token's signature, issuer, audience, expiry and nonce, then redirects (303)
+        to the console's `/sso` page with a one-time ticket (or an error) in the URL fragment.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ExchangeSsoTicket(self, request, context):
+        """Exchanges a single sign-on ticket (single use, valid for a minute) for tokens.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_AuthServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -328,6 +447,51 @@ def add_AuthServiceServicer_to_server(servicer, server):
                     servicer.ResetMemberMfa,
                     request_deserializer=complianceiq_dot_auth_dot_v1_dot_auth__pb2.ResetMemberMfaRequest.FromString,
                     response_serializer=complianceiq_dot_auth_dot_v1_dot_auth__pb2.ResetMemberMfaResponse.SerializeToString,
+            ),
+            'GetSsoConfig': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetSsoConfig,
+                    request_deserializer=complianceiq_dot_auth_dot_v1_dot_auth__pb2.GetSsoConfigRequest.FromString,
+                    response_serializer=complianceiq_dot_auth_dot_v1_dot_auth__pb2.SsoConfig.SerializeToString,
+            ),
+            'UpdateSsoConfig': grpc.unary_unary_rpc_method_handler(
+                    servicer.UpdateSsoConfig,
+                    request_deserializer=complianceiq_dot_auth_dot_v1_dot_auth__pb2.UpdateSsoConfigRequest.FromString,
+                    response_serializer=complianceiq_dot_auth_dot_v1_dot_auth__pb2.SsoConfig.SerializeToString,
+            ),
+            'DeleteSsoConfig': grpc.unary_unary_rpc_method_handler(
+                    servicer.DeleteSsoConfig,
+                    request_deserializer=complianceiq_dot_auth_dot_v1_dot_auth__pb2.DeleteSsoConfigRequest.FromString,
+                    response_serializer=google_dot_protobuf_dot_empty__pb2.Empty.SerializeToString,
+            ),
+            'AddSsoDomain': grpc.unary_unary_rpc_method_handler(
+                    servicer.AddSsoDomain,
+                    request_deserializer=complianceiq_dot_auth_dot_v1_dot_auth__pb2.AddSsoDomainRequest.FromString,
+                    response_serializer=complianceiq_dot_auth_dot_v1_dot_auth__pb2.SsoDomain.SerializeToString,
+            ),
+            'VerifySsoDomain': grpc.unary_unary_rpc_method_handler(
+                    servicer.VerifySsoDomain,
+                    request_deserializer=complianceiq_dot_auth_dot_v1_dot_auth__pb2.VerifySsoDomainRequest.FromString,
+                    response_serializer=complianceiq_dot_auth_dot_v1_dot_auth__pb2.SsoDomain.SerializeToString,
+            ),
+            'RemoveSsoDomain': grpc.unary_unary_rpc_method_handler(
+                    servicer.RemoveSsoDomain,
+                    request_deserializer=complianceiq_dot_auth_dot_v1_dot_auth__pb2.RemoveSsoDomainRequest.FromString,
+                    response_serializer=google_dot_protobuf_dot_empty__pb2.Empty.SerializeToString,
+            ),
+            'StartSso': grpc.unary_unary_rpc_method_handler(
+                    servicer.StartSso,
+                    request_deserializer=complianceiq_dot_auth_dot_v1_dot_auth__pb2.StartSsoRequest.FromString,
+                    response_serializer=google_dot_api_dot_httpbody__pb2.HttpBody.SerializeToString,
+            ),
+            'FinishOidcSso': grpc.unary_unary_rpc_method_handler(
+                    servicer.FinishOidcSso,
+                    request_deserializer=complianceiq_dot_auth_dot_v1_dot_auth__pb2.FinishOidcSsoRequest.FromString,
+                    response_serializer=google_dot_api_dot_httpbody__pb2.HttpBody.SerializeToString,
+            ),
+            'ExchangeSsoTicket': grpc.unary_unary_rpc_method_handler(
+                    servicer.ExchangeSsoTicket,
+                    request_deserializer=complianceiq_dot_auth_dot_v1_dot_auth__pb2.ExchangeSsoTicketRequest.FromString,
+                    response_serializer=complianceiq_dot_auth_dot_v1_dot_auth__pb2.TokenPair.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -765,6 +929,249 @@ class AuthService:
             '/complianceiq.auth.v1.AuthService/ResetMemberMfa',
             complianceiq_dot_auth_dot_v1_dot_auth__pb2.ResetMemberMfaRequest.SerializeToString,
             complianceiq_dot_auth_dot_v1_dot_auth__pb2.ResetMemberMfaResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetSsoConfig(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/complianceiq.auth.v1.AuthService/GetSsoConfig',
+            complianceiq_dot_auth_dot_v1_dot_auth__pb2.GetSsoConfigRequest.SerializeToString,
+            complianceiq_dot_auth_dot_v1_dot_auth__pb2.SsoConfig.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def UpdateSsoConfig(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/complianceiq.auth.v1.AuthService/UpdateSsoConfig',
+            complianceiq_dot_auth_dot_v1_dot_auth__pb2.UpdateSsoConfigRequest.SerializeToString,
+            complianceiq_dot_auth_dot_v1_dot_auth__pb2.SsoConfig.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DeleteSsoConfig(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/complianceiq.auth.v1.AuthService/DeleteSsoConfig',
+            complianceiq_dot_auth_dot_v1_dot_auth__pb2.DeleteSsoConfigRequest.SerializeToString,
+            google_dot_protobuf_dot_empty__pb2.Empty.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def AddSsoDomain(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/complianceiq.auth.v1.AuthService/AddSsoDomain',
+            complianceiq_dot_auth_dot_v1_dot_auth__pb2.AddSsoDomainRequest.SerializeToString,
+            complianceiq_dot_auth_dot_v1_dot_auth__pb2.SsoDomain.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def VerifySsoDomain(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/complianceiq.auth.v1.AuthService/VerifySsoDomain',
+            complianceiq_dot_auth_dot_v1_dot_auth__pb2.VerifySsoDomainRequest.SerializeToString,
+            complianceiq_dot_auth_dot_v1_dot_auth__pb2.SsoDomain.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RemoveSsoDomain(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/complianceiq.auth.v1.AuthService/RemoveSsoDomain',
+            complianceiq_dot_auth_dot_v1_dot_auth__pb2.RemoveSsoDomainRequest.SerializeToString,
+            google_dot_protobuf_dot_empty__pb2.Empty.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def StartSso(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/complianceiq.auth.v1.AuthService/StartSso',
+            complianceiq_dot_auth_dot_v1_dot_auth__pb2.StartSsoRequest.SerializeToString,
+            google_dot_api_dot_httpbody__pb2.HttpBody.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def FinishOidcSso(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/complianceiq.auth.v1.AuthService/FinishOidcSso',
+            complianceiq_dot_auth_dot_v1_dot_auth__pb2.FinishOidcSsoRequest.SerializeToString,
+            google_dot_api_dot_httpbody__pb2.HttpBody.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ExchangeSsoTicket(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/complianceiq.auth.v1.AuthService/ExchangeSsoTicket',
+            complianceiq_dot_auth_dot_v1_dot_auth__pb2.ExchangeSsoTicketRequest.SerializeToString,
+            complianceiq_dot_auth_dot_v1_dot_auth__pb2.TokenPair.FromString,
             options,
             channel_credentials,
             insecure,

@@ -366,3 +366,15 @@ class RemoveTeamMemberRequest(_message.Message):
     team_id: str
     user_id: str
     def __init__(self, org_id: _Optional[str] = ..., team_id: _Optional[str] = ..., user_id: _Optional[str] = ...) -> None: ...
+
+class ProvisionSsoMemberRequest(_message.Message):
+    __slots__ = ("organization_id", "user_id", "email", "role_ids")
+    ORGANIZATION_ID_FIELD_NUMBER: _ClassVar[int]
+    USER_ID_FIELD_NUMBER: _ClassVar[int]
+    EMAIL_FIELD_NUMBER: _ClassVar[int]
+    ROLE_IDS_FIELD_NUMBER: _ClassVar[int]
+    organization_id: str
+    user_id: str
+    email: str
+    role_ids: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, organization_id: _Optional[str] = ..., user_id: _Optional[str] = ..., email: _Optional[str] = ..., role_ids: _Optional[_Iterable[str]] = ...) -> None: ...

@@ -71,6 +71,11 @@ class OrganizationServiceStub:
                 request_serializer=complianceiq_dot_organization_dot_v1_dot_organization__pb2.RemoveMemberRequest.SerializeToString,
                 response_deserializer=google_dot_protobuf_dot_empty__pb2.Empty.FromString,
                 _registered_method=True)
+        self.ProvisionSsoMember = channel.unary_unary(
+                '/complianceiq.organization.v1.OrganizationService/ProvisionSsoMember',
+                request_serializer=complianceiq_dot_organization_dot_v1_dot_organization__pb2.ProvisionSsoMemberRequest.SerializeToString,
+                response_deserializer=complianceiq_dot_organization_dot_v1_dot_organization__pb2.Member.FromString,
+                _registered_method=True)
         self.AcceptInvitation = channel.unary_unary(
                 '/complianceiq.organization.v1.OrganizationService/AcceptInvitation',
                 request_serializer=complianceiq_dot_organization_dot_v1_dot_organization__pb2.AcceptInvitationRequest.SerializeToString,
@@ -166,6 +171,16 @@ class OrganizationServiceServicer:
 
     def RemoveMember(self, request, context):
         """Ends a membership (or withdraws an invitation); the person's tokens lose the organization.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ProvisionSsoMember(self, request, context):
+        """Makes a person who signed in through the organization's identity provider a member
+        (just-in-time membership), with the roles the provider's configuration grants. Called by
+        the auth module only. Idempotent: an active member is returned as they are; an open
+        invitation for the email is accepted.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -271,6 +286,11 @@ def add_OrganizationServiceServicer_to_server(servicer, server):
                     servicer.RemoveMember,
                     request_deserializer=complianceiq_dot_organization_dot_v1_dot_organization__pb2.RemoveMemberRequest.FromString,
                     response_serializer=google_dot_protobuf_dot_empty__pb2.Empty.SerializeToString,
+            ),
+            'ProvisionSsoMember': grpc.unary_unary_rpc_method_handler(
+                    servicer.ProvisionSsoMember,
+                    request_deserializer=complianceiq_dot_organization_dot_v1_dot_organization__pb2.ProvisionSsoMemberRequest.FromString,
+                    response_serializer=complianceiq_dot_organization_dot_v1_dot_organization__pb2.Member.SerializeToString,
             ),
             'AcceptInvitation': grpc.unary_unary_rpc_method_handler(
                     servicer.AcceptInvitation,
@@ -508,6 +528,33 @@ class OrganizationService:
             '/complianceiq.organization.v1.OrganizationService/RemoveMember',
             complianceiq_dot_organization_dot_v1_dot_organization__pb2.RemoveMemberRequest.SerializeToString,
             google_dot_protobuf_dot_empty__pb2.Empty.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ProvisionSsoMember(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/complianceiq.organization.v1.OrganizationService/ProvisionSsoMember',
+            complianceiq_dot_organization_dot_v1_dot_organization__pb2.ProvisionSsoMemberRequest.SerializeToString,
+            complianceiq_dot_organization_dot_v1_dot_organization__pb2.Member.FromString,
             options,
             channel_credentials,
             insecure,

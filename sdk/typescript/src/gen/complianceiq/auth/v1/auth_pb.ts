@@ -7,15 +7,17 @@ import { enumDesc, fileDesc, messageDesc, serviceDesc } from "@bufbuild/protobuf
 import { file_complianceiq_common_v1_access } from "../../common/v1/access_pb.js";
 import { file_google_api_annotations } from "../../../google/api/annotations_pb.js";
 import { file_google_api_field_behavior } from "../../../google/api/field_behavior_pb.js";
-import type { Timestamp } from "@bufbuild/protobuf/wkt";
-import { file_google_protobuf_timestamp } from "@bufbuild/protobuf/wkt";
+import type { HttpBodySchema } from "../../../google/api/httpbody_pb.js";
+import { file_google_api_httpbody } from "../../../google/api/httpbody_pb.js";
+import type { EmptySchema, Timestamp } from "@bufbuild/protobuf/wkt";
+import { file_google_protobuf_empty, file_google_protobuf_timestamp } from "@bufbuild/protobuf/wkt";
 import type { Message } from "@bufbuild/protobuf";
 
 /**
  * Describes the file complianceiq/auth/v1/auth.proto.
  */
 export const file_complianceiq_auth_v1_auth: GenFile = /*@__PURE__*/
-  fileDesc("Ch9jb21wbGlhbmNlaXEvYXV0aC92MS9hdXRoLnByb3RvEhRjb21wbGlhbmNlaXEuYXV0aC52MSLdAgoHQWNjb3VudBIPCgJpZBgBIAEoCUID4EEDEg0KBWVtYWlsGAIgASgJEhsKDmVtYWlsX3ZlcmlmaWVkGAMgASgIQgPgQQMSGAoLbWZhX2VuYWJsZWQYBCABKAhCA+BBAxI2CgVzdGF0ZRgFIAEoDjIiLmNvbXBsaWFuY2VpcS5hdXRoLnYxLkFjY291bnRTdGF0ZUID4EEDEh0KEG9yZ2FuaXphdGlvbl9pZHMYBiADKAlCA+BBAxI0CgtjcmVhdGVfdGltZRgHIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXBCA+BBAxI0Cgt1cGRhdGVfdGltZRgIIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXBCA+BBAxI4Cg9sYXN0X2xvZ2luX3RpbWUYCSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wQgPgQQMilQEKCVRva2VuUGFpchIUCgxhY2Nlc3NfdG9rZW4YASABKAkSFQoNcmVmcmVzaF90b2tlbhgCIAEoCRISCgp0b2tlbl90eXBlGAMgASgJEhIKCmV4cGlyZXNfaW4YBCABKAUSGgoScmVmcmVzaF9leHBpcmVzX2luGAUgASgFEhcKD29yZ2FuaXphdGlvbl9pZBgGIAEoCSJXCg9SZWdpc3RlclJlcXVlc3QSEgoFZW1haWwYASABKAlCA+BBAhIYCghwYXNzd29yZBgCIAEoCUIG4EEC4EEEEhYKCWZ1bGxfbmFtZRgDIAEoCUID4EECImcKEFJlZ2lzdGVyUmVzcG9uc2USLgoHYWNjb3VudBgBIAEoCzIdLmNvbXBsaWFuY2VpcS5hdXRoLnYxLkFjY291bnQSIwobZW1haWxfdmVyaWZpY2F0aW9uX3JlcXVpcmVkGAIgASgIIlUKDExvZ2luUmVxdWVzdBISCgVlbWFpbBgBIAEoCUID4EECEhgKCHBhc3N3b3JkGAIgASgJQgbgQQLgQQQSFwoPb3JnYW5pemF0aW9uX2lkGAMgASgJIlgKDE1mYUNoYWxsZW5nZRIXCg9jaGFsbGVuZ2VfdG9rZW4YASABKAkSLwoLZXhwaXJlX3RpbWUYAiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wIokBCg1Mb2dpblJlc3BvbnNlEjEKBnRva2VucxgBIAEoCzIfLmNvbXBsaWFuY2VpcS5hdXRoLnYxLlRva2VuUGFpckgAEjsKDW1mYV9jaGFsbGVuZ2UYAiABKAsyIi5jb21wbGlhbmNlaXEuYXV0aC52MS5NZmFDaGFsbGVuZ2VIAEIICgZyZXN1bHQiQQoNTG9nb3V0UmVxdWVzdBIaCg1yZWZyZXNoX3Rva2VuGAEgASgJQgPgQQQSFAoMYWxsX3Nlc3Npb25zGAIgASgIIioKDkxvZ291dFJlc3BvbnNlEhgKEHJldm9rZWRfc2Vzc2lvbnMYASABKAUiSAoOUmVmcmVzaFJlcXVlc3QSHQoNcmVmcmVzaF90b2tlbhgBIAEoCUIG4EEC4EEEEhcKD29yZ2FuaXphdGlvbl9pZBgCIAEoCSIrChVGb3Jnb3RQYXNzd29yZFJlcXVlc3QSEgoFZW1haWwYASABKAlCA+BBAiIYChZGb3Jnb3RQYXNzd29yZFJlc3BvbnNlIksKFFJlc2V0UGFzc3dvcmRSZXF1ZXN0EhUKBXRva2VuGAEgASgJQgbgQQLgQQQSHAoMbmV3X3Bhc3N3b3JkGAIgASgJQgbgQQLgQQQiFwoVUmVzZXRQYXNzd29yZFJlc3BvbnNlIisKElZlcmlmeUVtYWlsUmVxdWVzdBIVCgV0b2tlbhgBIAEoCUIG4EEC4EEEIiwKEEVuYWJsZU1mYVJlcXVlc3QSGAoIcGFzc3dvcmQYASABKAlCBuBBAuBBBCJuChFFbmFibGVNZmFSZXNwb25zZRIYChBwcm92aXNpb25pbmdfdXJpGAEgASgJEg4KBnNlY3JldBgCIAEoCRIvCgtleHBpcmVfdGltZRgDIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAiRgoQVmVyaWZ5TWZhUmVxdWVzdBIcCg9jaGFsbGVuZ2VfdG9rZW4YASABKAlCA+BBBBIUCgRjb2RlGAIgASgJQgbgQQLgQQQicQoRVmVyaWZ5TWZhUmVzcG9uc2USEwoLbWZhX2VuYWJsZWQYASABKAgSLwoGdG9rZW5zGAIgASgLMh8uY29tcGxpYW5jZWlxLmF1dGgudjEuVG9rZW5QYWlyEhYKDnJlY292ZXJ5X2NvZGVzGAMgAygJIhAKDkdldEp3a3NSZXF1ZXN0IlYKCkpzb25XZWJLZXkSCwoDa3R5GAEgASgJEgsKA2tpZBgCIAEoCRILCgN1c2UYAyABKAkSCwoDYWxnGAQgASgJEgkKAW4YBSABKAkSCQoBZRgGIAEoCSJBCg9HZXRKd2tzUmVzcG9uc2USLgoEa2V5cxgBIAMoCzIgLmNvbXBsaWFuY2VpcS5hdXRoLnYxLkpzb25XZWJLZXki4AIKBkFwaUtleRIPCgJpZBgBIAEoCUID4EEDEhwKD29yZ2FuaXphdGlvbl9pZBgCIAEoCUID4EEDEgwKBG5hbWUYAyABKAkSEwoLcGVybWlzc2lvbnMYBCADKAkSEQoEaGludBgFIAEoCUID4EEDEhwKD2NyZWF0b3JfdXNlcl9pZBgGIAEoCUID4EEDEjQKC2NyZWF0ZV90aW1lGAcgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcEID4EEDEi8KC2V4cGlyZV90aW1lGAggASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBI2Cg1sYXN0X3VzZV90aW1lGAkgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcEID4EEDEjQKC3Jldm9rZV90aW1lGAogASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcEID4EEDInMKE0NyZWF0ZUFwaUtleVJlcXVlc3QSEQoEbmFtZRgBIAEoCUID4EECEhgKC3Blcm1pc3Npb25zGAIgAygJQgPgQQISLwoLZXhwaXJlX3RpbWUYAyABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wIlUKFENyZWF0ZUFwaUtleVJlc3BvbnNlEi0KB2FwaV9rZXkYASABKAsyHC5jb21wbGlhbmNlaXEuYXV0aC52MS5BcGlLZXkSDgoGc2VjcmV0GAIgASgJIjsKEkxpc3RBcGlLZXlzUmVxdWVzdBIRCglwYWdlX3NpemUYASABKAUSEgoKcGFnZV90b2tlbhgCIAEoCSJeChNMaXN0QXBpS2V5c1Jlc3BvbnNlEi4KCGFwaV9rZXlzGAEgAygLMhwuY29tcGxpYW5jZWlxLmF1dGgudjEuQXBpS2V5EhcKD25leHRfcGFnZV90b2tlbhgCIAEoCSIuChNSZXZva2VBcGlLZXlSZXF1ZXN0EhcKCmFwaV9rZXlfaWQYASABKAlCA+BBAiIsChVFeGNoYW5nZUFwaUtleVJlcXVlc3QSEwoGc2VjcmV0GAEgASgJQgPgQQIiQgoWRXhjaGFuZ2VBcGlLZXlSZXNwb25zZRIUCgxhY2Nlc3NfdG9rZW4YASABKAkSEgoKZXhwaXJlc19pbhgCIAEoBSIhCh9MaXN0QWNjb3VudE9yZ2FuaXphdGlvbnNSZXF1ZXN0ImgKE0FjY291bnRPcmdhbml6YXRpb24SFwoPb3JnYW5pemF0aW9uX2lkGAEgASgJEhQKDGRpc3BsYXlfbmFtZRgCIAEoCRINCgVyb2xlcxgDIAMoCRITCgtyZXF1aXJlX21mYRgEIAEoCCJkCiBMaXN0QWNjb3VudE9yZ2FuaXphdGlvbnNSZXNwb25zZRJACg1vcmdhbml6YXRpb25zGAEgAygLMikuY29tcGxpYW5jZWlxLmF1dGgudjEuQWNjb3VudE9yZ2FuaXphdGlvbiJgChVSZXNldE1lbWJlck1mYVJlcXVlc3QSHAoPb3JnYW5pemF0aW9uX2lkGAEgASgJQgPgQQISFAoHdXNlcl9pZBgCIAEoCUID4EECEhMKBnJlYXNvbhgDIAEoCUID4EECImIKFlJlc2V0TWVtYmVyTWZhUmVzcG9uc2USLgoHYWNjb3VudBgBIAEoCzIdLmNvbXBsaWFuY2VpcS5hdXRoLnYxLkFjY291bnQSGAoQc2Vzc2lvbnNfcmV2b2tlZBgCIAEoBSqlAQoMQWNjb3VudFN0YXRlEh0KGUFDQ09VTlRfU1RBVEVfVU5TUEVDSUZJRUQQABImCiJBQ0NPVU5UX1NUQVRFX1BFTkRJTkdfVkVSSUZJQ0FUSU9OEAESGAoUQUNDT1VOVF9TVEFURV9BQ1RJVkUQAhIYChRBQ0NPVU5UX1NUQVRFX0xPQ0tFRBADEhoKFkFDQ09VTlRfU1RBVEVfRElTQUJMRUQQBDKVEgoLQXV0aFNlcnZpY2USgQEKCFJlZ2lzdGVyEiUuY29tcGxpYW5jZWlxLmF1dGgudjEuUmVnaXN0ZXJSZXF1ZXN0GiYuY29tcGxpYW5jZWlxLmF1dGgudjEuUmVnaXN0ZXJSZXNwb25zZSImorsYAggBgtPkkwIaOgEqIhUvYXBpL3YxL2F1dGgvcmVnaXN0ZXISdQoFTG9naW4SIi5jb21wbGlhbmNlaXEuYXV0aC52MS5Mb2dpblJlcXVlc3QaIy5jb21wbGlhbmNlaXEuYXV0aC52MS5Mb2dpblJlc3BvbnNlIiOiuxgCCAGC0+STAhc6ASoiEi9hcGkvdjEvYXV0aC9sb2dpbhJ7CgZMb2dvdXQSIy5jb21wbGlhbmNlaXEuYXV0aC52MS5Mb2dvdXRSZXF1ZXN0GiQuY29tcGxpYW5jZWlxLmF1dGgudjEuTG9nb3V0UmVzcG9uc2UiJqK7GAQYATABgtPkkwIYOgEqIhMvYXBpL3YxL2F1dGgvbG9nb3V0EncKB1JlZnJlc2gSJC5jb21wbGlhbmNlaXEuYXV0aC52MS5SZWZyZXNoUmVxdWVzdBofLmNvbXBsaWFuY2VpcS5hdXRoLnYxLlRva2VuUGFpciIlorsYAggBgtPkkwIZOgEqIhQvYXBpL3YxL2F1dGgvcmVmcmVzaBKaAQoORm9yZ290UGFzc3dvcmQSKy5jb21wbGlhbmNlaXEuYXV0aC52MS5Gb3Jnb3RQYXNzd29yZFJlcXVlc3QaLC5jb21wbGlhbmNlaXEuYXV0aC52MS5Gb3Jnb3RQYXNzd29yZFJlc3BvbnNlIi2iuxgCCAGC0+STAiE6ASoiHC9hcGkvdjEvYXV0aC9mb3Jnb3QtcGFzc3dvcmQSlgEKDVJlc2V0UGFzc3dvcmQSKi5jb21wbGlhbmNlaXEuYXV0aC52MS5SZXNldFBhc3N3b3JkUmVxdWVzdBorLmNvbXBsaWFuY2VpcS5hdXRoLnYxLlJlc2V0UGFzc3dvcmRSZXNwb25zZSIsorsYAggBgtPkkwIgOgEqIhsvYXBpL3YxL2F1dGgvcmVzZXQtcGFzc3dvcmQSggEKC1ZlcmlmeUVtYWlsEiguY29tcGxpYW5jZWlxLmF1dGgudjEuVmVyaWZ5RW1haWxSZXF1ZXN0Gh0uY29tcGxpYW5jZWlxLmF1dGgudjEuQWNjb3VudCIqorsYAggBgtPkkwIeOgEqIhkvYXBpL3YxL2F1dGgvdmVyaWZ5LWVtYWlsErMBChhMaXN0QWNjb3VudE9yZ2FuaXphdGlvbnMSNS5jb21wbGlhbmNlaXEuYXV0aC52MS5MaXN0QWNjb3VudE9yZ2FuaXphdGlvbnNSZXF1ZXN0GjYuY29tcGxpYW5jZWlxLmF1dGgudjEuTGlzdEFjY291bnRPcmdhbml6YXRpb25zUmVzcG9uc2UiKKK7GAIYAYLT5JMCHBIaL2FwaS92MS9hdXRoL29yZ2FuaXphdGlvbnMShgEKCUVuYWJsZU1mYRImLmNvbXBsaWFuY2VpcS5hdXRoLnYxLkVuYWJsZU1mYVJlcXVlc3QaJy5jb21wbGlhbmNlaXEuYXV0aC52MS5FbmFibGVNZmFSZXNwb25zZSIoorsYAhgBgtPkkwIcOgEqIhcvYXBpL3YxL2F1dGgvbWZhL2VuYWJsZRKGAQoJVmVyaWZ5TWZhEiYuY29tcGxpYW5jZWlxLmF1dGgudjEuVmVyaWZ5TWZhUmVxdWVzdBonLmNvbXBsaWFuY2VpcS5hdXRoLnYxLlZlcmlmeU1mYVJlc3BvbnNlIiiiuxgCCAGC0+STAhw6ASoiFy9hcGkvdjEvYXV0aC9tZmEvdmVyaWZ5EpcBCgxDcmVhdGVBcGlLZXkSKS5jb21wbGlhbmNlaXEuYXV0aC52MS5DcmVhdGVBcGlLZXlSZXF1ZXN0GiouY29tcGxpYW5jZWlxLmF1dGgudjEuQ3JlYXRlQXBpS2V5UmVzcG9uc2UiMKK7GBESD2FwaV9rZXlzOmNyZWF0ZYLT5JMCFToBKiIQL2FwaS92MS9hcGkta2V5cxKPAQoLTGlzdEFwaUtleXMSKC5jb21wbGlhbmNlaXEuYXV0aC52MS5MaXN0QXBpS2V5c1JlcXVlc3QaKS5jb21wbGlhbmNlaXEuYXV0aC52MS5MaXN0QXBpS2V5c1Jlc3BvbnNlIiuiuxgPEg1hcGlfa2V5czpyZWFkgtPkkwISEhAvYXBpL3YxL2FwaS1rZXlzEpMBCgxSZXZva2VBcGlLZXkSKS5jb21wbGlhbmNlaXEuYXV0aC52MS5SZXZva2VBcGlLZXlSZXF1ZXN0GhwuY29tcGxpYW5jZWlxLmF1dGgudjEuQXBpS2V5IjqiuxgREg9hcGlfa2V5czpkZWxldGWC0+STAh8qHS9hcGkvdjEvYXBpLWtleXMve2FwaV9rZXlfaWR9EnMKDkV4Y2hhbmdlQXBpS2V5EisuY29tcGxpYW5jZWlxLmF1dGgudjEuRXhjaGFuZ2VBcGlLZXlSZXF1ZXN0GiwuY29tcGxpYW5jZWlxLmF1dGgudjEuRXhjaGFuZ2VBcGlLZXlSZXNwb25zZSIGorsYAiABEpEBCgdHZXRKd2tzEiQuY29tcGxpYW5jZWlxLmF1dGgudjEuR2V0Sndrc1JlcXVlc3QaJS5jb21wbGlhbmNlaXEuYXV0aC52MS5HZXRKd2tzUmVzcG9uc2UiOaK7GAIIAYLT5JMCLVoTEhEvYXBpL3YxL2F1dGgvandrcxIWLy53ZWxsLWtub3duL2p3a3MuanNvbhLGAQoOUmVzZXRNZW1iZXJNZmESKy5jb21wbGlhbmNlaXEuYXV0aC52MS5SZXNldE1lbWJlck1mYVJlcXVlc3QaLC5jb21wbGlhbmNlaXEuYXV0aC52MS5SZXNldE1lbWJlck1mYVJlc3BvbnNlIlmiuxgCKAGC0+STAk06ASoiSC9hcGkvdjEvc3RhZmYvb3JnYW5pemF0aW9ucy97b3JnYW5pemF0aW9uX2lkfS9tZW1iZXJzL3t1c2VyX2lkfTpyZXNldE1mYWIGcHJvdG8z", [file_complianceiq_common_v1_access, file_google_api_annotations, file_google_api_field_behavior, file_google_protobuf_timestamp]);
+  fileDesc("Ch9jb21wbGlhbmNlaXEvYXV0aC92MS9hdXRoLnByb3RvEhRjb21wbGlhbmNlaXEuYXV0aC52MSLdAgoHQWNjb3VudBIPCgJpZBgBIAEoCUID4EEDEg0KBWVtYWlsGAIgASgJEhsKDmVtYWlsX3ZlcmlmaWVkGAMgASgIQgPgQQMSGAoLbWZhX2VuYWJsZWQYBCABKAhCA+BBAxI2CgVzdGF0ZRgFIAEoDjIiLmNvbXBsaWFuY2VpcS5hdXRoLnYxLkFjY291bnRTdGF0ZUID4EEDEh0KEG9yZ2FuaXphdGlvbl9pZHMYBiADKAlCA+BBAxI0CgtjcmVhdGVfdGltZRgHIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXBCA+BBAxI0Cgt1cGRhdGVfdGltZRgIIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXBCA+BBAxI4Cg9sYXN0X2xvZ2luX3RpbWUYCSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wQgPgQQMilQEKCVRva2VuUGFpchIUCgxhY2Nlc3NfdG9rZW4YASABKAkSFQoNcmVmcmVzaF90b2tlbhgCIAEoCRISCgp0b2tlbl90eXBlGAMgASgJEhIKCmV4cGlyZXNfaW4YBCABKAUSGgoScmVmcmVzaF9leHBpcmVzX2luGAUgASgFEhcKD29yZ2FuaXphdGlvbl9pZBgGIAEoCSJXCg9SZWdpc3RlclJlcXVlc3QSEgoFZW1haWwYASABKAlCA+BBAhIYCghwYXNzd29yZBgCIAEoCUIG4EEC4EEEEhYKCWZ1bGxfbmFtZRgDIAEoCUID4EECImcKEFJlZ2lzdGVyUmVzcG9uc2USLgoHYWNjb3VudBgBIAEoCzIdLmNvbXBsaWFuY2VpcS5hdXRoLnYxLkFjY291bnQSIwobZW1haWxfdmVyaWZpY2F0aW9uX3JlcXVpcmVkGAIgASgIIlUKDExvZ2luUmVxdWVzdBISCgVlbWFpbBgBIAEoCUID4EECEhgKCHBhc3N3b3JkGAIgASgJQgbgQQLgQQQSFwoPb3JnYW5pemF0aW9uX2lkGAMgASgJIlgKDE1mYUNoYWxsZW5nZRIXCg9jaGFsbGVuZ2VfdG9rZW4YASABKAkSLwoLZXhwaXJlX3RpbWUYAiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wIokBCg1Mb2dpblJlc3BvbnNlEjEKBnRva2VucxgBIAEoCzIfLmNvbXBsaWFuY2VpcS5hdXRoLnYxLlRva2VuUGFpckgAEjsKDW1mYV9jaGFsbGVuZ2UYAiABKAsyIi5jb21wbGlhbmNlaXEuYXV0aC52MS5NZmFDaGFsbGVuZ2VIAEIICgZyZXN1bHQiQQoNTG9nb3V0UmVxdWVzdBIaCg1yZWZyZXNoX3Rva2VuGAEgASgJQgPgQQQSFAoMYWxsX3Nlc3Npb25zGAIgASgIIioKDkxvZ291dFJlc3BvbnNlEhgKEHJldm9rZWRfc2Vzc2lvbnMYASABKAUiSAoOUmVmcmVzaFJlcXVlc3QSHQoNcmVmcmVzaF90b2tlbhgBIAEoCUIG4EEC4EEEEhcKD29yZ2FuaXphdGlvbl9pZBgCIAEoCSIrChVGb3Jnb3RQYXNzd29yZFJlcXVlc3QSEgoFZW1haWwYASABKAlCA+BBAiIYChZGb3Jnb3RQYXNzd29yZFJlc3BvbnNlIksKFFJlc2V0UGFzc3dvcmRSZXF1ZXN0EhUKBXRva2VuGAEgASgJQgbgQQLgQQQSHAoMbmV3X3Bhc3N3b3JkGAIgASgJQgbgQQLgQQQiFwoVUmVzZXRQYXNzd29yZFJlc3BvbnNlIisKElZlcmlmeUVtYWlsUmVxdWVzdBIVCgV0b2tlbhgBIAEoCUIG4EEC4EEEIiwKEEVuYWJsZU1mYVJlcXVlc3QSGAoIcGFzc3dvcmQYASABKAlCBuBBAuBBBCJuChFFbmFibGVNZmFSZXNwb25zZRIYChBwcm92aXNpb25pbmdfdXJpGAEgASgJEg4KBnNlY3JldBgCIAEoCRIvCgtleHBpcmVfdGltZRgDIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAiRgoQVmVyaWZ5TWZhUmVxdWVzdBIcCg9jaGFsbGVuZ2VfdG9rZW4YASABKAlCA+BBBBIUCgRjb2RlGAIgASgJQgbgQQLgQQQicQoRVmVyaWZ5TWZhUmVzcG9uc2USEwoLbWZhX2VuYWJsZWQYASABKAgSLwoGdG9rZW5zGAIgASgLMh8uY29tcGxpYW5jZWlxLmF1dGgudjEuVG9rZW5QYWlyEhYKDnJlY292ZXJ5X2NvZGVzGAMgAygJIhAKDkdldEp3a3NSZXF1ZXN0IlYKCkpzb25XZWJLZXkSCwoDa3R5GAEgASgJEgsKA2tpZBgCIAEoCRILCgN1c2UYAyABKAkSCwoDYWxnGAQgASgJEgkKAW4YBSABKAkSCQoBZRgGIAEoCSJBCg9HZXRKd2tzUmVzcG9uc2USLgoEa2V5cxgBIAMoCzIgLmNvbXBsaWFuY2VpcS5hdXRoLnYxLkpzb25XZWJLZXki4AIKBkFwaUtleRIPCgJpZBgBIAEoCUID4EEDEhwKD29yZ2FuaXphdGlvbl9pZBgCIAEoCUID4EEDEgwKBG5hbWUYAyABKAkSEwoLcGVybWlzc2lvbnMYBCADKAkSEQoEaGludBgFIAEoCUID4EEDEhwKD2NyZWF0b3JfdXNlcl9pZBgGIAEoCUID4EEDEjQKC2NyZWF0ZV90aW1lGAcgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcEID4EEDEi8KC2V4cGlyZV90aW1lGAggASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBI2Cg1sYXN0X3VzZV90aW1lGAkgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcEID4EEDEjQKC3Jldm9rZV90aW1lGAogASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcEID4EEDInMKE0NyZWF0ZUFwaUtleVJlcXVlc3QSEQoEbmFtZRgBIAEoCUID4EECEhgKC3Blcm1pc3Npb25zGAIgAygJQgPgQQISLwoLZXhwaXJlX3RpbWUYAyABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wIlUKFENyZWF0ZUFwaUtleVJlc3BvbnNlEi0KB2FwaV9rZXkYASABKAsyHC5jb21wbGlhbmNlaXEuYXV0aC52MS5BcGlLZXkSDgoGc2VjcmV0GAIgASgJIjsKEkxpc3RBcGlLZXlzUmVxdWVzdBIRCglwYWdlX3NpemUYASABKAUSEgoKcGFnZV90b2tlbhgCIAEoCSJeChNMaXN0QXBpS2V5c1Jlc3BvbnNlEi4KCGFwaV9rZXlzGAEgAygLMhwuY29tcGxpYW5jZWlxLmF1dGgudjEuQXBpS2V5EhcKD25leHRfcGFnZV90b2tlbhgCIAEoCSIuChNSZXZva2VBcGlLZXlSZXF1ZXN0EhcKCmFwaV9rZXlfaWQYASABKAlCA+BBAiIsChVFeGNoYW5nZUFwaUtleVJlcXVlc3QSEwoGc2VjcmV0GAEgASgJQgPgQQIiQgoWRXhjaGFuZ2VBcGlLZXlSZXNwb25zZRIUCgxhY2Nlc3NfdG9rZW4YASABKAkSEgoKZXhwaXJlc19pbhgCIAEoBSIhCh9MaXN0QWNjb3VudE9yZ2FuaXphdGlvbnNSZXF1ZXN0ImgKE0FjY291bnRPcmdhbml6YXRpb24SFwoPb3JnYW5pemF0aW9uX2lkGAEgASgJEhQKDGRpc3BsYXlfbmFtZRgCIAEoCRINCgVyb2xlcxgDIAMoCRITCgtyZXF1aXJlX21mYRgEIAEoCCJkCiBMaXN0QWNjb3VudE9yZ2FuaXphdGlvbnNSZXNwb25zZRJACg1vcmdhbml6YXRpb25zGAEgAygLMikuY29tcGxpYW5jZWlxLmF1dGgudjEuQWNjb3VudE9yZ2FuaXphdGlvbiJgChVSZXNldE1lbWJlck1mYVJlcXVlc3QSHAoPb3JnYW5pemF0aW9uX2lkGAEgASgJQgPgQQISFAoHdXNlcl9pZBgCIAEoCUID4EECEhMKBnJlYXNvbhgDIAEoCUID4EECImIKFlJlc2V0TWVtYmVyTWZhUmVzcG9uc2USLgoHYWNjb3VudBgBIAEoCzIdLmNvbXBsaWFuY2VpcS5hdXRoLnYxLkFjY291bnQSGAoQc2Vzc2lvbnNfcmV2b2tlZBgCIAEoBSIqChNHZXRTc29Db25maWdSZXF1ZXN0EhMKBm9yZ19pZBgBIAEoCUID4EECIqMBCgxPaWRjUHJvdmlkZXISEwoGaXNzdWVyGAEgASgJQgPgQQISFgoJY2xpZW50X2lkGAIgASgJQgPgQQISGgoNY2xpZW50X3NlY3JldBgDIAEoCUID4EEEEh4KEWNsaWVudF9zZWNyZXRfc2V0GAQgASgIQgPgQQMSFAoMZXh0cmFfc2NvcGVzGAUgAygJEhQKDGdyb3Vwc19jbGFpbRgGIAEoCSI9ChBHcm91cFJvbGVNYXBwaW5nEhIKBWdyb3VwGAEgASgJQgPgQQISFQoIcm9sZV9pZHMYAiADKAlCA+BBAiK3AQoJU3NvRG9tYWluEg4KBmRvbWFpbhgBIAEoCRIVCgh2ZXJpZmllZBgCIAEoCEID4EEDEiUKGHZlcmlmaWNhdGlvbl9yZWNvcmRfbmFtZRgDIAEoCUID4EEDEiYKGXZlcmlmaWNhdGlvbl9yZWNvcmRfdmFsdWUYBCABKAlCA+BBAxI0Cgt2ZXJpZnlfdGltZRgFIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXBCA+BBAyLcAgoJU3NvQ29uZmlnEhMKBm9yZ19pZBgBIAEoCUID4EEDEjIKBG9pZGMYAiABKAsyIi5jb21wbGlhbmNlaXEuYXV0aC52MS5PaWRjUHJvdmlkZXJIABITCgtyZXF1aXJlX3NzbxgDIAEoCBIYChBkZWZhdWx0X3JvbGVfaWRzGAQgAygJEkMKE2dyb3VwX3JvbGVfbWFwcGluZ3MYBSADKAsyJi5jb21wbGlhbmNlaXEuYXV0aC52MS5Hcm91cFJvbGVNYXBwaW5nEjUKB2RvbWFpbnMYBiADKAsyHy5jb21wbGlhbmNlaXEuYXV0aC52MS5Tc29Eb21haW5CA+BBAxIZCgxyZWRpcmVjdF91cmkYByABKAlCA+BBAxI0Cgt1cGRhdGVfdGltZRgIIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXBCA+BBA0IKCghwcm92aWRlciJjChZVcGRhdGVTc29Db25maWdSZXF1ZXN0EhMKBm9yZ19pZBgBIAEoCUID4EECEjQKBmNvbmZpZxgCIAEoCzIfLmNvbXBsaWFuY2VpcS5hdXRoLnYxLlNzb0NvbmZpZ0ID4EECIi0KFkRlbGV0ZVNzb0NvbmZpZ1JlcXVlc3QSEwoGb3JnX2lkGAEgASgJQgPgQQIiPwoTQWRkU3NvRG9tYWluUmVxdWVzdBITCgZvcmdfaWQYASABKAlCA+BBAhITCgZkb21haW4YAiABKAlCA+BBAiJCChZWZXJpZnlTc29Eb21haW5SZXF1ZXN0EhMKBm9yZ19pZBgBIAEoCUID4EECEhMKBmRvbWFpbhgCIAEoCUID4EECIkIKFlJlbW92ZVNzb0RvbWFpblJlcXVlc3QSEwoGb3JnX2lkGAEgASgJQgPgQQISEwoGZG9tYWluGAIgASgJQgPgQQIiOQoPU3RhcnRTc29SZXF1ZXN0Eg0KBWVtYWlsGAEgASgJEhcKD29yZ2FuaXphdGlvbl9pZBgCIAEoCSJdChRGaW5pc2hPaWRjU3NvUmVxdWVzdBIMCgRjb2RlGAEgASgJEg0KBXN0YXRlGAIgASgJEg0KBWVycm9yGAMgASgJEhkKEWVycm9yX2Rlc2NyaXB0aW9uGAQgASgJIjIKGEV4Y2hhbmdlU3NvVGlja2V0UmVxdWVzdBIWCgZ0aWNrZXQYASABKAlCBuBBAuBBBCqlAQoMQWNjb3VudFN0YXRlEh0KGUFDQ09VTlRfU1RBVEVfVU5TUEVDSUZJRUQQABImCiJBQ0NPVU5UX1NUQVRFX1BFTkRJTkdfVkVSSUZJQ0FUSU9OEAESGAoUQUNDT1VOVF9TVEFURV9BQ1RJVkUQAhIYChRBQ0NPVU5UX1NUQVRFX0xPQ0tFRBADEhoKFkFDQ09VTlRfU1RBVEVfRElTQUJMRUQQBDKsHQoLQXV0aFNlcnZpY2USgQEKCFJlZ2lzdGVyEiUuY29tcGxpYW5jZWlxLmF1dGgudjEuUmVnaXN0ZXJSZXF1ZXN0GiYuY29tcGxpYW5jZWlxLmF1dGgudjEuUmVnaXN0ZXJSZXNwb25zZSImorsYAggBgtPkkwIaOgEqIhUvYXBpL3YxL2F1dGgvcmVnaXN0ZXISdQoFTG9naW4SIi5jb21wbGlhbmNlaXEuYXV0aC52MS5Mb2dpblJlcXVlc3QaIy5jb21wbGlhbmNlaXEuYXV0aC52MS5Mb2dpblJlc3BvbnNlIiOiuxgCCAGC0+STAhc6ASoiEi9hcGkvdjEvYXV0aC9sb2dpbhJ7CgZMb2dvdXQSIy5jb21wbGlhbmNlaXEuYXV0aC52MS5Mb2dvdXRSZXF1ZXN0GiQuY29tcGxpYW5jZWlxLmF1dGgudjEuTG9nb3V0UmVzcG9uc2UiJqK7GAQYATABgtPkkwIYOgEqIhMvYXBpL3YxL2F1dGgvbG9nb3V0EncKB1JlZnJlc2gSJC5jb21wbGlhbmNlaXEuYXV0aC52MS5SZWZyZXNoUmVxdWVzdBofLmNvbXBsaWFuY2VpcS5hdXRoLnYxLlRva2VuUGFpciIlorsYAggBgtPkkwIZOgEqIhQvYXBpL3YxL2F1dGgvcmVmcmVzaBKaAQoORm9yZ290UGFzc3dvcmQSKy5jb21wbGlhbmNlaXEuYXV0aC52MS5Gb3Jnb3RQYXNzd29yZFJlcXVlc3QaLC5jb21wbGlhbmNlaXEuYXV0aC52MS5Gb3Jnb3RQYXNzd29yZFJlc3BvbnNlIi2iuxgCCAGC0+STAiE6ASoiHC9hcGkvdjEvYXV0aC9mb3Jnb3QtcGFzc3dvcmQSlgEKDVJlc2V0UGFzc3dvcmQSKi5jb21wbGlhbmNlaXEuYXV0aC52MS5SZXNldFBhc3N3b3JkUmVxdWVzdBorLmNvbXBsaWFuY2VpcS5hdXRoLnYxLlJlc2V0UGFzc3dvcmRSZXNwb25zZSIsorsYAggBgtPkkwIgOgEqIhsvYXBpL3YxL2F1dGgvcmVzZXQtcGFzc3dvcmQSggEKC1ZlcmlmeUVtYWlsEiguY29tcGxpYW5jZWlxLmF1dGgudjEuVmVyaWZ5RW1haWxSZXF1ZXN0Gh0uY29tcGxpYW5jZWlxLmF1dGgudjEuQWNjb3VudCIqorsYAggBgtPkkwIeOgEqIhkvYXBpL3YxL2F1dGgvdmVyaWZ5LWVtYWlsErMBChhMaXN0QWNjb3VudE9yZ2FuaXphdGlvbnMSNS5jb21wbGlhbmNlaXEuYXV0aC52MS5MaXN0QWNjb3VudE9yZ2FuaXphdGlvbnNSZXF1ZXN0GjYuY29tcGxpYW5jZWlxLmF1dGgudjEuTGlzdEFjY291bnRPcmdhbml6YXRpb25zUmVzcG9uc2UiKKK7GAIYAYLT5JMCHBIaL2FwaS92MS9hdXRoL29yZ2FuaXphdGlvbnMShgEKCUVuYWJsZU1mYRImLmNvbXBsaWFuY2VpcS5hdXRoLnYxLkVuYWJsZU1mYVJlcXVlc3QaJy5jb21wbGlhbmNlaXEuYXV0aC52MS5FbmFibGVNZmFSZXNwb25zZSIoorsYAhgBgtPkkwIcOgEqIhcvYXBpL3YxL2F1dGgvbWZhL2VuYWJsZRKGAQoJVmVyaWZ5TWZhEiYuY29tcGxpYW5jZWlxLmF1dGgudjEuVmVyaWZ5TWZhUmVxdWVzdBonLmNvbXBsaWFuY2VpcS5hdXRoLnYxLlZlcmlmeU1mYVJlc3BvbnNlIiiiuxgCCAGC0+STAhw6ASoiFy9hcGkvdjEvYXV0aC9tZmEvdmVyaWZ5EpcBCgxDcmVhdGVBcGlLZXkSKS5jb21wbGlhbmNlaXEuYXV0aC52MS5DcmVhdGVBcGlLZXlSZXF1ZXN0GiouY29tcGxpYW5jZWlxLmF1dGgudjEuQ3JlYXRlQXBpS2V5UmVzcG9uc2UiMKK7GBESD2FwaV9rZXlzOmNyZWF0ZYLT5JMCFToBKiIQL2FwaS92MS9hcGkta2V5cxKPAQoLTGlzdEFwaUtleXMSKC5jb21wbGlhbmNlaXEuYXV0aC52MS5MaXN0QXBpS2V5c1JlcXVlc3QaKS5jb21wbGlhbmNlaXEuYXV0aC52MS5MaXN0QXBpS2V5c1Jlc3BvbnNlIiuiuxgPEg1hcGlfa2V5czpyZWFkgtPkkwISEhAvYXBpL3YxL2FwaS1rZXlzEpMBCgxSZXZva2VBcGlLZXkSKS5jb21wbGlhbmNlaXEuYXV0aC52MS5SZXZva2VBcGlLZXlSZXF1ZXN0GhwuY29tcGxpYW5jZWlxLmF1dGgudjEuQXBpS2V5IjqiuxgREg9hcGlfa2V5czpkZWxldGWC0+STAh8qHS9hcGkvdjEvYXBpLWtleXMve2FwaV9rZXlfaWR9EnMKDkV4Y2hhbmdlQXBpS2V5EisuY29tcGxpYW5jZWlxLmF1dGgudjEuRXhjaGFuZ2VBcGlLZXlSZXF1ZXN0GiwuY29tcGxpYW5jZWlxLmF1dGgudjEuRXhjaGFuZ2VBcGlLZXlSZXNwb25zZSIGorsYAiABEpEBCgdHZXRKd2tzEiQuY29tcGxpYW5jZWlxLmF1dGgudjEuR2V0Sndrc1JlcXVlc3QaJS5jb21wbGlhbmNlaXEuYXV0aC52MS5HZXRKd2tzUmVzcG9uc2UiOaK7GAIIAYLT5JMCLVoTEhEvYXBpL3YxL2F1dGgvandrcxIWLy53ZWxsLWtub3duL2p3a3MuanNvbhLGAQoOUmVzZXRNZW1iZXJNZmESKy5jb21wbGlhbmNlaXEuYXV0aC52MS5SZXNldE1lbWJlck1mYVJlcXVlc3QaLC5jb21wbGlhbmNlaXEuYXV0aC52MS5SZXNldE1lbWJlck1mYVJlc3BvbnNlIlmiuxgCKAGC0+STAk06ASoiSC9hcGkvdjEvc3RhZmYvb3JnYW5pemF0aW9ucy97b3JnYW5pemF0aW9uX2lkfS9tZW1iZXJzL3t1c2VyX2lkfTpyZXNldE1mYRKgAQoMR2V0U3NvQ29uZmlnEikuY29tcGxpYW5jZWlxLmF1dGgudjEuR2V0U3NvQ29uZmlnUmVxdWVzdBofLmNvbXBsaWFuY2VpcS5hdXRoLnYxLlNzb0NvbmZpZyJEorsYFhIUb3JnYW5pemF0aW9uczp1cGRhdGWC0+STAiQSIi9hcGkvdjEvb3JnYW5pemF0aW9ucy97b3JnX2lkfS9zc28SrgEKD1VwZGF0ZVNzb0NvbmZpZxIsLmNvbXBsaWFuY2VpcS5hdXRoLnYxLlVwZGF0ZVNzb0NvbmZpZ1JlcXVlc3QaHy5jb21wbGlhbmNlaXEuYXV0aC52MS5Tc29Db25maWciTKK7GBYSFG9yZ2FuaXphdGlvbnM6dXBkYXRlgtPkkwIsOgZjb25maWcaIi9hcGkvdjEvb3JnYW5pemF0aW9ucy97b3JnX2lkfS9zc28SnQEKD0RlbGV0ZVNzb0NvbmZpZxIsLmNvbXBsaWFuY2VpcS5hdXRoLnYxLkRlbGV0ZVNzb0NvbmZpZ1JlcXVlc3QaFi5nb29nbGUucHJvdG9idWYuRW1wdHkiRKK7GBYSFG9yZ2FuaXphdGlvbnM6dXBkYXRlgtPkkwIkKiIvYXBpL3YxL29yZ2FuaXphdGlvbnMve29yZ19pZH0vc3NvEqsBCgxBZGRTc29Eb21haW4SKS5jb21wbGlhbmNlaXEuYXV0aC52MS5BZGRTc29Eb21haW5SZXF1ZXN0Gh8uY29tcGxpYW5jZWlxLmF1dGgudjEuU3NvRG9tYWluIk+iuxgWEhRvcmdhbml6YXRpb25zOnVwZGF0ZYLT5JMCLzoBKiIqL2FwaS92MS9vcmdhbml6YXRpb25zL3tvcmdfaWR9L3Nzby9kb21haW5zEsEBCg9WZXJpZnlTc29Eb21haW4SLC5jb21wbGlhbmNlaXEuYXV0aC52MS5WZXJpZnlTc29Eb21haW5SZXF1ZXN0Gh8uY29tcGxpYW5jZWlxLmF1dGgudjEuU3NvRG9tYWluIl+iuxgWEhRvcmdhbml6YXRpb25zOnVwZGF0ZYLT5JMCPzoBKiI6L2FwaS92MS9vcmdhbml6YXRpb25zL3tvcmdfaWR9L3Nzby9kb21haW5zL3tkb21haW59OnZlcmlmeRKuAQoPUmVtb3ZlU3NvRG9tYWluEiwuY29tcGxpYW5jZWlxLmF1dGgudjEuUmVtb3ZlU3NvRG9tYWluUmVxdWVzdBoWLmdvb2dsZS5wcm90b2J1Zi5FbXB0eSJVorsYFhIUb3JnYW5pemF0aW9uczp1cGRhdGWC0+STAjUqMy9hcGkvdjEvb3JnYW5pemF0aW9ucy97b3JnX2lkfS9zc28vZG9tYWlucy97ZG9tYWlufRJtCghTdGFydFNzbxIlLmNvbXBsaWFuY2VpcS5hdXRoLnYxLlN0YXJ0U3NvUmVxdWVzdBoULmdvb2dsZS5hcGkuSHR0cEJvZHkiJKK7GAIIAYLT5JMCGBIWL2FwaS92MS9hdXRoL3Nzby9zdGFydBJ/Cg1GaW5pc2hPaWRjU3NvEiouY29tcGxpYW5jZWlxLmF1dGgudjEuRmluaXNoT2lkY1Nzb1JlcXVlc3QaFC5nb29nbGUuYXBpLkh0dHBCb2R5IiyiuxgCCAGC0+STAiASHi9hcGkvdjEvYXV0aC9zc28vb2lkYy9jYWxsYmFjaxKNAQoRRXhjaGFuZ2VTc29UaWNrZXQSLi5jb21wbGlhbmNlaXEuYXV0aC52MS5FeGNoYW5nZVNzb1RpY2tldFJlcXVlc3QaHy5jb21wbGlhbmNlaXEuYXV0aC52MS5Ub2tlblBhaXIiJ6K7GAIIAYLT5JMCGzoBKiIWL2FwaS92MS9hdXRoL3Nzby90b2tlbmIGcHJvdG8z", [file_complianceiq_common_v1_access, file_google_api_annotations, file_google_api_field_behavior, file_google_api_httpbody, file_google_protobuf_empty, file_google_protobuf_timestamp]);
 
 /**
  * The credentials side of a user: who can sign in and how.
@@ -1120,6 +1122,467 @@ export const ResetMemberMfaResponseSchema: GenMessage<ResetMemberMfaResponse> = 
   messageDesc(file_complianceiq_auth_v1_auth, 34);
 
 /**
+ * Request of GetSsoConfig.
+ *
+ * @generated from message complianceiq.auth.v1.GetSsoConfigRequest
+ */
+export type GetSsoConfigRequest = Message<"complianceiq.auth.v1.GetSsoConfigRequest"> & {
+  /**
+   * The organization (the caller's).
+   *
+   * @generated from field: string org_id = 1;
+   */
+  orgId: string;
+};
+
+/**
+ * Describes the message complianceiq.auth.v1.GetSsoConfigRequest.
+ * Use `create(GetSsoConfigRequestSchema)` to create a new message.
+ */
+export const GetSsoConfigRequestSchema: GenMessage<GetSsoConfigRequest> = /*@__PURE__*/
+  messageDesc(file_complianceiq_auth_v1_auth, 35);
+
+/**
+ * An OpenID Connect provider (authorization code flow with PKCE).
+ *
+ * @generated from message complianceiq.auth.v1.OidcProvider
+ */
+export type OidcProvider = Message<"complianceiq.auth.v1.OidcProvider"> & {
+  /**
+   * The issuer, e.g. `https://login.example.com/realms/acme`; its
+   * `/.well-known/openid-configuration` is discovered.
+   *
+   * @generated from field: string issuer = 1;
+   */
+  issuer: string;
+
+  /**
+   * The client id registered at the provider.
+   *
+   * @generated from field: string client_id = 2;
+   */
+  clientId: string;
+
+  /**
+   * The client secret. Required when the provider is first configured; empty on update keeps
+   * the stored one. Never returned.
+   *
+   * @generated from field: string client_secret = 3;
+   */
+  clientSecret: string;
+
+  /**
+   * Whether a client secret is stored.
+   *
+   * @generated from field: bool client_secret_set = 4;
+   */
+  clientSecretSet: boolean;
+
+  /**
+   * Scopes asked for besides `openid email profile offline_access`.
+   *
+   * @generated from field: repeated string extra_scopes = 5;
+   */
+  extraScopes: string[];
+
+  /**
+   * The ID token claim that lists the person's groups (unset: `groups`).
+   *
+   * @generated from field: string groups_claim = 6;
+   */
+  groupsClaim: string;
+};
+
+/**
+ * Describes the message complianceiq.auth.v1.OidcProvider.
+ * Use `create(OidcProviderSchema)` to create a new message.
+ */
+export const OidcProviderSchema: GenMessage<OidcProvider> = /*@__PURE__*/
+  messageDesc(file_complianceiq_auth_v1_auth, 36);
+
+/**
+ * Members of a provider group get these roles when they first sign in.
+ *
+ * @generated from message complianceiq.auth.v1.GroupRoleMapping
+ */
+export type GroupRoleMapping = Message<"complianceiq.auth.v1.GroupRoleMapping"> & {
+  /**
+   * The group's name as the provider sends it.
+   *
+   * @generated from field: string group = 1;
+   */
+  group: string;
+
+  /**
+   * Role ids of the organization.
+   *
+   * @generated from field: repeated string role_ids = 2;
+   */
+  roleIds: string[];
+};
+
+/**
+ * Describes the message complianceiq.auth.v1.GroupRoleMapping.
+ * Use `create(GroupRoleMappingSchema)` to create a new message.
+ */
+export const GroupRoleMappingSchema: GenMessage<GroupRoleMapping> = /*@__PURE__*/
+  messageDesc(file_complianceiq_auth_v1_auth, 37);
+
+/**
+ * A domain claimed for single sign-on.
+ *
+ * @generated from message complianceiq.auth.v1.SsoDomain
+ */
+export type SsoDomain = Message<"complianceiq.auth.v1.SsoDomain"> & {
+  /**
+   * The domain, lower-case, e.g. `acme.com`.
+   *
+   * @generated from field: string domain = 1;
+   */
+  domain: string;
+
+  /**
+   * Whether its TXT record was found; only verified domains route sign-ins.
+   *
+   * @generated from field: bool verified = 2;
+   */
+  verified: boolean;
+
+  /**
+   * The DNS name to publish the TXT record at: `_complianceiq-verification.<domain>`.
+   *
+   * @generated from field: string verification_record_name = 3;
+   */
+  verificationRecordName: string;
+
+  /**
+   * The TXT record's value.
+   *
+   * @generated from field: string verification_record_value = 4;
+   */
+  verificationRecordValue: string;
+
+  /**
+   * When it was verified.
+   *
+   * @generated from field: google.protobuf.Timestamp verify_time = 5;
+   */
+  verifyTime?: Timestamp | undefined;
+};
+
+/**
+ * Describes the message complianceiq.auth.v1.SsoDomain.
+ * Use `create(SsoDomainSchema)` to create a new message.
+ */
+export const SsoDomainSchema: GenMessage<SsoDomain> = /*@__PURE__*/
+  messageDesc(file_complianceiq_auth_v1_auth, 38);
+
+/**
+ * An organization's single sign-on.
+ *
+ * @generated from message complianceiq.auth.v1.SsoConfig
+ */
+export type SsoConfig = Message<"complianceiq.auth.v1.SsoConfig"> & {
+  /**
+   * The organization.
+   *
+   * @generated from field: string org_id = 1;
+   */
+  orgId: string;
+
+  /**
+   * The identity provider.
+   *
+   * @generated from oneof complianceiq.auth.v1.SsoConfig.provider
+   */
+  provider: {
+    /**
+     * OpenID Connect.
+     *
+     * @generated from field: complianceiq.auth.v1.OidcProvider oidc = 2;
+     */
+    value: OidcProvider;
+    case: "oidc";
+  } | { case: undefined; value?: undefined };
+
+  /**
+   * Members must sign in through the provider: password sign-ins (and sessions that began
+   * with one) are refused for this organization. Staff-reset and API keys are unaffected.
+   *
+   * @generated from field: bool require_sso = 3;
+   */
+  requireSso: boolean;
+
+  /**
+   * Roles a person gets when their first sign-in makes them a member (empty: the
+   * organization's Member role).
+   *
+   * @generated from field: repeated string default_role_ids = 4;
+   */
+  defaultRoleIds: string[];
+
+  /**
+   * Group to role mappings applied, with the default roles, at that first sign-in.
+   *
+   * @generated from field: repeated complianceiq.auth.v1.GroupRoleMapping group_role_mappings = 5;
+   */
+  groupRoleMappings: GroupRoleMapping[];
+
+  /**
+   * Claimed domains; a person's email must be in a verified one to sign in this way.
+   *
+   * @generated from field: repeated complianceiq.auth.v1.SsoDomain domains = 6;
+   */
+  domains: SsoDomain[];
+
+  /**
+   * The redirect URI to register at the provider.
+   *
+   * @generated from field: string redirect_uri = 7;
+   */
+  redirectUri: string;
+
+  /**
+   * When it was last changed.
+   *
+   * @generated from field: google.protobuf.Timestamp update_time = 8;
+   */
+  updateTime?: Timestamp | undefined;
+};
+
+/**
+ * Describes the message complianceiq.auth.v1.SsoConfig.
+ * Use `create(SsoConfigSchema)` to create a new message.
+ */
+export const SsoConfigSchema: GenMessage<SsoConfig> = /*@__PURE__*/
+  messageDesc(file_complianceiq_auth_v1_auth, 39);
+
+/**
+ * Request of UpdateSsoConfig.
+ *
+ * @generated from message complianceiq.auth.v1.UpdateSsoConfigRequest
+ */
+export type UpdateSsoConfigRequest = Message<"complianceiq.auth.v1.UpdateSsoConfigRequest"> & {
+  /**
+   * The organization (the caller's).
+   *
+   * @generated from field: string org_id = 1;
+   */
+  orgId: string;
+
+  /**
+   * The configuration; every field is replaced.
+   *
+   * @generated from field: complianceiq.auth.v1.SsoConfig config = 2;
+   */
+  config?: SsoConfig | undefined;
+};
+
+/**
+ * Describes the message complianceiq.auth.v1.UpdateSsoConfigRequest.
+ * Use `create(UpdateSsoConfigRequestSchema)` to create a new message.
+ */
+export const UpdateSsoConfigRequestSchema: GenMessage<UpdateSsoConfigRequest> = /*@__PURE__*/
+  messageDesc(file_complianceiq_auth_v1_auth, 40);
+
+/**
+ * Request of DeleteSsoConfig.
+ *
+ * @generated from message complianceiq.auth.v1.DeleteSsoConfigRequest
+ */
+export type DeleteSsoConfigRequest = Message<"complianceiq.auth.v1.DeleteSsoConfigRequest"> & {
+  /**
+   * The organization (the caller's).
+   *
+   * @generated from field: string org_id = 1;
+   */
+  orgId: string;
+};
+
+/**
+ * Describes the message complianceiq.auth.v1.DeleteSsoConfigRequest.
+ * Use `create(DeleteSsoConfigRequestSchema)` to create a new message.
+ */
+export const DeleteSsoConfigRequestSchema: GenMessage<DeleteSsoConfigRequest> = /*@__PURE__*/
+  messageDesc(file_complianceiq_auth_v1_auth, 41);
+
+/**
+ * Request of AddSsoDomain.
+ *
+ * @generated from message complianceiq.auth.v1.AddSsoDomainRequest
+ */
+export type AddSsoDomainRequest = Message<"complianceiq.auth.v1.AddSsoDomainRequest"> & {
+  /**
+   * The organization (the caller's).
+   *
+   * @generated from field: string org_id = 1;
+   */
+  orgId: string;
+
+  /**
+   * The domain, e.g. `acme.com`.
+   *
+   * @generated from field: string domain = 2;
+   */
+  domain: string;
+};
+
+/**
+ * Describes the message complianceiq.auth.v1.AddSsoDomainRequest.
+ * Use `create(AddSsoDomainRequestSchema)` to create a new message.
+ */
+export const AddSsoDomainRequestSchema: GenMessage<AddSsoDomainRequest> = /*@__PURE__*/
+  messageDesc(file_complianceiq_auth_v1_auth, 42);
+
+/**
+ * Request of VerifySsoDomain.
+ *
+ * @generated from message complianceiq.auth.v1.VerifySsoDomainRequest
+ */
+export type VerifySsoDomainRequest = Message<"complianceiq.auth.v1.VerifySsoDomainRequest"> & {
+  /**
+   * The organization (the caller's).
+   *
+   * @generated from field: string org_id = 1;
+   */
+  orgId: string;
+
+  /**
+   * The domain.
+   *
+   * @generated from field: string domain = 2;
+   */
+  domain: string;
+};
+
+/**
+ * Describes the message complianceiq.auth.v1.VerifySsoDomainRequest.
+ * Use `create(VerifySsoDomainRequestSchema)` to create a new message.
+ */
+export const VerifySsoDomainRequestSchema: GenMessage<VerifySsoDomainRequest> = /*@__PURE__*/
+  messageDesc(file_complianceiq_auth_v1_auth, 43);
+
+/**
+ * Request of RemoveSsoDomain.
+ *
+ * @generated from message complianceiq.auth.v1.RemoveSsoDomainRequest
+ */
+export type RemoveSsoDomainRequest = Message<"complianceiq.auth.v1.RemoveSsoDomainRequest"> & {
+  /**
+   * The organization (the caller's).
+   *
+   * @generated from field: string org_id = 1;
+   */
+  orgId: string;
+
+  /**
+   * The domain.
+   *
+   * @generated from field: string domain = 2;
+   */
+  domain: string;
+};
+
+/**
+ * Describes the message complianceiq.auth.v1.RemoveSsoDomainRequest.
+ * Use `create(RemoveSsoDomainRequestSchema)` to create a new message.
+ */
+export const RemoveSsoDomainRequestSchema: GenMessage<RemoveSsoDomainRequest> = /*@__PURE__*/
+  messageDesc(file_complianceiq_auth_v1_auth, 44);
+
+/**
+ * Request of StartSso: an email or an organization.
+ *
+ * @generated from message complianceiq.auth.v1.StartSsoRequest
+ */
+export type StartSsoRequest = Message<"complianceiq.auth.v1.StartSsoRequest"> & {
+  /**
+   * The person's email; its verified domain names the organization, and it is passed to the
+   * provider as a login hint.
+   *
+   * @generated from field: string email = 1;
+   */
+  email: string;
+
+  /**
+   * Or the organization's id.
+   *
+   * @generated from field: string organization_id = 2;
+   */
+  organizationId: string;
+};
+
+/**
+ * Describes the message complianceiq.auth.v1.StartSsoRequest.
+ * Use `create(StartSsoRequestSchema)` to create a new message.
+ */
+export const StartSsoRequestSchema: GenMessage<StartSsoRequest> = /*@__PURE__*/
+  messageDesc(file_complianceiq_auth_v1_auth, 45);
+
+/**
+ * Request of FinishOidcSso: the provider's redirect parameters.
+ *
+ * @generated from message complianceiq.auth.v1.FinishOidcSsoRequest
+ */
+export type FinishOidcSsoRequest = Message<"complianceiq.auth.v1.FinishOidcSsoRequest"> & {
+  /**
+   * The authorization code.
+   *
+   * @generated from field: string code = 1;
+   */
+  code: string;
+
+  /**
+   * The state StartSso sent.
+   *
+   * @generated from field: string state = 2;
+   */
+  state: string;
+
+  /**
+   * An error code from the provider, e.g. `access_denied`.
+   *
+   * @generated from field: string error = 3;
+   */
+  error: string;
+
+  /**
+   * The provider's description of the error.
+   *
+   * @generated from field: string error_description = 4;
+   */
+  errorDescription: string;
+};
+
+/**
+ * Describes the message complianceiq.auth.v1.FinishOidcSsoRequest.
+ * Use `create(FinishOidcSsoRequestSchema)` to create a new message.
+ */
+export const FinishOidcSsoRequestSchema: GenMessage<FinishOidcSsoRequest> = /*@__PURE__*/
+  messageDesc(file_complianceiq_auth_v1_auth, 46);
+
+/**
+ * Request of ExchangeSsoTicket.
+ *
+ * @generated from message complianceiq.auth.v1.ExchangeSsoTicketRequest
+ */
+export type ExchangeSsoTicketRequest = Message<"complianceiq.auth.v1.ExchangeSsoTicketRequest"> & {
+  /**
+   * The ticket from the console's `/sso` redirect.
+   *
+   * @generated from field: string ticket = 1;
+   */
+  ticket: string;
+};
+
+/**
+ * Describes the message complianceiq.auth.v1.ExchangeSsoTicketRequest.
+ * Use `create(ExchangeSsoTicketRequestSchema)` to create a new message.
+ */
+export const ExchangeSsoTicketRequestSchema: GenMessage<ExchangeSsoTicketRequest> = /*@__PURE__*/
+  messageDesc(file_complianceiq_auth_v1_auth, 47);
+
+/**
  * Lifecycle of an account.
  *
  * @generated from enum complianceiq.auth.v1.AccountState
@@ -1343,6 +1806,105 @@ export const AuthService: GenService<{
     methodKind: "unary";
     input: typeof ResetMemberMfaRequestSchema;
     output: typeof ResetMemberMfaResponseSchema;
+  },
+  /**
+   * Single sign-on: the organization's identity provider, its verified email domains, and
+   * whether members must sign in through it. Secrets are never returned.
+   *
+   * @generated from rpc complianceiq.auth.v1.AuthService.GetSsoConfig
+   */
+  getSsoConfig: {
+    methodKind: "unary";
+    input: typeof GetSsoConfigRequestSchema;
+    output: typeof SsoConfigSchema;
+  },
+  /**
+   * Creates or replaces the organization's identity provider. An OpenID Connect issuer is
+   * discovered before it is saved, so a typo fails here rather than at someone's sign-in.
+   *
+   * @generated from rpc complianceiq.auth.v1.AuthService.UpdateSsoConfig
+   */
+  updateSsoConfig: {
+    methodKind: "unary";
+    input: typeof UpdateSsoConfigRequestSchema;
+    output: typeof SsoConfigSchema;
+  },
+  /**
+   * Removes the identity provider; members sign in with passwords again (existing single
+   * sign-on sessions end).
+   *
+   * @generated from rpc complianceiq.auth.v1.AuthService.DeleteSsoConfig
+   */
+  deleteSsoConfig: {
+    methodKind: "unary";
+    input: typeof DeleteSsoConfigRequestSchema;
+    output: typeof EmptySchema;
+  },
+  /**
+   * Claims an email domain for single sign-on. It routes sign-ins only once verified: publish
+   * the returned TXT record in the domain's DNS, then call VerifySsoDomain.
+   *
+   * @generated from rpc complianceiq.auth.v1.AuthService.AddSsoDomain
+   */
+  addSsoDomain: {
+    methodKind: "unary";
+    input: typeof AddSsoDomainRequestSchema;
+    output: typeof SsoDomainSchema;
+  },
+  /**
+   * Looks the domain's TXT record up and marks the domain verified when it carries the
+   * token. A domain is verified for one organization at most.
+   *
+   * @generated from rpc complianceiq.auth.v1.AuthService.VerifySsoDomain
+   */
+  verifySsoDomain: {
+    methodKind: "unary";
+    input: typeof VerifySsoDomainRequestSchema;
+    output: typeof SsoDomainSchema;
+  },
+  /**
+   * Gives a domain up; sign-ins of its addresses are no longer routed to this organization.
+   *
+   * @generated from rpc complianceiq.auth.v1.AuthService.RemoveSsoDomain
+   */
+  removeSsoDomain: {
+    methodKind: "unary";
+    input: typeof RemoveSsoDomainRequestSchema;
+    output: typeof EmptySchema;
+  },
+  /**
+   * Browser endpoint: starts a single sign-on for an email address (its verified domain names
+   * the organization) or an organization, and answers with a redirect (303) to the identity
+   * provider. The browser gets a cookie that binds the sign-in to it.
+   *
+   * @generated from rpc complianceiq.auth.v1.AuthService.StartSso
+   */
+  startSso: {
+    methodKind: "unary";
+    input: typeof StartSsoRequestSchema;
+    output: typeof HttpBodySchema;
+  },
+  /**
+   * Browser endpoint: where an OpenID Connect provider sends the browser back. Checks state,
+   * PKCE, the ID token's signature, issuer, audience, expiry and nonce, then redirects (303)
+   * to the console's `/sso` page with a one-time ticket (or an error) in the URL fragment.
+   *
+   * @generated from rpc complianceiq.auth.v1.AuthService.FinishOidcSso
+   */
+  finishOidcSso: {
+    methodKind: "unary";
+    input: typeof FinishOidcSsoRequestSchema;
+    output: typeof HttpBodySchema;
+  },
+  /**
+   * Exchanges a single sign-on ticket (single use, valid for a minute) for tokens.
+   *
+   * @generated from rpc complianceiq.auth.v1.AuthService.ExchangeSsoTicket
+   */
+  exchangeSsoTicket: {
+    methodKind: "unary";
+    input: typeof ExchangeSsoTicketRequestSchema;
+    output: typeof TokenPairSchema;
   },
 }> = /*@__PURE__*/
   serviceDesc(file_complianceiq_auth_v1_auth, 0);

@@ -1,0 +1,325 @@
+//! A real OpenID Connect provider for tests, on 127.0.0.1: discovery, JWKS, an authorization
+//! endpoint that signs in whoever the test says is at the keyboard, and a token endpoint that
+//! checks the client's secret and PKCE, issues RS256 ID tokens, and honours refresh tokens
+//! until the person is disabled. Knobs make it misbehave the ways an attacker or a broken
+//! provider would. Also a DNS server answering TXT questions, for domain verification.
+
+use std::collections::HashMap;
+use std::net::{SocketAddr, UdpSocket};
+use std::sync::{Arc, Mutex, OnceLock};
+
+use axum::extract::{Form, Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+use base64::Engine;
+use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+use complianceiq_auth::KeyRing;
+use ring::rand::SystemRandom;
+use ring::signature::RSA_PKCS1_SHA256;
+
+pub const CLIENT_ID: &str = "complianceiq-test";
+pub const CLIENT_SECRET: &str = "provider-client-secret";
+
+/// The person signed in at the provider.
+#[derive(Clone, Debug)]
+pub struct ProviderUser {
+    pub subject: String,
+    pub email: String,
+    pub name: String,
+    pub groups: Vec<String>,
+    pub email_verified: bool,
+}
+
+/// How the provider misbehaves.
+#[derive(Clone, Debug, Default)]
+pub struct Misbehaviour {
+    /// ID tokens name this audience instead of the client.
+    pub audience: Option<String>,
+    /// ID tokens are signed with a key the JWKS does not publish, under the published kid.
+    pub forged_signature: bool,
+    /// ID tokens carry this nonce instead of the one asked for.
+    pub nonce: Option<String>,
+}
+
+struct Grant {
+    user: ProviderUser,
+    nonce: String,
+    challenge: String,
+    redirect_uri: String,
+}
+
+#[derive(Default)]
+struct Inner {
+    at_keyboard: Option<ProviderUser>,
+    codes: HashMap<String, Grant>,
+    refresh_tokens: HashMap<String, ProviderUser>,
+    disabled: Vec<String>,
+    misbehaviour: Misbehaviour,
+    refreshes: usize,
+}
+
+pub struct OidcProvider {
+    pub issuer: String,
+    keys: KeyRing,
+    foreign: KeyRing,
+    inner: Mutex<Inner>,
+    _dir: tempdir::Dir,
+}
+
+mod tempdir {
+    /// A directory removed when dropped.
+    pub struct Dir(pub std::path::PathBuf);
+    impl Drop for Dir {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+}
+
+fn random() -> String {
+    URL_SAFE_NO_PAD.encode(complianceiq_kit::crypto::random_bytes(24))
+}
+
+impl OidcProvider {
+    pub async fn start() -> Arc<Self> {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let address = listener.local_addr().unwrap();
+        let dir = std::env::temp_dir().join(format!("ciq-idp-{}", random()));
+        KeyRing::generate_into(&dir.join("keys")).unwrap();
+        KeyRing::generate_into(&dir.join("foreign")).unwrap();
+        let provider = Arc::new(Self {
+            issuer: format!("http://{address}/realms/test"),
+            keys: KeyRing::load(&dir.join("keys")).unwrap(),
+            foreign: KeyRing::load(&dir.join("foreign")).unwrap(),
+            inner: Mutex::new(Inner::default()),
+            _dir: tempdir::Dir(dir),
+        });
+        let app = axum::Router::new()
+            .route("/realms/test/.well-known/openid-configuration", get(discovery))
+            .route("/realms/test/jwks", get(jwks))
+            .route("/realms/test/authorize", get(authorize))
+            .route("/realms/test/token", post(token))
+            .with_state(provider.clone());
+        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        provider
+    }
+
+    /// Who the next authorization signs in.
+    pub fn sign_in_as(&self, user: ProviderUser) {
+        self.inner.lock().unwrap().at_keyboard = Some(user);
+    }
+
+    /// The person can no longer sign in or refresh.
+    pub fn disable(&self, email: &str) {
+        self.inner.lock().unwrap().disabled.push(email.to_string());
+    }
+
+    pub fn misbehave(&self, misbehaviour: Misbehaviour) {
+        self.inner.lock().unwrap().misbehaviour = misbehaviour;
+    }
+
+    /// Refresh grants asked for so far.
+    pub fn refreshes(&self) -> usize {
+        self.inner.lock().unwrap().refreshes
+    }
+
+    fn id_token(&self, user: &ProviderUser, nonce: &str) -> String {
+        let misbehaviour = self.inner.lock().unwrap().misbehaviour.clone();
+        let now = complianceiq_kit::auth::verifier::now_seconds();
+        let claims = serde_json::json!({
+            "iss": self.issuer,
+            "sub": user.subject,
+            "aud": misbehaviour.audience.unwrap_or_else(|| CLIENT_ID.into()),
+            "exp": now + 300,
+            "iat": now,
+            "nonce": misbehaviour.nonce.unwrap_or_else(|| nonce.into()),
+            "email": user.email,
+            "email_verified": user.email_verified,
+            "name": user.name,
+            "groups": user.groups,
+        });
+        let published = self.keys.active();
+        let signer = if misbehaviour.forged_signature { self.foreign.active() } else { published };
+        let header = serde_json::json!({"alg": "RS256", "typ": "JWT", "kid": published.id});
+        let encode = |value: &serde_json::Value| URL_SAFE_NO_PAD.encode(serde_json::to_vec(value).unwrap());
+        let input = format!("{}.{}", encode(&header), encode(&claims));
+        let mut signature = vec![0; signer.pair.public().modulus_len()];
+        signer.pair.sign(&RSA_PKCS1_SHA256, &SystemRandom::new(), input.as_bytes(), &mut signature).unwrap();
+        format!("{input}.{}", URL_SAFE_NO_PAD.encode(signature))
+    }
+
+    fn tokens(&self, user: &ProviderUser, nonce: &str) -> serde_json::Value {
+        let refresh = random();
+        self.inner.lock().unwrap().refresh_tokens.insert(refresh.clone(), user.clone());
+        serde_json::json!({
+            "access_token": random(),
+            "token_type": "Bearer",
+            "expires_in": 300,
+            "refresh_token": refresh,
+            "id_token": self.id_token(user, nonce),
+        })
+    }
+}
+
+async fn discovery(State(provider): State<Arc<OidcProvider>>) -> Response {
+    let issuer = &provider.issuer;
+    axum::Json(serde_json::json!({
+        "issuer": issuer,
+        "authorization_endpoint": format!("{issuer}/authorize"),
+        "token_endpoint": format!("{issuer}/token"),
+        "jwks_uri": format!("{issuer}/jwks"),
+        "response_types_supported": ["code"],
+        "subject_types_supported": ["public"],
+        "id_token_signing_alg_values_supported": ["RS256"],
+        "token_endpoint_auth_methods_supported": ["client_secret_basic"],
+        "code_challenge_methods_supported": ["S256"],
+    }))
+    .into_response()
+}
+
+async fn jwks(State(provider): State<Arc<OidcProvider>>) -> Response {
+    let key = provider.keys.active();
+    axum::Json(serde_json::json!({"keys": [{
+        "kty": "RSA", "use": "sig", "alg": "RS256", "kid": key.id,
+        "n": key.public.n_base64(), "e": key.public.e_base64(),
+    }]}))
+    .into_response()
+}
+
+async fn authorize(
+    State(provider): State<Arc<OidcProvider>>,
+    Query(query): Query<HashMap<String, String>>,
+) -> Response {
+    let field = |name: &str| query.get(name).cloned().unwrap_or_default();
+    if field("client_id") != CLIENT_ID || field("response_type") != "code" || field("code_challenge_method") != "S256" {
+        return (StatusCode::BAD_REQUEST, "bad authorization request").into_response();
+    }
+    let redirect_uri = field("redirect_uri");
+    let mut inner = provider.inner.lock().unwrap();
+    let Some(user) = inner.at_keyboard.clone() else {
+        return Redirect::to(&format!("{redirect_uri}?error=login_required&state={}", field("state"))).into_response();
+    };
+    if inner.disabled.contains(&user.email) {
+        return Redirect::to(&format!(
+            "{redirect_uri}?error=access_denied&error_description=user+disabled&state={}",
+            field("state")
+        ))
+        .into_response();
+    }
+    let code = random();
+    inner.codes.insert(
+        code.clone(),
+        Grant { user, nonce: field("nonce"), challenge: field("code_challenge"), redirect_uri: redirect_uri.clone() },
+    );
+    let state: String = url::form_urlencoded::byte_serialize(field("state").as_bytes()).collect();
+    Redirect::to(&format!("{redirect_uri}?code={code}&state={state}")).into_response()
+}
+
+fn token_error(error: &str) -> Response {
+    (StatusCode::BAD_REQUEST, axum::Json(serde_json::json!({"error": error}))).into_response()
+}
+
+async fn token(
+    State(provider): State<Arc<OidcProvider>>,
+    headers: HeaderMap,
+    Form(form): Form<HashMap<String, String>>,
+) -> Response {
+    let expected = format!("Basic {}", STANDARD.encode(format!("{CLIENT_ID}:{CLIENT_SECRET}")));
+    if headers.get("authorization").and_then(|v| v.to_str().ok()) != Some(expected.as_str()) {
+        return (StatusCode::UNAUTHORIZED, axum::Json(serde_json::json!({"error": "invalid_client"}))).into_response();
+    }
+    let field = |name: &str| form.get(name).cloned().unwrap_or_default();
+    match field("grant_type").as_str() {
+        "authorization_code" => {
+            // A code is good once.
+            let Some(grant) = provider.inner.lock().unwrap().codes.remove(&field("code")) else {
+                return token_error("invalid_grant");
+            };
+            let verifier = field("code_verifier");
+            let challenge = URL_SAFE_NO_PAD.encode(ring::digest::digest(&ring::digest::SHA256, verifier.as_bytes()));
+            if challenge != grant.challenge || field("redirect_uri") != grant.redirect_uri {
+                return token_error("invalid_grant");
+            }
+            axum::Json(provider.tokens(&grant.user, &grant.nonce)).into_response()
+        }
+        "refresh_token" => {
+            let user = {
+                let mut inner = provider.inner.lock().unwrap();
+                inner.refreshes += 1;
+                let user = inner.refresh_tokens.remove(&field("refresh_token"));
+                match user {
+                    Some(user) if !inner.disabled.contains(&user.email) => user,
+                    _ => return token_error("invalid_grant"),
+                }
+            };
+            let mut tokens = provider.tokens(&user, "");
+            tokens.as_object_mut().unwrap().remove("id_token");
+            axum::Json(tokens).into_response()
+        }
+        _ => token_error("unsupported_grant_type"),
+    }
+}
+
+/// A DNS server on 127.0.0.1 answering TXT questions from a table the tests fill; one per
+/// test process, started before the platform (its address goes into the configuration).
+pub struct TestDns {
+    pub address: SocketAddr,
+    records: Arc<Mutex<HashMap<String, Vec<String>>>>,
+}
+
+impl TestDns {
+    pub fn get() -> &'static TestDns {
+        static DNS: OnceLock<TestDns> = OnceLock::new();
+        DNS.get_or_init(|| {
+            let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
+            let address = socket.local_addr().unwrap();
+            let records: Arc<Mutex<HashMap<String, Vec<String>>>> = Arc::default();
+            let table = records.clone();
+            std::thread::spawn(move || {
+                let mut buffer = [0u8; 512];
+                while let Ok((length, peer)) = socket.recv_from(&mut buffer) {
+                    if let Some(answer) = answer(&buffer[..length], &table.lock().unwrap()) {
+                        let _ = socket.send_to(&answer, peer);
+                    }
+                }
+            });
+            TestDns { address, records }
+        })
+    }
+
+    pub fn publish_txt(&self, name: &str, value: &str) {
+        self.records.lock().unwrap().entry(name.to_lowercase()).or_default().push(value.to_string());
+    }
+}
+
+/// The answer to a one-question query: its TXT records (with a compression pointer to the
+/// question's name), or NXDOMAIN.
+fn answer(query: &[u8], table: &HashMap<String, Vec<String>>) -> Option<Vec<u8>> {
+    let mut at = 12;
+    let mut labels = Vec::new();
+    loop {
+        let length = *query.get(at)? as usize;
+        at += 1;
+        if length == 0 {
+            break;
+        }
+        labels.push(String::from_utf8_lossy(query.get(at..at + length)?).to_lowercase());
+        at += length;
+    }
+    let question_end = at + 4;
+    let name = labels.join(".");
+    let mut response = query.get(..question_end)?.to_vec();
+    response[2] = 0x81;
+    let records = table.get(&name);
+    response[3] = if records.is_some() { 0x80 } else { 0x83 };
+    response[6] = 0;
+    response[7] = records.map(|r| r.len() as u8).unwrap_or(0);
+    for record in records.into_iter().flatten() {
+        response.extend_from_slice(&[0xc0, 12, 0, 16, 0, 1, 0, 0, 0, 60]);
+        let data: Vec<u8> = std::iter::once(record.len() as u8).chain(record.bytes()).collect();
+        response.extend_from_slice(&(data.len() as u16).to_be_bytes());
+        response.extend_from_slice(&data);
+    }
+    Some(response)
+}

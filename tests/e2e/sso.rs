@@ -1,0 +1,385 @@
+//! Single sign-on end to end against a real OpenID Connect provider the test starts
+//! (identity_provider.rs), driven as a browser drives it: the edge's redirects followed by
+//! hand, the binding cookie carried, the console's ticket exchanged. Domains are verified
+//! through a DNS server the test runs.
+
+use std::sync::Arc;
+
+use complianceiq_kit::config::PlatformConfig;
+use complianceiq_proto::complianceiq::auth::v1::auth_service_client::AuthServiceClient;
+use complianceiq_proto::complianceiq::auth::v1::{
+    AddSsoDomainRequest, GetSsoConfigRequest, GroupRoleMapping, LoginRequest, OidcProvider as OidcSettings,
+    RefreshRequest, SsoConfig, SsoDomain, TokenPair, UpdateSsoConfigRequest, VerifySsoDomainRequest, login_response,
+    sso_config,
+};
+use complianceiq_proto::complianceiq::organization::v1::ListMembersRequest;
+use complianceiq_proto::complianceiq::user::v1::ListRolesRequest;
+use complianceiq_proto::complianceiq::user::v1::user_service_client::UserServiceClient;
+use tonic::Code;
+use tonic::transport::Channel;
+
+use crate::harness::{TestPlatform, reason, unique_suffix, violations};
+use crate::identity_provider::{CLIENT_ID, CLIENT_SECRET, Misbehaviour, OidcProvider, ProviderUser, TestDns};
+use crate::people::{PASSWORD, Tenant, authorized, claims};
+
+fn configure(config: &mut PlatformConfig) {
+    config.sso.dns_server = Some(TestDns::get().address);
+}
+
+mod people_sign_in_through_their_organizations_provider {
+    crate::configured_platform_tests!(super::configure, super::people_sign_in_through_their_organizations_provider);
+}
+
+mod forged_replayed_and_misdirected_sign_ins_are_refused {
+    crate::configured_platform_tests!(super::configure, super::forged_replayed_and_misdirected_sign_ins_are_refused);
+}
+
+fn start_url(gateway: &str, email: &str) -> String {
+    let email: String = url::form_urlencoded::byte_serialize(email.as_bytes()).collect();
+    format!("{gateway}/api/v1/auth/sso/start?email={email}")
+}
+
+fn browser() -> reqwest::Client {
+    reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap()
+}
+
+fn location(response: &reqwest::Response) -> url::Url {
+    let location = response.headers().get("location").unwrap_or_else(|| panic!("no redirect: {response:?}"));
+    url::Url::parse(location.to_str().unwrap()).unwrap()
+}
+
+/// What the console's `/sso` page is given in its URL fragment.
+fn fragment(url: &url::Url) -> std::collections::HashMap<String, String> {
+    assert_eq!(url.path(), "/sso", "the callback sends the browser to the console: {url}");
+    url::form_urlencoded::parse(url.fragment().unwrap_or_default().as_bytes()).into_owned().collect()
+}
+
+/// One browser sign-in: StartSso → provider → callback; returns the console's fragment and
+/// the callback's path and query (to replay it).
+struct SignIn {
+    outcome: std::collections::HashMap<String, String>,
+    callback: String,
+    cookie: String,
+}
+
+async fn sign_in(platform: &TestPlatform, email: &str) -> SignIn {
+    let gateway = format!("http://{}", platform.address("gateway"));
+    let http = browser();
+    let start = http.get(start_url(&gateway, email)).send().await.unwrap();
+    assert_eq!(start.status(), 303, "StartSso redirects: {:?}", start.text().await);
+    let cookie = start
+        .headers()
+        .get("set-cookie")
+        .expect("StartSso binds the browser")
+        .to_str()
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_string();
+    let at_provider = location(&start);
+    assert_eq!(
+        at_provider.query_pairs().find(|(k, _)| k == "login_hint").map(|(_, v)| v.into_owned()).as_deref(),
+        Some(email)
+    );
+    let back = http.get(at_provider).send().await.unwrap();
+    let back = location(&back);
+    // The provider sends the browser to the registered redirect URI (the public URL); the
+    // test's edge listens elsewhere.
+    let callback = format!("{}?{}", back.path(), back.query().unwrap_or_default());
+    let finished = http.get(format!("{gateway}{callback}")).header("cookie", &cookie).send().await.unwrap();
+    assert_eq!(finished.status(), 303);
+    SignIn { outcome: fragment(&location(&finished)), callback, cookie }
+}
+
+async fn exchange(platform: &TestPlatform, ticket: &str) -> (u16, serde_json::Value) {
+    let gateway = format!("http://{}", platform.address("gateway"));
+    let response = browser()
+        .post(format!("{gateway}/api/v1/auth/sso/token"))
+        .header("content-type", "application/json")
+        .body(serde_json::json!({ "ticket": ticket }).to_string())
+        .send()
+        .await
+        .unwrap();
+    let status = response.status().as_u16();
+    (status, serde_json::from_slice(&response.bytes().await.unwrap()).unwrap())
+}
+
+async fn signed_in(platform: &TestPlatform, email: &str) -> TokenPair {
+    let attempt = sign_in(platform, email).await;
+    let ticket = attempt.outcome.get("ticket").unwrap_or_else(|| panic!("{email} refused: {:?}", attempt.outcome));
+    let (status, body) = exchange(platform, ticket).await;
+    assert_eq!(status, 200, "{body}");
+    TokenPair {
+        access_token: body["accessToken"].as_str().unwrap().into(),
+        refresh_token: body["refreshToken"].as_str().unwrap().into(),
+        organization_id: body["organizationId"].as_str().unwrap_or_default().into(),
+        ..Default::default()
+    }
+}
+
+fn person(email: &str, groups: &[&str]) -> ProviderUser {
+    ProviderUser {
+        subject: format!("sub-{email}"),
+        email: email.into(),
+        name: "Pat Example".into(),
+        groups: groups.iter().map(|g| g.to_string()).collect(),
+        email_verified: true,
+    }
+}
+
+fn oidc(provider: &OidcProvider, secret: &str) -> Option<sso_config::Provider> {
+    Some(sso_config::Provider::Oidc(OidcSettings {
+        issuer: provider.issuer.clone(),
+        client_id: CLIENT_ID.into(),
+        client_secret: secret.into(),
+        ..Default::default()
+    }))
+}
+
+async fn update(
+    auth: &mut AuthServiceClient<Channel>,
+    tenant: &Tenant,
+    config: SsoConfig,
+) -> Result<SsoConfig, tonic::Status> {
+    auth.update_sso_config(authorized(
+        UpdateSsoConfigRequest { org_id: tenant.id().into(), config: Some(config) },
+        tenant.token(),
+    ))
+    .await
+    .map(|response| response.into_inner())
+}
+
+/// Claims `domain` for the tenant and publishes its TXT record; returns it verified.
+async fn verified_domain(auth: &mut AuthServiceClient<Channel>, tenant: &Tenant, domain: &str) -> SsoDomain {
+    let claimed = auth
+        .add_sso_domain(authorized(
+            AddSsoDomainRequest { org_id: tenant.id().into(), domain: domain.into() },
+            tenant.token(),
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    let verify = VerifySsoDomainRequest { org_id: tenant.id().into(), domain: domain.into() };
+    let early = auth.verify_sso_domain(authorized(verify.clone(), tenant.token())).await.unwrap_err();
+    assert_eq!((early.code(), reason(&early).as_str()), (Code::FailedPrecondition, "DOMAIN_NOT_VERIFIED"));
+    TestDns::get().publish_txt(&claimed.verification_record_name, &claimed.verification_record_value);
+    let verified = auth.verify_sso_domain(authorized(verify, tenant.token())).await.unwrap().into_inner();
+    assert!(verified.verified);
+    verified
+}
+
+async fn role_id(platform: &TestPlatform, tenant: &Tenant, name: &str) -> String {
+    let mut users = UserServiceClient::new(platform.channel("user").await);
+    let roles = users.list_roles(authorized(ListRolesRequest::default(), tenant.token())).await.unwrap().into_inner();
+    roles.roles.into_iter().find(|role| role.name == name).map(|role| role.id).unwrap()
+}
+
+async fn password_login(platform: &TestPlatform, email: &str) -> Result<TokenPair, tonic::Status> {
+    let login = LoginRequest { email: email.into(), password: PASSWORD.into(), organization_id: String::new() };
+    platform.auth().await.login(login).await.map(|response| match response.into_inner().result {
+        Some(login_response::Result::Tokens(tokens)) => tokens,
+        other => panic!("expected tokens, got {other:?}"),
+    })
+}
+
+async fn people_sign_in_through_their_organizations_provider(platform: &TestPlatform) {
+    let provider = OidcProvider::start().await;
+    let acme = platform.tenant("Acme Identity").await;
+    let mut auth = platform.auth().await;
+    let domain = format!("acme-{}.test", unique_suffix());
+
+    // Configuration is checked before it is kept.
+    let bad = SsoConfig {
+        provider: Some(sso_config::Provider::Oidc(OidcSettings::default())),
+        default_role_ids: vec!["not-a-role".into()],
+        ..Default::default()
+    };
+    let refused = update(&mut auth, &acme, bad).await.unwrap_err();
+    let fields = violations(&refused);
+    for field in
+        ["config.oidc.issuer", "config.oidc.client_id", "config.oidc.client_secret", "config.default_role_ids[0]"]
+    {
+        assert!(fields.iter().any(|(f, _)| f == field), "{field} in {fields:?}");
+    }
+    let nowhere = SsoConfig {
+        provider: Some(sso_config::Provider::Oidc(OidcSettings {
+            issuer: "http://127.0.0.1:9/realms/none".into(),
+            client_id: CLIENT_ID.into(),
+            client_secret: CLIENT_SECRET.into(),
+            ..Default::default()
+        })),
+        ..Default::default()
+    };
+    let refused = update(&mut auth, &acme, nowhere).await.unwrap_err();
+    assert_eq!(reason(&refused), "IDENTITY_PROVIDER_ERROR", "{refused:?}");
+    let premature = SsoConfig { provider: oidc(&provider, CLIENT_SECRET), require_sso: true, ..Default::default() };
+    assert_eq!(reason(&update(&mut auth, &acme, premature).await.unwrap_err()), "NO_VERIFIED_DOMAIN");
+
+    // The domain is proven by DNS, and only one organization may have it.
+    verified_domain(&mut auth, &acme, &domain).await;
+    let globex = platform.tenant("Globex Identity").await;
+    let theirs = auth
+        .add_sso_domain(authorized(
+            AddSsoDomainRequest { org_id: globex.id().into(), domain: domain.clone() },
+            globex.token(),
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    TestDns::get().publish_txt(&theirs.verification_record_name, &theirs.verification_record_value);
+    let taken = auth
+        .verify_sso_domain(authorized(
+            VerifySsoDomainRequest { org_id: globex.id().into(), domain: domain.clone() },
+            globex.token(),
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(reason(&taken), "DOMAIN_CLAIMED");
+
+    // An existing password member, before single sign-on is required.
+    let bob_email = format!("bob@{domain}");
+    let (bob, _) = platform.member(&acme, &bob_email, &[]).await;
+
+    let analyst = role_id(platform, &acme, "Analyst").await;
+    let config = SsoConfig {
+        provider: oidc(&provider, CLIENT_SECRET),
+        group_role_mappings: vec![GroupRoleMapping { group: "grc-analysts".into(), role_ids: vec![analyst.clone()] }],
+        ..Default::default()
+    };
+    let saved = update(&mut auth, &acme, config).await.unwrap();
+    let Some(sso_config::Provider::Oidc(settings)) = &saved.provider else { panic!("{saved:?}") };
+    assert!(settings.client_secret.is_empty() && settings.client_secret_set, "the secret is never returned");
+    assert!(saved.redirect_uri.ends_with("/api/v1/auth/sso/oidc/callback"));
+
+    // Another tenant sees nothing of it.
+    let foreign = auth
+        .get_sso_config(authorized(GetSsoConfigRequest { org_id: acme.id().into() }, globex.token()))
+        .await
+        .unwrap_err();
+    assert_eq!(foreign.code(), Code::PermissionDenied);
+    let own = auth
+        .get_sso_config(authorized(GetSsoConfigRequest { org_id: globex.id().into() }, globex.token()))
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(own.provider.is_none() && own.domains.iter().all(|d| !d.verified), "{own:?}");
+
+    // A first sign-in makes the person and their membership, with their group's role.
+    let alice_email = format!("alice@{domain}");
+    provider.sign_in_as(person(&alice_email, &["grc-analysts", "unmapped"]));
+    let alice = signed_in(platform, &alice_email).await;
+    assert_eq!(alice.organization_id, acme.id());
+    let alice_claims = claims(&alice.access_token);
+    assert_eq!(alice_claims["email"], alice_email.as_str());
+    assert_eq!(alice_claims["roles"], serde_json::json!(["Analyst"]), "{alice_claims}");
+    let members = platform
+        .organizations()
+        .await
+        .list_members(authorized(ListMembersRequest { org_id: acme.id().into(), ..Default::default() }, acme.token()))
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(members.members.iter().any(|m| m.email == alice_email), "{members:?}");
+    // Her tokens are the platform's own: they refresh, asking the provider each time.
+    let before = provider.refreshes();
+    let alice =
+        auth.refresh(RefreshRequest { refresh_token: alice.refresh_token, ..Default::default() }).await.unwrap();
+    let alice = alice.into_inner();
+    assert_eq!(provider.refreshes(), before + 1);
+
+    // Required single sign-on stops password sign-ins and password sessions.
+    let config = SsoConfig { provider: oidc(&provider, ""), require_sso: true, ..Default::default() };
+    assert!(update(&mut auth, &acme, config).await.unwrap().require_sso, "an empty secret keeps the stored one");
+    let refused = password_login(platform, &bob_email).await.unwrap_err();
+    assert_eq!((refused.code(), reason(&refused).as_str()), (Code::FailedPrecondition, "SSO_REQUIRED"));
+    let refused = auth
+        .refresh(RefreshRequest { refresh_token: bob.tokens.refresh_token.clone(), ..Default::default() })
+        .await
+        .unwrap_err();
+    assert_eq!(reason(&refused), "SSO_REQUIRED");
+    // Bob signs in through the provider into the account and membership he has.
+    provider.sign_in_as(person(&bob_email, &[]));
+    let bob_sso = signed_in(platform, &bob_email).await;
+    assert_eq!(claims(&bob_sso.access_token)["user_id"], bob.user_id.as_str());
+    // The admin of another organization is not affected.
+    password_login(platform, &globex.admin.email).await.expect("Globex has no single sign-on");
+
+    // Disabled at the provider: access ends at the next refresh.
+    provider.disable(&alice_email);
+    let ended = auth
+        .refresh(RefreshRequest { refresh_token: alice.refresh_token.clone(), ..Default::default() })
+        .await
+        .unwrap_err();
+    assert_eq!((ended.code(), reason(&ended).as_str()), (Code::Unauthenticated, "SSO_ACCESS_ENDED"));
+    let again = auth.refresh(RefreshRequest { refresh_token: alice.refresh_token, ..Default::default() }).await;
+    assert_eq!(again.unwrap_err().code(), Code::Unauthenticated, "the session stays ended");
+    provider.sign_in_as(person(&alice_email, &["grc-analysts"]));
+    let attempt = sign_in(platform, &alice_email).await;
+    assert_eq!(attempt.outcome.get("error").map(String::as_str), Some("SSO_PROVIDER_DENIED"));
+}
+
+async fn forged_replayed_and_misdirected_sign_ins_are_refused(platform: &TestPlatform) {
+    let provider: Arc<OidcProvider> = OidcProvider::start().await;
+    let tenant = platform.tenant("Initech Identity").await;
+    let mut auth = platform.auth().await;
+    let domain = format!("initech-{}.test", unique_suffix());
+    verified_domain(&mut auth, &tenant, &domain).await;
+    update(&mut auth, &tenant, SsoConfig { provider: oidc(&provider, CLIENT_SECRET), ..Default::default() })
+        .await
+        .unwrap();
+    let email = format!("dana@{domain}");
+    provider.sign_in_as(person(&email, &[]));
+
+    let refusal = |attempt: &SignIn| attempt.outcome.get("error").cloned().unwrap_or_default();
+    for (misbehaviour, what) in [
+        (Misbehaviour { forged_signature: true, ..Default::default() }, "a forged signature"),
+        (Misbehaviour { audience: Some("someone-else".into()), ..Default::default() }, "a wrong audience"),
+        (Misbehaviour { nonce: Some("replayed-nonce".into()), ..Default::default() }, "another sign-in's nonce"),
+    ] {
+        provider.misbehave(misbehaviour);
+        assert_eq!(refusal(&sign_in(platform, &email).await), "SSO_TOKEN_REFUSED", "{what}");
+    }
+    provider.misbehave(Misbehaviour::default());
+    provider.sign_in_as(ProviderUser { email_verified: false, ..person(&email, &[]) });
+    assert_eq!(refusal(&sign_in(platform, &email).await), "SSO_TOKEN_REFUSED", "an unverified email");
+    // An address outside the organization's verified domains.
+    provider.sign_in_as(person("mallory@elsewhere.test", &[]));
+    assert_eq!(refusal(&sign_in(platform, &email).await), "SSO_EMAIL_DOMAIN");
+    assert_eq!(
+        platform
+            .stored_count(
+                complianceiq_kit::config::DatabaseGroup::Auth,
+                "SELECT COUNT(*) FROM accounts WHERE email = 'mallory@elsewhere.test'"
+            )
+            .await,
+        0,
+        "a refused sign-in makes no account"
+    );
+
+    // A good sign-in; its callback replayed, its ticket redeemed twice.
+    provider.sign_in_as(person(&email, &[]));
+    let good = sign_in(platform, &email).await;
+    let ticket = good.outcome.get("ticket").expect("signed in").clone();
+    let gateway = format!("http://{}", platform.address("gateway"));
+    let replayed =
+        browser().get(format!("{gateway}{}", good.callback)).header("cookie", &good.cookie).send().await.unwrap();
+    assert_eq!(fragment(&location(&replayed)).get("error").map(String::as_str), Some("SSO_STATE_INVALID"));
+    assert_eq!(exchange(platform, &ticket).await.0, 200);
+    let (status, body) = exchange(platform, &ticket).await;
+    assert_eq!(status, 401, "{body}");
+
+    // A callback in another browser (no binding cookie) is refused: login CSRF.
+    let http = browser();
+    let start = http.get(start_url(&gateway, &email)).send().await.unwrap();
+    let back = location(&http.get(location(&start)).send().await.unwrap());
+    let elsewhere = http.get(format!("{gateway}{}?{}", back.path(), back.query().unwrap())).send().await.unwrap();
+    assert_eq!(fragment(&location(&elsewhere)).get("error").map(String::as_str), Some("SSO_BROWSER_MISMATCH"));
+
+    // Unknown domains and bad requests get clear answers.
+    let unknown = browser().get(start_url(&gateway, "someone@unconfigured.test")).send().await.unwrap();
+    assert_eq!(unknown.status(), 400);
+    assert!(unknown.text().await.unwrap().contains("SSO_NOT_CONFIGURED"));
+    let empty = browser().get(format!("{gateway}/api/v1/auth/sso/start")).send().await.unwrap();
+    assert_eq!(empty.status(), 400);
+}
