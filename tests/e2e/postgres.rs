@@ -155,13 +155,15 @@ async fn every_tenant_table_forces_row_level_security(platform: &TestPlatform) {
         // Exempt: the outbox (read by the relay only) and the auth service's per-person tables
         // (sessions, its copies of memberships and of sign-in policies), read by user across organizations, and the
         // instance service's schedule and sync queue, and the webhook service's list of
-        // organizations with webhooks (ids only) (docs/architecture.md, "Data").
+        // organizations with webhooks (ids only), and single sign-on's verified domains (a sign-in
+        // is routed by its email before any organization is known) and sessions (found by their
+        // refresh token's family) (docs/architecture.md, "Data").
         let rows = sqlx::query(
             "SELECT c.relname::text, c.relrowsecurity, c.relforcerowsecurity \
              FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace \
              WHERE n.nspname = 'public' AND c.relkind = 'r' AND (c.relname = 'organizations' OR EXISTS ( \
                SELECT 1 FROM pg_attribute a WHERE a.attrelid = c.oid AND a.attname = 'organization_id' AND NOT a.attisdropped)) \
-               AND c.relname NOT IN ('ciq_outbox', 'refresh_tokens', 'account_memberships', 'organization_policies', 'instance_schedule', 'ciq_jobs', 'ciq_retention', 'webhook_organizations', 'audit_plans')",
+               AND c.relname NOT IN ('ciq_outbox', 'refresh_tokens', 'account_memberships', 'organization_policies', 'instance_schedule', 'ciq_jobs', 'ciq_retention', 'webhook_organizations', 'audit_plans', 'sso_domains', 'sso_sessions')",
         )
         .fetch_all(&mut connection)
         .await
