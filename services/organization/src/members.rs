@@ -83,6 +83,30 @@ fn team_message(team: &TeamRecord, organization: OrganizationId, members: Vec<St
 }
 
 /// Member operations need the organization to still exist.
+/// A membership just became active: its invited teams (those still there) take the person, and
+/// `member.joined` tells the user service which roles to grant.
+async fn joined(
+    tx: &mut TenantTx,
+    record: &MembershipRecord,
+    user: String,
+    now: i64,
+    context: &RequestContext,
+) -> Result<(), ApiError> {
+    for team in &record.team_ids {
+        if teams::by_id(tx, team).await?.is_some() {
+            teams::add_member(tx, team, &user, now).await?;
+        }
+    }
+    let joined = MemberJoined {
+        user_id: user,
+        role_ids: record.role_ids.clone(),
+        member_id: record.id.clone(),
+        email: record.email.clone(),
+    };
+    tx.emit(Payload::MemberJoined(joined), context).await?;
+    Ok(())
+}
+
 /// Refuses one more member or invitation beyond the plan's limit.
 async fn check_member_limit(tx: &mut TenantTx) -> Result<(), ApiError> {
     let plan = subscriptions::get(tx).await?.map(|s| s.plan).unwrap_or_else(|| "free".into());
@@ -394,18 +418,7 @@ impl OrganizationApi {
         record.joined_at = Some(now);
         record.updated_at = now;
         members::update(&mut tx, &record).await?;
-        for team in &record.team_ids {
-            if teams::by_id(&mut tx, team).await?.is_some() {
-                teams::add_member(&mut tx, team, &user, now).await?;
-            }
-        }
-        let joined = MemberJoined {
-            user_id: user,
-            role_ids: record.role_ids.clone(),
-            member_id: record.id.clone(),
-            email: record.email.clone(),
-        };
-        tx.emit(Payload::MemberJoined(joined), context).await?;
+        joined(&mut tx, &record, user, now, context).await?;
         let member = self.member_with_teams(&mut tx, &record).await?;
         tx.commit().await?;
         tracing::info!(organization_id = %organization, user_id = %identity.user_id, "invitation accepted");
@@ -486,18 +499,7 @@ impl OrganizationApi {
                 record
             }
         };
-        for team in &record.team_ids {
-            if teams::by_id(&mut tx, team).await?.is_some() {
-                teams::add_member(&mut tx, team, &user, now).await?;
-            }
-        }
-        let joined = MemberJoined {
-            user_id: user,
-            role_ids: record.role_ids.clone(),
-            member_id: record.id.clone(),
-            email: record.email.clone(),
-        };
-        tx.emit(Payload::MemberJoined(joined), context).await?;
+        joined(&mut tx, &record, user, now, context).await?;
         let member = self.member_with_teams(&mut tx, &record).await?;
         tx.commit().await?;
         tracing::info!(organization_id = %organization, member_id = %record.id, "member joined by single sign-on");
