@@ -3,6 +3,10 @@
 #   docker build -t complianceiq:dev .
 
 FROM rust:1.95-bookworm AS build
+# SAML signatures are checked by libxmlsec1 (samael's bindings are generated with libclang).
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends libxmlsec1-dev libxml2-dev libssl-dev libclang-dev pkg-config \
+ && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 # Dependencies first, so source edits do not refetch the registry.
 COPY Cargo.toml Cargo.lock ./
@@ -19,7 +23,7 @@ RUN --mount=type=cache,target=/usr/local/cargo/registry \
 
 FROM debian:bookworm-slim AS runtime
 RUN apt-get update \
- && apt-get install -y --no-install-recommends ca-certificates \
+ && apt-get install -y --no-install-recommends ca-certificates libxmlsec1 libxmlsec1-openssl libxml2 libssl3 \
  && rm -rf /var/lib/apt/lists/* \
  && groupadd --gid 65532 complianceiq \
  && useradd --uid 65532 --gid 65532 --no-create-home --shell /usr/sbin/nologin complianceiq \

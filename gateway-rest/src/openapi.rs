@@ -5,7 +5,7 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
-use prost_reflect::{DescriptorPool, FieldDescriptor, Kind, MessageDescriptor, Value};
+use prost_reflect::{DescriptorPool, FieldDescriptor, Kind, MessageDescriptor, MethodDescriptor, Value};
 use serde_json::{Map, json};
 
 use crate::routes::{BodyMapping, Route, RouteTable};
@@ -77,6 +77,12 @@ fn behaviors(pool: &DescriptorPool, field: &FieldDescriptor) -> Vec<i32> {
         Value::List(values) => values.iter().filter_map(|value| value.as_enum_number()).collect(),
         _ => Vec::new(),
     }
+}
+
+fn browser_redirect(pool: &DescriptorPool, method: &MethodDescriptor) -> bool {
+    let Some(extension) = pool.get_extension_by_name("complianceiq.common.v1.browser_redirect") else { return false };
+    let options = method.options();
+    options.has_extension(&extension) && options.get_extension(&extension).as_bool() == Some(true)
 }
 
 struct Generator<'a> {
@@ -341,6 +347,13 @@ impl Generator<'_> {
         if public {
             operation["security"] = json!([]);
         }
+        if browser_redirect(self.pool, method) {
+            operation["responses"]["303"] = json!({
+                "description": "The browser is sent on to `Location`.",
+                "headers": {"Location": {"schema": {"type": "string", "format": "uri"}}},
+                "content": {"text/plain": {"schema": {"type": "string"}}}
+            });
+        }
         operation
     }
 }
@@ -422,10 +435,10 @@ mod tests {
         let document = generated();
         let paths = document["paths"].as_object().unwrap();
         let operations: usize = paths.values().map(|item| item.as_object().unwrap().len()).sum();
-        // Every RPC (153) but the six internal ones without a binding (IngestRecords,
+        // Every RPC (155) but the six internal ones without a binding (IngestRecords,
         // ExchangeApiKey, DeliverReport, WriteWidgetRecord, ScoreControls, ProvisionSsoMember),
         // plus the JWKS's second binding.
-        assert_eq!(operations, 153 - 6 + 1, "every edge RPC, plus the JWKS's second binding");
+        assert_eq!(operations, 155 - 6 + 1, "every edge RPC, plus the JWKS's second binding");
         let login = &document["paths"]["/api/v1/auth/login"]["post"];
         assert_eq!(login["security"], json!([]));
         assert_eq!(
@@ -440,6 +453,10 @@ mod tests {
             "#/components/schemas/complianceiq.notification.v1.StreamNotificationsResponse",
             "a server stream is documented as the gateway frames it"
         );
+        let callback = &document["paths"]["/api/v1/auth/sso/oidc/callback"]["get"]["responses"];
+        assert_eq!(callback["303"]["content"]["text/plain"]["schema"]["type"], "string", "a browser redirect");
+        let download = &document["paths"]["/api/v1/insights/exports/{export_id}/download"]["get"]["responses"];
+        assert!(download.get("303").is_none(), "a download never redirects");
         assert_eq!(
             get["parameters"][0],
             json!({"name": "org_id", "in": "path", "required": true, "schema": {"type": "string", "description": "The organization id."}})

@@ -250,6 +250,8 @@ fn every_public_rpc_is_annotated_and_matches_the_design_or_is_a_documented_extra
         ("DELETE", "/api/v1/organizations/{org_id}/sso/domains/{domain}"),
         ("GET", "/api/v1/auth/sso/start"),
         ("GET", "/api/v1/auth/sso/oidc/callback"),
+        ("POST", "/api/v1/auth/sso/saml/acs"),
+        ("GET", "/api/v1/auth/sso/saml/{organization_id}/metadata"),
         ("POST", "/api/v1/auth/sso/token"),
         ("POST", "/api/v1/api-keys"),
         ("GET", "/api/v1/api-keys"),

@@ -123,9 +123,9 @@ async fn every_rpc_refuses_a_caller_without_its_permission(platform: &TestPlatfo
         }
     }
     assert_eq!(
-        public, 11,
-        "register, login, refresh, forgot/reset password, verify email, verify MFA, JWKS, and the three single \
-         sign-on browser endpoints"
+        public, 13,
+        "register, login, refresh, forgot/reset password, verify email, verify MFA, JWKS, and the five single \
+         sign-on browser endpoints (start, OIDC callback, SAML ACS and metadata, ticket)"
     );
     assert_eq!(
         permission_checked, 29,
@@ -390,8 +390,9 @@ async fn a_second_organization_sees_changes_and_deletes_nothing_of_the_first(pla
         "B removes A's domain",
     );
     // The browser endpoints act for whoever the provider vouches for, in the organization
-    // their verified domain names (sso.rs covers them end to end).
-    for rpc in ["StartSso", "FinishOidcSso", "ExchangeSsoTicket"] {
+    // their verified domain names (sso.rs covers them end to end); the SAML metadata is
+    // public by nature (it names the organization's entity id and endpoint, nothing more).
+    for rpc in ["StartSso", "FinishOidcSso", "FinishSamlSso", "GetSamlMetadata", "ExchangeSsoTicket"] {
         cover(rpc);
     }
 

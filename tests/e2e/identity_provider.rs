@@ -2,7 +2,9 @@
 //! endpoint that signs in whoever the test says is at the keyboard, and a token endpoint that
 //! checks the client's secret and PKCE, issues RS256 ID tokens, and honours refresh tokens
 //! until the person is disabled. Knobs make it misbehave the ways an attacker or a broken
-//! provider would. Also a DNS server answering TXT questions, for domain verification.
+//! provider would. A SAML identity provider that answers the platform's AuthnRequests with
+//! signed responses, with its own knobs. Also a DNS server answering TXT questions, for
+//! domain verification.
 
 use std::collections::HashMap;
 use std::net::{SocketAddr, UdpSocket};
@@ -322,4 +324,224 @@ fn answer(query: &[u8], table: &HashMap<String, Vec<String>>) -> Option<Vec<u8>>
         response.extend_from_slice(&data);
     }
     Some(response)
+}
+
+/// How the SAML provider misbehaves.
+#[derive(Clone, Debug, Default)]
+pub struct SamlMisbehaviour {
+    /// The assertion names this audience instead of the service provider's entity id.
+    pub audience: Option<String>,
+    /// Signed with a key the metadata does not publish (its own certificate in KeyInfo).
+    pub forged_signature: bool,
+    /// The email is changed after signing (a tampered assertion).
+    pub tampered_email: Option<String>,
+    /// No signature at all.
+    pub unsigned: bool,
+    /// The assertion's validity ended this long ago.
+    pub expired_seconds_ago: Option<i64>,
+    /// The assertion restricts no audience (any service provider would take it).
+    pub unrestricted: bool,
+}
+
+/// A real SAML 2.0 identity provider for tests: it reads the AuthnRequest the platform sends
+/// the browser with (HTTP-Redirect: deflated, base64), and answers with a Response whose
+/// assertion it signs with xmlsec (RSA-SHA256), for the browser to post to the assertion
+/// consumer service. No network: the browser's trip to the provider is this call.
+pub struct SamlProvider {
+    pub entity_id: String,
+    sso_url: String,
+    key: Vec<u8>,
+    certificate: samael::crypto::CertificateDer,
+    foreign_key: Vec<u8>,
+    foreign_certificate: samael::crypto::CertificateDer,
+}
+
+/// What the provider's auto-submitting form posts to the assertion consumer service.
+pub struct SamlPost {
+    pub acs_url: url::Url,
+    pub saml_response: String,
+    pub relay_state: String,
+}
+
+impl SamlPost {
+    /// The form body a browser posts.
+    pub fn form(&self) -> String {
+        url::form_urlencoded::Serializer::new(String::new())
+            .append_pair("SAMLResponse", &self.saml_response)
+            .append_pair("RelayState", &self.relay_state)
+            .finish()
+    }
+}
+
+fn key_pair(name: &str) -> (Vec<u8>, samael::crypto::CertificateDer) {
+    use samael::idp::{CertificateParams, IdentityProvider, KeyType, Rsa};
+    let provider = IdentityProvider::generate_new(KeyType::Rsa(Rsa::Rsa2048)).unwrap();
+    let params = CertificateParams { common_name: name, issuer_name: name, days_until_expiration: 30 };
+    let certificate = provider.create_certificate(&params).unwrap();
+    (provider.export_private_key_der().unwrap(), certificate)
+}
+
+impl SamlProvider {
+    /// A provider with a fresh signing key (and a foreign one to forge with).
+    pub fn start() -> Self {
+        let (key, certificate) = key_pair("Test SAML IdP");
+        let (foreign_key, foreign_certificate) = key_pair("Test SAML IdP");
+        let host = &complianceiq_kit::crypto::sha256_hex(random().as_bytes())[..12];
+        let entity_id = format!("https://idp-{host}.example.test/saml");
+        Self { sso_url: format!("{entity_id}/sso"), entity_id, key, certificate, foreign_key, foreign_certificate }
+    }
+
+    /// The metadata an admin pastes into the platform.
+    pub fn metadata(&self) -> String {
+        let certificate = STANDARD.encode(self.certificate.der_data());
+        format!(
+            r#"<?xml version="1.0"?>
+<md:EntityDescriptor xmlns:md="urn:oasis:names:tc:SAML:2.0:metadata" entityID="{entity}">
+  <md:IDPSSODescriptor WantAuthnRequestsSigned="false" protocolSupportEnumeration="urn:oasis:names:tc:SAML:2.0:protocol">
+    <md:KeyDescriptor use="signing">
+      <ds:KeyInfo xmlns:ds="http://www.w3.org/2000/09/xmldsig#">
+        <ds:X509Data><ds:X509Certificate>{certificate}</ds:X509Certificate></ds:X509Data>
+      </ds:KeyInfo>
+    </md:KeyDescriptor>
+    <md:NameIDFormat>urn:oasis:names:tc:SAML:1.1:nameid-format:emailAddress</md:NameIDFormat>
+    <md:SingleSignOnService Binding="urn:oasis:names:tc:SAML:2.0:bindings:HTTP-POST" Location="{sso}"/>
+    <md:SingleSignOnService Binding="urn:oasis:names:tc:SAML:2.0:bindings:HTTP-Redirect" Location="{sso}"/>
+  </md:IDPSSODescriptor>
+</md:EntityDescriptor>"#,
+            entity = self.entity_id,
+            sso = self.sso_url,
+        )
+    }
+
+    /// Reads the AuthnRequest in `at_provider` (where StartSso sent the browser), signs `user`
+    /// in, and returns what the provider's form posts back.
+    pub fn respond(&self, at_provider: &url::Url, user: &ProviderUser, knobs: &SamlMisbehaviour) -> SamlPost {
+        use samael::attribute::{Attribute, AttributeValue};
+        use samael::crypto::CryptoProvider;
+        use samael::schema::{
+            Assertion, AttributeStatement, AudienceRestriction, AuthnContext, AuthnContextClassRef, AuthnRequest,
+            AuthnStatement, Conditions, Issuer, Response, Status, StatusCode, Subject, SubjectConfirmation,
+            SubjectConfirmationData, SubjectNameID,
+        };
+        use samael::signature::{DigestAlgorithm, Signature};
+        use samael::traits::ToXml;
+        use std::io::Read;
+
+        assert!(at_provider.as_str().starts_with(&self.sso_url), "sent to the provider: {at_provider}");
+        let query: HashMap<String, String> = at_provider.query_pairs().into_owned().collect();
+        let deflated = STANDARD.decode(&query["SAMLRequest"]).unwrap();
+        let mut xml = String::new();
+        flate2::read::DeflateDecoder::new(deflated.as_slice()).read_to_string(&mut xml).unwrap();
+        let request: AuthnRequest = xml.parse().unwrap();
+        let acs_url = request.assertion_consumer_service_url.clone().expect("the request names its ACS");
+        let audience = knobs
+            .audience
+            .clone()
+            .unwrap_or_else(|| request.issuer.as_ref().and_then(|issuer| issuer.value.clone()).unwrap());
+        let now = chrono::Utc::now();
+        let valid_until = match knobs.expired_seconds_ago {
+            Some(seconds) => now - chrono::Duration::seconds(seconds),
+            None => now + chrono::Duration::minutes(5),
+        };
+        let issuer = Issuer { value: Some(self.entity_id.clone()), ..Issuer::default() };
+        let (key, certificate) = if knobs.forged_signature {
+            (&self.foreign_key, &self.foreign_certificate)
+        } else {
+            (&self.key, &self.certificate)
+        };
+        let assertion_id = format!("_a{}", random());
+        let attribute = |name: &str, values: &[String]| Attribute {
+            friendly_name: None,
+            name: Some(name.into()),
+            name_format: Some("urn:oasis:names:tc:SAML:2.0:attrname-format:basic".into()),
+            values: values
+                .iter()
+                .map(|value| AttributeValue { attribute_type: Some("xs:string".into()), value: Some(value.clone()) })
+                .collect(),
+        };
+        let mut signature = Signature::template(&assertion_id, certificate);
+        for reference in &mut signature.signed_info.reference {
+            reference.digest_method.algorithm = DigestAlgorithm::Sha256;
+        }
+        let assertion = Assertion {
+            id: assertion_id,
+            issue_instant: now,
+            version: "2.0".into(),
+            issuer: issuer.clone(),
+            signature: (!knobs.unsigned).then_some(signature),
+            subject: Some(Subject {
+                name_id: Some(SubjectNameID {
+                    format: Some("urn:oasis:names:tc:SAML:1.1:nameid-format:emailAddress".into()),
+                    value: user.email.clone(),
+                }),
+                subject_confirmations: Some(vec![SubjectConfirmation {
+                    method: Some("urn:oasis:names:tc:SAML:2.0:cm:bearer".into()),
+                    name_id: None,
+                    subject_confirmation_data: Some(SubjectConfirmationData {
+                        not_before: None,
+                        not_on_or_after: Some(valid_until),
+                        recipient: Some(acs_url.clone()),
+                        in_response_to: Some(request.id.clone()),
+                        address: None,
+                        content: None,
+                    }),
+                }]),
+            }),
+            conditions: Some(Conditions {
+                not_before: Some(now - chrono::Duration::seconds(30)),
+                not_on_or_after: Some(valid_until),
+                audience_restrictions: (!knobs.unrestricted)
+                    .then(|| vec![AudienceRestriction { audience: vec![audience] }]),
+                one_time_use: None,
+                proxy_restriction: None,
+            }),
+            authn_statements: Some(vec![AuthnStatement {
+                authn_instant: Some(now),
+                session_index: Some(format!("_s{}", random())),
+                session_not_on_or_after: Some(now + chrono::Duration::hours(8)),
+                subject_locality: None,
+                authn_context: Some(AuthnContext {
+                    value: Some(AuthnContextClassRef {
+                        value: Some("urn:oasis:names:tc:SAML:2.0:ac:classes:PasswordProtectedTransport".into()),
+                    }),
+                }),
+            }]),
+            attribute_statements: Some(vec![AttributeStatement {
+                attributes: vec![
+                    attribute("email", std::slice::from_ref(&user.email)),
+                    attribute("displayName", std::slice::from_ref(&user.name)),
+                    attribute("groups", &user.groups),
+                ],
+            }]),
+        };
+        let response = Response {
+            id: format!("_r{}", random()),
+            in_response_to: Some(request.id.clone()),
+            version: "2.0".into(),
+            issue_instant: now,
+            destination: Some(acs_url.clone()),
+            consent: None,
+            issuer: Some(issuer),
+            signature: None,
+            status: Some(Status {
+                status_code: StatusCode { value: Some("urn:oasis:names:tc:SAML:2.0:status:Success".into()) },
+                status_message: None,
+                status_detail: None,
+            }),
+            encrypted_assertion: None,
+            assertion: Some(assertion),
+        };
+        let mut xml = response.to_string().unwrap();
+        if !knobs.unsigned {
+            xml = samael::crypto::Crypto::sign_xml(xml.as_bytes(), key).unwrap();
+        }
+        if let Some(email) = &knobs.tampered_email {
+            xml = xml.replace(&user.email, email);
+        }
+        SamlPost {
+            acs_url: url::Url::parse(&acs_url).unwrap(),
+            saml_response: STANDARD.encode(xml),
+            relay_state: query.get("RelayState").cloned().unwrap_or_default(),
+        }
+    }
 }

@@ -1,5 +1,5 @@
-//! Single sign-on end to end against a real OpenID Connect provider the test starts
-//! (identity_provider.rs), driven as a browser drives it: the edge's redirects followed by
+//! Single sign-on end to end against a real OpenID Connect provider and a SAML identity
+//! provider the test starts (identity_provider.rs), driven as a browser drives it: the edge's redirects followed by
 //! hand, the binding cookie carried, the console's ticket exchanged. Domains are verified
 //! through a DNS server the test runs.
 
@@ -9,8 +9,8 @@ use complianceiq_kit::config::PlatformConfig;
 use complianceiq_proto::complianceiq::auth::v1::auth_service_client::AuthServiceClient;
 use complianceiq_proto::complianceiq::auth::v1::{
     AddSsoDomainRequest, GetSsoConfigRequest, GroupRoleMapping, LoginRequest, OidcProvider as OidcSettings,
-    RefreshRequest, SsoConfig, SsoDomain, TokenPair, UpdateSsoConfigRequest, VerifySsoDomainRequest, login_response,
-    sso_config,
+    RefreshRequest, SamlProvider as SamlSettings, SsoConfig, SsoDomain, TokenPair, UpdateSsoConfigRequest,
+    VerifySsoDomainRequest, login_response, sso_config,
 };
 use complianceiq_proto::complianceiq::organization::v1::ListMembersRequest;
 use complianceiq_proto::complianceiq::user::v1::ListRolesRequest;
@@ -19,7 +19,10 @@ use tonic::Code;
 use tonic::transport::Channel;
 
 use crate::harness::{TestPlatform, reason, unique_suffix, violations};
-use crate::identity_provider::{CLIENT_ID, CLIENT_SECRET, Misbehaviour, OidcProvider, ProviderUser, TestDns};
+use crate::identity_provider::{
+    CLIENT_ID, CLIENT_SECRET, Misbehaviour, OidcProvider, ProviderUser, SamlMisbehaviour, SamlPost, SamlProvider,
+    TestDns,
+};
 use crate::people::{PASSWORD, Tenant, authorized, claims};
 
 fn configure(config: &mut PlatformConfig) {
@@ -382,4 +385,187 @@ async fn forged_replayed_and_misdirected_sign_ins_are_refused(platform: &TestPla
     assert!(unknown.text().await.unwrap().contains("SSO_NOT_CONFIGURED"));
     let empty = browser().get(format!("{gateway}/api/v1/auth/sso/start")).send().await.unwrap();
     assert_eq!(empty.status(), 400);
+}
+
+mod saml_sign_in_accepts_only_signed_fresh_assertions_for_this_service {
+    crate::configured_platform_tests!(
+        super::configure,
+        super::saml_sign_in_accepts_only_signed_fresh_assertions_for_this_service
+    );
+}
+
+fn saml(provider: &SamlProvider) -> Option<sso_config::Provider> {
+    Some(sso_config::Provider::Saml(SamlSettings { idp_metadata_xml: provider.metadata(), ..Default::default() }))
+}
+
+/// One SAML sign-in as a browser makes it: StartSso → the provider (its AuthnRequest read and
+/// answered) → the provider's form posted to the assertion consumer service with the cookie.
+/// Returns the console's fragment and the posted form (to replay it).
+async fn saml_sign_in(
+    platform: &TestPlatform,
+    provider: &SamlProvider,
+    user: &ProviderUser,
+    knobs: &SamlMisbehaviour,
+) -> (std::collections::HashMap<String, String>, SamlPost, String) {
+    let gateway = format!("http://{}", platform.address("gateway"));
+    let http = browser();
+    let start = http.get(start_url(&gateway, &user.email)).send().await.unwrap();
+    assert_eq!(start.status(), 303, "StartSso redirects: {:?}", start.text().await);
+    let set_cookie = start.headers().get("set-cookie").expect("StartSso binds the browser").to_str().unwrap();
+    assert!(set_cookie.contains("HttpOnly") && set_cookie.contains("SameSite=Lax"), "over http: {set_cookie}");
+    let cookie = set_cookie.split(';').next().unwrap().to_string();
+    let post = provider.respond(&location(&start), user, knobs);
+    assert!(post.acs_url.path().ends_with("/api/v1/auth/sso/saml/acs"), "{}", post.acs_url);
+    let outcome = acs(&gateway, &post, Some(&cookie)).await;
+    (outcome, post, cookie)
+}
+
+async fn acs(gateway: &str, post: &SamlPost, cookie: Option<&str>) -> std::collections::HashMap<String, String> {
+    let mut request = browser()
+        .post(format!("{gateway}{}", post.acs_url.path()))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(post.form());
+    if let Some(cookie) = cookie {
+        request = request.header("cookie", cookie);
+    }
+    let finished = request.send().await.unwrap();
+    assert_eq!(finished.status(), 303, "{:?}", finished.text().await);
+    fragment(&location(&finished))
+}
+
+async fn saml_sign_in_accepts_only_signed_fresh_assertions_for_this_service(platform: &TestPlatform) {
+    let provider = SamlProvider::start();
+    let tenant = platform.tenant("Umbrella Identity").await;
+    let mut auth = platform.auth().await;
+    let domain = format!("umbrella-{}.test", unique_suffix());
+    verified_domain(&mut auth, &tenant, &domain).await;
+
+    // Metadata that is not an identity provider's, or lacks what a sign-in needs, is refused.
+    for (metadata, what) in [
+        ("not xml".to_string(), "garbage"),
+        (provider.metadata().replace("HTTP-Redirect", "HTTP-Artifact"), "no redirect binding"),
+        (provider.metadata().replace("use=\"signing\"", "use=\"encryption\""), "no signing certificate"),
+    ] {
+        let config = SsoConfig {
+            provider: Some(sso_config::Provider::Saml(SamlSettings {
+                idp_metadata_xml: metadata,
+                ..Default::default()
+            })),
+            ..Default::default()
+        };
+        let refused = update(&mut auth, &tenant, config).await.unwrap_err();
+        let fields = violations(&refused);
+        assert!(fields.iter().any(|(f, _)| f == "config.saml.idp_metadata_xml"), "{what}: {fields:?}");
+    }
+    let viewer = role_id(platform, &tenant, "Viewer").await;
+    let config = SsoConfig {
+        provider: saml(&provider),
+        group_role_mappings: vec![GroupRoleMapping { group: "grc-auditors".into(), role_ids: vec![viewer] }],
+        ..Default::default()
+    };
+    let saved = update(&mut auth, &tenant, config).await.unwrap();
+    let Some(sso_config::Provider::Saml(settings)) = &saved.provider else { panic!("{saved:?}") };
+    assert_eq!(settings.idp_entity_id, provider.entity_id);
+    assert!(settings.sp_entity_id.ends_with(&format!("/api/v1/auth/sso/saml/{}/metadata", tenant.id())));
+    assert!(settings.acs_url.ends_with("/api/v1/auth/sso/saml/acs"));
+
+    // The service provider metadata an admin gives the identity provider.
+    let gateway = format!("http://{}", platform.address("gateway"));
+    let metadata =
+        browser().get(format!("{gateway}/api/v1/auth/sso/saml/{}/metadata", tenant.id())).send().await.unwrap();
+    assert_eq!(metadata.status(), 200);
+    assert_eq!(metadata.headers()["content-type"], "application/samlmetadata+xml");
+    let metadata = metadata.text().await.unwrap();
+    assert!(metadata.contains(&format!("entityID=\"{}\"", settings.sp_entity_id)), "{metadata}");
+    assert!(metadata.contains(&settings.acs_url) && metadata.contains("WantAssertionsSigned=\"true\""), "{metadata}");
+    let bad = browser().get(format!("{gateway}/api/v1/auth/sso/saml/not-an-id/metadata")).send().await.unwrap();
+    assert_eq!(bad.status(), 400);
+
+    // A first sign-in: the person is made a member with the role of their group.
+    let email = format!("jill@{domain}");
+    let jill = person(&email, &["grc-auditors", "staff"]);
+    let (outcome, used, cookie) = saml_sign_in(platform, &provider, &jill, &SamlMisbehaviour::default()).await;
+    let ticket = outcome.get("ticket").unwrap_or_else(|| panic!("refused: {outcome:?}"));
+    let (status, body) = exchange(platform, ticket).await;
+    assert_eq!(status, 200, "{body}");
+    let token = claims(body["accessToken"].as_str().unwrap());
+    assert_eq!(token["email"], email.as_str());
+    assert_eq!(body["organizationId"], tenant.id());
+    assert_eq!(token["roles"], serde_json::json!(["Viewer"]), "{token}");
+    let members = platform
+        .organizations()
+        .await
+        .list_members(authorized(
+            ListMembersRequest { org_id: tenant.id().into(), ..Default::default() },
+            tenant.token(),
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(members.members.iter().any(|m| m.email == email), "{members:?}");
+    // The session refreshes within the provider's session (SAML has no back channel to ask).
+    let refresh = RefreshRequest { refresh_token: body["refreshToken"].as_str().unwrap().into(), ..Default::default() };
+    auth.refresh(refresh).await.expect("within SessionNotOnOrAfter");
+
+    // Replayed: the same post again, and the captured response in a new sign-in.
+    let again = acs(&gateway, &used, Some(&cookie)).await;
+    assert_eq!(again.get("error").map(String::as_str), Some("SSO_STATE_INVALID"), "{again:?}");
+    let http = browser();
+    let start = http.get(start_url(&gateway, &email)).send().await.unwrap();
+    let fresh = provider.respond(&location(&start), &jill, &SamlMisbehaviour::default());
+    let cookie = start.headers()["set-cookie"].to_str().unwrap().split(';').next().unwrap().to_string();
+    let replayed = SamlPost { relay_state: fresh.relay_state.clone(), ..used };
+    let refused = acs(&gateway, &replayed, Some(&cookie)).await;
+    assert_eq!(refused.get("error").map(String::as_str), Some("SAML_RESPONSE_INVALID"), "{refused:?}");
+    assert!(refused["message"].contains("does not answer this sign-in"), "{refused:?}");
+    // Posted from another browser (no binding cookie).
+    let start = http.get(start_url(&gateway, &email)).send().await.unwrap();
+    let elsewhere = provider.respond(&location(&start), &jill, &SamlMisbehaviour::default());
+    let refused = acs(&gateway, &elsewhere, None).await;
+    assert_eq!(refused.get("error").map(String::as_str), Some("SSO_BROWSER_MISMATCH"), "{refused:?}");
+
+    // Forged, tampered, unsigned, misdirected and stale assertions.
+    for (knobs, what, says) in [
+        (SamlMisbehaviour { forged_signature: true, ..Default::default() }, "a forged signature", "not signed"),
+        (
+            SamlMisbehaviour { tampered_email: Some(format!("mallory@{domain}")), ..Default::default() },
+            "an assertion changed after signing",
+            "changed after signing",
+        ),
+        (SamlMisbehaviour { unsigned: true, ..Default::default() }, "no signature", "not signed"),
+        (
+            SamlMisbehaviour { audience: Some("https://another-service.example.test".into()), ..Default::default() },
+            "a wrong audience",
+            "another service",
+        ),
+        (SamlMisbehaviour { expired_seconds_ago: Some(600), ..Default::default() }, "an expired assertion", "expired"),
+        (SamlMisbehaviour { unrestricted: true, ..Default::default() }, "no audience restriction", "not restricted"),
+    ] {
+        let (outcome, _, _) = saml_sign_in(platform, &provider, &jill, &knobs).await;
+        assert_eq!(outcome.get("error").map(String::as_str), Some("SAML_RESPONSE_INVALID"), "{what}: {outcome:?}");
+        assert!(outcome.get("message").is_some_and(|m| m.contains(says)), "{what}: {outcome:?}");
+    }
+    assert_eq!(
+        platform
+            .stored_count(
+                complianceiq_kit::config::DatabaseGroup::Auth,
+                &format!("SELECT COUNT(*) FROM accounts WHERE email = 'mallory@{domain}'")
+            )
+            .await,
+        0,
+        "a tampered assertion makes no account"
+    );
+
+    // A form without a response, and one without state, are refused with a reason.
+    let empty = SamlPost {
+        saml_response: String::new(),
+        ..provider.respond(
+            &location(&http.get(start_url(&gateway, &email)).send().await.unwrap()),
+            &jill,
+            &SamlMisbehaviour::default(),
+        )
+    };
+    assert_eq!(acs(&gateway, &empty, None).await.get("error").map(String::as_str), Some("SSO_BROWSER_MISMATCH"));
+    let stateless = SamlPost { relay_state: String::new(), ..fresh };
+    assert_eq!(acs(&gateway, &stateless, None).await.get("error").map(String::as_str), Some("SSO_STATE_INVALID"));
 }

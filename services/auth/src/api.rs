@@ -28,8 +28,9 @@ use complianceiq_proto::complianceiq::auth::v1::{
     TokenPair, VerifyEmailRequest, VerifyMfaRequest, VerifyMfaResponse, login_response,
 };
 use complianceiq_proto::complianceiq::auth::v1::{
-    AddSsoDomainRequest, DeleteSsoConfigRequest, ExchangeSsoTicketRequest, FinishOidcSsoRequest, GetSsoConfigRequest,
-    RemoveSsoDomainRequest, SsoConfig, SsoDomain, StartSsoRequest, UpdateSsoConfigRequest, VerifySsoDomainRequest,
+    AddSsoDomainRequest, DeleteSsoConfigRequest, ExchangeSsoTicketRequest, FinishOidcSsoRequest, FinishSamlSsoRequest,
+    GetSamlMetadataRequest, GetSsoConfigRequest, RemoveSsoDomainRequest, SsoConfig, SsoDomain, StartSsoRequest,
+    UpdateSsoConfigRequest, VerifySsoDomainRequest,
 };
 use complianceiq_proto::complianceiq::events::v1::event::Payload;
 use complianceiq_proto::complianceiq::events::v1::{SecurityAlert, UserEmailVerified, UserRegistered};
@@ -1164,6 +1165,17 @@ impl AuthService for AuthApi {
         let context = RequestContext::of(&request);
         let (metadata, _, request) = request.into_parts();
         Ok(AuthApi::finish_oidc_sso(self, &metadata, request, &context).await)
+    }
+
+    async fn finish_saml_sso(&self, request: Request<FinishSamlSsoRequest>) -> Result<Response<HttpBody>, Status> {
+        self.throttle_address(self.address(&request), "sso").await?;
+        let context = RequestContext::of(&request);
+        let (metadata, _, request) = request.into_parts();
+        Ok(AuthApi::finish_saml_sso(self, &metadata, request, &context).await)
+    }
+
+    async fn get_saml_metadata(&self, request: Request<GetSamlMetadataRequest>) -> Result<Response<HttpBody>, Status> {
+        Ok(Response::new(self.saml_metadata(&request.get_ref().organization_id)?))
     }
 
     async fn exchange_sso_ticket(

@@ -1,8 +1,8 @@
--- Single sign-on. An organization's identity provider, one row each; its client secret is
--- sealed with the platform's encryption key.
+-- Single sign-on. An organization's identity provider (OpenID Connect or SAML), one row each;
+-- an OpenID Connect client secret is sealed with the platform's encryption key.
 CREATE TABLE identity_providers (
     organization_id     TEXT   PRIMARY KEY,
-    protocol            TEXT   NOT NULL CHECK (protocol IN ('oidc')),
+    protocol            TEXT   NOT NULL CHECK (protocol IN ('oidc', 'saml')),
     issuer              TEXT   NOT NULL,
     client_id           TEXT   NOT NULL,
     client_secret       TEXT   NOT NULL,
@@ -11,6 +11,8 @@ CREATE TABLE identity_providers (
     require_sso         BIGINT NOT NULL CHECK (require_sso IN (0, 1)),
     default_role_ids    TEXT   NOT NULL,
     group_role_mappings TEXT   NOT NULL,
+    -- SAML: the provider's metadata as the admin gave it (issuer holds its entity id).
+    saml_metadata       TEXT,
     created_at          BIGINT NOT NULL,
     updated_at          BIGINT NOT NULL
 );

@@ -1,15 +1,19 @@
-//! Single sign-on through an organization's OpenID Connect provider.
+//! Single sign-on through an organization's OpenID Connect or SAML 2.0 identity provider.
 //!
 //! An admin configures the provider and claims email domains, verified by a DNS TXT record.
 //! A sign-in starts with an email (its verified domain names the organization) and goes:
 //! StartSso (redirect to the provider, state bound to the browser by a cookie) → the provider
-//! → FinishOidcSso (code redeemed with PKCE, ID token verified, person found or created,
-//! membership provisioned just in time, the platform's own tokens issued) → the console's
-//! `/sso` page with a one-time ticket → ExchangeSsoTicket. Each later refresh asks the
-//! provider again, so a person disabled there loses access at the next one.
+//! → FinishOidcSso (code redeemed with PKCE, ID token verified) or FinishSamlSso (signed
+//! response verified) → person found or created, membership provisioned just in time, the
+//! platform's own tokens issued → the console's `/sso` page with a one-time ticket →
+//! ExchangeSsoTicket. Each later refresh of an OpenID Connect session asks the provider again,
+//! so a person disabled there loses access at the next one; SAML has no such back channel, so
+//! a SAML session must go back to its provider when the provider's session ends (at most an
+//! hour unless the assertion says otherwise).
 
 pub(crate) mod dns;
 pub(crate) mod oidc;
+pub(crate) mod saml;
 pub(crate) mod store;
 
 use std::collections::BTreeSet;
@@ -23,8 +27,8 @@ use complianceiq_kit::error::{ApiError, FieldViolations};
 use complianceiq_kit::ids::{OrganizationId, UserId};
 use complianceiq_kit::time;
 use complianceiq_proto::complianceiq::auth::v1::{
-    AddSsoDomainRequest, ExchangeSsoTicketRequest, FinishOidcSsoRequest, GroupRoleMapping, OidcProvider, SsoConfig,
-    SsoDomain, StartSsoRequest, TokenPair, UpdateSsoConfigRequest, sso_config,
+    AddSsoDomainRequest, ExchangeSsoTicketRequest, FinishOidcSsoRequest, FinishSamlSsoRequest, GroupRoleMapping,
+    OidcProvider, SamlProvider, SsoConfig, SsoDomain, StartSsoRequest, TokenPair, UpdateSsoConfigRequest, sso_config,
 };
 use complianceiq_proto::complianceiq::events::v1::UserRegistered;
 use complianceiq_proto::complianceiq::events::v1::event::Payload;
@@ -57,10 +61,27 @@ const MAX_SCOPES: usize = 20;
 #[derive(Serialize, Deserialize)]
 struct PendingSignIn {
     organization: String,
+    /// OpenID Connect.
     nonce: String,
     pkce_verifier: String,
+    /// SAML: the AuthnRequest's id, which the response must answer.
+    #[serde(default)]
+    saml_request_id: String,
     /// SHA-256 of the browser cookie's value.
     browser: String,
+}
+
+/// A person the identity provider vouched for.
+#[derive(Debug)]
+pub struct VouchedPerson {
+    pub subject: String,
+    pub email: String,
+    pub name: String,
+    pub groups: Vec<String>,
+    /// OpenID Connect: the provider's refresh token, asked again at each refresh.
+    pub refresh_token: Option<String>,
+    /// How long the provider vouches without being asked again, if it said.
+    pub expires_in: Option<Duration>,
 }
 
 fn sso_error(reason: &'static str, message: impl Into<String>) -> ApiError {
@@ -164,9 +185,46 @@ fn role_ids(field: &str, values: &[String], violations: &mut FieldViolations) ->
     ids
 }
 
+fn groups_name(configured: &str) -> String {
+    Some(configured.trim()).filter(|name| !name.is_empty()).unwrap_or(DEFAULT_GROUPS_CLAIM).into()
+}
+
+/// A SAML provider's settings: its metadata must name an entity, a redirect sign-on service
+/// and a signing certificate.
+fn saml_settings(saml: SamlProvider, violations: &mut FieldViolations) -> StoredProvider {
+    let field = "config.saml.idp_metadata_xml";
+    let metadata = saml.idp_metadata_xml.trim().to_string();
+    let mut issuer = String::new();
+    if metadata.is_empty() {
+        violations.required(field);
+    } else if metadata.len() > saml::MAX_METADATA_BYTES {
+        violations.add(field, "TOO_LONG", format!("{field} is at most {} bytes", saml::MAX_METADATA_BYTES));
+    } else {
+        match saml::IdentityProvider::from_metadata(&metadata) {
+            Ok(provider) => issuer = provider.entity_id,
+            Err(problem) => violations.add(field, "INVALID", format!("{field}: {problem}")),
+        }
+    }
+    violations.max_chars("config.saml.groups_attribute", &saml.groups_attribute, 200);
+    StoredProvider {
+        issuer,
+        groups_claim: groups_name(&saml.groups_attribute),
+        saml_metadata: Some(metadata),
+        ..StoredProvider::default()
+    }
+}
+
 impl AuthApi {
     fn redirect_uri(&self) -> String {
         format!("{}/api/v1/auth/sso/oidc/callback", self.public_url.trim_end_matches('/'))
+    }
+
+    fn saml_urls(&self, organization: &str) -> saml::ServiceProviderUrls {
+        let base = self.public_url.trim_end_matches('/');
+        saml::ServiceProviderUrls {
+            entity_id: format!("{base}/api/v1/auth/sso/saml/{organization}/metadata"),
+            acs_url: format!("{base}/api/v1/auth/sso/saml/acs"),
+        }
     }
 
     fn secret_context(organization: &str) -> String {
@@ -201,14 +259,24 @@ impl AuthApi {
             ..Default::default()
         };
         if let Some(provider) = provider {
-            config.provider = Some(sso_config::Provider::Oidc(OidcProvider {
-                issuer: provider.issuer,
-                client_id: provider.client_id,
-                client_secret: String::new(),
-                client_secret_set: true,
-                extra_scopes: provider.extra_scopes,
-                groups_claim: provider.groups_claim,
-            }));
+            let urls = self.saml_urls(&organization.to_string());
+            config.provider = Some(match provider.saml_metadata {
+                Some(metadata) => sso_config::Provider::Saml(SamlProvider {
+                    idp_metadata_xml: metadata,
+                    idp_entity_id: provider.issuer,
+                    groups_attribute: provider.groups_claim,
+                    sp_entity_id: urls.entity_id,
+                    acs_url: urls.acs_url,
+                }),
+                None => sso_config::Provider::Oidc(OidcProvider {
+                    issuer: provider.issuer,
+                    client_id: provider.client_id,
+                    client_secret: String::new(),
+                    client_secret_set: true,
+                    extra_scopes: provider.extra_scopes,
+                    groups_claim: provider.groups_claim,
+                }),
+            });
             config.require_sso = provider.require_sso;
             config.default_role_ids = provider.default_role_ids;
             config.group_role_mappings = provider
@@ -232,15 +300,75 @@ impl AuthApi {
         request: UpdateSsoConfigRequest,
     ) -> Result<SsoConfig, ApiError> {
         let organization = identity.require_tenant(OrganizationId::parse_field("org_id", &request.org_id)?)?;
+        let key = organization.to_string();
         let config = request.config.unwrap_or_default();
         let mut violations = FieldViolations::default();
-        let oidc = match config.provider {
-            Some(sso_config::Provider::Oidc(oidc)) => oidc,
+        let existing = self.stored_provider(organization).await?;
+        let mut stored = match config.provider {
+            Some(sso_config::Provider::Oidc(oidc)) => {
+                self.oidc_settings(&key, oidc, existing.as_ref(), &mut violations)
+            }
+            Some(sso_config::Provider::Saml(saml)) => saml_settings(saml, &mut violations),
             None => {
-                violations.add("config.oidc", "REQUIRED", "config.oidc is required: the OpenID Connect provider");
-                OidcProvider::default()
+                violations.add(
+                    "config.oidc",
+                    "REQUIRED",
+                    "config.oidc or config.saml is required: the OpenID Connect or SAML identity provider",
+                );
+                StoredProvider::default()
             }
         };
+        stored.default_role_ids = role_ids("config.default_role_ids", &config.default_role_ids, &mut violations);
+        if config.group_role_mappings.len() > MAX_MAPPINGS {
+            violations.add("config.group_role_mappings", "TOO_MANY", format!("at most {MAX_MAPPINGS} mappings"));
+        }
+        for (index, mapping) in config.group_role_mappings.iter().enumerate() {
+            let field = format!("config.group_role_mappings[{index}]");
+            violations.text(&format!("{field}.group"), &mapping.group, 200);
+            if mapping.role_ids.is_empty() {
+                violations.required(&format!("{field}.role_ids"));
+            }
+            let roles = role_ids(&format!("{field}.role_ids"), &mapping.role_ids, &mut violations);
+            stored.group_role_mappings.push(GroupRoles { group: mapping.group.trim().to_string(), role_ids: roles });
+        }
+        violations.check()?;
+
+        let mut global = self.database.global_read().await?;
+        let domains = store::domains(&mut global, &key).await?;
+        global.commit().await?;
+        if config.require_sso && !domains.iter().any(|domain| domain.verified_at.is_some()) {
+            return Err(sso_error(
+                "NO_VERIFIED_DOMAIN",
+                "verify an email domain before requiring single sign-on; otherwise nobody could sign in",
+            ));
+        }
+        let now = time::now_micros();
+        stored.require_sso = config.require_sso;
+        stored.created_at = existing.as_ref().map(|provider| provider.created_at).unwrap_or(now);
+        stored.updated_at = now;
+        if stored.saml_metadata.is_none() {
+            // A provider that cannot be discovered is refused now, not at someone's sign-in.
+            self.discovered(&key, &stored).await?;
+        }
+        let mut tx = self.database.write(organization).await?;
+        store::save_provider(&mut tx, &stored).await?;
+        tx.commit().await?;
+        let mut global = self.database.global_write().await?;
+        store::set_require_sso(&mut global, &key, stored.require_sso, now).await?;
+        global.commit().await?;
+        let protocol = if stored.saml_metadata.is_some() { "saml" } else { "oidc" };
+        tracing::info!(organization_id = %organization, protocol, require_sso = stored.require_sso, "single sign-on configured");
+        self.config_message(organization).await
+    }
+
+    /// An OpenID Connect provider's settings, checked; an empty secret keeps the stored one.
+    fn oidc_settings(
+        &self,
+        organization: &str,
+        oidc: OidcProvider,
+        existing: Option<&StoredProvider>,
+        violations: &mut FieldViolations,
+    ) -> StoredProvider {
         violations.text("config.oidc.issuer", &oidc.issuer, 500);
         if !oidc.issuer.trim().is_empty()
             && let Err(problem) = self.sso.http.check_issuer(oidc.issuer.trim())
@@ -265,71 +393,28 @@ impl AuthApi {
             }
         }
         violations.max_chars("config.oidc.groups_claim", &oidc.groups_claim, 100);
-        let default_role_ids = role_ids("config.default_role_ids", &config.default_role_ids, &mut violations);
-        if config.group_role_mappings.len() > MAX_MAPPINGS {
-            violations.add("config.group_role_mappings", "TOO_MANY", format!("at most {MAX_MAPPINGS} mappings"));
-        }
-        let mut mappings = Vec::new();
-        for (index, mapping) in config.group_role_mappings.iter().enumerate() {
-            let field = format!("config.group_role_mappings[{index}]");
-            violations.text(&format!("{field}.group"), &mapping.group, 200);
-            if mapping.role_ids.is_empty() {
-                violations.required(&format!("{field}.role_ids"));
+        // A switch from SAML needs a secret: there is no stored one to keep.
+        let kept_secret = existing.filter(|provider| provider.saml_metadata.is_none()).map(|p| p.client_secret.clone());
+        let client_secret = match (oidc.client_secret.is_empty(), kept_secret) {
+            (false, _) => self.secrets.seal(oidc.client_secret.as_bytes(), &Self::secret_context(organization)),
+            (true, Some(kept)) => kept,
+            (true, None) => {
+                violations.add(
+                    "config.oidc.client_secret",
+                    "REQUIRED",
+                    "config.oidc.client_secret is required when the provider is first configured",
+                );
+                String::new()
             }
-            let roles = role_ids(&format!("{field}.role_ids"), &mapping.role_ids, &mut violations);
-            mappings.push(GroupRoles { group: mapping.group.trim().to_string(), role_ids: roles });
-        }
-        let existing = self.stored_provider(organization).await?;
-        if oidc.client_secret.is_empty() && existing.is_none() {
-            violations.add(
-                "config.oidc.client_secret",
-                "REQUIRED",
-                "config.oidc.client_secret is required when the provider is first configured",
-            );
-        }
-        violations.check()?;
-
-        let key = organization.to_string();
-        let mut global = self.database.global_read().await?;
-        let domains = store::domains(&mut global, &key).await?;
-        global.commit().await?;
-        if config.require_sso && !domains.iter().any(|domain| domain.verified_at.is_some()) {
-            return Err(sso_error(
-                "NO_VERIFIED_DOMAIN",
-                "verify an email domain before requiring single sign-on; otherwise nobody could sign in",
-            ));
-        }
-        let now = time::now_micros();
-        let client_secret = if oidc.client_secret.is_empty() {
-            existing.as_ref().map(|provider| provider.client_secret.clone()).unwrap_or_default()
-        } else {
-            self.secrets.seal(oidc.client_secret.as_bytes(), &Self::secret_context(&key))
         };
-        let stored = StoredProvider {
+        StoredProvider {
             issuer: oidc.issuer.trim().trim_end_matches('/').to_string(),
             client_id: oidc.client_id.trim().to_string(),
             client_secret,
             extra_scopes: oidc.extra_scopes,
-            groups_claim: Some(oidc.groups_claim.trim())
-                .filter(|c| !c.is_empty())
-                .unwrap_or(DEFAULT_GROUPS_CLAIM)
-                .into(),
-            require_sso: config.require_sso,
-            default_role_ids,
-            group_role_mappings: mappings,
-            created_at: existing.as_ref().map(|provider| provider.created_at).unwrap_or(now),
-            updated_at: now,
-        };
-        // A provider that cannot be discovered is refused now, not at someone's sign-in.
-        self.discovered(&key, &stored).await?;
-        let mut tx = self.database.write(organization).await?;
-        store::save_provider(&mut tx, &stored).await?;
-        tx.commit().await?;
-        let mut global = self.database.global_write().await?;
-        store::set_require_sso(&mut global, &key, stored.require_sso, now).await?;
-        global.commit().await?;
-        tracing::info!(organization_id = %organization, require_sso = stored.require_sso, "single sign-on configured");
-        self.config_message(organization).await
+            groups_claim: groups_name(&oidc.groups_claim),
+            ..StoredProvider::default()
+        }
     }
 
     pub(crate) async fn delete_sso_config(&self, identity: &Identity, org_id: &str) -> Result<(), ApiError> {
@@ -486,38 +571,65 @@ impl AuthApi {
         };
         let stored = self.stored_provider(organization).await?.ok_or_else(|| not_configured("there"))?;
         let key = organization.to_string();
-        let provider = self.discovered(&key, &stored).await?;
-        let authorization = provider.authorize(&stored.extra_scopes, email.as_deref());
         let browser = random_token();
-        let pending = PendingSignIn {
-            organization: key,
-            nonce: authorization.nonce,
-            pkce_verifier: authorization.pkce_verifier,
+        let mut pending = PendingSignIn {
+            organization: key.clone(),
+            nonce: String::new(),
+            pkce_verifier: String::new(),
+            saml_request_id: String::new(),
             browser: sha256_hex(browser.as_bytes()),
         };
+        let (state, location) = match &stored.saml_metadata {
+            None => {
+                let provider = self.discovered(&key, &stored).await?;
+                let authorization = provider.authorize(&stored.extra_scopes, email.as_deref());
+                pending.nonce = authorization.nonce;
+                pending.pkce_verifier = authorization.pkce_verifier;
+                (authorization.state, authorization.url)
+            }
+            Some(metadata) => {
+                let provider = saml::IdentityProvider::from_metadata(metadata).map_err(ApiError::internal)?;
+                // An XML ID (an NCName): a letter or underscore first.
+                pending.saml_request_id = format!("_{}", random_token());
+                let relay_state = random_token();
+                let url = provider.authn_request_url(
+                    &self.saml_urls(&key),
+                    &pending.saml_request_id,
+                    &relay_state,
+                    email.as_deref(),
+                )?;
+                (relay_state, url)
+            }
+        };
         let sealed = self.secrets.seal(&serde_json::to_vec(&pending).unwrap_or_default(), "sso-state");
-        let state_key = format!("sso-state:{}", sha256_hex(authorization.state.as_bytes()));
+        let state_key = format!("sso-state:{}", sha256_hex(state.as_bytes()));
         self.cache.set(&state_key, sealed.as_bytes(), STATE_LIFETIME).await?;
-        // The provider posts back cross-site only for SAML; a top-level GET redirect carries
-        // a Lax cookie. Secure wherever the platform is served over https.
-        let secure = if self.public_url.starts_with("https://") { "; Secure" } else { "" };
         let cookie = format!(
-            "{COOKIE}={browser}; Path=/api/v1/auth/sso; Max-Age={}; HttpOnly; SameSite=Lax{secure}",
-            STATE_LIFETIME.as_secs()
+            "{COOKIE}={browser}; Path=/api/v1/auth/sso; Max-Age={}; HttpOnly; {}",
+            STATE_LIFETIME.as_secs(),
+            self.cookie_site(stored.saml_metadata.is_some())
         );
-        Ok(redirect(authorization.url.as_str(), Some(cookie)))
+        Ok(redirect(location.as_str(), Some(cookie)))
     }
 
-    /// FinishOidcSso: a redirect to the console with a ticket, or with what went wrong.
-    pub(crate) async fn finish_oidc_sso(
-        &self,
-        metadata: &MetadataMap,
-        request: FinishOidcSsoRequest,
-        context: &RequestContext,
-    ) -> tonic::Response<HttpBody> {
+    /// The cookie's SameSite and Secure attributes. An OpenID Connect provider sends the browser
+    /// back with a top-level GET, which carries a Lax cookie; a SAML provider's form posts
+    /// cross-site, which carries only a `SameSite=None` cookie, and browsers take those only
+    /// when Secure (served over https). Over plain http (development) the cookie stays Lax, which
+    /// a provider on the same site (such as localhost) still satisfies.
+    fn cookie_site(&self, cross_site_post: bool) -> &'static str {
+        match (self.public_url.starts_with("https://"), cross_site_post) {
+            (true, true) => "SameSite=None; Secure",
+            (true, false) => "SameSite=Lax; Secure",
+            (false, _) => "SameSite=Lax",
+        }
+    }
+
+    /// The console's `/sso` page with a ticket, or with what went wrong; the cookie cleared.
+    fn finished(&self, outcome: Result<String, ApiError>) -> tonic::Response<HttpBody> {
         let console = format!("{}/sso", self.public_url.trim_end_matches('/'));
         let clear = format!("{COOKIE}=; Path=/api/v1/auth/sso; Max-Age=0; HttpOnly; SameSite=Lax");
-        match self.finish_oidc(metadata, request, context).await {
+        match outcome {
             Ok(ticket) => redirect(&format!("{console}#ticket={ticket}"), Some(clear)),
             Err(error) => {
                 let reason = error.reason();
@@ -532,17 +644,33 @@ impl AuthApi {
         }
     }
 
-    async fn finish_oidc(
+    /// FinishOidcSso: a redirect to the console with a ticket, or with what went wrong.
+    pub(crate) async fn finish_oidc_sso(
         &self,
         metadata: &MetadataMap,
         request: FinishOidcSsoRequest,
         context: &RequestContext,
-    ) -> Result<String, ApiError> {
-        if request.state.is_empty() || request.state.len() > 512 {
+    ) -> tonic::Response<HttpBody> {
+        self.finished(self.finish_oidc(metadata, request, context).await)
+    }
+
+    /// FinishSamlSso: as FinishOidcSso, for a SAML provider's form post.
+    pub(crate) async fn finish_saml_sso(
+        &self,
+        metadata: &MetadataMap,
+        request: FinishSamlSsoRequest,
+        context: &RequestContext,
+    ) -> tonic::Response<HttpBody> {
+        self.finished(self.finish_saml(metadata, request, context).await)
+    }
+
+    /// The sign-in StartSso began, taken once (a replayed answer finds nothing), in the browser
+    /// that began it.
+    async fn take_pending(&self, metadata: &MetadataMap, state: &str) -> Result<PendingSignIn, ApiError> {
+        if state.is_empty() || state.len() > 512 {
             return Err(refused("SSO_STATE_INVALID", "the sign-in has no valid state; start again"));
         }
-        // Single use: the state is taken, so a replayed callback finds nothing.
-        let state_key = format!("sso-state:{}", sha256_hex(request.state.as_bytes()));
+        let state_key = format!("sso-state:{}", sha256_hex(state.as_bytes()));
         let sealed = self.cache.get(&state_key).await?;
         let taken = self.cache.delete(&state_key).await?;
         let sealed = sealed
@@ -560,6 +688,19 @@ impl AuthApi {
                 "this sign-in was started in another browser (or its cookie was blocked); start again",
             ));
         }
+        Ok(pending)
+    }
+
+    async fn finish_oidc(
+        &self,
+        metadata: &MetadataMap,
+        request: FinishOidcSsoRequest,
+        context: &RequestContext,
+    ) -> Result<String, ApiError> {
+        let pending = self.take_pending(metadata, &request.state).await?;
+        if !pending.saml_request_id.is_empty() {
+            return Err(refused("SSO_STATE_INVALID", "this sign-in was started with a SAML provider; start again"));
+        }
         if !request.error.is_empty() {
             let detail: String = request.error_description.chars().take(300).collect();
             return Err(ApiError::PermissionDenied {
@@ -571,17 +712,99 @@ impl AuthApi {
             return Err(refused("SSO_CODE_MISSING", "the identity provider sent no authorization code"));
         }
         let organization = OrganizationId::from_stored(&pending.organization)?;
-        let stored =
-            self.stored_provider(organization).await?.ok_or_else(|| not_configured("in this organization any more"))?;
+        let stored = self
+            .stored_provider(organization)
+            .await?
+            .filter(|stored| stored.saml_metadata.is_none())
+            .ok_or_else(|| not_configured("in this organization with OpenID Connect any more"))?;
         let provider = self.discovered(&pending.organization, &stored).await?;
         let person = provider
             .finish(&self.sso.http, &request.code, &pending.pkce_verifier, &pending.nonce, &stored.groups_claim)
             .await?;
-        // The provider vouches only for addresses of domains the organization proved it owns.
+        let lifetime = person.expires_in.map(|d| d.as_secs()).unwrap_or(DEFAULT_PROVIDER_SECONDS);
+        let provider_expires_at = time::now_micros() + lifetime as i64 * 1_000_000;
+        self.complete_sign_in(organization, &stored, &person, provider_expires_at, context).await
+    }
+
+    async fn finish_saml(
+        &self,
+        metadata: &MetadataMap,
+        request: FinishSamlSsoRequest,
+        context: &RequestContext,
+    ) -> Result<String, ApiError> {
+        let form = request.form.unwrap_or_default();
+        if form.data.len() > saml::MAX_RESPONSE_BYTES {
+            return Err(ApiError::invalid_field(
+                "form",
+                "TOO_LONG",
+                format!("the posted form is larger than {} bytes", saml::MAX_RESPONSE_BYTES),
+            ));
+        }
+        let mut saml_response = None;
+        let mut relay_state = None;
+        for (name, value) in url::form_urlencoded::parse(&form.data) {
+            match &*name {
+                "SAMLResponse" => saml_response = Some(value.into_owned()),
+                "RelayState" => relay_state = Some(value.into_owned()),
+                _ => {}
+            }
+        }
+        let pending = self.take_pending(metadata, relay_state.as_deref().unwrap_or_default()).await?;
+        if pending.saml_request_id.is_empty() {
+            return Err(refused("SSO_STATE_INVALID", "this sign-in was not started with a SAML provider; start again"));
+        }
+        let saml_response = saml_response
+            .filter(|response| !response.is_empty())
+            .ok_or_else(|| refused("SAML_RESPONSE_MISSING", "the identity provider posted no SAMLResponse"))?;
+        let organization = OrganizationId::from_stored(&pending.organization)?;
+        let stored = self
+            .stored_provider(organization)
+            .await?
+            .filter(|stored| stored.saml_metadata.is_some())
+            .ok_or_else(|| not_configured("in this organization with SAML any more"))?;
+        let urls = self.saml_urls(&pending.organization);
+        let metadata = stored.saml_metadata.clone().unwrap_or_default();
+        let groups_attribute = stored.groups_claim.clone();
+        let request_id = pending.saml_request_id.clone();
+        // libxml2 and libxmlsec1 parse and verify: CPU work off the async workers.
+        let verified = tokio::task::spawn_blocking(move || {
+            let provider = saml::IdentityProvider::from_metadata(&metadata).map_err(ApiError::internal)?;
+            provider.verify(&urls, &saml_response, &request_id, &groups_attribute)
+        })
+        .await
+        .map_err(|error| ApiError::internal(format!("SAML verification: {error}")))??;
+        // Replay: an assertion id is accepted once for as long as the assertion is valid.
+        let replay_key = format!("saml-assertion:{}:{}", pending.organization, sha256_hex(verified.id.as_bytes()));
+        if !self.cache.set_if_absent(&replay_key, b"1", saml::until(verified.not_on_or_after)).await? {
+            return Err(ApiError::PermissionDenied {
+                reason: "SAML_ASSERTION_REPLAYED",
+                message: "this assertion was already used to sign in; start again".into(),
+            });
+        }
+        let now = time::now_micros();
+        let provider_expires_at = verified
+            .session_not_on_or_after
+            .map(|end| end.timestamp_micros())
+            .unwrap_or(now + DEFAULT_PROVIDER_SECONDS as i64 * 1_000_000);
+        self.complete_sign_in(organization, &stored, &verified.person, provider_expires_at, context).await
+    }
+
+    /// After the provider vouched for the person: their address must be in a domain the
+    /// organization verified; account and membership found or made; the platform's tokens
+    /// issued and handed over as a one-time ticket.
+    async fn complete_sign_in(
+        &self,
+        organization: OrganizationId,
+        stored: &StoredProvider,
+        person: &VouchedPerson,
+        provider_expires_at: i64,
+        context: &RequestContext,
+    ) -> Result<String, ApiError> {
+        let key = organization.to_string();
         let mut tx = self.database.global_read().await?;
         let owner = store::verified_owner(&mut tx, email_domain(&person.email)).await?;
         tx.commit().await?;
-        if owner.as_deref() != Some(pending.organization.as_str()) {
+        if owner.as_deref() != Some(key.as_str()) {
             return Err(ApiError::PermissionDenied {
                 reason: "SSO_EMAIL_DOMAIN",
                 message: format!(
@@ -590,8 +813,8 @@ impl AuthApi {
                 ),
             });
         }
-        let mut account = self.sso_account(&person, context).await?;
-        let membership = self.sso_membership(&account, organization, &stored, &person.groups).await?;
+        let mut account = self.sso_account(person, context).await?;
+        let membership = self.sso_membership(&account, organization, stored, &person.groups).await?;
         if membership.suspended {
             return Err(ApiError::PermissionDenied {
                 reason: "ORGANIZATION_SUSPENDED",
@@ -605,17 +828,16 @@ impl AuthApi {
             .await?
             .map(|token| token.family_id)
             .ok_or_else(|| ApiError::internal("the new session is missing"))?;
-        let lifetime = person.expires_in.map(|d| d.as_secs()).unwrap_or(DEFAULT_PROVIDER_SECONDS);
         let session = SsoSession {
             family_id: family,
-            organization_id: pending.organization.clone(),
+            organization_id: key.clone(),
             user_id: account.id.to_string(),
             subject: person.subject.clone(),
             provider_grant: person
                 .refresh_token
                 .as_ref()
-                .map(|grant| self.secrets.seal(grant.as_bytes(), &Self::secret_context(&pending.organization))),
-            provider_expires_at: now + lifetime as i64 * 1_000_000,
+                .map(|grant| self.secrets.seal(grant.as_bytes(), &Self::secret_context(&key))),
+            provider_expires_at,
         };
         store::insert_session(&mut tx, &session, now).await?;
         tx.commit().await?;
@@ -628,9 +850,20 @@ impl AuthApi {
         Ok(ticket)
     }
 
+    /// GetSamlMetadata: the organization's service provider metadata, for its SAML provider.
+    pub(crate) fn saml_metadata(&self, organization_id: &str) -> Result<HttpBody, ApiError> {
+        let organization = OrganizationId::parse_field("organization_id", organization_id)?;
+        let xml = saml::service_provider_metadata(&self.saml_urls(&organization.to_string()))?;
+        Ok(HttpBody {
+            content_type: "application/samlmetadata+xml".into(),
+            data: xml.into_bytes(),
+            extensions: Vec::new(),
+        })
+    }
+
     /// The person's account: found by email, or made now (no password; the provider verified
     /// the address).
-    async fn sso_account(&self, person: &oidc::Identity, context: &RequestContext) -> Result<Account, ApiError> {
+    async fn sso_account(&self, person: &VouchedPerson, context: &RequestContext) -> Result<Account, ApiError> {
         let mut tx = self.database.global_write().await?;
         if let Some(mut account) = account_store::account_by_email(&mut tx, &person.email).await? {
             match account.state {
@@ -787,7 +1020,8 @@ impl AuthApi {
             self.end_session(family, now).await?;
             return Err(ended("SSO_REMOVED", "the organization's single sign-on was removed; sign in again"));
         };
-        let Some(grant) = &session.provider_grant else {
+        // A SAML provider (or one that replaced an OpenID Connect one) has no grant to ask.
+        let Some(grant) = session.provider_grant.as_ref().filter(|_| stored.saml_metadata.is_none()) else {
             if session.provider_expires_at > now {
                 return Ok(Some((session, None)));
             }
@@ -838,7 +1072,9 @@ pub(crate) async fn reseal(
     for organization in organizations {
         let context = AuthApi::secret_context(&organization);
         let mut tx = database.write(OrganizationId::from_stored(&organization)?).await?;
-        let stale = store::provider(&mut tx).await?.filter(|p| !p.client_secret.starts_with(&current));
+        let stale = store::provider(&mut tx)
+            .await?
+            .filter(|p| !p.client_secret.is_empty() && !p.client_secret.starts_with(&current));
         if let Some(mut provider) = stale
             && let Some(sealed) = fresh(&provider.client_secret, &context)?
         {
@@ -876,19 +1112,12 @@ mod tests {
     #[test]
     fn roles_are_the_defaults_and_those_of_the_persons_groups() {
         let provider = StoredProvider {
-            issuer: String::new(),
-            client_id: String::new(),
-            client_secret: String::new(),
-            extra_scopes: Vec::new(),
-            groups_claim: "groups".into(),
-            require_sso: false,
             default_role_ids: vec!["b".into()],
             group_role_mappings: vec![
                 GroupRoles { group: "grc-admins".into(), role_ids: vec!["a".into()] },
                 GroupRoles { group: "auditors".into(), role_ids: vec!["c".into()] },
             ],
-            created_at: 0,
-            updated_at: 0,
+            ..StoredProvider::default()
         };
         assert_eq!(granted_roles(&provider, &["grc-admins".into()]), vec!["a", "b"]);
         assert_eq!(granted_roles(&provider, &[]), vec!["b"]);

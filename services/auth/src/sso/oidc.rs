@@ -19,6 +19,8 @@ use openidconnect::{
     RedirectUrl, RefreshToken, RequestTokenError, Scope,
 };
 
+use super::VouchedPerson;
+
 const PROVIDER_TIMEOUT: Duration = Duration::from_secs(10);
 /// Provider answers larger than this are refused (a discovery document or JWKS is small).
 const MAX_ANSWER_BYTES: usize = 1 << 20;
@@ -117,18 +119,6 @@ pub struct Authorization {
     pub pkce_verifier: String,
 }
 
-/// A verified sign-in.
-#[derive(Debug)]
-pub struct Identity {
-    pub subject: String,
-    pub email: String,
-    pub name: String,
-    pub groups: Vec<String>,
-    pub refresh_token: Option<String>,
-    /// When the provider's access token expires (microseconds), if it said.
-    pub expires_in: Option<Duration>,
-}
-
 /// Why the provider refused a refresh.
 pub enum RefreshOutcome {
     /// The provider still vouches for the person: its new refresh token, if it rotated.
@@ -200,7 +190,7 @@ impl Provider {
         pkce_verifier: &str,
         nonce: &str,
         groups_claim: &str,
-    ) -> Result<Identity, ApiError> {
+    ) -> Result<VouchedPerson, ApiError> {
         let response: CoreTokenResponse = self
             .client
             .exchange_code(AuthorizationCode::new(code.to_string()))
@@ -230,7 +220,7 @@ impl Provider {
             .unwrap_or_else(|| email.clone());
         // The token is verified above; the groups claim is read from its payload as sent.
         let groups = groups_of(&id_token.to_string(), groups_claim);
-        Ok(Identity {
+        Ok(VouchedPerson {
             subject: claims.subject().as_str().to_string(),
             email,
             name,

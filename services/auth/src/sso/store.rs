@@ -15,8 +15,9 @@ pub struct GroupRoles {
 }
 
 /// An organization's identity provider as stored.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Default)]
 pub struct StoredProvider {
+    /// OpenID Connect: the issuer; SAML: the provider's entity id.
     pub issuer: String,
     pub client_id: String,
     /// Sealed.
@@ -26,6 +27,9 @@ pub struct StoredProvider {
     pub require_sso: bool,
     pub default_role_ids: Vec<String>,
     pub group_role_mappings: Vec<GroupRoles>,
+    /// SAML: the provider's metadata (then client id, secret and scopes are empty, and
+    /// `groups_claim` names the groups attribute). `None`: OpenID Connect.
+    pub saml_metadata: Option<String>,
     pub created_at: i64,
     pub updated_at: i64,
 }
@@ -41,7 +45,7 @@ fn parsed<T: for<'de> Deserialize<'de>>(text: &str) -> Result<T, ApiError> {
 pub async fn provider(tx: &mut TenantTx) -> Result<Option<StoredProvider>, ApiError> {
     let row = sqlx::query(
         "SELECT issuer, client_id, client_secret, extra_scopes, groups_claim, require_sso, default_role_ids, \
-                group_role_mappings, created_at, updated_at \
+                group_role_mappings, saml_metadata, created_at, updated_at \
          FROM identity_providers WHERE organization_id = $1",
     )
     .bind(tx.tenant().to_string())
@@ -57,6 +61,7 @@ pub async fn provider(tx: &mut TenantTx) -> Result<Option<StoredProvider>, ApiEr
         require_sso: row.try_get::<i64, _>("require_sso")? == 1,
         default_role_ids: parsed(&row.try_get::<String, _>("default_role_ids")?)?,
         group_role_mappings: parsed(&row.try_get::<String, _>("group_role_mappings")?)?,
+        saml_metadata: row.try_get("saml_metadata")?,
         created_at: row.try_get("created_at")?,
         updated_at: row.try_get("updated_at")?,
     }))
@@ -65,15 +70,17 @@ pub async fn provider(tx: &mut TenantTx) -> Result<Option<StoredProvider>, ApiEr
 pub async fn save_provider(tx: &mut TenantTx, provider: &StoredProvider) -> Result<(), ApiError> {
     sqlx::query(
         "INSERT INTO identity_providers (organization_id, protocol, issuer, client_id, client_secret, extra_scopes, \
-           groups_claim, require_sso, default_role_ids, group_role_mappings, created_at, updated_at) \
-         VALUES ($1, 'oidc', $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) \
+           groups_claim, require_sso, default_role_ids, group_role_mappings, saml_metadata, created_at, updated_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) \
          ON CONFLICT (organization_id) DO UPDATE SET protocol = excluded.protocol, issuer = excluded.issuer, \
            client_id = excluded.client_id, client_secret = excluded.client_secret, \
            extra_scopes = excluded.extra_scopes, groups_claim = excluded.groups_claim, \
            require_sso = excluded.require_sso, default_role_ids = excluded.default_role_ids, \
-           group_role_mappings = excluded.group_role_mappings, updated_at = excluded.updated_at",
+           group_role_mappings = excluded.group_role_mappings, saml_metadata = excluded.saml_metadata, \
+           updated_at = excluded.updated_at",
     )
     .bind(tx.tenant().to_string())
+    .bind(if provider.saml_metadata.is_some() { "saml" } else { "oidc" })
     .bind(&provider.issuer)
     .bind(&provider.client_id)
     .bind(&provider.client_secret)
@@ -82,6 +89,7 @@ pub async fn save_provider(tx: &mut TenantTx, provider: &StoredProvider) -> Resu
     .bind(i64::from(provider.require_sso))
     .bind(json(&provider.default_role_ids))
     .bind(json(&provider.group_role_mappings))
+    .bind(provider.saml_metadata.clone())
     .bind(provider.created_at)
     .bind(provider.updated_at)
     .execute(tx.connection())

@@ -360,6 +360,20 @@ class OidcProvider(_message.Message):
     groups_claim: str
     def __init__(self, issuer: _Optional[str] = ..., client_id: _Optional[str] = ..., client_secret: _Optional[str] = ..., client_secret_set: _Optional[bool] = ..., extra_scopes: _Optional[_Iterable[str]] = ..., groups_claim: _Optional[str] = ...) -> None: ...
 
+class SamlProvider(_message.Message):
+    __slots__ = ("idp_metadata_xml", "idp_entity_id", "groups_attribute", "sp_entity_id", "acs_url")
+    IDP_METADATA_XML_FIELD_NUMBER: _ClassVar[int]
+    IDP_ENTITY_ID_FIELD_NUMBER: _ClassVar[int]
+    GROUPS_ATTRIBUTE_FIELD_NUMBER: _ClassVar[int]
+    SP_ENTITY_ID_FIELD_NUMBER: _ClassVar[int]
+    ACS_URL_FIELD_NUMBER: _ClassVar[int]
+    idp_metadata_xml: str
+    idp_entity_id: str
+    groups_attribute: str
+    sp_entity_id: str
+    acs_url: str
+    def __init__(self, idp_metadata_xml: _Optional[str] = ..., idp_entity_id: _Optional[str] = ..., groups_attribute: _Optional[str] = ..., sp_entity_id: _Optional[str] = ..., acs_url: _Optional[str] = ...) -> None: ...
+
 class GroupRoleMapping(_message.Message):
     __slots__ = ("group", "role_ids")
     GROUP_FIELD_NUMBER: _ClassVar[int]
@@ -383,9 +397,10 @@ class SsoDomain(_message.Message):
     def __init__(self, domain: _Optional[str] = ..., verified: _Optional[bool] = ..., verification_record_name: _Optional[str] = ..., verification_record_value: _Optional[str] = ..., verify_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
 
 class SsoConfig(_message.Message):
-    __slots__ = ("org_id", "oidc", "require_sso", "default_role_ids", "group_role_mappings", "domains", "redirect_uri", "update_time")
+    __slots__ = ("org_id", "oidc", "saml", "require_sso", "default_role_ids", "group_role_mappings", "domains", "redirect_uri", "update_time")
     ORG_ID_FIELD_NUMBER: _ClassVar[int]
     OIDC_FIELD_NUMBER: _ClassVar[int]
+    SAML_FIELD_NUMBER: _ClassVar[int]
     REQUIRE_SSO_FIELD_NUMBER: _ClassVar[int]
     DEFAULT_ROLE_IDS_FIELD_NUMBER: _ClassVar[int]
     GROUP_ROLE_MAPPINGS_FIELD_NUMBER: _ClassVar[int]
@@ -394,13 +409,14 @@ class SsoConfig(_message.Message):
     UPDATE_TIME_FIELD_NUMBER: _ClassVar[int]
     org_id: str
     oidc: OidcProvider
+    saml: SamlProvider
     require_sso: bool
     default_role_ids: _containers.RepeatedScalarFieldContainer[str]
     group_role_mappings: _containers.RepeatedCompositeFieldContainer[GroupRoleMapping]
     domains: _containers.RepeatedCompositeFieldContainer[SsoDomain]
     redirect_uri: str
     update_time: _timestamp_pb2.Timestamp
-    def __init__(self, org_id: _Optional[str] = ..., oidc: _Optional[_Union[OidcProvider, _Mapping]] = ..., require_sso: _Optional[bool] = ..., default_role_ids: _Optional[_Iterable[str]] = ..., group_role_mappings: _Optional[_Iterable[_Union[GroupRoleMapping, _Mapping]]] = ..., domains: _Optional[_Iterable[_Union[SsoDomain, _Mapping]]] = ..., redirect_uri: _Optional[str] = ..., update_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+    def __init__(self, org_id: _Optional[str] = ..., oidc: _Optional[_Union[OidcProvider, _Mapping]] = ..., saml: _Optional[_Union[SamlProvider, _Mapping]] = ..., require_sso: _Optional[bool] = ..., default_role_ids: _Optional[_Iterable[str]] = ..., group_role_mappings: _Optional[_Iterable[_Union[GroupRoleMapping, _Mapping]]] = ..., domains: _Optional[_Iterable[_Union[SsoDomain, _Mapping]]] = ..., redirect_uri: _Optional[str] = ..., update_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
 
 class UpdateSsoConfigRequest(_message.Message):
     __slots__ = ("org_id", "config")
@@ -459,6 +475,18 @@ class FinishOidcSsoRequest(_message.Message):
     error: str
     error_description: str
     def __init__(self, code: _Optional[str] = ..., state: _Optional[str] = ..., error: _Optional[str] = ..., error_description: _Optional[str] = ...) -> None: ...
+
+class FinishSamlSsoRequest(_message.Message):
+    __slots__ = ("form",)
+    FORM_FIELD_NUMBER: _ClassVar[int]
+    form: _httpbody_pb2.HttpBody
+    def __init__(self, form: _Optional[_Union[_httpbody_pb2.HttpBody, _Mapping]] = ...) -> None: ...
+
+class GetSamlMetadataRequest(_message.Message):
+    __slots__ = ("organization_id",)
+    ORGANIZATION_ID_FIELD_NUMBER: _ClassVar[int]
+    organization_id: str
+    def __init__(self, organization_id: _Optional[str] = ...) -> None: ...
 
 class ExchangeSsoTicketRequest(_message.Message):
     __slots__ = ("ticket",)

@@ -159,6 +159,16 @@ class AuthServiceStub:
                 request_serializer=complianceiq_dot_auth_dot_v1_dot_auth__pb2.FinishOidcSsoRequest.SerializeToString,
                 response_deserializer=google_dot_api_dot_httpbody__pb2.HttpBody.FromString,
                 _registered_method=True)
+        self.FinishSamlSso = channel.unary_unary(
+                '/complianceiq.auth.v1.AuthService/FinishSamlSso',
+                request_serializer=complianceiq_dot_auth_dot_v1_dot_auth__pb2.FinishSamlSsoRequest.SerializeToString,
+                response_deserializer=google_dot_api_dot_httpbody__pb2.HttpBody.FromString,
+                _registered_method=True)
+        self.GetSamlMetadata = channel.unary_unary(
+                '/complianceiq.auth.v1.AuthService/GetSamlMetadata',
+                request_serializer=complianceiq_dot_auth_dot_v1_dot_auth__pb2.GetSamlMetadataRequest.SerializeToString,
+                response_deserializer=google_dot_api_dot_httpbody__pb2.HttpBody.FromString,
+                _registered_method=True)
         self.ExchangeSsoTicket = channel.unary_unary(
                 '/complianceiq.auth.v1.AuthService/ExchangeSsoTicket',
                 request_serializer=complianceiq_dot_auth_dot_v1_dot_auth__pb2.ExchangeSsoTicketRequest.SerializeToString,
@@ -358,6 +368,25 @@ class AuthServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def FinishSamlSso(self, request, context):
+        """Browser endpoint: the SAML 2.0 assertion consumer service (HTTP-POST binding). The
+        identity provider's form posts `SAMLResponse` and `RelayState` here; the response must be
+        signed by the provider's certificate, answer this sign-in's request, name this service
+        as audience and recipient, be within its validity window and not seen before. Redirects
+        (303) to the console's `/sso` page like FinishOidcSso.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetSamlMetadata(self, request, context):
+        """The service provider metadata (XML) of an organization's SAML sign-in, for its identity
+        provider: entity id, assertion consumer service, signed assertions wanted.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def ExchangeSsoTicket(self, request, context):
         """Exchanges a single sign-on ticket (single use, valid for a minute) for tokens.
         """
@@ -486,6 +515,16 @@ def add_AuthServiceServicer_to_server(servicer, server):
             'FinishOidcSso': grpc.unary_unary_rpc_method_handler(
                     servicer.FinishOidcSso,
                     request_deserializer=complianceiq_dot_auth_dot_v1_dot_auth__pb2.FinishOidcSsoRequest.FromString,
+                    response_serializer=google_dot_api_dot_httpbody__pb2.HttpBody.SerializeToString,
+            ),
+            'FinishSamlSso': grpc.unary_unary_rpc_method_handler(
+                    servicer.FinishSamlSso,
+                    request_deserializer=complianceiq_dot_auth_dot_v1_dot_auth__pb2.FinishSamlSsoRequest.FromString,
+                    response_serializer=google_dot_api_dot_httpbody__pb2.HttpBody.SerializeToString,
+            ),
+            'GetSamlMetadata': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetSamlMetadata,
+                    request_deserializer=complianceiq_dot_auth_dot_v1_dot_auth__pb2.GetSamlMetadataRequest.FromString,
                     response_serializer=google_dot_api_dot_httpbody__pb2.HttpBody.SerializeToString,
             ),
             'ExchangeSsoTicket': grpc.unary_unary_rpc_method_handler(
@@ -1144,6 +1183,60 @@ class AuthService:
             target,
             '/complianceiq.auth.v1.AuthService/FinishOidcSso',
             complianceiq_dot_auth_dot_v1_dot_auth__pb2.FinishOidcSsoRequest.SerializeToString,
+            google_dot_api_dot_httpbody__pb2.HttpBody.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def FinishSamlSso(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/complianceiq.auth.v1.AuthService/FinishSamlSso',
+            complianceiq_dot_auth_dot_v1_dot_auth__pb2.FinishSamlSsoRequest.SerializeToString,
+            google_dot_api_dot_httpbody__pb2.HttpBody.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetSamlMetadata(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/complianceiq.auth.v1.AuthService/GetSamlMetadata',
+            complianceiq_dot_auth_dot_v1_dot_auth__pb2.GetSamlMetadataRequest.SerializeToString,
             google_dot_api_dot_httpbody__pb2.HttpBody.FromString,
             options,
             channel_credentials,

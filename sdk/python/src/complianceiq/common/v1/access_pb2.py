@@ -25,7 +25,7 @@ _sym_db = _symbol_database.Default()
 from google.protobuf import descriptor_pb2 as google_dot_protobuf_dot_descriptor__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n#complianceiq/common/v1/access.proto\x12\x16\x63omplianceiq.common.v1\x1a google/protobuf/descriptor.proto\"|\n\x06\x41\x63\x63\x65ss\x12\x0e\n\x06public\x18\x01 \x01(\x08\x12\x12\n\npermission\x18\x02 \x01(\t\x12\x16\n\x0e\x61llow_unscoped\x18\x03 \x01(\x08\x12\x10\n\x08internal\x18\x04 \x01(\x08\x12\r\n\x05staff\x18\x05 \x01(\x08\x12\x15\n\ropen_to_staff\x18\x06 \x01(\x08:P\n\x06\x61\x63\x63\x65ss\x12\x1e.google.protobuf.MethodOptions\x18\xb4\x87\x03 \x01(\x0b\x32\x1e.complianceiq.common.v1.Accessb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n#complianceiq/common/v1/access.proto\x12\x16\x63omplianceiq.common.v1\x1a google/protobuf/descriptor.proto\"|\n\x06\x41\x63\x63\x65ss\x12\x0e\n\x06public\x18\x01 \x01(\x08\x12\x12\n\npermission\x18\x02 \x01(\t\x12\x16\n\x0e\x61llow_unscoped\x18\x03 \x01(\x08\x12\x10\n\x08internal\x18\x04 \x01(\x08\x12\r\n\x05staff\x18\x05 \x01(\x08\x12\x15\n\ropen_to_staff\x18\x06 \x01(\x08:P\n\x06\x61\x63\x63\x65ss\x12\x1e.google.protobuf.MethodOptions\x18\xb4\x87\x03 \x01(\x0b\x32\x1e.complianceiq.common.v1.Access::\n\x10\x62rowser_redirect\x12\x1e.google.protobuf.MethodOptions\x18\xb5\x87\x03 \x01(\x08\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)

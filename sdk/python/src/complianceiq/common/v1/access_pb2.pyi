@@ -6,6 +6,8 @@ from typing import ClassVar as _ClassVar, Optional as _Optional
 DESCRIPTOR: _descriptor.FileDescriptor
 ACCESS_FIELD_NUMBER: _ClassVar[int]
 access: _descriptor.FieldDescriptor
+BROWSER_REDIRECT_FIELD_NUMBER: _ClassVar[int]
+browser_redirect: _descriptor.FieldDescriptor
 
 class Access(_message.Message):
     __slots__ = ("public", "permission", "allow_unscoped", "internal", "staff", "open_to_staff")

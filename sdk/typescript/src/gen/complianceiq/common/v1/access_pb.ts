@@ -12,7 +12,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file complianceiq/common/v1/access.proto.
  */
 export const file_complianceiq_common_v1_access: GenFile = /*@__PURE__*/
-  fileDesc("CiNjb21wbGlhbmNlaXEvY29tbW9uL3YxL2FjY2Vzcy5wcm90bxIWY29tcGxpYW5jZWlxLmNvbW1vbi52MSJ8CgZBY2Nlc3MSDgoGcHVibGljGAEgASgIEhIKCnBlcm1pc3Npb24YAiABKAkSFgoOYWxsb3dfdW5zY29wZWQYAyABKAgSEAoIaW50ZXJuYWwYBCABKAgSDQoFc3RhZmYYBSABKAgSFQoNb3Blbl90b19zdGFmZhgGIAEoCDpYCgZhY2Nlc3MSHi5nb29nbGUucHJvdG9idWYuTWV0aG9kT3B0aW9ucxi0hwMgASgLMh4uY29tcGxpYW5jZWlxLmNvbW1vbi52MS5BY2Nlc3NSBmFjY2Vzc2IGcHJvdG8z", [file_google_protobuf_descriptor]);
+  fileDesc("CiNjb21wbGlhbmNlaXEvY29tbW9uL3YxL2FjY2Vzcy5wcm90bxIWY29tcGxpYW5jZWlxLmNvbW1vbi52MSJ8CgZBY2Nlc3MSDgoGcHVibGljGAEgASgIEhIKCnBlcm1pc3Npb24YAiABKAkSFgoOYWxsb3dfdW5zY29wZWQYAyABKAgSEAoIaW50ZXJuYWwYBCABKAgSDQoFc3RhZmYYBSABKAgSFQoNb3Blbl90b19zdGFmZhgGIAEoCDpYCgZhY2Nlc3MSHi5nb29nbGUucHJvdG9idWYuTWV0aG9kT3B0aW9ucxi0hwMgASgLMh4uY29tcGxpYW5jZWlxLmNvbW1vbi52MS5BY2Nlc3NSBmFjY2VzczpLChBicm93c2VyX3JlZGlyZWN0Eh4uZ29vZ2xlLnByb3RvYnVmLk1ldGhvZE9wdGlvbnMYtYcDIAEoCFIPYnJvd3NlclJlZGlyZWN0YgZwcm90bzM", [file_google_protobuf_descriptor]);
 
 /**
  * The caller an RPC requires.
@@ -86,4 +86,13 @@ export const AccessSchema: GenMessage<Access> = /*@__PURE__*/
  */
 export const access: GenExtension<MethodOptions, Access> = /*@__PURE__*/
   extDesc(file_complianceiq_common_v1_access, 0);
+
+/**
+ * A browser endpoint (single sign-on) that may answer with a redirect: the edge sends its
+ * `location` metadata as 303 See Other, and the OpenAPI documents that answer.
+ *
+ * @generated from extension: bool browser_redirect = 50101;
+ */
+export const browser_redirect: GenExtension<MethodOptions, boolean> = /*@__PURE__*/
+  extDesc(file_complianceiq_common_v1_access, 1);
 
