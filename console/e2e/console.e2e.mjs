@@ -300,6 +300,17 @@ try {
   const joined = page.getByRole("table", { name: "Members" }).getByRole("row").filter({ hasText: colleague });
   await joined.getByText("active").waitFor();
 
+  step("single sign-on: claim an email domain (its TXT record shown), refuse metadata that is not SAML");
+  const domain = `sso-${stamp}.example.com`;
+  await page.getByLabel("Domain", { exact: true }).fill(domain);
+  await page.getByRole("button", { name: "Claim domain" }).click();
+  const claimed = page.getByRole("table", { name: "Single sign-on domains" }).getByRole("row").filter({ hasText: domain });
+  await claimed.getByText("pending").waitFor();
+  await claimed.getByText(`_complianceiq-verification.${domain}`).waitFor();
+  await page.getByLabel("The identity provider's metadata (XML)").fill("not metadata");
+  await page.getByRole("button", { name: "Save SAML" }).click();
+  await page.getByRole("form", { name: "Use SAML" }).getByText(/not SAML metadata/).first().waitFor();
+
   step("create a second organization, then switch back to the first");
   await page.goto(`${base}/#/organization`);
   await page.getByRole("textbox", { name: "Organization name" }).fill(`Second ${stamp}`);

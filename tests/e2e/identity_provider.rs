@@ -59,6 +59,7 @@ struct Inner {
     disabled: Vec<String>,
     misbehaviour: Misbehaviour,
     refreshes: usize,
+    discoveries: usize,
 }
 
 pub struct OidcProvider {
@@ -126,6 +127,11 @@ impl OidcProvider {
         self.inner.lock().unwrap().refreshes
     }
 
+    /// Discovery documents fetched so far.
+    pub fn discoveries(&self) -> usize {
+        self.inner.lock().unwrap().discoveries
+    }
+
     fn id_token(&self, user: &ProviderUser, nonce: &str) -> String {
         let misbehaviour = self.inner.lock().unwrap().misbehaviour.clone();
         let now = complianceiq_kit::auth::verifier::now_seconds();
@@ -165,6 +171,7 @@ impl OidcProvider {
 }
 
 async fn discovery(State(provider): State<Arc<OidcProvider>>) -> Response {
+    provider.inner.lock().unwrap().discoveries += 1;
     let issuer = &provider.issuer;
     axum::Json(serde_json::json!({
         "issuer": issuer,

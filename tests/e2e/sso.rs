@@ -284,12 +284,14 @@ async fn people_sign_in_through_their_organizations_provider(platform: &TestPlat
         .unwrap()
         .into_inner();
     assert!(members.members.iter().any(|m| m.email == alice_email), "{members:?}");
-    // Her tokens are the platform's own: they refresh, asking the provider each time.
-    let before = provider.refreshes();
+    // Her tokens are the platform's own: they refresh, asking the provider each time (its
+    // discovery document reused: only the grant is asked).
+    let (before, discovered) = (provider.refreshes(), provider.discoveries());
     let alice =
         auth.refresh(RefreshRequest { refresh_token: alice.refresh_token, ..Default::default() }).await.unwrap();
     let alice = alice.into_inner();
     assert_eq!(provider.refreshes(), before + 1);
+    assert_eq!(provider.discoveries(), discovered, "a refresh reuses the provider's metadata");
 
     // Required single sign-on stops password sign-ins and password sessions.
     let config = SsoConfig { provider: oidc(&provider, ""), require_sso: true, ..Default::default() };

@@ -1,4 +1,5 @@
-// The organization: creating one, its plan and usage, members, invitations and roles.
+// The organization: creating one, its plan and usage, members, invitations, single sign-on
+// and roles.
 
 import { MemberState, OrganizationService, Plan } from "../../../sdk/typescript/src/gen/complianceiq/organization/v1/organization_pb.js";
 import type { Member } from "../../../sdk/typescript/src/gen/complianceiq/organization/v1/organization_pb.js";
@@ -9,6 +10,7 @@ import type { PageContext } from "../main.js";
 import * as session from "../session.js";
 import { attempt, badge, choice, enumLabel, field, form, h, section, table, time } from "../ui.js";
 import { switchOrganization } from "./auth.js";
+import { singleSignOnSection } from "./sso.js";
 
 export async function newOrganizationPage({ main }: PageContext) {
   main.classList.add("narrow");
@@ -75,6 +77,8 @@ export async function organizationPage({ main }: PageContext) {
       ),
     );
   });
+
+  main.append(await singleSignOnSection(orgId, roles));
 
   main.append(
     section(

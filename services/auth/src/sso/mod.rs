@@ -238,13 +238,26 @@ impl AuthApi {
         Ok(provider)
     }
 
-    async fn discovered(&self, organization: &str, stored: &StoredProvider) -> Result<oidc::Provider, ApiError> {
+    async fn discovered(
+        &self,
+        organization: &str,
+        stored: &StoredProvider,
+        discovery: oidc::Discovery,
+    ) -> Result<oidc::Provider, ApiError> {
         let secret = self
             .secrets
             .open(&stored.client_secret, &Self::secret_context(organization))
             .map_err(|error| ApiError::internal(error.to_string()))?;
         let secret = String::from_utf8(secret).map_err(|_| ApiError::internal("stored client secret"))?;
-        oidc::Provider::discover(&self.sso.http, &stored.issuer, &stored.client_id, &secret, &self.redirect_uri()).await
+        oidc::Provider::discover(
+            &self.sso.http,
+            discovery,
+            &stored.issuer,
+            &stored.client_id,
+            &secret,
+            &self.redirect_uri(),
+        )
+        .await
     }
 
     async fn config_message(&self, organization: OrganizationId) -> Result<SsoConfig, ApiError> {
@@ -348,7 +361,7 @@ impl AuthApi {
         stored.updated_at = now;
         if stored.saml_metadata.is_none() {
             // A provider that cannot be discovered is refused now, not at someone's sign-in.
-            self.discovered(&key, &stored).await?;
+            self.discovered(&key, &stored, oidc::Discovery::Fresh).await?;
         }
         let mut tx = self.database.write(organization).await?;
         store::save_provider(&mut tx, &stored).await?;
@@ -581,7 +594,7 @@ impl AuthApi {
         };
         let (state, location) = match &stored.saml_metadata {
             None => {
-                let provider = self.discovered(&key, &stored).await?;
+                let provider = self.discovered(&key, &stored, oidc::Discovery::Reuse).await?;
                 let authorization = provider.authorize(&stored.extra_scopes, email.as_deref());
                 pending.nonce = authorization.nonce;
                 pending.pkce_verifier = authorization.pkce_verifier;
@@ -717,7 +730,7 @@ impl AuthApi {
             .await?
             .filter(|stored| stored.saml_metadata.is_none())
             .ok_or_else(|| not_configured("in this organization with OpenID Connect any more"))?;
-        let provider = self.discovered(&pending.organization, &stored).await?;
+        let provider = self.discovered(&pending.organization, &stored, oidc::Discovery::Fresh).await?;
         let person = provider
             .finish(&self.sso.http, &request.code, &pending.pkce_verifier, &pending.nonce, &stored.groups_claim)
             .await?;
@@ -1031,7 +1044,7 @@ impl AuthApi {
         let context = Self::secret_context(&session.organization_id);
         let grant = self.secrets.open(grant, &context).map_err(|error| ApiError::internal(error.to_string()))?;
         let grant = String::from_utf8(grant).map_err(|_| ApiError::internal("stored provider grant"))?;
-        let provider = self.discovered(&session.organization_id, &stored).await?;
+        let provider = self.discovered(&session.organization_id, &stored, oidc::Discovery::Reuse).await?;
         match provider.refresh(&self.sso.http, &grant).await? {
             oidc::RefreshOutcome::Active { refresh_token } => {
                 let rotated = refresh_token.map(|token| self.secrets.seal(token.as_bytes(), &context));

@@ -3,9 +3,11 @@
 //! expiry, nonce). The provider is reached through our own HTTP client: its address is
 //! checked like any tenant URL and redirects are not followed.
 
+use std::collections::HashMap;
 use std::future::Future;
 use std::pin::Pin;
-use std::time::Duration;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use base64::Engine;
 use complianceiq_kit::address::{CheckingResolver, NetworkAccess, check_literal};
@@ -28,11 +30,18 @@ const MAX_ANSWER_BYTES: usize = 1 << 20;
 type DiscoveredClient =
     CoreClient<EndpointSet, EndpointNotSet, EndpointNotSet, EndpointNotSet, EndpointMaybeSet, EndpointMaybeSet>;
 
+/// How long a provider's discovery document and keys are reused for starts and refreshes.
+const DISCOVERY_LIFETIME: Duration = Duration::from_secs(300);
+/// Beyond this many issuers, expired entries are dropped when one is added.
+const DISCOVERY_ENTRIES: usize = 1000;
+
 /// How the platform calls identity providers.
 #[derive(Clone)]
 pub struct ProviderHttp {
     client: reqwest::Client,
     access: NetworkAccess,
+    /// Issuer → when discovered and what (discovery document with its JWKS).
+    discovered: Arc<Mutex<HashMap<String, (Instant, CoreProviderMetadata)>>>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -50,7 +59,7 @@ impl ProviderHttp {
             .user_agent(concat!("ComplianceIQ-SSO/", env!("CARGO_PKG_VERSION")))
             .build()
             .map_err(|error| format!("identity provider HTTP client: {error}"))?;
-        Ok(Self { client, access })
+        Ok(Self { client, access, discovered: Arc::default() })
     }
 
     /// Refuses an issuer the platform may not reach: plain http outside private networks
@@ -111,6 +120,28 @@ pub struct Provider {
     client: DiscoveredClient,
 }
 
+/// Whether discovered metadata may be reused.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Discovery {
+    Reuse,
+    Fresh,
+}
+
+impl ProviderHttp {
+    fn kept(&self, issuer: &str) -> Option<CoreProviderMetadata> {
+        let kept = self.discovered.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        kept.get(issuer).filter(|(at, _)| at.elapsed() < DISCOVERY_LIFETIME).map(|(_, metadata)| metadata.clone())
+    }
+
+    fn keep(&self, issuer: &str, metadata: &CoreProviderMetadata) {
+        let mut kept = self.discovered.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        if kept.len() >= DISCOVERY_ENTRIES {
+            kept.retain(|_, (at, _)| at.elapsed() < DISCOVERY_LIFETIME);
+        }
+        kept.insert(issuer.to_string(), (Instant::now(), metadata.clone()));
+    }
+}
+
 /// What the browser is sent to, and what must be kept to finish the sign-in.
 pub struct Authorization {
     pub url: url::Url,
@@ -136,18 +167,35 @@ fn provider_error(what: &str, error: impl std::fmt::Display) -> ApiError {
 
 impl Provider {
     /// Discovers the issuer's configuration and keys.
+    /// The provider's client. `Discovery::Reuse` takes metadata discovered in the last five
+    /// minutes (a start or a refresh needs only the endpoints); `Discovery::Fresh` asks the
+    /// provider again (a callback verifies the ID token against the keys published now, so a
+    /// rotated key works at once; a new configuration must be reachable now).
     pub async fn discover(
         http: &ProviderHttp,
+        discovery: Discovery,
         issuer: &str,
         client_id: &str,
         client_secret: &str,
         redirect_uri: &str,
     ) -> Result<Self, ApiError> {
         http.check_issuer(issuer).map_err(|error| provider_error("issuer is refused", error))?;
-        let issuer = IssuerUrl::new(issuer.to_string()).map_err(|error| provider_error("issuer is invalid", error))?;
-        let metadata = CoreProviderMetadata::discover_async(issuer, http)
-            .await
-            .map_err(|error| provider_error("could not be discovered", chain(&error)))?;
+        let kept = match discovery {
+            Discovery::Reuse => http.kept(issuer),
+            Discovery::Fresh => None,
+        };
+        let metadata = match kept {
+            Some(metadata) => metadata,
+            None => {
+                let url =
+                    IssuerUrl::new(issuer.to_string()).map_err(|error| provider_error("issuer is invalid", error))?;
+                let metadata = CoreProviderMetadata::discover_async(url, http)
+                    .await
+                    .map_err(|error| provider_error("could not be discovered", chain(&error)))?;
+                http.keep(issuer, &metadata);
+                metadata
+            }
+        };
         let redirect =
             RedirectUrl::new(redirect_uri.to_string()).map_err(|error| ApiError::internal(error.to_string()))?;
         let client = CoreClient::from_provider_metadata(
