@@ -299,6 +299,10 @@ try {
   await page.reload();
   const joined = page.getByRole("table", { name: "Members" }).getByRole("row").filter({ hasText: colleague });
   await joined.getByText("active").waitFor();
+  // Current roles, from the user service: the owner's were granted after the membership was made.
+  const members = page.getByRole("table", { name: "Members" });
+  await members.getByRole("row").filter({ hasText: email }).getByText("Organization Admin").waitFor();
+  await joined.getByText("Analyst").waitFor();
 
   step("single sign-on: claim an email domain (its TXT record shown), refuse metadata that is not SAML");
   const domain = `sso-${stamp}.example.com`;

@@ -49,13 +49,20 @@ export async function organizationPage({ main }: PageContext) {
     const everyone: Member[] = [];
     for await (const member of items(organizations.listMembers, { orgId, pageSize: 100 }, (p) => p.members)) everyone.push(member);
     const roleName = (id: string) => roles.find((r) => r.id === id)?.name ?? id;
+    // A member's record keeps the roles granted on joining; the user service has the current ones.
+    const current = new Map<string, string[]>();
+    try {
+      for await (const user of items(session.client(UserService).listUsers, { pageSize: 100 }, (p) => p.users)) current.set(user.id, user.roleIds);
+    } catch {
+      // Without users:read, the roles granted on joining are what can be shown.
+    }
     members.append(
       table(
         "Members",
         [
           { title: "Name", value: (m: Member) => m.fullName || m.email },
           { title: "Email", value: (m) => m.email },
-          { title: "Roles", value: (m) => m.roleIds.map(roleName).join(", ") },
+          { title: "Roles", value: (m) => (current.get(m.userId) ?? m.roleIds).map(roleName).join(", ") },
           {
             title: "State",
             value: (m) => enumLabel(MemberState, m.state),
