@@ -435,10 +435,11 @@ mod tests {
         let document = generated();
         let paths = document["paths"].as_object().unwrap();
         let operations: usize = paths.values().map(|item| item.as_object().unwrap().len()).sum();
-        // Every RPC (155) but the six internal ones without a binding (IngestRecords,
-        // ExchangeApiKey, DeliverReport, WriteWidgetRecord, ScoreControls, ProvisionSsoMember),
+        // Every RPC (156) but the seven internal ones without a binding (IngestRecords,
+        // ExchangeApiKey, DeliverReport, WriteWidgetRecord, ScoreControls, ProvisionSsoMember,
+        // ApplyProviderRoles),
         // plus the JWKS's second binding.
-        assert_eq!(operations, 155 - 6 + 1, "every edge RPC, plus the JWKS's second binding");
+        assert_eq!(operations, 156 - 7 + 1, "every edge RPC, plus the JWKS's second binding");
         let login = &document["paths"]["/api/v1/auth/login"]["post"];
         assert_eq!(login["security"], json!([]));
         assert_eq!(

@@ -13,8 +13,8 @@ use complianceiq_proto::complianceiq::auth::v1::{
     VerifySsoDomainRequest, login_response, sso_config,
 };
 use complianceiq_proto::complianceiq::organization::v1::ListMembersRequest;
-use complianceiq_proto::complianceiq::user::v1::ListRolesRequest;
 use complianceiq_proto::complianceiq::user::v1::user_service_client::UserServiceClient;
+use complianceiq_proto::complianceiq::user::v1::{ApplyProviderRolesRequest, ListRolesRequest};
 use tonic::Code;
 use tonic::transport::Channel;
 
@@ -293,6 +293,15 @@ async fn people_sign_in_through_their_organizations_provider(platform: &TestPlat
     assert_eq!(provider.refreshes(), before + 1);
     assert_eq!(provider.discoveries(), discovered, "a refresh reuses the provider's metadata");
 
+    // Her groups drive the mapped roles at each sign-in: out of the group, the role goes (the
+    // token issued then already lacks it); back in, it returns.
+    provider.sign_in_as(person(&alice_email, &["unmapped"]));
+    let moved = signed_in(platform, &alice_email).await;
+    assert_eq!(claims(&moved.access_token)["roles"], serde_json::json!([]), "left grc-analysts");
+    provider.sign_in_as(person(&alice_email, &["grc-analysts"]));
+    let back = signed_in(platform, &alice_email).await;
+    assert_eq!(claims(&back.access_token)["roles"], serde_json::json!(["Analyst"]), "back in grc-analysts");
+
     // Required single sign-on stops password sign-ins and password sessions.
     let config = SsoConfig { provider: oidc(&provider, ""), require_sso: true, ..Default::default() };
     assert!(update(&mut auth, &acme, config).await.unwrap().require_sso, "an empty secret keeps the stored one");
@@ -570,4 +579,23 @@ async fn saml_sign_in_accepts_only_signed_fresh_assertions_for_this_service(plat
     assert_eq!(acs(&gateway, &empty, None).await.get("error").map(String::as_str), Some("SSO_BROWSER_MISMATCH"));
     let stateless = SamlPost { relay_state: String::new(), ..fresh };
     assert_eq!(acs(&gateway, &stateless, None).await.get("error").map(String::as_str), Some("SSO_STATE_INVALID"));
+
+    // Roles following groups never take the last Organization Admin's role, and only the auth
+    // module may ask.
+    let admin_role = role_id(platform, &tenant, "Organization Admin").await;
+    let request = ApplyProviderRolesRequest {
+        organization_id: tenant.id().into(),
+        user_id: tenant.admin.user_id.clone(),
+        managed_role_ids: vec![admin_role.clone()],
+        granted_role_ids: Vec::new(),
+    };
+    let mut as_auth = UserServiceClient::new(platform.channel_as("auth", "user"));
+    let kept = as_auth.apply_provider_roles(request.clone()).await.unwrap().into_inner();
+    assert!(!kept.changed && kept.role_ids.contains(&admin_role), "{kept:?}");
+    let viewer = role_id(platform, &tenant, "Viewer").await;
+    let stray = ApplyProviderRolesRequest { granted_role_ids: vec![viewer], ..request.clone() };
+    let refused = as_auth.apply_provider_roles(stray).await.unwrap_err();
+    assert_eq!(violations(&refused)[0], ("granted_role_ids[0]".to_string(), "NOT_MANAGED".to_string()));
+    let mut as_gateway = UserServiceClient::new(platform.channel_as("gateway", "user"));
+    assert_eq!(as_gateway.apply_provider_roles(request).await.unwrap_err().code(), Code::PermissionDenied);
 }

@@ -45,8 +45,9 @@ pub fn module() -> Module {
         name: ModuleName("auth"),
         port: 8001,
         database: Some(DatabaseGroup::Auth),
-        // Single sign-on makes a first-time person a member (just in time).
-        calls: &["organization"],
+        // Single sign-on makes a first-time person a member (just in time) and keeps the roles
+        // its group mappings name in line with the person's groups.
+        calls: &["organization", "user"],
         migrations: MIGRATIONS,
         build: |context| Box::pin(build(context)),
         reseal: Some(|database, secrets| Box::pin(reseal::reseal(database, secrets))),
@@ -88,6 +89,9 @@ async fn build(context: ModuleContext) -> Result<ModuleParts, BuildError> {
             })?,
             dns_server: context.config.sso.dns_server.or_else(sso::dns::system_server),
             organizations: OrganizationServiceClient::new(context.channel("organization")?),
+            users: complianceiq_proto::complianceiq::user::v1::user_service_client::UserServiceClient::new(
+                context.channel("user")?,
+            ),
         },
         decoy_hash,
     };

@@ -4,7 +4,7 @@
 use complianceiq_kit::auth::{Identity, caller};
 use complianceiq_kit::context::RequestContext;
 use complianceiq_kit::db::{ModuleDatabase, TenantTx};
-use complianceiq_kit::error::ApiError;
+use complianceiq_kit::error::{ApiError, FieldViolations};
 use complianceiq_kit::ids::{OrganizationId, UserId};
 use complianceiq_kit::paging::PageRequest;
 use complianceiq_kit::time;
@@ -12,9 +12,9 @@ use complianceiq_proto::complianceiq::events::v1::event::Payload;
 use complianceiq_proto::complianceiq::events::v1::{UserRoleAssigned, UserRoleRemoved};
 use complianceiq_proto::complianceiq::user::v1::user_service_server::UserService;
 use complianceiq_proto::complianceiq::user::v1::{
-    AssignRoleRequest, CheckMemberRemovalRequest, CreateRoleRequest, GetCurrentUserRequest, GetUserRequest,
-    ListRolesRequest, ListRolesResponse, ListUsersRequest, ListUsersResponse, RemoveRoleRequest, Role, RoleAssignment,
-    UpdateCurrentUserRequest, User, UserState,
+    ApplyProviderRolesRequest, ApplyProviderRolesResponse, AssignRoleRequest, CheckMemberRemovalRequest,
+    CreateRoleRequest, GetCurrentUserRequest, GetUserRequest, ListRolesRequest, ListRolesResponse, ListUsersRequest,
+    ListUsersResponse, RemoveRoleRequest, Role, RoleAssignment, UpdateCurrentUserRequest, User, UserState,
 };
 use tonic::{Request, Response, Status};
 
@@ -295,10 +295,91 @@ impl UserApi {
         }
         tx.commit().await
     }
+
+    /// ApplyProviderRoles: the member's provider-managed roles made to match their groups.
+    async fn apply_provider_roles(
+        &self,
+        request: ApplyProviderRolesRequest,
+        context: &RequestContext,
+    ) -> Result<ApplyProviderRolesResponse, ApiError> {
+        let organization = OrganizationId::parse_field("organization_id", &request.organization_id)?;
+        let user = UserId::parse_field("user_id", &request.user_id)?;
+        let mut violations = FieldViolations::default();
+        let managed: Vec<String> = request
+            .managed_role_ids
+            .iter()
+            .enumerate()
+            .map(|(index, id)| violations.uuid(&format!("managed_role_ids[{index}]"), id))
+            .collect();
+        let mut granted = Vec::new();
+        for (index, id) in request.granted_role_ids.iter().enumerate() {
+            let id = violations.uuid(&format!("granted_role_ids[{index}]"), id);
+            granted.push(id.clone());
+            if !id.is_empty() && !managed.contains(&id) {
+                violations.add(
+                    &format!("granted_role_ids[{index}]"),
+                    "NOT_MANAGED",
+                    "a granted role must be one of managed_role_ids",
+                );
+            }
+        }
+        violations.check()?;
+        let now = time::now_micros();
+        let mut tx = self.database.write(organization).await?;
+        let profile = store::profile_of(&mut tx, user).await?.ok_or_else(|| user_not_found(user))?;
+        let held: Vec<String> = store::roles_of(&mut tx, user).await?.into_iter().map(|role| role.id).collect();
+        let mut changed = false;
+        for role_id in managed.iter().filter(|id| !id.is_empty()) {
+            // A mapping may name a role deleted since: it is skipped.
+            let Some(role) = store::role_by_id(&mut tx, role_id).await? else { continue };
+            let granted = granted.contains(&role.id);
+            if granted && !held.contains(&role.id) {
+                store::assign(&mut tx, user, &role.id, PROVIDER, now).await?;
+                let assigned = UserRoleAssigned {
+                    user_id: user.to_string(),
+                    role_id: role.id.clone(),
+                    assigned_by: PROVIDER.into(),
+                };
+                tx.emit(Payload::UserRoleAssigned(assigned), context).await?;
+                changed = true;
+            } else if !granted && held.contains(&role.id) {
+                if role.built_in
+                    && role.name == ORGANIZATION_ADMIN
+                    && store::active_holders(&mut tx, &role.id).await? <= 1
+                {
+                    tracing::warn!(%user, "the provider's groups no longer give the last Organization Admin the role; kept");
+                    continue;
+                }
+                store::unassign(&mut tx, user, &role.id).await?;
+                let removed = UserRoleRemoved { user_id: user.to_string(), role_id: role.id.clone() };
+                tx.emit(Payload::UserRoleRemoved(removed), context).await?;
+                changed = true;
+            }
+        }
+        let authorization_version =
+            if changed { authorization::publish(&mut tx, user, &profile.email, true, context).await? } else { 0 };
+        let role_ids = store::roles_of(&mut tx, user).await?.into_iter().map(|role| role.id).collect();
+        tx.commit().await?;
+        if changed {
+            tracing::info!(%user, organization_id = %organization, "roles follow the identity provider's groups");
+        }
+        Ok(ApplyProviderRolesResponse { role_ids, changed, authorization_version })
+    }
 }
+
+/// Who grants a role a mapping of the identity provider's groups gave.
+const PROVIDER: &str = "single-sign-on";
 
 #[tonic::async_trait]
 impl UserService for UserApi {
+    async fn apply_provider_roles(
+        &self,
+        request: Request<ApplyProviderRolesRequest>,
+    ) -> Result<Response<ApplyProviderRolesResponse>, Status> {
+        let context = RequestContext::of(&request);
+        Ok(Response::new(UserApi::apply_provider_roles(self, request.into_inner(), &context).await?))
+    }
+
     async fn check_member_removal(&self, request: Request<CheckMemberRemovalRequest>) -> Result<Response<()>, Status> {
         UserApi::check_member_removal(self, request.into_inner()).await?;
         Ok(Response::new(()))

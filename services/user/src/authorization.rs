@@ -13,14 +13,15 @@ use complianceiq_proto::complianceiq::events::v1::event::Payload;
 use crate::domain;
 use crate::store;
 
-/// Emits the user's current roles and permissions (or, `active == false`, that they left).
+/// Emits the user's current roles and permissions (or, `active == false`, that they left);
+/// returns the change's version.
 pub async fn publish(
     tx: &mut TenantTx,
     user: UserId,
     email: &str,
     active: bool,
     context: &RequestContext,
-) -> Result<(), ApiError> {
+) -> Result<i64, ApiError> {
     let version = store::next_authorization_version(tx, user).await?;
     let roles = if active { store::roles_of(tx, user).await? } else { Vec::new() };
     let time_zone = store::profile_of(tx, user).await?.map(|profile| profile.editable.timezone).unwrap_or_default();
@@ -34,5 +35,5 @@ pub async fn publish(
         time_zone,
     };
     tx.emit(Payload::UserAuthorizationChanged(change), context).await?;
-    Ok(())
+    Ok(version)
 }

@@ -33,6 +33,7 @@ use complianceiq_proto::complianceiq::auth::v1::{
 use complianceiq_proto::complianceiq::events::v1::UserRegistered;
 use complianceiq_proto::complianceiq::events::v1::event::Payload;
 use complianceiq_proto::complianceiq::organization::v1::ProvisionSsoMemberRequest;
+use complianceiq_proto::complianceiq::user::v1::ApplyProviderRolesRequest;
 use complianceiq_proto::google::api::HttpBody;
 use prost::Message;
 use serde::{Deserialize, Serialize};
@@ -165,12 +166,19 @@ fn email_domain(email: &str) -> &str {
 
 /// The roles a person gets at their first sign-in: the defaults and those of their groups.
 fn granted_roles(provider: &StoredProvider, groups: &[String]) -> Vec<String> {
-    let mut roles: BTreeSet<String> = provider.default_role_ids.iter().cloned().collect();
-    for mapping in &provider.group_role_mappings {
-        if groups.contains(&mapping.group) {
-            roles.extend(mapping.role_ids.iter().cloned());
-        }
-    }
+    let roles: BTreeSet<String> =
+        provider.default_role_ids.iter().cloned().chain(mapped_roles(provider, groups)).collect();
+    roles.into_iter().collect()
+}
+
+/// The roles the person's groups map to.
+fn mapped_roles(provider: &StoredProvider, groups: &[String]) -> Vec<String> {
+    let roles: BTreeSet<String> = provider
+        .group_role_mappings
+        .iter()
+        .filter(|mapping| groups.contains(&mapping.group))
+        .flat_map(|mapping| mapping.role_ids.iter().cloned())
+        .collect();
     roles.into_iter().collect()
 }
 
@@ -947,7 +955,8 @@ impl AuthApi {
     }
 
     /// The person's membership, provisioned on their first sign-in (with the roles of the
-    /// configuration and their groups), once this module has recorded it.
+    /// configuration and their groups), once this module has recorded it. At later sign-ins
+    /// the roles the group mappings name follow the person's groups.
     async fn sso_membership(
         &self,
         account: &Account,
@@ -956,14 +965,11 @@ impl AuthApi {
         groups: &[String],
     ) -> Result<Membership, ApiError> {
         let key = organization.to_string();
-        let find = || async {
-            let mut tx = self.database.global_read().await?;
-            let memberships = account_store::active_memberships(&mut tx, account.id).await?;
-            tx.commit().await?;
-            Ok::<_, ApiError>(memberships.into_iter().find(|m| m.organization_id == key))
-        };
-        if let Some(membership) = find().await? {
-            return Ok(membership);
+        if let Some(membership) = self.membership_in(account, &key).await? {
+            if provider.group_role_mappings.is_empty() {
+                return Ok(membership);
+            }
+            return self.follow_provider_groups(account, &key, provider, groups, membership).await;
         }
         let request = ProvisionSsoMemberRequest {
             organization_id: key.clone(),
@@ -980,9 +986,28 @@ impl AuthApi {
             .log_cause(&status.message().to_string())
         })?;
         // The membership reaches this module as an event (roles resolved by the user service).
+        self.await_membership(account, &key, 0).await
+    }
+
+    async fn membership_in(&self, account: &Account, organization: &str) -> Result<Option<Membership>, ApiError> {
+        let mut tx = self.database.global_read().await?;
+        let memberships = account_store::active_memberships(&mut tx, account.id).await?;
+        tx.commit().await?;
+        Ok(memberships.into_iter().find(|m| m.organization_id == organization))
+    }
+
+    /// Waits (up to MEMBERSHIP_WAIT) for this module's copy of the membership, at `version` or
+    /// later, to arrive from the user service.
+    async fn await_membership(
+        &self,
+        account: &Account,
+        organization: &str,
+        version: i64,
+    ) -> Result<Membership, ApiError> {
         let deadline = tokio::time::Instant::now() + MEMBERSHIP_WAIT;
         loop {
-            if let Some(membership) = find().await? {
+            if let Some(membership) = self.membership_in(account, organization).await?.filter(|m| m.version >= version)
+            {
                 return Ok(membership);
             }
             if tokio::time::Instant::now() >= deadline {
@@ -994,6 +1019,40 @@ impl AuthApi {
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
+    }
+
+    /// A member's roles named by group mappings made to match their groups now (a person the
+    /// provider moved out of a group loses its role at their next sign-in). Tokens wait for
+    /// the change: none is issued with roles the groups no longer give.
+    async fn follow_provider_groups(
+        &self,
+        account: &Account,
+        organization: &str,
+        provider: &StoredProvider,
+        groups: &[String],
+        membership: Membership,
+    ) -> Result<Membership, ApiError> {
+        let managed: BTreeSet<String> =
+            provider.group_role_mappings.iter().flat_map(|mapping| mapping.role_ids.iter().cloned()).collect();
+        let request = ApplyProviderRolesRequest {
+            organization_id: organization.to_string(),
+            user_id: account.id.to_string(),
+            managed_role_ids: managed.into_iter().collect(),
+            granted_role_ids: mapped_roles(provider, groups),
+        };
+        let applied = self.sso.users.clone().apply_provider_roles(request).await.map_err(|status| {
+            ApiError::Unavailable {
+                reason: "ROLES_UNAVAILABLE",
+                message: "your roles could not be brought up to date right now; try again".into(),
+                retry_after: Some(Duration::from_secs(2)),
+            }
+            .log_cause(&status.message().to_string())
+        })?;
+        let applied = applied.into_inner();
+        if !applied.changed {
+            return Ok(membership);
+        }
+        self.await_membership(account, organization, applied.authorization_version).await
     }
 
     pub(crate) async fn exchange_sso_ticket(&self, request: ExchangeSsoTicketRequest) -> Result<TokenPair, ApiError> {
@@ -1116,6 +1175,9 @@ pub struct SsoParts {
         complianceiq_proto::complianceiq::organization::v1::organization_service_client::OrganizationServiceClient<
             complianceiq_kit::mesh::MeshChannel,
         >,
+    pub users: complianceiq_proto::complianceiq::user::v1::user_service_client::UserServiceClient<
+        complianceiq_kit::mesh::MeshChannel,
+    >,
 }
 
 #[cfg(test)]

@@ -174,6 +174,28 @@ class CheckMemberRemovalRequest(_message.Message):
     remover_permissions: _containers.RepeatedScalarFieldContainer[str]
     def __init__(self, organization_id: _Optional[str] = ..., user_id: _Optional[str] = ..., remover_permissions: _Optional[_Iterable[str]] = ...) -> None: ...
 
+class ApplyProviderRolesRequest(_message.Message):
+    __slots__ = ("organization_id", "user_id", "managed_role_ids", "granted_role_ids")
+    ORGANIZATION_ID_FIELD_NUMBER: _ClassVar[int]
+    USER_ID_FIELD_NUMBER: _ClassVar[int]
+    MANAGED_ROLE_IDS_FIELD_NUMBER: _ClassVar[int]
+    GRANTED_ROLE_IDS_FIELD_NUMBER: _ClassVar[int]
+    organization_id: str
+    user_id: str
+    managed_role_ids: _containers.RepeatedScalarFieldContainer[str]
+    granted_role_ids: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, organization_id: _Optional[str] = ..., user_id: _Optional[str] = ..., managed_role_ids: _Optional[_Iterable[str]] = ..., granted_role_ids: _Optional[_Iterable[str]] = ...) -> None: ...
+
+class ApplyProviderRolesResponse(_message.Message):
+    __slots__ = ("role_ids", "changed", "authorization_version")
+    ROLE_IDS_FIELD_NUMBER: _ClassVar[int]
+    CHANGED_FIELD_NUMBER: _ClassVar[int]
+    AUTHORIZATION_VERSION_FIELD_NUMBER: _ClassVar[int]
+    role_ids: _containers.RepeatedScalarFieldContainer[str]
+    changed: bool
+    authorization_version: int
+    def __init__(self, role_ids: _Optional[_Iterable[str]] = ..., changed: _Optional[bool] = ..., authorization_version: _Optional[int] = ...) -> None: ...
+
 class ListRolesRequest(_message.Message):
     __slots__ = ("page_size", "page_token")
     PAGE_SIZE_FIELD_NUMBER: _ClassVar[int]

@@ -81,6 +81,11 @@ class UserServiceStub:
                 request_serializer=complianceiq_dot_user_dot_v1_dot_user__pb2.CheckMemberRemovalRequest.SerializeToString,
                 response_deserializer=google_dot_protobuf_dot_empty__pb2.Empty.FromString,
                 _registered_method=True)
+        self.ApplyProviderRoles = channel.unary_unary(
+                '/complianceiq.user.v1.UserService/ApplyProviderRoles',
+                request_serializer=complianceiq_dot_user_dot_v1_dot_user__pb2.ApplyProviderRolesRequest.SerializeToString,
+                response_deserializer=complianceiq_dot_user_dot_v1_dot_user__pb2.ApplyProviderRolesResponse.FromString,
+                _registered_method=True)
 
 
 class UserServiceServicer:
@@ -153,6 +158,16 @@ class UserServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ApplyProviderRoles(self, request, context):
+        """Brings a member's provider-managed roles in line with their groups at a single sign-on:
+        of `managed_role_ids` (the roles the organization's group mappings name), the member gets
+        those in `granted_role_ids` and loses the others; roles no mapping names are left alone,
+        and the last Organization Admin keeps the role. Called by the auth service only.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_UserServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -200,6 +215,11 @@ def add_UserServiceServicer_to_server(servicer, server):
                     servicer.CheckMemberRemoval,
                     request_deserializer=complianceiq_dot_user_dot_v1_dot_user__pb2.CheckMemberRemovalRequest.FromString,
                     response_serializer=google_dot_protobuf_dot_empty__pb2.Empty.SerializeToString,
+            ),
+            'ApplyProviderRoles': grpc.unary_unary_rpc_method_handler(
+                    servicer.ApplyProviderRoles,
+                    request_deserializer=complianceiq_dot_user_dot_v1_dot_user__pb2.ApplyProviderRolesRequest.FromString,
+                    response_serializer=complianceiq_dot_user_dot_v1_dot_user__pb2.ApplyProviderRolesResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -446,6 +466,33 @@ class UserService:
             '/complianceiq.user.v1.UserService/CheckMemberRemoval',
             complianceiq_dot_user_dot_v1_dot_user__pb2.CheckMemberRemovalRequest.SerializeToString,
             google_dot_protobuf_dot_empty__pb2.Empty.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ApplyProviderRoles(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/complianceiq.user.v1.UserService/ApplyProviderRoles',
+            complianceiq_dot_user_dot_v1_dot_user__pb2.ApplyProviderRolesRequest.SerializeToString,
+            complianceiq_dot_user_dot_v1_dot_user__pb2.ApplyProviderRolesResponse.FromString,
             options,
             channel_credentials,
             insecure,
