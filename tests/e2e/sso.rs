@@ -14,7 +14,9 @@ use complianceiq_proto::complianceiq::auth::v1::{
 };
 use complianceiq_proto::complianceiq::organization::v1::ListMembersRequest;
 use complianceiq_proto::complianceiq::user::v1::user_service_client::UserServiceClient;
-use complianceiq_proto::complianceiq::user::v1::{ApplyProviderRolesRequest, ListRolesRequest};
+use complianceiq_proto::complianceiq::user::v1::{
+    ApplyProviderRolesRequest, CreateRoleRequest, ListRolesRequest, Role,
+};
 use tonic::Code;
 use tonic::transport::Channel;
 
@@ -468,6 +470,48 @@ async fn saml_sign_in_accepts_only_signed_fresh_assertions_for_this_service(plat
         let fields = violations(&refused);
         assert!(fields.iter().any(|(f, _)| f == "config.saml.idp_metadata_xml"), "{what}: {fields:?}");
     }
+    // The roles a configuration grants must be the organization's, and ones its admin could
+    // grant: someone who may change the organization but not hold its admin role cannot map
+    // a group to it.
+    let unknown = SsoConfig {
+        provider: saml(&provider),
+        group_role_mappings: vec![GroupRoleMapping {
+            group: "x".into(),
+            role_ids: vec!["01800000-0000-7000-8000-000000000000".into()],
+        }],
+        ..Default::default()
+    };
+    let refused = update(&mut auth, &tenant, unknown).await.unwrap_err();
+    assert_eq!(violations(&refused), [("config.group_role_mappings[0].role_ids[0]".into(), "NOT_FOUND".into())]);
+    let mut users = UserServiceClient::new(platform.channel("user").await);
+    let manager = Role {
+        name: "SSO manager".into(),
+        permissions: vec!["organizations:update".into(), "users:read".into()],
+        ..Default::default()
+    };
+    let manager = users
+        .create_role(authorized(CreateRoleRequest { role: Some(manager) }, tenant.token()))
+        .await
+        .unwrap()
+        .into_inner();
+    let (manager, _) = platform.member(&tenant, &format!("it-{}@example.com", unique_suffix()), &[manager.id]).await;
+    let escalation = SsoConfig {
+        provider: saml(&provider),
+        group_role_mappings: vec![GroupRoleMapping {
+            group: "it".into(),
+            role_ids: vec![role_id(platform, &tenant, "Organization Admin").await],
+        }],
+        ..Default::default()
+    };
+    let refused = auth
+        .update_sso_config(authorized(
+            UpdateSsoConfigRequest { org_id: tenant.id().into(), config: Some(escalation) },
+            manager.token(),
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!((refused.code(), reason(&refused).as_str()), (Code::PermissionDenied, "CANNOT_GRANT"), "{refused:?}");
+
     let viewer = role_id(platform, &tenant, "Viewer").await;
     let config = SsoConfig {
         provider: saml(&provider),

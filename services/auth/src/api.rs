@@ -1128,7 +1128,8 @@ impl AuthService for AuthApi {
 
     async fn update_sso_config(&self, request: Request<UpdateSsoConfigRequest>) -> Result<Response<SsoConfig>, Status> {
         let identity = caller(&request)?;
-        Ok(Response::new(AuthApi::update_sso_config(self, &identity, request.into_inner()).await?))
+        let authorization = request.metadata().get("authorization").cloned();
+        Ok(Response::new(AuthApi::update_sso_config(self, &identity, authorization, request.into_inner()).await?))
     }
 
     async fn delete_sso_config(&self, request: Request<DeleteSsoConfigRequest>) -> Result<Response<()>, Status> {

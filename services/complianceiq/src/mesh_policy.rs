@@ -32,8 +32,13 @@ pub fn policy() -> MeshPolicy {
         Rule { caller: Caller::Module("organization"), service: USER, methods: Methods::Only(&["CheckMemberRemoval"]) },
         // A person's first single sign-on makes them a member of the organization.
         Rule { caller: Caller::Module("auth"), service: ORGANIZATION, methods: Methods::Only(&["ProvisionSsoMember"]) },
-        // Later sign-ins bring provider-managed roles in line with the person's groups.
-        Rule { caller: Caller::Module("auth"), service: USER, methods: Methods::Only(&["ApplyProviderRoles"]) },
+        // Later sign-ins bring provider-managed roles in line with the person's groups; a
+        // configuration's roles are checked against the user service as its admin.
+        Rule {
+            caller: Caller::Module("auth"),
+            service: USER,
+            methods: Methods::Only(&["ApplyProviderRoles", "ListRoles"]),
+        },
         // Syncs hand the records they fetch to the analysis store.
         Rule { caller: Caller::Module("instance"), service: ANALYSIS, methods: Methods::Only(&["IngestRecords"]) },
         // Scheduled reports are mailed through the notification service.

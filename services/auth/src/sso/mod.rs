@@ -33,11 +33,11 @@ use complianceiq_proto::complianceiq::auth::v1::{
 use complianceiq_proto::complianceiq::events::v1::UserRegistered;
 use complianceiq_proto::complianceiq::events::v1::event::Payload;
 use complianceiq_proto::complianceiq::organization::v1::ProvisionSsoMemberRequest;
-use complianceiq_proto::complianceiq::user::v1::ApplyProviderRolesRequest;
+use complianceiq_proto::complianceiq::user::v1::{ApplyProviderRolesRequest, ListRolesRequest};
 use complianceiq_proto::google::api::HttpBody;
 use prost::Message;
 use serde::{Deserialize, Serialize};
-use tonic::metadata::MetadataMap;
+use tonic::metadata::{Ascii, MetadataMap, MetadataValue};
 
 use crate::api::AuthApi;
 use crate::store::{self as account_store, Account, Membership, State};
@@ -318,6 +318,7 @@ impl AuthApi {
     pub(crate) async fn update_sso_config(
         &self,
         identity: &Identity,
+        authorization: Option<MetadataValue<Ascii>>,
         request: UpdateSsoConfigRequest,
     ) -> Result<SsoConfig, ApiError> {
         let organization = identity.require_tenant(OrganizationId::parse_field("org_id", &request.org_id)?)?;
@@ -353,6 +354,18 @@ impl AuthApi {
             stored.group_role_mappings.push(GroupRoles { group: mapping.group.trim().to_string(), role_ids: roles });
         }
         violations.check()?;
+        let mut named: Vec<(String, &String)> = stored
+            .default_role_ids
+            .iter()
+            .enumerate()
+            .map(|(index, id)| (format!("config.default_role_ids[{index}]"), id))
+            .collect();
+        for (index, mapping) in stored.group_role_mappings.iter().enumerate() {
+            for (inner, id) in mapping.role_ids.iter().enumerate() {
+                named.push((format!("config.group_role_mappings[{index}].role_ids[{inner}]"), id));
+            }
+        }
+        self.check_grantable_roles(identity, authorization, &named).await?;
 
         let mut global = self.database.global_read().await?;
         let domains = store::domains(&mut global, &key).await?;
@@ -380,6 +393,63 @@ impl AuthApi {
         let protocol = if stored.saml_metadata.is_some() { "saml" } else { "oidc" };
         tracing::info!(organization_id = %organization, protocol, require_sso = stored.require_sso, "single sign-on configured");
         self.config_message(organization).await
+    }
+
+    /// The roles a configuration grants must be the organization's, and the admin configuring
+    /// it must hold every permission they give (else single sign-on would be a way to grant
+    /// oneself more): asked of the user service as the caller, as invitations are.
+    async fn check_grantable_roles(
+        &self,
+        identity: &Identity,
+        authorization: Option<MetadataValue<Ascii>>,
+        named: &[(String, &String)],
+    ) -> Result<(), ApiError> {
+        if named.is_empty() {
+            return Ok(());
+        }
+        let mut known = Vec::new();
+        let mut page_token = String::new();
+        loop {
+            let mut request = tonic::Request::new(ListRolesRequest { page_size: 1000, page_token: page_token.clone() });
+            if let Some(value) = authorization.clone() {
+                request.metadata_mut().insert("authorization", value);
+            }
+            let response = self.sso.users.clone().list_roles(request).await.map_err(|status| match status.code() {
+                tonic::Code::PermissionDenied => ApiError::PermissionDenied {
+                    reason: "PERMISSION_MISSING",
+                    message: "mapping groups to roles needs the permission users:read".into(),
+                },
+                _ => ApiError::Unavailable {
+                    reason: "USER_SERVICE_UNAVAILABLE",
+                    message: "roles cannot be checked right now; try again".into(),
+                    retry_after: Some(Duration::from_secs(1)),
+                }
+                .log_cause(&status.message().to_string()),
+            })?;
+            let response = response.into_inner();
+            known.extend(response.roles);
+            if response.next_page_token.is_empty() {
+                break;
+            }
+            page_token = response.next_page_token;
+        }
+        let mut violations = FieldViolations::default();
+        for (field, id) in named {
+            match known.iter().find(|role| &&role.id == id) {
+                None => violations.add(field, "NOT_FOUND", format!("{field} is not a role of this organization")),
+                Some(role) if role.permissions.iter().any(|p| !identity.has_permission(p)) => {
+                    return Err(ApiError::PermissionDenied {
+                        reason: "CANNOT_GRANT",
+                        message: format!(
+                            "single sign-on cannot grant the role {:?}: it gives permissions you do not hold",
+                            role.name
+                        ),
+                    });
+                }
+                Some(_) => {}
+            }
+        }
+        violations.check()
     }
 
     /// An OpenID Connect provider's settings, checked; an empty secret keeps the stored one.
