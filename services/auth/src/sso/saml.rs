@@ -299,3 +299,129 @@ pub fn until(instant: DateTime<Utc>) -> Duration {
     let seconds = (instant - Utc::now()).num_seconds() + MAX_CLOCK_SKEW_SECONDS;
     Duration::from_secs(seconds.max(1) as u64)
 }
+
+#[cfg(test)]
+mod tests {
+    use samael::attribute::{Attribute, AttributeValue};
+    use samael::schema::{
+        AttributeStatement, AudienceRestriction, Conditions, Subject, SubjectConfirmation, SubjectConfirmationData,
+        SubjectNameID,
+    };
+
+    use super::*;
+
+    const AUDIENCE: &str = "https://ciq.example/api/v1/auth/sso/saml/org/metadata";
+
+    fn attribute(name: &str, friendly: Option<&str>, values: &[&str]) -> Attribute {
+        Attribute {
+            friendly_name: friendly.map(str::to_string),
+            name: Some(name.into()),
+            name_format: None,
+            values: values
+                .iter()
+                .map(|value| AttributeValue { attribute_type: None, value: Some(value.to_string()) })
+                .collect(),
+        }
+    }
+
+    fn assertion(name_id: SubjectNameID, attributes: Vec<Attribute>) -> Assertion {
+        let now = Utc::now();
+        Assertion {
+            id: "_a1".into(),
+            issue_instant: now,
+            version: "2.0".into(),
+            issuer: Issuer { value: Some("https://idp.example".into()), ..Issuer::default() },
+            signature: None,
+            subject: Some(Subject {
+                name_id: Some(name_id),
+                subject_confirmations: Some(vec![SubjectConfirmation {
+                    method: Some("urn:oasis:names:tc:SAML:2.0:cm:bearer".into()),
+                    name_id: None,
+                    subject_confirmation_data: Some(SubjectConfirmationData {
+                        not_before: None,
+                        not_on_or_after: Some(now + chrono::Duration::minutes(3)),
+                        recipient: None,
+                        in_response_to: None,
+                        address: None,
+                        content: None,
+                    }),
+                }]),
+            }),
+            conditions: Some(Conditions {
+                not_before: None,
+                not_on_or_after: Some(now + chrono::Duration::minutes(5)),
+                audience_restrictions: Some(vec![AudienceRestriction { audience: vec![AUDIENCE.into()] }]),
+                one_time_use: None,
+                proxy_restriction: None,
+            }),
+            authn_statements: None,
+            attribute_statements: Some(vec![AttributeStatement { attributes }]),
+        }
+    }
+
+    fn email_name_id(value: &str) -> SubjectNameID {
+        SubjectNameID { format: Some(EMAIL_NAME_ID.into()), value: value.into() }
+    }
+
+    #[test]
+    fn the_person_is_read_from_attributes_or_an_email_name_id() {
+        let read = read_assertion(
+            assertion(
+                SubjectNameID { format: None, value: "opaque-7".into() },
+                vec![
+                    attribute("mail", None, &["Pat@Example.COM "]),
+                    attribute("urn:oid:1.3.6.1.4.1.5923.1.5.1.1", Some("memberOf"), &["auditors", " ", "admins"]),
+                ],
+            ),
+            AUDIENCE,
+            "memberOf",
+        )
+        .unwrap();
+        assert_eq!((read.person.email.as_str(), read.person.subject.as_str()), ("pat@example.com", "opaque-7"));
+        assert_eq!(read.person.groups, ["auditors", "admins"], "by friendly name, blanks dropped");
+        // The earlier of the conditions' and the confirmation's ends bounds a replay.
+        assert!(read.not_on_or_after < Utc::now() + chrono::Duration::minutes(4));
+
+        let read = read_assertion(assertion(email_name_id("sam@example.com"), vec![]), AUDIENCE, "groups").unwrap();
+        assert_eq!(read.person.email, "sam@example.com");
+        let unnamed = read_assertion(
+            assertion(SubjectNameID { format: None, value: "sam@example.com".into() }, vec![]),
+            AUDIENCE,
+            "groups",
+        );
+        assert!(unnamed.is_err(), "a NameID not declared an email is not taken for one");
+    }
+
+    #[test]
+    fn an_assertion_for_anyone_or_forever_is_refused() {
+        let mut open = assertion(email_name_id("sam@example.com"), vec![]);
+        open.conditions.as_mut().unwrap().audience_restrictions = None;
+        let refused = read_assertion(open, AUDIENCE, "groups").err().unwrap();
+        assert!(refused.to_string().contains("not restricted"), "{refused}");
+
+        // Every restriction must include this service (they are ANDed).
+        let mut shared = assertion(email_name_id("sam@example.com"), vec![]);
+        shared
+            .conditions
+            .as_mut()
+            .unwrap()
+            .audience_restrictions
+            .as_mut()
+            .unwrap()
+            .push(AudienceRestriction { audience: vec!["https://someone.else".into()] });
+        assert!(read_assertion(shared, AUDIENCE, "groups").is_err());
+
+        let mut endless = assertion(email_name_id("sam@example.com"), vec![]);
+        endless.conditions.as_mut().unwrap().not_on_or_after = None;
+        let confirmation = endless.subject.as_mut().unwrap().subject_confirmations.as_mut().unwrap();
+        confirmation[0].subject_confirmation_data.as_mut().unwrap().not_on_or_after = None;
+        let refused = read_assertion(endless, AUDIENCE, "groups").err().unwrap();
+        assert!(refused.to_string().contains("NotOnOrAfter"), "{refused}");
+    }
+
+    #[test]
+    fn the_replay_window_is_at_least_a_second() {
+        assert_eq!(until(Utc::now() - chrono::Duration::hours(1)), Duration::from_secs(1));
+        assert!(until(Utc::now() + chrono::Duration::minutes(5)) > Duration::from_secs(300));
+    }
+}
