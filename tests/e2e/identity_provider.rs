@@ -348,6 +348,9 @@ pub struct SamlMisbehaviour {
     pub expired_seconds_ago: Option<i64>,
     /// The assertion restricts no audience (any service provider would take it).
     pub unrestricted: bool,
+    /// The provider's session (SessionNotOnOrAfter) ends this many seconds after sign-in
+    /// (unset: eight hours).
+    pub session_seconds: Option<i64>,
 }
 
 /// A real SAML 2.0 identity provider for tests: it reads the AuthnRequest the platform sends
@@ -505,7 +508,9 @@ impl SamlProvider {
             authn_statements: Some(vec![AuthnStatement {
                 authn_instant: Some(now),
                 session_index: Some(format!("_s{}", random())),
-                session_not_on_or_after: Some(now + chrono::Duration::hours(8)),
+                session_not_on_or_after: Some(
+                    now + chrono::Duration::seconds(knobs.session_seconds.unwrap_or(8 * 3600)),
+                ),
                 subject_locality: None,
                 authn_context: Some(AuthnContext {
                     value: Some(AuthnContextClassRef {

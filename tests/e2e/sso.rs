@@ -562,6 +562,19 @@ async fn saml_sign_in_accepts_only_signed_fresh_assertions_for_this_service(plat
     let refresh = RefreshRequest { refresh_token: body["refreshToken"].as_str().unwrap().into(), ..Default::default() };
     auth.refresh(refresh).await.expect("within SessionNotOnOrAfter");
 
+    // When the provider's session ends, so does the platform's: its refresh sends the person
+    // back to the provider.
+    let session = std::time::Duration::from_secs(3);
+    let short = SamlMisbehaviour { session_seconds: Some(session.as_secs() as i64), ..Default::default() };
+    let signing_in = tokio::time::Instant::now();
+    let (outcome, _, _) = saml_sign_in(platform, &provider, &jill, &short).await;
+    let (status, body) = exchange(platform, outcome.get("ticket").unwrap_or_else(|| panic!("{outcome:?}"))).await;
+    assert_eq!(status, 200, "{body}");
+    let refresh_token = body["refreshToken"].as_str().unwrap().to_string();
+    tokio::time::sleep_until(signing_in + session + std::time::Duration::from_millis(200)).await;
+    let ended = auth.refresh(RefreshRequest { refresh_token, ..Default::default() }).await.unwrap_err();
+    assert_eq!((ended.code(), reason(&ended).as_str()), (Code::Unauthenticated, "SSO_REAUTHENTICATE"));
+
     // Replayed: the same post again, and the captured response in a new sign-in.
     let again = acs(&gateway, &used, Some(&cookie)).await;
     assert_eq!(again.get("error").map(String::as_str), Some("SSO_STATE_INVALID"), "{again:?}");

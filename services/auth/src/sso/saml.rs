@@ -253,6 +253,9 @@ fn read_assertion(assertion: Assertion, audience: &str, groups_attribute: &str) 
     let subject_id = name_id.map(|id| id.value.trim().to_string()).filter(|id| !id.is_empty()).unwrap_or(email.clone());
     let session_not_on_or_after =
         assertion.authn_statements.iter().flatten().filter_map(|statement| statement.session_not_on_or_after).min();
+    if session_not_on_or_after.is_some_and(|end| end <= Utc::now()) {
+        return Err(invalid_response("the identity provider's session for this sign-in has already ended"));
+    }
     Ok(VerifiedAssertion {
         id: assertion.id.clone(),
         not_on_or_after,
@@ -417,6 +420,20 @@ mod tests {
         confirmation[0].subject_confirmation_data.as_mut().unwrap().not_on_or_after = None;
         let refused = read_assertion(endless, AUDIENCE, "groups").err().unwrap();
         assert!(refused.to_string().contains("NotOnOrAfter"), "{refused}");
+    }
+
+    #[test]
+    fn a_provider_session_that_already_ended_signs_nobody_in() {
+        let mut ended = assertion(email_name_id("sam@example.com"), vec![]);
+        ended.authn_statements = Some(vec![samael::schema::AuthnStatement {
+            authn_instant: Some(Utc::now() - chrono::Duration::hours(9)),
+            session_index: None,
+            session_not_on_or_after: Some(Utc::now() - chrono::Duration::hours(1)),
+            subject_locality: None,
+            authn_context: None,
+        }]);
+        let refused = read_assertion(ended, AUDIENCE, "groups").err().unwrap();
+        assert!(refused.to_string().contains("already ended"), "{refused}");
     }
 
     #[test]
