@@ -5,6 +5,8 @@
 
 use std::sync::Arc;
 
+use base64::Engine;
+
 use complianceiq_kit::config::PlatformConfig;
 use complianceiq_proto::complianceiq::auth::v1::auth_service_client::AuthServiceClient;
 use complianceiq_proto::complianceiq::auth::v1::{
@@ -623,6 +625,27 @@ async fn saml_sign_in_accepts_only_signed_fresh_assertions_for_this_service(plat
         0,
         "a tampered assertion makes no account"
     );
+
+    // Entity expansion (a billion laughs) and external entities are not expanded: refused at once.
+    let laughs =
+        (1..=9).map(|n| format!("<!ENTITY l{n} \"{}\">", format!("&l{};", n - 1).repeat(10))).collect::<String>();
+    let external = "<!ENTITY x SYSTEM \"file:///etc/passwd\">";
+    for doctype in [format!("<!ENTITY l0 \"lol\">{laughs}"), external.to_string()] {
+        let start = http.get(start_url(&gateway, &email)).send().await.unwrap();
+        let cookie = start.headers()["set-cookie"].to_str().unwrap().split(';').next().unwrap().to_string();
+        let honest = provider.respond(&location(&start), &jill, &SamlMisbehaviour::default());
+        let xml = String::from_utf8(base64::engine::general_purpose::STANDARD.decode(&honest.saml_response).unwrap())
+            .unwrap()
+            .replacen("<samlp:Response", &format!("<!DOCTYPE samlp:Response [{doctype}]><samlp:Response"), 1)
+            .replacen(&email, "&l9;&x;", 1);
+        let bomb = SamlPost { saml_response: base64::engine::general_purpose::STANDARD.encode(xml), ..honest };
+        let started = std::time::Instant::now();
+        let refused = tokio::time::timeout(std::time::Duration::from_secs(20), acs(&gateway, &bomb, Some(&cookie)))
+            .await
+            .expect("answered without expanding");
+        assert_eq!(refused.get("error").map(String::as_str), Some("SAML_RESPONSE_INVALID"), "{refused:?}");
+        assert!(started.elapsed() < std::time::Duration::from_secs(5), "{:?}", started.elapsed());
+    }
 
     // A form without a response, and one without state, are refused with a reason.
     let empty = SamlPost {
