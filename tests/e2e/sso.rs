@@ -678,4 +678,15 @@ async fn saml_sign_in_accepts_only_signed_fresh_assertions_for_this_service(plat
     assert_eq!(violations(&refused)[0], ("granted_role_ids[0]".to_string(), "NOT_MANAGED".to_string()));
     let mut as_gateway = UserServiceClient::new(platform.channel_as("gateway", "user"));
     assert_eq!(as_gateway.apply_provider_roles(request).await.unwrap_err().code(), Code::PermissionDenied);
+
+    // Required SAML sign-in stops a member's password, not their SAML sign-in.
+    let pat_email = format!("pat@{domain}");
+    platform.member(&tenant, &pat_email, &[]).await;
+    let required = SsoConfig { provider: saml(&provider), require_sso: true, ..Default::default() };
+    assert!(update(&mut auth, &tenant, required).await.unwrap().require_sso);
+    let refused = password_login(platform, &pat_email).await.unwrap_err();
+    assert_eq!((refused.code(), reason(&refused).as_str()), (Code::FailedPrecondition, "SSO_REQUIRED"));
+    let (outcome, _, _) =
+        saml_sign_in(platform, &provider, &person(&pat_email, &[]), &SamlMisbehaviour::default()).await;
+    assert!(outcome.contains_key("ticket"), "{outcome:?}");
 }
