@@ -8,6 +8,8 @@ use std::sync::Arc;
 use base64::Engine;
 
 use complianceiq_kit::config::PlatformConfig;
+use complianceiq_proto::complianceiq::audit::v1::audit_service_client::AuditServiceClient;
+use complianceiq_proto::complianceiq::audit::v1::{AuditLog, ListAuditLogsRequest};
 use complianceiq_proto::complianceiq::auth::v1::auth_service_client::AuthServiceClient;
 use complianceiq_proto::complianceiq::auth::v1::{
     AddSsoDomainRequest, GetSsoConfigRequest, GroupRoleMapping, LoginRequest, OidcProvider as OidcSettings,
@@ -409,6 +411,25 @@ mod saml_sign_in_accepts_only_signed_fresh_assertions_for_this_service {
     );
 }
 
+/// The tenant's audit entry of `user_id`'s single sign-on, once the audit service has it.
+async fn sso_sign_in_entry(platform: &TestPlatform, tenant: &Tenant, user_id: &str) -> AuditLog {
+    let mut trail = AuditServiceClient::new(platform.channel("audit").await);
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        let request = ListAuditLogsRequest { action: "session.sso_sign_in".into(), ..Default::default() };
+        let entries = trail.list_audit_logs(authorized(request, tenant.token())).await.unwrap().into_inner();
+        if let Some(entry) = entries
+            .audit_logs
+            .into_iter()
+            .find(|entry| entry.actor.as_ref().is_some_and(|actor| actor.user_id == user_id))
+        {
+            return entry;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "no sign-in entry for {user_id} after 20 s");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+}
+
 fn saml(provider: &SamlProvider) -> Option<sso_config::Provider> {
     Some(sso_config::Provider::Saml(SamlSettings { idp_metadata_xml: provider.metadata(), ..Default::default() }))
 }
@@ -560,6 +581,12 @@ async fn saml_sign_in_accepts_only_signed_fresh_assertions_for_this_service(plat
         .unwrap()
         .into_inner();
     assert!(members.members.iter().any(|m| m.email == email), "{members:?}");
+    // The organization's trail shows the sign-in, its protocol and the roles it came in with.
+    let user_id = token["user_id"].as_str().unwrap().to_string();
+    let entry = sso_sign_in_entry(platform, &tenant, &user_id).await;
+    assert_eq!(entry.metadata["protocol"], "saml");
+    assert_eq!(entry.metadata["roles"], "Viewer");
+    assert_eq!(entry.rpc, "/complianceiq.auth.v1.AuthService/FinishSamlSso");
     // The session refreshes within the provider's session (SAML has no back channel to ask).
     let refresh = RefreshRequest { refresh_token: body["refreshToken"].as_str().unwrap().into(), ..Default::default() };
     auth.refresh(refresh).await.expect("within SessionNotOnOrAfter");

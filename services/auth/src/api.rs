@@ -1119,6 +1119,18 @@ someone asked to reset the password of this staff account. Staff passwords are  
     }
 }
 
+/// Who sent a provider's answer in: request id, client address and user agent as the gateway
+/// vouches for them.
+fn sign_in_origin<T>(request: &Request<T>, rpc: &'static str) -> crate::sso::SignInOrigin {
+    let user_agent = request
+        .metadata()
+        .get(complianceiq_kit::audit::CLIENT_USER_AGENT_HEADER)
+        .and_then(|value| value.to_str().ok())
+        .map(|agent| agent.chars().take(256).collect())
+        .unwrap_or_default();
+    crate::sso::SignInOrigin { context: RequestContext::of(request), address: client_address(request), user_agent, rpc }
+}
+
 #[tonic::async_trait]
 impl AuthService for AuthApi {
     async fn get_sso_config(&self, request: Request<GetSsoConfigRequest>) -> Result<Response<SsoConfig>, Status> {
@@ -1162,17 +1174,17 @@ impl AuthService for AuthApi {
     }
 
     async fn finish_oidc_sso(&self, request: Request<FinishOidcSsoRequest>) -> Result<Response<HttpBody>, Status> {
-        self.throttle_address(self.address(&request), "sso").await?;
-        let context = RequestContext::of(&request);
+        let origin = sign_in_origin(&request, "/complianceiq.auth.v1.AuthService/FinishOidcSso");
+        self.throttle_address(origin.address, "sso").await?;
         let (metadata, _, request) = request.into_parts();
-        Ok(AuthApi::finish_oidc_sso(self, &metadata, request, &context).await)
+        Ok(AuthApi::finish_oidc_sso(self, &metadata, request, &origin).await)
     }
 
     async fn finish_saml_sso(&self, request: Request<FinishSamlSsoRequest>) -> Result<Response<HttpBody>, Status> {
-        self.throttle_address(self.address(&request), "sso").await?;
-        let context = RequestContext::of(&request);
+        let origin = sign_in_origin(&request, "/complianceiq.auth.v1.AuthService/FinishSamlSso");
+        self.throttle_address(origin.address, "sso").await?;
         let (metadata, _, request) = request.into_parts();
-        Ok(AuthApi::finish_saml_sso(self, &metadata, request, &context).await)
+        Ok(AuthApi::finish_saml_sso(self, &metadata, request, &origin).await)
     }
 
     async fn get_saml_metadata(&self, request: Request<GetSamlMetadataRequest>) -> Result<Response<HttpBody>, Status> {

@@ -26,12 +26,13 @@ use complianceiq_kit::crypto::{random_token, sha256_hex};
 use complianceiq_kit::error::{ApiError, FieldViolations};
 use complianceiq_kit::ids::{OrganizationId, UserId};
 use complianceiq_kit::time;
+use complianceiq_proto::complianceiq::audit::v1::{Actor, AuditLog, Outcome};
 use complianceiq_proto::complianceiq::auth::v1::{
     AddSsoDomainRequest, ExchangeSsoTicketRequest, FinishOidcSsoRequest, FinishSamlSsoRequest, GroupRoleMapping,
     OidcProvider, SamlProvider, SsoConfig, SsoDomain, StartSsoRequest, TokenPair, UpdateSsoConfigRequest, sso_config,
 };
-use complianceiq_proto::complianceiq::events::v1::UserRegistered;
 use complianceiq_proto::complianceiq::events::v1::event::Payload;
+use complianceiq_proto::complianceiq::events::v1::{AuditRecorded, UserRegistered};
 use complianceiq_proto::complianceiq::organization::v1::ProvisionSsoMemberRequest;
 use complianceiq_proto::complianceiq::user::v1::{ApplyProviderRolesRequest, ListRolesRequest};
 use complianceiq_proto::google::api::HttpBody;
@@ -70,6 +71,15 @@ struct PendingSignIn {
     saml_request_id: String,
     /// SHA-256 of the browser cookie's value.
     browser: String,
+}
+
+/// Where a sign-in's answer from the provider came in, for the organization's audit trail.
+pub(crate) struct SignInOrigin {
+    pub context: RequestContext,
+    pub address: Option<std::net::IpAddr>,
+    /// As the gateway passed it on.
+    pub user_agent: String,
+    pub rpc: &'static str,
 }
 
 /// A person the identity provider vouched for.
@@ -740,9 +750,9 @@ impl AuthApi {
         &self,
         metadata: &MetadataMap,
         request: FinishOidcSsoRequest,
-        context: &RequestContext,
+        origin: &SignInOrigin,
     ) -> tonic::Response<HttpBody> {
-        self.finished(self.finish_oidc(metadata, request, context).await)
+        self.finished(self.finish_oidc(metadata, request, origin).await)
     }
 
     /// FinishSamlSso: as FinishOidcSso, for a SAML provider's form post.
@@ -750,9 +760,9 @@ impl AuthApi {
         &self,
         metadata: &MetadataMap,
         request: FinishSamlSsoRequest,
-        context: &RequestContext,
+        origin: &SignInOrigin,
     ) -> tonic::Response<HttpBody> {
-        self.finished(self.finish_saml(metadata, request, context).await)
+        self.finished(self.finish_saml(metadata, request, origin).await)
     }
 
     /// The sign-in StartSso began, taken once (a replayed answer finds nothing), in the browser
@@ -786,7 +796,7 @@ impl AuthApi {
         &self,
         metadata: &MetadataMap,
         request: FinishOidcSsoRequest,
-        context: &RequestContext,
+        origin: &SignInOrigin,
     ) -> Result<String, ApiError> {
         let pending = self.take_pending(metadata, &request.state).await?;
         if !pending.saml_request_id.is_empty() {
@@ -814,14 +824,14 @@ impl AuthApi {
             .await?;
         let lifetime = person.expires_in.map(|d| d.as_secs()).unwrap_or(DEFAULT_PROVIDER_SECONDS);
         let provider_expires_at = time::now_micros() + lifetime as i64 * 1_000_000;
-        self.complete_sign_in(organization, &stored, &person, provider_expires_at, context).await
+        self.complete_sign_in(organization, &stored, &person, provider_expires_at, origin).await
     }
 
     async fn finish_saml(
         &self,
         metadata: &MetadataMap,
         request: FinishSamlSsoRequest,
-        context: &RequestContext,
+        origin: &SignInOrigin,
     ) -> Result<String, ApiError> {
         let form = request.form.unwrap_or_default();
         if form.data.len() > saml::MAX_RESPONSE_BYTES {
@@ -877,7 +887,7 @@ impl AuthApi {
             .session_not_on_or_after
             .map(|end| end.timestamp_micros())
             .unwrap_or(now + DEFAULT_PROVIDER_SECONDS as i64 * 1_000_000);
-        self.complete_sign_in(organization, &stored, &verified.person, provider_expires_at, context).await
+        self.complete_sign_in(organization, &stored, &verified.person, provider_expires_at, origin).await
     }
 
     /// After the provider vouched for the person: their address must be in a domain the
@@ -889,8 +899,9 @@ impl AuthApi {
         stored: &StoredProvider,
         person: &VouchedPerson,
         provider_expires_at: i64,
-        context: &RequestContext,
+        origin: &SignInOrigin,
     ) -> Result<String, ApiError> {
+        let context = &origin.context;
         let key = organization.to_string();
         let mut tx = self.database.global_read().await?;
         let owner = store::verified_owner(&mut tx, email_domain(&person.email)).await?;
@@ -931,6 +942,32 @@ impl AuthApi {
             provider_expires_at,
         };
         store::insert_session(&mut tx, &session, now).await?;
+        // The organization's trail shows who came in through its provider, from where, with
+        // which roles (a password sign-in belongs to no organization's trail).
+        let protocol = if stored.saml_metadata.is_some() { "saml" } else { "oidc" };
+        let entry = AuditLog {
+            actor: Some(Actor {
+                user_id: account.id.to_string(),
+                email: account.email.clone(),
+                service: String::new(),
+                ip_address: origin.address.map(|address| address.to_string()).unwrap_or_default(),
+                user_agent: origin.user_agent.clone(),
+            }),
+            action: "session.sso_sign_in".into(),
+            resource_type: "session".into(),
+            resource_id: account.id.to_string(),
+            outcome: Outcome::Success as i32,
+            request_id: context.request_id.clone(),
+            event_time: Some(time::to_timestamp(now)),
+            rpc: origin.rpc.into(),
+            metadata: [
+                ("protocol".to_string(), protocol.to_string()),
+                ("roles".to_string(), membership.roles.join(", ")),
+            ]
+            .into(),
+            ..Default::default()
+        };
+        tx.emit(Some(organization), Payload::AuditRecorded(AuditRecorded { entry: Some(entry) }), context).await?;
         tx.commit().await?;
         let ticket = random_token();
         let sealed = self.secrets.seal(&tokens.encode_to_vec(), "sso-ticket");
