@@ -1001,6 +1001,9 @@ mod rotating_the_encryption_key_reseals_every_secret {
         let code = totp::code_at(&seed, now_seconds() / 30 + 1);
         let verify = VerifyMfaRequest { challenge_token: challenge.challenge_token, code };
         platform.auth().await.verify_mfa(verify).await.expect("the seed opens under the new key alone");
+        // A sign-in with a second factor is in the organization's trail as such.
+        let entry = crate::sso::sign_in_entry(platform, &tenant, &tenant.admin.user_id, "password+mfa").await;
+        assert_eq!(entry.rpc, "/complianceiq.auth.v1.AuthService/VerifyMfa");
     }
 }
 

@@ -249,6 +249,10 @@ async fn people_sign_in_through_their_organizations_provider(platform: &TestPlat
     // An existing password member, before single sign-on is required.
     let bob_email = format!("bob@{domain}");
     let (bob, _) = platform.member(&acme, &bob_email, &[]).await;
+    // A password sign-in into the organization is in its trail too.
+    assert_eq!(password_login(platform, &bob_email).await.unwrap().organization_id, acme.id());
+    let bob_entry = sign_in_entry(platform, &acme, &bob.user_id, "password").await;
+    assert_eq!(bob_entry.rpc, "/complianceiq.auth.v1.AuthService/Login");
 
     let analyst = role_id(platform, &acme, "Analyst").await;
     let config = SsoConfig {
@@ -411,21 +415,21 @@ mod saml_sign_in_accepts_only_signed_fresh_assertions_for_this_service {
     );
 }
 
-/// The tenant's audit entry of `user_id`'s single sign-on, once the audit service has it.
-async fn sso_sign_in_entry(platform: &TestPlatform, tenant: &Tenant, user_id: &str) -> AuditLog {
+/// The tenant's audit entry of `user_id`'s latest sign-in by `method`, once the audit service
+/// has it.
+pub(crate) async fn sign_in_entry(platform: &TestPlatform, tenant: &Tenant, user_id: &str, method: &str) -> AuditLog {
     let mut trail = AuditServiceClient::new(platform.channel("audit").await);
     let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(20);
     loop {
-        let request = ListAuditLogsRequest { action: "session.sso_sign_in".into(), ..Default::default() };
+        let request = ListAuditLogsRequest { action: "session.sign_in".into(), ..Default::default() };
         let entries = trail.list_audit_logs(authorized(request, tenant.token())).await.unwrap().into_inner();
-        if let Some(entry) = entries
-            .audit_logs
-            .into_iter()
-            .find(|entry| entry.actor.as_ref().is_some_and(|actor| actor.user_id == user_id))
-        {
+        if let Some(entry) = entries.audit_logs.into_iter().find(|entry| {
+            entry.actor.as_ref().is_some_and(|actor| actor.user_id == user_id)
+                && entry.metadata.get("method").is_some_and(|used| used == method)
+        }) {
             return entry;
         }
-        assert!(tokio::time::Instant::now() < deadline, "no sign-in entry for {user_id} after 20 s");
+        assert!(tokio::time::Instant::now() < deadline, "no {method} sign-in entry for {user_id} after 20 s");
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
 }
@@ -583,8 +587,7 @@ async fn saml_sign_in_accepts_only_signed_fresh_assertions_for_this_service(plat
     assert!(members.members.iter().any(|m| m.email == email), "{members:?}");
     // The organization's trail shows the sign-in, its protocol and the roles it came in with.
     let user_id = token["user_id"].as_str().unwrap().to_string();
-    let entry = sso_sign_in_entry(platform, &tenant, &user_id).await;
-    assert_eq!(entry.metadata["protocol"], "saml");
+    let entry = sign_in_entry(platform, &tenant, &user_id, "saml").await;
     assert_eq!(entry.metadata["roles"], "Viewer");
     assert_eq!(entry.rpc, "/complianceiq.auth.v1.AuthService/FinishSamlSso");
     // The session refreshes within the provider's session (SAML has no back channel to ask).

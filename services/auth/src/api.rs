@@ -17,6 +17,7 @@ use complianceiq_kit::mail::{Mail, Mailer};
 use complianceiq_kit::secrets::SecretBox;
 use complianceiq_kit::time;
 use complianceiq_kit::validate;
+use complianceiq_proto::complianceiq::audit::v1::{Actor, AuditLog, Outcome};
 use complianceiq_proto::complianceiq::auth::v1::auth_service_server::AuthService;
 use complianceiq_proto::complianceiq::auth::v1::{
     Account as AccountMessage, AccountOrganization, ApiKey, CreateApiKeyRequest, CreateApiKeyResponse,
@@ -33,7 +34,7 @@ use complianceiq_proto::complianceiq::auth::v1::{
     UpdateSsoConfigRequest, VerifySsoDomainRequest,
 };
 use complianceiq_proto::complianceiq::events::v1::event::Payload;
-use complianceiq_proto::complianceiq::events::v1::{SecurityAlert, UserEmailVerified, UserRegistered};
+use complianceiq_proto::complianceiq::events::v1::{AuditRecorded, SecurityAlert, UserEmailVerified, UserRegistered};
 use complianceiq_proto::google::api::HttpBody;
 use tonic::{Request, Response, Status};
 
@@ -627,12 +628,8 @@ impl AuthApi {
         Ok(RegisterResponse { account: Some(Self::account_message(&account, &[])), email_verification_required: true })
     }
 
-    async fn login(
-        &self,
-        request: LoginRequest,
-        address: Option<IpAddr>,
-        context: &RequestContext,
-    ) -> Result<LoginResponse, ApiError> {
+    async fn login(&self, request: LoginRequest, origin: &SignInOrigin) -> Result<LoginResponse, ApiError> {
+        let (address, context) = (origin.address, &origin.context);
         let mut violations = FieldViolations::default();
         let email = validate::email("email", &request.email, &mut violations);
         if request.password.is_empty() {
@@ -717,7 +714,11 @@ impl AuthApi {
             let challenge = MfaChallenge { challenge_token: challenge, expire_time: Some(time::to_timestamp(expires)) };
             return Ok(LoginResponse { result: Some(login_response::Result::MfaChallenge(challenge)) });
         }
-        let tokens = self.issue(&mut tx, &mut account, membership, None, time::now_micros()).await?;
+        let now = time::now_micros();
+        let tokens = self.issue(&mut tx, &mut account, membership, None, now).await?;
+        if let Some(membership) = membership.filter(|_| !account.staff) {
+            record_sign_in(&mut tx, &account, membership, "password", origin, now).await?;
+        }
         tx.commit().await?;
         tracing::info!(user_id = %account.id, organization_id = %tokens.organization_id, "login");
         Ok(LoginResponse { result: Some(login_response::Result::Tokens(tokens)) })
@@ -1023,8 +1024,8 @@ someone asked to reset the password of this staff account. Staff passwords are  
 
     async fn verify_mfa(&self, request: Request<VerifyMfaRequest>) -> Result<VerifyMfaResponse, ApiError> {
         let identity = request.extensions().get::<auth::Identity>().cloned();
-        let (context, address) = (RequestContext::of(&request), self.address(&request));
-        let context = &context;
+        let origin = sign_in_origin(&request, "/complianceiq.auth.v1.AuthService/VerifyMfa");
+        let (context, address) = (&origin.context, origin.address);
         let request = request.into_inner();
         if request.code.trim().is_empty() {
             return Err(ApiError::invalid_field("code", "REQUIRED", "code is required"));
@@ -1073,6 +1074,9 @@ someone asked to reset the password of this staff account. Staff passwords are  
         let membership = memberships.iter().find(|m| m.organization_id == scope);
         check_organization_policy(&account, membership, None)?;
         let tokens = self.issue(&mut tx, &mut account, membership, None, now).await?;
+        if let Some(membership) = membership.filter(|_| !account.staff) {
+            record_sign_in(&mut tx, &account, membership, "password+mfa", &origin, now).await?;
+        }
         tx.commit().await?;
         self.cache.delete(&key).await?;
         self.cache.delete(&format!("mfa-failures:account:{user}")).await?;
@@ -1119,16 +1123,59 @@ someone asked to reset the password of this staff account. Staff passwords are  
     }
 }
 
-/// Who sent a provider's answer in: request id, client address and user agent as the gateway
-/// vouches for them.
-fn sign_in_origin<T>(request: &Request<T>, rpc: &'static str) -> crate::sso::SignInOrigin {
+/// Where a sign-in came from: request id, client address and user agent as the gateway vouches
+/// for them, and the RPC.
+pub(crate) struct SignInOrigin {
+    pub context: RequestContext,
+    pub address: Option<IpAddr>,
+    pub user_agent: String,
+    pub rpc: &'static str,
+}
+
+/// A sign-in into an organization (a new session scoped to it) as an entry of that
+/// organization's audit trail, written with the session: who, from where, how (`method`:
+/// password, password+mfa, oidc, saml) and with which roles.
+pub(crate) async fn record_sign_in(
+    tx: &mut GlobalTx,
+    account: &Account,
+    membership: &Membership,
+    method: &str,
+    origin: &SignInOrigin,
+    now: i64,
+) -> Result<(), ApiError> {
+    let organization = OrganizationId::from_stored(&membership.organization_id)?;
+    let entry = AuditLog {
+        actor: Some(Actor {
+            user_id: account.id.to_string(),
+            email: account.email.clone(),
+            service: String::new(),
+            ip_address: origin.address.map(|address| address.to_string()).unwrap_or_default(),
+            user_agent: origin.user_agent.clone(),
+        }),
+        action: "session.sign_in".into(),
+        resource_type: "session".into(),
+        resource_id: account.id.to_string(),
+        outcome: Outcome::Success as i32,
+        request_id: origin.context.request_id.clone(),
+        event_time: Some(time::to_timestamp(now)),
+        rpc: origin.rpc.into(),
+        metadata: [("method".to_string(), method.to_string()), ("roles".to_string(), membership.roles.join(", "))]
+            .into(),
+        ..Default::default()
+    };
+    tx.emit(Some(organization), Payload::AuditRecorded(AuditRecorded { entry: Some(entry) }), &origin.context).await?;
+    Ok(())
+}
+
+/// Where a request came from, for [`record_sign_in`].
+fn sign_in_origin<T>(request: &Request<T>, rpc: &'static str) -> SignInOrigin {
     let user_agent = request
         .metadata()
         .get(complianceiq_kit::audit::CLIENT_USER_AGENT_HEADER)
         .and_then(|value| value.to_str().ok())
         .map(|agent| agent.chars().take(256).collect())
         .unwrap_or_default();
-    crate::sso::SignInOrigin { context: RequestContext::of(request), address: client_address(request), user_agent, rpc }
+    SignInOrigin { context: RequestContext::of(request), address: client_address(request), user_agent, rpc }
 }
 
 #[tonic::async_trait]
@@ -1205,8 +1252,8 @@ impl AuthService for AuthApi {
     }
 
     async fn login(&self, request: Request<LoginRequest>) -> Result<Response<LoginResponse>, Status> {
-        let (context, address) = (RequestContext::of(&request), self.address(&request));
-        Ok(Response::new(AuthApi::login(self, request.into_inner(), address, &context).await?))
+        let origin = sign_in_origin(&request, "/complianceiq.auth.v1.AuthService/Login");
+        Ok(Response::new(AuthApi::login(self, request.into_inner(), &origin).await?))
     }
 
     async fn logout(&self, request: Request<LogoutRequest>) -> Result<Response<LogoutResponse>, Status> {

@@ -9,7 +9,8 @@
 //! The entry is written after the response, in a transaction of its own: a process that dies
 //! between the two loses that one entry (the change itself is committed). Calls outside any
 //! organization (registration, login) have no chain and are not recorded here; the auth
-//! service's security alerts cover their failures. Calls the mesh policy refuses come before
+//! service records a sign-in into an organization itself (`session.sign_in`, with the
+//! session), and its security alerts cover failures. Calls the mesh policy refuses come before
 //! any identity is checked: [`MeshRefusals`] records them in the platform's own trail.
 
 use std::sync::{Arc, OnceLock};

@@ -26,13 +26,12 @@ use complianceiq_kit::crypto::{random_token, sha256_hex};
 use complianceiq_kit::error::{ApiError, FieldViolations};
 use complianceiq_kit::ids::{OrganizationId, UserId};
 use complianceiq_kit::time;
-use complianceiq_proto::complianceiq::audit::v1::{Actor, AuditLog, Outcome};
 use complianceiq_proto::complianceiq::auth::v1::{
     AddSsoDomainRequest, ExchangeSsoTicketRequest, FinishOidcSsoRequest, FinishSamlSsoRequest, GroupRoleMapping,
     OidcProvider, SamlProvider, SsoConfig, SsoDomain, StartSsoRequest, TokenPair, UpdateSsoConfigRequest, sso_config,
 };
+use complianceiq_proto::complianceiq::events::v1::UserRegistered;
 use complianceiq_proto::complianceiq::events::v1::event::Payload;
-use complianceiq_proto::complianceiq::events::v1::{AuditRecorded, UserRegistered};
 use complianceiq_proto::complianceiq::organization::v1::ProvisionSsoMemberRequest;
 use complianceiq_proto::complianceiq::user::v1::{ApplyProviderRolesRequest, ListRolesRequest};
 use complianceiq_proto::google::api::HttpBody;
@@ -40,7 +39,7 @@ use prost::Message;
 use serde::{Deserialize, Serialize};
 use tonic::metadata::{Ascii, MetadataMap, MetadataValue};
 
-use crate::api::AuthApi;
+use crate::api::{AuthApi, SignInOrigin};
 use crate::store::{self as account_store, Account, Membership, State};
 use store::{Domain, GroupRoles, SsoSession, StoredProvider};
 
@@ -71,15 +70,6 @@ struct PendingSignIn {
     saml_request_id: String,
     /// SHA-256 of the browser cookie's value.
     browser: String,
-}
-
-/// Where a sign-in's answer from the provider came in, for the organization's audit trail.
-pub(crate) struct SignInOrigin {
-    pub context: RequestContext,
-    pub address: Option<std::net::IpAddr>,
-    /// As the gateway passed it on.
-    pub user_agent: String,
-    pub rpc: &'static str,
 }
 
 /// A person the identity provider vouched for.
@@ -942,32 +932,8 @@ impl AuthApi {
             provider_expires_at,
         };
         store::insert_session(&mut tx, &session, now).await?;
-        // The organization's trail shows who came in through its provider, from where, with
-        // which roles (a password sign-in belongs to no organization's trail).
-        let protocol = if stored.saml_metadata.is_some() { "saml" } else { "oidc" };
-        let entry = AuditLog {
-            actor: Some(Actor {
-                user_id: account.id.to_string(),
-                email: account.email.clone(),
-                service: String::new(),
-                ip_address: origin.address.map(|address| address.to_string()).unwrap_or_default(),
-                user_agent: origin.user_agent.clone(),
-            }),
-            action: "session.sso_sign_in".into(),
-            resource_type: "session".into(),
-            resource_id: account.id.to_string(),
-            outcome: Outcome::Success as i32,
-            request_id: context.request_id.clone(),
-            event_time: Some(time::to_timestamp(now)),
-            rpc: origin.rpc.into(),
-            metadata: [
-                ("protocol".to_string(), protocol.to_string()),
-                ("roles".to_string(), membership.roles.join(", ")),
-            ]
-            .into(),
-            ..Default::default()
-        };
-        tx.emit(Some(organization), Payload::AuditRecorded(AuditRecorded { entry: Some(entry) }), context).await?;
+        let method = if stored.saml_metadata.is_some() { "saml" } else { "oidc" };
+        crate::api::record_sign_in(&mut tx, &account, &membership, method, origin, now).await?;
         tx.commit().await?;
         let ticket = random_token();
         let sealed = self.secrets.seal(&tokens.encode_to_vec(), "sso-ticket");
