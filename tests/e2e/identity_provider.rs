@@ -401,6 +401,27 @@ impl SamlProvider {
         Self { sso_url: format!("{entity_id}/sso"), entity_id, key, certificate, foreign_key, foreign_certificate }
     }
 
+    /// A new signing key, as providers rotate them; responses are signed with it from now on.
+    pub fn rotate_key(&mut self) {
+        (self.key, self.certificate) = key_pair("Test SAML IdP");
+    }
+
+    /// Serves the provider's metadata over HTTP, as providers publish it; `published` holds
+    /// the document (the test updates it after a rotation). Returns the URL.
+    pub async fn publish(published: Arc<Mutex<String>>) -> String {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let address = listener.local_addr().unwrap();
+        let app = axum::Router::new().route(
+            "/saml/metadata",
+            get(move || {
+                let document = published.lock().unwrap().clone();
+                async move { ([(axum::http::header::CONTENT_TYPE, "application/samlmetadata+xml")], document) }
+            }),
+        );
+        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        format!("http://{address}/saml/metadata")
+    }
+
     /// The metadata an admin pastes into the platform.
     pub fn metadata(&self) -> String {
         let certificate = STANDARD.encode(self.certificate.der_data());

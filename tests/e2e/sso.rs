@@ -474,7 +474,7 @@ async fn acs(gateway: &str, post: &SamlPost, cookie: Option<&str>) -> std::colle
 }
 
 async fn saml_sign_in_accepts_only_signed_fresh_assertions_for_this_service(platform: &TestPlatform) {
-    let provider = SamlProvider::start();
+    let mut provider = SamlProvider::start();
     let tenant = platform.tenant("Umbrella Identity").await;
     let mut auth = platform.auth().await;
     let domain = format!("umbrella-{}.test", unique_suffix());
@@ -719,4 +719,25 @@ async fn saml_sign_in_accepts_only_signed_fresh_assertions_for_this_service(plat
     let (outcome, _, _) =
         saml_sign_in(platform, &provider, &person(&pat_email, &[]), &SamlMisbehaviour::default()).await;
     assert!(outcome.contains_key("ticket"), "{outcome:?}");
+
+    // Metadata the provider publishes at a URL: fetched when saved, and again when a response's
+    // signature does not verify, so a rotated signing certificate works without the admin.
+    let published = Arc::new(std::sync::Mutex::new(provider.metadata()));
+    let url = SamlProvider::publish(published.clone()).await;
+    let by_url = |url: String| SsoConfig {
+        provider: Some(sso_config::Provider::Saml(SamlSettings { idp_metadata_url: url, ..Default::default() })),
+        ..Default::default()
+    };
+    let refused = update(&mut auth, &tenant, by_url(url.replace("/saml/metadata", "/nothing"))).await.unwrap_err();
+    assert_eq!(violations(&refused)[0].0, "config.saml.idp_metadata_url", "{refused:?}");
+    let saved = update(&mut auth, &tenant, by_url(url.clone())).await.unwrap();
+    let Some(sso_config::Provider::Saml(settings)) = &saved.provider else { panic!("{saved:?}") };
+    assert!(settings.metadata_fetch_time.is_some() && settings.idp_entity_id == provider.entity_id, "{settings:?}");
+    provider.rotate_key();
+    *published.lock().unwrap() = provider.metadata();
+    let (outcome, _, _) = saml_sign_in(platform, &provider, &jill, &SamlMisbehaviour::default()).await;
+    assert!(outcome.contains_key("ticket"), "signed with the rotated key: {outcome:?}");
+    let forged = SamlMisbehaviour { forged_signature: true, ..Default::default() };
+    let (outcome, _, _) = saml_sign_in(platform, &provider, &jill, &forged).await;
+    assert_eq!(outcome.get("error").map(String::as_str), Some("SAML_RESPONSE_INVALID"), "{outcome:?}");
 }

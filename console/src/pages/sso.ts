@@ -16,7 +16,7 @@ function checkbox(label: string, name: string, checked: boolean): HTMLElement {
 
 function textArea(label: string, name: string, value: string, placeholder: string): HTMLElement {
   const id = `field-${name}`;
-  return h("div", { class: "field" }, h("label", { for: id }, label), h("textarea", { id, name, rows: 6, required: true, placeholder }, value));
+  return h("div", { class: "field" }, h("label", { for: id }, label), h("textarea", { id, name, rows: 6, placeholder }, value));
 }
 
 /** What an admin registers at the provider, and what the platform keeps of it. */
@@ -114,12 +114,18 @@ export async function singleSignOnSection(orgId: string, roles: Role[]): Promise
       form(
         "Use SAML",
         [
-          textArea("The identity provider's metadata (XML)", "metadata", saml?.idpMetadataXml ?? "", "<md:EntityDescriptor …>"),
+          field("Metadata URL (fetched daily; or paste the metadata below)", "metadataUrl", { type: "url", value: saml?.idpMetadataUrl, required: false, placeholder: "https://idp.example.com/saml/metadata" }),
+          textArea("The identity provider's metadata (XML)", "metadata", saml?.idpMetadataUrl ? "" : (saml?.idpMetadataXml ?? ""), "<md:EntityDescriptor …>"),
           field("Groups attribute", "groupsAttribute", { value: saml?.groupsAttribute, required: false, placeholder: "groups" }),
           ...mappingFields("saml"),
         ],
         "Save SAML",
-        (values) => save({ case: "saml", value: { idpMetadataXml: values.metadata, groupsAttribute: values.groupsAttribute } } as SsoConfig["provider"], values, "saml"),
+        (values) =>
+          save(
+            { case: "saml", value: { idpMetadataXml: values.metadata, idpMetadataUrl: values.metadataUrl, groupsAttribute: values.groupsAttribute } } as SsoConfig["provider"],
+            values,
+            "saml",
+          ),
       ),
     );
     if (config.provider.case) {

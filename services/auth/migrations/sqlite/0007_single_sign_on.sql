@@ -13,6 +13,9 @@ CREATE TABLE identity_providers (
     group_role_mappings TEXT   NOT NULL,
     -- SAML: the provider's metadata as the admin gave it (issuer holds its entity id).
     saml_metadata       TEXT,
+    -- SAML: where the metadata is fetched from (daily, and on a signature that fails), and when.
+    saml_metadata_url   TEXT,
+    saml_fetched_at     BIGINT,
     created_at          BIGINT NOT NULL,
     updated_at          BIGINT NOT NULL
 );

@@ -57,6 +57,10 @@ const TXT_VALUE_PREFIX: &str = "complianceiq-verification=";
 const DEFAULT_GROUPS_CLAIM: &str = "groups";
 const MAX_MAPPINGS: usize = 100;
 const MAX_SCOPES: usize = 20;
+/// Metadata published at a URL is fetched again after this.
+const METADATA_REFRESH: Duration = Duration::from_secs(24 * 3600);
+/// After a signature that does not verify, metadata is fetched again at most this often.
+const METADATA_RETRY: Duration = Duration::from_secs(60);
 
 /// What StartSso keeps until the provider sends the browser back.
 #[derive(Serialize, Deserialize)]
@@ -197,31 +201,6 @@ fn groups_name(configured: &str) -> String {
     Some(configured.trim()).filter(|name| !name.is_empty()).unwrap_or(DEFAULT_GROUPS_CLAIM).into()
 }
 
-/// A SAML provider's settings: its metadata must name an entity, a redirect sign-on service
-/// and a signing certificate.
-fn saml_settings(saml: SamlProvider, violations: &mut FieldViolations) -> StoredProvider {
-    let field = "config.saml.idp_metadata_xml";
-    let metadata = saml.idp_metadata_xml.trim().to_string();
-    let mut issuer = String::new();
-    if metadata.is_empty() {
-        violations.required(field);
-    } else if metadata.len() > saml::MAX_METADATA_BYTES {
-        violations.add(field, "TOO_LONG", format!("{field} is at most {} bytes", saml::MAX_METADATA_BYTES));
-    } else {
-        match saml::IdentityProvider::from_metadata(&metadata) {
-            Ok(provider) => issuer = provider.entity_id,
-            Err(problem) => violations.add(field, "INVALID", format!("{field}: {problem}")),
-        }
-    }
-    violations.max_chars("config.saml.groups_attribute", &saml.groups_attribute, 200);
-    StoredProvider {
-        issuer,
-        groups_claim: groups_name(&saml.groups_attribute),
-        saml_metadata: Some(metadata),
-        ..StoredProvider::default()
-    }
-}
-
 impl AuthApi {
     fn redirect_uri(&self) -> String {
         format!("{}/api/v1/auth/sso/oidc/callback", self.public_url.trim_end_matches('/'))
@@ -288,6 +267,8 @@ impl AuthApi {
                     groups_attribute: provider.groups_claim,
                     sp_entity_id: urls.entity_id,
                     acs_url: urls.acs_url,
+                    idp_metadata_url: provider.saml_metadata_url.unwrap_or_default(),
+                    metadata_fetch_time: time::to_optional_timestamp(provider.saml_fetched_at),
                 }),
                 None => sso_config::Provider::Oidc(OidcProvider {
                     issuer: provider.issuer,
@@ -330,7 +311,7 @@ impl AuthApi {
             Some(sso_config::Provider::Oidc(oidc)) => {
                 self.oidc_settings(&key, oidc, existing.as_ref(), &mut violations)
             }
-            Some(sso_config::Provider::Saml(saml)) => saml_settings(saml, &mut violations),
+            Some(sso_config::Provider::Saml(saml)) => self.saml_settings(saml, &mut violations).await,
             None => {
                 violations.add(
                     "config.oidc",
@@ -450,6 +431,92 @@ impl AuthApi {
             }
         }
         violations.check()
+    }
+
+    /// A SAML provider's settings: its metadata (given, or fetched from its URL now) must name
+    /// an entity, a redirect sign-on service and a signing certificate.
+    async fn saml_settings(&self, saml: SamlProvider, violations: &mut FieldViolations) -> StoredProvider {
+        let url = saml.idp_metadata_url.trim().to_string();
+        let (field, metadata, fetched_at) = if url.is_empty() {
+            ("config.saml.idp_metadata_xml", saml.idp_metadata_xml.trim().to_string(), None)
+        } else {
+            let field = "config.saml.idp_metadata_url";
+            violations.text(field, &url, 2000);
+            match self.sso.http.get_document(&url).await {
+                Ok(document) => (field, document.trim().to_string(), Some(time::now_micros())),
+                Err(problem) => {
+                    violations.add(field, "INVALID", format!("{field}: {problem}"));
+                    (field, String::new(), None)
+                }
+            }
+        };
+        let mut issuer = String::new();
+        if metadata.is_empty() && url.is_empty() {
+            violations.add(
+                field,
+                "REQUIRED",
+                "config.saml.idp_metadata_xml or config.saml.idp_metadata_url is required",
+            );
+        } else if metadata.len() > saml::MAX_METADATA_BYTES {
+            violations.add(field, "TOO_LONG", format!("the metadata is at most {} bytes", saml::MAX_METADATA_BYTES));
+        } else if !metadata.is_empty() {
+            match saml::IdentityProvider::from_metadata(&metadata) {
+                Ok(provider) => issuer = provider.entity_id,
+                Err(problem) => violations.add(field, "INVALID", format!("{field}: {problem}")),
+            }
+        }
+        violations.max_chars("config.saml.groups_attribute", &saml.groups_attribute, 200);
+        StoredProvider {
+            issuer,
+            groups_claim: groups_name(&saml.groups_attribute),
+            saml_metadata: Some(metadata),
+            saml_metadata_url: (!url.is_empty()).then_some(url),
+            saml_fetched_at: fetched_at,
+            ..StoredProvider::default()
+        }
+    }
+
+    /// The organization's SAML provider, from its stored metadata; metadata published at a URL
+    /// is fetched again once a day, or at once when `signature_failed` (at most once a minute
+    /// per organization: a forged response cannot make the platform fetch on every post). A
+    /// fetch that fails, or brings metadata that does not parse, keeps the stored metadata.
+    async fn saml_provider(
+        &self,
+        organization: OrganizationId,
+        stored: &mut StoredProvider,
+        signature_failed: bool,
+    ) -> Result<saml::IdentityProvider, ApiError> {
+        let now = time::now_micros();
+        if let Some(url) = stored.saml_metadata_url.clone() {
+            let stale = stored.saml_fetched_at.is_none_or(|at| now - at > METADATA_REFRESH.as_micros() as i64);
+            let due = stale
+                || (signature_failed
+                    && self
+                        .cache
+                        .set_if_absent(&format!("saml-metadata-fetch:{organization}"), b"1", METADATA_RETRY)
+                        .await?);
+            if due {
+                match self.sso.http.get_document(&url).await.and_then(|document| {
+                    saml::IdentityProvider::from_metadata(&document).map(|provider| (document, provider))
+                }) {
+                    Ok((document, provider)) => {
+                        stored.saml_metadata = Some(document);
+                        stored.issuer = provider.entity_id.clone();
+                        stored.saml_fetched_at = Some(now);
+                        let mut tx = self.database.write(organization).await?;
+                        store::save_provider(&mut tx, stored).await?;
+                        tx.commit().await?;
+                        tracing::info!(organization_id = %organization, "SAML metadata fetched again");
+                        return Ok(provider);
+                    }
+                    Err(problem) => {
+                        tracing::warn!(organization_id = %organization, %problem, "SAML metadata could not be fetched again; the stored metadata stays");
+                    }
+                }
+            }
+        }
+        saml::IdentityProvider::from_metadata(stored.saml_metadata.as_deref().unwrap_or_default())
+            .map_err(ApiError::internal)
     }
 
     /// An OpenID Connect provider's settings, checked; an empty secret keeps the stored one.
@@ -660,7 +727,7 @@ impl AuthApi {
             }
             (None, None) => unreachable!("checked above"),
         };
-        let stored = self.stored_provider(organization).await?.ok_or_else(|| not_configured("there"))?;
+        let mut stored = self.stored_provider(organization).await?.ok_or_else(|| not_configured("there"))?;
         let key = organization.to_string();
         let browser = random_token();
         let mut pending = PendingSignIn {
@@ -670,7 +737,7 @@ impl AuthApi {
             saml_request_id: String::new(),
             browser: sha256_hex(browser.as_bytes()),
         };
-        let (state, location) = match &stored.saml_metadata {
+        let (state, location) = match stored.saml_metadata.clone() {
             None => {
                 let provider = self.discovered(&key, &stored, oidc::Discovery::Reuse).await?;
                 let authorization = provider.authorize(&stored.extra_scopes, email.as_deref());
@@ -678,8 +745,8 @@ impl AuthApi {
                 pending.pkce_verifier = authorization.pkce_verifier;
                 (authorization.state, authorization.url)
             }
-            Some(metadata) => {
-                let provider = saml::IdentityProvider::from_metadata(metadata).map_err(ApiError::internal)?;
+            Some(_) => {
+                let provider = self.saml_provider(organization, &mut stored, false).await?;
                 // An XML ID (an NCName): a letter or underscore first.
                 pending.saml_request_id = format!("_{}", random_token());
                 let relay_state = random_token();
@@ -853,17 +920,29 @@ impl AuthApi {
             .await?
             .filter(|stored| stored.saml_metadata.is_some())
             .ok_or_else(|| not_configured("in this organization with SAML any more"))?;
-        let urls = self.saml_urls(&pending.organization);
-        let metadata = stored.saml_metadata.clone().unwrap_or_default();
-        let groups_attribute = stored.groups_claim.clone();
-        let request_id = pending.saml_request_id.clone();
         // libxml2 and libxmlsec1 parse and verify: CPU work off the async workers.
-        let verified = tokio::task::spawn_blocking(move || {
-            let provider = saml::IdentityProvider::from_metadata(&metadata).map_err(ApiError::internal)?;
-            provider.verify(&urls, &saml_response, &request_id, &groups_attribute)
-        })
-        .await
-        .map_err(|error| ApiError::internal(format!("SAML verification: {error}")))??;
+        let verify = |provider: saml::IdentityProvider| {
+            let urls = self.saml_urls(&pending.organization);
+            let (response, request_id) = (saml_response.clone(), pending.saml_request_id.clone());
+            let groups_attribute = stored.groups_claim.clone();
+            async move {
+                tokio::task::spawn_blocking(move || provider.verify(&urls, &response, &request_id, &groups_attribute))
+                    .await
+                    .map_err(|error| ApiError::internal(format!("SAML verification: {error}")))
+            }
+        };
+        let mut current = stored.clone();
+        let provider = self.saml_provider(organization, &mut current, false).await?;
+        let mut outcome = verify(provider).await?;
+        if outcome.as_ref().err().is_some_and(|refusal| refusal.signature) && current.saml_metadata_url.is_some() {
+            // Perhaps the provider has a new certificate: its published metadata is asked.
+            let fetched = current.saml_fetched_at;
+            let provider = self.saml_provider(organization, &mut current, true).await?;
+            if current.saml_fetched_at != fetched {
+                outcome = verify(provider).await?;
+            }
+        }
+        let verified = outcome.map_err(|refusal| refusal.error)?;
         // Replay: an assertion id is accepted once for as long as the assertion is valid.
         let replay_key = format!("saml-assertion:{}:{}", pending.organization, sha256_hex(verified.id.as_bytes()));
         if !self.cache.set_if_absent(&replay_key, b"1", saml::until(verified.not_on_or_after)).await? {

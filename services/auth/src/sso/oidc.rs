@@ -78,6 +78,24 @@ impl ProviderHttp {
         Ok(url)
     }
 
+    /// A document the provider publishes (SAML metadata), over https (or http where private
+    /// networks are allowed), address-checked, without redirects, at most 1 MiB of UTF-8.
+    pub async fn get_document(&self, url: &str) -> Result<String, String> {
+        let parsed = url::Url::parse(url).map_err(|_| "must be an absolute URL".to_string())?;
+        match parsed.scheme() {
+            "https" => {}
+            "http" if self.access == NetworkAccess::AllowPrivate => {}
+            _ => return Err("must be an https URL".into()),
+        }
+        check_literal(&parsed, self.access).map_err(|error| error.to_string())?;
+        let request = http::Request::get(parsed.as_str()).body(Vec::new()).map_err(|error| error.to_string())?;
+        let response = self.send(request).await.map_err(|error| format!("could not be fetched: {error}"))?;
+        if !response.status().is_success() {
+            return Err(format!("answered HTTP {}", response.status().as_u16()));
+        }
+        String::from_utf8(response.into_body()).map_err(|_| "is not UTF-8 text".to_string())
+    }
+
     async fn send(&self, request: HttpRequest) -> Result<HttpResponse, HttpError> {
         let request = reqwest::Request::try_from(request).map_err(|e| HttpError(e.to_string()))?;
         let mut response = self.client.execute(request).await.map_err(|e| HttpError(chain(&e)))?;

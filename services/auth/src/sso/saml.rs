@@ -140,14 +140,29 @@ impl IdentityProvider {
         saml_response: &str,
         request_id: &str,
         groups_attribute: &str,
-    ) -> Result<VerifiedAssertion, ApiError> {
+    ) -> Result<VerifiedAssertion, Refusal> {
         let xml = base64::engine::general_purpose::STANDARD
             .decode(saml_response.trim())
             .ok()
             .and_then(|bytes| String::from_utf8(bytes).ok())
-            .ok_or_else(|| invalid_response("SAMLResponse is not base64-encoded XML"))?;
-        let assertion = self.service_provider(urls).parse_xml_response(&xml, Some(&[request_id])).map_err(refusal)?;
-        read_assertion(assertion, &urls.entity_id, groups_attribute)
+            .ok_or_else(|| Refusal::from(invalid_response("SAMLResponse is not base64-encoded XML")))?;
+        let assertion = self.service_provider(urls).parse_xml_response(&xml, Some(&[request_id])).map_err(|error| {
+            Refusal { signature: matches!(error, SamlError::FailedToValidateSignature), error: refusal(error) }
+        })?;
+        Ok(read_assertion(assertion, &urls.entity_id, groups_attribute)?)
+    }
+}
+
+/// Why a response was refused, and whether it was its signature (the provider may have a new
+/// certificate).
+pub struct Refusal {
+    pub error: ApiError,
+    pub signature: bool,
+}
+
+impl From<ApiError> for Refusal {
+    fn from(error: ApiError) -> Self {
+        Self { error, signature: false }
     }
 }
 

@@ -30,6 +30,9 @@ pub struct StoredProvider {
     /// SAML: the provider's metadata (then client id, secret and scopes are empty, and
     /// `groups_claim` names the groups attribute). `None`: OpenID Connect.
     pub saml_metadata: Option<String>,
+    /// SAML: where the metadata is fetched from, and when it last was.
+    pub saml_metadata_url: Option<String>,
+    pub saml_fetched_at: Option<i64>,
     pub created_at: i64,
     pub updated_at: i64,
 }
@@ -45,7 +48,7 @@ fn parsed<T: for<'de> Deserialize<'de>>(text: &str) -> Result<T, ApiError> {
 pub async fn provider(tx: &mut TenantTx) -> Result<Option<StoredProvider>, ApiError> {
     let row = sqlx::query(
         "SELECT issuer, client_id, client_secret, extra_scopes, groups_claim, require_sso, default_role_ids, \
-                group_role_mappings, saml_metadata, created_at, updated_at \
+                group_role_mappings, saml_metadata, saml_metadata_url, saml_fetched_at, created_at, updated_at \
          FROM identity_providers WHERE organization_id = $1",
     )
     .bind(tx.tenant().to_string())
@@ -62,6 +65,8 @@ pub async fn provider(tx: &mut TenantTx) -> Result<Option<StoredProvider>, ApiEr
         default_role_ids: parsed(&row.try_get::<String, _>("default_role_ids")?)?,
         group_role_mappings: parsed(&row.try_get::<String, _>("group_role_mappings")?)?,
         saml_metadata: row.try_get("saml_metadata")?,
+        saml_metadata_url: row.try_get("saml_metadata_url")?,
+        saml_fetched_at: row.try_get("saml_fetched_at")?,
         created_at: row.try_get("created_at")?,
         updated_at: row.try_get("updated_at")?,
     }))
@@ -70,13 +75,15 @@ pub async fn provider(tx: &mut TenantTx) -> Result<Option<StoredProvider>, ApiEr
 pub async fn save_provider(tx: &mut TenantTx, provider: &StoredProvider) -> Result<(), ApiError> {
     sqlx::query(
         "INSERT INTO identity_providers (organization_id, protocol, issuer, client_id, client_secret, extra_scopes, \
-           groups_claim, require_sso, default_role_ids, group_role_mappings, saml_metadata, created_at, updated_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) \
+           groups_claim, require_sso, default_role_ids, group_role_mappings, saml_metadata, saml_metadata_url, \
+           saml_fetched_at, created_at, updated_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15) \
          ON CONFLICT (organization_id) DO UPDATE SET protocol = excluded.protocol, issuer = excluded.issuer, \
            client_id = excluded.client_id, client_secret = excluded.client_secret, \
            extra_scopes = excluded.extra_scopes, groups_claim = excluded.groups_claim, \
            require_sso = excluded.require_sso, default_role_ids = excluded.default_role_ids, \
            group_role_mappings = excluded.group_role_mappings, saml_metadata = excluded.saml_metadata, \
+           saml_metadata_url = excluded.saml_metadata_url, saml_fetched_at = excluded.saml_fetched_at, \
            updated_at = excluded.updated_at",
     )
     .bind(tx.tenant().to_string())
@@ -90,6 +97,8 @@ pub async fn save_provider(tx: &mut TenantTx, provider: &StoredProvider) -> Resu
     .bind(json(&provider.default_role_ids))
     .bind(json(&provider.group_role_mappings))
     .bind(provider.saml_metadata.clone())
+    .bind(provider.saml_metadata_url.clone())
+    .bind(provider.saml_fetched_at)
     .bind(provider.created_at)
     .bind(provider.updated_at)
     .execute(tx.connection())

@@ -361,18 +361,22 @@ class OidcProvider(_message.Message):
     def __init__(self, issuer: _Optional[str] = ..., client_id: _Optional[str] = ..., client_secret: _Optional[str] = ..., client_secret_set: _Optional[bool] = ..., extra_scopes: _Optional[_Iterable[str]] = ..., groups_claim: _Optional[str] = ...) -> None: ...
 
 class SamlProvider(_message.Message):
-    __slots__ = ("idp_metadata_xml", "idp_entity_id", "groups_attribute", "sp_entity_id", "acs_url")
+    __slots__ = ("idp_metadata_xml", "idp_entity_id", "groups_attribute", "sp_entity_id", "acs_url", "idp_metadata_url", "metadata_fetch_time")
     IDP_METADATA_XML_FIELD_NUMBER: _ClassVar[int]
     IDP_ENTITY_ID_FIELD_NUMBER: _ClassVar[int]
     GROUPS_ATTRIBUTE_FIELD_NUMBER: _ClassVar[int]
     SP_ENTITY_ID_FIELD_NUMBER: _ClassVar[int]
     ACS_URL_FIELD_NUMBER: _ClassVar[int]
+    IDP_METADATA_URL_FIELD_NUMBER: _ClassVar[int]
+    METADATA_FETCH_TIME_FIELD_NUMBER: _ClassVar[int]
     idp_metadata_xml: str
     idp_entity_id: str
     groups_attribute: str
     sp_entity_id: str
     acs_url: str
-    def __init__(self, idp_metadata_xml: _Optional[str] = ..., idp_entity_id: _Optional[str] = ..., groups_attribute: _Optional[str] = ..., sp_entity_id: _Optional[str] = ..., acs_url: _Optional[str] = ...) -> None: ...
+    idp_metadata_url: str
+    metadata_fetch_time: _timestamp_pb2.Timestamp
+    def __init__(self, idp_metadata_xml: _Optional[str] = ..., idp_entity_id: _Optional[str] = ..., groups_attribute: _Optional[str] = ..., sp_entity_id: _Optional[str] = ..., acs_url: _Optional[str] = ..., idp_metadata_url: _Optional[str] = ..., metadata_fetch_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
 
 class GroupRoleMapping(_message.Message):
     __slots__ = ("group", "role_ids")
