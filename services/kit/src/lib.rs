@@ -25,6 +25,7 @@ pub mod ops;
 pub mod outbox;
 pub mod paging;
 pub mod retention;
+pub mod roles;
 pub mod runtime;
 pub mod secrets;
 mod server;

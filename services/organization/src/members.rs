@@ -19,7 +19,7 @@ use complianceiq_proto::complianceiq::organization::v1::{
     ListMembersRequest, ListMembersResponse, ListTeamsRequest, ListTeamsResponse, Member, MemberState,
     ProvisionSsoMemberRequest, RemoveMemberRequest, RemoveTeamMemberRequest, Team,
 };
-use complianceiq_proto::complianceiq::user::v1::{CheckMemberRemovalRequest, ListRolesRequest};
+use complianceiq_proto::complianceiq::user::v1::CheckMemberRemovalRequest;
 
 use crate::api::OrganizationApi;
 use crate::billing;
@@ -203,32 +203,8 @@ impl OrganizationApi {
         if role_ids.is_empty() {
             return Ok(());
         }
-        let mut known = Vec::new();
-        let mut page_token = String::new();
-        loop {
-            let mut request = tonic::Request::new(ListRolesRequest { page_size: 1000, page_token: page_token.clone() });
-            if let Some(value) = authorization.clone() {
-                request.metadata_mut().insert("authorization", value);
-            }
-            let response = self.users.clone().list_roles(request).await.map_err(|status| match status.code() {
-                tonic::Code::PermissionDenied => ApiError::PermissionDenied {
-                    reason: "PERMISSION_MISSING",
-                    message: "assigning roles to an invitation needs the permission users:read".into(),
-                },
-                _ => ApiError::Unavailable {
-                    reason: "USER_SERVICE_UNAVAILABLE",
-                    message: "roles cannot be checked right now; try again".into(),
-                    retry_after: Some(Duration::from_secs(1)),
-                }
-                .log_cause(&status.message().to_string()),
-            })?;
-            let response = response.into_inner();
-            known.extend(response.roles);
-            if response.next_page_token.is_empty() {
-                break;
-            }
-            page_token = response.next_page_token;
-        }
+        let known =
+            complianceiq_kit::roles::as_caller(&self.users, authorization, "assigning roles to an invitation").await?;
         let mut violations = FieldViolations::default();
         for (index, role_id) in role_ids.iter().enumerate() {
             match known.iter().find(|role| role.id == *role_id) {

@@ -33,7 +33,7 @@ use complianceiq_proto::complianceiq::auth::v1::{
 use complianceiq_proto::complianceiq::events::v1::UserRegistered;
 use complianceiq_proto::complianceiq::events::v1::event::Payload;
 use complianceiq_proto::complianceiq::organization::v1::ProvisionSsoMemberRequest;
-use complianceiq_proto::complianceiq::user::v1::{ApplyProviderRolesRequest, ListRolesRequest};
+use complianceiq_proto::complianceiq::user::v1::ApplyProviderRolesRequest;
 use complianceiq_proto::google::api::HttpBody;
 use prost::Message;
 use serde::{Deserialize, Serialize};
@@ -388,32 +388,8 @@ impl AuthApi {
         if named.is_empty() {
             return Ok(());
         }
-        let mut known = Vec::new();
-        let mut page_token = String::new();
-        loop {
-            let mut request = tonic::Request::new(ListRolesRequest { page_size: 1000, page_token: page_token.clone() });
-            if let Some(value) = authorization.clone() {
-                request.metadata_mut().insert("authorization", value);
-            }
-            let response = self.sso.users.clone().list_roles(request).await.map_err(|status| match status.code() {
-                tonic::Code::PermissionDenied => ApiError::PermissionDenied {
-                    reason: "PERMISSION_MISSING",
-                    message: "mapping groups to roles needs the permission users:read".into(),
-                },
-                _ => ApiError::Unavailable {
-                    reason: "USER_SERVICE_UNAVAILABLE",
-                    message: "roles cannot be checked right now; try again".into(),
-                    retry_after: Some(Duration::from_secs(1)),
-                }
-                .log_cause(&status.message().to_string()),
-            })?;
-            let response = response.into_inner();
-            known.extend(response.roles);
-            if response.next_page_token.is_empty() {
-                break;
-            }
-            page_token = response.next_page_token;
-        }
+        let known =
+            complianceiq_kit::roles::as_caller(&self.sso.users, authorization, "mapping groups to roles").await?;
         let mut violations = FieldViolations::default();
         for (field, id) in named {
             match known.iter().find(|role| &&role.id == id) {
