@@ -34,6 +34,7 @@ platform_tests!(
     a_replay_on_a_past_sync_reads_the_data_as_it_stood_then,
     retention_removes_analyses_and_versions_past_the_setting_and_nothing_else,
     an_anomaly_planted_in_indicator_values_is_found_and_becomes_an_insight,
+    results_stored_a_row_each_read_the_same_after_the_pages_migration,
 );
 
 pub async fn client(platform: &TestPlatform) -> AnalysisServiceClient<tonic::transport::Channel> {
@@ -1022,4 +1023,72 @@ async fn an_anomaly_planted_in_indicator_values_is_found_and_becomes_an_insight(
         let status = analysis.detect_anomalies(authorized(request, tenant.token())).await.unwrap_err();
         assert_eq!((status.code(), violations(&status)[0].0.as_str()), (Code::InvalidArgument, field));
     }
+}
+
+/// Migration 0012 turns results stored a row each (before it) into pages of one, behind a tag
+/// and a varint length: a job's results written the old way read back the same after it,
+/// with lengths of one, two and three varint bytes, through pages of 7 that span rows.
+async fn results_stored_a_row_each_read_the_same_after_the_pages_migration(platform: &TestPlatform) {
+    use prost::Message;
+    use sqlx::Connection;
+
+    let analysed = synced_and_analysed(platform, "Legacy rows", 300).await;
+    let mut expected = all_results(platform, &analysed.tenant, &analysed.job.id).await;
+    // Stored 250 to a row, read 7 at a time: each control once, none lost at a row's edge.
+    let data_as_of = analysed.job.data_as_of_time.as_ref().expect("data as of").seconds;
+    let (controls, _) = expected_controls(&analysed.running.simulator, data_as_of);
+    let subjects: Vec<&str> = expected
+        .iter()
+        .filter(|result| result.rollup.is_empty())
+        .map(|result| result.subject.as_ref().expect("a subject").sys_id.as_str())
+        .collect();
+    assert!(expected.len() > 250, "more results than a row holds: {}", expected.len());
+    assert_eq!(
+        subjects.iter().copied().collect::<std::collections::BTreeSet<_>>(),
+        controls.keys().map(String::as_str).collect()
+    );
+    assert_eq!(subjects.len(), controls.len());
+    // Under 128 bytes, and over 16 KiB (a three-byte length).
+    expected.push(AnalysisResult { rollup: "tiny".into(), ..Default::default() });
+    expected.push(AnalysisResult { findings: vec!["x".repeat(20_000)], ..Default::default() });
+    assert!(expected.iter().any(|result| (128..16_384).contains(&result.encoded_len())));
+
+    let postgres = platform.owner_database_url(DatabaseGroup::Analysis).starts_with("postgres");
+    let (blob, migration) = if postgres {
+        ("BYTEA", include_str!("../../services/analysis/migrations/postgres/0012_result_pages.sql"))
+    } else {
+        ("BLOB", include_str!("../../services/analysis/migrations/sqlite/0012_result_pages.sql"))
+    };
+    let mut owner =
+        sqlx::AnyConnection::connect(&platform.owner_database_url(DatabaseGroup::Analysis)).await.expect("owner");
+    let legacy = format!(
+        "DROP TABLE analysis_result_pages; CREATE TABLE analysis_results (organization_id TEXT NOT NULL, \
+         job_id TEXT NOT NULL, position BIGINT NOT NULL, result {blob} NOT NULL, \
+         PRIMARY KEY (organization_id, job_id, position))"
+    );
+    sqlx::raw_sql(sqlx::AssertSqlSafe(legacy)).execute(&mut owner).await.expect("the table before 0012");
+    for (position, result) in expected.iter().enumerate() {
+        sqlx::query("INSERT INTO analysis_results (organization_id, job_id, position, result) VALUES ($1, $2, $3, $4)")
+            .bind(analysed.tenant.id())
+            .bind(&analysed.job.id)
+            .bind(position as i64)
+            .bind(result.encode_to_vec())
+            .execute(&mut owner)
+            .await
+            .expect("a result stored the old way");
+    }
+    sqlx::raw_sql(migration).execute(&mut owner).await.expect("migration 0012");
+    if postgres {
+        // What every migration run ends with (the kit grants the application role its tables).
+        let grant = format!(
+            "GRANT SELECT, INSERT, UPDATE, DELETE ON analysis_result_pages TO {}",
+            crate::harness::APPLICATION_ROLE
+        );
+        sqlx::raw_sql(sqlx::AssertSqlSafe(grant)).execute(&mut owner).await.expect("the grant");
+    }
+    owner.close().await.ok();
+
+    let migrated = all_results(platform, &analysed.tenant, &analysed.job.id).await;
+    assert_eq!(migrated.len(), expected.len());
+    assert!(migrated == expected, "the results read after the migration differ from those stored before it");
 }

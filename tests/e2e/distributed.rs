@@ -676,7 +676,7 @@ async fn killed_analysis_resumes(platform: &mut Platform, token: &str, instance:
     // through), so it is caught running however fast the machine computes it.
     let mut holder = owner_connection(platform).await;
     let mut hold = sqlx::Connection::begin(&mut holder).await.unwrap();
-    sqlx::query("LOCK TABLE analysis_results IN EXCLUSIVE MODE").execute(&mut *hold).await.unwrap();
+    sqlx::query("LOCK TABLE analysis_result_pages IN EXCLUSIVE MODE").execute(&mut *hold).await.unwrap();
     // The analysis store learns of the completed sync from its event, shortly after the run.
     let deadline = Instant::now() + Duration::from_secs(30);
     let job = loop {

@@ -41,6 +41,18 @@ pub const DEFAULT_MIN_CORRELATION: f64 = 0.3;
 /// The queue's name for analysis jobs.
 pub const KIND: &str = "analysis";
 
+/// Results stored to a row (`analysis_result_pages`).
+const RESULTS_PER_PAGE: usize = 250;
+
+/// A stored page of results: encoded like a message whose field 1 repeats `AnalysisResult`,
+/// which is the concatenation of each result as field 1, so a page of one is a stored
+/// result behind a tag and a length (the 0012 migration made pages of the older rows so).
+#[derive(Clone, PartialEq, prost::Message)]
+struct ResultPage {
+    #[prost(message, repeated, tag = "1")]
+    results: Vec<AnalysisResult>,
+}
+
 /// A stored job.
 #[derive(Clone, Debug, Default)]
 pub struct JobRecord {
@@ -448,7 +460,7 @@ pub mod store {
     pub async fn delete(tx: &mut TenantTx, id: &str) -> Result<(), ApiError> {
         let tenant = tx.tenant().to_string();
         for statement in [
-            "DELETE FROM analysis_results WHERE organization_id = $1 AND job_id = $2",
+            "DELETE FROM analysis_result_pages WHERE organization_id = $1 AND job_id = $2",
             "DELETE FROM analysis_jobs WHERE organization_id = $1 AND id = $2",
         ] {
             sqlx::query(statement).bind(&tenant).bind(id).execute(tx.connection()).await?;
@@ -515,36 +527,45 @@ pub mod store {
         Ok(latest)
     }
 
-    /// Replaces a job's results (a resumed job writes them again).
+    /// Replaces a job's results (a resumed job writes them again), [`RESULTS_PER_PAGE`] to a
+    /// row: a job of thousands of controls would otherwise write a row, and bind four
+    /// parameters, per result.
     pub async fn save_results(tx: &mut TenantTx, job: &str, results: &[AnalysisResult]) -> Result<(), ApiError> {
         let tenant = tx.tenant().to_string();
-        sqlx::query("DELETE FROM analysis_results WHERE organization_id = $1 AND job_id = $2")
+        sqlx::query("DELETE FROM analysis_result_pages WHERE organization_id = $1 AND job_id = $2")
             .bind(&tenant)
             .bind(job)
             .execute(tx.connection())
             .await?;
-        // Many rows per statement: a job of thousands of controls would otherwise wait for a
-        // round trip per result.
-        const ROWS_PER_STATEMENT: usize = 250;
-        for (chunk_index, chunk) in results.chunks(ROWS_PER_STATEMENT).enumerate() {
+        const PAGES_PER_STATEMENT: usize = 16;
+        let pages: Vec<(i64, Vec<u8>)> = results
+            .chunks(RESULTS_PER_PAGE)
+            .enumerate()
+            .map(|(index, page)| {
+                let encoded = ResultPage { results: page.to_vec() }.encode_to_vec();
+                ((index * RESULTS_PER_PAGE) as i64, encoded)
+            })
+            .collect();
+        for statement_pages in pages.chunks(PAGES_PER_STATEMENT) {
             let sql = complianceiq_kit::db::sql::statement(
                 tx.backend(),
                 format!(
-                    "INSERT INTO analysis_results (organization_id, job_id, position, result) VALUES {}",
-                    complianceiq_kit::db::sql::placeholders(1, chunk.len(), 4)
+                    "INSERT INTO analysis_result_pages (organization_id, job_id, first_position, results) VALUES {}",
+                    complianceiq_kit::db::sql::placeholders(1, statement_pages.len(), 4)
                 ),
             );
             let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
-            for (offset, result) in chunk.iter().enumerate() {
-                let position = (chunk_index * ROWS_PER_STATEMENT + offset) as i64;
-                query = query.bind(&tenant).bind(job).bind(position).bind(result.encode_to_vec());
+            for (first_position, encoded) in statement_pages {
+                query = query.bind(&tenant).bind(job).bind(*first_position).bind(encoded.as_slice());
             }
             query.execute(tx.connection()).await?;
         }
         Ok(())
     }
 
-    /// A page of a job's results, in position order: (position, result).
+    /// Up to `limit` of a job's results after position `after`, in position order:
+    /// (position, result). Reads the pages that hold them: the one holding the first, and
+    /// those starting before the last.
     pub async fn results(
         tx: &mut TenantTx,
         job: &str,
@@ -552,24 +573,32 @@ pub mod store {
         limit: i64,
     ) -> Result<Vec<(i64, AnalysisResult)>, ApiError> {
         let tenant = tx.tenant().to_string();
+        let first = after.map_or(0, |after| after.saturating_add(1));
+        let last = first.saturating_add(limit.max(1) - 1);
         let rows = sqlx::query(
-            "SELECT position, result FROM analysis_results WHERE organization_id = $1 AND job_id = $2 \
-             AND position > $3 ORDER BY position LIMIT $4",
+            "SELECT first_position, results FROM analysis_result_pages WHERE organization_id = $1 AND job_id = $2 \
+             AND first_position <= $3 AND first_position >= COALESCE((SELECT MAX(holding.first_position) \
+             FROM analysis_result_pages holding WHERE holding.organization_id = $4 AND holding.job_id = $5 \
+             AND holding.first_position <= $6), 0) ORDER BY first_position",
         )
-        .bind(tenant)
+        .bind(&tenant)
         .bind(job)
-        .bind(after.unwrap_or(-1))
-        .bind(limit)
+        .bind(last)
+        .bind(&tenant)
+        .bind(job)
+        .bind(first)
         .fetch_all(tx.connection())
         .await?;
-        rows.iter()
-            .map(|row| {
-                let bytes: Vec<u8> = row.try_get(1)?;
-                let result = AnalysisResult::decode(bytes.as_slice())
-                    .map_err(|e| ApiError::internal(format!("stored result: {e}")))?;
-                Ok((row.try_get(0)?, result))
-            })
-            .collect()
+        let mut results = Vec::new();
+        for row in &rows {
+            let first_position: i64 = row.try_get(0)?;
+            let bytes: Vec<u8> = row.try_get(1)?;
+            let page =
+                ResultPage::decode(bytes.as_slice()).map_err(|e| ApiError::internal(format!("stored results: {e}")))?;
+            results
+                .extend((first_position..).zip(page.results).filter(|(position, _)| (first..=last).contains(position)));
+        }
+        Ok(results)
     }
 }
 

@@ -153,6 +153,7 @@ const MIGRATIONS: &[Migration] = &[
     migration!(9, "0009_parse_records_once"),
     migration!(10, "0010_numeric_indicator_values"),
     migration!(11, "0011_instance_names"),
+    migration!(12, "0012_result_pages"),
 ];
 
 /// Forgets an instance's records when it is disconnected.

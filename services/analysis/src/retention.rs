@@ -15,7 +15,7 @@
 pub const PURGE: &[(&str, &str)] = &[
     (
         "analysis_results",
-        "DELETE FROM analysis_results WHERE organization_id = $1 AND job_id IN ( \
+        "DELETE FROM analysis_result_pages WHERE organization_id = $1 AND job_id IN ( \
            SELECT id FROM analysis_jobs WHERE organization_id = $1 AND ended_at IS NOT NULL AND ended_at < $2)",
     ),
     (
