@@ -53,6 +53,9 @@ struct ResultPage {
     results: Vec<AnalysisResult>,
 }
 
+/// The key of `ResultPage.results`: field 1, wire type 2 (length-delimited).
+const RESULT_PAGE_FIELD_TAG: u8 = 0x0A;
+
 /// A stored job.
 #[derive(Clone, Debug, Default)]
 pub struct JobRecord {
@@ -542,7 +545,12 @@ pub mod store {
             .chunks(RESULTS_PER_PAGE)
             .enumerate()
             .map(|(index, page)| {
-                let encoded = ResultPage { results: page.to_vec() }.encode_to_vec();
+                // A `ResultPage`, written field by field rather than from a copy of the results.
+                let mut encoded = Vec::with_capacity(page.iter().map(|result| result.encoded_len() + 4).sum());
+                for result in page {
+                    encoded.push(RESULT_PAGE_FIELD_TAG);
+                    result.encode_length_delimited(&mut encoded).expect("a Vec grows as needed");
+                }
                 ((index * RESULTS_PER_PAGE) as i64, encoded)
             })
             .collect();
